@@ -1,0 +1,80 @@
+//! Everything that can happen *to* the engine: the inputs of `Engine::handle_command`.
+//!
+//! Commands are also what the journal stores, so they are plain serde data with no derived
+//! state: replaying the same commands at the same times reproduces the same engine.
+
+use crate::geo::LatLon;
+use crate::ids::{AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId};
+use crate::model::{Actor, AlertKind, Availability, ServiceKind};
+use crate::roster::{ElderRecord, GridRecord, ResponderRecord};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// An alert from a wearable or a help button, already converted to WGS84 at the edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The sender's unique key; a resend with the same key is a no-op (a duplicate).
+    pub alert_id: AlertId,
+    pub kind: AlertKind,
+    /// Required for `help`; ignored otherwise.
+    pub service: Option<ServiceKind>,
+    pub elder_id: ElderId,
+    /// Where the elder is; the elder's home when absent.
+    pub position: Option<LatLon>,
+    /// When the device detected it (the device's clock).
+    pub detected_at: Timestamp,
+    /// The alert itself asks for an ambulance (for example a hard fall with no movement after).
+    #[serde(default)]
+    pub ambulance_requested: bool,
+    /// A service request for a later time (`help` with a non-rescue service only).
+    #[serde(default)]
+    pub scheduled_for: Option<Timestamp>,
+    /// The gateway that sent it.
+    pub device_id: DeviceId,
+}
+
+/// The engine's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    // --- devices ---
+    Alert(Alert),
+    /// "I'm OK": the device cancels its alert (and the incident, if nobody else's alert joined).
+    CancelAlert { alert_id: AlertId, device_id: DeviceId },
+    /// The elder's daily check-in happened.
+    CheckIn { elder_id: ElderId, device_id: DeviceId },
+
+    // --- responders (each acts only for itself: the server binds `responder_id`) ---
+    Location { responder_id: ResponderId, position: LatLon },
+    SetAvailability { responder_id: ResponderId, status: Availability },
+    Accept { responder_id: ResponderId, offer_id: OfferId },
+    Decline { responder_id: ResponderId, offer_id: OfferId },
+    Arrived { responder_id: ResponderId, incident_id: IncidentId },
+    Complete { responder_id: ResponderId, incident_id: IncidentId },
+    /// The responder on scene asks for an ambulance.
+    RequestAmbulance { responder_id: ResponderId, incident_id: IncidentId },
+
+    // --- operators ---
+    /// Assign a responder by hand (overrides ranking; still never two incidents at once).
+    Assign { operator_id: OperatorId, incident_id: IncidentId, responder_id: ResponderId },
+    Cancel { operator_id: OperatorId, incident_id: IncidentId, reason: String },
+    Resolve { operator_id: OperatorId, incident_id: IncidentId, note: String },
+
+    // --- roster changes at run time (operators) ---
+    UpsertGrid { by: Actor, grid: GridRecord },
+    UpsertResponder { by: Actor, responder: ResponderRecord },
+    RetireResponder { by: Actor, responder_id: ResponderId },
+    UpsertElder { by: Actor, elder: ElderRecord },
+    RetireElder { by: Actor, elder_id: ElderId },
+    RetireGrid { by: Actor, grid_id: GridId },
+}
+
+/// What a successful command returns to its sender (events go to everybody else).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    /// An alert was taken: a new incident, one it joined, or a resend of a known alert.
+    AlertAccepted { incident_id: IncidentId, duplicate: bool },
+    /// Anything else that succeeded.
+    Done,
+}

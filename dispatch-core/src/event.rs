@@ -1,0 +1,137 @@
+//! Everything the engine decides: the outputs drained with `Engine::poll_event`.
+//!
+//! Each event carries a sequence number (gap-free, minted by the engine, so replay mints the
+//! same numbers and a reconnecting console can resume from the last one it saw) and the time
+//! it happened. Decisions carry a human-readable `reason` for the operator and the audit trail.
+
+use crate::geo::LatLon;
+use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
+use crate::model::{Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One numbered event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub event: Event,
+}
+
+/// Why an open offer was taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawReason {
+    /// Somebody else accepted first.
+    Filled,
+    /// The incident was cancelled or resolved.
+    IncidentClosed,
+    /// The responder went off duty or was retired.
+    ResponderUnavailable,
+    /// Joint re-assignment during a surge moved the responder to a more urgent incident.
+    Reassigned,
+}
+
+/// The engine's outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    IncidentOpened {
+        incident_id: IncidentId,
+        alert_id: AlertId,
+        elder_id: ElderId,
+        kind: AlertKind,
+        service: Option<ServiceKind>,
+        /// 1 (lowest) to 5 (most urgent).
+        priority: u8,
+        position: LatLon,
+        reason: String,
+    },
+    /// A further alert from an elder with an open incident joined that incident.
+    AlertJoined { incident_id: IncidentId, alert_id: AlertId },
+    OfferSent {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        wave: u32,
+        eta_s: u32,
+        distance_m: u32,
+        /// The road path from the responder to the elder (WGS84).
+        route: Vec<LatLon>,
+        expires_at: Timestamp,
+        reason: String,
+    },
+    OfferDeclined { offer_id: OfferId, incident_id: IncidentId, responder_id: ResponderId },
+    OfferExpired { offer_id: OfferId, incident_id: IncidentId, responder_id: ResponderId },
+    OfferWithdrawn {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        reason: WithdrawReason,
+    },
+    Assigned {
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        role: AssignmentRole,
+        eta_s: u32,
+        /// The road path from the responder to the elder (WGS84).
+        route: Vec<LatLon>,
+        reason: String,
+    },
+    /// Nobody suitable could be asked right now; the incident waits and is retried.
+    NoResponderAvailable { incident_id: IncidentId, reason: String },
+    /// The engine widened the search, called an ambulance, or otherwise raised the stakes.
+    Escalated { incident_id: IncidentId, reason: String },
+    SlaBreached { incident_id: IncidentId, sla: Sla, deadline: Timestamp },
+    ResponderArrived { incident_id: IncidentId, responder_id: ResponderId, role: AssignmentRole },
+    IncidentResolved { incident_id: IncidentId, by: Actor, reason: String },
+    IncidentCancelled { incident_id: IncidentId, by: Actor, reason: String },
+    /// A responder's position changed (the server throttles these per console).
+    ResponderMoved { responder_id: ResponderId, position: LatLon },
+    ResponderAvailability { responder_id: ResponderId, status: Availability },
+    /// A completed volunteer assignment was credited to the time bank.
+    TimeBankCredited { responder_id: ResponderId, incident_id: IncidentId, minutes: u32 },
+    /// A daily check-in was recorded.
+    CheckedIn { elder_id: ElderId },
+}
+
+impl Event {
+    /// The incident this event is about, if any (for console filters and timelines).
+    pub fn incident_id(&self) -> Option<IncidentId> {
+        use Event::*;
+        match self {
+            IncidentOpened { incident_id, .. }
+            | AlertJoined { incident_id, .. }
+            | OfferSent { incident_id, .. }
+            | OfferDeclined { incident_id, .. }
+            | OfferExpired { incident_id, .. }
+            | OfferWithdrawn { incident_id, .. }
+            | Assigned { incident_id, .. }
+            | NoResponderAvailable { incident_id, .. }
+            | Escalated { incident_id, .. }
+            | SlaBreached { incident_id, .. }
+            | ResponderArrived { incident_id, .. }
+            | IncidentResolved { incident_id, .. }
+            | IncidentCancelled { incident_id, .. }
+            | TimeBankCredited { incident_id, .. } => Some(*incident_id),
+            ResponderMoved { .. } | ResponderAvailability { .. } | CheckedIn { .. } => None,
+        }
+    }
+
+    /// The responder this event must reach directly, if any (offers, withdrawals, assignments).
+    pub fn responder_id(&self) -> Option<&ResponderId> {
+        use Event::*;
+        match self {
+            OfferSent { responder_id, .. }
+            | OfferDeclined { responder_id, .. }
+            | OfferExpired { responder_id, .. }
+            | OfferWithdrawn { responder_id, .. }
+            | Assigned { responder_id, .. }
+            | ResponderArrived { responder_id, .. }
+            | ResponderMoved { responder_id, .. }
+            | ResponderAvailability { responder_id, .. }
+            | TimeBankCredited { responder_id, .. } => Some(responder_id),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The road layer: OSM import, travel profiles, the graph, snapping and routing.

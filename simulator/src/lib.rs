@@ -1,0 +1,1 @@
+//! The simulator: scenarios, virtual-time runs and load over the wire.
