@@ -38,6 +38,8 @@ pub enum Timer {
     IncidentStart(IncidentId),
     /// Try again after nobody could be asked.
     Retry(IncidentId),
+    /// Try again to find an ambulance.
+    AmbulanceRetry(IncidentId),
     /// No community responder accepted within 60 s: ambulance.
     AmbulanceIfNoAccept(IncidentId),
     SlaFirstAccept(IncidentId),
@@ -56,7 +58,8 @@ pub struct EngineState {
     pub offers: BTreeMap<OfferId, Offer>,
     pub alerts: BTreeMap<AlertId, IncidentId>,
     pub open_by_elder: BTreeMap<ElderId, IncidentId>,
-    pub waiting: BTreeSet<IncidentId>,
+    /// Incidents waiting for a retry, with the retry's time.
+    pub waiting: BTreeMap<IncidentId, Timestamp>,
     pub timers: Vec<(Timestamp, Timer)>,
     pub time_bank: TimeBank,
     pub next_incident: u64,
@@ -133,8 +136,10 @@ pub struct Engine {
     offers: BTreeMap<OfferId, Offer>,
     alerts: BTreeMap<AlertId, IncidentId>,
     open_by_elder: BTreeMap<ElderId, IncidentId>,
-    /// Dispatching incidents with nobody asked right now (waiting for a retry).
-    waiting: BTreeSet<IncidentId>,
+    /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
+    /// timer is cancelled as soon as its incident stops waiting, so no stale retry can fire
+    /// later in a replay that skipped the event-less timeout which consumed it live.
+    waiting: BTreeMap<IncidentId, Timestamp>,
     timers: BTreeSet<(Timestamp, Timer)>,
     time_bank: TimeBank,
     next_incident: u64,
@@ -228,7 +233,7 @@ impl Engine {
             offers: BTreeMap::new(),
             alerts: BTreeMap::new(),
             open_by_elder: BTreeMap::new(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeMap::new(),
             timers: Vec::new(),
             time_bank: TimeBank::default(),
             next_incident: 1,
@@ -245,9 +250,10 @@ impl Engine {
         config: PolicyConfig,
         state: EngineState,
     ) -> Engine {
-        // The snapshot was validated when its contents were accepted; trust it.
-        let roster =
-            Roster::from_file(state.roster, &|_| Ok(())).unwrap_or_else(|_| Roster::default());
+        // The snapshot was validated when its contents were accepted (positions included, so
+        // the on-map check is skipped); a saved roster that fails validation is a bug.
+        let roster = Roster::from_file(state.roster, &|_| Ok(()))
+            .expect("a roster saved by the engine is valid");
         let slots = state
             .responders
             .iter()
@@ -630,6 +636,13 @@ impl Engine {
         }
     }
 
+    /// The incident no longer waits for a retry: drop its retry timer too.
+    fn unwait(&mut self, incident_id: IncidentId) {
+        if let Some(at) = self.waiting.remove(&incident_id) {
+            self.timers.remove(&(at, Timer::Retry(incident_id)));
+        }
+    }
+
     fn set_timer(&mut self, at: Timestamp, t: Timer) {
         self.timers.insert((at, t));
     }
@@ -666,7 +679,7 @@ impl Engine {
             ResponderStatus::Available => {
                 self.index_insert(slot);
                 // Somebody can be asked again: incidents waiting for a retry try now.
-                self.pending.extend(self.waiting.iter().copied());
+                self.pending.extend(self.waiting.keys().copied());
             }
             _ => self.index_remove(slot),
         }
@@ -841,7 +854,7 @@ impl Engine {
         }
         let opened = inc.opened_at;
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         if first {
             self.cancel_timer(
@@ -980,7 +993,7 @@ impl Engine {
         }
         let (opened, amb_at) = (inc.opened_at, inc.ambulance_at);
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         match role {
             AssignmentRole::Community => self.cancel_timer(
@@ -1500,7 +1513,7 @@ impl Engine {
         let committed: Vec<ResponderId> = inc.committed().cloned().collect();
         let elder = inc.elder_id.clone();
         self.open_by_elder.remove(&elder);
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         for o in open {
             self.withdraw(
@@ -1522,7 +1535,7 @@ impl Engine {
             .iter()
             .filter(|(_, t)| {
                 matches!(t,
-                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceIfNoAccept(i)
+                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceRetry(i) | Timer::AmbulanceIfNoAccept(i)
                     | Timer::SlaFirstAccept(i) | Timer::SlaCommunityOnScene(i) | Timer::SlaAmbulanceOnScene(i)
                     if *i == incident_id)
             })
@@ -1582,9 +1595,13 @@ impl Engine {
             }
             Timer::Retry(i) => {
                 // Leaving `waiting` makes a fruitless retry report (and re-arm) again.
-                if self.waiting.remove(&i) {
+                if self.waiting.remove(&i).is_some() {
                     self.pending.insert(i);
                 }
+            }
+            Timer::AmbulanceRetry(i) => {
+                // Dead once an ambulance is assigned (that never reverts), so it needs no
+                // cancelling.
                 let wanted = self.incidents.get(&i).and_then(|inc| {
                     (inc.status.is_open() && inc.ambulance.is_none())
                         .then(|| inc.ambulance_wanted.clone())
@@ -1943,7 +1960,7 @@ impl Engine {
         inc.open_offers.insert(offer_id);
         inc.asked.insert(id.clone());
         let wave = inc.wave;
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.offers.insert(
             offer_id,
             Offer {
@@ -2036,7 +2053,7 @@ impl Engine {
         let chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
         if chosen.is_empty() && already == 0 {
             let inc = &self.incidents[&incident_id];
-            if inc.open_offers.is_empty() && !self.waiting.contains(&incident_id) {
+            if inc.open_offers.is_empty() && !self.waiting.contains_key(&incident_id) {
                 let why = match self.config.matching {
                     MatchingMode::NearestRadius { radius_m } => {
                         format!("nobody eligible within {radius_m:.0} m")
@@ -2046,7 +2063,7 @@ impl Engine {
                     }
                 };
                 let retry = now.plus_ms(self.config.retry_ms);
-                self.waiting.insert(incident_id);
+                self.waiting.insert(incident_id, retry);
                 self.set_timer(retry, Timer::Retry(incident_id));
                 self.emit(
                     now,
@@ -2130,7 +2147,7 @@ impl Engine {
                     .expect("checked")
                     .ambulance_wanted = Some(why.clone());
                 let retry = now.plus_ms(self.config.retry_ms);
-                self.set_timer(retry, Timer::Retry(incident_id));
+                self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
                 self.emit(
                     now,
                     Event::Escalated {
