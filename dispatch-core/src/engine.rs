@@ -13,7 +13,7 @@ use crate::event::{Event, EventRecord, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
-use crate::matching::{self, CandidateInfo, RankQuery, Ranked, RoadTimes, TravelTimes};
+use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
 };
@@ -25,6 +25,7 @@ use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
 use crate::timebank::{TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -148,6 +149,11 @@ pub struct Engine {
     events: VecDeque<EventRecord>,
     /// Incidents that need a wave at the end of the current call (empty between calls).
     pending: BTreeSet<IncidentId>,
+    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
+    /// the projected position it was snapped from (location updates do not snap; ranking
+    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
+    /// decision.
+    placed_cache: RefCell<Vec<Option<([f64; 2], TravelMode, Option<Placed>)>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -285,6 +291,7 @@ impl Engine {
             seq: state.seq,
             events: state.pending_events.into(),
             pending: BTreeSet::new(),
+            placed_cache: RefCell::new(Vec::new()),
         }
     }
 
@@ -1772,7 +1779,31 @@ impl Engine {
         true
     }
 
-    fn candidate_info(&self, slot: u32, inc: &Incident, familiarity: bool) -> CandidateInfo {
+    /// A responder placed on their mode's graph, snapped at most once per position.
+    fn placed(&self, slot: u32) -> Option<Placed> {
+        let r = &self.responders[slot as usize];
+        let mode = r.record.travel_mode;
+        let mut cache = self.placed_cache.borrow_mut();
+        if cache.len() <= slot as usize {
+            cache.resize(self.responders.len(), None);
+        }
+        match &cache[slot as usize] {
+            Some((xy, m, p)) if *xy == r.xy && *m == mode => *p,
+            _ => {
+                let p = self.roads.place(mode, r.position);
+                cache[slot as usize] = Some((r.xy, mode, p));
+                p
+            }
+        }
+    }
+
+    fn candidate_info(
+        &self,
+        slot: u32,
+        inc: &Incident,
+        familiarity: bool,
+    ) -> Option<CandidateInfo> {
+        let position = self.placed(slot)?;
         let r = &self.responders[slot as usize];
         let familiar = if familiarity {
             self.roster
@@ -1781,12 +1812,12 @@ impl Engine {
         } else {
             None
         };
-        CandidateInfo {
-            position: r.position,
+        Some(CandidateInfo {
+            position,
             mode: r.record.travel_mode,
             time_factor: self.time_factor(slot),
             familiar,
-        }
+        })
     }
 
     /// The familiar responders of an incident's elder (paired, own grid workers), by slot.
@@ -1859,7 +1890,7 @@ impl Engine {
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
                 _ => return None,
             }
-            Some(self.candidate_info(slot, inc, true))
+            self.candidate_info(slot, inc, true)
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
         if !welfare_first {
@@ -2115,6 +2146,7 @@ impl Engine {
             let r = &self.responders[slot as usize];
             (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
                 .then(|| self.candidate_info(slot, inc, false))
+                .flatten()
         };
         let q = RankQuery {
             target: inc.position,
