@@ -119,6 +119,9 @@ pub struct IncidentView {
     pub timeline: Vec<EventRecord>,
 }
 
+/// A cached placement: the projected position and mode it was computed for, and the result.
+type PlacedEntry = ([f64; 2], TravelMode, Option<Placed>);
+
 /// The engine. See the module docs.
 pub struct Engine {
     /// Travel times (the road network in production).
@@ -153,7 +156,7 @@ pub struct Engine {
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
     /// decision.
-    placed_cache: RefCell<Vec<Option<([f64; 2], TravelMode, Option<Placed>)>>>,
+    placed_cache: RefCell<Vec<Option<PlacedEntry>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -2075,7 +2078,7 @@ impl Engine {
         let k = size.saturating_sub(already);
         let ranked = match self.config.matching {
             MatchingMode::RoadEta => {
-                self.rank_for(now, incident_id, k + 2, &BTreeSet::new(), reserved)
+                self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved)
             }
             MatchingMode::NearestRadius { radius_m } => {
                 self.rank_baseline(now, incident_id, k, radius_m)

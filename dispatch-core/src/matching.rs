@@ -350,11 +350,7 @@ pub fn rank(
         roads.place(TravelMode::Foot, q.target),
         roads.place(TravelMode::Car, q.target),
     ];
-    let mut batch: Vec<(u32, CandidateInfo)> = q
-        .forced
-        .iter()
-        .filter_map(|&s| eligible(s).map(|c| (s, c)))
-        .collect();
+    let mut batch: Vec<(u32, CandidateInfo)> = Vec::new();
     let mut iters: Vec<_> = q
         .trees
         .iter()
@@ -367,6 +363,27 @@ pub fn rank(
     // Round 1 takes up to BATCH per tree with the familiar ones; once k are known, a round
     // takes *every* responder whose bound is within the k-th best score. A travel-time call
     // costs about the same whatever the number of sources, so few rounds is what matters.
+    // Familiar (forced) responders wait until their own bound, less the margin, is within
+    // the k-th best score: a paired volunteer across town costs nothing.
+    let proj = roads.projection();
+    let mut forced: Vec<(i64, u32, CandidateInfo)> = q
+        .forced
+        .iter()
+        .filter_map(|&s| {
+            let c = eligible(s)?;
+            let xy = proj.to_xy(c.position.point);
+            let d = ((xy[0] - q.target_xy[0]).powi(2) + (xy[1] - q.target_xy[1]).powi(2)).sqrt();
+            let own_top = roads.max_speed_mps(c.mode) / c.time_factor;
+            let lb = lb_ms(d, own_top)
+                - if c.familiar.is_some() {
+                    q.margin_ms as i64
+                } else {
+                    0
+                };
+            Some((lb, s, c))
+        })
+        .collect();
+    forced.sort_by_key(|(lb, s, _)| std::cmp::Reverse((*lb, *s)));
     let mut per_tree = BATCH;
     loop {
         sort_ranked(&mut found);
@@ -375,6 +392,10 @@ pub fn rank(
         } else {
             i64::MAX
         };
+        while forced.last().is_some_and(|(lb, _, _)| *lb <= threshold) {
+            let (_, s, c) = forced.pop().expect("checked");
+            batch.push((s, c));
+        }
         let mut any_left = false;
         for (it, top_mps) in iters.iter_mut() {
             let mut taken = 0;
