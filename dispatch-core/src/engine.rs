@@ -27,6 +27,7 @@ use crate::timebank::{TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Something the engine must do at a given time. Ordered, so timers due at the same moment
@@ -119,6 +120,32 @@ pub struct IncidentView {
     pub timeline: Vec<EventRecord>,
 }
 
+/// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
+/// multiply-rotate scheme of rustc's FxHash). Ids come from the roster and authenticated
+/// sessions, so hash flooding is not a concern; iteration order never matters (lookups only).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A cached placement: the projected position and mode it was computed for, and the result.
 type PlacedEntry = ([f64; 2], TravelMode, Option<Placed>);
 
@@ -133,7 +160,7 @@ pub struct Engine {
     /// Responders by dense slot; slots are never reused, so R-tree entries stay small.
     responders: Vec<ResponderState>,
     /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
-    slots: HashMap<ResponderId, u32>,
+    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
     /// Available responders by (kind, mode).
     index: ResponderIndex,
     incidents: BTreeMap<IncidentId, Incident>,
