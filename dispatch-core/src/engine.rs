@@ -25,10 +25,9 @@ use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
 use crate::timebank::{TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Something the engine must do at a given time. Ordered, so timers due at the same moment
 /// fire in a fixed order (offer expiries before SLA checks).
@@ -183,8 +182,16 @@ pub struct Engine {
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
     /// decision.
-    placed_cache: RefCell<Vec<Option<PlacedEntry>>>,
+    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
+    /// callers that share it behind a lock.
+    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
 }
+
+/// `Engine` is moved into the server's engine task and may be shared behind a lock.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+};
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -321,7 +328,7 @@ impl Engine {
             seq: state.seq,
             events: state.pending_events.into(),
             pending: BTreeSet::new(),
-            placed_cache: RefCell::new(Vec::new()),
+            placed_cache: Mutex::new(Vec::new()),
         }
     }
 
@@ -1813,7 +1820,7 @@ impl Engine {
     fn placed(&self, slot: u32) -> Option<Placed> {
         let r = &self.responders[slot as usize];
         let mode = r.record.travel_mode;
-        let mut cache = self.placed_cache.borrow_mut();
+        let mut cache = self.placed_cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() <= slot as usize {
             cache.resize(self.responders.len(), None);
         }
