@@ -10,7 +10,9 @@
 
 use crate::geo::{LatLon, Projection};
 use crate::model::TravelMode;
+use crate::road::{Profile, RoadNetwork, Snapped};
 use crate::spatial::ResponderIndex;
+use std::sync::Arc;
 
 /// Travel times as the engine needs them. Implemented by the road network (and by
 /// [`StraightLine`], a stand-in with a fixed detour factor used by fast unit tests).
@@ -23,11 +25,36 @@ pub trait TravelTimes: Send + Sync {
     fn max_speed_mps(&self, mode: TravelMode) -> f64;
     /// The walking speed the foot profile is built at.
     fn foot_kmh(&self) -> f64;
-    /// Travel time in ms from each source to the target (foot at `foot_kmh`); `None` where a
-    /// position does not snap or no route exists.
-    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>>;
+    /// A position placed on the mode's graph (snapped), or `None` if it cannot be. The engine
+    /// caches these per responder, so a responder who has not moved is not snapped again.
+    fn place(&self, mode: TravelMode, p: LatLon) -> Option<Placed>;
+    /// Travel time in ms from each placed source to the placed target (foot at `foot_kmh`);
+    /// `None` where no route exists.
+    fn times_from(&self, mode: TravelMode, sources: &[Placed], target: &Placed)
+        -> Vec<Option<u64>>;
     /// One route, for the offer's map and distance.
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary>;
+    /// Travel times from positions: places them, then [`TravelTimes::times_from`].
+    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
+        let Some(t) = self.place(mode, target) else {
+            return vec![None; sources.len()];
+        };
+        let placed: Vec<Option<Placed>> = sources.iter().map(|s| self.place(mode, *s)).collect();
+        let ok: Vec<Placed> = placed.iter().flatten().copied().collect();
+        let mut times = self.times_from(mode, &ok, &t).into_iter();
+        placed
+            .iter()
+            .map(|p| p.as_ref().and_then(|_| times.next().flatten()))
+            .collect()
+    }
+}
+
+/// A position placed on one profile's graph (`snapped` is `None` for the straight-line
+/// stand-in).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placed {
+    pub point: LatLon,
+    snapped: Option<Snapped>,
 }
 
 /// What an offer shows about the way there.
@@ -95,15 +122,24 @@ impl TravelTimes for StraightLine {
     fn foot_kmh(&self) -> f64 {
         self.foot_kmh
     }
-    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
+    fn place(&self, _mode: TravelMode, p: LatLon) -> Option<Placed> {
+        self.check_on_map(p).ok()?;
+        Some(Placed {
+            point: p,
+            snapped: None,
+        })
+    }
+    fn times_from(
+        &self,
+        mode: TravelMode,
+        sources: &[Placed],
+        target: &Placed,
+    ) -> Vec<Option<u64>> {
         sources
             .iter()
             .map(|s| {
-                self.check_on_map(*s).ok()?;
-                Some(
-                    (self.dist(*s, target) * self.detour / self.speed(mode) * 1000.0).round()
-                        as u64,
-                )
+                let d = self.dist(s.point, target.point);
+                Some((d * self.detour / self.speed(mode) * 1000.0).round() as u64)
             })
             .collect()
     }
@@ -117,10 +153,115 @@ impl TravelTimes for StraightLine {
     }
 }
 
+/// The road network as the engine's travel-time source.
+///
+/// A position's ETA includes its off-road legs (the distance it was moved to snap, at the
+/// profile's top speed), so that straight-line distance / top speed stays an admissible lower
+/// bound even for positions away from the roads.
+#[derive(Debug, Clone)]
+pub struct RoadTimes {
+    pub net: Arc<RoadNetwork>,
+    /// The walking speed the network's foot profile was built at (`RoadConfig::foot_kmh`).
+    pub foot_kmh: f64,
+}
+
+fn profile_of(mode: TravelMode) -> Profile {
+    match mode {
+        TravelMode::Car => Profile::Car,
+        TravelMode::Foot => Profile::Foot,
+    }
+}
+
+/// From this many sources on, `times_from` uses one many-to-one sweep instead of one
+/// point-to-point query per source (measured on Porto Alegre: ~7 µs per short query against
+/// ~300 µs per sweep).
+const SWEEP_FROM_SOURCES: usize = 32;
+
+impl RoadTimes {
+    fn off_road_ms(&self, mode: TravelMode, moved_m: f64) -> u64 {
+        (moved_m / self.max_speed_mps(mode) * 1000.0).ceil() as u64
+    }
+}
+
+impl TravelTimes for RoadTimes {
+    fn projection(&self) -> Projection {
+        *self.net.projection()
+    }
+    fn check_on_map(&self, p: LatLon) -> Result<(), String> {
+        match self.net.profile(Profile::Foot).snap(p) {
+            Ok(_) => Ok(()),
+            Err(foot) => match self.net.profile(Profile::Car).snap(p) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(foot.to_string()),
+            },
+        }
+    }
+    fn max_speed_mps(&self, mode: TravelMode) -> f64 {
+        self.net.profile(profile_of(mode)).max_speed_mps()
+    }
+    fn foot_kmh(&self) -> f64 {
+        self.foot_kmh
+    }
+    fn place(&self, mode: TravelMode, p: LatLon) -> Option<Placed> {
+        let snapped = self.net.profile(profile_of(mode)).snap(p).ok()?;
+        Some(Placed {
+            point: p,
+            snapped: Some(snapped),
+        })
+    }
+    fn times_from(
+        &self,
+        mode: TravelMode,
+        sources: &[Placed],
+        target: &Placed,
+    ) -> Vec<Option<u64>> {
+        let g = self.net.profile(profile_of(mode));
+        let Some(t) = target.snapped else {
+            return vec![None; sources.len()];
+        };
+        let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
+        // A point-to-point query costs a few µs near the target; the many-to-one sweep costs
+        // a few hundred whatever the number of sources: few sources go one by one.
+        if sources.len() <= SWEEP_FROM_SOURCES {
+            return sources
+                .iter()
+                .map(|s| {
+                    let s = s.snapped?;
+                    Some(g.route(&s, &t)?.duration_ms + off(&s))
+                })
+                .collect();
+        }
+        let ok: Vec<Snapped> = sources.iter().filter_map(|s| s.snapped).collect();
+        let mut times = g.times_to(&ok, &t).into_iter();
+        sources
+            .iter()
+            .map(|s| {
+                let s = s.snapped?;
+                Some(u64::from(times.next().flatten()?) + off(&s))
+            })
+            .collect()
+    }
+    fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
+        let g = self.net.profile(profile_of(mode));
+        let (f, t) = (g.snap(from).ok()?, g.snap(to).ok()?);
+        let r = g.route(&f, &t)?;
+        let mut path = Vec::with_capacity(r.path.len() + 2);
+        path.push(from);
+        path.extend(r.path);
+        path.push(to);
+        Some(RouteSummary {
+            duration_ms: r.duration_ms + self.off_road_ms(mode, f.moved_m + t.moved_m),
+            distance_m: r.distance_m + f.moved_m + t.moved_m,
+            path,
+        })
+    }
+}
+
 /// What the ranking needs to know about one candidate responder.
 #[derive(Debug, Clone, Copy)]
 pub struct CandidateInfo {
-    pub position: LatLon,
+    /// Where the responder is, placed on their mode's graph.
+    pub position: Placed,
     pub mode: TravelMode,
     /// Multiply the profile's time by this (foot: `foot_kmh / walk_kmh`; car: 1).
     pub time_factor: f64,
@@ -152,7 +293,7 @@ pub struct RankQuery<'a> {
     pub margin_ms: u64,
 }
 
-const BATCH: usize = 16;
+const BATCH: usize = 4;
 
 fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
     eta_ms as i64 - if familiar { margin_ms as i64 } else { 0 }
@@ -160,7 +301,7 @@ fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
 
 fn evaluate(
     roads: &dyn TravelTimes,
-    target: LatLon,
+    targets: &[Option<Placed>; 2],
     margin_ms: u64,
     batch: &[(u32, CandidateInfo)],
     out: &mut Vec<Ranked>,
@@ -171,8 +312,11 @@ fn evaluate(
         if group.is_empty() {
             continue;
         }
-        let sources: Vec<LatLon> = group.iter().map(|(_, c)| c.position).collect();
-        let times = roads.times_to(mode, &sources, target);
+        let Some(target) = &targets[usize::from(mode == TravelMode::Car)] else {
+            continue;
+        };
+        let sources: Vec<Placed> = group.iter().map(|(_, c)| c.position).collect();
+        let times = roads.times_from(mode, &sources, target);
         for ((slot, c), t) in group.iter().zip(times) {
             if let Some(t) = t {
                 let eta_ms = (t as f64 * c.time_factor).round() as u64;
@@ -202,20 +346,45 @@ pub fn rank(
     eligible: &dyn Fn(u32) -> Option<CandidateInfo>,
 ) -> Vec<Ranked> {
     let mut found: Vec<Ranked> = Vec::new();
-    let forced: Vec<(u32, CandidateInfo)> = q
-        .forced
-        .iter()
-        .filter_map(|&s| eligible(s).map(|c| (s, c)))
-        .collect();
-    evaluate(roads, q.target, q.margin_ms, &forced, &mut found);
+    let targets = [
+        roads.place(TravelMode::Foot, q.target),
+        roads.place(TravelMode::Car, q.target),
+    ];
+    let mut batch: Vec<(u32, CandidateInfo)> = Vec::new();
     let mut iters: Vec<_> = q
         .trees
         .iter()
         .map(|&(t, top_mps)| (index.nearest(t, q.target_xy).peekable(), top_mps))
         .collect();
+    // Less 2 ms: travel times round each partial segment to whole milliseconds.
     let lb_ms = |lb_m: f64, top_mps: f64| -> i64 {
-        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64
+        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64 - 2
     };
+    // Round 1 takes up to BATCH per tree with the familiar ones; once k are known, a round
+    // takes *every* responder whose bound is within the k-th best score. A travel-time call
+    // costs about the same whatever the number of sources, so few rounds is what matters.
+    // Familiar (forced) responders wait until their own bound, less the margin, is within
+    // the k-th best score: a paired volunteer across town costs nothing.
+    let proj = roads.projection();
+    let mut forced: Vec<(i64, u32, CandidateInfo)> = q
+        .forced
+        .iter()
+        .filter_map(|&s| {
+            let c = eligible(s)?;
+            let xy = proj.to_xy(c.position.point);
+            let d = ((xy[0] - q.target_xy[0]).powi(2) + (xy[1] - q.target_xy[1]).powi(2)).sqrt();
+            let own_top = roads.max_speed_mps(c.mode) / c.time_factor;
+            let lb = lb_ms(d, own_top)
+                - if c.familiar.is_some() {
+                    q.margin_ms as i64
+                } else {
+                    0
+                };
+            Some((lb, s, c))
+        })
+        .collect();
+    forced.sort_by_key(|(lb, s, _)| std::cmp::Reverse((*lb, *s)));
+    let mut per_tree = BATCH;
     loop {
         sort_ranked(&mut found);
         let threshold = if found.len() >= q.k {
@@ -223,10 +392,14 @@ pub fn rank(
         } else {
             i64::MAX
         };
-        let mut batch = Vec::with_capacity(BATCH);
+        while forced.last().is_some_and(|(lb, _, _)| *lb <= threshold) {
+            let (_, s, c) = forced.pop().expect("checked");
+            batch.push((s, c));
+        }
         let mut any_left = false;
         for (it, top_mps) in iters.iter_mut() {
-            while batch.len() < BATCH {
+            let mut taken = 0;
+            while taken < per_tree {
                 match it.peek() {
                     Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold => {
                         let (slot, _) = it.next().expect("peeked");
@@ -235,6 +408,7 @@ pub fn rank(
                         }
                         if let Some(c) = eligible(slot) {
                             batch.push((slot, c));
+                            taken += 1;
                         }
                     }
                     _ => break,
@@ -247,10 +421,16 @@ pub fn rank(
         if batch.is_empty() && !any_left {
             break;
         }
-        evaluate(roads, q.target, q.margin_ms, &batch, &mut found);
-        // Keep the working set small: only the best k matter.
+        evaluate(roads, &targets, q.margin_ms, &batch, &mut found);
+        batch.clear();
+        // Only the best k matter from here on.
         sort_ranked(&mut found);
         found.truncate(q.k.max(1) * 4);
+        per_tree = if found.len() >= q.k {
+            usize::MAX
+        } else {
+            per_tree.saturating_mul(4)
+        };
     }
     sort_ranked(&mut found);
     found.truncate(q.k);
@@ -480,7 +660,7 @@ mod tests {
                 idx.insert(tree_of(ResponderKind::Volunteer, mode), slot, proj.to_xy(p));
                 pos.push(p);
                 info.push(CandidateInfo {
-                    position: p,
+                    position: roads.place(mode, p).unwrap(),
                     mode,
                     time_factor: if mode == TravelMode::Foot {
                         4.5 / walk
@@ -524,7 +704,11 @@ mod tests {
             let mut brute = Vec::new();
             let all: Vec<(u32, CandidateInfo)> =
                 (0..n).filter_map(|s| eligible(s).map(|c| (s, c))).collect();
-            evaluate(&roads, target, 60_000, &all, &mut brute);
+            let targets = [
+                roads.place(TravelMode::Foot, target),
+                roads.place(TravelMode::Car, target),
+            ];
+            evaluate(&roads, &targets, 60_000, &all, &mut brute);
             sort_ranked(&mut brute);
             brute.truncate(k);
             assert_eq!(got, brute, "round {round}");
