@@ -7,6 +7,7 @@
 //! - [`model`]: the shared vocabulary (alert, service, responder kinds).
 //! - [`roster`]: who exists (the roster file and its run-time changes).
 //! - [`command`], [`event`], [`error`]: the engine's inputs, outputs and refusals.
+//! - [`journal`]: the journal record codec (versioned, checksummed) and replay.
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
 pub mod command;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod geo;
 pub mod ids;
+pub mod journal;
 pub mod model;
 pub mod road;
 pub mod roster;
