@@ -1,5 +1,6 @@
 //! The dispatch service: WebSocket and HTTP on one port, the engine task, the journal file.
 
+pub mod export_cmd;
 pub mod journal_file;
 pub mod journal_storage;
 #[cfg(test)]
