@@ -15,8 +15,13 @@
 
 pub mod auth;
 pub mod engine_task;
+pub mod export_cmd;
 pub mod fanout;
 pub mod http;
+pub mod journal_file;
+pub mod journal_storage;
+#[cfg(test)]
+mod journal_tests;
 pub mod listener;
 pub mod metrics;
 pub mod serve_cmd;
