@@ -18,7 +18,9 @@ use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
 use dispatch_core::time::Timestamp;
-use serde::{Deserialize, Serialize};
+use crate::journal_file::Journal;
+use dispatch_core::engine::{Engine, EngineState};
+use dispatch_core::journal::Record;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -41,68 +43,159 @@ pub trait EngineCore: Send + 'static {
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value>;
     /// What a responder may know about an incident, and whose it is (for console filters).
     fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)>;
+    /// Everything but the road network, for journal snapshots.
+    fn save_state(&self) -> EngineState;
 }
 
-/// How far the journal has made records durable, or why it stopped.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Durability {
-    pub lsn: u64,
-    pub failed: Option<String>,
+impl EngineCore for Engine {
+    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        Engine::handle_command(self, now, cmd)
+    }
+    fn handle_timeout(&mut self, now: Timestamp) {
+        Engine::handle_timeout(self, now)
+    }
+    fn poll_event(&mut self) -> Option<EventRecord> {
+        Engine::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Engine::poll_timeout(self)
+    }
+    fn last_seq(&self) -> u64 {
+        Engine::last_seq(self)
+    }
+    fn snapshot_json(&self) -> Value {
+        serde_json::to_value(self.snapshot_view()).unwrap_or(Value::Null)
+    }
+    fn incident_json(&self, id: IncidentId) -> Option<Value> {
+        self.incident(id).and_then(|v| serde_json::to_value(v).ok())
+    }
+    fn time_bank_json(&self, id: &ResponderId) -> Option<Value> {
+        self.time_bank(id).and_then(|v| serde_json::to_value(v).ok())
+    }
+    fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)> {
+        let s = self.incident(id)?.summary;
+        let job = JobFacts {
+            kind: s.kind,
+            service: s.service,
+            priority: s.priority,
+            position: s.position,
+        };
+        Some((job, s.elder_id))
+    }
+    fn save_state(&self) -> EngineState {
+        Engine::save_state(self)
+    }
 }
 
-/// One journal record as the engine task produces it: exactly the calls replay must repeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
-pub enum JournalEntry {
-    /// A command the engine accepted, at the `now` it was given.
-    Command { now: Timestamp, command: Command },
-    /// A `handle_timeout(now)` that produced events.
-    Timeout { now: Timestamp },
-}
+pub use crate::journal_file::{Durability, Lsn};
 
-/// The seam to the journal (team journal's `Journal` plugs in here).
-pub trait JournalSink: Send + Sync + 'static {
-    /// Buffers a record; returns its log sequence number. Never waits for the disk.
-    fn append(&self, entry: &JournalEntry) -> anyhow::Result<u64>;
+/// The seam to the journal: one call per engine step that must be replayable. Each returns
+/// the LSN whose durability releases the step's reply and events (the step's record and the
+/// audit record of the events it caused).
+pub trait JournalSink: Send + 'static {
+    /// An accepted command (at the `now` it was given) and the events it caused.
+    fn command(&mut self, now: Timestamp, command: &Command, events: &[EventRecord]) -> anyhow::Result<Lsn>;
+    /// A `handle_timeout(now)` call and the events it caused.
+    fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn>;
     /// Watches the durable LSN (and failure).
     fn durable(&self) -> watch::Receiver<Durability>;
-    /// Called once at shutdown, after the last record is durable.
-    fn close(&self) -> anyhow::Result<()>;
+    /// Whether enough was appended since the last snapshot to take another.
+    fn snapshot_due(&self) -> bool;
+    /// Takes a snapshot of the state after everything appended so far.
+    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()>;
+    /// Flushes and stops; called once, after the last record is durable.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
 }
 
-/// A journal that keeps nothing and calls every record durable at once. Used when the server
-/// runs without a data directory (tests, demos); a warning says so at start.
+impl JournalSink for Journal {
+    fn command(&mut self, now: Timestamp, command: &Command, events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        let region = self.region();
+        let lsn = self.append(&Record::command(region, now, command.clone()))?;
+        Ok(match Record::decisions(region, events.to_vec()) {
+            Some(d) => self.append(&d)?,
+            None => lsn,
+        })
+    }
+
+    fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        let region = self.region();
+        let lsn = self.append(&Record::timeout(region, now))?;
+        Ok(match Record::decisions(region, events.to_vec()) {
+            Some(d) => self.append(&d)?,
+            None => lsn,
+        })
+    }
+
+    fn durable(&self) -> watch::Receiver<Durability> {
+        Journal::durable(self)
+    }
+
+    fn snapshot_due(&self) -> bool {
+        Journal::snapshot_due(self)
+    }
+
+    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()> {
+        Journal::snapshot(self, state)?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        let d = Journal::close(*self)?;
+        match d.failed {
+            Some(why) => anyhow::bail!("journal failed: {why}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A journal that keeps nothing and calls every record durable at once: for tests and for
+/// measuring what the disk costs. `dispatch serve` always uses the real journal.
 #[derive(Debug)]
 pub struct VolatileJournal {
-    state: Mutex<u64>,
+    lsn: Lsn,
     tx: watch::Sender<Durability>,
 }
 
 impl Default for VolatileJournal {
     fn default() -> Self {
         VolatileJournal {
-            state: Mutex::new(0),
+            lsn: 0,
             tx: watch::Sender::new(Durability::default()),
         }
     }
 }
 
+impl VolatileJournal {
+    fn step(&mut self) -> Lsn {
+        self.lsn += 1;
+        let lsn = self.lsn;
+        self.tx.send_modify(|d| d.lsn = lsn);
+        lsn
+    }
+}
+
 impl JournalSink for VolatileJournal {
-    fn append(&self, _entry: &JournalEntry) -> anyhow::Result<u64> {
-        let mut lsn = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *lsn += 1;
-        self.tx.send_replace(Durability {
-            lsn: *lsn,
-            failed: None,
-        });
-        Ok(*lsn)
+    fn command(&mut self, _now: Timestamp, _command: &Command, _events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        Ok(self.step())
+    }
+
+    fn timeout(&mut self, _now: Timestamp, _events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        Ok(self.step())
     }
 
     fn durable(&self) -> watch::Receiver<Durability> {
         self.tx.subscribe()
     }
 
-    fn close(&self) -> anyhow::Result<()> {
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+
+    fn snapshot(&mut self, _state: &EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -262,7 +355,7 @@ struct Pending {
 /// The task's state.
 pub struct EngineTask {
     engine: Box<dyn EngineCore>,
-    journal: Arc<dyn JournalSink>,
+    journal: Box<dyn JournalSink>,
     durable: watch::Receiver<Durability>,
     fanout: Fanout,
     tokens: Arc<TokenIndex>,
@@ -281,7 +374,7 @@ pub struct EngineTask {
 /// Starts the engine task; returns its handle and its join handle.
 pub fn spawn(
     engine: Box<dyn EngineCore>,
-    journal: Arc<dyn JournalSink>,
+    journal: Box<dyn JournalSink>,
     fanout: Fanout,
     tokens: Arc<TokenIndex>,
     limits: EngineLimits,
@@ -403,9 +496,8 @@ impl EngineTask {
         for req in self.deferred.drain(..) {
             drop(req); // their senders learn the engine stopped
         }
-        self.journal.close()?;
         tracing::info!(last_seq = self.engine.last_seq(), "engine task stopped");
-        Ok(())
+        self.journal.close()
     }
 
     fn now(&mut self) -> Timestamp {
@@ -451,21 +543,17 @@ impl EngineTask {
         }
         let now = self.now();
         let label = command_label(&cmd);
-        let record = JournalEntry::Command {
-            now,
-            command: cmd.clone(),
-        };
+        let command = cmd.clone();
         let started = Instant::now();
         let result = self.engine.handle_command(now, cmd);
         m::decision_latency(label, started.elapsed());
         let events = self.drain_events();
         let (lsn, outcome, counted) = match result {
-            Ok(r) => match self.journal.append(&record) {
+            Ok(r) => match self.journal.command(now, &command, &events) {
                 Ok(lsn) => {
                     self.last_lsn = lsn;
-                    if let JournalEntry::Command { command, .. } = &record {
-                        self.roster_side_effects(command);
-                    }
+                    self.roster_side_effects(&command);
+                    self.maybe_snapshot();
                     (lsn, Ok(r), Some(label))
                 }
                 Err(e) => {
@@ -518,12 +606,12 @@ impl EngineTask {
         self.engine.handle_timeout(now);
         m::decision_latency("timeout", started.elapsed());
         let events = self.drain_events();
-        if events.is_empty() {
-            return;
-        }
-        match self.journal.append(&JournalEntry::Timeout { now }) {
+        // Every call is journaled, events or not: a timer may change state silently, and
+        // replay must make the same calls.
+        match self.journal.timeout(now, &events) {
             Ok(lsn) => {
                 self.last_lsn = lsn;
+                self.maybe_snapshot();
                 self.uncommitted.push_back(Pending {
                     lsn,
                     reply: None,
@@ -532,6 +620,16 @@ impl EngineTask {
                 });
             }
             Err(e) => self.fail(format!("journal append failed: {e:#}")),
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.journal.snapshot_due() {
+            let state = self.engine.save_state();
+            if let Err(e) = self.journal.snapshot(&state) {
+                // A missed snapshot costs replay time at the next start, nothing else.
+                tracing::warn!(error = %format!("{e:#}"), "journal snapshot failed");
+            }
         }
     }
 

@@ -89,7 +89,7 @@ pub struct Config {
     pub engine: Box<dyn EngineCore>,
     /// The roster the engine started from: tokens for auth, grids for console filters.
     pub roster: RosterFile,
-    pub journal: Arc<dyn JournalSink>,
+    pub journal: Box<dyn JournalSink>,
     pub limits: Limits,
 }
 

@@ -7,7 +7,6 @@ use crate::{Config, Limits};
 use anyhow::Context;
 use dispatch_core::roster::RosterFile;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// `dispatch serve --map FILE.osm.pbf --roster FILE.json --data-dir DIR --listen ADDR`
 #[derive(Debug, Clone, clap::Args)]
@@ -62,7 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let engine = open_engine(&args.map, &roster)?;
-    let journal: Arc<dyn JournalSink> = open_journal(&args.data_dir)?;
+    let journal: Box<dyn JournalSink> = open_journal(&args.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -98,10 +97,9 @@ fn open_engine(map: &Path, _roster: &RosterFile) -> anyhow::Result<Box<dyn Engin
 }
 
 /// The journal in `data_dir`.
-fn open_journal(_data_dir: &Path) -> anyhow::Result<Arc<dyn JournalSink>> {
-    // Wired once the journal branch lands (journal_file::Journal::open + replay).
+fn open_journal(_data_dir: &Path) -> anyhow::Result<Box<dyn JournalSink>> {
     tracing::warn!("no journal in this build: accepted alerts are NOT kept across restarts");
-    Ok(Arc::new(VolatileJournal::default()))
+    Ok(Box::new(VolatileJournal::default()))
 }
 
 /// Completes on Ctrl-C or SIGTERM.
