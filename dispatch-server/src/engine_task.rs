@@ -10,17 +10,17 @@
 
 use crate::auth::TokenIndex;
 use crate::fanout::{Fanout, SubscribeReq};
+use crate::journal_file::Journal;
 use crate::metrics as m;
 use crate::wire::JobFacts;
 use dispatch_core::command::{Command, Reply};
+use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
-use dispatch_core::time::Timestamp;
-use crate::journal_file::Journal;
-use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::journal::Record;
+use dispatch_core::time::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,8 @@ impl EngineCore for Engine {
         self.incident(id).and_then(|v| serde_json::to_value(v).ok())
     }
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value> {
-        self.time_bank(id).and_then(|v| serde_json::to_value(v).ok())
+        self.time_bank(id)
+            .and_then(|v| serde_json::to_value(v).ok())
     }
     fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)> {
         let s = self.incident(id)?.summary;
@@ -94,7 +95,12 @@ pub use crate::journal_file::{Durability, Lsn};
 /// audit record of the events it caused).
 pub trait JournalSink: Send + 'static {
     /// An accepted command (at the `now` it was given) and the events it caused.
-    fn command(&mut self, now: Timestamp, command: &Command, events: &[EventRecord]) -> anyhow::Result<Lsn>;
+    fn command(
+        &mut self,
+        now: Timestamp,
+        command: &Command,
+        events: &[EventRecord],
+    ) -> anyhow::Result<Lsn>;
     /// A `handle_timeout(now)` call and the events it caused.
     fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn>;
     /// Watches the durable LSN (and failure).
@@ -108,7 +114,12 @@ pub trait JournalSink: Send + 'static {
 }
 
 impl JournalSink for Journal {
-    fn command(&mut self, now: Timestamp, command: &Command, events: &[EventRecord]) -> anyhow::Result<Lsn> {
+    fn command(
+        &mut self,
+        now: Timestamp,
+        command: &Command,
+        events: &[EventRecord],
+    ) -> anyhow::Result<Lsn> {
         let region = self.region();
         let lsn = self.append(&Record::command(region, now, command.clone()))?;
         Ok(match Record::decisions(region, events.to_vec()) {
@@ -175,7 +186,12 @@ impl VolatileJournal {
 }
 
 impl JournalSink for VolatileJournal {
-    fn command(&mut self, _now: Timestamp, _command: &Command, _events: &[EventRecord]) -> anyhow::Result<Lsn> {
+    fn command(
+        &mut self,
+        _now: Timestamp,
+        _command: &Command,
+        _events: &[EventRecord],
+    ) -> anyhow::Result<Lsn> {
         Ok(self.step())
     }
 

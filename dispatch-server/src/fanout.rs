@@ -450,3 +450,153 @@ impl Fanout {
         state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dispatch_core::ids::ElderId;
+
+    fn checked_in(seq: u64) -> EventRecord {
+        EventRecord {
+            seq,
+            at: Timestamp(seq as i64),
+            event: Event::CheckedIn {
+                elder_id: ElderId::from("E1"),
+            },
+        }
+    }
+
+    fn fanout(ring: usize) -> Fanout {
+        Fanout::new(
+            &RosterFile::default(),
+            Arc::new(ResponderRegistry::default()),
+            ring,
+            1000,
+            0,
+        )
+    }
+
+    fn sub(
+        tx: mpsc::Sender<ConsoleFrame>,
+        last_seq: Option<u64>,
+    ) -> (SubscribeReq, Arc<AtomicBool>) {
+        let lagged = Arc::new(AtomicBool::new(false));
+        let req = SubscribeReq {
+            filter: Filter::default(),
+            last_seq,
+            re: None,
+            tx,
+            lagged: lagged.clone(),
+            after_lag: false,
+        };
+        (req, lagged)
+    }
+
+    fn no_lookup(_: IncidentId) -> Option<(JobFacts, ElderId)> {
+        None
+    }
+
+    fn kind(f: &ConsoleFrame) -> String {
+        let v: Value = serde_json::from_str(&f.text).unwrap();
+        v["type"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_full_console_is_dropped_and_told_never_skipped() {
+        let mut f = fanout(100);
+        let (slow_tx, mut slow_rx) = mpsc::channel(3);
+        let (fast_tx, mut fast_rx) = mpsc::channel(100);
+        let (req, slow_lagged) = sub(slow_tx, None);
+        f.subscribe(req, || Value::Null);
+        let (req, fast_lagged) = sub(fast_tx, None);
+        f.subscribe(req, || Value::Null);
+        for seq in 1..=5 {
+            f.publish(&checked_in(seq), &no_lookup);
+        }
+        // The slow one had room for its snapshot and two events, then it was dropped.
+        assert!(slow_lagged.load(Ordering::SeqCst));
+        assert!(!fast_lagged.load(Ordering::SeqCst));
+        assert_eq!(f.console_count(), 1);
+        let mut slow = Vec::new();
+        while let Ok(fr) = slow_rx.try_recv() {
+            slow.push(fr.seq);
+        }
+        assert_eq!(slow, vec![0, 1, 2]);
+        assert!(
+            slow_rx.try_recv().is_err(),
+            "queue closed: the session notices"
+        );
+        let mut fast = Vec::new();
+        while let Ok(fr) = fast_rx.try_recv() {
+            fast.push(fr.seq);
+        }
+        assert_eq!(fast, vec![0, 1, 2, 3, 4, 5]);
+
+        // The slow console comes back from its last seq: the ring has the rest.
+        let (tx, mut rx) = mpsc::channel(100);
+        let (mut req, _) = sub(tx, Some(2));
+        req.after_lag = true;
+        assert!(f.subscribe(req, || Value::Null));
+        let got: Vec<(u64, String)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| (fr.seq, kind(&fr)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "resumed".into()),
+                (3, "checked_in".into()),
+                (4, "checked_in".into()),
+                (5, "checked_in".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_falls_back_to_a_snapshot_when_the_ring_has_moved_on() {
+        let mut f = fanout(2);
+        for seq in 1..=5 {
+            f.publish(&checked_in(seq), &no_lookup);
+        }
+        // Ring holds 4 and 5: resuming after 3 works, after 2 does not.
+        let (tx, mut rx) = mpsc::channel(100);
+        assert!(f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert_eq!(
+            rx.try_recv().map(|fr| kind(&fr)).ok().as_deref(),
+            Some("resumed")
+        );
+        let (tx, mut rx) = mpsc::channel(100);
+        assert!(!f.subscribe(sub(tx, Some(2)).0, || serde_json::json!({"incidents": []})));
+        let fr = rx.try_recv().unwrap();
+        assert_eq!((fr.seq, kind(&fr)), (5, "snapshot".to_string()));
+        // A replay bigger than the console's queue is a snapshot too.
+        let (tx, mut rx) = mpsc::channel(2);
+        assert!(!f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert_eq!(kind(&rx.try_recv().unwrap()), "snapshot");
+    }
+
+    #[test]
+    fn moves_are_throttled_per_console_and_responder() {
+        let mut f = fanout(10);
+        let (tx, mut rx) = mpsc::channel(100);
+        f.subscribe(sub(tx, None).0, || Value::Null);
+        let moved = |seq: u64, at: i64, r: &str| EventRecord {
+            seq,
+            at: Timestamp(at),
+            event: Event::ResponderMoved {
+                responder_id: ResponderId::from(r),
+                position: LatLon {
+                    lat: -30.0,
+                    lon: -51.2,
+                },
+            },
+        };
+        f.publish(&moved(1, 0, "V1"), &no_lookup);
+        f.publish(&moved(2, 500, "V1"), &no_lookup); // within 1 s of the last: held back
+        f.publish(&moved(3, 600, "V2"), &no_lookup); // another responder: sent
+        f.publish(&moved(4, 1000, "V1"), &no_lookup); // 1 s later: sent
+        let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| fr.seq)
+            .collect();
+        assert_eq!(seqs, vec![0, 1, 3, 4]);
+    }
+}

@@ -591,3 +591,226 @@ async fn healthz_reports_ok() {
     assert_eq!(body["status"], "ok");
     server.stop().await;
 }
+
+/// Connects with a tiny TCP receive buffer, so a client that does not read stalls the
+/// server's writes to it after a few kilobytes.
+async fn connect_stingy(server: &TestServer, id: &str) -> Client {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let mut req = server.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(id)).parse().unwrap(),
+    );
+    let (ws, _) =
+        tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let mut c = Client {
+        ws,
+        id: id.to_string(),
+    };
+    assert_eq!(c.recv().await["type"], "welcome");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_that_never_reads_does_not_slow_the_others() {
+    let mut limits = dispatch_server::Limits::default();
+    // Room for the whole burst, so the reading console cannot lag however slowly this
+    // machine runs it; the sleeper stalls on its socket (a few MB of kernel buffers) instead.
+    limits.session.console_queue = 65_536;
+    limits.session.rate_per_s = 1e6;
+    limits.session.rate_burst = 1e6;
+    limits.session.write_timeout = std::time::Duration::from_secs(1);
+    let server = TestServer::start_with(
+        common::roster(),
+        limits,
+        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
+    )
+    .await;
+    let mut sleeper = connect_stingy(&server, "OP2").await;
+    let (snap, _) = sleeper.request(json!({"type": "subscribe"}), "s").await;
+    let sleeper_start = seq(&snap);
+    let (mut op, snap) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    let mut phones = on_duty(&server, &["V1", "V2", "V3", "V4"]).await;
+    // The reading console reads all along, in its own task: every event, gap-free, up to
+    // the end marker.
+    let reader = tokio::spawn(async move {
+        let mut at = seq(&snap);
+        loop {
+            let e = op.recv().await;
+            if e["type"] == "responder_moved" {
+                continue;
+            }
+            assert_eq!(seq(&e), at + 1, "gap-free stream: {e}");
+            at = seq(&e);
+            if e["type"] == "incident_opened" && e["alert_id"] == "end-marker" {
+                return at;
+            }
+        }
+    });
+
+    // Thousands of events, pipelined; the sleeper reads none of them.
+    const ROUNDS: usize = 8000;
+    for phone in phones.values_mut() {
+        for i in 0..ROUNDS {
+            let status = if i % 2 == 0 { "off_duty" } else { "available" };
+            phone
+                .send(json!({"type": "availability", "status": status}))
+                .await;
+        }
+    }
+    for phone in phones.values_mut() {
+        for _ in 0..ROUNDS {
+            let r = phone.recv().await;
+            assert_eq!(r["type"], "ack", "{r}");
+        }
+    }
+    let mut gw = server.connect("GW1").await;
+    gw.request(fall("end-marker", "E2"), "end").await;
+
+    let at = tokio::time::timeout(common::GUARD, reader)
+        .await
+        .expect("reader in time")
+        .expect("reader");
+    assert!(
+        at >= (4 * ROUNDS) as u64,
+        "every toggle was an event: at {at}"
+    );
+
+    // The sleeper: whatever it got is never silently gappy. It either kept up, or was told
+    // (a `snapshot` with reason `lagged` or a `resumed`) or was closed.
+    let mut pos = sleeper_start;
+    let mut told = false;
+    loop {
+        let next = tokio::time::timeout(
+            common::GUARD,
+            futures_util::StreamExt::next(&mut sleeper.ws),
+        )
+        .await;
+        let Ok(Some(Ok(m))) = next else { break };
+        let tokio_tungstenite::tungstenite::Message::Text(t) = m else {
+            break;
+        };
+        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+        match v["type"].as_str() {
+            Some("snapshot") => {
+                assert_eq!(v["reason"], "lagged", "{v}");
+                told = true;
+                pos = seq(&v);
+            }
+            Some("resumed") => {
+                told = true;
+                pos = v["from_seq"].as_u64().unwrap();
+            }
+            Some("responder_moved") => {}
+            _ => {
+                assert_eq!(seq(&v), pos + 1, "silent gap after {pos}: {v}");
+                pos = seq(&v);
+            }
+        }
+        if pos == at {
+            break;
+        }
+    }
+    eprintln!("sleeper reached seq {pos} of {at}; told it lagged: {told}");
+    server.stop().await;
+}
+
+/// A journal whose durability the test releases by hand.
+struct HeldJournal {
+    lsn: u64,
+    durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
+    appended: tokio::sync::watch::Sender<u64>,
+}
+
+impl dispatch_server::engine_task::JournalSink for HeldJournal {
+    fn command(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _command: &dispatch_core::command::Command,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        self.appended.send_replace(self.lsn);
+        Ok(self.lsn)
+    }
+    fn timeout(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        self.appended.send_replace(self.lsn);
+        Ok(self.lsn)
+    }
+    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
+        self.durable.subscribe()
+    }
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
+    use dispatch_server::engine_task::Durability;
+    let durable = tokio::sync::watch::Sender::new(Durability::default());
+    let appended = tokio::sync::watch::Sender::new(0u64);
+    let journal = HeldJournal {
+        lsn: 0,
+        durable: durable.clone(),
+        appended: appended.clone(),
+    };
+    let server = TestServer::start_with(
+        common::roster(),
+        dispatch_server::Limits::default(),
+        Box::new(journal),
+    )
+    .await;
+    let mut gw = server.connect("GW1").await;
+    let mut op = server.connect("OP1").await;
+    gw.send(json!({"type": "alert", "id": "held", "alert_id": "held", "kind": "fall", "elder_id": "E1", "detected_at": 1})).await;
+    let mut appended_rx = appended.subscribe();
+    tokio::time::timeout(common::GUARD, appended_rx.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    // The engine has decided and the record is appended but not durable: no acknowledgement,
+    // and a console's snapshot waits too. (A bounded wait for something that must not come:
+    // it can only miss a bug, never fail a correct server.)
+    op.send(json!({"type": "subscribe", "id": "s"})).await;
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), gw.recv()).await;
+    assert!(early.is_err(), "acknowledged before durable: {early:?}");
+    let early = tokio::time::timeout(std::time::Duration::from_millis(100), op.recv()).await;
+    assert!(early.is_err(), "console served before durable: {early:?}");
+    // Durable: both go.
+    let n = *appended.borrow();
+    durable.send_replace(Durability {
+        lsn: n,
+        ..Durability::default()
+    });
+    let r = gw.recv().await;
+    assert_eq!(
+        (r["type"].as_str(), r["re"].as_str()),
+        (Some("alert_accepted"), Some("held")),
+        "{r}"
+    );
+    let snap = op.recv().await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(
+        snap["state"]["incidents"].as_array().map(Vec::len),
+        Some(1),
+        "{snap}"
+    );
+    server.stop().await;
+}
