@@ -2,6 +2,7 @@
 
 pub mod export_cmd;
 pub mod journal_file;
+pub mod journal_recover;
 pub mod journal_storage;
 #[cfg(test)]
 mod journal_tests;
