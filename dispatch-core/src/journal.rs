@@ -472,6 +472,18 @@ pub trait ReplayTarget {
     fn poll_replayed_event(&mut self) -> Option<EventRecord>;
 }
 
+impl ReplayTarget for crate::engine::Engine {
+    fn replay_command(&mut self, now: Timestamp, command: Command) -> Result<Reply, CommandError> {
+        self.handle_command(now, command)
+    }
+    fn replay_timeout(&mut self, now: Timestamp) {
+        self.handle_timeout(now)
+    }
+    fn poll_replayed_event(&mut self) -> Option<EventRecord> {
+        self.poll_event()
+    }
+}
+
 /// Replay went somewhere live never went.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReplayError {

@@ -19,6 +19,7 @@ pub mod export_cmd;
 pub mod fanout;
 pub mod http;
 pub mod journal_file;
+pub mod journal_recover;
 pub mod journal_storage;
 #[cfg(test)]
 mod journal_tests;
