@@ -13,12 +13,13 @@ use crate::event::{Event, EventRecord, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
-use crate::matching::{self, CandidateInfo, RankQuery, Ranked, TravelTimes};
+use crate::matching::{self, CandidateInfo, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
 };
 use crate::policy::{MatchingMode, Plan, PolicyConfig};
 use crate::responder::{ResponderState, ResponderStatus};
+use crate::road::RoadNetwork;
 use crate::roster::{Roster, RosterError, RosterFile};
 use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
@@ -93,6 +94,8 @@ pub struct IncidentSummary {
     pub open_offers: Vec<OfferId>,
     pub community: Vec<ResponderId>,
     pub ambulance: Option<ResponderId>,
+    /// Assigned responders who have not completed yet.
+    pub committed: Vec<ResponderId>,
 }
 
 /// The console's snapshot: open incidents and every responder.
@@ -181,6 +184,30 @@ fn mode_name(m: TravelMode) -> &'static str {
 }
 
 impl Engine {
+    /// An engine over the road network (the production constructor). The roster is
+    /// validated: unknown grid, unknown paired responder, duplicate id or a position off the
+    /// map is refused naming the entry.
+    pub fn new(
+        roads: Arc<RoadNetwork>,
+        roster: RosterFile,
+        config: PolicyConfig,
+    ) -> Result<Engine, RosterError> {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::with_travel_times(Arc::new(times), roster, config)
+    }
+
+    /// Rebuilds an engine from `save_state` over the road network.
+    pub fn restore(roads: Arc<RoadNetwork>, config: PolicyConfig, state: EngineState) -> Engine {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::restore_with_travel_times(Arc::new(times), config, state)
+    }
+
     /// An engine over any travel-time source (the road network, or a test stand-in).
     pub fn with_travel_times(
         roads: Arc<dyn TravelTimes>,
@@ -326,6 +353,7 @@ impl Engine {
             open_offers: i.open_offers.iter().copied().collect(),
             community: i.community.clone(),
             ambulance: i.ambulance.clone(),
+            committed: i.committed().cloned().collect(),
         }
     }
 
@@ -1553,7 +1581,8 @@ impl Engine {
                 }
             }
             Timer::Retry(i) => {
-                if self.waiting.contains(&i) {
+                // Leaving `waiting` makes a fruitless retry report (and re-arm) again.
+                if self.waiting.remove(&i) {
                     self.pending.insert(i);
                 }
                 let wanted = self.incidents.get(&i).and_then(|inc| {
@@ -1990,7 +2019,12 @@ impl Engine {
         already: usize,
     ) {
         let inc = &self.incidents[&incident_id];
-        let k = self.config.wave_size(inc.wave + 1).saturating_sub(already);
+        // The baseline asks fixed-size waves ("3 nearest, then the next 3").
+        let size = match self.config.matching {
+            MatchingMode::RoadEta => self.config.wave_size(inc.wave + 1),
+            MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
+        };
+        let k = size.saturating_sub(already);
         let ranked = match self.config.matching {
             MatchingMode::RoadEta => {
                 self.rank_for(now, incident_id, k + 2, &BTreeSet::new(), reserved)
