@@ -1,1 +1,19 @@
-//! The simulator: scenarios, virtual-time runs and load over the wire.
+//! The simulator: seeded scenarios from the real map and population, virtual-time runs of the
+//! same `Engine` the server runs, dispatch-quality KPIs, and load over the wire.
+//!
+//! Modules in reading order:
+//! - [`hexgrid`]: the population grid CSV.
+//! - [`scenario`]: seeded generation of people, grids, pairings and alert streams.
+//! - [`virtual_clock`]: the `Dispatcher` calls and the clock that jumps to the next wake-up.
+//! - [`behaviour`]: simulated devices and responders (keyed draws, so policies meet the same
+//!   people).
+//! - [`kpi`]: response-time distributions and the other KPIs from the event stream.
+//! - [`report`], [`chart`]: `report.json`, `summary.md` and SVG charts.
+
+pub mod behaviour;
+pub mod chart;
+pub mod hexgrid;
+pub mod kpi;
+pub mod report;
+pub mod scenario;
+pub mod virtual_clock;
