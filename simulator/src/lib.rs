@@ -9,11 +9,15 @@
 //!   people).
 //! - [`kpi`]: response-time distributions and the other KPIs from the event stream.
 //! - [`report`], [`chart`]: `report.json`, `summary.md` and SVG charts.
+//! - [`credentials`]: tokens for a generated roster (digests in the roster).
+//! - [`replay`]: JSON-lines command files through the same calls.
 
 pub mod behaviour;
 pub mod chart;
+pub mod credentials;
 pub mod hexgrid;
 pub mod kpi;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod virtual_clock;
