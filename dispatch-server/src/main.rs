@@ -1,6 +1,34 @@
-//! The `dispatch` binary: flags → config → tracing → run.
+//! The `dispatch` binary: a thin clap dispatcher, one subcommand per job.
 
-fn main() {
-    eprintln!("dispatch: not yet wired");
-    std::process::exit(2);
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod route_cmd;
+
+/// Real-time emergency dispatch for older people living at home.
+#[derive(Debug, Parser)]
+#[command(name = "dispatch", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One route as JSON, or one per line of a pairs file (with timings on stderr).
+    Route(route_cmd::RouteArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Route(args) => route_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dispatch: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

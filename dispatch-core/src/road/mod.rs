@@ -1,1 +1,362 @@
 //! The road layer: OSM import, travel profiles, the graph, snapping and routing.
+//!
+//! Reading order: [`profile`] (what a car or a walker may use), `osm` (elements from a PBF
+//! reader), `graph` (the segment graph, largest SCC), `snap` (R-tree over segments),
+//! `dijkstra` (the oracle), `ch` (contraction hierarchies and the many-to-one sweep).
+//!
+//! Architecture invariant: routing is exact. Every time [`ProfileGraph::route`] and
+//! [`ProfileGraph::times_to`] return equals plain Dijkstra on the same weights
+//! ([`ProfileGraph::route_dijkstra`]).
+
+mod dijkstra;
+mod graph;
+mod osm;
+pub mod profile;
+mod snap;
+
+pub use graph::GraphStats;
+pub use osm::{OsmNode, OsmWay};
+pub use profile::{Profile, RoadConfig, UnknownProfile};
+pub use snap::{SnapError, Snapped};
+
+use crate::geo::{LatLon, Projection};
+use graph::BaseGraph;
+use snap::SnapIndex;
+use std::collections::HashMap;
+use std::io::Read;
+
+/// Why a road network could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RoadError {
+    #[error("not a readable OSM PBF file: {0}")]
+    Pbf(String),
+    #[error("the map has no roads usable by car or on foot ({nodes} nodes and {highway_ways} highway ways read)")]
+    NoRoads { nodes: usize, highway_ways: usize },
+    #[error("invalid road configuration: {0}")]
+    BadConfig(String),
+}
+
+/// A route between two snapped points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub duration_ms: u64,
+    pub distance_m: f64,
+    /// From the snapped source to the snapped target, through every vertex on the way.
+    pub path: Vec<LatLon>,
+}
+
+/// What the import read and kept, per profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Nodes in the input with a valid position.
+    pub nodes: usize,
+    /// Nodes in the input whose position is not a valid WGS84 position (treated as missing).
+    pub nodes_invalid: usize,
+    /// Ways in the input with a `highway` tag.
+    pub highway_ways: usize,
+    pub car: GraphStats,
+    pub foot: GraphStats,
+}
+
+/// The road graph of one profile, immutable once built: snapping and exact routing.
+#[derive(Debug, Clone)]
+pub struct ProfileGraph {
+    base: BaseGraph,
+    snap: SnapIndex,
+}
+
+/// Both profiles' graphs of one map, immutable once built; share it behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct RoadNetwork {
+    car: ProfileGraph,
+    foot: ProfileGraph,
+    projection: Projection,
+    stats: ImportStats,
+}
+
+/// Both profiles' segment graphs, imported but not yet prepared for fast routing. Split from
+/// [`RoadNetwork`] so that callers can time the two phases separately.
+#[derive(Debug, Clone)]
+pub struct ImportedRoads {
+    car: BaseGraph,
+    foot: BaseGraph,
+    projection: Projection,
+    stats: ImportStats,
+    snap_limit_m: f64,
+}
+
+impl ImportedRoads {
+    /// Reads a `.osm.pbf` stream and builds both profiles' segment graphs.
+    pub fn from_pbf<R: Read + Send>(
+        reader: R,
+        config: &RoadConfig,
+    ) -> Result<ImportedRoads, RoadError> {
+        check_config(config)?;
+        let (nodes, ways) = osm::read_pbf(reader)?;
+        ImportedRoads::from_elements(&nodes, &ways, config)
+    }
+
+    /// Builds both profiles' segment graphs from elements already in memory. A way that refers
+    /// to a node missing from `nodes` loses the segments touching that node and keeps the rest
+    /// (counted in [`GraphStats::segments_missing_node`]).
+    pub fn from_elements(
+        nodes: &[OsmNode],
+        ways: &[OsmWay],
+        config: &RoadConfig,
+    ) -> Result<ImportedRoads, RoadError> {
+        check_config(config)?;
+        let mut positions = HashMap::with_capacity(nodes.len());
+        let mut nodes_invalid = 0;
+        for n in nodes {
+            match LatLon::new(n.lat, n.lon) {
+                Ok(p) => {
+                    positions.insert(n.id, p);
+                }
+                Err(_) => nodes_invalid += 1,
+            }
+        }
+        let highway_ways = ways
+            .iter()
+            .filter(|w| w.tags.iter().any(|(k, _)| k == "highway"))
+            .count();
+        let no_roads = RoadError::NoRoads {
+            nodes: positions.len(),
+            highway_ways,
+        };
+        let car = BaseGraph::build(Profile::Car, &positions, ways, config);
+        let foot = BaseGraph::build(Profile::Foot, &positions, ways, config);
+        if car.segments.is_empty() && foot.segments.is_empty() {
+            return Err(no_roads);
+        }
+        // The projection is centred on the roads, where its error is smallest.
+        let (mut lat0, mut lat1, mut lon0, mut lon1) = (90.0f64, -90.0f64, 180.0f64, -180.0f64);
+        for p in car.coords.iter().chain(&foot.coords) {
+            lat0 = lat0.min(p.lat);
+            lat1 = lat1.max(p.lat);
+            lon0 = lon0.min(p.lon);
+            lon1 = lon1.max(p.lon);
+        }
+        let projection = Projection::new(LatLon {
+            lat: (lat0 + lat1) / 2.0,
+            lon: (lon0 + lon1) / 2.0,
+        });
+        let stats = ImportStats {
+            nodes: positions.len(),
+            nodes_invalid,
+            highway_ways,
+            car: car.stats,
+            foot: foot.stats,
+        };
+        Ok(ImportedRoads {
+            car,
+            foot,
+            projection,
+            stats,
+            snap_limit_m: config.snap_limit_m,
+        })
+    }
+
+    pub fn stats(&self) -> &ImportStats {
+        &self.stats
+    }
+
+    /// Builds the snapping indexes and the fast-routing structures.
+    pub fn prepare(self) -> RoadNetwork {
+        let prepare = |base: BaseGraph| ProfileGraph {
+            snap: SnapIndex::new(&base, self.projection, self.snap_limit_m),
+            base,
+        };
+        RoadNetwork {
+            car: prepare(self.car),
+            foot: prepare(self.foot),
+            projection: self.projection,
+            stats: self.stats,
+        }
+    }
+}
+
+fn check_config(config: &RoadConfig) -> Result<(), RoadError> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if let Some((class, kmh)) = config.car_class_kmh.iter().find(|(_, &k)| !positive(k)) {
+        return Err(RoadError::BadConfig(format!(
+            "car speed for {class} is {kmh} km/h; it must be positive"
+        )));
+    }
+    if !positive(config.foot_kmh) || !positive(config.steps_factor) {
+        return Err(RoadError::BadConfig(format!(
+            "foot_kmh ({}) and steps_factor ({}) must be positive",
+            config.foot_kmh, config.steps_factor
+        )));
+    }
+    if config.snap_limit_m.is_nan() || config.snap_limit_m < 0.0 {
+        return Err(RoadError::BadConfig(format!(
+            "snap_limit_m ({}) must be a non-negative number",
+            config.snap_limit_m
+        )));
+    }
+    Ok(())
+}
+
+impl RoadNetwork {
+    /// Reads a `.osm.pbf` stream and builds both profiles, ready to route.
+    pub fn from_pbf<R: Read + Send>(
+        reader: R,
+        config: &RoadConfig,
+    ) -> Result<RoadNetwork, RoadError> {
+        Ok(ImportedRoads::from_pbf(reader, config)?.prepare())
+    }
+
+    /// Builds both profiles from elements in memory (small fixtures, tests).
+    pub fn from_elements(
+        nodes: &[OsmNode],
+        ways: &[OsmWay],
+        config: &RoadConfig,
+    ) -> Result<RoadNetwork, RoadError> {
+        Ok(ImportedRoads::from_elements(nodes, ways, config)?.prepare())
+    }
+
+    pub fn profile(&self, p: Profile) -> &ProfileGraph {
+        match p {
+            Profile::Car => &self.car,
+            Profile::Foot => &self.foot,
+        }
+    }
+
+    /// The projection the R-trees use (centred on the map's roads).
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    pub fn stats(&self) -> &ImportStats {
+        &self.stats
+    }
+}
+
+impl ProfileGraph {
+    pub fn profile_kind(&self) -> Profile {
+        self.base.profile
+    }
+
+    /// The nearest point on a kept road segment, or an error if it is further than the snap
+    /// limit.
+    pub fn snap(&self, p: LatLon) -> Result<Snapped, SnapError> {
+        self.snap.snap(&self.base, p)
+    }
+
+    /// The fastest route, or `None` if the target cannot be reached.
+    pub fn route(&self, from: &Snapped, to: &Snapped) -> Option<Route> {
+        self.route_dijkstra(from, to)
+    }
+
+    /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;
+    /// `None` where there is no route.
+    pub fn times_to(&self, sources: &[Snapped], target: &Snapped) -> Vec<Option<u32>> {
+        sources
+            .iter()
+            .map(|s| {
+                self.route_dijkstra(s, target)
+                    .map(|r| u32::try_from(r.duration_ms).unwrap_or(u32::MAX))
+            })
+            .collect()
+    }
+
+    /// The same route by plain Dijkstra: the oracle (tests, benchmarks).
+    pub fn route_dijkstra(&self, from: &Snapped, to: &Snapped) -> Option<Route> {
+        if !self.owns(from) || !self.owns(to) {
+            return None;
+        }
+        let (fs, ts) = (self.segment(from), self.segment(to));
+        let found = dijkstra::shortest(
+            &self.base,
+            &snap::source_seeds(fs, from.frac),
+            &snap::target_seeds(ts, to.frac),
+        );
+        self.assemble(from, to, found)
+    }
+
+    /// The upper bound of speed on this graph (m/s): a straight-line distance divided by it
+    /// never exceeds a routed time (up to the 1 ms rounding of the two partial segments).
+    pub fn max_speed_mps(&self) -> f64 {
+        self.base.max_speed_mps
+    }
+
+    pub fn stats(&self) -> &GraphStats {
+        &self.base.stats
+    }
+
+    /// Bytes held by this graph's arrays (vertices, segments, arcs, R-tree leaves, hierarchy).
+    pub fn memory_bytes(&self) -> usize {
+        self.base.memory_bytes() + self.snap.memory_bytes()
+    }
+
+    /// Vertices of the routed graph (the largest strongly connected component).
+    pub fn vertex_count(&self) -> usize {
+        self.base.vertex_count()
+    }
+
+    /// The position of a vertex of the routed graph (for sampling test and benchmark points).
+    pub fn vertex(&self, v: usize) -> Option<LatLon> {
+        self.base.coords.get(v).copied()
+    }
+
+    fn owns(&self, s: &Snapped) -> bool {
+        debug_assert_eq!(
+            s.profile, self.base.profile,
+            "a point snapped on one profile's graph routed on another's"
+        );
+        s.profile == self.base.profile && (s.segment as usize) < self.base.segments.len()
+    }
+
+    fn segment(&self, s: &Snapped) -> &graph::Segment {
+        &self.base.segments[s.segment as usize]
+    }
+
+    /// A route from a search result, or the direct way along one shared segment if shorter.
+    fn assemble(
+        &self,
+        from: &Snapped,
+        to: &Snapped,
+        found: Option<dijkstra::Found>,
+    ) -> Option<Route> {
+        let direct = (from.segment == to.segment)
+            .then(|| snap::same_segment_ms(self.segment(from), from.frac, to.frac))
+            .flatten();
+        match (direct, found) {
+            (Some(ms), found) if found.as_ref().is_none_or(|f| ms <= f.ms) => Some(Route {
+                duration_ms: u64::from(ms),
+                distance_m: self.segment(from).len_m * (to.frac - from.frac).abs(),
+                path: dedup(vec![from.point, to.point]),
+            }),
+            (_, Some(f)) => {
+                let mut path = Vec::with_capacity(f.segments.len() + 3);
+                path.push(from.point);
+                let mut v = f.start;
+                path.push(self.base.coords[v as usize]);
+                let mut distance_m = f.source.len_m + f.target.len_m;
+                for &s in &f.segments {
+                    let seg = &self.base.segments[s as usize];
+                    v = if seg.a == v { seg.b } else { seg.a };
+                    path.push(self.base.coords[v as usize]);
+                    distance_m += seg.len_m;
+                }
+                path.push(to.point);
+                Some(Route {
+                    duration_ms: u64::from(f.ms),
+                    distance_m,
+                    path: dedup(path),
+                })
+            }
+            (_, None) => None,
+        }
+    }
+}
+
+fn dedup(mut path: Vec<LatLon>) -> Vec<LatLon> {
+    path.dedup();
+    path
+}
+
+#[cfg(test)]
+mod porto_alegre_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,342 @@
+//! Profile rules on small hand-written OSM fixtures, snapping, and bad input.
+
+use super::*;
+use crate::geo::haversine_m;
+
+fn ll(lat: f64, lon: f64) -> LatLon {
+    LatLon::new(lat, lon).unwrap()
+}
+
+fn node(id: i64, lat: f64, lon: f64) -> OsmNode {
+    OsmNode { id, lat, lon }
+}
+
+fn way(id: i64, nodes: &[i64], tags: &[(&str, &str)]) -> OsmWay {
+    OsmWay {
+        id,
+        nodes: nodes.to_vec(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// A square of two-way residential streets (1-2-3-4-1, about 1.1 km a side, on the
+/// equator), plus a diagonal 1 → 3 with the given tags: the diagonal is shorter than going
+/// round, so whether a route takes it shows what the profile makes of it.
+fn square_nodes() -> Vec<OsmNode> {
+    vec![
+        node(1, 0.0, 0.0),
+        node(2, 0.0, 0.01),
+        node(3, 0.01, 0.01),
+        node(4, 0.01, 0.0),
+    ]
+}
+
+fn square_with_diagonal(diagonal: &[(&str, &str)]) -> RoadNetwork {
+    let ways = vec![
+        way(100, &[1, 2, 3, 4, 1], &[("highway", "residential")]),
+        way(200, &[1, 3], diagonal),
+    ];
+    RoadNetwork::from_elements(&square_nodes(), &ways, &RoadConfig::default()).unwrap()
+}
+
+fn pos(id: i64) -> LatLon {
+    let n = square_nodes().into_iter().find(|n| n.id == id).unwrap();
+    ll(n.lat, n.lon)
+}
+
+fn ms(len_m: f64, kmh: f64) -> u64 {
+    ((len_m / (kmh / 3.6) * 1000.0).round() as u64).max(1)
+}
+
+fn time(net: &RoadNetwork, p: Profile, from: i64, to: i64) -> u64 {
+    let g = net.profile(p);
+    let r = g
+        .route(&g.snap(pos(from)).unwrap(), &g.snap(pos(to)).unwrap())
+        .unwrap();
+    r.duration_ms
+}
+
+/// The diagonal at `kmh`.
+fn diagonal_ms(kmh: f64) -> u64 {
+    ms(haversine_m(pos(1), pos(3)), kmh)
+}
+
+/// Round the square from 1 to 3 (or back) at `kmh`: two sides, each rounded per segment.
+fn round_ms(kmh: f64) -> u64 {
+    ms(haversine_m(pos(1), pos(2)), kmh) + ms(haversine_m(pos(2), pos(3)), kmh)
+}
+
+#[test]
+fn two_way_diagonal_is_used_both_ways() {
+    let net = square_with_diagonal(&[("highway", "residential")]);
+    assert_eq!(time(&net, Profile::Car, 1, 3), diagonal_ms(25.0));
+    assert_eq!(time(&net, Profile::Car, 3, 1), diagonal_ms(25.0));
+    assert!(diagonal_ms(25.0) < round_ms(25.0));
+}
+
+#[test]
+fn each_one_way_form_allows_only_its_direction_by_car() {
+    for tags in [
+        &[("highway", "residential"), ("oneway", "yes")][..],
+        &[("highway", "residential"), ("oneway", "true")],
+        &[("highway", "residential"), ("oneway", "1")],
+        &[("highway", "residential"), ("junction", "roundabout")],
+        &[("highway", "motorway")],
+        &[("highway", "motorway_link")],
+    ] {
+        let net = square_with_diagonal(tags);
+        let class_kmh = RoadConfig::default().car_class_kmh[tags[0].1];
+        assert_eq!(
+            time(&net, Profile::Car, 1, 3),
+            diagonal_ms(class_kmh),
+            "{tags:?}"
+        );
+        assert_eq!(time(&net, Profile::Car, 3, 1), round_ms(25.0), "{tags:?}");
+        if tags[0].1 == "residential" {
+            // Walkers ignore one-way rules.
+            assert_eq!(
+                time(&net, Profile::Foot, 3, 1),
+                diagonal_ms(4.5),
+                "{tags:?}"
+            );
+        }
+    }
+    let net = square_with_diagonal(&[("highway", "residential"), ("oneway", "-1")]);
+    assert_eq!(time(&net, Profile::Car, 3, 1), diagonal_ms(25.0));
+    assert_eq!(time(&net, Profile::Car, 1, 3), round_ms(25.0));
+    let net = square_with_diagonal(&[("highway", "motorway"), ("oneway", "no")]);
+    assert_eq!(time(&net, Profile::Car, 3, 1), diagonal_ms(90.0));
+}
+
+#[test]
+fn each_maxspeed_form() {
+    for (value, kmh) in [
+        ("50", 50.0),
+        ("50 km/h", 50.0),
+        ("25 mph", 25.0 * 1.609_344),
+        ("junk", 25.0),
+        ("none", 25.0),
+    ] {
+        let net = square_with_diagonal(&[("highway", "residential"), ("maxspeed", value)]);
+        assert_eq!(time(&net, Profile::Car, 1, 3), diagonal_ms(kmh), "{value}");
+        // Walkers walk at their own speed whatever the sign says.
+        assert_eq!(time(&net, Profile::Foot, 1, 3), diagonal_ms(4.5), "{value}");
+    }
+}
+
+#[test]
+fn private_and_closed_ways() {
+    for tags in [
+        &[("highway", "service"), ("access", "private")][..],
+        &[("highway", "service"), ("access", "no")],
+        &[("highway", "service"), ("motor_vehicle", "no")],
+        &[("highway", "service"), ("motorcar", "private")],
+        &[("highway", "service"), ("area", "yes")],
+    ] {
+        let net = square_with_diagonal(tags);
+        assert_eq!(time(&net, Profile::Car, 1, 3), round_ms(25.0), "{tags:?}");
+    }
+    // Closed to walkers too, unless they are let in explicitly.
+    let net = square_with_diagonal(&[("highway", "service"), ("access", "private")]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), round_ms(4.5));
+    let net = square_with_diagonal(&[
+        ("highway", "service"),
+        ("access", "private"),
+        ("foot", "yes"),
+    ]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), diagonal_ms(4.5));
+    let net = square_with_diagonal(&[
+        ("highway", "footway"),
+        ("access", "no"),
+        ("foot", "designated"),
+    ]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), diagonal_ms(4.5));
+    // Motor-vehicle bans do not concern walkers.
+    let net = square_with_diagonal(&[("highway", "service"), ("motor_vehicle", "no")]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), diagonal_ms(4.5));
+}
+
+#[test]
+fn foot_only_ways() {
+    for class in [
+        "footway",
+        "path",
+        "pedestrian",
+        "track",
+        "cycleway",
+        "bridleway",
+        "corridor",
+    ] {
+        let net = square_with_diagonal(&[("highway", class)]);
+        assert_eq!(time(&net, Profile::Car, 1, 3), round_ms(25.0), "{class}");
+        assert_eq!(time(&net, Profile::Foot, 1, 3), diagonal_ms(4.5), "{class}");
+    }
+    let net = square_with_diagonal(&[("highway", "footway"), ("foot", "no")]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), round_ms(4.5));
+    // Walkers may not use motorways or trunks.
+    let net = square_with_diagonal(&[("highway", "trunk")]);
+    assert_eq!(time(&net, Profile::Foot, 1, 3), round_ms(4.5));
+    assert_eq!(time(&net, Profile::Car, 1, 3), diagonal_ms(70.0));
+}
+
+#[test]
+fn steps_are_walked_at_half_speed() {
+    let net = square_with_diagonal(&[("highway", "steps")]);
+    let g = net.profile(Profile::Foot);
+    // Two points on the stairs a quarter and three quarters of the way up.
+    let at = |f: f64| ll(0.01 * f, 0.01 * f);
+    let (a, b) = (g.snap(at(0.25)).unwrap(), g.snap(at(0.75)).unwrap());
+    let r = g.route(&a, &b).unwrap();
+    let expected = (diagonal_ms(2.25) as f64 * 0.5).round() as u64;
+    assert!(
+        r.duration_ms.abs_diff(expected) <= 1,
+        "{} vs {expected}",
+        r.duration_ms
+    );
+    assert_eq!(r.path.len(), 2);
+    // The car graph has no steps: the same points snap to the square's sides instead.
+    assert!(net.profile(Profile::Car).snap(at(0.5)).unwrap().moved_m > 500.0);
+}
+
+#[test]
+fn a_way_with_a_missing_node_keeps_its_other_segments() {
+    let ways = vec![way(
+        100,
+        &[1, 2, 999, 3, 4, 1],
+        &[("highway", "residential")],
+    )];
+    let net = RoadNetwork::from_elements(&square_nodes(), &ways, &RoadConfig::default()).unwrap();
+    let stats = net.profile(Profile::Car).stats();
+    assert_eq!(
+        stats.segments_missing_node, 2,
+        "2-999 and 999-3 are skipped"
+    );
+    assert_eq!(stats.segments, 3, "1-2, 3-4 and 4-1 are kept");
+    // 2 → 3 must now go the long way round, 2-1-4-3.
+    let side = |a, b| ms(haversine_m(pos(a), pos(b)), 25.0);
+    assert_eq!(
+        time(&net, Profile::Car, 2, 3),
+        side(2, 1) + side(1, 4) + side(4, 3)
+    );
+}
+
+#[test]
+fn only_the_largest_strongly_connected_component_is_kept() {
+    let mut nodes = square_nodes();
+    nodes.push(node(5, 0.013, 0.013));
+    let ways = vec![
+        way(100, &[1, 2, 3, 4, 1], &[("highway", "residential")]),
+        // A one-way stub out of the square: nothing comes back from 5.
+        way(
+            300,
+            &[3, 5],
+            &[("highway", "residential"), ("oneway", "yes")],
+        ),
+    ];
+    let net = RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).unwrap();
+    let g = net.profile(Profile::Car);
+    assert_eq!(g.stats().vertices_all, 5);
+    assert_eq!(g.stats().vertices, 4);
+    let s = g.snap(ll(0.013, 0.013)).unwrap();
+    assert_eq!(s.point, pos(3));
+    assert!((s.moved_m - haversine_m(pos(3), ll(0.013, 0.013))).abs() < 1e-6);
+}
+
+#[test]
+fn snapping_lands_on_the_nearest_segment_not_the_nearest_node() {
+    let net = square_with_diagonal(&[("highway", "residential")]);
+    let g = net.profile(Profile::Car);
+    // 100 m south of the middle of side 1-2.
+    let s = g.snap(ll(-0.0009, 0.005)).unwrap();
+    assert!(
+        (s.point.lat).abs() < 1e-9 && (s.point.lon - 0.005).abs() < 1e-6,
+        "{s:?}"
+    );
+    assert!((s.moved_m - 100.0).abs() < 1.0, "{}", s.moved_m);
+    // Routing between two points on the same side runs along it, not via a corner.
+    let t = g.snap(ll(0.0, 0.008)).unwrap();
+    let r = g.route(&s, &t).unwrap();
+    assert_eq!(r.path.len(), 2);
+    assert!((r.distance_m - 333.6).abs() < 1.0, "{}", r.distance_m);
+}
+
+#[test]
+fn positions_beyond_the_snap_limit_are_errors() {
+    let net = square_with_diagonal(&[("highway", "residential")]);
+    let g = net.profile(Profile::Car);
+    assert!(matches!(
+        g.snap(ll(0.05, 0.05)),
+        Err(SnapError::TooFar { .. })
+    ));
+    assert!(matches!(
+        g.snap(LatLon {
+            lat: f64::NAN,
+            lon: 0.0
+        }),
+        Err(SnapError::BadPosition(_))
+    ));
+    let cfg = RoadConfig {
+        snap_limit_m: 10_000.0,
+        ..RoadConfig::default()
+    };
+    let ways = vec![way(100, &[1, 2, 3, 4, 1], &[("highway", "residential")])];
+    let net = RoadNetwork::from_elements(&square_nodes(), &ways, &cfg).unwrap();
+    assert!(net.profile(Profile::Car).snap(ll(0.05, 0.05)).is_ok());
+}
+
+#[test]
+fn a_map_without_roads_is_an_error() {
+    let cfg = RoadConfig::default();
+    assert!(matches!(
+        RoadNetwork::from_elements(&[], &[], &cfg),
+        Err(RoadError::NoRoads { .. })
+    ));
+    let ways = vec![
+        way(1, &[1, 2, 3, 1], &[("building", "yes")]),
+        way(2, &[1, 3], &[("highway", "proposed")]),
+    ];
+    assert!(matches!(
+        RoadNetwork::from_elements(&square_nodes(), &ways, &cfg),
+        Err(RoadError::NoRoads { .. })
+    ));
+    // A footpath alone is a map for walkers; the car profile is empty and says so on snap.
+    let ways = vec![way(1, &[1, 2, 3, 1], &[("highway", "footway")])];
+    let net = RoadNetwork::from_elements(&square_nodes(), &ways, &cfg).unwrap();
+    assert_eq!(
+        net.profile(Profile::Car).snap(pos(1)),
+        Err(SnapError::NoRoads(Profile::Car))
+    );
+    assert!(net.profile(Profile::Foot).snap(pos(1)).is_ok());
+}
+
+#[test]
+fn bad_pbf_input_is_an_error() {
+    let cfg = RoadConfig::default();
+    let junk = b"this is not a protobuf file, just some text\n".repeat(10);
+    assert!(RoadNetwork::from_pbf(&junk[..], &cfg).is_err());
+    assert!(matches!(
+        RoadNetwork::from_pbf(&b""[..], &cfg),
+        Err(RoadError::NoRoads { .. })
+    ));
+    let bytes = std::fs::read(crate::testdata::porto_alegre_pbf()).unwrap();
+    let truncated = &bytes[..bytes.len() / 2];
+    assert!(matches!(
+        RoadNetwork::from_pbf(truncated, &cfg),
+        Err(RoadError::Pbf(_))
+    ));
+}
+
+#[test]
+fn bad_config_is_an_error() {
+    let cfg = RoadConfig {
+        foot_kmh: 0.0,
+        ..RoadConfig::default()
+    };
+    assert!(matches!(
+        RoadNetwork::from_elements(&square_nodes(), &[], &cfg),
+        Err(RoadError::BadConfig(_))
+    ));
+}
