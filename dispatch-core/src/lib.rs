@@ -7,15 +7,27 @@
 //! - [`model`]: the shared vocabulary (alert, service, responder kinds).
 //! - [`roster`]: who exists (the roster file and its run-time changes).
 //! - [`command`], [`event`], [`error`]: the engine's inputs, outputs and refusals.
+//! - [`policy`]: every dispatch number (DESIGN §4) and the plan per kind of alert.
+//! - [`spatial`]: the responder R-trees. [`responder`], [`incident`]: the two state machines.
+//! - [`matching`]: candidates → road ETA → ranking; joint assignment for surges.
+//! - [`timebank`]: volunteers' credited minutes.
+//! - [`engine`]: the sans-IO façade (`handle_*` in, `poll_*` out).
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
 pub mod command;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod geo;
 pub mod ids;
+pub mod incident;
+pub mod matching;
 pub mod model;
+pub mod policy;
+pub mod responder;
 pub mod road;
 pub mod roster;
+pub mod spatial;
 pub mod testdata;
 pub mod time;
+pub mod timebank;

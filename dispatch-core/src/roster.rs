@@ -5,6 +5,7 @@ use crate::geo::LatLon;
 use crate::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use crate::model::{ResponderKind, TravelMode};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// The roster file, exactly as a deployment writes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,4 +84,398 @@ pub struct OperatorRecord {
 pub struct DeviceRecord {
     pub id: DeviceId,
     pub token_sha256: String,
+}
+
+/// Why a roster (file or run-time change) was refused; each variant names the entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RosterError {
+    #[error("{entry}: unknown grid {grid}")]
+    UnknownGrid { entry: String, grid: GridId },
+    #[error("{entry}: unknown paired responder {responder}")]
+    UnknownPairedResponder {
+        entry: String,
+        responder: ResponderId,
+    },
+    #[error("duplicate id {id} ({what})")]
+    DuplicateId { what: &'static str, id: String },
+    #[error("{entry}: position {position} is off the map: {detail}")]
+    OffMap {
+        entry: String,
+        position: LatLon,
+        detail: String,
+    },
+    #[error("{entry}: {detail}")]
+    Invalid { entry: String, detail: String },
+    #[error("{entry}: still referenced by {by}")]
+    InUse { entry: String, by: String },
+    #[error("unknown {what} {id}")]
+    Unknown { what: &'static str, id: String },
+}
+
+/// Who a bearer token belongs to (the server's auth lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", content = "id", rename_all = "snake_case")]
+pub enum Principal {
+    Operator(OperatorId),
+    Responder(ResponderId),
+    Device(DeviceId),
+}
+
+/// The run-time roster: validated, indexed, changed by operators.
+///
+/// Maps are `BTreeMap`s so that anything iterating them (views, snapshots) is deterministic.
+/// The token index is a `HashMap` because it is only ever looked up, never iterated.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    grids: BTreeMap<GridId, GridRecord>,
+    responders: BTreeMap<ResponderId, ResponderRecord>,
+    elders: BTreeMap<ElderId, ElderRecord>,
+    operators: BTreeMap<OperatorId, OperatorRecord>,
+    devices: BTreeMap<DeviceId, DeviceRecord>,
+    /// Grid workers by grid, for "the elder's own grid worker first".
+    grid_workers: BTreeMap<GridId, Vec<ResponderId>>,
+    /// sha256 hex (lower case) → who holds that token.
+    tokens: HashMap<String, Principal>,
+    /// The fastest walking speed in the roster, for admissible ETA lower bounds. Only grows.
+    max_walk_kmh: f64,
+}
+
+/// Checks a position is on the map; the engine passes its road network's check.
+pub type OnMap<'a> = &'a dyn Fn(LatLon) -> Result<(), String>;
+
+fn check_position(entry: &str, p: LatLon, on_map: OnMap) -> Result<(), RosterError> {
+    let p = p.validate().map_err(|e| RosterError::Invalid {
+        entry: entry.to_string(),
+        detail: e.to_string(),
+    })?;
+    on_map(p).map_err(|detail| RosterError::OffMap {
+        entry: entry.to_string(),
+        position: p,
+        detail,
+    })
+}
+
+fn check_digest(entry: &str, digest: &str) -> Result<(), RosterError> {
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(RosterError::Invalid {
+            entry: entry.to_string(),
+            detail: "token_sha256 is not 64 hex digits".into(),
+        })
+    }
+}
+
+impl Roster {
+    /// Validates and indexes a roster file. The first problem found is returned, naming the
+    /// entry (unknown grid, unknown paired responder, duplicate id, position off the map).
+    pub fn from_file(file: RosterFile, on_map: OnMap) -> Result<Roster, RosterError> {
+        let mut r = Roster {
+            max_walk_kmh: 4.5,
+            ..Roster::default()
+        };
+        for g in file.grids {
+            if r.grids.contains_key(&g.id) {
+                return Err(RosterError::DuplicateId {
+                    what: "grid",
+                    id: g.id.to_string(),
+                });
+            }
+            r.grids.insert(g.id.clone(), g);
+        }
+        for p in file.responders {
+            if r.responders.contains_key(&p.id) {
+                return Err(RosterError::DuplicateId {
+                    what: "responder",
+                    id: p.id.to_string(),
+                });
+            }
+            r.check_responder(&p, on_map)?;
+            r.insert_responder(p);
+        }
+        for e in file.elders {
+            if r.elders.contains_key(&e.id) {
+                return Err(RosterError::DuplicateId {
+                    what: "elder",
+                    id: e.id.to_string(),
+                });
+            }
+            r.check_elder(&e, on_map)?;
+            r.elders.insert(e.id.clone(), e);
+        }
+        for o in file.operators {
+            if r.operators.contains_key(&o.id) {
+                return Err(RosterError::DuplicateId {
+                    what: "operator",
+                    id: o.id.to_string(),
+                });
+            }
+            check_digest(&format!("operator {}", o.id), &o.token_sha256)?;
+            r.tokens.insert(
+                o.token_sha256.to_ascii_lowercase(),
+                Principal::Operator(o.id.clone()),
+            );
+            r.operators.insert(o.id.clone(), o);
+        }
+        for d in file.devices {
+            if r.devices.contains_key(&d.id) {
+                return Err(RosterError::DuplicateId {
+                    what: "device",
+                    id: d.id.to_string(),
+                });
+            }
+            check_digest(&format!("device {}", d.id), &d.token_sha256)?;
+            r.tokens.insert(
+                d.token_sha256.to_ascii_lowercase(),
+                Principal::Device(d.id.clone()),
+            );
+            r.devices.insert(d.id.clone(), d);
+        }
+        Ok(r)
+    }
+
+    /// The roster as a file again (for snapshots and the operators' export).
+    pub fn to_file(&self) -> RosterFile {
+        RosterFile {
+            grids: self.grids.values().cloned().collect(),
+            responders: self.responders.values().cloned().collect(),
+            elders: self.elders.values().cloned().collect(),
+            operators: self.operators.values().cloned().collect(),
+            devices: self.devices.values().cloned().collect(),
+        }
+    }
+
+    fn check_responder(&self, p: &ResponderRecord, on_map: OnMap) -> Result<(), RosterError> {
+        let entry = format!("responder {}", p.id);
+        check_position(&entry, p.home, on_map)?;
+        if let Some(g) = &p.grid_id {
+            if !self.grids.contains_key(g) {
+                return Err(RosterError::UnknownGrid {
+                    entry,
+                    grid: g.clone(),
+                });
+            }
+        }
+        if let Some(w) = p.walk_kmh {
+            if !(w.is_finite() && w > 0.0 && w <= 30.0) {
+                return Err(RosterError::Invalid {
+                    entry,
+                    detail: format!("walk_kmh {w} is not in (0, 30]"),
+                });
+            }
+        }
+        if let Some(t) = &p.token_sha256 {
+            check_digest(&entry, t)?;
+            if let Some(holder) = self.tokens.get(&t.to_ascii_lowercase()) {
+                if *holder != Principal::Responder(p.id.clone()) {
+                    return Err(RosterError::Invalid {
+                        entry,
+                        detail: "token_sha256 already belongs to someone else".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_elder(&self, e: &ElderRecord, on_map: OnMap) -> Result<(), RosterError> {
+        let entry = format!("elder {}", e.id);
+        check_position(&entry, e.home, on_map)?;
+        if !self.grids.contains_key(&e.grid_id) {
+            return Err(RosterError::UnknownGrid {
+                entry,
+                grid: e.grid_id.clone(),
+            });
+        }
+        if !(1..=5).contains(&e.care_level) {
+            return Err(RosterError::Invalid {
+                entry,
+                detail: format!("care_level {} is not in 1..=5", e.care_level),
+            });
+        }
+        for p in &e.paired_responders {
+            if !self.responders.contains_key(p) {
+                return Err(RosterError::UnknownPairedResponder {
+                    entry,
+                    responder: p.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_responder(&mut self, p: ResponderRecord) {
+        self.remove_responder_indexes(&p.id);
+        if let Some(w) = p.walk_kmh {
+            self.max_walk_kmh = self.max_walk_kmh.max(w);
+        }
+        if let Some(t) = &p.token_sha256 {
+            self.tokens
+                .insert(t.to_ascii_lowercase(), Principal::Responder(p.id.clone()));
+        }
+        if p.kind == ResponderKind::GridWorker {
+            if let Some(g) = &p.grid_id {
+                let v = self.grid_workers.entry(g.clone()).or_default();
+                v.push(p.id.clone());
+                v.sort();
+            }
+        }
+        self.responders.insert(p.id.clone(), p);
+    }
+
+    fn remove_responder_indexes(&mut self, id: &ResponderId) {
+        if let Some(old) = self.responders.get(id) {
+            if let Some(t) = &old.token_sha256 {
+                self.tokens.remove(&t.to_ascii_lowercase());
+            }
+            if let Some(g) = &old.grid_id {
+                if let Some(v) = self.grid_workers.get_mut(g) {
+                    v.retain(|x| x != id);
+                }
+            }
+        }
+    }
+
+    /// Checks an added or edited grid (always acceptable; here for symmetry and future rules).
+    pub fn upsert_grid(&mut self, g: GridRecord) -> Result<(), RosterError> {
+        self.grids.insert(g.id.clone(), g);
+        Ok(())
+    }
+
+    /// Validates then adds or replaces a responder. Nothing changes on error.
+    pub fn upsert_responder(
+        &mut self,
+        p: ResponderRecord,
+        on_map: OnMap,
+    ) -> Result<(), RosterError> {
+        self.check_responder(&p, on_map)?;
+        self.insert_responder(p);
+        Ok(())
+    }
+
+    /// Validates then adds or replaces an elder. Nothing changes on error.
+    pub fn upsert_elder(&mut self, e: ElderRecord, on_map: OnMap) -> Result<(), RosterError> {
+        self.check_elder(&e, on_map)?;
+        self.elders.insert(e.id.clone(), e);
+        Ok(())
+    }
+
+    /// Checks a responder can be retired (pairings naming them are dropped by `retire_responder`).
+    pub fn check_retire_responder(&self, id: &ResponderId) -> Result<(), RosterError> {
+        if self.responders.contains_key(id) {
+            Ok(())
+        } else {
+            Err(RosterError::Unknown {
+                what: "responder",
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// Removes a responder and every pairing that names them.
+    pub fn retire_responder(&mut self, id: &ResponderId) -> Result<ResponderRecord, RosterError> {
+        self.check_retire_responder(id)?;
+        self.remove_responder_indexes(id);
+        for e in self.elders.values_mut() {
+            e.paired_responders.retain(|p| p != id);
+        }
+        Ok(self.responders.remove(id).expect("checked above"))
+    }
+
+    /// Removes an elder.
+    pub fn retire_elder(&mut self, id: &ElderId) -> Result<ElderRecord, RosterError> {
+        self.elders.remove(id).ok_or_else(|| RosterError::Unknown {
+            what: "elder",
+            id: id.to_string(),
+        })
+    }
+
+    /// Removes a grid nobody belongs to any more.
+    pub fn retire_grid(&mut self, id: &GridId) -> Result<GridRecord, RosterError> {
+        if !self.grids.contains_key(id) {
+            return Err(RosterError::Unknown {
+                what: "grid",
+                id: id.to_string(),
+            });
+        }
+        let entry = format!("grid {id}");
+        if let Some(e) = self.elders.values().find(|e| &e.grid_id == id) {
+            return Err(RosterError::InUse {
+                entry,
+                by: format!("elder {}", e.id),
+            });
+        }
+        if let Some(p) = self
+            .responders
+            .values()
+            .find(|p| p.grid_id.as_ref() == Some(id))
+        {
+            return Err(RosterError::InUse {
+                entry,
+                by: format!("responder {}", p.id),
+            });
+        }
+        self.grid_workers.remove(id);
+        Ok(self.grids.remove(id).expect("checked above"))
+    }
+
+    pub fn grid(&self, id: &GridId) -> Option<&GridRecord> {
+        self.grids.get(id)
+    }
+    pub fn responder(&self, id: &ResponderId) -> Option<&ResponderRecord> {
+        self.responders.get(id)
+    }
+    pub fn elder(&self, id: &ElderId) -> Option<&ElderRecord> {
+        self.elders.get(id)
+    }
+    pub fn operator(&self, id: &OperatorId) -> Option<&OperatorRecord> {
+        self.operators.get(id)
+    }
+    pub fn device(&self, id: &DeviceId) -> Option<&DeviceRecord> {
+        self.devices.get(id)
+    }
+    pub fn grids(&self) -> impl Iterator<Item = &GridRecord> {
+        self.grids.values()
+    }
+    pub fn responders(&self) -> impl Iterator<Item = &ResponderRecord> {
+        self.responders.values()
+    }
+    pub fn elders(&self) -> impl Iterator<Item = &ElderRecord> {
+        self.elders.values()
+    }
+    /// The grid workers of a grid, sorted by id.
+    pub fn grid_workers(&self, grid: &GridId) -> &[ResponderId] {
+        self.grid_workers
+            .get(grid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    /// Who holds the token with this SHA-256 digest (hex, any case). A hash-map lookup.
+    pub fn principal_for_digest(&self, sha256_hex: &str) -> Option<&Principal> {
+        if sha256_hex.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.tokens.get(&sha256_hex.to_ascii_lowercase())
+        } else {
+            self.tokens.get(sha256_hex)
+        }
+    }
+    /// The fastest walking speed any responder has had (km/h), at least the default 4.5.
+    pub fn max_walk_kmh(&self) -> f64 {
+        self.max_walk_kmh
+    }
+    /// Whether `responder` is familiar to `elder`: paired with them, or their grid's worker.
+    pub fn is_familiar(
+        &self,
+        elder: &ElderRecord,
+        responder: &ResponderRecord,
+    ) -> Option<&'static str> {
+        if elder.paired_responders.contains(&responder.id) {
+            Some("paired volunteer")
+        } else if responder.kind == ResponderKind::GridWorker
+            && responder.grid_id.as_ref() == Some(&elder.grid_id)
+        {
+            Some("own grid worker")
+        } else {
+            None
+        }
+    }
 }

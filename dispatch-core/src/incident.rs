@@ -1,0 +1,177 @@
+//! The incident state machine, its legal transitions, and the offers made for an incident.
+//!
+//! | from          | event                                        | to          |
+//! |---------------|----------------------------------------------|-------------|
+//! | (new)         | alert; service scheduled for later           | scheduled   |
+//! | (new)         | alert                                        | dispatching |
+//! | scheduled     | lead time reached                            | dispatching |
+//! | dispatching   | an offer accepted, or an operator assigns    | assigned    |
+//! | dispatching, assigned | a responder (community or ambulance) arrives | on_scene |
+//! | any open      | the last assigned responder completes, or an operator resolves | resolved |
+//! | any open      | the device cancels its (only) alert, or an operator cancels | cancelled |
+//!
+//! `resolved` and `cancelled` are final. The ambulance is a parallel track on the incident
+//! (`ambulance`), not a state: it can be dispatched from `dispatching`, `assigned` or
+//! `on_scene`.
+
+use crate::event::EventRecord;
+use crate::geo::LatLon;
+use crate::ids::{AlertId, DeviceId, ElderId, IncidentId, OfferId, ResponderId};
+use crate::model::{AlertKind, ServiceKind};
+use crate::policy::Plan;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Scheduled,
+    Dispatching,
+    Assigned,
+    OnScene,
+    Resolved,
+    Cancelled,
+}
+
+impl IncidentStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentStatus::Scheduled => "scheduled",
+            IncidentStatus::Dispatching => "dispatching",
+            IncidentStatus::Assigned => "assigned",
+            IncidentStatus::OnScene => "on_scene",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        !matches!(self, IncidentStatus::Resolved | IncidentStatus::Cancelled)
+    }
+
+    /// Whether the table above allows `self → to`.
+    pub fn can_become(self, to: IncidentStatus) -> bool {
+        use IncidentStatus::*;
+        match (self, to) {
+            (Scheduled, Dispatching) => true,
+            (Dispatching, Assigned) => true,
+            (Dispatching | Assigned, OnScene) => true,
+            (from, Resolved | Cancelled) => from.is_open(),
+            _ => false,
+        }
+    }
+}
+
+/// One alert that is part of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRef {
+    pub alert_id: AlertId,
+    pub device_id: DeviceId,
+    /// The device said "I'm OK" for this alert.
+    pub cancelled: bool,
+}
+
+/// An incident and everything decided about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub elder_id: ElderId,
+    pub kind: AlertKind,
+    pub service: Option<ServiceKind>,
+    pub plan: Plan,
+    pub priority: u8,
+    pub care_level: u8,
+    pub position: LatLon,
+    pub xy: [f64; 2],
+    pub opened_at: Timestamp,
+    pub scheduled_for: Option<Timestamp>,
+    pub status: IncidentStatus,
+    pub alerts: Vec<AlertRef>,
+    /// The last wave sent (0 before the first).
+    pub wave: u32,
+    pub open_offers: BTreeSet<OfferId>,
+    /// Everybody already asked (never asked twice for one incident).
+    pub asked: BTreeSet<ResponderId>,
+    /// Community responders assigned (normally one).
+    pub community: Vec<ResponderId>,
+    pub ambulance: Option<ResponderId>,
+    pub ambulance_at: Option<Timestamp>,
+    /// Responders who arrived, and when (the time bank counts from here).
+    pub arrived: BTreeMap<ResponderId, Timestamp>,
+    /// Why an ambulance is wanted but none could be dispatched yet (retried).
+    pub ambulance_wanted: Option<String>,
+    pub first_accept_at: Option<Timestamp>,
+    /// Responders who completed; the incident resolves when the last one does.
+    pub completed: BTreeSet<ResponderId>,
+    /// Every event about this incident, in order, with its reasons.
+    pub timeline: Vec<EventRecord>,
+}
+
+impl Incident {
+    /// Responders still committed to this incident (assigned and not completed).
+    pub fn committed(&self) -> impl Iterator<Item = &ResponderId> {
+        self.community
+            .iter()
+            .chain(self.ambulance.iter())
+            .filter(|r| !self.completed.contains(*r))
+    }
+
+    /// Whether a community responder has accepted or been assigned.
+    pub fn has_community(&self) -> bool {
+        !self.community.is_empty()
+    }
+}
+
+/// The state of one offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    Open,
+    Accepted,
+    Declined,
+    Expired,
+    Withdrawn,
+}
+
+/// One offer of one incident to one responder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub id: OfferId,
+    pub incident_id: IncidentId,
+    pub responder_id: ResponderId,
+    pub wave: u32,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub eta_ms: u64,
+    pub status: OfferStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IncidentStatus::*;
+
+    #[test]
+    fn transition_table_is_exactly_the_documented_one() {
+        let all = [
+            Scheduled,
+            Dispatching,
+            Assigned,
+            OnScene,
+            Resolved,
+            Cancelled,
+        ];
+        let legal: Vec<(IncidentStatus, IncidentStatus)> = all
+            .iter()
+            .flat_map(|a| all.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(legal.len(), 12, "{legal:?}");
+        assert!(!Resolved.can_become(Cancelled));
+        assert!(!Cancelled.can_become(Dispatching));
+        assert!(!OnScene.can_become(Assigned));
+        assert!(!Scheduled.can_become(Assigned));
+    }
+}

@@ -1,0 +1,533 @@
+//! Matching: candidates from the R-tree → road ETA on each responder's own profile and speed →
+//! a ranked list (familiarity margin applied); the straight-line baseline; and joint
+//! assignment for surges (Hungarian, checked against exhaustive search).
+//!
+//! Ranking is exact, not heuristic: responders are pulled from the trees in order of
+//! straight-line distance and evaluated in batches until the admissible lower bound on the
+//! next one's ETA (distance × `LOWER_BOUND_FACTOR` / the tree's top speed) exceeds the k-th
+//! best score found. Familiar responders are evaluated first, whatever their distance, since
+//! their score may be up to the margin below their ETA.
+
+use crate::geo::{LatLon, Projection};
+use crate::model::TravelMode;
+use crate::spatial::ResponderIndex;
+
+/// Travel times as the engine needs them. Implemented by the road network (and by
+/// [`StraightLine`], a stand-in with a fixed detour factor used by fast unit tests).
+pub trait TravelTimes: Send + Sync {
+    /// The projection the R-trees use.
+    fn projection(&self) -> Projection;
+    /// Whether a position can be used (snaps to the road graph); the error says why not.
+    fn check_on_map(&self, p: LatLon) -> Result<(), String>;
+    /// The profile's top speed in m/s (foot at the profile's walking speed).
+    fn max_speed_mps(&self, mode: TravelMode) -> f64;
+    /// The walking speed the foot profile is built at.
+    fn foot_kmh(&self) -> f64;
+    /// Travel time in ms from each source to the target (foot at `foot_kmh`); `None` where a
+    /// position does not snap or no route exists.
+    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>>;
+    /// One route, for the offer's map and distance.
+    fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary>;
+}
+
+/// What an offer shows about the way there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSummary {
+    pub duration_ms: u64,
+    pub distance_m: f64,
+    pub path: Vec<LatLon>,
+}
+
+/// Straight lines at a constant speed per mode times a detour factor. Not a road model: it
+/// lets state-machine tests run thousands of sequences without building a graph.
+#[derive(Debug, Clone)]
+pub struct StraightLine {
+    pub projection: Projection,
+    pub car_mps: f64,
+    pub foot_kmh: f64,
+    pub detour: f64,
+    /// Positions farther than this from the projection's origin are off the map.
+    pub radius_m: f64,
+}
+
+impl StraightLine {
+    pub fn new(origin: LatLon, radius_m: f64) -> StraightLine {
+        StraightLine {
+            projection: Projection::new(origin),
+            car_mps: 10.0,
+            foot_kmh: 4.5,
+            detour: 1.3,
+            radius_m,
+        }
+    }
+
+    fn speed(&self, mode: TravelMode) -> f64 {
+        match mode {
+            TravelMode::Car => self.car_mps,
+            TravelMode::Foot => self.foot_kmh / 3.6,
+        }
+    }
+
+    fn dist(&self, a: LatLon, b: LatLon) -> f64 {
+        let (p, q) = (self.projection.to_xy(a), self.projection.to_xy(b));
+        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+    }
+}
+
+impl TravelTimes for StraightLine {
+    fn projection(&self) -> Projection {
+        self.projection
+    }
+    fn check_on_map(&self, p: LatLon) -> Result<(), String> {
+        let d = self.dist(self.projection.origin, p);
+        if d <= self.radius_m {
+            Ok(())
+        } else {
+            Err(format!(
+                "{d:.0} m from the map centre (limit {:.0} m)",
+                self.radius_m
+            ))
+        }
+    }
+    fn max_speed_mps(&self, mode: TravelMode) -> f64 {
+        self.speed(mode)
+    }
+    fn foot_kmh(&self) -> f64 {
+        self.foot_kmh
+    }
+    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
+        sources
+            .iter()
+            .map(|s| {
+                self.check_on_map(*s).ok()?;
+                Some(
+                    (self.dist(*s, target) * self.detour / self.speed(mode) * 1000.0).round()
+                        as u64,
+                )
+            })
+            .collect()
+    }
+    fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
+        let t = self.times_to(mode, &[from], to)[0]?;
+        Some(RouteSummary {
+            duration_ms: t,
+            distance_m: self.dist(from, to) * self.detour,
+            path: vec![from, to],
+        })
+    }
+}
+
+/// What the ranking needs to know about one candidate responder.
+#[derive(Debug, Clone, Copy)]
+pub struct CandidateInfo {
+    pub position: LatLon,
+    pub mode: TravelMode,
+    /// Multiply the profile's time by this (foot: `foot_kmh / walk_kmh`; car: 1).
+    pub time_factor: f64,
+    /// Why the responder is familiar to the elder, if they are.
+    pub familiar: Option<&'static str>,
+}
+
+/// One ranked candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub slot: u32,
+    pub eta_ms: u64,
+    /// What ranking sorts by: the ETA, less the margin for familiar responders.
+    pub score_ms: i64,
+    pub familiar: Option<&'static str>,
+    pub mode: TravelMode,
+}
+
+/// A ranking question.
+pub struct RankQuery<'a> {
+    pub target: LatLon,
+    pub target_xy: [f64; 2],
+    /// Which trees to search, with the top speed (m/s) of their responders (mode speed times
+    /// the fastest speed factor among them), for the lower bound.
+    pub trees: &'a [(usize, f64)],
+    /// Responders to evaluate whatever their distance (the familiar ones).
+    pub forced: &'a [u32],
+    pub k: usize,
+    pub margin_ms: u64,
+}
+
+const BATCH: usize = 16;
+
+fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
+    eta_ms as i64 - if familiar { margin_ms as i64 } else { 0 }
+}
+
+fn evaluate(
+    roads: &dyn TravelTimes,
+    target: LatLon,
+    margin_ms: u64,
+    batch: &[(u32, CandidateInfo)],
+    out: &mut Vec<Ranked>,
+) {
+    for mode in [TravelMode::Foot, TravelMode::Car] {
+        let group: Vec<&(u32, CandidateInfo)> =
+            batch.iter().filter(|(_, c)| c.mode == mode).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let sources: Vec<LatLon> = group.iter().map(|(_, c)| c.position).collect();
+        let times = roads.times_to(mode, &sources, target);
+        for ((slot, c), t) in group.iter().zip(times) {
+            if let Some(t) = t {
+                let eta_ms = (t as f64 * c.time_factor).round() as u64;
+                out.push(Ranked {
+                    slot: *slot,
+                    eta_ms,
+                    score_ms: score(eta_ms, c.familiar.is_some(), margin_ms),
+                    familiar: c.familiar,
+                    mode,
+                });
+            }
+        }
+    }
+}
+
+fn sort_ranked(v: &mut [Ranked]) {
+    v.sort_by_key(|a| (a.score_ms, a.eta_ms, a.slot));
+}
+
+/// The exact top `k` eligible responders by score (ties: ETA, then slot). `eligible` returns
+/// `None` for responders that may not be offered (stale, capped, already asked, lacking the
+/// skill, …).
+pub fn rank(
+    q: &RankQuery,
+    index: &ResponderIndex,
+    roads: &dyn TravelTimes,
+    eligible: &dyn Fn(u32) -> Option<CandidateInfo>,
+) -> Vec<Ranked> {
+    let mut found: Vec<Ranked> = Vec::new();
+    let forced: Vec<(u32, CandidateInfo)> = q
+        .forced
+        .iter()
+        .filter_map(|&s| eligible(s).map(|c| (s, c)))
+        .collect();
+    evaluate(roads, q.target, q.margin_ms, &forced, &mut found);
+    let mut iters: Vec<_> = q
+        .trees
+        .iter()
+        .map(|&(t, top_mps)| (index.nearest(t, q.target_xy).peekable(), top_mps))
+        .collect();
+    let lb_ms = |lb_m: f64, top_mps: f64| -> i64 {
+        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64
+    };
+    loop {
+        sort_ranked(&mut found);
+        let threshold = if found.len() >= q.k {
+            found[q.k - 1].score_ms
+        } else {
+            i64::MAX
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut any_left = false;
+        for (it, top_mps) in iters.iter_mut() {
+            while batch.len() < BATCH {
+                match it.peek() {
+                    Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold => {
+                        let (slot, _) = it.next().expect("peeked");
+                        if q.forced.contains(&slot) {
+                            continue;
+                        }
+                        if let Some(c) = eligible(slot) {
+                            batch.push((slot, c));
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            if matches!(it.peek(), Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold) {
+                any_left = true;
+            }
+        }
+        if batch.is_empty() && !any_left {
+            break;
+        }
+        evaluate(roads, q.target, q.margin_ms, &batch, &mut found);
+        // Keep the working set small: only the best k matter.
+        sort_ranked(&mut found);
+        found.truncate(q.k.max(1) * 4);
+    }
+    sort_ranked(&mut found);
+    found.truncate(q.k);
+    found
+}
+
+/// The baseline: the `k` nearest eligible responders by straight line within `radius_m`
+/// (ties: slot). Returns `(slot, distance_m)`.
+pub fn nearest_within(
+    target_xy: [f64; 2],
+    trees: &[usize],
+    radius_m: f64,
+    k: usize,
+    index: &ResponderIndex,
+    live_xy: &dyn Fn(u32) -> [f64; 2],
+    eligible: &dyn Fn(u32) -> bool,
+) -> Vec<(u32, f64)> {
+    let mut found: Vec<(u32, f64)> = Vec::new();
+    for &t in trees {
+        for (slot, lb) in index.nearest(t, target_xy) {
+            if lb > radius_m {
+                break;
+            }
+            let p = live_xy(slot);
+            let d = ((p[0] - target_xy[0]).powi(2) + (p[1] - target_xy[1]).powi(2)).sqrt();
+            if d <= radius_m && eligible(slot) {
+                found.push((slot, d));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    found.truncate(k);
+    found
+}
+
+/// Joint assignment: gives each row (incident) at most one column (responder), first
+/// maximising how many rows get one, then minimising the total cost. `None` = not allowed.
+/// Hungarian algorithm with potentials, O(n²m); deterministic for a given matrix.
+pub fn assign_jointly(costs: &[Vec<Option<u64>>]) -> Vec<Option<usize>> {
+    let n = costs.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let m_real = costs.iter().map(Vec::len).max().unwrap_or(0);
+    let feasible_sum: u64 = costs.iter().flatten().flatten().sum();
+    // Any unassigned row costs more than every feasible assignment together, so cardinality
+    // comes first. Dummy columns (one per row) make the matrix wide enough.
+    let big = i64::try_from(feasible_sum)
+        .unwrap_or(i64::MAX / 4)
+        .saturating_add(1)
+        .min(i64::MAX / 4);
+    let m = m_real + n;
+    let cost = |i: usize, j: usize| -> i64 {
+        costs[i].get(j).copied().flatten().map_or(big, |c| c as i64)
+    };
+    const INF: i64 = i64::MAX / 2;
+    let (mut u, mut v) = (vec![0i64; n + 1], vec![0i64; m + 1]);
+    let (mut p, mut way) = (vec![0usize; m + 1], vec![0usize; m + 1]);
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0usize;
+        let mut minv = vec![INF; m + 1];
+        let mut used = vec![false; m + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = INF;
+            let mut j1 = 0usize;
+            for j in 1..=m {
+                if !used[j] {
+                    let cur = cost(i0 - 1, j - 1) - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=m {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut out = vec![None; n];
+    for (j, &row) in p.iter().enumerate().skip(1) {
+        if row != 0 {
+            let (i, c) = (row - 1, j - 1);
+            if c < m_real && costs[i].get(c).copied().flatten().is_some() {
+                out[i] = Some(c);
+            }
+        }
+    }
+    out
+}
+
+/// (rows assigned, total cost) of an assignment; for tests and the surge reason.
+pub fn assignment_value(costs: &[Vec<Option<u64>>], a: &[Option<usize>]) -> (usize, u64) {
+    a.iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.and_then(|c| costs[i][c]))
+        .fold((0, 0), |(n, s), c| (n + 1, s + c))
+}
+
+/// The oracle: every assignment, exhaustively; the best (most rows, then least cost).
+pub fn assign_exhaustive(costs: &[Vec<Option<u64>>]) -> (usize, u64) {
+    fn go(
+        costs: &[Vec<Option<u64>>],
+        i: usize,
+        used: &mut Vec<bool>,
+        n: usize,
+        s: u64,
+        best: &mut (usize, u64),
+    ) {
+        if i == costs.len() {
+            if n > best.0 || (n == best.0 && s < best.1) {
+                *best = (n, s);
+            }
+            return;
+        }
+        go(costs, i + 1, used, n, s, best);
+        for (j, c) in costs[i].iter().enumerate() {
+            if let Some(c) = c {
+                if !used[j] {
+                    used[j] = true;
+                    go(costs, i + 1, used, n + 1, s + c, best);
+                    used[j] = false;
+                }
+            }
+        }
+    }
+    let m = costs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut best = (0, u64::MAX);
+    go(costs, 0, &mut vec![false; m], 0, 0, &mut best);
+    if best.0 == 0 {
+        best.1 = 0;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ResponderKind;
+    use crate::spatial::{tree_of, ResponderIndex};
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, rng_seed: proptest::test_runner::RngSeed::Fixed(11), ..ProptestConfig::default() })]
+        /// Oracle: Hungarian equals exhaustive search (count, then total cost).
+        #[test]
+        fn joint_assignment_matches_exhaustive_search(
+            rows in 1usize..5, cols in 1usize..6,
+            cells in proptest::collection::vec(proptest::option::weighted(0.7, 0u64..1000), 30)
+        ) {
+            let costs: Vec<Vec<Option<u64>>> =
+                (0..rows).map(|i| (0..cols).map(|j| cells[(i * cols + j) % cells.len()]).collect()).collect();
+            let a = assign_jointly(&costs);
+            // A valid assignment: each column at most once, only feasible cells.
+            let mut used = std::collections::BTreeSet::new();
+            for (i, c) in a.iter().enumerate() {
+                if let Some(c) = c {
+                    prop_assert!(costs[i][*c].is_some());
+                    prop_assert!(used.insert(*c));
+                }
+            }
+            prop_assert_eq!(assignment_value(&costs, &a), assign_exhaustive(&costs));
+        }
+    }
+
+    #[test]
+    fn surge_gives_each_incident_its_own_responder() {
+        // Incident 0 is near both responders; incident 1 only near responder 0.
+        let costs = vec![vec![Some(100), Some(120)], vec![Some(110), Some(900)]];
+        assert_eq!(assign_jointly(&costs), vec![Some(1), Some(0)]);
+    }
+
+    /// Oracle: `rank` equals brute force (every eligible responder's ETA, sorted).
+    #[test]
+    fn rank_matches_brute_force() {
+        let origin = LatLon::new(-30.03, -51.2).unwrap();
+        let roads = StraightLine::new(origin, 20_000.0);
+        let proj = roads.projection();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for round in 0..20 {
+            let n = 300;
+            let mut pos = Vec::new();
+            let mut info = Vec::new();
+            let mut idx = ResponderIndex::default();
+            for slot in 0..n {
+                let p = proj.to_latlon([
+                    rng.random_range(-3000.0..3000.0),
+                    rng.random_range(-3000.0..3000.0),
+                ]);
+                let mode = if rng.random_bool(0.3) {
+                    TravelMode::Car
+                } else {
+                    TravelMode::Foot
+                };
+                let walk: f64 = rng.random_range(3.0..5.5);
+                let familiar = if rng.random_bool(0.02) {
+                    Some("paired volunteer")
+                } else {
+                    None
+                };
+                idx.insert(tree_of(ResponderKind::Volunteer, mode), slot, proj.to_xy(p));
+                pos.push(p);
+                info.push(CandidateInfo {
+                    position: p,
+                    mode,
+                    time_factor: if mode == TravelMode::Foot {
+                        4.5 / walk
+                    } else {
+                        1.0
+                    },
+                    familiar,
+                });
+            }
+            let forced: Vec<u32> = (0..n)
+                .filter(|&s| info[s as usize].familiar.is_some())
+                .collect();
+            let eligible = |s: u32| {
+                if s % 7 == round % 7 {
+                    None
+                } else {
+                    Some(info[s as usize])
+                }
+            };
+            let target = proj.to_latlon([
+                rng.random_range(-2000.0..2000.0),
+                rng.random_range(-2000.0..2000.0),
+            ]);
+            let trees = [
+                (
+                    tree_of(ResponderKind::Volunteer, TravelMode::Foot),
+                    5.5 / 3.6,
+                ),
+                (tree_of(ResponderKind::Volunteer, TravelMode::Car), 10.0),
+            ];
+            let k = 1 + (round as usize % 8);
+            let q = RankQuery {
+                target,
+                target_xy: proj.to_xy(target),
+                trees: &trees,
+                forced: &forced,
+                k,
+                margin_ms: 60_000,
+            };
+            let got = rank(&q, &idx, &roads, &eligible);
+            let mut brute = Vec::new();
+            let all: Vec<(u32, CandidateInfo)> =
+                (0..n).filter_map(|s| eligible(s).map(|c| (s, c))).collect();
+            evaluate(&roads, target, 60_000, &all, &mut brute);
+            sort_ranked(&mut brute);
+            brute.truncate(k);
+            assert_eq!(got, brute, "round {round}");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The dispatch policy: every number of DESIGN §4 with its default, in one struct a
+//! deployment can change, plus the plan each kind of alert gets (priority, who may be asked,
+//! how long an offer stays open).
+
+use crate::model::{AlertKind, ResponderKind, ServiceKind};
+use serde::{Deserialize, Serialize};
+
+/// How candidates are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum MatchingMode {
+    /// Our rules: road ETA on each responder's own profile and speed, familiarity margin,
+    /// joint assignment in surges.
+    RoadEta,
+    /// The baseline the simulator compares against: the nearest by straight line within
+    /// `radius_m`, in waves of the same sizes; no familiarity, no joint assignment. Ambulance
+    /// rules are unchanged.
+    NearestRadius { radius_m: f64 },
+}
+
+/// Every dispatch number, with DESIGN §4's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyConfig {
+    /// Offers per wave: wave 1 asks `wave_sizes[0]`, wave 2 `wave_sizes[1]`, …; later waves
+    /// repeat the last size ("the next wave, wider").
+    pub wave_sizes: Vec<u32>,
+    /// How long an emergency offer stays open.
+    pub offer_expiry_ms: u64,
+    /// How long a service or welfare-visit offer stays open (the longer window).
+    pub service_offer_expiry_ms: u64,
+    /// A paired volunteer or the elder's own grid worker beats a stranger whose ETA is at most
+    /// this much shorter.
+    pub familiarity_margin_ms: u64,
+    /// An ambulance goes in parallel when no community responder accepted within this.
+    pub ambulance_after_no_accept_ms: u64,
+    /// An ambulance goes at once for emergencies of elders at this care level or above.
+    pub ambulance_min_care_level: u8,
+    /// SLA: somebody accepts within this of the incident opening.
+    pub sla_first_accept_ms: u64,
+    /// SLA: a community responder is at the door within this of the incident opening.
+    pub sla_community_on_scene_ms: u64,
+    /// SLA: the ambulance is at the door within this of its dispatch.
+    pub sla_ambulance_on_scene_ms: u64,
+    /// A position older than this is stale: its responder is not offered.
+    pub stale_position_ms: u64,
+    /// Assignments per volunteer per (UTC) day.
+    pub volunteer_daily_cap: u32,
+    /// A volunteer rests this long after completing an emergency before being offered again.
+    pub rest_after_emergency_ms: u64,
+    /// When nobody could be asked, the incident is tried again after this.
+    pub retry_ms: u64,
+    /// A scheduled service is offered this long before its time.
+    pub service_lead_ms: u64,
+    /// The skill a responder needs for each service (services not listed need none).
+    pub service_skills: Vec<(ServiceKind, String)>,
+    /// Candidates per incident considered by joint assignment in a surge.
+    pub surge_candidates: usize,
+    /// Positions farther than this from the map's centre are refused as off the map (a cheap
+    /// check on every location update; alerts and roster entries are also snapped).
+    pub map_radius_m: f64,
+    pub matching: MatchingMode,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            wave_sizes: vec![3, 5, 8],
+            offer_expiry_ms: 30_000,
+            service_offer_expiry_ms: 300_000,
+            familiarity_margin_ms: 60_000,
+            ambulance_after_no_accept_ms: 60_000,
+            ambulance_min_care_level: 4,
+            sla_first_accept_ms: 30_000,
+            sla_community_on_scene_ms: 180_000,
+            sla_ambulance_on_scene_ms: 660_000,
+            stale_position_ms: 600_000,
+            volunteer_daily_cap: 6,
+            rest_after_emergency_ms: 30 * 60_000,
+            retry_ms: 15_000,
+            service_lead_ms: 60 * 60_000,
+            service_skills: vec![
+                (ServiceKind::Meal, "meal".into()),
+                (ServiceKind::Medical, "medical_escort".into()),
+                (ServiceKind::Shopping, "shopping".into()),
+                (ServiceKind::Cleaning, "cleaning".into()),
+                (ServiceKind::Mobility, "mobility".into()),
+            ],
+            surge_candidates: 8,
+            map_radius_m: 50_000.0,
+            matching: MatchingMode::RoadEta,
+        }
+    }
+}
+
+/// What an alert turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    /// `fall`, or `help` + `rescue`: waves, SLAs, ambulance rules.
+    Emergency,
+    /// `help` + another service: skill required, longer windows, no ambulance.
+    Service,
+    /// `check_in_missed`: the elder's own grid worker first.
+    WelfareVisit,
+}
+
+impl Plan {
+    /// The plan for an alert; `None` for a `help` without a service.
+    pub fn of(kind: AlertKind, service: Option<ServiceKind>) -> Option<Plan> {
+        match (kind, service) {
+            (AlertKind::Fall, _) | (AlertKind::Help, Some(ServiceKind::Rescue)) => {
+                Some(Plan::Emergency)
+            }
+            (AlertKind::Help, Some(_)) => Some(Plan::Service),
+            (AlertKind::Help, None) => None,
+            (AlertKind::CheckInMissed, _) => Some(Plan::WelfareVisit),
+        }
+    }
+
+    /// 1 (lowest) to 5: emergencies rise with the care level (3, 4, 4, 5, 5 for levels 1–5),
+    /// welfare visits are 2 and services 1. Joint assignment weighs ETAs by this.
+    pub fn priority(self, care_level: u8) -> u8 {
+        match self {
+            Plan::Emergency => (3 + care_level / 2).min(5),
+            Plan::WelfareVisit => 2,
+            Plan::Service => 1,
+        }
+    }
+
+    /// Who may be offered this kind of job (ambulances are never offered: they are assigned).
+    pub fn offered_kinds(self) -> &'static [ResponderKind] {
+        match self {
+            Plan::Emergency => &[ResponderKind::Volunteer, ResponderKind::GridWorker],
+            Plan::Service => &[
+                ResponderKind::Volunteer,
+                ResponderKind::GridWorker,
+                ResponderKind::ServiceStaff,
+            ],
+            Plan::WelfareVisit => &[ResponderKind::GridWorker, ResponderKind::Volunteer],
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Offers in wave `wave` (1-based).
+    pub fn wave_size(&self, wave: u32) -> usize {
+        let i = (wave.max(1) - 1) as usize;
+        self.wave_sizes
+            .get(i)
+            .or(self.wave_sizes.last())
+            .copied()
+            .unwrap_or(3)
+            .max(1) as usize
+    }
+
+    /// The skill needed for a service, if any.
+    pub fn skill_for(&self, service: ServiceKind) -> Option<&str> {
+        self.service_skills
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, k)| k.as_str())
+    }
+
+    /// How long an offer of this plan stays open.
+    pub fn expiry_ms(&self, plan: Plan) -> u64 {
+        match plan {
+            Plan::Emergency => self.offer_expiry_ms,
+            Plan::Service | Plan::WelfareVisit => self.service_offer_expiry_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_follow_design_section_4() {
+        assert_eq!(Plan::of(AlertKind::Fall, None), Some(Plan::Emergency));
+        assert_eq!(
+            Plan::of(AlertKind::Help, Some(ServiceKind::Rescue)),
+            Some(Plan::Emergency)
+        );
+        assert_eq!(
+            Plan::of(AlertKind::Help, Some(ServiceKind::Meal)),
+            Some(Plan::Service)
+        );
+        assert_eq!(Plan::of(AlertKind::Help, None), None);
+        assert_eq!(
+            Plan::of(AlertKind::CheckInMissed, None),
+            Some(Plan::WelfareVisit)
+        );
+        let p: Vec<u8> = (1..=5).map(|l| Plan::Emergency.priority(l)).collect();
+        assert_eq!(p, vec![3, 4, 4, 5, 5]);
+    }
+
+    #[test]
+    fn waves_widen_then_repeat_the_last_size() {
+        let c = PolicyConfig::default();
+        let sizes: Vec<usize> = (1..=5).map(|w| c.wave_size(w)).collect();
+        assert_eq!(sizes, vec![3, 5, 8, 8, 8]);
+        assert_eq!(c.skill_for(ServiceKind::Medical), Some("medical_escort"));
+        assert_eq!(c.skill_for(ServiceKind::Rescue), None);
+    }
+
+    #[test]
+    fn config_round_trips_through_json_and_fills_defaults() {
+        let c: PolicyConfig = serde_json::from_str(r#"{"offer_expiry_ms": 10000}"#).unwrap();
+        assert_eq!(c.offer_expiry_ms, 10_000);
+        assert_eq!(c.familiarity_margin_ms, 60_000);
+        let back: PolicyConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+}

@@ -1,0 +1,210 @@
+//! The responder state machine and a responder's live state (position, fairness counters).
+//!
+//! | from        | event                                  | to          |
+//! |-------------|----------------------------------------|-------------|
+//! | off_duty    | availability = available               | available   |
+//! | available   | availability = off_duty                | off_duty    |
+//! | available   | offer sent                             | offered     |
+//! | offered     | decline / expiry / withdrawal          | available   |
+//! | offered     | availability = off_duty (offer withdrawn) | off_duty |
+//! | offered     | accept                                 | en_route    |
+//! | available   | direct assignment (ambulance, operator)| en_route    |
+//! | en_route    | arrived                                | on_scene    |
+//! | en_route, on_scene | complete, or incident closed    | resting (volunteer after an emergency) or available |
+//! | resting     | rest over                              | available   |
+//! | resting     | availability = off_duty                | off_duty    |
+//!
+//! Anything else is refused. Only `available` responders are in the R-tree, so a responder
+//! with an open offer or an incident is never offered another: never two incidents at once.
+
+use crate::geo::LatLon;
+use crate::ids::{IncidentId, OfferId};
+use crate::roster::ResponderRecord;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a responder is in their day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ResponderStatus {
+    OffDuty,
+    Available,
+    /// Holding one open offer.
+    Offered {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+    },
+    /// Assigned and travelling.
+    EnRoute {
+        incident_id: IncidentId,
+    },
+    OnScene {
+        incident_id: IncidentId,
+    },
+    /// Resting after an emergency until `until`.
+    Resting {
+        until: Timestamp,
+    },
+}
+
+impl ResponderStatus {
+    /// The state's name, for errors and views.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResponderStatus::OffDuty => "off_duty",
+            ResponderStatus::Available => "available",
+            ResponderStatus::Offered { .. } => "offered",
+            ResponderStatus::EnRoute { .. } => "en_route",
+            ResponderStatus::OnScene { .. } => "on_scene",
+            ResponderStatus::Resting { .. } => "resting",
+        }
+    }
+
+    /// The incident this responder is committed to (assigned or on scene).
+    pub fn incident(&self) -> Option<IncidentId> {
+        match self {
+            ResponderStatus::EnRoute { incident_id } | ResponderStatus::OnScene { incident_id } => {
+                Some(*incident_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the state machine allows `self → to` (the table above).
+    pub fn can_become(&self, to: &ResponderStatus) -> bool {
+        use ResponderStatus::*;
+        matches!(
+            (self, to),
+            (OffDuty, Available)
+                | (Available, OffDuty)
+                | (Available, Offered { .. })
+                | (Offered { .. }, Available)
+                | (Offered { .. }, OffDuty)
+                | (Offered { .. }, EnRoute { .. })
+                | (Available, EnRoute { .. })
+                | (EnRoute { .. }, OnScene { .. })
+                | (EnRoute { .. }, Available)
+                | (EnRoute { .. }, Resting { .. })
+                | (OnScene { .. }, Available)
+                | (OnScene { .. }, Resting { .. })
+                | (Resting { .. }, Available)
+                | (Resting { .. }, OffDuty)
+        )
+    }
+}
+
+/// One responder's live state. Serialized whole in `EngineState`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponderState {
+    pub record: ResponderRecord,
+    pub status: ResponderStatus,
+    /// Last known position (home until the phone reports one).
+    pub position: LatLon,
+    /// The same position in projected metres.
+    pub xy: [f64; 2],
+    /// When `position` was last confirmed (a location update or going available).
+    pub position_at: Option<Timestamp>,
+    /// Where the R-tree holds this responder (only while available).
+    pub anchor: Option<[f64; 2]>,
+    /// (UTC day number, assignments that day), for the volunteer daily cap.
+    pub day_assignments: (i64, u32),
+    /// Retired responders keep their slot (ids stay stable) but can do nothing.
+    pub retired: bool,
+}
+
+/// Milliseconds in a day, for the daily cap's day number.
+pub const DAY_MS: i64 = 86_400_000;
+
+impl ResponderState {
+    pub fn new(record: ResponderRecord, xy: [f64; 2]) -> ResponderState {
+        ResponderState {
+            position: record.home,
+            record,
+            status: ResponderStatus::OffDuty,
+            xy,
+            position_at: None,
+            anchor: None,
+            day_assignments: (i64::MIN, 0),
+            retired: false,
+        }
+    }
+
+    /// Assignments already taken on the day of `now`.
+    pub fn assignments_on(&self, now: Timestamp) -> u32 {
+        if self.day_assignments.0 == now.0.div_euclid(DAY_MS) {
+            self.day_assignments.1
+        } else {
+            0
+        }
+    }
+
+    /// Counts one more assignment on the day of `now`.
+    pub fn count_assignment(&mut self, now: Timestamp) {
+        let day = now.0.div_euclid(DAY_MS);
+        if self.day_assignments.0 == day {
+            self.day_assignments.1 += 1;
+        } else {
+            self.day_assignments = (day, 1);
+        }
+    }
+
+    /// Whether the position is fresh enough to offer on.
+    pub fn position_fresh(&self, now: Timestamp, stale_ms: u64) -> bool {
+        self.position_at
+            .is_some_and(|t| now.ms_since(t) <= stale_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ResponderStatus::*;
+
+    #[test]
+    fn transition_table_is_exactly_the_documented_one() {
+        let i = IncidentId(1);
+        let all = [
+            OffDuty,
+            Available,
+            Offered {
+                offer_id: OfferId(1),
+                incident_id: i,
+            },
+            EnRoute { incident_id: i },
+            OnScene { incident_id: i },
+            Resting {
+                until: Timestamp(0),
+            },
+        ];
+        let legal: usize = all
+            .iter()
+            .map(|a| all.iter().filter(|b| a.can_become(b)).count())
+            .sum();
+        assert_eq!(legal, 14);
+        assert!(!OffDuty.can_become(&Offered {
+            offer_id: OfferId(1),
+            incident_id: i
+        }));
+        assert!(!EnRoute { incident_id: i }.can_become(&OffDuty));
+        assert!(!OnScene { incident_id: i }.can_become(&EnRoute { incident_id: i }));
+        assert!(!Resting {
+            until: Timestamp(0)
+        }
+        .can_become(&EnRoute { incident_id: i }));
+    }
+
+    #[test]
+    fn daily_cap_counts_per_utc_day() {
+        let rec: ResponderRecord = serde_json::from_str(
+            r#"{"id":"V1","kind":"volunteer","travel_mode":"foot","home":{"lat":0,"lon":0}}"#,
+        )
+        .unwrap();
+        let mut s = ResponderState::new(rec, [0.0, 0.0]);
+        s.count_assignment(Timestamp(DAY_MS - 1));
+        s.count_assignment(Timestamp(DAY_MS - 2));
+        assert_eq!(s.assignments_on(Timestamp(DAY_MS - 1)), 2);
+        assert_eq!(s.assignments_on(Timestamp(DAY_MS)), 0);
+        s.count_assignment(Timestamp(DAY_MS));
+        assert_eq!(s.assignments_on(Timestamp(DAY_MS + 5)), 1);
+    }
+}
