@@ -96,6 +96,9 @@ fn secs_ms(s: f64) -> u64 {
 /// Things that will happen.
 #[derive(Debug, Clone)]
 enum Action {
+    OnDuty {
+        responder: usize,
+    },
     Alert(usize),
     CancelAlert(usize),
     Reply {
@@ -179,12 +182,12 @@ impl SimWorld {
                 incident: None,
             })
             .collect();
-        // Every phone reports once in the first ten seconds, then every `idle_ping_s`.
+        // Everybody comes on duty in the first ten seconds (responders start off duty), and
+        // their phone reports right after, then every `idle_ping_s`.
         for i in 0..responders.len() {
-            agenda.push(
-                scenario.start.plus_ms(i as u64 * 10_000 / n),
-                Action::Ping { responder: i },
-            );
+            let at = scenario.start.plus_ms(i as u64 * 10_000 / n);
+            agenda.push(at, Action::OnDuty { responder: i });
+            agenda.push(at, Action::Ping { responder: i });
         }
         SimWorld {
             seed: scenario.params.seed,
@@ -360,6 +363,10 @@ impl World for SimWorld {
                     incident_id,
                 })
             }
+            Action::OnDuty { responder } => Some(Command::SetAvailability {
+                responder_id: self.responders[responder].id.clone(),
+                status: dispatch_core::model::Availability::Available,
+            }),
             Action::Ping { responder } => {
                 let every_ms = secs_ms(self.behaviour.idle_ping_s).max(1_000);
                 self.agenda

@@ -19,5 +19,7 @@ pub mod hexgrid;
 pub mod kpi;
 pub mod replay;
 pub mod report;
+pub mod roads;
+pub mod runner;
 pub mod scenario;
 pub mod virtual_clock;

@@ -83,6 +83,35 @@ pub struct ScenarioSummary {
 }
 
 impl ScenarioSummary {
+    /// A replayed roster: no generator parameters, no alert schedule.
+    pub fn from_roster(
+        r: &dispatch_core::roster::RosterFile,
+        map: &str,
+        input: &str,
+    ) -> ScenarioSummary {
+        let count = |k: ResponderKind| r.responders.iter().filter(|x| x.kind == k).count();
+        ScenarioSummary {
+            params: ScenarioParams {
+                elders: r.elders.len(),
+                hours: 0.0,
+                ..ScenarioParams::default()
+            },
+            map: map.to_string(),
+            population: input.to_string(),
+            grids: r.grids.len(),
+            elders: r.elders.len(),
+            elders_paired: r
+                .elders
+                .iter()
+                .filter(|e| !e.paired_responders.is_empty())
+                .count(),
+            volunteers: count(ResponderKind::Volunteer),
+            grid_workers: count(ResponderKind::GridWorker),
+            ambulances: count(ResponderKind::Ambulance),
+            alerts: BTreeMap::new(),
+        }
+    }
+
     pub fn new(s: &Scenario, map: &str, population: &str) -> ScenarioSummary {
         let count = |k: ResponderKind| s.roster.responders.iter().filter(|r| r.kind == k).count();
         let mut alerts = BTreeMap::new();

@@ -51,7 +51,7 @@ pub struct ScenarioParams {
     /// Ambulances, placed at hexagons with health facilities (at most one per hexagon).
     pub ambulances: usize,
     /// Grids are squares of this side (metres) in a local projection; each grid that has an
-    /// elder gets one grid worker. 800 m is about seven H3 resolution-9 hexagons.
+    /// elder or a volunteer gets one grid worker. 800 m is about seven H3 resolution-9 hexagons.
     pub grid_side_m: f64,
     /// Share of grid workers who drive (the rest walk).
     pub grid_worker_car_share: f64,
@@ -294,9 +294,13 @@ pub fn generate(
         });
     }
 
-    // Grid workers: one per grid that has an elder, living in their grid (drawn by population
-    // among the grid's hexagons; the grid's first hexagon when none is populated).
-    let mut used_grids: Vec<GridId> = elders.iter().map(|e| e.grid_id.clone()).collect();
+    // Grid workers: one per grid where anybody lives (an elder or a volunteer), living in
+    // their grid (drawn by population among the grid's hexagons).
+    let mut used_grids: Vec<GridId> = elders
+        .iter()
+        .map(|e| e.grid_id.clone())
+        .chain(responders.iter().filter_map(|r| r.grid_id.clone()))
+        .collect();
     used_grids.sort();
     used_grids.dedup();
     let grids: Vec<GridRecord> = used_grids
@@ -380,7 +384,7 @@ pub fn generate(
         &mut rng,
     );
 
-    let roster = RosterFile {
+    let mut roster = RosterFile {
         grids,
         responders,
         elders,
@@ -393,6 +397,9 @@ pub fn generate(
             token_sha256: String::new(),
         }],
     };
+    // Everybody gets a token digest (a roster without them is refused); `credentials::issue`
+    // with the same seed hands out the matching tokens.
+    crate::credentials::issue(&mut roster, params.seed);
     let start = VIRTUAL_EPOCH;
     let end = start.plus_ms((params.hours * 3_600_000.0).round() as u64);
     let alerts = alert_schedule(&roster.elders, params, start, end, &mut rng);
@@ -603,7 +610,16 @@ mod tests {
         assert_eq!(ambulances.len(), 2);
         // Both health hexagons (a and c) get one each, since at most one per hexagon.
         assert_ne!(ambulances[0].home, ambulances[1].home);
-        // Every grid with an elder has its grid worker.
+        // Every grid has its grid worker, and everybody's grid is on the roster.
+        for r in &s.roster.responders {
+            assert!(
+                r.grid_id.is_none()
+                    || s.roster
+                        .grids
+                        .iter()
+                        .any(|g| Some(&g.id) == r.grid_id.as_ref())
+            );
+        }
         for grid in &s.roster.grids {
             assert!(s.roster.responders.iter().any(
                 |r| r.kind == ResponderKind::GridWorker && r.grid_id.as_ref() == Some(&grid.id)
