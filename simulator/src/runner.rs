@@ -38,11 +38,13 @@ impl Dispatcher for Engine {
 /// The straight-line radius of the baseline ("what volunteer apps do today").
 pub const BASELINE_RADIUS_M: f64 = 500.0;
 
-/// The policies compared: ours, and the radius baseline with everything else equal.
+/// The policies compared: ours, and the radius baseline ("the 3 nearest by straight line
+/// within the radius, then the next 3": waves of 3) with everything else equal.
 pub fn policies(radius_m: f64) -> Vec<(String, PolicyConfig)> {
     let ours = PolicyConfig::default();
     let baseline = PolicyConfig {
         matching: MatchingMode::NearestRadius { radius_m },
+        wave_sizes: vec![3],
         ..PolicyConfig::default()
     };
     vec![
