@@ -93,6 +93,8 @@ pub struct IncidentSummary {
     pub open_offers: Vec<OfferId>,
     pub community: Vec<ResponderId>,
     pub ambulance: Option<ResponderId>,
+    /// Assigned responders who have not completed yet.
+    pub committed: Vec<ResponderId>,
 }
 
 /// The console's snapshot: open incidents and every responder.
@@ -326,6 +328,7 @@ impl Engine {
             open_offers: i.open_offers.iter().copied().collect(),
             community: i.community.clone(),
             ambulance: i.ambulance.clone(),
+            committed: i.committed().cloned().collect(),
         }
     }
 
@@ -1553,7 +1556,8 @@ impl Engine {
                 }
             }
             Timer::Retry(i) => {
-                if self.waiting.contains(&i) {
+                // Leaving `waiting` makes a fruitless retry report (and re-arm) again.
+                if self.waiting.remove(&i) {
                     self.pending.insert(i);
                 }
                 let wanted = self.incidents.get(&i).and_then(|inc| {
@@ -1990,7 +1994,12 @@ impl Engine {
         already: usize,
     ) {
         let inc = &self.incidents[&incident_id];
-        let k = self.config.wave_size(inc.wave + 1).saturating_sub(already);
+        // The baseline asks fixed-size waves ("3 nearest, then the next 3").
+        let size = match self.config.matching {
+            MatchingMode::RoadEta => self.config.wave_size(inc.wave + 1),
+            MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
+        };
+        let k = size.saturating_sub(already);
         let ranked = match self.config.matching {
             MatchingMode::RoadEta => {
                 self.rank_for(now, incident_id, k + 2, &BTreeSet::new(), reserved)

@@ -8,6 +8,7 @@
 //! [`ProfileGraph::times_to`] return equals plain Dijkstra on the same weights
 //! ([`ProfileGraph::route_dijkstra`]).
 
+mod ch;
 mod dijkstra;
 mod graph;
 mod osm;
@@ -63,6 +64,7 @@ pub struct ImportStats {
 pub struct ProfileGraph {
     base: BaseGraph,
     snap: SnapIndex,
+    ch: ch::Ch,
 }
 
 /// Both profiles' graphs of one map, immutable once built; share it behind an `Arc`.
@@ -164,6 +166,7 @@ impl ImportedRoads {
     pub fn prepare(self) -> RoadNetwork {
         let prepare = |base: BaseGraph| ProfileGraph {
             snap: SnapIndex::new(&base, self.projection, self.snap_limit_m),
+            ch: ch::Ch::build(&base),
             base,
         };
         RoadNetwork {
@@ -245,12 +248,58 @@ impl ProfileGraph {
 
     /// The fastest route, or `None` if the target cannot be reached.
     pub fn route(&self, from: &Snapped, to: &Snapped) -> Option<Route> {
-        self.route_dijkstra(from, to)
+        if !self.owns(from) || !self.owns(to) {
+            return None;
+        }
+        let (fs, ts) = (self.segment(from), self.segment(to));
+        let found = self.ch.shortest(
+            &snap::source_seeds(fs, from.frac),
+            &snap::target_seeds(ts, to.frac),
+        );
+        self.assemble(from, to, found)
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;
-    /// `None` where there is no route.
+    /// `None` where there is no route. One backward search and one linear sweep over the
+    /// hierarchy, whatever the number of sources.
     pub fn times_to(&self, sources: &[Snapped], target: &Snapped) -> Vec<Option<u32>> {
+        if !self.owns(target) {
+            return vec![None; sources.len()];
+        }
+        let mut dist = Vec::new();
+        self.ch.distances_to(
+            &snap::target_seeds(self.segment(target), target.frac),
+            &mut dist,
+        );
+        sources
+            .iter()
+            .map(|s| {
+                if !self.owns(s) {
+                    return None;
+                }
+                let seg = self.segment(s);
+                let via_graph = snap::source_seeds(seg, s.frac)
+                    .iter()
+                    .flatten()
+                    .map(|seed| {
+                        seed.ms
+                            .saturating_add(dist[self.ch.rank(seed.node) as usize])
+                    })
+                    .min()
+                    .filter(|&ms| ms != u32::MAX);
+                let direct = (s.segment == target.segment)
+                    .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
+                    .flatten();
+                match (via_graph, direct) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .collect()
+    }
+
+    /// Many-to-one by one plain Dijkstra per source: the oracle for [`Self::times_to`].
+    pub fn times_to_dijkstra(&self, sources: &[Snapped], target: &Snapped) -> Vec<Option<u32>> {
         sources
             .iter()
             .map(|s| {
@@ -286,7 +335,12 @@ impl ProfileGraph {
 
     /// Bytes held by this graph's arrays (vertices, segments, arcs, R-tree leaves, hierarchy).
     pub fn memory_bytes(&self) -> usize {
-        self.base.memory_bytes() + self.snap.memory_bytes()
+        self.base.memory_bytes() + self.snap.memory_bytes() + self.ch.memory_bytes()
+    }
+
+    /// Arcs of the contraction hierarchy (original arcs plus shortcuts, up and down).
+    pub fn hierarchy_arc_count(&self) -> usize {
+        self.ch.arc_count()
     }
 
     /// Vertices of the routed graph (the largest strongly connected component).

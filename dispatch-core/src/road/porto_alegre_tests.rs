@@ -83,3 +83,69 @@ fn foot_graph_is_two_way_and_larger_than_the_car_graph() {
     assert_eq!(s.arcs_all, 2 * s.segments_all);
     assert!(s.vertices > porto_alegre().stats().car.vertices);
 }
+
+/// Random points near random vertices (up to ~300 m off, so most land mid-segment).
+fn random_points(
+    g: &ProfileGraph,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    count: usize,
+) -> Vec<Snapped> {
+    use rand::Rng;
+    let mut points = Vec::with_capacity(count);
+    while points.len() < count {
+        let v = g.vertex(rng.random_range(0..g.vertex_count())).unwrap();
+        let p = crate::geo::LatLon {
+            lat: v.lat + rng.random_range(-0.003..0.003),
+            lon: v.lon + rng.random_range(-0.003..0.003),
+        };
+        if let Ok(s) = g.snap(p) {
+            points.push(s);
+        }
+    }
+    points
+}
+
+#[test]
+fn ch_routes_equal_dijkstra_on_porto_alegre() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 1), (Profile::Foot, 2)] {
+        let g = net.profile(p);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let points = random_points(g, &mut rng, 600);
+        for pair in points.chunks(2) {
+            let (from, to) = (&pair[0], &pair[1]);
+            let fast = g.route(from, to).expect("one SCC: every pair has a route");
+            let slow = g.route_dijkstra(from, to).unwrap();
+            assert_eq!(
+                fast.duration_ms, slow.duration_ms,
+                "{p}: {from:?} -> {to:?}"
+            );
+            assert_eq!(fast.path.first(), Some(&from.point));
+            assert_eq!(fast.path.last(), Some(&to.point));
+            // Equal times may take different streets, but not wildly different lengths.
+            assert!((fast.distance_m - slow.distance_m).abs() < 0.2 * slow.distance_m + 50.0);
+            let fs = snap::source_seeds(g.segment(from), from.frac);
+            let ts = snap::target_seeds(g.segment(to), to.frac);
+            let found = g.ch.shortest(&fs, &ts).unwrap();
+            super::tests::assert_walk_adds_up(g, from, to, &found);
+        }
+    }
+}
+
+#[test]
+fn times_to_equals_dijkstra_on_porto_alegre() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 3), (Profile::Foot, 4)] {
+        let g = net.profile(p);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..4 {
+            let target = random_points(g, &mut rng, 1)[0];
+            let sources = random_points(g, &mut rng, 50);
+            let fast = g.times_to(&sources, &target);
+            assert!(fast.iter().all(Option::is_some));
+            assert_eq!(fast, g.times_to_dijkstra(&sources, &target), "{p}");
+        }
+    }
+}

@@ -340,3 +340,111 @@ fn bad_config_is_an_error() {
         Err(RoadError::BadConfig(_))
     ));
 }
+
+/// Checks that a search result is a real walk: consecutive segments share a vertex, each is
+/// travelled in an allowed direction, and the times add up to the total.
+pub(crate) fn assert_walk_adds_up(
+    g: &ProfileGraph,
+    from: &Snapped,
+    to: &Snapped,
+    f: &dijkstra::Found,
+) {
+    let mut v = f.start;
+    let mut total = u64::from(f.source.ms);
+    for &s in &f.segments {
+        let seg = &g.base.segments[s as usize];
+        let (next, ms) = if seg.a == v {
+            (seg.b, seg.fwd_ms)
+        } else {
+            assert_eq!(seg.b, v, "segment {s} does not continue the walk");
+            (seg.a, seg.bwd_ms)
+        };
+        assert_ne!(
+            ms,
+            graph::NO_ARC,
+            "segment {s} travelled against its direction"
+        );
+        total += u64::from(ms);
+        v = next;
+    }
+    assert_eq!(v, f.target.node);
+    total += u64::from(f.target.ms);
+    assert_eq!(total, u64::from(f.ms));
+    let sources = snap::source_seeds(g.segment(from), from.frac);
+    let targets = snap::target_seeds(g.segment(to), to.frac);
+    assert!(sources.contains(&Some(f.source)) && targets.contains(&Some(f.target)));
+}
+
+/// Contraction hierarchies against Dijkstra on many small random maps: random ways between
+/// random nodes, with random one-way forms, classes and speeds, so that shortcuts, parallel
+/// arcs, one-way loops and same-segment trips all occur.
+#[test]
+fn ch_equals_dijkstra_on_small_random_maps() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let classes = [
+        "residential",
+        "primary",
+        "service",
+        "footway",
+        "steps",
+        "motorway",
+    ];
+    let oneways = [None, Some("yes"), Some("-1"), Some("no")];
+    let mut checked = 0;
+    for map in 0..300 {
+        let n = rng.random_range(4..40);
+        let nodes: Vec<OsmNode> = (0..n)
+            .map(|i| node(i, rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+            .collect();
+        let ways: Vec<OsmWay> = (0..rng.random_range(3..2 * n))
+            .map(|w| {
+                let len = rng.random_range(2..5);
+                let refs: Vec<i64> = (0..len).map(|_| rng.random_range(0..n)).collect();
+                let mut tags = vec![("highway", classes[rng.random_range(0..classes.len())])];
+                if let Some(o) = oneways[rng.random_range(0..oneways.len())] {
+                    tags.push(("oneway", o));
+                }
+                if rng.random_bool(0.3) {
+                    tags.push((
+                        "maxspeed",
+                        ["30", "60 km/h", "20 mph", "x"][rng.random_range(0..4)],
+                    ));
+                }
+                way(w, &refs, &tags)
+            })
+            .collect();
+        let Ok(net) = RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()) else {
+            continue;
+        };
+        for p in Profile::ALL {
+            let g = net.profile(p);
+            let points: Vec<Snapped> = (0..8)
+                .filter_map(|_| {
+                    g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+                        .ok()
+                })
+                .collect();
+            for from in &points {
+                let fast = g.times_to(&points, from);
+                let slow = g.times_to_dijkstra(&points, from);
+                assert_eq!(fast, slow, "map {map} {p}: times_to");
+                for to in &points {
+                    let (a, b) = (g.route(from, to), g.route_dijkstra(from, to));
+                    assert_eq!(
+                        a.as_ref().map(|r| r.duration_ms),
+                        b.as_ref().map(|r| r.duration_ms),
+                        "map {map} {p}: {from:?} -> {to:?}"
+                    );
+                    let fs = snap::source_seeds(g.segment(from), from.frac);
+                    let ts = snap::target_seeds(g.segment(to), to.frac);
+                    if let Some(f) = g.ch.shortest(&fs, &ts) {
+                        assert_walk_adds_up(g, from, to, &f);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+}

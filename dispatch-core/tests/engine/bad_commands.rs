@@ -1,0 +1,299 @@
+//! Refused commands: each returns its typed error and leaves the engine exactly as it was
+//! (compared through `save_state`, which includes the sequence counter and queued events).
+
+use crate::world::*;
+use dispatch_core::command::Command;
+use dispatch_core::error::CommandError;
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{AlertId, ElderId, IncidentId, OfferId};
+use dispatch_core::model::{Actor, AlertKind, Availability, ResponderKind, TravelMode};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::roster::GridRecord;
+
+fn refused(sim: &mut Sim, c: Command, code: &str) {
+    let before = sim.engine.save_state();
+    let seq = sim.engine.last_seq();
+    let r = sim.engine.handle_command(sim.now, c.clone());
+    match r {
+        Err(e) => assert_eq!(e.code(), code, "{c:?} -> {e}"),
+        Ok(ok) => panic!("{c:?} was accepted: {ok:?}"),
+    }
+    assert_eq!(sim.engine.last_seq(), seq);
+    assert!(sim.engine.poll_event().is_none());
+    assert_eq!(sim.engine.save_state(), before, "{c:?} changed the state");
+}
+
+#[test]
+fn refused_commands_change_nothing() {
+    let ps = vec![
+        volunteer("V1", at(100.0, 0.0)),
+        volunteer("V2", at(150.0, 0.0)),
+        volunteer("V3", at(5000.0, 0.0)),
+        responder(
+            "A1",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(1000.0, 0.0),
+        ),
+    ];
+    let es = vec![
+        elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+        elder("E2", at(0.0, 300.0), "G1", 2, &[]),
+    ];
+    let mut sim = Sim::new(straight(), roster(ps, es), PolicyConfig::default());
+    sim.on_duty(&["V1", "V2", "A1"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let o = offers(&ev);
+    let (o1, o2) = (
+        o.iter().find(|x| x.1.as_str() == "V1").unwrap().0,
+        o.iter().find(|x| x.1.as_str() == "V2").unwrap().0,
+    );
+    let i1 = o[0].2;
+
+    refused(&mut sim, fall("zz", "E404"), "unknown_elder");
+    refused(
+        &mut sim,
+        Command::Location {
+            responder_id: rid("R404"),
+            position: at(0.0, 0.0),
+        },
+        "unknown_responder",
+    );
+    refused(
+        &mut sim,
+        Command::Accept {
+            responder_id: rid("V1"),
+            offer_id: OfferId(999),
+        },
+        "unknown_offer",
+    );
+    refused(
+        &mut sim,
+        Command::Accept {
+            responder_id: rid("V1"),
+            offer_id: o2,
+        },
+        "not_your_offer",
+    );
+    refused(
+        &mut sim,
+        Command::Decline {
+            responder_id: rid("V3"),
+            offer_id: o1,
+        },
+        "not_your_offer",
+    );
+    refused(
+        &mut sim,
+        Command::Arrived {
+            responder_id: rid("V1"),
+            incident_id: IncidentId(77),
+        },
+        "unknown_incident",
+    );
+    refused(
+        &mut sim,
+        Command::Arrived {
+            responder_id: rid("V1"),
+            incident_id: i1,
+        },
+        "not_assigned",
+    );
+    refused(
+        &mut sim,
+        Command::Complete {
+            responder_id: rid("V3"),
+            incident_id: i1,
+        },
+        "not_assigned",
+    );
+    refused(
+        &mut sim,
+        Command::CancelAlert {
+            alert_id: AlertId::from("nope"),
+            device_id: gw(),
+        },
+        "unknown_alert",
+    );
+    // Off the map: the alert's position, and a responder's location.
+    let mut far = alert("a9", "E2", AlertKind::Fall, None);
+    far.position = Some(LatLon::new(10.0, 10.0).unwrap());
+    refused(&mut sim, Command::Alert(far), "off_map");
+    refused(
+        &mut sim,
+        Command::Location {
+            responder_id: rid("V3"),
+            position: LatLon {
+                lat: 95.0,
+                lon: 0.0,
+            },
+        },
+        "off_map",
+    );
+    refused(
+        &mut sim,
+        Command::Location {
+            responder_id: rid("V3"),
+            position: LatLon::new(0.0, 0.0).unwrap(),
+        },
+        "off_map",
+    );
+    // Impossible transitions.
+    refused(
+        &mut sim,
+        Command::SetAvailability {
+            responder_id: rid("V1"),
+            status: Availability::Available,
+        },
+        "invalid_transition",
+    );
+    sim.ok(Command::Accept {
+        responder_id: rid("V1"),
+        offer_id: o1,
+    });
+    refused(
+        &mut sim,
+        Command::SetAvailability {
+            responder_id: rid("V1"),
+            status: Availability::OffDuty,
+        },
+        "invalid_transition",
+    );
+    refused(
+        &mut sim,
+        Command::Complete {
+            responder_id: rid("V1"),
+            incident_id: i1,
+        },
+        "invalid_transition",
+    );
+    refused(
+        &mut sim,
+        Command::Accept {
+            responder_id: rid("V2"),
+            offer_id: o2,
+        },
+        "offer_closed",
+    );
+    refused(
+        &mut sim,
+        Command::RetireResponder {
+            by: Actor::Operator(op()),
+            responder_id: rid("V1"),
+        },
+        "invalid_transition",
+    );
+    refused(
+        &mut sim,
+        Command::RetireElder {
+            by: Actor::Operator(op()),
+            elder_id: ElderId::from("E1"),
+        },
+        "invalid",
+    );
+    refused(
+        &mut sim,
+        Command::RetireGrid {
+            by: Actor::Operator(op()),
+            grid_id: grid("G1"),
+        },
+        "invalid",
+    );
+    refused(
+        &mut sim,
+        Command::UpsertGrid {
+            by: Actor::Device(gw()),
+            grid: GridRecord {
+                id: "G9".into(),
+                name: String::new(),
+            },
+        },
+        "invalid",
+    );
+    let mut bad = elder("E9", at(0.0, 0.0), "G404", 2, &[]);
+    refused(
+        &mut sim,
+        Command::UpsertElder {
+            by: Actor::Operator(op()),
+            elder: bad.clone(),
+        },
+        "unknown_grid",
+    );
+    bad.grid_id = grid("G1");
+    bad.paired_responders = vec![rid("V404")];
+    refused(
+        &mut sim,
+        Command::UpsertElder {
+            by: Actor::Operator(op()),
+            elder: bad,
+        },
+        "unknown_responder",
+    );
+    refused(
+        &mut sim,
+        Command::Assign {
+            operator_id: op(),
+            incident_id: i1,
+            responder_id: rid("V3"),
+        },
+        "invalid_transition",
+    );
+    sim.ok(Command::Cancel {
+        operator_id: op(),
+        incident_id: i1,
+        reason: "test".into(),
+    });
+    refused(
+        &mut sim,
+        Command::Resolve {
+            operator_id: op(),
+            incident_id: i1,
+            note: String::new(),
+        },
+        "incident_closed",
+    );
+    refused(
+        &mut sim,
+        Command::Arrived {
+            responder_id: rid("V1"),
+            incident_id: i1,
+        },
+        "incident_closed",
+    );
+    // Help without a service.
+    refused(
+        &mut sim,
+        Command::Alert(alert("h", "E2", AlertKind::Help, None)),
+        "invalid",
+    );
+}
+
+#[test]
+fn accepted_roster_changes_take_effect() {
+    let mut sim = Sim::new(
+        straight(),
+        roster(vec![], vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        PolicyConfig::default(),
+    );
+    sim.ok(Command::UpsertResponder {
+        by: Actor::Operator(op()),
+        responder: volunteer("N1", at(80.0, 0.0)),
+    });
+    sim.on_duty(&["N1"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    assert_eq!(offered_to(&ev), vec!["N1"]);
+    let o = offers(&ev)[0].0;
+    let ev = sim.ok(Command::RetireResponder {
+        by: Actor::Operator(op()),
+        responder_id: rid("N1"),
+    });
+    assert!(ev.iter().any(|e| matches!(e.event, dispatch_core::event::Event::OfferWithdrawn { offer_id, .. } if offer_id == o)));
+    assert!(sim.engine.responder(&rid("N1")).is_none());
+    assert!(matches!(
+        sim.cmd(Command::Location {
+            responder_id: rid("N1"),
+            position: at(0.0, 0.0)
+        }),
+        Err(CommandError::UnknownResponder(_))
+    ));
+}

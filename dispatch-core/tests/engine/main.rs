@@ -1,0 +1,8 @@
+//! Engine tests: scenarios on virtual time, refused commands, roster validation, and property
+//! tests over random command sequences. `world` builds the fixtures; each module is one theme.
+
+mod bad_commands;
+mod properties;
+mod roster_validation;
+mod scenarios;
+mod world;

@@ -1,0 +1,467 @@
+//! Property tests over random command sequences: invariants after every step, determinism
+//! (the same commands at the same times give the same events) and snapshot/restore in the
+//! middle of a run (equal to the uninterrupted run).
+//!
+//! Commands are generated as *intents* ("accept the n-th open offer") resolved against the
+//! live engine, so most of them are meaningful; the resolved commands and their times are
+//! recorded and replayed verbatim.
+
+use crate::world::*;
+use dispatch_core::command::{Command, Reply};
+use dispatch_core::engine::{Engine, EngineState};
+use dispatch_core::error::CommandError;
+use dispatch_core::event::{Event, EventRecord};
+use dispatch_core::ids::{AlertId, IncidentId, OfferId};
+use dispatch_core::incident::IncidentStatus;
+use dispatch_core::model::{AlertKind, Availability, ResponderKind, ServiceKind, TravelMode};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::responder::ResponderStatus;
+use dispatch_core::roster::RosterFile;
+use dispatch_core::time::Timestamp;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const RESPONDERS: [&str; 11] = [
+    "V0", "V1", "V2", "V3", "V4", "V5", "W1", "W2", "A1", "A2", "S1",
+];
+const ELDERS: [&str; 4] = ["E1", "E2", "E3", "E4"];
+
+fn world() -> RosterFile {
+    let mut ps: Vec<_> = (0..6)
+        .map(|i| {
+            volunteer(
+                &format!("V{i}"),
+                at(150.0 * i as f64 - 300.0, 80.0 * (i % 3) as f64),
+            )
+        })
+        .collect();
+    ps[1].walk_kmh = Some(3.5);
+    ps[4].travel_mode = TravelMode::Car;
+    let mut w1 = responder(
+        "W1",
+        ResponderKind::GridWorker,
+        TravelMode::Foot,
+        at(0.0, 400.0),
+    );
+    w1.grid_id = Some(grid("G1"));
+    let mut w2 = responder(
+        "W2",
+        ResponderKind::GridWorker,
+        TravelMode::Car,
+        at(500.0, -400.0),
+    );
+    w2.grid_id = Some(grid("G2"));
+    let mut s1 = responder(
+        "S1",
+        ResponderKind::ServiceStaff,
+        TravelMode::Car,
+        at(-800.0, 0.0),
+    );
+    s1.skills = vec!["meal".into(), "medical_escort".into()];
+    ps.extend([
+        w1,
+        w2,
+        responder(
+            "A1",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(2000.0, 0.0),
+        ),
+        responder(
+            "A2",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(-2000.0, 500.0),
+        ),
+        s1,
+    ]);
+    let es = vec![
+        elder("E1", at(0.0, 0.0), "G1", 2, &["V2"]),
+        elder("E2", at(300.0, 100.0), "G1", 3, &["V3", "V4"]),
+        elder("E3", at(-400.0, -100.0), "G2", 4, &[]),
+        elder("E4", at(100.0, -300.0), "G2", 5, &["V0"]),
+    ];
+    roster(ps, es)
+}
+
+fn config() -> PolicyConfig {
+    PolicyConfig {
+        rest_after_emergency_ms: 120_000,
+        volunteer_daily_cap: 3,
+        ..PolicyConfig::default()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Intent {
+    Fall(u8, u8),
+    Help(u8, u8, u8),
+    Missed(u8, u8),
+    CancelAlert(u8),
+    Accept(u8),
+    Decline(u8),
+    Arrive(u8),
+    Complete(u8),
+    RequestAmbulance(u8),
+    Availability(u8, bool),
+    Move(u8, i16, i16),
+    OperatorCancel(u8),
+    OperatorResolve(u8),
+    OperatorAssign(u8, u8),
+    Wait(u32),
+}
+
+fn intent() -> impl Strategy<Value = Intent> {
+    prop_oneof![
+        3 => (0u8..4, 0u8..10).prop_map(|(e, a)| Intent::Fall(e, a)),
+        1 => (0u8..4, 0u8..6, 0u8..10).prop_map(|(e, s, a)| Intent::Help(e, s, a)),
+        1 => (0u8..4, 0u8..10).prop_map(|(e, a)| Intent::Missed(e, a)),
+        1 => (0u8..10).prop_map(Intent::CancelAlert),
+        4 => any::<u8>().prop_map(Intent::Accept),
+        2 => any::<u8>().prop_map(Intent::Decline),
+        3 => any::<u8>().prop_map(Intent::Arrive),
+        3 => any::<u8>().prop_map(Intent::Complete),
+        1 => any::<u8>().prop_map(Intent::RequestAmbulance),
+        3 => (0u8..11, any::<bool>()).prop_map(|(r, b)| Intent::Availability(r, b)),
+        3 => (0u8..11, -300i16..300, -300i16..300).prop_map(|(r, x, y)| Intent::Move(r, x, y)),
+        1 => any::<u8>().prop_map(Intent::OperatorCancel),
+        1 => any::<u8>().prop_map(Intent::OperatorResolve),
+        1 => (any::<u8>(), 0u8..11).prop_map(|(i, r)| Intent::OperatorAssign(i, r)),
+        4 => (0u32..90_000).prop_map(Intent::Wait),
+    ]
+}
+
+/// One recorded step: a command at a time, or a timeout call at a time.
+#[derive(Debug, Clone)]
+enum Step {
+    Cmd(Timestamp, Command),
+    Timeout(Timestamp),
+}
+
+fn pick<T: Clone>(v: &[T], n: u8) -> Option<T> {
+    (!v.is_empty()).then(|| v[n as usize % v.len()].clone())
+}
+
+/// Resolves an intent against the engine's current state.
+fn resolve(
+    e: &Engine,
+    offer_owner: &BTreeMap<OfferId, String>,
+    now: Timestamp,
+    it: &Intent,
+) -> Vec<Step> {
+    let snap = e.snapshot_view();
+    let open_offers: Vec<OfferId> = snap
+        .incidents
+        .iter()
+        .flat_map(|i| i.open_offers.clone())
+        .collect();
+    let open: Vec<IncidentId> = snap.incidents.iter().map(|i| i.id).collect();
+    let with = |f: &dyn Fn(&ResponderStatus) -> Option<IncidentId>| -> Vec<(String, IncidentId)> {
+        snap.responders
+            .iter()
+            .filter_map(|r| f(&r.status).map(|i| (r.id.to_string(), i)))
+            .collect()
+    };
+    let en_route = with(&|s| match s {
+        ResponderStatus::EnRoute { incident_id } => Some(*incident_id),
+        _ => None,
+    });
+    let on_scene = with(&|s| match s {
+        ResponderStatus::OnScene { incident_id } => Some(*incident_id),
+        _ => None,
+    });
+    let alert_cmd = |kind, service, e: u8, a: u8| {
+        let mut al = alert(&format!("a{a}"), ELDERS[e as usize], kind, service);
+        al.ambulance_requested = a == 9;
+        Command::Alert(al)
+    };
+    let cmd = |c: Command| vec![Step::Cmd(now, c)];
+    match *it {
+        Intent::Fall(e, a) => cmd(alert_cmd(AlertKind::Fall, None, e, a)),
+        Intent::Help(e, s, a) => {
+            let service = [
+                ServiceKind::Rescue,
+                ServiceKind::Meal,
+                ServiceKind::Medical,
+                ServiceKind::Shopping,
+                ServiceKind::Cleaning,
+                ServiceKind::Mobility,
+            ][s as usize];
+            cmd(alert_cmd(AlertKind::Help, Some(service), e, a))
+        }
+        Intent::Missed(e, a) => cmd(alert_cmd(AlertKind::CheckInMissed, None, e, a)),
+        Intent::CancelAlert(a) => cmd(Command::CancelAlert {
+            alert_id: AlertId::from(format!("a{a}")),
+            device_id: gw(),
+        }),
+        Intent::Accept(n) | Intent::Decline(n) => {
+            let Some(o) = pick(&open_offers, n) else {
+                return vec![];
+            };
+            let responder_id = rid(&offer_owner[&o]);
+            if matches!(it, Intent::Accept(_)) {
+                cmd(Command::Accept {
+                    responder_id,
+                    offer_id: o,
+                })
+            } else {
+                cmd(Command::Decline {
+                    responder_id,
+                    offer_id: o,
+                })
+            }
+        }
+        Intent::Arrive(n) => pick(&en_route, n).map_or(vec![], |(r, i)| {
+            cmd(Command::Arrived {
+                responder_id: rid(&r),
+                incident_id: i,
+            })
+        }),
+        Intent::Complete(n) => pick(&on_scene, n).map_or(vec![], |(r, i)| {
+            cmd(Command::Complete {
+                responder_id: rid(&r),
+                incident_id: i,
+            })
+        }),
+        Intent::RequestAmbulance(n) => pick(&on_scene, n).map_or(vec![], |(r, i)| {
+            cmd(Command::RequestAmbulance {
+                responder_id: rid(&r),
+                incident_id: i,
+            })
+        }),
+        Intent::Availability(r, on) => cmd(Command::SetAvailability {
+            responder_id: rid(RESPONDERS[r as usize]),
+            status: if on {
+                Availability::Available
+            } else {
+                Availability::OffDuty
+            },
+        }),
+        Intent::Move(r, dx, dy) => {
+            let id = rid(RESPONDERS[r as usize]);
+            let p = e.responder(&id).map(|s| s.xy).unwrap_or([0.0, 0.0]);
+            let pos = dispatch_core::geo::Projection::new(centre())
+                .to_latlon([p[0] + dx as f64, p[1] + dy as f64]);
+            cmd(Command::Location {
+                responder_id: id,
+                position: pos,
+            })
+        }
+        Intent::OperatorCancel(n) => pick(&open, n).map_or(vec![], |i| {
+            cmd(Command::Cancel {
+                operator_id: op(),
+                incident_id: i,
+                reason: "prop".into(),
+            })
+        }),
+        Intent::OperatorResolve(n) => pick(&open, n).map_or(vec![], |i| {
+            cmd(Command::Resolve {
+                operator_id: op(),
+                incident_id: i,
+                note: "prop".into(),
+            })
+        }),
+        Intent::OperatorAssign(n, r) => pick(&open, n).map_or(vec![], |i| {
+            cmd(Command::Assign {
+                operator_id: op(),
+                incident_id: i,
+                responder_id: rid(RESPONDERS[r as usize]),
+            })
+        }),
+        // Waiting is driven by the caller (it needs the engine between timer calls).
+        Intent::Wait(_) => vec![],
+    }
+}
+
+fn apply(e: &mut Engine, step: &Step) -> (Option<Result<Reply, CommandError>>, Vec<EventRecord>) {
+    let r = match step {
+        Step::Cmd(t, c) => Some(e.handle_command(*t, c.clone())),
+        Step::Timeout(t) => {
+            e.handle_timeout(*t);
+            None
+        }
+    };
+    let mut ev = Vec::new();
+    while let Some(x) = e.poll_event() {
+        ev.push(x);
+    }
+    (r, ev)
+}
+
+fn check_invariants(e: &Engine, step_events: &[EventRecord]) -> Result<(), TestCaseError> {
+    let snap = e.snapshot_view();
+    // Never two incidents for one responder, and statuses agree with incidents.
+    let mut holder: BTreeMap<String, IncidentId> = BTreeMap::new();
+    for i in &snap.incidents {
+        for r in &i.committed {
+            prop_assert!(
+                holder.insert(r.to_string(), i.id).is_none(),
+                "{r} committed to two incidents"
+            );
+        }
+    }
+    let mut offered: BTreeSet<OfferId> = BTreeSet::new();
+    for r in &snap.responders {
+        match r.status {
+            ResponderStatus::EnRoute { incident_id } | ResponderStatus::OnScene { incident_id } => {
+                prop_assert_eq!(
+                    holder.get(r.id.as_str()),
+                    Some(&incident_id),
+                    "{} status disagrees",
+                    r.id
+                );
+            }
+            ResponderStatus::Offered {
+                offer_id,
+                incident_id,
+            } => {
+                prop_assert!(!holder.contains_key(r.id.as_str()));
+                let inc = snap.incidents.iter().find(|i| i.id == incident_id);
+                prop_assert!(
+                    inc.is_some_and(|i| i.open_offers.contains(&offer_id)),
+                    "{} holds a dead offer",
+                    r.id
+                );
+                offered.insert(offer_id);
+            }
+            _ => prop_assert!(
+                !holder.contains_key(r.id.as_str()),
+                "{} is free but committed",
+                r.id
+            ),
+        }
+    }
+    let all_open: BTreeSet<OfferId> = snap
+        .incidents
+        .iter()
+        .flat_map(|i| i.open_offers.iter().copied())
+        .collect();
+    prop_assert_eq!(
+        all_open,
+        offered,
+        "open offers and offered responders differ"
+    );
+    // Every emergency is offered, assigned or escalated when it opens ...
+    for ev in step_events {
+        if let Event::IncidentOpened {
+            incident_id,
+            kind: AlertKind::Fall,
+            ..
+        } = &ev.event
+        {
+            let handled = step_events.iter().any(|x| {
+                x.event.incident_id() == Some(*incident_id)
+                    && matches!(
+                        x.event,
+                        Event::OfferSent { .. }
+                            | Event::Assigned { .. }
+                            | Event::NoResponderAvailable { .. }
+                            | Event::Escalated { .. }
+                    )
+            });
+            prop_assert!(handled, "emergency {incident_id} left unhandled");
+        }
+    }
+    // ... and an open incident nobody is working on always has a timer to wake it.
+    for i in &snap.incidents {
+        if i.status == IncidentStatus::Dispatching
+            && i.open_offers.is_empty()
+            && i.committed.is_empty()
+        {
+            prop_assert!(e.poll_timeout().is_some(), "{} waits with no timer", i.id);
+        }
+    }
+    // Sequence numbers are gap-free.
+    for w in step_events.windows(2) {
+        prop_assert_eq!(w[1].seq, w[0].seq + 1);
+    }
+    Ok(())
+}
+
+fn fresh() -> Engine {
+    Engine::with_travel_times(straight(), world(), config()).unwrap()
+}
+
+type Replies = Vec<Option<Result<Reply, CommandError>>>;
+
+fn replay(mut e: Engine, steps: &[Step]) -> (Engine, Vec<EventRecord>, Replies) {
+    let mut events = Vec::new();
+    let mut replies = Vec::new();
+    for s in steps {
+        let (r, ev) = apply(&mut e, s);
+        replies.push(r);
+        events.extend(ev);
+    }
+    (e, events, replies)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_sequences_keep_invariants_replay_and_restore(
+        intents in proptest::collection::vec(intent(), 1..80),
+        cut in 0usize..100,
+    ) {
+        let mut e = fresh();
+        let mut now = Timestamp(1_700_000_000_000);
+        let mut steps: Vec<Step> = Vec::new();
+        let mut live_events = Vec::new();
+        let mut live_replies = Vec::new();
+        let mut owner: BTreeMap<OfferId, String> = BTreeMap::new();
+        // Everybody starts on duty.
+        let mut all: Vec<Step> = RESPONDERS.iter().map(|r| Step::Cmd(now, Command::SetAvailability { responder_id: rid(r), status: Availability::Available })).collect();
+        let mut run = |e: &mut Engine, s: Step, owner: &mut BTreeMap<OfferId, String>| -> Result<(), TestCaseError> {
+            let (r, ev) = apply(e, &s);
+            for x in &ev {
+                if let Event::OfferSent { offer_id, responder_id, .. } = &x.event {
+                    owner.insert(*offer_id, responder_id.to_string());
+                }
+            }
+            check_invariants(e, &ev)?;
+            live_replies.push(r);
+            live_events.extend(ev);
+            steps.push(s);
+            Ok(())
+        };
+        for s in all.drain(..) {
+            run(&mut e, s, &mut owner)?;
+        }
+        for it in &intents {
+            if let Intent::Wait(ms) = it {
+                // The virtual clock jumps from timer to timer, as the simulator's does.
+                let end = now.plus_ms(u64::from(*ms));
+                while let Some(t) = e.poll_timeout().filter(|t| *t <= end) {
+                    now = t.max(now);
+                    run(&mut e, Step::Timeout(now), &mut owner)?;
+                }
+                now = end;
+            }
+            for s in resolve(&e, &owner, now, it) {
+                run(&mut e, s, &mut owner)?;
+            }
+        }
+        prop_assert_eq!(e.last_seq(), live_events.len() as u64);
+        // Determinism: the same steps on a fresh engine give the same events and replies.
+        let (again, ev2, rep2) = replay(fresh(), &steps);
+        prop_assert_eq!(&ev2, &live_events);
+        prop_assert_eq!(&rep2, &live_replies);
+        prop_assert_eq!(again.save_state(), e.save_state());
+        // Snapshot mid-run (through JSON, as the journal stores it), restore, continue.
+        let k = cut % (steps.len() + 1);
+        let (first, ev_a, _) = replay(fresh(), &steps[..k]);
+        let json = serde_json::to_string(&first.save_state()).unwrap();
+        let state: EngineState = serde_json::from_str(&json).unwrap();
+        let restored = Engine::restore_with_travel_times(straight(), config(), state);
+        let (end, ev_b, _) = replay(restored, &steps[k..]);
+        let mut joined = ev_a;
+        joined.extend(ev_b);
+        prop_assert_eq!(&joined, &live_events);
+        prop_assert_eq!(end.save_state(), e.save_state());
+    }
+}

@@ -1,0 +1,753 @@
+//! Scenarios on virtual time (DESIGN §4 rule by rule). Positions are picked by their travel
+//! time to the elder through the same `TravelTimes` the engine uses, so the expectations hold
+//! whatever the travel model.
+
+use crate::world::*;
+use dispatch_core::command::{Command, Reply};
+use dispatch_core::error::CommandError;
+use dispatch_core::event::{Event, WithdrawReason};
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{AlertId, IncidentId};
+use dispatch_core::matching::TravelTimes;
+use dispatch_core::model::{
+    AlertKind, AssignmentRole, ResponderKind, ServiceKind, Sla, TravelMode,
+};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::responder::ResponderStatus;
+
+fn eta(roads: &dyn TravelTimes, mode: TravelMode, from: LatLon, to: LatLon) -> Option<u64> {
+    roads.times_to(mode, &[from], to)[0]
+}
+
+/// The first point on a spiral of 20 m steps around `target` whose ETA is in `lo..=hi` ms.
+fn pick(roads: &dyn TravelTimes, target: LatLon, mode: TravelMode, lo: u64, hi: u64) -> LatLon {
+    let proj = roads.projection();
+    let c = proj.to_xy(target);
+    for ring in 1..120 {
+        let r = ring as f64 * 20.0;
+        let steps = 8 * ring;
+        for s in 0..steps {
+            let a = s as f64 / steps as f64 * std::f64::consts::TAU;
+            let p = proj.to_latlon([c[0] + r * a.cos(), c[1] + r * a.sin()]);
+            if let Some(t) = eta(roads, mode, p, target) {
+                if (lo..=hi).contains(&t) {
+                    return p;
+                }
+            }
+        }
+    }
+    panic!("no position with ETA in {lo}..={hi} ms");
+}
+
+fn base_config() -> PolicyConfig {
+    PolicyConfig::default()
+}
+
+fn familiarity_case(gap_lo_s: u64, gap_hi_s: u64) -> (Sim, String) {
+    let roads = straight();
+    let e = at(0.0, 0.0);
+    let s = pick(roads.as_ref(), e, TravelMode::Foot, 100_000, 110_000);
+    let s_eta = eta(roads.as_ref(), TravelMode::Foot, s, e).unwrap();
+    let p = pick(
+        roads.as_ref(),
+        e,
+        TravelMode::Foot,
+        s_eta + gap_lo_s * 1000,
+        s_eta + gap_hi_s * 1000,
+    );
+    let r = roster(
+        vec![volunteer("P", p), volunteer("S", s)],
+        vec![elder("E1", e, "G1", 2, &["P"])],
+    );
+    let config = PolicyConfig {
+        wave_sizes: vec![1],
+        ..base_config()
+    };
+    let mut sim = Sim::new(roads, r, config);
+    sim.on_duty(&["P", "S"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let first = offers(&ev);
+    assert_eq!(first.len(), 1, "{ev:?}");
+    let reason = ev
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::OfferSent { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    (sim, format!("{}|{reason}", first[0].1))
+}
+
+#[test]
+fn familiar_volunteer_wins_within_the_margin() {
+    let (_, got) = familiarity_case(10, 50);
+    let (who, reason) = got.split_once('|').unwrap();
+    assert_eq!(who, "P");
+    assert!(reason.contains("paired volunteer"), "{reason}");
+    assert!(reason.contains("S was nearer"), "{reason}");
+}
+
+#[test]
+fn stranger_wins_outside_the_margin() {
+    let (_, got) = familiarity_case(75, 120);
+    let (who, reason) = got.split_once('|').unwrap();
+    assert_eq!(who, "S");
+    assert!(reason.contains("#1 by road ETA"), "{reason}");
+}
+
+#[test]
+fn decline_then_expiry_then_next_wave() {
+    let roads = straight();
+    let e = at(0.0, 0.0);
+    let vs: Vec<_> = (0..6)
+        .map(|i| volunteer(&format!("V{i}"), at(50.0 + 40.0 * i as f64, 0.0)))
+        .collect();
+    let mut sim = Sim::new(
+        roads,
+        roster(vs, vec![elder("E1", e, "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["V0", "V1", "V2", "V3", "V4", "V5"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let w1 = offers(&ev);
+    assert_eq!(offered_to(&ev), vec!["V0", "V1", "V2"]);
+    assert!(w1.iter().all(|o| o.3 == 1));
+    sim.now = sim.now.plus_ms(5_000);
+    let ev = sim.ok(Command::Decline {
+        responder_id: rid("V0"),
+        offer_id: w1[0].0,
+    });
+    assert!(matches!(ev[0].event, Event::OfferDeclined { .. }));
+    assert!(
+        offers(&ev).is_empty(),
+        "one decline does not end a wave whose other offers are open"
+    );
+    let ev = sim.advance(25_000);
+    let expired = ev
+        .iter()
+        .filter(|e| matches!(e.event, Event::OfferExpired { .. }))
+        .count();
+    assert_eq!(expired, 2);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("wave 2"))));
+    let w2 = offers(&ev);
+    assert_eq!(
+        offered_to(&ev),
+        vec!["V3", "V4", "V5"],
+        "wave 2 asks the next (wider), never again the first"
+    );
+    assert!(w2.iter().all(|o| o.3 == 2));
+    // An expired offer cannot be accepted.
+    let before = sim.engine.save_state();
+    assert_eq!(
+        sim.cmd(Command::Accept {
+            responder_id: rid("V1"),
+            offer_id: w1[1].0
+        }),
+        Err(CommandError::OfferClosed(w1[1].0))
+    );
+    assert_eq!(sim.engine.save_state(), before);
+}
+
+#[test]
+fn ambulance_after_sixty_seconds_without_acceptance() {
+    let roads = straight();
+    let e = at(0.0, 0.0);
+    let mut ps = vec![volunteer("V1", at(100.0, 0.0))];
+    ps.push(responder(
+        "A1",
+        ResponderKind::Ambulance,
+        TravelMode::Car,
+        at(2000.0, 0.0),
+    ));
+    ps.push(responder(
+        "A2",
+        ResponderKind::Ambulance,
+        TravelMode::Car,
+        at(4000.0, 0.0),
+    ));
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", e, "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["V1", "A1", "A2"]);
+    let opened = sim.now;
+    let ev = sim.ok(fall("a1", "E1"));
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(&e.event, Event::Assigned { .. })),
+        "care level 2: no ambulance at once"
+    );
+    let ev = sim.advance(59_999);
+    assert!(ev.iter().any(|e| matches!(
+        e.event,
+        Event::SlaBreached {
+            sla: Sla::FirstAccept,
+            ..
+        }
+    )));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(&e.event, Event::Assigned { .. })));
+    let ev = sim.advance(1);
+    let amb: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Assigned {
+                responder_id,
+                role: AssignmentRole::Ambulance,
+                reason,
+                ..
+            } => Some((e.at, responder_id.to_string(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(amb.len(), 1, "{ev:?}");
+    assert_eq!(amb[0].0, opened.plus_ms(60_000));
+    assert_eq!(amb[0].1, "A1", "the nearest ambulance by car ETA");
+    assert!(
+        amb[0]
+            .2
+            .contains("no community responder accepted within 60 s"),
+        "{}",
+        amb[0].2
+    );
+}
+
+#[test]
+fn high_care_level_and_requests_send_an_ambulance_at_once() {
+    let roads = straight();
+    let ps = vec![
+        volunteer("V1", at(100.0, 0.0)),
+        responder(
+            "A1",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(2000.0, 0.0),
+        ),
+        responder(
+            "A2",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(2500.0, 0.0),
+        ),
+    ];
+    let es = vec![
+        elder("E4", at(0.0, 0.0), "G1", 4, &[]),
+        elder("E2", at(0.0, 300.0), "G1", 2, &[]),
+    ];
+    let mut sim = Sim::new(roads, roster(ps, es), base_config());
+    sim.on_duty(&["V1", "A1", "A2"]);
+    // E2 (care level 2): the volunteer accepts and, on scene, asks for an ambulance.
+    let ev = sim.ok(fall("a2", "E2"));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(&e.event, Event::Assigned { .. })));
+    let o = offers(&ev)
+        .into_iter()
+        .find(|o| o.1.as_str() == "V1")
+        .unwrap();
+    sim.ok(Command::Accept {
+        responder_id: rid("V1"),
+        offer_id: o.0,
+    });
+    sim.ok(Command::Arrived {
+        responder_id: rid("V1"),
+        incident_id: o.2,
+    });
+    let ev = sim.ok(Command::RequestAmbulance {
+        responder_id: rid("V1"),
+        incident_id: o.2,
+    });
+    assert!(
+        ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, responder_id, reason, .. }
+            if responder_id.as_str() == "A1" && reason.contains("requested by V1"))),
+        "{ev:?}"
+    );
+    // E4 (care level 4): an ambulance at once, the remaining one.
+    let ev = sim.ok(fall("a1", "E4"));
+    assert!(
+        ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, responder_id, reason, .. }
+            if responder_id.as_str() == "A2" && reason.contains("care level 4"))),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn two_falls_competing_for_one_volunteer_are_assigned_jointly() {
+    let roads = straight();
+    let (e1, e2) = (at(0.0, 0.0), at(600.0, 0.0));
+    // V1 is between the two elders; V2 is near E1 only.
+    let ps = vec![
+        volunteer("V1", at(300.0, 0.0)),
+        volunteer("V2", at(-100.0, 0.0)),
+    ];
+    let es = vec![elder("E1", e1, "G1", 2, &[]), elder("E2", e2, "G1", 2, &[])];
+    let mut sim = Sim::new(roads.clone(), roster(ps, es), base_config());
+    sim.on_duty(&["V1", "V2"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let mut first = offered_to(&ev);
+    first.sort();
+    assert_eq!(first, vec!["V1", "V2"], "alone, E1 asks both");
+    sim.now = sim.now.plus_ms(1_000);
+    let ev = sim.ok(fall("a2", "E2"));
+    let withdrawn: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OfferWithdrawn {
+                responder_id,
+                reason: WithdrawReason::Reassigned,
+                ..
+            } => Some(responder_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn, vec!["V1"], "{ev:?}");
+    let o = offers(&ev);
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].1.as_str(), o[0].2), ("V1", IncidentId(2)));
+    let reason = ev
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::OfferSent { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("joint assignment"), "{reason}");
+    // Oracle: the pairing the engine kept is the cheaper one by the same ETAs.
+    let t = |v: LatLon, e: LatLon| eta(roads.as_ref(), TravelMode::Foot, v, e).unwrap();
+    let (v1, v2) = (at(300.0, 0.0), at(-100.0, 0.0));
+    assert!(t(v2, e1) + t(v1, e2) < t(v1, e1) + t(v2, e2));
+    let snap = sim.engine.snapshot_view();
+    let holders: Vec<(IncidentId, usize)> = snap
+        .incidents
+        .iter()
+        .map(|i| (i.id, i.open_offers.len()))
+        .collect();
+    assert_eq!(holders, vec![(IncidentId(1), 1), (IncidentId(2), 1)]);
+}
+
+#[test]
+fn cancellation_mid_offer_withdraws_every_open_offer() {
+    let roads = straight();
+    let vs: Vec<_> = (0..3)
+        .map(|i| volunteer(&format!("V{i}"), at(80.0 * (i + 1) as f64, 0.0)))
+        .collect();
+    let mut sim = Sim::new(
+        roads,
+        roster(vs, vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["V0", "V1", "V2"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let o = offers(&ev);
+    assert_eq!(o.len(), 3);
+    sim.now = sim.now.plus_ms(10_000);
+    let ev = sim.ok(Command::CancelAlert {
+        alert_id: AlertId::from("a1"),
+        device_id: gw(),
+    });
+    let withdrawn = ev
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::OfferWithdrawn {
+                    reason: WithdrawReason::IncidentClosed,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(withdrawn, 3);
+    assert!(matches!(
+        ev.last().unwrap().event,
+        Event::IncidentCancelled { .. }
+    ));
+    for v in ["V0", "V1", "V2"] {
+        assert_eq!(
+            sim.engine.responder(&rid(v)).unwrap().status,
+            ResponderStatus::Available
+        );
+    }
+    assert_eq!(
+        sim.cmd(Command::Accept {
+            responder_id: rid("V0"),
+            offer_id: o[0].0
+        }),
+        Err(CommandError::OfferClosed(o[0].0))
+    );
+    // No timers of the incident survive it.
+    let ev = sim.advance(3_600_000);
+    assert!(
+        ev.iter().all(|e| e.event.incident_id() != Some(o[0].2)),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn missed_check_in_goes_to_the_own_grid_worker_first() {
+    let roads = straight();
+    let mut own = responder(
+        "W1",
+        ResponderKind::GridWorker,
+        TravelMode::Foot,
+        at(900.0, 0.0),
+    );
+    own.grid_id = Some(grid("G1"));
+    let mut other = responder(
+        "W2",
+        ResponderKind::GridWorker,
+        TravelMode::Foot,
+        at(50.0, 0.0),
+    );
+    other.grid_id = Some(grid("G2"));
+    let ps = vec![own, other, volunteer("V1", at(60.0, 0.0))];
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["W1", "W2", "V1"]);
+    let ev = sim.ok(Command::Alert(alert(
+        "m1",
+        "E1",
+        AlertKind::CheckInMissed,
+        None,
+    )));
+    assert_eq!(
+        offered_to(&ev),
+        vec!["W1"],
+        "own grid worker alone in wave 1, though farther"
+    );
+    let reason = ev
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::OfferSent { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("own grid worker"), "{reason}");
+    let (oid, ..) = offers(&ev)[0].clone();
+    let ev = sim.ok(Command::Decline {
+        responder_id: rid("W1"),
+        offer_id: oid,
+    });
+    let mut next = offered_to(&ev);
+    next.sort();
+    assert_eq!(next, vec!["V1", "W2"], "then everyone eligible");
+}
+
+#[test]
+fn service_request_needs_the_skill_and_has_the_longer_window() {
+    let roads = straight();
+    let mut skilled = volunteer("S1", at(800.0, 0.0));
+    skilled.skills = vec!["medical_escort".into()];
+    let mut staff = responder(
+        "T1",
+        ResponderKind::ServiceStaff,
+        TravelMode::Car,
+        at(3000.0, 0.0),
+    );
+    staff.skills = vec!["medical_escort".into(), "meal".into()];
+    let ps = vec![
+        volunteer("V1", at(30.0, 0.0)),
+        skilled,
+        staff,
+        responder(
+            "A1",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(10.0, 0.0),
+        ),
+    ];
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 5, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["V1", "S1", "T1", "A1"]);
+    let ev = sim.ok(Command::Alert(alert(
+        "h1",
+        "E1",
+        AlertKind::Help,
+        Some(ServiceKind::Medical),
+    )));
+    let mut who = offered_to(&ev);
+    who.sort();
+    assert_eq!(
+        who,
+        vec!["S1", "T1"],
+        "only the skilled; never an ambulance for a service"
+    );
+    assert!(!ev.iter().any(|e| matches!(e.event, Event::Assigned { .. })));
+    let expires = ev
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::OfferSent { expires_at, .. } => Some(*expires_at),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        expires,
+        sim.now
+            .plus_ms(PolicyConfig::default().service_offer_expiry_ms)
+    );
+}
+
+#[test]
+fn scheduled_service_waits_for_its_lead_time() {
+    let roads = straight();
+    let mut s = volunteer("S1", at(100.0, 0.0));
+    s.skills = vec!["shopping".into()];
+    let mut sim = Sim::new(
+        roads,
+        roster(vec![s], vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["S1"]);
+    let mut a = alert("h1", "E1", AlertKind::Help, Some(ServiceKind::Shopping));
+    a.scheduled_for = Some(sim.now.plus_ms(2 * 3_600_000));
+    let ev = sim.ok(Command::Alert(a));
+    assert!(offers(&ev).is_empty());
+    // Keep the volunteer's position fresh meanwhile.
+    for _ in 0..6 {
+        sim.advance(599_000);
+        sim.ok(Command::Location {
+            responder_id: rid("S1"),
+            position: at(100.0, 0.0),
+        });
+    }
+    let ev = sim.advance(3_600_000);
+    assert_eq!(offered_to(&ev), vec!["S1"]);
+}
+
+#[test]
+fn complete_credits_the_time_bank_then_the_volunteer_rests() {
+    let roads = straight();
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![
+                elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+                elder("E2", at(0.0, 50.0), "G2", 2, &[]),
+            ],
+        ),
+        base_config(),
+    );
+    sim.on_duty(&["V1"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let (oid, _, iid, _) = offers(&ev)[0].clone();
+    sim.ok(Command::Accept {
+        responder_id: rid("V1"),
+        offer_id: oid,
+    });
+    sim.advance(100_000);
+    sim.ok(Command::Arrived {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    sim.advance(20 * 60_000 + 5_000);
+    let ev = sim.ok(Command::Complete {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e.event, Event::TimeBankCredited { minutes: 21, .. })),
+        "{ev:?}"
+    );
+    assert!(matches!(
+        ev.last().unwrap().event,
+        Event::IncidentResolved { .. }
+    ));
+    let tb = sim.engine.time_bank(&rid("V1")).unwrap();
+    assert_eq!((tb.balance_minutes, tb.history.len()), (21, 1));
+    assert!(matches!(
+        sim.engine.responder(&rid("V1")).unwrap().status,
+        ResponderStatus::Resting { .. }
+    ));
+    // Resting: a new fall is not offered to them.
+    sim.ok(Command::Location {
+        responder_id: rid("V1"),
+        position: at(100.0, 0.0),
+    });
+    let ev = sim.ok(fall("a2", "E2"));
+    assert!(offers(&ev).is_empty());
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e.event, Event::NoResponderAvailable { .. })));
+    let view = sim.engine.incident(iid).unwrap();
+    assert!(view
+        .timeline
+        .iter()
+        .any(|e| matches!(&e.event, Event::OfferSent { reason, .. } if reason.contains("V1"))));
+}
+
+#[test]
+fn duplicates_are_the_same_alert_and_a_second_alert_joins() {
+    let roads = straight();
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        base_config(),
+    );
+    sim.on_duty(&["V1"]);
+    let r1 = sim.cmd(fall("a1", "E1")).unwrap();
+    let seq = sim.engine.last_seq();
+    let r2 = sim.cmd(fall("a1", "E1")).unwrap();
+    assert_eq!(
+        r2,
+        Reply::AlertAccepted {
+            incident_id: incident_of(r1.clone()),
+            duplicate: true
+        }
+    );
+    assert_eq!(sim.engine.last_seq(), seq, "a resend decides nothing");
+    let r3 = sim
+        .cmd(Command::Alert(alert(
+            "a2",
+            "E1",
+            AlertKind::Help,
+            Some(ServiceKind::Rescue),
+        )))
+        .unwrap();
+    assert_eq!(
+        r3,
+        Reply::AlertAccepted {
+            incident_id: incident_of(r1.clone()),
+            duplicate: false
+        }
+    );
+    assert!(matches!(
+        sim.events.last().unwrap().event,
+        Event::AlertJoined { .. }
+    ));
+    // Cancelling one of two alerts keeps the incident; cancelling both ends it.
+    sim.ok(Command::CancelAlert {
+        alert_id: AlertId::from("a1"),
+        device_id: gw(),
+    });
+    assert!(sim
+        .engine
+        .incident(incident_of(r1.clone()))
+        .unwrap()
+        .summary
+        .status
+        .is_open());
+    sim.ok(Command::CancelAlert {
+        alert_id: AlertId::from("a2"),
+        device_id: gw(),
+    });
+    assert!(!sim
+        .engine
+        .incident(incident_of(r1))
+        .unwrap()
+        .summary
+        .status
+        .is_open());
+}
+
+#[test]
+fn stale_positions_are_not_offered_until_refreshed() {
+    let roads = straight();
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        base_config(),
+    );
+    sim.on_duty(&["V1"]);
+    sim.advance(10 * 60_000 + 1);
+    let ev = sim.ok(fall("a1", "E1"));
+    assert!(offers(&ev).is_empty());
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e.event, Event::NoResponderAvailable { .. })));
+    sim.ok(Command::Location {
+        responder_id: rid("V1"),
+        position: at(90.0, 0.0),
+    });
+    let ev = sim.advance(PolicyConfig::default().retry_ms);
+    assert_eq!(offered_to(&ev), vec!["V1"]);
+}
+
+#[test]
+fn daily_cap_stops_offers_for_the_day() {
+    let roads = straight();
+    let config = PolicyConfig {
+        volunteer_daily_cap: 1,
+        rest_after_emergency_ms: 0,
+        ..base_config()
+    };
+    let es = vec![
+        elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+        elder("E2", at(0.0, 40.0), "G1", 2, &[]),
+    ];
+    let mut sim = Sim::new(
+        roads,
+        roster(vec![volunteer("V1", at(100.0, 0.0))], es),
+        config,
+    );
+    sim.on_duty(&["V1"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    let (oid, _, iid, _) = offers(&ev)[0].clone();
+    sim.ok(Command::Accept {
+        responder_id: rid("V1"),
+        offer_id: oid,
+    });
+    sim.ok(Command::Arrived {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    sim.ok(Command::Complete {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    sim.advance(1);
+    sim.ok(Command::Location {
+        responder_id: rid("V1"),
+        position: at(100.0, 0.0),
+    });
+    let ev = sim.ok(fall("a2", "E2"));
+    assert!(offers(&ev).is_empty(), "{ev:?}");
+}
+
+#[test]
+fn baseline_offers_the_nearest_by_straight_line_within_the_radius() {
+    let roads = straight();
+    let config = PolicyConfig {
+        matching: dispatch_core::policy::MatchingMode::NearestRadius { radius_m: 500.0 },
+        ..base_config()
+    };
+    // P is paired but the baseline ignores familiarity; F is outside the radius.
+    let ps = vec![
+        volunteer("P", at(300.0, 0.0)),
+        volunteer("N1", at(100.0, 0.0)),
+        volunteer("N2", at(0.0, 200.0)),
+        volunteer("N3", at(-250.0, 0.0)),
+        volunteer("F", at(700.0, 0.0)),
+    ];
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 2, &["P"])]),
+        config,
+    );
+    sim.on_duty(&["P", "N1", "N2", "N3", "F"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    assert_eq!(offered_to(&ev), vec!["N1", "N2", "N3"]);
+    let ev = sim.advance(30_000);
+    assert_eq!(
+        offered_to(&ev),
+        vec!["P"],
+        "then the next within the radius; F is beyond it"
+    );
+}
