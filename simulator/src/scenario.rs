@@ -327,6 +327,20 @@ pub fn generate(
                 break;
             }
         }
+        // A grid whose hexagons are mostly off the roads (an island, a park) still has somebody
+        // placed in it, so the worker can live next door to them.
+        let home = home.or_else(|| {
+            elders
+                .iter()
+                .map(|e| (&e.grid_id, e.home))
+                .chain(
+                    responders
+                        .iter()
+                        .filter_map(|r| Some((r.grid_id.as_ref()?, r.home))),
+                )
+                .find(|(g, _)| *g == grid_id)
+                .map(|(_, p)| p)
+        });
         let home = home.ok_or(ScenarioError::CannotSnap {
             what: id.clone(),
             tries: SNAP_TRIES,
