@@ -13,12 +13,13 @@ use crate::event::{Event, EventRecord, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
-use crate::matching::{self, CandidateInfo, RankQuery, Ranked, TravelTimes};
+use crate::matching::{self, CandidateInfo, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
 };
 use crate::policy::{MatchingMode, Plan, PolicyConfig};
 use crate::responder::{ResponderState, ResponderStatus};
+use crate::road::RoadNetwork;
 use crate::roster::{Roster, RosterError, RosterFile};
 use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
@@ -183,6 +184,30 @@ fn mode_name(m: TravelMode) -> &'static str {
 }
 
 impl Engine {
+    /// An engine over the road network (the production constructor). The roster is
+    /// validated: unknown grid, unknown paired responder, duplicate id or a position off the
+    /// map is refused naming the entry.
+    pub fn new(
+        roads: Arc<RoadNetwork>,
+        roster: RosterFile,
+        config: PolicyConfig,
+    ) -> Result<Engine, RosterError> {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::with_travel_times(Arc::new(times), roster, config)
+    }
+
+    /// Rebuilds an engine from `save_state` over the road network.
+    pub fn restore(roads: Arc<RoadNetwork>, config: PolicyConfig, state: EngineState) -> Engine {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::restore_with_travel_times(Arc::new(times), config, state)
+    }
+
     /// An engine over any travel-time source (the road network, or a test stand-in).
     pub fn with_travel_times(
         roads: Arc<dyn TravelTimes>,

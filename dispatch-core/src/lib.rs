@@ -12,6 +12,7 @@
 //! - [`matching`]: candidates → road ETA → ranking; joint assignment for surges.
 //! - [`timebank`]: volunteers' credited minutes.
 //! - [`engine`]: the sans-IO façade (`handle_*` in, `poll_*` out).
+//! - [`journal`]: the journal record codec (versioned, checksummed) and replay.
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
 pub mod command;
@@ -21,6 +22,7 @@ pub mod event;
 pub mod geo;
 pub mod ids;
 pub mod incident;
+pub mod journal;
 pub mod matching;
 pub mod model;
 pub mod policy;

@@ -10,7 +10,9 @@
 
 use crate::geo::{LatLon, Projection};
 use crate::model::TravelMode;
+use crate::road::{Profile, RoadNetwork, Snapped};
 use crate::spatial::ResponderIndex;
+use std::sync::Arc;
 
 /// Travel times as the engine needs them. Implemented by the road network (and by
 /// [`StraightLine`], a stand-in with a fixed detour factor used by fast unit tests).
@@ -117,6 +119,83 @@ impl TravelTimes for StraightLine {
     }
 }
 
+/// The road network as the engine's travel-time source.
+///
+/// A position's ETA includes its off-road legs (the distance it was moved to snap, at the
+/// profile's top speed), so that straight-line distance / top speed stays an admissible lower
+/// bound even for positions away from the roads.
+#[derive(Debug, Clone)]
+pub struct RoadTimes {
+    pub net: Arc<RoadNetwork>,
+    /// The walking speed the network's foot profile was built at (`RoadConfig::foot_kmh`).
+    pub foot_kmh: f64,
+}
+
+fn profile_of(mode: TravelMode) -> Profile {
+    match mode {
+        TravelMode::Car => Profile::Car,
+        TravelMode::Foot => Profile::Foot,
+    }
+}
+
+impl RoadTimes {
+    fn off_road_ms(&self, mode: TravelMode, moved_m: f64) -> u64 {
+        (moved_m / self.max_speed_mps(mode) * 1000.0).ceil() as u64
+    }
+}
+
+impl TravelTimes for RoadTimes {
+    fn projection(&self) -> Projection {
+        *self.net.projection()
+    }
+    fn check_on_map(&self, p: LatLon) -> Result<(), String> {
+        match self.net.profile(Profile::Foot).snap(p) {
+            Ok(_) => Ok(()),
+            Err(foot) => match self.net.profile(Profile::Car).snap(p) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(foot.to_string()),
+            },
+        }
+    }
+    fn max_speed_mps(&self, mode: TravelMode) -> f64 {
+        self.net.profile(profile_of(mode)).max_speed_mps()
+    }
+    fn foot_kmh(&self) -> f64 {
+        self.foot_kmh
+    }
+    fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
+        let g = self.net.profile(profile_of(mode));
+        let Ok(t) = g.snap(target) else {
+            return vec![None; sources.len()];
+        };
+        let snapped: Vec<Option<Snapped>> = sources.iter().map(|s| g.snap(*s).ok()).collect();
+        let ok: Vec<Snapped> = snapped.iter().flatten().copied().collect();
+        let mut times = g.times_to(&ok, &t).into_iter();
+        snapped
+            .iter()
+            .map(|s| {
+                let s = s.as_ref()?;
+                let ms = times.next().flatten()?;
+                Some(u64::from(ms) + self.off_road_ms(mode, s.moved_m + t.moved_m))
+            })
+            .collect()
+    }
+    fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
+        let g = self.net.profile(profile_of(mode));
+        let (f, t) = (g.snap(from).ok()?, g.snap(to).ok()?);
+        let r = g.route(&f, &t)?;
+        let mut path = Vec::with_capacity(r.path.len() + 2);
+        path.push(from);
+        path.extend(r.path);
+        path.push(to);
+        Some(RouteSummary {
+            duration_ms: r.duration_ms + self.off_road_ms(mode, f.moved_m + t.moved_m),
+            distance_m: r.distance_m + f.moved_m + t.moved_m,
+            path,
+        })
+    }
+}
+
 /// What the ranking needs to know about one candidate responder.
 #[derive(Debug, Clone, Copy)]
 pub struct CandidateInfo {
@@ -202,20 +281,24 @@ pub fn rank(
     eligible: &dyn Fn(u32) -> Option<CandidateInfo>,
 ) -> Vec<Ranked> {
     let mut found: Vec<Ranked> = Vec::new();
-    let forced: Vec<(u32, CandidateInfo)> = q
+    let mut batch: Vec<(u32, CandidateInfo)> = q
         .forced
         .iter()
         .filter_map(|&s| eligible(s).map(|c| (s, c)))
         .collect();
-    evaluate(roads, q.target, q.margin_ms, &forced, &mut found);
     let mut iters: Vec<_> = q
         .trees
         .iter()
         .map(|&(t, top_mps)| (index.nearest(t, q.target_xy).peekable(), top_mps))
         .collect();
+    // Less 2 ms: travel times round each partial segment to whole milliseconds.
     let lb_ms = |lb_m: f64, top_mps: f64| -> i64 {
-        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64
+        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64 - 2
     };
+    // Round 1 takes up to BATCH per tree with the familiar ones; once k are known, a round
+    // takes *every* responder whose bound is within the k-th best score. A travel-time call
+    // costs about the same whatever the number of sources, so few rounds is what matters.
+    let mut per_tree = BATCH;
     loop {
         sort_ranked(&mut found);
         let threshold = if found.len() >= q.k {
@@ -223,10 +306,10 @@ pub fn rank(
         } else {
             i64::MAX
         };
-        let mut batch = Vec::with_capacity(BATCH);
         let mut any_left = false;
         for (it, top_mps) in iters.iter_mut() {
-            while batch.len() < BATCH {
+            let mut taken = 0;
+            while taken < per_tree {
                 match it.peek() {
                     Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold => {
                         let (slot, _) = it.next().expect("peeked");
@@ -235,6 +318,7 @@ pub fn rank(
                         }
                         if let Some(c) = eligible(slot) {
                             batch.push((slot, c));
+                            taken += 1;
                         }
                     }
                     _ => break,
@@ -248,9 +332,15 @@ pub fn rank(
             break;
         }
         evaluate(roads, q.target, q.margin_ms, &batch, &mut found);
-        // Keep the working set small: only the best k matter.
+        batch.clear();
+        // Only the best k matter from here on.
         sort_ranked(&mut found);
         found.truncate(q.k.max(1) * 4);
+        per_tree = if found.len() >= q.k {
+            usize::MAX
+        } else {
+            per_tree.saturating_mul(4)
+        };
     }
     sort_ranked(&mut found);
     found.truncate(q.k);

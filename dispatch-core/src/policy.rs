@@ -59,6 +59,9 @@ pub struct PolicyConfig {
     /// Positions farther than this from the map's centre are refused as off the map (a cheap
     /// check on every location update; alerts and roster entries are also snapped).
     pub map_radius_m: f64,
+    /// The walking speed the road network's foot profile was built at
+    /// (`RoadConfig::foot_kmh`); responders walking at `walk_kmh` scale from it.
+    pub foot_profile_kmh: f64,
     pub matching: MatchingMode,
 }
 
@@ -88,6 +91,7 @@ impl Default for PolicyConfig {
             ],
             surge_candidates: 8,
             map_radius_m: 50_000.0,
+            foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,
         }
     }

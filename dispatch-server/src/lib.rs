@@ -1,1 +1,182 @@
 //! The dispatch service: WebSocket and HTTP on one port, the engine task, the journal file.
+//!
+//! Modules in reading order:
+//! - [`wire`]: the v1 protocol's JSON messages (the only serde of the protocol).
+//! - [`auth`]: bearer tokens → roles, against the roster's SHA-256 digests.
+//! - [`engine_task`]: the single owner of the engine; output commit through the journal.
+//! - [`fanout`]: released events to consoles (filters, resume, lag policy) and responders.
+//! - [`session`]: one WebSocket client, generic over Sink/Stream.
+//! - [`http`], [`listener`]: the axum routes and the connection-limited listener.
+//! - [`metrics`]: Prometheus text at `/metrics`.
+//! - [`serve_cmd`]: `dispatch serve` (flags → [`Config`] → [`run`]).
+//!
+//! [`run`] takes its listener and its shutdown future as arguments (the mini-redis shape), so
+//! a test binds `127.0.0.1:0` and passes any future.
+
+pub mod auth;
+pub mod engine_task;
+pub mod export_cmd;
+pub mod fanout;
+pub mod http;
+pub mod journal_file;
+pub mod journal_recover;
+pub mod journal_storage;
+#[cfg(test)]
+mod journal_tests;
+pub mod listener;
+pub mod metrics;
+pub mod serve_cmd;
+pub mod session;
+pub mod wire;
+
+use crate::auth::TokenIndex;
+use crate::engine_task::{EngineCore, EngineLimits, JournalSink};
+use crate::fanout::{Fanout, ResponderRegistry};
+use crate::session::SessionLimits;
+use anyhow::Context;
+use dispatch_core::roster::RosterFile;
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Every bound of the service, with its default and why (ARCHITECTURE.md "Queues").
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open TCP connections (WebSocket sessions included); more wait in the backlog.
+    /// Default 20,000: DESIGN §7 has 10,000 connected responders plus consoles and gateways.
+    pub max_connections: usize,
+    /// Requests queued for the engine task. Default 8,192: a second of alerts at 1,000/s with
+    /// room for every other command.
+    pub command_queue: usize,
+    /// Accepted engine steps waiting for fsync before the engine task stops taking more.
+    /// Default 16,384 (a group commit takes ~4 ms; this is far more than one fsync's worth).
+    pub max_uncommitted: usize,
+    /// How long a sender waits for room in the command queue before `busy`. Default 2 s.
+    pub send_wait: Duration,
+    /// Recent events kept for consoles that resume (default 65,536; moves are not kept).
+    pub ring_events: usize,
+    /// At most one `responder_moved` per responder per console per this interval. Default 1 s.
+    pub moved_interval_ms: u64,
+    pub session: SessionLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 20_000,
+            command_queue: 8_192,
+            max_uncommitted: 16_384,
+            send_wait: Duration::from_secs(2),
+            ring_events: 65_536,
+            moved_interval_ms: 1_000,
+            session: SessionLimits {
+                max_frame_bytes: 64 * 1024,
+                rate_per_s: 50.0,
+                rate_burst: 200.0,
+                responder_queue: 256,
+                console_queue: 4_096,
+                write_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// What the service runs: an engine (already built or restored), who may connect, where
+/// records go, and the bounds.
+pub struct Config {
+    pub engine: Box<dyn EngineCore>,
+    /// The roster the engine started from: tokens for auth, grids for console filters.
+    pub roster: RosterFile,
+    pub journal: Box<dyn JournalSink>,
+    pub limits: Limits,
+}
+
+/// Serves until `shutdown` completes, then stops accepting, closes every session (1001),
+/// lets the engine task finish what is queued, waits for the journal to make it durable,
+/// closes the journal and returns.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future,
+) -> anyhow::Result<()> {
+    let Config {
+        engine,
+        roster,
+        journal,
+        limits,
+    } = config;
+    let addr = listener
+        .local_addr()
+        .context("reading the listener's address")?;
+    let tokens = Arc::new(TokenIndex::from_roster(&roster));
+    let registry = Arc::new(ResponderRegistry::default());
+    let head_seq = engine.last_seq();
+    let fanout = Fanout::new(
+        &roster,
+        registry.clone(),
+        limits.ring_events,
+        limits.moved_interval_ms,
+        head_seq,
+    );
+    // The engine has its own stop signal: it keeps serving while sessions drain.
+    let engine_stop = CancellationToken::new();
+    let (handle, engine_join) = engine_task::spawn(
+        engine,
+        journal,
+        fanout,
+        tokens.clone(),
+        EngineLimits {
+            command_queue: limits.command_queue,
+            max_uncommitted: limits.max_uncommitted,
+            send_wait: limits.send_wait,
+        },
+        engine_stop.clone(),
+    );
+    let sessions_stop = CancellationToken::new();
+    let sessions = TaskTracker::new();
+    let state = http::AppState {
+        engine: handle,
+        tokens,
+        registry,
+        session_limits: limits.session,
+        shutdown: sessions_stop.clone(),
+        sessions: sessions.clone(),
+        session_counter: Arc::new(AtomicU64::new(1)),
+        prometheus: metrics::prometheus(),
+    };
+    let app = http::router(state);
+    tracing::info!(%addr, "serving");
+    let server = tokio::spawn(
+        axum::serve(
+            listener::LimitedListener::new(listener, limits.max_connections),
+            app,
+        )
+        .with_graceful_shutdown(sessions_stop.clone().cancelled_owned())
+        .into_future(),
+    );
+    tokio::pin!(server);
+    // `shutdown` need not be Send, so it is awaited here rather than handed to axum.
+    let served = tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down: no new connections");
+            sessions_stop.cancel();
+            (&mut server).await
+        }
+        r = &mut server => r,
+    };
+    // Whatever ended serving, sessions go and the engine drains.
+    sessions_stop.cancel();
+    sessions.close();
+    sessions.wait().await;
+    engine_stop.cancel();
+    let drained = engine_join.await.context("the engine task panicked")?;
+    served
+        .context("the HTTP server task panicked")?
+        .context("serving HTTP")?;
+    drained.context("draining the engine")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -17,12 +17,15 @@ struct Cli {
 enum Command {
     /// One route as JSON, or one per line of a pairs file (with timings on stderr).
     Route(route_cmd::RouteArgs),
+    /// Run the service: WebSocket + HTTP on one port (prints where it listens).
+    Serve(dispatch_server::serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Route(args) => route_cmd::run(args),
+        Command::Serve(args) => dispatch_server::serve_cmd::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

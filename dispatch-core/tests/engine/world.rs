@@ -9,14 +9,15 @@ use dispatch_core::geo::{LatLon, Projection};
 use dispatch_core::ids::{
     AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId,
 };
-use dispatch_core::matching::{StraightLine, TravelTimes};
+use dispatch_core::matching::{RoadTimes, StraightLine, TravelTimes};
 use dispatch_core::model::{AlertKind, Availability, ResponderKind, ServiceKind, TravelMode};
 use dispatch_core::policy::PolicyConfig;
+use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::{
     DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord, RosterFile,
 };
 use dispatch_core::time::Timestamp;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The map centre of the straight-line world.
 pub fn centre() -> LatLon {
@@ -26,6 +27,27 @@ pub fn centre() -> LatLon {
 /// A position `dx` metres east and `dy` north of the centre.
 pub fn at(dx: f64, dy: f64) -> LatLon {
     Projection::new(centre()).to_latlon([dx, dy])
+}
+
+/// The real Porto Alegre road network, built once per test binary.
+pub fn porto_alegre_net() -> Arc<RoadNetwork> {
+    static NET: OnceLock<Arc<RoadNetwork>> = OnceLock::new();
+    NET.get_or_init(|| {
+        let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf())
+            .expect("../shared/data/porto_alegre.osm.pbf beside the checkout");
+        let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &RoadConfig::default())
+            .expect("the Porto Alegre extract builds");
+        Arc::new(net)
+    })
+    .clone()
+}
+
+/// Porto Alegre as the engine sees it (`centre()` is in the middle of its roads).
+pub fn porto_alegre() -> Arc<dyn TravelTimes> {
+    Arc::new(RoadTimes {
+        net: porto_alegre_net(),
+        foot_kmh: RoadConfig::default().foot_kmh,
+    })
 }
 
 /// Straight lines, 1.3 detour, foot 4.5 km/h, car 10 m/s, 20 km radius.

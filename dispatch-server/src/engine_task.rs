@@ -1,0 +1,738 @@
+//! The single owner of the `Engine`: requests in over a bounded channel, coalesced location
+//! pings, timers from `poll_timeout`, the journal, and released events out to the [`Fanout`].
+//!
+//! Output commit: after each accepted command (and each `handle_timeout` that produced events)
+//! the task appends a journal record and parks the reply and the events it caused until the
+//! journal reports `durable.lsn >= lsn`; only then do they reach sockets. Refusals queue behind
+//! them too, so nothing a client sees depends on state that is not yet on disk. Reads
+//! (snapshots for consoles, incident timelines, time banks) are served only when nothing is
+//! waiting for durability, for the same reason.
+
+use crate::auth::TokenIndex;
+use crate::fanout::{Fanout, SubscribeReq};
+use crate::journal_file::Journal;
+use crate::metrics as m;
+use crate::wire::JobFacts;
+use dispatch_core::command::{Command, Reply};
+use dispatch_core::engine::{Engine, EngineState};
+use dispatch_core::error::CommandError;
+use dispatch_core::event::{Event, EventRecord};
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
+use dispatch_core::journal::Record;
+use dispatch_core::time::Timestamp;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// What the engine task needs of the engine: the sans-IO calls of DESIGN §2.1 plus the read
+/// side, as JSON (the views are serde types; the wire sends them as they are).
+pub trait EngineCore: Send + 'static {
+    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError>;
+    fn handle_timeout(&mut self, now: Timestamp);
+    fn poll_event(&mut self) -> Option<EventRecord>;
+    fn poll_timeout(&self) -> Option<Timestamp>;
+    fn last_seq(&self) -> u64;
+    /// Open incidents and responders, for a console's `snapshot`.
+    fn snapshot_json(&self) -> Value;
+    /// One incident with its full timeline and reasons.
+    fn incident_json(&self, id: IncidentId) -> Option<Value>;
+    fn time_bank_json(&self, id: &ResponderId) -> Option<Value>;
+    /// What a responder may know about an incident, and whose it is (for console filters).
+    fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)>;
+    /// Everything but the road network, for journal snapshots.
+    fn save_state(&self) -> EngineState;
+}
+
+impl EngineCore for Engine {
+    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        Engine::handle_command(self, now, cmd)
+    }
+    fn handle_timeout(&mut self, now: Timestamp) {
+        Engine::handle_timeout(self, now)
+    }
+    fn poll_event(&mut self) -> Option<EventRecord> {
+        Engine::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        Engine::poll_timeout(self)
+    }
+    fn last_seq(&self) -> u64 {
+        Engine::last_seq(self)
+    }
+    fn snapshot_json(&self) -> Value {
+        serde_json::to_value(self.snapshot_view()).unwrap_or(Value::Null)
+    }
+    fn incident_json(&self, id: IncidentId) -> Option<Value> {
+        self.incident(id).and_then(|v| serde_json::to_value(v).ok())
+    }
+    fn time_bank_json(&self, id: &ResponderId) -> Option<Value> {
+        self.time_bank(id)
+            .and_then(|v| serde_json::to_value(v).ok())
+    }
+    fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)> {
+        let s = self.incident(id)?.summary;
+        let job = JobFacts {
+            kind: s.kind,
+            service: s.service,
+            priority: s.priority,
+            position: s.position,
+        };
+        Some((job, s.elder_id))
+    }
+    fn save_state(&self) -> EngineState {
+        Engine::save_state(self)
+    }
+}
+
+pub use crate::journal_file::{Durability, Lsn};
+
+/// The seam to the journal: one call per engine step that must be replayable. Each returns
+/// the LSN whose durability releases the step's reply and events (the step's record and the
+/// audit record of the events it caused).
+pub trait JournalSink: Send + 'static {
+    /// An accepted command (at the `now` it was given) and the events it caused.
+    fn command(
+        &mut self,
+        now: Timestamp,
+        command: &Command,
+        events: &[EventRecord],
+    ) -> anyhow::Result<Lsn>;
+    /// A `handle_timeout(now)` call and the events it caused.
+    fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn>;
+    /// Watches the durable LSN (and failure).
+    fn durable(&self) -> watch::Receiver<Durability>;
+    /// Whether enough was appended since the last snapshot to take another.
+    fn snapshot_due(&self) -> bool;
+    /// Takes a snapshot of the state after everything appended so far.
+    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()>;
+    /// Flushes and stops; called once, after the last record is durable.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+impl JournalSink for Journal {
+    fn command(
+        &mut self,
+        now: Timestamp,
+        command: &Command,
+        events: &[EventRecord],
+    ) -> anyhow::Result<Lsn> {
+        let region = self.region();
+        let lsn = self.append(&Record::command(region, now, command.clone()))?;
+        Ok(match Record::decisions(region, events.to_vec()) {
+            Some(d) => self.append(&d)?,
+            None => lsn,
+        })
+    }
+
+    fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        let region = self.region();
+        let lsn = self.append(&Record::timeout(region, now))?;
+        Ok(match Record::decisions(region, events.to_vec()) {
+            Some(d) => self.append(&d)?,
+            None => lsn,
+        })
+    }
+
+    fn durable(&self) -> watch::Receiver<Durability> {
+        Journal::durable(self)
+    }
+
+    fn snapshot_due(&self) -> bool {
+        Journal::snapshot_due(self)
+    }
+
+    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()> {
+        Journal::snapshot(self, state)?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        let d = Journal::close(*self)?;
+        match d.failed {
+            Some(why) => anyhow::bail!("journal failed: {why}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A journal that keeps nothing and calls every record durable at once: for tests and for
+/// measuring what the disk costs. `dispatch serve` always uses the real journal.
+#[derive(Debug)]
+pub struct VolatileJournal {
+    lsn: Lsn,
+    tx: watch::Sender<Durability>,
+}
+
+impl Default for VolatileJournal {
+    fn default() -> Self {
+        VolatileJournal {
+            lsn: 0,
+            tx: watch::Sender::new(Durability::default()),
+        }
+    }
+}
+
+impl VolatileJournal {
+    fn step(&mut self) -> Lsn {
+        self.lsn += 1;
+        let lsn = self.lsn;
+        self.tx.send_modify(|d| d.lsn = lsn);
+        lsn
+    }
+}
+
+impl JournalSink for VolatileJournal {
+    fn command(
+        &mut self,
+        _now: Timestamp,
+        _command: &Command,
+        _events: &[EventRecord],
+    ) -> anyhow::Result<Lsn> {
+        Ok(self.step())
+    }
+
+    fn timeout(&mut self, _now: Timestamp, _events: &[EventRecord]) -> anyhow::Result<Lsn> {
+        Ok(self.step())
+    }
+
+    fn durable(&self) -> watch::Receiver<Durability> {
+        self.tx.subscribe()
+    }
+
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+
+    fn snapshot(&mut self, _state: &EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why a request got no engine answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Engine(#[from] CommandError),
+    /// The command queue stayed full for the whole wait: try again.
+    #[error("the server is busy; try again")]
+    Busy,
+    /// Shutting down, or the journal failed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Engine(e) => e.code(),
+            Refusal::Busy => "busy",
+            Refusal::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+type Outcome = Result<Reply, Refusal>;
+
+/// What sessions and HTTP handlers ask of the engine task.
+#[derive(Debug)]
+pub enum Request {
+    Command {
+        cmd: Command,
+        reply: oneshot::Sender<Outcome>,
+    },
+    Subscribe(SubscribeReq),
+    Incident {
+        id: IncidentId,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+    TimeBank {
+        id: ResponderId,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+}
+
+/// Location pings waiting for the engine: newest wins per responder, so the map's size is
+/// bounded by the number of responders and a burst of pings costs one engine call each.
+#[derive(Debug, Default)]
+pub struct Locations {
+    pending: Mutex<HashMap<ResponderId, LatLon>>,
+    notify: Notify,
+}
+
+impl Locations {
+    pub fn push(&self, responder: ResponderId, position: LatLon) {
+        let len = {
+            let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert(responder, position);
+            map.len()
+        };
+        if len == 1 {
+            self.notify.notify_one();
+        }
+    }
+
+    fn take(&self) -> HashMap<ResponderId, LatLon> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The sessions' and handlers' side of the engine task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+    locations: Arc<Locations>,
+    durable: watch::Receiver<Durability>,
+    /// How long a sender waits for room in the command queue before it is told `busy`.
+    send_wait: Duration,
+}
+
+impl EngineHandle {
+    /// Runs a command; the answer comes once it (and everything before it) is durable.
+    pub async fn command(&self, cmd: Command) -> Outcome {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Command { cmd, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))?
+    }
+
+    /// Queues a location ping (coalesced: newest wins). Never waits.
+    pub fn location(&self, responder: ResponderId, position: LatLon) {
+        self.locations.push(responder, position);
+    }
+
+    pub async fn subscribe(&self, req: SubscribeReq) -> Result<(), Refusal> {
+        self.send(Request::Subscribe(req)).await
+    }
+
+    pub async fn incident(&self, id: IncidentId) -> Result<Option<Value>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Incident { id, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    pub async fn time_bank(&self, id: ResponderId) -> Result<Option<Value>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::TimeBank { id, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// The journal's state, for `/healthz`.
+    pub fn durability(&self) -> Durability {
+        self.durable.borrow().clone()
+    }
+
+    /// Whether the engine task is still taking requests.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    async fn send(&self, req: Request) -> Result<(), Refusal> {
+        match tokio::time::timeout(self.send_wait, self.tx.send(req)).await {
+            Err(_) => Err(Refusal::Busy),
+            Ok(Err(_)) => Err(Refusal::Unavailable("shutting down".into())),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+}
+
+/// Bounds of the engine task's queues.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    /// Requests waiting for the engine.
+    pub command_queue: usize,
+    /// Accepted commands waiting for durability before the task stops taking more.
+    pub max_uncommitted: usize,
+    pub send_wait: Duration,
+}
+
+/// A reply and the events of one engine step, waiting for `lsn` to be durable.
+struct Pending {
+    lsn: u64,
+    reply: Option<(oneshot::Sender<Outcome>, Outcome)>,
+    /// The accepted command's metric label (`accept`, `decline`, …), counted at release.
+    counted: Option<&'static str>,
+    events: Vec<EventRecord>,
+}
+
+/// The task's state.
+pub struct EngineTask {
+    engine: Box<dyn EngineCore>,
+    journal: Box<dyn JournalSink>,
+    durable: watch::Receiver<Durability>,
+    fanout: Fanout,
+    tokens: Arc<TokenIndex>,
+    uncommitted: VecDeque<Pending>,
+    /// Reads waiting for `uncommitted` to empty.
+    deferred: VecDeque<Request>,
+    last_lsn: u64,
+    /// The last `now` given to the engine: wall-clock steps back are clamped, time never
+    /// runs backwards inside the engine.
+    last_now: Timestamp,
+    failed: Option<String>,
+    limits: EngineLimits,
+    locations: Arc<Locations>,
+}
+
+/// Starts the engine task; returns its handle and its join handle.
+pub fn spawn(
+    engine: Box<dyn EngineCore>,
+    journal: Box<dyn JournalSink>,
+    fanout: Fanout,
+    tokens: Arc<TokenIndex>,
+    limits: EngineLimits,
+    shutdown: CancellationToken,
+) -> (EngineHandle, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let (tx, rx) = mpsc::channel(limits.command_queue.max(1));
+    let locations = Arc::new(Locations::default());
+    let durable = journal.durable();
+    let handle = EngineHandle {
+        tx,
+        locations: locations.clone(),
+        durable: durable.clone(),
+        send_wait: limits.send_wait,
+    };
+    let task = EngineTask {
+        engine,
+        journal,
+        durable,
+        fanout,
+        tokens,
+        uncommitted: VecDeque::new(),
+        deferred: VecDeque::new(),
+        last_lsn: 0,
+        last_now: Timestamp(0),
+        failed: None,
+        limits,
+        locations,
+    };
+    let join = tokio::spawn(task.run(rx, shutdown));
+    (handle, join)
+}
+
+fn wall_clock() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+fn command_label(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Alert(_) => "alert",
+        Command::CancelAlert { .. } => "cancel_alert",
+        Command::CheckIn { .. } => "check_in",
+        Command::Location { .. } => "location",
+        Command::SetAvailability { .. } => "availability",
+        Command::Accept { .. } => "accept",
+        Command::Decline { .. } => "decline",
+        Command::Arrived { .. } => "arrived",
+        Command::Complete { .. } => "complete",
+        Command::RequestAmbulance { .. } => "request_ambulance",
+        Command::Assign { .. } => "assign",
+        Command::Cancel { .. } => "cancel",
+        Command::Resolve { .. } => "resolve",
+        _ => "roster",
+    }
+}
+
+impl EngineTask {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut stopping = false;
+        loop {
+            self.release();
+            if self.uncommitted.is_empty() {
+                while let Some(req) = self.deferred.pop_front() {
+                    self.read(req);
+                }
+            }
+            m::queue_depth("commands", rx.len());
+            m::queue_depth("locations", self.locations.len());
+            m::queue_depth("uncommitted", self.uncommitted.len());
+
+            let wake = self.engine.poll_timeout();
+            let sleep_for = wake.map(|t| Duration::from_millis(t.ms_since(wall_clock())));
+            let can_take =
+                self.deferred.is_empty() && self.uncommitted.len() < self.limits.max_uncommitted;
+            let waiting = !self.uncommitted.is_empty();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if !stopping => {
+                    // Stop taking new requests; those already queued are still served.
+                    stopping = true;
+                    rx.close();
+                }
+                changed = self.durable.changed(), if waiting => {
+                    if changed.is_err() {
+                        self.fail("the journal stopped".into());
+                    }
+                }
+                _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => {
+                    self.timeout();
+                }
+                _ = self.locations.notify.notified(), if can_take => {
+                    self.apply_locations();
+                }
+                req = rx.recv(), if can_take => match req {
+                    Some(req) => self.request(req),
+                    None => break,
+                },
+            }
+        }
+        // Drain: pings already taken, then wait until everything appended is durable.
+        self.apply_locations();
+        while !self.uncommitted.is_empty() && self.failed.is_none() {
+            self.release();
+            if self.uncommitted.is_empty() {
+                break;
+            }
+            if self.durable.changed().await.is_err() {
+                self.fail("the journal stopped".into());
+            }
+        }
+        self.release();
+        for req in self.deferred.drain(..) {
+            drop(req); // their senders learn the engine stopped
+        }
+        tracing::info!(last_seq = self.engine.last_seq(), "engine task stopped");
+        self.journal.close()
+    }
+
+    fn now(&mut self) -> Timestamp {
+        self.last_now = self.last_now.max(wall_clock());
+        self.last_now
+    }
+
+    fn request(&mut self, req: Request) {
+        match req {
+            Request::Command { cmd, reply } => self.apply(cmd, Some(reply)),
+            other if !self.uncommitted.is_empty() => self.deferred.push_back(other),
+            other => self.read(other),
+        }
+    }
+
+    fn read(&mut self, req: Request) {
+        match req {
+            Request::Command { cmd, reply } => self.apply(cmd, Some(reply)),
+            Request::Subscribe(sub) => {
+                let engine = &self.engine;
+                self.fanout.subscribe(sub, || engine.snapshot_json());
+                m::consoles(self.fanout.console_count());
+            }
+            Request::Incident { id, reply } => {
+                let _ = reply.send(self.engine.incident_json(id));
+            }
+            Request::TimeBank { id, reply } => {
+                let _ = reply.send(self.engine.time_bank_json(&id));
+            }
+        }
+    }
+
+    fn drain_events(&mut self) -> Vec<EventRecord> {
+        std::iter::from_fn(|| self.engine.poll_event()).collect()
+    }
+
+    fn apply(&mut self, cmd: Command, reply: Option<oneshot::Sender<Outcome>>) {
+        if let Some(why) = &self.failed {
+            if let Some(tx) = reply {
+                let _ = tx.send(Err(Refusal::Unavailable(why.clone())));
+            }
+            return;
+        }
+        let now = self.now();
+        let label = command_label(&cmd);
+        let command = cmd.clone();
+        let started = Instant::now();
+        let result = self.engine.handle_command(now, cmd);
+        m::decision_latency(label, started.elapsed());
+        let events = self.drain_events();
+        let (lsn, outcome, counted) = match result {
+            Ok(r) => match self.journal.command(now, &command, &events) {
+                Ok(lsn) => {
+                    self.last_lsn = lsn;
+                    self.roster_side_effects(&command);
+                    self.maybe_snapshot();
+                    (lsn, Ok(r), Some(label))
+                }
+                Err(e) => {
+                    // The engine moved on but the record is not kept: nothing more may be
+                    // acknowledged. The events are withheld for good.
+                    self.fail(format!("journal append failed: {e:#}"));
+                    if let Some(tx) = reply {
+                        let _ = tx.send(Err(Refusal::Unavailable(format!(
+                            "journal append failed: {e:#}"
+                        ))));
+                    }
+                    return;
+                }
+            },
+            // A refusal changes nothing; it waits behind earlier records all the same.
+            Err(e) => (self.last_lsn, Err(Refusal::Engine(e)), None),
+        };
+        if reply.is_none() {
+            if let Err(e) = &outcome {
+                m::refused(label);
+                tracing::debug!(command = label, error = %e, "refused");
+            }
+        }
+        self.uncommitted.push_back(Pending {
+            lsn,
+            reply: reply.map(|tx| (tx, outcome)),
+            counted,
+            events,
+        });
+    }
+
+    fn apply_locations(&mut self) {
+        for (responder_id, position) in self.locations.take() {
+            self.apply(
+                Command::Location {
+                    responder_id,
+                    position,
+                },
+                None,
+            );
+        }
+    }
+
+    fn timeout(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let now = self.now();
+        let started = Instant::now();
+        self.engine.handle_timeout(now);
+        m::decision_latency("timeout", started.elapsed());
+        let events = self.drain_events();
+        // Every call is journaled, events or not: a timer may change state silently, and
+        // replay must make the same calls.
+        match self.journal.timeout(now, &events) {
+            Ok(lsn) => {
+                self.last_lsn = lsn;
+                self.maybe_snapshot();
+                self.uncommitted.push_back(Pending {
+                    lsn,
+                    reply: None,
+                    counted: None,
+                    events,
+                });
+            }
+            Err(e) => self.fail(format!("journal append failed: {e:#}")),
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.journal.snapshot_due() {
+            let state = self.engine.save_state();
+            if let Err(e) = self.journal.snapshot(&state) {
+                // A missed snapshot costs replay time at the next start, nothing else.
+                tracing::warn!(error = %format!("{e:#}"), "journal snapshot failed");
+            }
+        }
+    }
+
+    fn roster_side_effects(&mut self, cmd: &Command) {
+        match cmd {
+            Command::UpsertResponder { responder, .. } => {
+                self.tokens
+                    .set_responder(&responder.id, responder.token_sha256.as_deref());
+                self.fanout
+                    .set_responder_grid(responder.id.clone(), responder.grid_id.clone());
+            }
+            Command::RetireResponder { responder_id, .. } => {
+                self.tokens.set_responder(responder_id, None)
+            }
+            Command::UpsertElder { elder, .. } => self
+                .fanout
+                .set_elder_grid(elder.id.clone(), elder.grid_id.clone()),
+            _ => {}
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.failed.is_none() {
+            tracing::error!(error = %why, "journal failed: no further command is accepted");
+            m::journal_failed();
+            self.failed = Some(why.clone());
+        }
+        // Whoever waits for a durability that will never come is told now.
+        for p in self.uncommitted.drain(..) {
+            if let Some((tx, _)) = p.reply {
+                let _ = tx.send(Err(Refusal::Unavailable(why.clone())));
+            }
+        }
+    }
+
+    /// Releases, in order, every step whose record is durable.
+    fn release(&mut self) {
+        let durable = self.durable.borrow_and_update().clone();
+        if let Some(why) = durable.failed {
+            self.fail(why);
+            return;
+        }
+        while self
+            .uncommitted
+            .front()
+            .is_some_and(|p| p.lsn <= durable.lsn)
+        {
+            let Some(p) = self.uncommitted.pop_front() else {
+                break;
+            };
+            if let Some(label) = p.counted {
+                m::command_accepted(label);
+            }
+            if let Some((tx, outcome)) = p.reply {
+                let _ = tx.send(outcome);
+            }
+            let engine = &self.engine;
+            let lookup = |id: IncidentId| engine.job_facts(id);
+            for record in &p.events {
+                m::event(&record.event);
+                let published = self.fanout.publish(record, &lookup);
+                m::lagged(published.consoles_lagged, published.responders_dropped);
+            }
+        }
+        m::consoles(self.fanout.console_count());
+    }
+}
+
+/// Metric label of an event, for the closed set of event counters.
+pub fn event_label(e: &Event) -> &'static str {
+    match e {
+        Event::IncidentOpened { .. } => "incident_opened",
+        Event::AlertJoined { .. } => "alert_joined",
+        Event::OfferSent { .. } => "offer_sent",
+        Event::OfferDeclined { .. } => "offer_declined",
+        Event::OfferExpired { .. } => "offer_expired",
+        Event::OfferWithdrawn { .. } => "offer_withdrawn",
+        Event::Assigned { .. } => "assigned",
+        Event::NoResponderAvailable { .. } => "no_responder_available",
+        Event::Escalated { .. } => "escalated",
+        Event::SlaBreached { .. } => "sla_breached",
+        Event::ResponderArrived { .. } => "responder_arrived",
+        Event::IncidentResolved { .. } => "incident_resolved",
+        Event::IncidentCancelled { .. } => "incident_cancelled",
+        Event::ResponderMoved { .. } => "responder_moved",
+        Event::ResponderAvailability { .. } => "responder_availability",
+        Event::TimeBankCredited { .. } => "time_bank_credited",
+        Event::CheckedIn { .. } => "checked_in",
+    }
+}

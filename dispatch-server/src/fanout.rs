@@ -1,0 +1,602 @@
+//! Delivery of released events: numbered streams to operators' consoles (filters, throttled
+//! `responder_moved`, resume from a ring of recent events) and job frames to one responder
+//! through the session registry.
+//!
+//! Owned by the engine task, so publishing is single-threaded and a console's registration is
+//! atomic with the snapshot it starts from. Nothing here ever waits on a slow client: every
+//! send is `try_send` into a bounded queue, and a full queue is a decision (see ARCHITECTURE.md
+//! "Queues"): a console that falls behind is dropped and told so (it re-subscribes from its
+//! last seq, getting the missed events or a fresh snapshot); a responder's phone whose queue is
+//! full is disconnected (it reconnects).
+
+use crate::wire::{self, Filter, JobFacts, ServerMessage};
+use dashmap::DashMap;
+use dispatch_core::event::{Event, EventRecord};
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{ElderId, GridId, IncidentId, ResponderId};
+use dispatch_core::roster::RosterFile;
+use dispatch_core::time::Timestamp;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One encoded text frame, shared by every recipient (encoded once per event).
+pub type Frame = Arc<str>;
+
+/// A frame on a console's queue, with the sequence number the console is at once it has it
+/// (so a console that lagged can resume from exactly where it was).
+#[derive(Debug, Clone)]
+pub struct ConsoleFrame {
+    pub seq: u64,
+    pub text: Frame,
+}
+
+/// A responder's connected phone: where its frames go.
+#[derive(Debug, Clone)]
+pub struct ResponderOutbox {
+    pub tx: mpsc::Sender<Frame>,
+    /// Tells a newer connection of the same responder from an older one, so the older one's
+    /// exit does not unregister the newer.
+    pub session_no: u64,
+}
+
+/// The session registry: responder id → its phone's outbox. Sessions insert and remove
+/// themselves; the engine task delivers through it.
+pub type ResponderRegistry = DashMap<ResponderId, ResponderOutbox>;
+
+/// A console's request to join the stream.
+#[derive(Debug)]
+pub struct SubscribeReq {
+    pub filter: Filter,
+    pub last_seq: Option<u64>,
+    pub re: Option<Value>,
+    pub tx: mpsc::Sender<ConsoleFrame>,
+    /// Set by the fanout when it drops this console for falling behind.
+    pub lagged: Arc<AtomicBool>,
+    /// Why the console (re)subscribes, for the snapshot's `reason`.
+    pub after_lag: bool,
+}
+
+struct Console {
+    tx: mpsc::Sender<ConsoleFrame>,
+    filter: Filter,
+    lagged: Arc<AtomicBool>,
+    /// When this console last got a `responder_moved` for each responder (the throttle).
+    last_moved: HashMap<ResponderId, Timestamp>,
+}
+
+/// What filters look at, worked out once per event.
+#[derive(Debug, Clone, Default)]
+struct Meta {
+    position: Option<LatLon>,
+    grid: Option<GridId>,
+    priority: Option<u8>,
+}
+
+struct RingEntry {
+    seq: u64,
+    frame: Frame,
+    meta: Meta,
+}
+
+/// What the fanout knows about an open incident.
+#[derive(Debug, Clone)]
+struct IncidentFacts {
+    job: JobFacts,
+    grid: Option<GridId>,
+    /// Responders assigned (told when the incident closes).
+    assigned: Vec<ResponderId>,
+}
+
+/// The delivery side of the engine task.
+pub struct Fanout {
+    consoles: Vec<Console>,
+    ring: VecDeque<RingEntry>,
+    ring_cap: usize,
+    /// The ring holds every replayable event after this seq (the last one evicted).
+    ring_floor: u64,
+    incidents: HashMap<IncidentId, IncidentFacts>,
+    elder_grid: HashMap<ElderId, GridId>,
+    responder_grid: HashMap<ResponderId, GridId>,
+    responders: Arc<ResponderRegistry>,
+    moved_interval_ms: u64,
+    /// The last sequence number released (everything up to it is durable and delivered).
+    head_seq: u64,
+}
+
+/// Counts of what a publish did, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub consoles_lagged: u64,
+    pub responders_dropped: u64,
+}
+
+impl Fanout {
+    pub fn new(
+        roster: &RosterFile,
+        responders: Arc<ResponderRegistry>,
+        ring_cap: usize,
+        moved_interval_ms: u64,
+        head_seq: u64,
+    ) -> Fanout {
+        Fanout {
+            consoles: Vec::new(),
+            ring: VecDeque::with_capacity(ring_cap.min(1 << 16)),
+            ring_cap: ring_cap.max(1),
+            ring_floor: head_seq,
+            incidents: HashMap::new(),
+            elder_grid: roster
+                .elders
+                .iter()
+                .map(|e| (e.id.clone(), e.grid_id.clone()))
+                .collect(),
+            responder_grid: roster
+                .responders
+                .iter()
+                .filter_map(|r| Some((r.id.clone(), r.grid_id.clone()?)))
+                .collect(),
+            responders,
+            moved_interval_ms,
+            head_seq,
+        }
+    }
+
+    pub fn head_seq(&self) -> u64 {
+        self.head_seq
+    }
+
+    pub fn console_count(&self) -> usize {
+        self.consoles.len()
+    }
+
+    /// Keeps the filter tables in step with run-time roster changes.
+    pub fn set_elder_grid(&mut self, elder: ElderId, grid: GridId) {
+        self.elder_grid.insert(elder, grid);
+    }
+
+    pub fn set_responder_grid(&mut self, responder: ResponderId, grid: Option<GridId>) {
+        match grid {
+            Some(g) => self.responder_grid.insert(responder, g),
+            None => self.responder_grid.remove(&responder),
+        };
+    }
+
+    fn job(&self, id: IncidentId) -> Option<JobFacts> {
+        self.incidents.get(&id).map(|f| f.job.clone())
+    }
+
+    /// Delivers one released event to every console whose filter it passes and to the
+    /// responder it concerns.
+    /// `lookup` answers for incidents opened before this process started (after a restart).
+    pub fn publish(
+        &mut self,
+        record: &EventRecord,
+        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
+    ) -> Published {
+        let mut out = Published::default();
+        self.head_seq = self.head_seq.max(record.seq);
+        if let Some(id) = record.event.incident_id() {
+            if !self.incidents.contains_key(&id)
+                && !matches!(record.event, Event::IncidentOpened { .. })
+            {
+                if let Some((job, elder)) = lookup(id) {
+                    let grid = self.elder_grid.get(&elder).cloned();
+                    self.incidents.insert(
+                        id,
+                        IncidentFacts {
+                            job,
+                            grid,
+                            assigned: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+        if let Event::IncidentOpened {
+            incident_id,
+            elder_id,
+            kind,
+            service,
+            priority,
+            position,
+            ..
+        } = &record.event
+        {
+            self.incidents.insert(
+                *incident_id,
+                IncidentFacts {
+                    job: JobFacts {
+                        kind: *kind,
+                        service: *service,
+                        priority: *priority,
+                        position: *position,
+                    },
+                    grid: self.elder_grid.get(elder_id).cloned(),
+                    assigned: Vec::new(),
+                },
+            );
+        }
+        let meta = self.meta(&record.event);
+        let frame: Frame = Arc::from(wire::encode_event(record));
+        let moved = match &record.event {
+            Event::ResponderMoved { responder_id, .. } => Some(responder_id.clone()),
+            _ => None,
+        };
+
+        let interval = self.moved_interval_ms;
+        self.consoles.retain_mut(|c| {
+            if !c
+                .filter
+                .passes(meta.position, meta.grid.as_ref(), meta.priority)
+            {
+                return true;
+            }
+            if let Some(r) = &moved {
+                // Throttle: a console sees at most one move per responder per interval.
+                if let Some(last) = c.last_moved.get(r) {
+                    if record.at.ms_since(*last) < interval {
+                        return true;
+                    }
+                }
+                c.last_moved.insert(r.clone(), record.at);
+            }
+            match c.tx.try_send(ConsoleFrame {
+                seq: record.seq,
+                text: frame.clone(),
+            }) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    c.lagged.store(true, Ordering::SeqCst);
+                    out.consoles_lagged += 1;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+
+        // Moves are throttled per console and not replayed: a resumed console gets positions
+        // from later moves. Everything else is kept for resume.
+        if moved.is_none() {
+            if self.ring.len() == self.ring_cap {
+                if let Some(evicted) = self.ring.pop_front() {
+                    self.ring_floor = evicted.seq;
+                }
+            }
+            self.ring.push_back(RingEntry {
+                seq: record.seq,
+                frame,
+                meta,
+            });
+        }
+
+        // The responder it concerns.
+        if let Some(r) = record.event.responder_id() {
+            if let Some(msg) = wire::responder_message(&record.event, |id| self.job(id)) {
+                if !self.send_to_responder(r, msg) {
+                    out.responders_dropped += 1;
+                }
+            }
+        }
+        match &record.event {
+            Event::Assigned {
+                incident_id,
+                responder_id,
+                ..
+            } => {
+                if let Some(f) = self.incidents.get_mut(incident_id) {
+                    f.assigned.push(responder_id.clone());
+                }
+            }
+            Event::IncidentResolved { incident_id, .. }
+            | Event::IncidentCancelled { incident_id, .. } => {
+                let status = if matches!(record.event, Event::IncidentResolved { .. }) {
+                    "resolved"
+                } else {
+                    "cancelled"
+                };
+                if let Some(f) = self.incidents.remove(incident_id) {
+                    for r in f.assigned {
+                        let msg = ServerMessage::IncidentClosed {
+                            incident_id: *incident_id,
+                            status,
+                        };
+                        if !self.send_to_responder(&r, msg) {
+                            out.responders_dropped += 1;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// `false` when the phone was connected but could not take the frame (it is dropped from
+    /// the registry; the session notices its queue closed and ends, the phone reconnects).
+    fn send_to_responder(&self, r: &ResponderId, msg: ServerMessage) -> bool {
+        let Some(outbox) = self.responders.get(r).map(|o| o.clone()) else {
+            return true;
+        };
+        match outbox.tx.try_send(Arc::from(msg.encode())) {
+            Ok(()) => true,
+            Err(_) => {
+                self.responders
+                    .remove_if(r, |_, o| o.session_no == outbox.session_no);
+                false
+            }
+        }
+    }
+
+    fn meta(&self, event: &Event) -> Meta {
+        if let Some(id) = event.incident_id() {
+            if let Some(f) = self.incidents.get(&id) {
+                return Meta {
+                    position: Some(f.job.position),
+                    grid: f.grid.clone(),
+                    priority: Some(f.job.priority),
+                };
+            }
+            return Meta::default();
+        }
+        let responder = event.responder_id();
+        Meta {
+            position: match event {
+                Event::ResponderMoved { position, .. } => Some(*position),
+                _ => None,
+            },
+            grid: responder.and_then(|r| self.responder_grid.get(r).cloned()),
+            priority: None,
+        }
+    }
+
+    /// Registers a console: resumes it from `last_seq` out of the ring if the ring still holds
+    /// everything after it, else starts it from `snapshot()` at the current head.
+    /// Returns whether it resumed.
+    pub fn subscribe(&mut self, req: SubscribeReq, snapshot: impl FnOnce() -> Value) -> bool {
+        let head = self.head_seq;
+        let mut frames: Vec<ConsoleFrame> = Vec::new();
+        let mut resumed = false;
+        if let Some(s) = req.last_seq {
+            let covered = s >= self.ring_floor && s <= head;
+            if covered {
+                frames.push(ConsoleFrame {
+                    seq: s,
+                    text: Arc::from(
+                        ServerMessage::Resumed {
+                            re: req.re.clone(),
+                            from_seq: s,
+                        }
+                        .encode(),
+                    ),
+                });
+                frames.extend(
+                    self.ring
+                        .iter()
+                        .filter(|e| e.seq > s)
+                        .filter(|e| {
+                            req.filter.passes(
+                                e.meta.position,
+                                e.meta.grid.as_ref(),
+                                e.meta.priority,
+                            )
+                        })
+                        .map(|e| ConsoleFrame {
+                            seq: e.seq,
+                            text: e.frame.clone(),
+                        }),
+                );
+                // A replay that would not fit the console's queue is a snapshot instead.
+                resumed = frames.len() <= req.tx.capacity();
+            }
+        }
+        if !resumed {
+            let reason = match (req.after_lag, req.last_seq) {
+                (true, _) => "lagged",
+                (false, Some(_)) => "resume_unavailable",
+                (false, None) => "subscribe",
+            };
+            let state = self.filter_snapshot(snapshot(), &req.filter);
+            frames = vec![ConsoleFrame {
+                seq: head,
+                text: Arc::from(
+                    ServerMessage::Snapshot {
+                        re: req.re.clone(),
+                        seq: head,
+                        reason,
+                        state,
+                    }
+                    .encode(),
+                ),
+            }];
+        }
+        for f in frames {
+            if req.tx.try_send(f).is_err() {
+                // The console cannot even take its start: treat as lagged; it will retry.
+                req.lagged.store(true, Ordering::SeqCst);
+                return resumed;
+            }
+        }
+        self.consoles.push(Console {
+            tx: req.tx,
+            filter: req.filter,
+            lagged: req.lagged,
+            last_moved: HashMap::new(),
+        });
+        resumed
+    }
+
+    /// Drops the incidents of a snapshot that the filter excludes (incidents are recognised by
+    /// an `incident_id` or `id` the fanout knows; anything else is kept).
+    fn filter_snapshot(&self, mut state: Value, filter: &Filter) -> Value {
+        if *filter == Filter::default() {
+            return state;
+        }
+        if let Some(list) = state.get_mut("incidents").and_then(Value::as_array_mut) {
+            list.retain(|inc| {
+                let id = inc
+                    .get("incident_id")
+                    .or_else(|| inc.get("id"))
+                    .and_then(Value::as_u64);
+                match id.and_then(|id| self.incidents.get(&IncidentId(id))) {
+                    Some(f) => {
+                        filter.passes(Some(f.job.position), f.grid.as_ref(), Some(f.job.priority))
+                    }
+                    None => true,
+                }
+            });
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dispatch_core::ids::ElderId;
+
+    fn checked_in(seq: u64) -> EventRecord {
+        EventRecord {
+            seq,
+            at: Timestamp(seq as i64),
+            event: Event::CheckedIn {
+                elder_id: ElderId::from("E1"),
+            },
+        }
+    }
+
+    fn fanout(ring: usize) -> Fanout {
+        Fanout::new(
+            &RosterFile::default(),
+            Arc::new(ResponderRegistry::default()),
+            ring,
+            1000,
+            0,
+        )
+    }
+
+    fn sub(
+        tx: mpsc::Sender<ConsoleFrame>,
+        last_seq: Option<u64>,
+    ) -> (SubscribeReq, Arc<AtomicBool>) {
+        let lagged = Arc::new(AtomicBool::new(false));
+        let req = SubscribeReq {
+            filter: Filter::default(),
+            last_seq,
+            re: None,
+            tx,
+            lagged: lagged.clone(),
+            after_lag: false,
+        };
+        (req, lagged)
+    }
+
+    fn no_lookup(_: IncidentId) -> Option<(JobFacts, ElderId)> {
+        None
+    }
+
+    fn kind(f: &ConsoleFrame) -> String {
+        let v: Value = serde_json::from_str(&f.text).unwrap();
+        v["type"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_full_console_is_dropped_and_told_never_skipped() {
+        let mut f = fanout(100);
+        let (slow_tx, mut slow_rx) = mpsc::channel(3);
+        let (fast_tx, mut fast_rx) = mpsc::channel(100);
+        let (req, slow_lagged) = sub(slow_tx, None);
+        f.subscribe(req, || Value::Null);
+        let (req, fast_lagged) = sub(fast_tx, None);
+        f.subscribe(req, || Value::Null);
+        for seq in 1..=5 {
+            f.publish(&checked_in(seq), &no_lookup);
+        }
+        // The slow one had room for its snapshot and two events, then it was dropped.
+        assert!(slow_lagged.load(Ordering::SeqCst));
+        assert!(!fast_lagged.load(Ordering::SeqCst));
+        assert_eq!(f.console_count(), 1);
+        let mut slow = Vec::new();
+        while let Ok(fr) = slow_rx.try_recv() {
+            slow.push(fr.seq);
+        }
+        assert_eq!(slow, vec![0, 1, 2]);
+        assert!(
+            slow_rx.try_recv().is_err(),
+            "queue closed: the session notices"
+        );
+        let mut fast = Vec::new();
+        while let Ok(fr) = fast_rx.try_recv() {
+            fast.push(fr.seq);
+        }
+        assert_eq!(fast, vec![0, 1, 2, 3, 4, 5]);
+
+        // The slow console comes back from its last seq: the ring has the rest.
+        let (tx, mut rx) = mpsc::channel(100);
+        let (mut req, _) = sub(tx, Some(2));
+        req.after_lag = true;
+        assert!(f.subscribe(req, || Value::Null));
+        let got: Vec<(u64, String)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| (fr.seq, kind(&fr)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "resumed".into()),
+                (3, "checked_in".into()),
+                (4, "checked_in".into()),
+                (5, "checked_in".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_falls_back_to_a_snapshot_when_the_ring_has_moved_on() {
+        let mut f = fanout(2);
+        for seq in 1..=5 {
+            f.publish(&checked_in(seq), &no_lookup);
+        }
+        // Ring holds 4 and 5: resuming after 3 works, after 2 does not.
+        let (tx, mut rx) = mpsc::channel(100);
+        assert!(f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert_eq!(
+            rx.try_recv().map(|fr| kind(&fr)).ok().as_deref(),
+            Some("resumed")
+        );
+        let (tx, mut rx) = mpsc::channel(100);
+        assert!(!f.subscribe(sub(tx, Some(2)).0, || serde_json::json!({"incidents": []})));
+        let fr = rx.try_recv().unwrap();
+        assert_eq!((fr.seq, kind(&fr)), (5, "snapshot".to_string()));
+        // A replay bigger than the console's queue is a snapshot too.
+        let (tx, mut rx) = mpsc::channel(2);
+        assert!(!f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert_eq!(kind(&rx.try_recv().unwrap()), "snapshot");
+    }
+
+    #[test]
+    fn moves_are_throttled_per_console_and_responder() {
+        let mut f = fanout(10);
+        let (tx, mut rx) = mpsc::channel(100);
+        f.subscribe(sub(tx, None).0, || Value::Null);
+        let moved = |seq: u64, at: i64, r: &str| EventRecord {
+            seq,
+            at: Timestamp(at),
+            event: Event::ResponderMoved {
+                responder_id: ResponderId::from(r),
+                position: LatLon {
+                    lat: -30.0,
+                    lon: -51.2,
+                },
+            },
+        };
+        f.publish(&moved(1, 0, "V1"), &no_lookup);
+        f.publish(&moved(2, 500, "V1"), &no_lookup); // within 1 s of the last: held back
+        f.publish(&moved(3, 600, "V2"), &no_lookup); // another responder: sent
+        f.publish(&moved(4, 1000, "V1"), &no_lookup); // 1 s later: sent
+        let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| fr.seq)
+            .collect();
+        assert_eq!(seqs, vec![0, 1, 3, 4]);
+    }
+}

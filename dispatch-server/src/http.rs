@@ -1,0 +1,320 @@
+//! The HTTP side on the one port: the WebSocket upgrade at `/v1/ws` (authenticated before the
+//! 101), `POST /v1/alerts`, the incident and time-bank reads, `/healthz` and `/metrics`.
+//!
+//! HTTP auth: the same bearer tokens as the WebSocket. Alerts need a device token; incident
+//! timelines need an operator token; a time bank is readable by operators and by the responder
+//! it belongs to. `/healthz` and `/metrics` are open (they reveal no person's data and are
+//! scraped by infrastructure).
+
+use crate::auth::{bearer_token, Principal, TokenIndex};
+use crate::engine_task::{EngineHandle, Refusal};
+use crate::fanout::ResponderRegistry;
+use crate::metrics as m;
+use crate::session::{self, SessionCtx, SessionLimits, WsFrame};
+use crate::wire::{AlertAccepted, AlertAcceptedTag, AlertBody, ServerMessage};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dispatch_core::command::Reply;
+use dispatch_core::ids::{IncidentId, ResponderId};
+use futures_util::{SinkExt, StreamExt};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub tokens: Arc<TokenIndex>,
+    pub registry: Arc<ResponderRegistry>,
+    pub session_limits: SessionLimits,
+    /// Cancelled when the server stops: sessions close with 1001.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket session, so shutdown can wait for them.
+    pub sessions: TaskTracker,
+    /// Numbers connections (a responder's registry entry belongs to one connection).
+    pub session_counter: Arc<AtomicU64>,
+    pub prometheus: Option<PrometheusHandle>,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/ws", get(ws_upgrade))
+        .route("/v1/alerts", post(post_alert))
+        .route("/v1/incidents/{id}", get(get_incident))
+        .route("/v1/responders/{id}/time-bank", get(get_time_bank))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// An error response with the protocol's error body.
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    let body = ServerMessage::error(None, code, message).encode();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn refusal_response(e: &Refusal) -> Response {
+    let status = match e {
+        Refusal::Busy | Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    error(status, e.code(), e.to_string())
+}
+
+/// The caller, or the 401 to send.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Principal, Box<Response>> {
+    let Some(token) = bearer_token(headers, uri.query()) else {
+        m::http_unauthorized();
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required (Authorization header or access_token query)",
+        )));
+    };
+    state.tokens.authenticate(&token).ok_or_else(|| {
+        m::http_unauthorized();
+        Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown token",
+        ))
+    })
+}
+
+async fn ws_upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Authenticated before the upgrade: a refused client never gets a 101.
+    let principal = match authenticate(&state, &headers, &uri) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    // The library's own limit sits above ours so that an oversize frame reaches the session,
+    // which closes with 1009 and a reason (the library would just drop the connection).
+    let lib_limit = state
+        .session_limits
+        .max_frame_bytes
+        .saturating_mul(4)
+        .max(64 * 1024);
+    let session_no = state.session_counter.fetch_add(1, Ordering::Relaxed);
+    let ctx = SessionCtx {
+        principal,
+        engine: state.engine.clone(),
+        registry: state.registry.clone(),
+        limits: state.session_limits,
+        shutdown: state.shutdown.clone(),
+        session_no,
+    };
+    let tracker = state.sessions.clone();
+    ws.max_message_size(lib_limit)
+        .max_frame_size(lib_limit)
+        .on_upgrade(move |socket| tracker.track_future(serve_socket(socket, ctx)))
+}
+
+/// Adapts axum's WebSocket to the session's frames.
+async fn serve_socket(socket: WebSocket, ctx: SessionCtx) {
+    let (sink, stream) = socket.split();
+    let sink = Box::pin(sink.with(|f: WsFrame| async move {
+        Ok::<Message, axum::Error>(match f {
+            WsFrame::Text(t) => Message::Text(t.into()),
+            WsFrame::Binary(b) => Message::Binary(b.into()),
+            WsFrame::Ping(b) => Message::Ping(b.into()),
+            WsFrame::Pong(b) => Message::Pong(b.into()),
+            WsFrame::Close(c) => Message::Close(c.map(|(code, reason)| CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        })
+    }));
+    let stream = stream.map(|m| {
+        m.map(|m| match m {
+            Message::Text(t) => WsFrame::Text(t.as_str().to_owned()),
+            Message::Binary(b) => WsFrame::Binary(b.to_vec()),
+            Message::Ping(b) => WsFrame::Ping(b.to_vec()),
+            Message::Pong(b) => WsFrame::Pong(b.to_vec()),
+            Message::Close(c) => WsFrame::Close(c.map(|c| (c.code, c.reason.as_str().to_owned()))),
+        })
+    });
+    session::run_session(sink, stream, ctx).await;
+}
+
+async fn post_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let device_id = match authenticate(&state, &headers, &uri) {
+        Ok(Principal::Device(d)) => d,
+        Ok(_) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "alerts need a device token",
+            )
+        }
+        Err(r) => return *r,
+    };
+    m::alert_received("http");
+    let alert: AlertBody = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            m::frame_rejected("bad_field");
+            return error(StatusCode::BAD_REQUEST, "bad_field", e.to_string());
+        }
+    };
+    let alert_id = alert.alert_id.clone();
+    let cmd = match alert.into_command(device_id) {
+        Ok(c) => c,
+        Err(e) => {
+            m::frame_rejected(e.code);
+            return error(StatusCode::BAD_REQUEST, e.code, e.message);
+        }
+    };
+    match state.engine.command(cmd).await {
+        Ok(Reply::AlertAccepted {
+            incident_id,
+            duplicate,
+        }) => {
+            m::alert_accepted(duplicate);
+            let body = AlertAccepted {
+                kind: AlertAcceptedTag::AlertAccepted,
+                re: None,
+                alert_id,
+                incident_id,
+                duplicate,
+            };
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Ok(Reply::Done) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the engine did not answer an alert",
+        ),
+        Err(e) => refusal_response(&e),
+    }
+}
+
+/// `7` or `I7`.
+fn parse_incident_id(s: &str) -> Option<IncidentId> {
+    s.strip_prefix('I')
+        .unwrap_or(s)
+        .parse()
+        .ok()
+        .map(IncidentId)
+}
+
+async fn get_incident(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    match authenticate(&state, &headers, &uri) {
+        Ok(Principal::Operator(_)) => {}
+        Ok(_) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "incident timelines need an operator token",
+            )
+        }
+        Err(r) => return *r,
+    }
+    let Some(incident_id) = parse_incident_id(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            format!("`{id}` is not an incident id"),
+        );
+    };
+    match state.engine.incident(incident_id).await {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_incident",
+            format!("unknown incident {incident_id}"),
+        ),
+        Err(e) => refusal_response(&e),
+    }
+}
+
+async fn get_time_bank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let responder_id = ResponderId::from(id);
+    match authenticate(&state, &headers, &uri) {
+        Ok(Principal::Operator(_)) => {}
+        Ok(Principal::Responder(me)) if me == responder_id => {}
+        Ok(_) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a time bank is readable by operators and by its own responder",
+            )
+        }
+        Err(r) => return *r,
+    }
+    match state.engine.time_bank(responder_id.clone()).await {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_responder",
+            format!("unknown responder {responder_id}"),
+        ),
+        Err(e) => refusal_response(&e),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let d = state.engine.durability();
+    let running = state.engine.is_running();
+    let body = serde_json::json!({
+        "status": if d.failed.is_none() && running { "ok" } else { "failing" },
+        "engine": if running { "running" } else { "stopped" },
+        "journal": { "durable_lsn": d.lsn, "failed": d.failed },
+    });
+    let status = if d.failed.is_none() && running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.prometheus {
+        Some(h) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "metrics recorder not installed",
+        ),
+    }
+}

@@ -1,0 +1,415 @@
+//! Tests of the journal file: group commit, fsync failure, power loss, damaged files, snapshots.
+
+use crate::journal_file::{segment_name, Journal, JournalError, JournalOptions, Lsn, Recovered};
+use crate::journal_storage::{FaultOp, SimStorage, Storage};
+use dispatch_core::command::Command;
+use dispatch_core::ids::{DeviceId, ElderId};
+use dispatch_core::journal::{Entry, Record, RegionId};
+use dispatch_core::time::Timestamp;
+use proptest::prelude::*;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn dir() -> PathBuf {
+    PathBuf::from("/data")
+}
+
+/// Record `i`: alternately a command and a timeout, each carrying `i` so a test can tell them apart.
+fn record(i: u64) -> Record {
+    let now = Timestamp(i as i64);
+    if i % 2 == 0 {
+        Record::timeout(RegionId(0), now)
+    } else {
+        Record::command(
+            RegionId(0),
+            now,
+            Command::CheckIn {
+                elder_id: ElderId::from(format!("elder-{i}")),
+                device_id: DeviceId::from("d"),
+            },
+        )
+    }
+}
+
+fn tag(r: &Record) -> u64 {
+    match &r.entry {
+        Entry::Command { now, .. } | Entry::Timeout { now } => now.0 as u64,
+        Entry::Decisions { first_seq, .. } => *first_seq,
+    }
+}
+
+fn open(st: &SimStorage, opts: JournalOptions) -> anyhow::Result<(Journal, Recovered)> {
+    Journal::open_with(Arc::new(st.clone()), &dir(), opts)
+}
+
+/// The model state: the tags of every record applied, in order (snapshot + replay).
+fn state_of(rec: &Recovered) -> Vec<u64> {
+    let mut state: Vec<u64> = match &rec.snapshot {
+        Some(s) => serde_json::from_slice(&s.state).expect("snapshot state is the test's Vec<u64>"),
+        None => vec![],
+    };
+    state.extend(rec.records.iter().map(|(_, r)| tag(r)));
+    state
+}
+
+/// Appends records 1..=n (record i gets LSN i), snapshotting whenever due.
+fn fill(j: &Journal, n: u64) -> Vec<u64> {
+    let mut applied = vec![];
+    for i in 1..=n {
+        let lsn = j.append(&record(i)).expect("append");
+        assert_eq!(lsn, i);
+        applied.push(i);
+        if j.snapshot_due() {
+            let at = j.snapshot(&applied).expect("snapshot");
+            // Snapshots asked for faster than they are written coalesce; wait so the layout
+            // on disk is the same every run.
+            j.wait_snapshot_blocking(at).expect("snapshot written");
+        }
+    }
+    applied
+}
+
+#[test]
+fn appended_records_come_back_after_reopen_on_a_real_disk() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (j, rec) = Journal::open(tmp.path(), JournalOptions::default()).expect("open");
+    assert_eq!(rec.last_lsn, 0);
+    for i in 1..=50 {
+        j.append(&record(i)).expect("append");
+    }
+    j.wait_durable_blocking(50).expect("durable");
+    assert_eq!(j.durable().borrow().lsn, 50);
+    drop(j);
+    let (j, rec) = Journal::open(tmp.path(), JournalOptions::default()).expect("reopen");
+    assert_eq!(rec.last_lsn, 50);
+    assert_eq!(
+        rec.records
+            .iter()
+            .map(|(l, r)| (*l, tag(r)))
+            .collect::<Vec<_>>(),
+        (1..=50).map(|i| (i, i)).collect::<Vec<_>>()
+    );
+    assert_eq!(j.append(&record(51)).expect("append"), 51);
+}
+
+#[tokio::test]
+async fn wait_durable_resolves_once_the_writer_fsynced() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let lsn = j.append(&record(1)).expect("append");
+    j.wait_durable(lsn).await.expect("durable");
+    assert!(j.durable().borrow().lsn >= lsn);
+}
+
+#[test]
+fn fsync_failure_is_final_and_never_reports_a_later_lsn() {
+    for kind in [io::ErrorKind::Other, io::ErrorKind::StorageFull] {
+        let st = SimStorage::new();
+        let (j, _) = open(&st, JournalOptions::default()).expect("open");
+        let ok = j.append(&record(1)).expect("append");
+        j.wait_durable_blocking(ok)
+            .expect("durable before the fault");
+        st.fail(FaultOp::Sync, 0, kind);
+        let doomed = j.append(&record(2)).expect("append only buffers");
+        let err = j.wait_durable_blocking(doomed).expect_err("fsync failed");
+        assert!(matches!(err, JournalError::Failed(_)), "{err}");
+        let d = j.durable().borrow().clone();
+        assert_eq!(d.lsn, ok, "no LSN after the failure is reported durable");
+        assert!(
+            d.failed.as_deref().is_some_and(|w| w.contains("fdatasync")),
+            "{d:?}"
+        );
+        assert!(matches!(j.append(&record(3)), Err(JournalError::Failed(_))));
+        assert!(matches!(
+            j.snapshot(&vec![1u64]),
+            Err(JournalError::Failed(_))
+        ));
+        assert_eq!(j.durable().borrow().lsn, ok);
+    }
+}
+
+#[test]
+fn write_failure_also_fails_the_journal() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    st.fail(FaultOp::Write, 0, io::ErrorKind::StorageFull);
+    let lsn = j.append(&record(1)).expect("append only buffers");
+    assert!(j.wait_durable_blocking(lsn).is_err());
+    assert_eq!(j.durable().borrow().lsn, 0);
+    assert!(j.append(&record(2)).is_err());
+}
+
+#[test]
+fn snapshots_archive_old_segments_and_restart_replays_only_the_tail() {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 10,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts.clone()).expect("open");
+    let applied = fill(&j, 35);
+    j.close().expect("close");
+    let live = st.list(&dir()).expect("list");
+    let archived = st.list(&dir().join("archive")).expect("list archive");
+    assert_eq!(
+        live.iter().filter(|n| n.ends_with(".log")).count(),
+        1,
+        "{live:?}"
+    );
+    assert!(live.contains(&segment_name(31)), "{live:?}");
+    assert_eq!(
+        live.iter().filter(|n| n.ends_with(".snap")).count(),
+        2,
+        "{live:?}"
+    );
+    assert_eq!(archived.len(), 3, "{archived:?}");
+
+    let (_j, rec) = open(&st, opts.clone()).expect("reopen");
+    assert_eq!(rec.snapshot.as_ref().map(|s| s.lsn), Some(30));
+    assert_eq!(
+        rec.records.len(),
+        5,
+        "only the tail after the snapshot is replayed"
+    );
+    assert_eq!(state_of(&rec), applied);
+    drop(_j);
+
+    // A damaged newest snapshot: fall back to the previous one and replay from the archive.
+    let newest = dir().join("snapshot-00000000000000000030.snap");
+    let mut bytes = st.contents(&newest).expect("snapshot exists");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    st.set_contents(&newest, bytes);
+    let (_j, rec) = open(&st, opts).expect("reopen with a damaged snapshot");
+    assert_eq!(rec.snapshot.as_ref().map(|s| s.lsn), Some(20));
+    assert_eq!(state_of(&rec), applied);
+}
+
+/// Writes a small journal (one segment, no snapshot) and returns its bytes and record ends.
+fn small_journal() -> (SimStorage, PathBuf, Vec<u8>) {
+    let st = SimStorage::new();
+    let (j, _) = open(
+        &st,
+        JournalOptions {
+            snapshot_every: 0,
+            ..JournalOptions::default()
+        },
+    )
+    .expect("open");
+    fill(&j, 6);
+    j.close().expect("close");
+    let seg = dir().join(segment_name(1));
+    let bytes = st.contents(&seg).expect("segment");
+    (st, seg, bytes)
+}
+
+fn torn_files(st: &SimStorage) -> Vec<String> {
+    st.list(&dir())
+        .expect("list")
+        .into_iter()
+        .filter(|n| n.ends_with(".torn"))
+        .collect()
+}
+
+#[test]
+fn truncation_at_every_byte_recovers_the_complete_prefix_and_keeps_the_rest_aside() {
+    let (st, seg, bytes) = small_journal();
+    let scan = dispatch_core::journal::scan(&bytes);
+    let ends: Vec<usize> = scan
+        .records
+        .iter()
+        .skip(1)
+        .map(|(o, _)| *o)
+        .chain([bytes.len()])
+        .collect();
+    for cut in 0..=bytes.len() {
+        let st = st.power_loss_image(None);
+        st.set_contents(&seg, bytes[..cut].to_vec());
+        let (j, rec) =
+            open(&st, JournalOptions::default()).unwrap_or_else(|e| panic!("cut at {cut}: {e:#}"));
+        let complete = ends.iter().filter(|&&e| e <= cut).count() as u64;
+        assert_eq!(
+            state_of(&rec),
+            (1..=complete).collect::<Vec<_>>(),
+            "cut at {cut}"
+        );
+        let clean = cut == 8 || ends.contains(&cut);
+        assert_eq!(rec.cuts.is_empty(), clean, "cut at {cut}");
+        assert_eq!(torn_files(&st).len(), usize::from(!clean), "cut at {cut}");
+        // The journal goes on after the cut, and the next start sees the new record right after.
+        let lsn = j.append(&record(100)).expect("append after recovery");
+        assert_eq!(lsn, complete + 1);
+        j.close().expect("close");
+        let (_j, rec) = open(&st, JournalOptions::default()).expect("reopen");
+        assert!(rec.cuts.is_empty(), "cut at {cut}: the tail was really cut");
+        assert_eq!(rec.records.last().map(|(_, r)| tag(r)), Some(100));
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_middle_stops_the_start_unless_the_operator_recovers_up_to_it() {
+    let (st, seg, bytes) = small_journal();
+    let offsets: Vec<usize> = dispatch_core::journal::scan(&bytes)
+        .records
+        .iter()
+        .map(|(o, _)| *o)
+        .collect();
+    for (k, &at) in offsets.iter().enumerate() {
+        for byte in [at + 1, at + 5, at + 9, at + 14] {
+            let st = st.power_loss_image(None);
+            let mut bad = bytes.clone();
+            bad[byte] ^= 0x10;
+            st.set_contents(&seg, bad);
+            let last = k + 1 == offsets.len();
+            match open(&st, JournalOptions::default()) {
+                Ok((_j, rec)) => {
+                    assert!(last, "record {k} byte {byte}: corruption with valid records after it must stop the start");
+                    assert_eq!(state_of(&rec), (1..=k as u64).collect::<Vec<_>>());
+                    assert_eq!(rec.cuts.len(), 1);
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    assert!(
+                        !last,
+                        "byte {byte}: a corrupt tail is cut, not fatal: {msg}"
+                    );
+                    assert!(
+                        msg.contains(&seg.display().to_string())
+                            && msg.contains(&format!("byte {at}")),
+                        "{msg}"
+                    );
+                    assert!(msg.contains("--recover-to-corruption"), "{msg}");
+                    let opts = JournalOptions {
+                        recover_past_corruption: true,
+                        ..JournalOptions::default()
+                    };
+                    let (_j, rec) =
+                        open(&st, opts).expect("operator recovers up to the corruption");
+                    assert_eq!(
+                        state_of(&rec),
+                        (1..=k as u64).collect::<Vec<_>>(),
+                        "no bad record applied"
+                    );
+                    assert_eq!(torn_files(&st).len(), 1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn garbage_appended_is_cut_and_every_record_kept() {
+    let (st, seg, mut bytes) = small_journal();
+    bytes.extend_from_slice(&[0; 37]);
+    bytes.extend_from_slice(b"not a record at all");
+    st.set_contents(&seg, bytes);
+    let (_j, rec) = open(&st, JournalOptions::default()).expect("open");
+    assert_eq!(state_of(&rec), (1..=6).collect::<Vec<_>>());
+    assert_eq!(rec.cuts.len(), 1);
+    assert_eq!(rec.cuts[0].bytes, 37 + 19);
+}
+
+#[test]
+fn a_gap_between_segments_stops_the_start() {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 4,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts.clone()).expect("open");
+    fill(&j, 9);
+    j.close().expect("close");
+    // Lose the archived segment that the older snapshot would need, and damage the newer one.
+    for name in st.list(&dir()).expect("list") {
+        if name.ends_with(".snap") {
+            st.set_contents(&dir().join(&name), b"garbage".to_vec());
+        }
+    }
+    st.remove(&dir().join("archive").join(segment_name(1)))
+        .expect("remove");
+    let err = open(&st, opts).expect_err("records 1..4 are nowhere");
+    assert!(format!("{err:#}").contains("gap"), "{err:#}");
+}
+
+fn check_power_loss(
+    n: u64,
+    crash_after: u64,
+    tear: Option<usize>,
+    snapshot_every: u64,
+    wait_every: u64,
+) -> Result<(), TestCaseError> {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts.clone()).expect("open");
+    let mut applied = vec![];
+    let mut image = None;
+    let mut durable_at_crash = 0;
+    for i in 1..=n {
+        j.append(&record(i)).expect("append");
+        applied.push(i);
+        if j.snapshot_due() {
+            j.snapshot(&applied).expect("snapshot");
+        }
+        if wait_every > 0 && i % wait_every == 0 {
+            j.wait_durable_blocking(i).expect("durable");
+        }
+        if i == crash_after {
+            // Read what was promised *before* the power goes: every one of these must survive.
+            durable_at_crash = j.durable().borrow().lsn;
+            image = Some(st.power_loss_image(tear));
+        }
+    }
+    drop(j);
+    let image = image.unwrap_or_else(|| st.power_loss_image(tear));
+    let (_j, rec) = open(&image, opts).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+    let state = state_of(&rec);
+    let durable = durable_at_crash as usize;
+    prop_assert!(
+        state.len() >= durable,
+        "lost acknowledged records: {} < {durable}",
+        state.len()
+    );
+    prop_assert_eq!(
+        &state[..],
+        &applied[..state.len()],
+        "recovered records are exactly a prefix of what was appended"
+    );
+    prop_assert_eq!(rec.last_lsn as usize, state.len());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Power loss at a chosen moment, optionally tearing unsynced writes: every LSN reported
+    /// durable is recovered, and nothing but a prefix of what was appended is.
+    #[test]
+    fn power_loss_recovers_exactly_a_prefix_covering_every_durable_lsn(
+        n in 1u64..60,
+        crash_frac in 0.0f64..1.0,
+        tear in proptest::option::of(0usize..300),
+        snapshot_every in prop_oneof![Just(0u64), 3u64..12],
+        wait_every in 0u64..5,
+    ) {
+        let crash_after = 1 + ((n - 1) as f64 * crash_frac) as u64;
+        check_power_loss(n, crash_after, tear, snapshot_every, wait_every)?;
+    }
+}
+
+#[test]
+fn lsn_and_path_helpers_agree() {
+    assert_eq!(segment_name(42), "segment-00000000000000000042.log");
+    assert_eq!(
+        crate::journal_file::parse_segment_name(&segment_name(42)),
+        Some(42 as Lsn)
+    );
+    assert_eq!(
+        crate::journal_file::parse_segment_name("segment-42.log"),
+        None
+    );
+    assert!(Path::new(&segment_name(1)).extension().is_some());
+}

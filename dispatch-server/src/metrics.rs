@@ -1,0 +1,120 @@
+//! The server's metrics, through the `metrics` facade, rendered as Prometheus text by
+//! `metrics-exporter-prometheus` at `GET /metrics`.
+//!
+//! Names are `dispatch_<noun>_<unit>[_total]`; labels come from small closed sets (roles,
+//! command kinds, SLA names, queue names), never from ids.
+
+use crate::engine_task::event_label;
+use crate::wire::Role;
+use dispatch_core::event::Event;
+use dispatch_core::model::Sla;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The process's Prometheus recorder, installed on first use. A process has one global
+/// recorder, so every server in it (tests start several) shares these counters.
+pub fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 1.0,
+                ])
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+pub fn alert_received(via: &'static str) {
+    counter!("dispatch_alerts_received_total", "via" => via).increment(1);
+}
+
+pub fn alert_accepted(duplicate: bool) {
+    let dup = if duplicate { "true" } else { "false" };
+    counter!("dispatch_alerts_accepted_total", "duplicate" => dup).increment(1);
+}
+
+/// An accepted command, counted when it was released (durable).
+pub fn command_accepted(kind: &'static str) {
+    counter!("dispatch_commands_accepted_total", "kind" => kind).increment(1);
+}
+
+/// A fire-and-forget command (a location ping) the engine refused.
+pub fn refused(kind: &'static str) {
+    counter!("dispatch_commands_refused_total", "kind" => kind).increment(1);
+}
+
+/// A frame refused at the edge, by error code.
+pub fn frame_rejected(code: &'static str) {
+    counter!("dispatch_frames_rejected_total", "code" => code).increment(1);
+}
+
+pub fn decision_latency(kind: &'static str, elapsed: Duration) {
+    histogram!("dispatch_decision_latency_seconds", "kind" => kind).record(elapsed.as_secs_f64());
+}
+
+/// Released events, by type; offers, declines, expiries and SLA breaches also get their own
+/// names because dashboards ask for them by name.
+pub fn event(e: &Event) {
+    counter!("dispatch_events_total", "type" => event_label(e)).increment(1);
+    match e {
+        Event::OfferSent { .. } => counter!("dispatch_offers_total").increment(1),
+        Event::OfferDeclined { .. } => counter!("dispatch_offer_declines_total").increment(1),
+        Event::OfferExpired { .. } => counter!("dispatch_offer_expiries_total").increment(1),
+        Event::Assigned { .. } => counter!("dispatch_assignments_total").increment(1),
+        Event::SlaBreached { sla, .. } => {
+            let sla = match sla {
+                Sla::FirstAccept => "first_accept",
+                Sla::CommunityOnScene => "community_on_scene",
+                Sla::AmbulanceOnScene => "ambulance_on_scene",
+            };
+            counter!("dispatch_sla_breaches_total", "sla" => sla).increment(1);
+        }
+        _ => {}
+    }
+}
+
+pub fn queue_depth(queue: &'static str, depth: usize) {
+    gauge!("dispatch_queue_depth_items", "queue" => queue).set(depth as f64);
+}
+
+pub fn consoles(n: usize) {
+    gauge!("dispatch_consoles_subscribed_count").set(n as f64);
+}
+
+pub fn lagged(consoles: u64, responders: u64) {
+    if consoles > 0 {
+        counter!("dispatch_consoles_lagged_total").increment(consoles);
+    }
+    if responders > 0 {
+        counter!("dispatch_responder_queue_overflows_total").increment(responders);
+    }
+}
+
+pub fn session_opened(role: Role) {
+    gauge!("dispatch_sessions_count", "role" => role.as_str()).increment(1.0);
+    counter!("dispatch_sessions_opened_total", "role" => role.as_str()).increment(1);
+}
+
+pub fn session_closed(role: Role) {
+    gauge!("dispatch_sessions_count", "role" => role.as_str()).decrement(1.0);
+}
+
+pub fn journal_failed() {
+    counter!("dispatch_journal_failures_total").increment(1);
+}
+
+pub fn http_unauthorized() {
+    counter!("dispatch_auth_refused_total").increment(1);
+}

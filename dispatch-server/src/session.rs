@@ -1,0 +1,555 @@
+//! One WebSocket client: reads frames, enforces its role, size and rate limits, talks to the
+//! engine task, and writes replies and pushed frames. Generic over a `Sink`/`Stream` of
+//! [`WsFrame`]s so tests can drive it without a socket; `http.rs` adapts axum's WebSocket.
+//!
+//! A bad frame gets an `error` frame and the session goes on; only an oversize frame (close
+//! 1009), a stuck writer, a full responder queue or shutdown end it. The responder id of every
+//! responder command comes from the token, never from the frame.
+
+use crate::auth::Principal;
+use crate::engine_task::{EngineHandle, Refusal};
+use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, SubscribeReq};
+use crate::metrics as m;
+use crate::wire::{self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, ServerMessage};
+use dispatch_core::command::{Command, Reply};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A WebSocket frame, independent of the WebSocket library.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsFrame {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+}
+
+/// Close codes the server uses.
+pub mod close {
+    /// Going away: the server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Try again later: the client could not keep up with its queue.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Another connection with the same responder token replaced this one.
+    pub const SUPERSEDED: u16 = 4000;
+}
+
+/// Per-session limits (see `Limits` in lib.rs for the defaults and why).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub max_frame_bytes: usize,
+    /// Sustained frames per second a client may send.
+    pub rate_per_s: f64,
+    /// Frames a client may send in a burst above the sustained rate.
+    pub rate_burst: f64,
+    /// Frames waiting to go to a responder's phone.
+    pub responder_queue: usize,
+    /// Frames waiting to go to a console.
+    pub console_queue: usize,
+    /// A write that takes longer than this ends the session (a client that stopped reading).
+    pub write_timeout: Duration,
+}
+
+/// Everything a session needs.
+#[derive(Debug, Clone)]
+pub struct SessionCtx {
+    pub principal: Principal,
+    pub engine: EngineHandle,
+    pub registry: Arc<ResponderRegistry>,
+    pub limits: SessionLimits,
+    pub shutdown: CancellationToken,
+    /// Unique per connection (responder registry entries are owned by one connection).
+    pub session_no: u64,
+}
+
+/// A token bucket.
+struct RateLimit {
+    tokens: f64,
+    last: Instant,
+    rate_per_s: f64,
+    burst: f64,
+}
+
+impl RateLimit {
+    fn new(rate_per_s: f64, burst: f64) -> RateLimit {
+        RateLimit {
+            tokens: burst,
+            last: Instant::now(),
+            rate_per_s,
+            burst,
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate_per_s).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Why a session ended, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    ClientClosed,
+    Shutdown,
+    TooBig,
+    WriteStuck,
+    QueueOverflow,
+    Superseded,
+    ReadError,
+}
+
+/// A console's subscription.
+struct Console {
+    rx: mpsc::Receiver<ConsoleFrame>,
+    filter: Filter,
+    lagged: Arc<AtomicBool>,
+    /// The seq the console has been brought up to (resubscription resumes from it).
+    seq: u64,
+}
+
+struct Session<S> {
+    sink: S,
+    ctx: SessionCtx,
+    console: Option<Console>,
+}
+
+/// Runs one session to its end.
+pub async fn run_session<S, R, E>(sink: S, mut stream: R, ctx: SessionCtx) -> Ended
+where
+    S: Sink<WsFrame> + Unpin,
+    S::Error: Display,
+    R: Stream<Item = Result<WsFrame, E>> + Unpin,
+    E: Display,
+{
+    let role = ctx.principal.role();
+    m::session_opened(role);
+    let mut responder_rx: Option<mpsc::Receiver<Frame>> = None;
+    if let Principal::Responder(id) = &ctx.principal {
+        let (tx, rx) = mpsc::channel(ctx.limits.responder_queue.max(1));
+        // A newer phone replaces an older one: the old session's queue closes and it ends.
+        ctx.registry.insert(
+            id.clone(),
+            ResponderOutbox {
+                tx,
+                session_no: ctx.session_no,
+            },
+        );
+        responder_rx = Some(rx);
+    }
+    let mut rate = RateLimit::new(ctx.limits.rate_per_s, ctx.limits.rate_burst);
+    let shutdown = ctx.shutdown.clone();
+    let mut s = Session {
+        sink,
+        ctx,
+        console: None,
+    };
+    let welcome = ServerMessage::Welcome {
+        role,
+        id: s.ctx.principal.id().to_string(),
+        protocol: "dispatch.v1",
+    };
+    let mut ended = s.send(welcome.encode()).await.err();
+    while ended.is_none() {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                let _ = s.close(close::GOING_AWAY, "server shutting down").await;
+                ended = Some(Ended::Shutdown);
+            }
+            frame = recv_opt(&mut responder_rx) => match frame {
+                Some(text) => ended = s.send(text.to_string()).await.err(),
+                None => {
+                    let superseded = match &s.ctx.principal {
+                        Principal::Responder(id) => s.ctx.registry.get(id).is_some_and(|o| o.session_no != s.ctx.session_no),
+                        _ => false,
+                    };
+                    let (code, why) = if superseded {
+                        (close::SUPERSEDED, Ended::Superseded)
+                    } else {
+                        (close::TRY_AGAIN_LATER, Ended::QueueOverflow)
+                    };
+                    let _ = s.close(code, "reconnect").await;
+                    ended = Some(why);
+                }
+            },
+            frame = recv_console(&mut s.console) => match frame {
+                Some(f) => {
+                    if let Some(c) = &mut s.console {
+                        c.seq = c.seq.max(f.seq);
+                    }
+                    ended = s.send(f.text.to_string()).await.err();
+                }
+                None => ended = s.console_closed().await.err(),
+            },
+            incoming = stream.next() => match incoming {
+                None | Some(Ok(WsFrame::Close(_))) => ended = Some(Ended::ClientClosed),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "websocket read failed");
+                    ended = Some(Ended::ReadError);
+                }
+                Some(Ok(WsFrame::Text(text))) => {
+                    if text.len() > s.ctx.limits.max_frame_bytes {
+                        m::frame_rejected("too_big");
+                        let _ = s.close(close::TOO_BIG, "frame too large").await;
+                        ended = Some(Ended::TooBig);
+                    } else if !rate.allow() {
+                        m::frame_rejected("rate_limited");
+                        let id = wire::parse_client(&text).id;
+                        ended = s.reply(ServerMessage::error(id, "rate_limited", "too many frames; slow down")).await.err();
+                    } else {
+                        ended = s.handle_text(&text).await.err();
+                    }
+                }
+                Some(Ok(WsFrame::Binary(b))) => {
+                    if b.len() > s.ctx.limits.max_frame_bytes {
+                        let _ = s.close(close::TOO_BIG, "frame too large").await;
+                        ended = Some(Ended::TooBig);
+                    } else {
+                        m::frame_rejected("bad_json");
+                        ended = s.reply(ServerMessage::error(None, "bad_json", "binary frames are not supported; send JSON text")).await.err();
+                    }
+                }
+                Some(Ok(WsFrame::Ping(_) | WsFrame::Pong(_))) => {}
+            },
+        }
+    }
+    if let Principal::Responder(id) = &s.ctx.principal {
+        let no = s.ctx.session_no;
+        s.ctx.registry.remove_if(id, |_, o| o.session_no == no);
+    }
+    m::session_closed(role);
+    let ended = ended.unwrap_or(Ended::ClientClosed);
+    tracing::debug!(
+        role = role.as_str(),
+        id = s.ctx.principal.id(),
+        ?ended,
+        "session ended"
+    );
+    ended
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_console(c: &mut Option<Console>) -> Option<ConsoleFrame> {
+    match c {
+        Some(c) => c.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<S> Session<S>
+where
+    S: Sink<WsFrame> + Unpin,
+    S::Error: Display,
+{
+    async fn send(&mut self, text: String) -> Result<(), Ended> {
+        match tokio::time::timeout(
+            self.ctx.limits.write_timeout,
+            self.sink.send(WsFrame::Text(text)),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "websocket write failed");
+                Err(Ended::ReadError)
+            }
+            Err(_) => Err(Ended::WriteStuck),
+        }
+    }
+
+    async fn reply(&mut self, msg: ServerMessage) -> Result<(), Ended> {
+        self.send(msg.encode()).await
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) -> Result<(), Ended> {
+        let frame = WsFrame::Close(Some((code, reason.to_string())));
+        match tokio::time::timeout(self.ctx.limits.write_timeout, self.sink.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Ended::WriteStuck),
+        }
+    }
+
+    /// The console's queue closed: the fanout dropped it for lagging (resubscribe from the
+    /// last seq it has, which replays or sends a fresh snapshot), or the engine stopped.
+    async fn console_closed(&mut self) -> Result<(), Ended> {
+        let Some(c) = self.console.take() else {
+            return Ok(());
+        };
+        if !c.lagged.load(Ordering::SeqCst) {
+            return self
+                .reply(ServerMessage::error(
+                    None,
+                    "unavailable",
+                    "the event stream stopped",
+                ))
+                .await;
+        }
+        tracing::info!(
+            operator = self.ctx.principal.id(),
+            seq = c.seq,
+            "console lagged; resubscribing"
+        );
+        self.subscribe(c.filter, Some(c.seq), None, true).await
+    }
+
+    async fn subscribe(
+        &mut self,
+        filter: Filter,
+        last_seq: Option<u64>,
+        re: Option<Value>,
+        after_lag: bool,
+    ) -> Result<(), Ended> {
+        let (tx, rx) = mpsc::channel(self.ctx.limits.console_queue.max(2));
+        let lagged = Arc::new(AtomicBool::new(false));
+        let req = SubscribeReq {
+            filter: filter.clone(),
+            last_seq,
+            re: re.clone(),
+            tx,
+            lagged: lagged.clone(),
+            after_lag,
+        };
+        match self.ctx.engine.subscribe(req).await {
+            Ok(()) => {
+                self.console = Some(Console {
+                    rx,
+                    filter,
+                    lagged,
+                    seq: last_seq.unwrap_or(0),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.reply(ServerMessage::error(re, e.code(), e.to_string()))
+                    .await
+            }
+        }
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Result<(), Ended> {
+        let incoming = wire::parse_client(text);
+        let re = incoming.id;
+        let msg = match incoming.message {
+            Ok(msg) => msg,
+            Err(e) => {
+                m::frame_rejected(e.code);
+                return self
+                    .reply(ServerMessage::error(re, e.code, e.message))
+                    .await;
+            }
+        };
+        if let Some(role) = msg.role() {
+            if role != self.ctx.principal.role() {
+                m::frame_rejected("forbidden");
+                let why = format!(
+                    "a {} may not send `{}`",
+                    self.ctx.principal.role().as_str(),
+                    message_type(&msg)
+                );
+                return self.reply(ServerMessage::error(re, "forbidden", why)).await;
+            }
+        }
+        let cmd = match self.command_of(msg, re.clone()).await? {
+            Some(cmd) => cmd,
+            None => return Ok(()),
+        };
+        let is_alert = matches!(cmd, Command::Alert(_));
+        let alert_id = match &cmd {
+            Command::Alert(a) => Some(a.alert_id.clone()),
+            _ => None,
+        };
+        match self.ctx.engine.command(cmd).await {
+            Ok(Reply::AlertAccepted {
+                incident_id,
+                duplicate,
+            }) => {
+                m::alert_accepted(duplicate);
+                let Some(alert_id) = alert_id else {
+                    return self.reply(ServerMessage::Ack { re }).await;
+                };
+                let body = AlertAccepted {
+                    kind: AlertAcceptedTag::AlertAccepted,
+                    re,
+                    alert_id,
+                    incident_id,
+                    duplicate,
+                };
+                let text = serde_json::to_string(&body).unwrap_or_default();
+                self.send(text).await
+            }
+            Ok(Reply::Done) => self.reply(ServerMessage::Ack { re }).await,
+            Err(e) => {
+                if is_alert {
+                    tracing::warn!(error = %e, "alert refused");
+                }
+                self.reply(refusal(re, &e)).await
+            }
+        }
+    }
+
+    /// The engine command of a message, with the caller's identity bound from the token;
+    /// `None` when the message was handled here (or refused with an error frame).
+    async fn command_of(
+        &mut self,
+        msg: ClientMessage,
+        re: Option<Value>,
+    ) -> Result<Option<Command>, Ended> {
+        use ClientMessage as C;
+        let p = self.ctx.principal.clone();
+        let cmd = match (msg, &p) {
+            (C::Ping, _) => {
+                self.reply(ServerMessage::Pong { re }).await?;
+                return Ok(None);
+            }
+            (C::Alert(body), Principal::Device(device_id)) => {
+                m::alert_received("ws");
+                match body.into_command(device_id.clone()) {
+                    Ok(cmd) => cmd,
+                    Err(e) => {
+                        m::frame_rejected(e.code);
+                        self.reply(ServerMessage::error(re, e.code, e.message))
+                            .await?;
+                        return Ok(None);
+                    }
+                }
+            }
+            (C::CancelAlert { alert_id }, Principal::Device(device_id)) => Command::CancelAlert {
+                alert_id,
+                device_id: device_id.clone(),
+            },
+            (C::CheckIn { elder_id }, Principal::Device(device_id)) => Command::CheckIn {
+                elder_id,
+                device_id: device_id.clone(),
+            },
+            (C::Location { position }, Principal::Responder(r)) => {
+                match position.to_wgs84() {
+                    Ok(p) => self.ctx.engine.location(r.clone(), p),
+                    Err(e) => {
+                        m::frame_rejected(e.code);
+                        self.reply(ServerMessage::error(re, e.code, e.message))
+                            .await?;
+                    }
+                }
+                return Ok(None);
+            }
+            (C::Availability { status }, Principal::Responder(r)) => Command::SetAvailability {
+                responder_id: r.clone(),
+                status,
+            },
+            (C::Accept { offer_id }, Principal::Responder(r)) => Command::Accept {
+                responder_id: r.clone(),
+                offer_id,
+            },
+            (C::Decline { offer_id }, Principal::Responder(r)) => Command::Decline {
+                responder_id: r.clone(),
+                offer_id,
+            },
+            (C::Arrived { incident_id }, Principal::Responder(r)) => Command::Arrived {
+                responder_id: r.clone(),
+                incident_id,
+            },
+            (C::Complete { incident_id }, Principal::Responder(r)) => Command::Complete {
+                responder_id: r.clone(),
+                incident_id,
+            },
+            (C::RequestAmbulance { incident_id }, Principal::Responder(r)) => {
+                Command::RequestAmbulance {
+                    responder_id: r.clone(),
+                    incident_id,
+                }
+            }
+            (C::Subscribe { filter, last_seq }, Principal::Operator(_)) => {
+                self.subscribe(filter, last_seq, re, false).await?;
+                return Ok(None);
+            }
+            (
+                C::Assign {
+                    incident_id,
+                    responder_id,
+                },
+                Principal::Operator(o),
+            ) => Command::Assign {
+                operator_id: o.clone(),
+                incident_id,
+                responder_id,
+            },
+            (
+                C::Cancel {
+                    incident_id,
+                    reason,
+                },
+                Principal::Operator(o),
+            ) => Command::Cancel {
+                operator_id: o.clone(),
+                incident_id,
+                reason,
+            },
+            (C::Resolve { incident_id, note }, Principal::Operator(o)) => Command::Resolve {
+                operator_id: o.clone(),
+                incident_id,
+                note,
+            },
+            // Role mismatches were refused before; this arm keeps the match total.
+            (msg, _) => {
+                self.reply(ServerMessage::error(
+                    re,
+                    "forbidden",
+                    format!("not allowed: `{}`", message_type(&msg)),
+                ))
+                .await?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(cmd))
+    }
+}
+
+/// The error frame of a refusal.
+pub fn refusal(re: Option<Value>, e: &Refusal) -> ServerMessage {
+    ServerMessage::error(re, e.code(), e.to_string())
+}
+
+fn message_type(msg: &ClientMessage) -> &'static str {
+    use ClientMessage as C;
+    match msg {
+        C::Alert(_) => "alert",
+        C::CancelAlert { .. } => "cancel_alert",
+        C::CheckIn { .. } => "check_in",
+        C::Location { .. } => "location",
+        C::Availability { .. } => "availability",
+        C::Accept { .. } => "accept",
+        C::Decline { .. } => "decline",
+        C::Arrived { .. } => "arrived",
+        C::Complete { .. } => "complete",
+        C::RequestAmbulance { .. } => "request_ambulance",
+        C::Subscribe { .. } => "subscribe",
+        C::Assign { .. } => "assign",
+        C::Cancel { .. } => "cancel",
+        C::Resolve { .. } => "resolve",
+        C::Ping => "ping",
+    }
+}

@@ -1,0 +1,632 @@
+//! The v1 wire protocol (DESIGN §5, `docs/protocol.md`): the only place the protocol's JSON
+//! shapes are defined, and the conversions between them and the engine's `Command` / `Event`.
+//!
+//! Positions come in as `{"lat","lon","crs"?}` and are converted to WGS84 here, at the edge;
+//! every position that goes out is WGS84. Responders get only what the job needs about an
+//! elder (position, kind, service, priority), never names, family or care details.
+
+use dispatch_core::command::{Alert, Command};
+use dispatch_core::event::{Event, EventRecord, WithdrawReason};
+use dispatch_core::geo::{Crs, LatLon};
+use dispatch_core::ids::{AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, ResponderId};
+use dispatch_core::model::{AlertKind, AssignmentRole, Availability, ServiceKind};
+use dispatch_core::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A position as a device or phone reports it. `crs` defaults to WGS84.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WirePosition {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<Crs>,
+}
+
+impl WirePosition {
+    /// Checks the numbers and converts GCJ-02 / BD-09 to WGS84.
+    pub fn to_wgs84(self) -> Result<LatLon, WireError> {
+        let raw =
+            LatLon::new(self.lat, self.lon).map_err(|e| WireError::bad_field(e.to_string()))?;
+        self.crs
+            .unwrap_or_default()
+            .to_wgs84(raw)
+            .validate()
+            .map_err(|e| WireError::bad_field(e.to_string()))
+    }
+}
+
+/// A console's filter (all parts optional; an event passes when it passes every given part).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// `[min_lat, min_lon, max_lat, max_lon]`, WGS84.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<[f64; 4]>,
+    /// Only incidents of elders (and responders) in these grids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grids: Option<Vec<GridId>>,
+    /// Only incidents with at least this priority (1..=5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_priority: Option<u8>,
+}
+
+impl Filter {
+    /// Whether something at `position`, in `grid`, with `priority` passes. Unknown parts pass:
+    /// a console is never shown less than it asked for because the server lacks a detail.
+    pub fn passes(
+        &self,
+        position: Option<LatLon>,
+        grid: Option<&GridId>,
+        priority: Option<u8>,
+    ) -> bool {
+        if let (Some([lat0, lon0, lat1, lon1]), Some(p)) = (self.bbox, position) {
+            if p.lat < lat0 || p.lat > lat1 || p.lon < lon0 || p.lon > lon1 {
+                return false;
+            }
+        }
+        if let (Some(grids), Some(g)) = (&self.grids, grid) {
+            if !grids.contains(g) {
+                return false;
+            }
+        }
+        if let (Some(min), Some(p)) = (self.min_priority, priority) {
+            if p < min {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Every message a client may send. Each may carry an `id` (any JSON value), echoed as `re`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    // --- device ---
+    Alert(AlertBody),
+    CancelAlert {
+        alert_id: AlertId,
+    },
+    CheckIn {
+        elder_id: ElderId,
+    },
+    // --- responder ---
+    Location {
+        position: WirePosition,
+    },
+    Availability {
+        status: Availability,
+    },
+    Accept {
+        offer_id: OfferId,
+    },
+    Decline {
+        offer_id: OfferId,
+    },
+    Arrived {
+        incident_id: IncidentId,
+    },
+    Complete {
+        incident_id: IncidentId,
+    },
+    RequestAmbulance {
+        incident_id: IncidentId,
+    },
+    // --- operator ---
+    Subscribe {
+        #[serde(default)]
+        filter: Filter,
+        /// The last sequence number this console saw; the server resumes after it if it can.
+        #[serde(default)]
+        last_seq: Option<u64>,
+    },
+    Assign {
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+    },
+    Cancel {
+        incident_id: IncidentId,
+        #[serde(default)]
+        reason: String,
+    },
+    Resolve {
+        incident_id: IncidentId,
+        #[serde(default)]
+        note: String,
+    },
+    // --- any role ---
+    Ping,
+}
+
+/// The wire names of [`ClientMessage`], to tell an unknown type from a bad field.
+pub const CLIENT_TYPES: &[&str] = &[
+    "alert",
+    "cancel_alert",
+    "check_in",
+    "location",
+    "availability",
+    "accept",
+    "decline",
+    "arrived",
+    "complete",
+    "request_ambulance",
+    "subscribe",
+    "assign",
+    "cancel",
+    "resolve",
+    "ping",
+];
+
+/// A frame the server refuses, with the code that goes into the `error` frame.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct WireError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> WireError {
+        WireError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_field(message: impl Into<String>) -> WireError {
+        WireError::new("bad_field", message)
+    }
+}
+
+/// One parsed frame: the request id (if any could be read) and the message or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub id: Option<Value>,
+    pub message: Result<ClientMessage, WireError>,
+}
+
+/// Parses one text frame. Never panics; every failure is a [`WireError`] with a code.
+pub fn parse_client(text: &str) -> Incoming {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Incoming {
+                id: None,
+                message: Err(WireError::new("bad_json", format!("not JSON: {e}"))),
+            }
+        }
+    };
+    let Value::Object(mut map) = value else {
+        return Incoming {
+            id: None,
+            message: Err(WireError::new(
+                "bad_json",
+                "a frame must be one JSON object",
+            )),
+        };
+    };
+    let id = map.remove("id");
+    let message = match map.get("type") {
+        None => Err(WireError::bad_field("missing field `type`")),
+        Some(Value::String(t)) if !CLIENT_TYPES.contains(&t.as_str()) => Err(WireError::new(
+            "unknown_type",
+            format!("unknown message type `{t}`"),
+        )),
+        Some(Value::String(_)) => serde_json::from_value::<ClientMessage>(Value::Object(map))
+            .map_err(|e| WireError::bad_field(e.to_string())),
+        Some(_) => Err(WireError::bad_field("field `type` must be a string")),
+    };
+    Incoming { id, message }
+}
+
+impl ClientMessage {
+    /// The role that may send this message (`None`: any role).
+    pub fn role(&self) -> Option<Role> {
+        use ClientMessage::*;
+        match self {
+            Alert(_) | CancelAlert { .. } | CheckIn { .. } => Some(Role::Device),
+            Location { .. }
+            | Availability { .. }
+            | Accept { .. }
+            | Decline { .. }
+            | Arrived { .. }
+            | Complete { .. }
+            | RequestAmbulance { .. } => Some(Role::Responder),
+            Subscribe { .. } | Assign { .. } | Cancel { .. } | Resolve { .. } => {
+                Some(Role::Operator)
+            }
+            Ping => None,
+        }
+    }
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Operator,
+    Responder,
+    Device,
+}
+
+impl Role {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Responder => "responder",
+            Role::Device => "device",
+        }
+    }
+}
+
+/// An alert as devices send it (WebSocket `alert` and the body of `POST /v1/alerts`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AlertBody {
+    pub alert_id: AlertId,
+    pub kind: AlertKind,
+    #[serde(default)]
+    pub service: Option<ServiceKind>,
+    pub elder_id: ElderId,
+    #[serde(default)]
+    pub position: Option<WirePosition>,
+    pub detected_at: Timestamp,
+    #[serde(default)]
+    pub ambulance_requested: bool,
+    #[serde(default)]
+    pub scheduled_for: Option<Timestamp>,
+}
+
+impl AlertBody {
+    /// The engine's alert, positions converted, bound to the sending gateway.
+    pub fn into_command(self, device_id: DeviceId) -> Result<Command, WireError> {
+        if self.kind == AlertKind::Help && self.service.is_none() {
+            return Err(WireError::bad_field("a `help` alert needs a `service`"));
+        }
+        let position = self.position.map(WirePosition::to_wgs84).transpose()?;
+        Ok(Command::Alert(Alert {
+            alert_id: self.alert_id,
+            kind: self.kind,
+            service: self.service,
+            elder_id: self.elder_id,
+            position,
+            detected_at: self.detected_at,
+            ambulance_requested: self.ambulance_requested,
+            scheduled_for: self.scheduled_for,
+            device_id,
+        }))
+    }
+}
+
+/// The body of `alert_accepted` (also the HTTP 202 body of `POST /v1/alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertAccepted {
+    #[serde(rename = "type")]
+    pub kind: AlertAcceptedTag,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub re: Option<Value>,
+    pub alert_id: AlertId,
+    pub incident_id: IncidentId,
+    pub duplicate: bool,
+}
+
+/// The constant `"alert_accepted"` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertAcceptedTag {
+    AlertAccepted,
+}
+
+/// What the server knows about an incident that a responder may see about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobFacts {
+    pub kind: AlertKind,
+    pub service: Option<ServiceKind>,
+    pub priority: u8,
+    pub position: LatLon,
+}
+
+/// Messages from the server other than console events (those are [`EventFrame`]s).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First frame of every session: who the token says you are.
+    Welcome {
+        role: Role,
+        id: String,
+        protocol: &'static str,
+    },
+    /// A request succeeded (and, if it changed state, is durable).
+    Ack {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+    },
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+        code: &'static str,
+        message: String,
+    },
+    /// To a responder: a job offer.
+    Offer {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        kind: AlertKind,
+        service: Option<ServiceKind>,
+        priority: u8,
+        position: LatLon,
+        eta_s: u32,
+        distance_m: u32,
+        route: Vec<LatLon>,
+        expires_at: Timestamp,
+    },
+    /// To a responder: an offer is no longer open (`filled`, `incident_closed`,
+    /// `responder_unavailable`, `reassigned`, or `expired`).
+    OfferWithdrawn {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        reason: &'static str,
+    },
+    /// To a responder: you are on this job.
+    Assigned {
+        incident_id: IncidentId,
+        role: AssignmentRole,
+        kind: Option<AlertKind>,
+        service: Option<ServiceKind>,
+        priority: Option<u8>,
+        position: Option<LatLon>,
+        eta_s: u32,
+        route: Vec<LatLon>,
+    },
+    /// To an assigned responder: the incident was resolved or cancelled; stand down.
+    IncidentClosed {
+        incident_id: IncidentId,
+        status: &'static str,
+    },
+    /// To a volunteer: minutes credited to the time bank.
+    TimeBankCredited {
+        incident_id: IncidentId,
+        minutes: u32,
+    },
+    /// To a console: the state at `seq`; numbered events after it follow.
+    Snapshot {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+        seq: u64,
+        /// Why a snapshot was sent: `subscribe`, `resume_unavailable` or `lagged`.
+        reason: &'static str,
+        state: Value,
+    },
+    /// To a console that resumed: events after `from_seq` follow; no snapshot needed.
+    Resumed {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+        from_seq: u64,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(
+        re: Option<Value>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ServerMessage {
+        ServerMessage::Error {
+            re,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The frame's text.
+    pub fn encode(&self) -> String {
+        // Serializing these plain structs cannot fail (string keys, finite or null floats).
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","message":"encode: {e}"}}"#)
+        })
+    }
+}
+
+/// A numbered event as consoles receive it: the event's own fields and `type`, plus
+/// `seq` and `at`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventFrame<'a> {
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub event: &'a Event,
+}
+
+/// The console frame of one event.
+pub fn encode_event(record: &EventRecord) -> String {
+    let frame = EventFrame {
+        seq: record.seq,
+        at: record.at,
+        event: &record.event,
+    };
+    serde_json::to_string(&frame).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encode: {e}"}}"#)
+    })
+}
+
+/// The wire name of a withdrawal reason.
+pub fn withdraw_reason(r: WithdrawReason) -> &'static str {
+    match r {
+        WithdrawReason::Filled => "filled",
+        WithdrawReason::IncidentClosed => "incident_closed",
+        WithdrawReason::ResponderUnavailable => "responder_unavailable",
+        WithdrawReason::Reassigned => "reassigned",
+    }
+}
+
+/// The responder-facing frame of an event addressed to `responder`, if it has one.
+/// `job` looks up what a responder may know about an incident.
+pub fn responder_message(
+    event: &Event,
+    job: impl Fn(IncidentId) -> Option<JobFacts>,
+) -> Option<ServerMessage> {
+    match event {
+        Event::OfferSent {
+            offer_id,
+            incident_id,
+            eta_s,
+            distance_m,
+            route,
+            expires_at,
+            ..
+        } => {
+            let facts = job(*incident_id)?;
+            Some(ServerMessage::Offer {
+                offer_id: *offer_id,
+                incident_id: *incident_id,
+                kind: facts.kind,
+                service: facts.service,
+                priority: facts.priority,
+                position: facts.position,
+                eta_s: *eta_s,
+                distance_m: *distance_m,
+                route: route.clone(),
+                expires_at: *expires_at,
+            })
+        }
+        Event::OfferWithdrawn {
+            offer_id,
+            incident_id,
+            reason,
+            ..
+        } => Some(ServerMessage::OfferWithdrawn {
+            offer_id: *offer_id,
+            incident_id: *incident_id,
+            reason: withdraw_reason(*reason),
+        }),
+        Event::OfferExpired {
+            offer_id,
+            incident_id,
+            ..
+        } => Some(ServerMessage::OfferWithdrawn {
+            offer_id: *offer_id,
+            incident_id: *incident_id,
+            reason: "expired",
+        }),
+        Event::Assigned {
+            incident_id,
+            role,
+            eta_s,
+            route,
+            ..
+        } => {
+            let facts = job(*incident_id);
+            Some(ServerMessage::Assigned {
+                incident_id: *incident_id,
+                role: *role,
+                kind: facts.as_ref().map(|f| f.kind),
+                service: facts.as_ref().and_then(|f| f.service),
+                priority: facts.as_ref().map(|f| f.priority),
+                position: facts.as_ref().map(|f| f.position),
+                eta_s: *eta_s,
+                route: route.clone(),
+            })
+        }
+        Event::TimeBankCredited {
+            incident_id,
+            minutes,
+            ..
+        } => Some(ServerMessage::TimeBankCredited {
+            incident_id: *incident_id,
+            minutes: *minutes,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sorts_failures_into_codes_and_keeps_the_id() {
+        let i = parse_client("{not json");
+        assert_eq!(i.message.unwrap_err().code, "bad_json");
+        let i = parse_client("[1,2]");
+        assert_eq!(i.message.unwrap_err().code, "bad_json");
+        let i = parse_client(r#"{"type":"teleport","id":7}"#);
+        assert_eq!(i.id, Some(Value::from(7)));
+        assert_eq!(i.message.unwrap_err().code, "unknown_type");
+        let i = parse_client(r#"{"type":"accept","id":"a","offer_id":"x"}"#);
+        assert_eq!(i.id, Some(Value::from("a")));
+        assert_eq!(i.message.unwrap_err().code, "bad_field");
+        let i = parse_client(r#"{"id":1}"#);
+        assert_eq!(i.message.unwrap_err().code, "bad_field");
+        let i = parse_client(r#"{"type":"accept","id":"a","offer_id":12}"#);
+        assert_eq!(
+            i.message.unwrap(),
+            ClientMessage::Accept {
+                offer_id: OfferId(12)
+            }
+        );
+    }
+
+    #[test]
+    fn positions_convert_at_the_edge() {
+        // Beijing, where GCJ-02 really differs: the published reference pair.
+        let gcj = WirePosition {
+            lat: 39.916_404_281_501_64,
+            lon: 116.410_244_499_169_38,
+            crs: Some(Crs::Gcj02),
+        };
+        let w = gcj.to_wgs84().unwrap();
+        assert!(
+            (w.lat - 39.915).abs() < 1e-6 && (w.lon - 116.404).abs() < 1e-6,
+            "{w:?}"
+        );
+        let bad = WirePosition {
+            lat: 95.0,
+            lon: 0.0,
+            crs: None,
+        };
+        assert_eq!(bad.to_wgs84().unwrap_err().code, "bad_field");
+    }
+
+    #[test]
+    fn filters_pass_what_they_describe() {
+        let f = Filter {
+            bbox: Some([-30.1, -51.3, -30.0, -51.1]),
+            grids: Some(vec![GridId::from("G1")]),
+            min_priority: Some(3),
+        };
+        let inside = LatLon {
+            lat: -30.05,
+            lon: -51.2,
+        };
+        let outside = LatLon {
+            lat: -29.0,
+            lon: -51.2,
+        };
+        assert!(f.passes(Some(inside), Some(&GridId::from("G1")), Some(4)));
+        assert!(!f.passes(Some(outside), Some(&GridId::from("G1")), Some(4)));
+        assert!(!f.passes(Some(inside), Some(&GridId::from("G2")), Some(4)));
+        assert!(!f.passes(Some(inside), Some(&GridId::from("G1")), Some(2)));
+        assert!(Filter::default().passes(None, None, None));
+    }
+
+    #[test]
+    fn event_frames_carry_seq_at_and_the_event_type() {
+        let rec = EventRecord {
+            seq: 9,
+            at: Timestamp(1000),
+            event: Event::CheckedIn {
+                elder_id: ElderId::from("E1"),
+            },
+        };
+        let v: Value = serde_json::from_str(&encode_event(&rec)).unwrap();
+        assert_eq!(v["seq"], 9);
+        assert_eq!(v["at"], 1000);
+        assert_eq!(v["type"], "checked_in");
+        assert_eq!(v["elder_id"], "E1");
+    }
+}

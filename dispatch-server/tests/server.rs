@@ -1,0 +1,816 @@
+//! End-to-end tests of `dispatch serve` over real sockets: a real server on 127.0.0.1:0 with
+//! the real engine, real tokio-tungstenite clients and plain HTTP/1.1 requests.
+
+mod common;
+
+use common::{fall, token, Client, TestServer};
+use dispatch_core::geo::{gcj02_to_bd09, haversine_m, LatLon};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Connects every responder and makes them available.
+async fn on_duty(server: &TestServer, ids: &[&str]) -> BTreeMap<String, Client> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let mut c = server.connect(id).await;
+        let (r, _) = c
+            .request(json!({"type": "availability", "status": "available"}), "on")
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+        out.insert(id.to_string(), c);
+    }
+    out
+}
+
+async fn subscribed(server: &TestServer, id: &str, sub: Value) -> (Client, Value) {
+    let mut op = server.connect(id).await;
+    let (snap, _) = op.request(sub, "sub").await;
+    (op, snap)
+}
+
+fn seq(v: &Value) -> u64 {
+    v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"))
+}
+
+#[tokio::test]
+async fn whole_flow_from_fall_to_time_bank() {
+    let server = TestServer::start().await;
+    let (mut op, snap) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    assert_eq!(snap["reason"], "subscribe");
+    let mut phones = on_duty(&server, &["V1", "V2", "V3", "V4", "A1"]).await;
+    let mut gw = server.connect("GW1").await;
+
+    // A fall for E1 (care level 4).
+    let (acc, _) = gw.request(fall("fall-1", "E1"), "a1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+    assert_eq!(acc["alert_id"], "fall-1");
+    assert_eq!(acc["duplicate"], false);
+    let incident = acc["incident_id"].as_u64().expect("incident id");
+
+    // The console sees the incident open, the offers go out and the ambulance is assigned.
+    let (opened, _) = op.recv_until("incident_opened", |_| true).await;
+    assert_eq!(opened["incident_id"], incident);
+    assert_eq!(
+        opened["priority"].as_u64().map(|p| p >= 4),
+        Some(true),
+        "{opened}"
+    );
+    let mut offered = BTreeMap::new();
+    let mut ambulance_assigned = false;
+    let mut stream = vec![opened.clone()];
+    while offered.len() < 3 || !ambulance_assigned {
+        let e = op.recv().await;
+        stream.push(e.clone());
+        match e["type"].as_str() {
+            Some("offer_sent") => {
+                assert!(
+                    !e["reason"].as_str().unwrap_or("").is_empty(),
+                    "an offer carries its reason: {e}"
+                );
+                offered.insert(
+                    e["responder_id"].as_str().unwrap().to_string(),
+                    e["offer_id"].as_u64().unwrap(),
+                );
+            }
+            Some("assigned") if e["role"] == "ambulance" => {
+                assert_eq!(e["responder_id"], "A1");
+                ambulance_assigned = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        offered.keys().all(|r| r.starts_with('V')),
+        "offers go to volunteers: {offered:?}"
+    );
+
+    // Each offered volunteer gets an offer with only what the job needs about the elder.
+    for (r, offer_id) in &offered {
+        let phone = phones.get_mut(r).unwrap();
+        let (offer, _) = phone.recv_until("offer", |_| true).await;
+        assert_eq!(offer["offer_id"].as_u64(), Some(*offer_id));
+        assert_eq!(offer["incident_id"], incident);
+        let keys: BTreeSet<&str> = offer
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let allowed: BTreeSet<&str> = [
+            "type",
+            "offer_id",
+            "incident_id",
+            "kind",
+            "service",
+            "priority",
+            "position",
+            "eta_s",
+            "distance_m",
+            "route",
+            "expires_at",
+        ]
+        .into();
+        assert_eq!(keys, allowed, "{offer}");
+        assert!(
+            !offer.to_string().contains("Maria"),
+            "family details never reach a responder"
+        );
+        assert!(
+            offer["route"].as_array().is_some_and(|r| r.len() >= 2),
+            "{offer}"
+        );
+    }
+    let (amb, _) = phones
+        .get_mut("A1")
+        .unwrap()
+        .recv_until("assigned", |_| true)
+        .await;
+    assert_eq!(amb["incident_id"], incident);
+    assert_eq!(amb["role"], "ambulance");
+
+    // The first offered volunteer accepts; the others' offers are withdrawn.
+    let (winner, win_offer) = offered.iter().next().map(|(r, o)| (r.clone(), *o)).unwrap();
+    let phone = phones.get_mut(&winner).unwrap();
+    let (ack, _) = phone
+        .request(json!({"type": "accept", "offer_id": win_offer}), "acc")
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let (assigned, _) = phone.recv_until("assigned", |_| true).await;
+    assert_eq!(assigned["role"], "community");
+    assert_eq!(assigned["incident_id"], incident);
+    for (r, offer_id) in offered.iter().filter(|(r, _)| **r != winner) {
+        let (w, _) = phones
+            .get_mut(r)
+            .unwrap()
+            .recv_until("offer_withdrawn", |_| true)
+            .await;
+        assert_eq!(w["offer_id"].as_u64(), Some(*offer_id));
+        assert_eq!(w["reason"], "filled");
+    }
+
+    // Arrived and complete, community responder then ambulance.
+    for who in [winner.as_str(), "A1"] {
+        let phone = phones.get_mut(who).unwrap();
+        let (r, _) = phone
+            .request(json!({"type": "arrived", "incident_id": incident}), "arr")
+            .await;
+        assert_eq!(r["type"], "ack", "{who} arrived: {r}");
+        let (r, _) = phone
+            .request(json!({"type": "complete", "incident_id": incident}), "done")
+            .await;
+        assert_eq!(r["type"], "ack", "{who} complete: {r}");
+    }
+    let (credit, _) = phones
+        .get_mut(&winner)
+        .unwrap()
+        .recv_until("time_bank_credited", |_| true)
+        .await;
+    assert_eq!(credit["incident_id"], incident);
+    let (closed, _) = phones
+        .get_mut("A1")
+        .unwrap()
+        .recv_until("incident_closed", |_| true)
+        .await;
+    assert_eq!(closed["status"], "resolved");
+
+    // The console saw every step, in sequence.
+    let (resolved, rest) = op.recv_until("incident_resolved", |_| true).await;
+    stream.extend(rest);
+    stream.push(resolved);
+    let types: Vec<&str> = stream.iter().filter_map(|e| e["type"].as_str()).collect();
+    for t in [
+        "incident_opened",
+        "offer_sent",
+        "assigned",
+        "offer_withdrawn",
+        "responder_arrived",
+        "time_bank_credited",
+        "incident_resolved",
+    ] {
+        assert!(types.contains(&t), "console missed {t}: {types:?}");
+    }
+    let seqs: Vec<u64> = stream.iter().map(seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seqs increase: {seqs:?}"
+    );
+
+    // The time bank shows the credit.
+    let path = format!("/v1/responders/{winner}/time-bank");
+    let (status, bank) = server.http("GET", &path, Some(&token("OP1")), None).await;
+    assert_eq!(status, 200, "{bank}");
+    let minutes = credit["minutes"].as_u64().unwrap();
+    assert_eq!(bank["balance_minutes"].as_u64(), Some(minutes), "{bank}");
+    assert_eq!(bank["history"][0]["incident_id"], incident, "{bank}");
+    // ... readable by that responder too, not by another.
+    let (status, _) = server.http("GET", &path, Some(&token(&winner)), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = server.http("GET", &path, Some(&token("V4")), None).await;
+    assert_eq!(status, 403);
+
+    // The incident's timeline has every step with its reason.
+    let (status, view) = server
+        .http(
+            "GET",
+            &format!("/v1/incidents/{incident}"),
+            Some(&token("OP1")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let timeline = view["timeline"].as_array().expect("timeline");
+    let kinds: Vec<&str> = timeline
+        .iter()
+        .filter_map(|e| e["event"]["type"].as_str())
+        .collect();
+    for t in [
+        "incident_opened",
+        "offer_sent",
+        "assigned",
+        "offer_withdrawn",
+        "responder_arrived",
+        "incident_resolved",
+    ] {
+        assert!(kinds.contains(&t), "timeline missed {t}: {kinds:?}");
+    }
+    for e in timeline {
+        if matches!(
+            e["event"]["type"].as_str(),
+            Some("incident_opened" | "offer_sent" | "assigned" | "incident_resolved")
+        ) {
+            assert!(
+                !e["event"]["reason"].as_str().unwrap_or("").is_empty(),
+                "no reason: {e}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_refused_before_the_upgrade() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+    let server = TestServer::start().await;
+    for auth in [None, Some("Bearer not-a-token"), Some("Basic Zm9vOmJhcg==")] {
+        let mut req = server.ws_url().into_client_request().unwrap();
+        if let Some(a) = auth {
+            req.headers_mut()
+                .insert("authorization", a.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Err(Error::Http(resp)) => assert_eq!(resp.status(), 401, "{auth:?}"),
+            other => panic!(
+                "{auth:?}: expected 401, got {:?}",
+                other.map(|(_, r)| r.status())
+            ),
+        }
+    }
+    // The query-string token, for browsers.
+    let url = format!("{}?access_token={}", server.ws_url(), token("OP1"));
+    let (_, resp) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("query token accepted");
+    assert_eq!(resp.status(), 101);
+    // HTTP: no token 401, a token of the wrong role 403.
+    let (s, body) = server.http("GET", "/v1/incidents/1", None, None).await;
+    assert_eq!((s, body["code"].as_str()), (401, Some("unauthorized")));
+    let (s, _) = server
+        .http("GET", "/v1/incidents/1", Some("nope"), None)
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = server
+        .http("GET", "/v1/incidents/1", Some(&token("V1")), None)
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = server
+        .http(
+            "POST",
+            "/v1/alerts",
+            Some(&token("OP1")),
+            Some(&fall("x", "E1")),
+        )
+        .await;
+    assert_eq!(s, 403);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_responder_acts_only_for_itself_and_roles_are_enforced() {
+    let server = TestServer::start().await;
+    let mut phones = on_duty(&server, &["V1", "V2", "V3", "V4"]).await;
+    let mut op = server.connect("OP1").await;
+    op.request(json!({"type": "subscribe"}), "s").await;
+    let mut gw = server.connect("GW1").await;
+    gw.request(fall("f", "E1"), "a").await;
+    let (sent, _) = op.recv_until("offer_sent", |_| true).await;
+    let owner = sent["responder_id"].as_str().unwrap().to_string();
+    let offer_id = sent["offer_id"].as_u64().unwrap();
+    // Someone else tries to take it, even naming the owner in the frame.
+    let thief = ["V1", "V2", "V3", "V4"]
+        .into_iter()
+        .find(|r| *r != owner)
+        .unwrap();
+    let phone = phones.get_mut(thief).unwrap();
+    let (r, _) = phone
+        .request(
+            json!({"type": "accept", "offer_id": offer_id, "responder_id": owner}),
+            "steal",
+        )
+        .await;
+    assert_eq!(r["type"], "error", "{r}");
+    assert!(
+        matches!(r["code"].as_str(), Some("not_your_offer" | "unknown_offer")),
+        "{r}"
+    );
+    // One role cannot act as another.
+    let (r, _) = phone.request(fall("f2", "E1"), "x").await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{r}"
+    );
+    let (r, _) = gw
+        .request(json!({"type": "accept", "offer_id": offer_id}), "y")
+        .await;
+    assert_eq!(r["code"], "forbidden", "{r}");
+    let (r, _) = gw.request(json!({"type": "subscribe"}), "z").await;
+    assert_eq!(r["code"], "forbidden", "{r}");
+    // The owner still can.
+    let (r, _) = phones
+        .get_mut(&owner)
+        .unwrap()
+        .request(json!({"type": "accept", "offer_id": offer_id}), "mine")
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_resent_alert_is_a_duplicate_of_the_same_incident() {
+    let server = TestServer::start().await;
+    let mut gw = server.connect("GW1").await;
+    let (first, _) = gw.request(fall("same-key", "E2"), "1").await;
+    assert_eq!(first["duplicate"], false, "{first}");
+    let (again, _) = gw.request(fall("same-key", "E2"), "2").await;
+    assert_eq!(again["type"], "alert_accepted");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["incident_id"], first["incident_id"]);
+    // The same alert over HTTP: 202, the same body.
+    let (s, body) = server
+        .http(
+            "POST",
+            "/v1/alerts",
+            Some(&token("GW1")),
+            Some(&fall("same-key", "E2")),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["type"], "alert_accepted");
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(body["incident_id"], first["incident_id"]);
+    // A new one over HTTP opens a new incident.
+    let (s, body) = server
+        .http(
+            "POST",
+            "/v1/alerts",
+            Some(&token("GW1")),
+            Some(&fall("new-key", "E1")),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["duplicate"], false);
+    assert_ne!(body["incident_id"], first["incident_id"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_session_survives() {
+    let server = TestServer::start().await;
+    let mut gw = server.connect("GW1").await;
+    gw.send_text("{not json".into()).await;
+    let r = gw.recv().await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("bad_json")),
+        "{r}"
+    );
+    let (r, _) = gw.request(json!({"type": "teleport"}), "t").await;
+    assert_eq!(r["code"], "unknown_type", "{r}");
+    let (r, _) = gw.request(json!({"type": "alert", "alert_id": "a", "kind": "tumble", "elder_id": "E1", "detected_at": 1}), "k").await;
+    assert_eq!(r["code"], "bad_field", "{r}");
+    let (r, _) = gw.request(json!({"type": "alert", "alert_id": "a", "kind": "help", "elder_id": "E1", "detected_at": 1}), "s").await;
+    assert_eq!(r["code"], "bad_field", "help without a service: {r}");
+    let (r, _) = gw.request(json!({"type": "alert", "alert_id": "a", "kind": "fall", "elder_id": "E404", "detected_at": 1}), "u").await;
+    assert_eq!(r["code"], "unknown_elder", "{r}");
+    let (r, _) = gw
+        .request(json!({"type": "alert", "alert_id": "a", "kind": "fall", "elder_id": "E1", "detected_at": 1, "position": {"lat": 123.0, "lon": 0.0}}), "p")
+        .await;
+    assert_eq!(r["code"], "bad_field", "{r}");
+    // Still alive, and nothing changed: no incident was opened.
+    let (r, _) = gw.request(json!({"type": "ping"}), "alive").await;
+    assert_eq!(r["type"], "pong");
+    let (_, snap) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    assert_eq!(
+        snap["state"]["incidents"].as_array().map(Vec::len),
+        Some(0),
+        "{snap}"
+    );
+    assert_eq!(snap["seq"], 0, "no event was minted: {snap}");
+    // An oversize frame closes with 1009.
+    gw.send_text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    ))
+    .await;
+    assert_eq!(gw.closed_with().await, Some(1009));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconnecting_console_resumes_from_its_last_seq_and_misses_nothing() {
+    let server = TestServer::start().await;
+    let (mut watcher, _) = subscribed(&server, "OP2", json!({"type": "subscribe"})).await;
+    let (mut op, snap) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    assert_eq!(snap["type"], "snapshot");
+    let mut phones = on_duty(&server, &["V1", "V2"]).await;
+    let mut gw = server.connect("GW1").await;
+    gw.request(fall("r1", "E1"), "1").await;
+    let (opened, _) = op.recv_until("incident_opened", |_| true).await;
+    let last = seq(&opened);
+    drop(op); // the console goes away
+
+    // Meanwhile: more happens.
+    gw.request(fall("r2", "E2"), "2").await;
+    phones
+        .get_mut("V1")
+        .unwrap()
+        .request(json!({"type": "availability", "status": "off_duty"}), "off")
+        .await;
+    let (marker, seen) = watcher
+        .recv_until("responder_availability", |e| e["status"] == "off_duty")
+        .await;
+    let end = seq(&marker);
+    // What the console that never left saw after `last` (moves are throttled, not replayed).
+    let expected: Vec<u64> = seen
+        .iter()
+        .chain([&marker])
+        .filter(|e| e["type"] != "responder_moved" && e["seq"].as_u64().is_some_and(|s| s > last))
+        .map(seq)
+        .collect();
+    assert!(
+        expected.len() >= 3,
+        "the test makes things happen while away: {expected:?}"
+    );
+
+    // It comes back with its last seq: it gets exactly what it missed.
+    let mut op = server.connect("OP1").await;
+    let (resumed, _) = op
+        .request(json!({"type": "subscribe", "last_seq": last}), "again")
+        .await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["from_seq"], last);
+    let mut got = Vec::new();
+    while got.last().map(seq) != Some(end) {
+        let e = op.recv().await;
+        if e["type"] != "responder_moved" {
+            got.push(e);
+        }
+    }
+    assert_eq!(got.iter().map(seq).collect::<Vec<_>>(), expected);
+    assert!(
+        got.iter()
+            .any(|e| e["type"] == "incident_opened" && e["elder_id"] == "E2"),
+        "{got:?}"
+    );
+
+    // Too old a seq (or an unknown future one) gets a fresh snapshot instead.
+    let (snap, _) = op
+        .request(
+            json!({"type": "subscribe", "last_seq": end + 1000}),
+            "future",
+        )
+        .await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["reason"], "resume_unavailable");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn console_filters_select_by_priority_and_grid() {
+    let server = TestServer::start().await;
+    let (mut high, _) = subscribed(
+        &server,
+        "OP1",
+        json!({"type": "subscribe", "filter": {"min_priority": 5}}),
+    )
+    .await;
+    let (mut north, _) = subscribed(
+        &server,
+        "OP2",
+        json!({"type": "subscribe", "filter": {"grids": ["G2"]}}),
+    )
+    .await;
+    let mut gw = server.connect("GW1").await;
+    // Falls are emergencies: E2 (level 2, grid G2) gets priority 4, E1 (level 4, G1) 5.
+    let (low, _) = gw.request(fall("low", "E2"), "1").await;
+    let (hi, _) = gw.request(fall("high", "E1"), "2").await;
+    let (e, skipped) = high.recv_until("incident_opened", |_| true).await;
+    assert_eq!(
+        e["incident_id"], hi["incident_id"],
+        "the first incident the high filter sees is E1's"
+    );
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s["incident_id"] != low["incident_id"]),
+        "{skipped:?}"
+    );
+    let (e, _) = north.recv_until("incident_opened", |_| true).await;
+    assert_eq!(e["incident_id"], low["incident_id"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn chinese_datums_are_converted_to_wgs84_at_the_edge() {
+    let server = TestServer::start().await;
+    let (mut op, _) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    let mut phones = on_duty(&server, &["V1"]).await;
+    let truth = LatLon {
+        lat: -30.0312,
+        lon: -51.2187,
+    };
+    // BD-09 offsets positions everywhere (GCJ-02 is the identity outside China, so in Porto
+    // Alegre BD-09 is GCJ-02 → BD-09 of the WGS84 position).
+    let bd = gcj02_to_bd09(truth);
+    assert!(
+        haversine_m(bd, truth) > 100.0,
+        "the test position really is offset"
+    );
+    phones
+        .get_mut("V1")
+        .unwrap()
+        .send(
+            json!({"type": "location", "position": {"lat": bd.lat, "lon": bd.lon, "crs": "bd09"}}),
+        )
+        .await;
+    let (moved, _) = op.recv_until("responder_moved", |_| true).await;
+    let got = LatLon {
+        lat: moved["position"]["lat"].as_f64().unwrap(),
+        lon: moved["position"]["lon"].as_f64().unwrap(),
+    };
+    assert!(haversine_m(got, truth) < 1.0, "{got:?} vs {truth:?}");
+    // An alert in BD-09: the incident's position is WGS84.
+    let mut gw = server.connect("GW1").await;
+    let mut alert = fall("bd", "E1");
+    alert["position"] = json!({"lat": bd.lat, "lon": bd.lon, "crs": "bd09"});
+    gw.request(alert, "a").await;
+    let (opened, _) = op.recv_until("incident_opened", |_| true).await;
+    let got = LatLon {
+        lat: opened["position"]["lat"].as_f64().unwrap(),
+        lon: opened["position"]["lon"].as_f64().unwrap(),
+    };
+    assert!(haversine_m(got, truth) < 1.0, "{got:?} vs {truth:?}");
+    // GCJ-02 outside China is WGS84 itself.
+    let mut alert = fall("gcj", "E2");
+    alert["position"] = json!({"lat": truth.lat, "lon": truth.lon, "crs": "gcj02"});
+    gw.request(alert, "b").await;
+    let (opened, _) = op
+        .recv_until("incident_opened", |e| e["alert_id"] == "gcj")
+        .await;
+    assert_eq!(opened["position"]["lat"].as_f64(), Some(truth.lat));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_reports_ok() {
+    let server = TestServer::start().await;
+    let (s, body) = server.http("GET", "/healthz", None, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    server.stop().await;
+}
+
+/// Connects with a tiny TCP receive buffer, so a client that does not read stalls the
+/// server's writes to it after a few kilobytes.
+async fn connect_stingy(server: &TestServer, id: &str) -> Client {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let mut req = server.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(id)).parse().unwrap(),
+    );
+    let (ws, _) =
+        tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    let mut c = Client {
+        ws,
+        id: id.to_string(),
+    };
+    assert_eq!(c.recv().await["type"], "welcome");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_that_never_reads_does_not_slow_the_others() {
+    let mut limits = dispatch_server::Limits::default();
+    // Room for the whole burst, so the reading console cannot lag however slowly this
+    // machine runs it; the sleeper stalls on its socket (a few MB of kernel buffers) instead.
+    limits.session.console_queue = 65_536;
+    limits.session.rate_per_s = 1e6;
+    limits.session.rate_burst = 1e6;
+    limits.session.write_timeout = std::time::Duration::from_secs(1);
+    let server = TestServer::start_with(
+        common::roster(),
+        limits,
+        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
+    )
+    .await;
+    let mut sleeper = connect_stingy(&server, "OP2").await;
+    let (snap, _) = sleeper.request(json!({"type": "subscribe"}), "s").await;
+    let sleeper_start = seq(&snap);
+    let (mut op, snap) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    let mut phones = on_duty(&server, &["V1", "V2", "V3", "V4"]).await;
+    // The reading console reads all along, in its own task: every event, gap-free, up to
+    // the end marker.
+    let reader = tokio::spawn(async move {
+        let mut at = seq(&snap);
+        loop {
+            let e = op.recv().await;
+            if e["type"] == "responder_moved" {
+                continue;
+            }
+            assert_eq!(seq(&e), at + 1, "gap-free stream: {e}");
+            at = seq(&e);
+            if e["type"] == "incident_opened" && e["alert_id"] == "end-marker" {
+                return at;
+            }
+        }
+    });
+
+    // Thousands of events, pipelined; the sleeper reads none of them.
+    const ROUNDS: usize = 8000;
+    for phone in phones.values_mut() {
+        for i in 0..ROUNDS {
+            let status = if i % 2 == 0 { "off_duty" } else { "available" };
+            phone
+                .send(json!({"type": "availability", "status": status}))
+                .await;
+        }
+    }
+    for phone in phones.values_mut() {
+        for _ in 0..ROUNDS {
+            let r = phone.recv().await;
+            assert_eq!(r["type"], "ack", "{r}");
+        }
+    }
+    let mut gw = server.connect("GW1").await;
+    gw.request(fall("end-marker", "E2"), "end").await;
+
+    let at = tokio::time::timeout(common::GUARD, reader)
+        .await
+        .expect("reader in time")
+        .expect("reader");
+    assert!(
+        at >= (4 * ROUNDS) as u64,
+        "every toggle was an event: at {at}"
+    );
+
+    // The sleeper: whatever it got is never silently gappy. It either kept up, or was told
+    // (a `snapshot` with reason `lagged` or a `resumed`) or was closed.
+    let mut pos = sleeper_start;
+    let mut told = false;
+    loop {
+        let next = tokio::time::timeout(
+            common::GUARD,
+            futures_util::StreamExt::next(&mut sleeper.ws),
+        )
+        .await;
+        let Ok(Some(Ok(m))) = next else { break };
+        let tokio_tungstenite::tungstenite::Message::Text(t) = m else {
+            break;
+        };
+        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+        match v["type"].as_str() {
+            Some("snapshot") => {
+                assert_eq!(v["reason"], "lagged", "{v}");
+                told = true;
+                pos = seq(&v);
+            }
+            Some("resumed") => {
+                told = true;
+                pos = v["from_seq"].as_u64().unwrap();
+            }
+            Some("responder_moved") => {}
+            _ => {
+                assert_eq!(seq(&v), pos + 1, "silent gap after {pos}: {v}");
+                pos = seq(&v);
+            }
+        }
+        if pos == at {
+            break;
+        }
+    }
+    eprintln!("sleeper reached seq {pos} of {at}; told it lagged: {told}");
+    server.stop().await;
+}
+
+/// A journal whose durability the test releases by hand.
+struct HeldJournal {
+    lsn: u64,
+    durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
+    appended: tokio::sync::watch::Sender<u64>,
+}
+
+impl dispatch_server::engine_task::JournalSink for HeldJournal {
+    fn command(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _command: &dispatch_core::command::Command,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        self.appended.send_replace(self.lsn);
+        Ok(self.lsn)
+    }
+    fn timeout(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        self.appended.send_replace(self.lsn);
+        Ok(self.lsn)
+    }
+    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
+        self.durable.subscribe()
+    }
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
+    use dispatch_server::engine_task::Durability;
+    let durable = tokio::sync::watch::Sender::new(Durability::default());
+    let appended = tokio::sync::watch::Sender::new(0u64);
+    let journal = HeldJournal {
+        lsn: 0,
+        durable: durable.clone(),
+        appended: appended.clone(),
+    };
+    let server = TestServer::start_with(
+        common::roster(),
+        dispatch_server::Limits::default(),
+        Box::new(journal),
+    )
+    .await;
+    let mut gw = server.connect("GW1").await;
+    let mut op = server.connect("OP1").await;
+    gw.send(json!({"type": "alert", "id": "held", "alert_id": "held", "kind": "fall", "elder_id": "E1", "detected_at": 1})).await;
+    let mut appended_rx = appended.subscribe();
+    tokio::time::timeout(common::GUARD, appended_rx.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    // The engine has decided and the record is appended but not durable: no acknowledgement,
+    // and a console's snapshot waits too. (A bounded wait for something that must not come:
+    // it can only miss a bug, never fail a correct server.)
+    op.send(json!({"type": "subscribe", "id": "s"})).await;
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), gw.recv()).await;
+    assert!(early.is_err(), "acknowledged before durable: {early:?}");
+    let early = tokio::time::timeout(std::time::Duration::from_millis(100), op.recv()).await;
+    assert!(early.is_err(), "console served before durable: {early:?}");
+    // Durable: both go.
+    let n = *appended.borrow();
+    durable.send_replace(Durability {
+        lsn: n,
+        ..Durability::default()
+    });
+    let r = gw.recv().await;
+    assert_eq!(
+        (r["type"].as_str(), r["re"].as_str()),
+        (Some("alert_accepted"), Some("held")),
+        "{r}"
+    );
+    let snap = op.recv().await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(
+        snap["state"]["incidents"].as_array().map(Vec::len),
+        Some(1),
+        "{snap}"
+    );
+    server.stop().await;
+}
