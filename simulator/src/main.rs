@@ -2,16 +2,14 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use dispatch_core::road::{RoadConfig, RoadNetwork};
 use simulator::behaviour::BehaviourParams;
 use simulator::hexgrid::Hexgrid;
 use simulator::replay::{Paced, ReplayWorld};
 use simulator::report::{PolicyReport, Report, ScenarioSummary};
-use simulator::roads::RoadTimes;
+use simulator::roads::Map;
 use simulator::runner::{policies, run_all, write_outputs, BASELINE_RADIUS_M};
 use simulator::scenario::{generate, Scenario, ScenarioParams, VIRTUAL_EPOCH};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -128,22 +126,21 @@ impl ScenarioArgs {
     }
 }
 
-fn load_roads(map: &Path) -> anyhow::Result<RoadTimes> {
+fn load_roads(map: &Path) -> anyhow::Result<Map> {
     let t = Instant::now();
     let file =
         std::fs::File::open(map).with_context(|| format!("opening map {}", map.display()))?;
-    let config = RoadConfig::default();
-    let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)
+    let net = Map::from_pbf(std::io::BufReader::new(file))
         .with_context(|| format!("reading map {}", map.display()))?;
     eprintln!(
         "simulator: road network from {} in {:.1} s",
         map.display(),
         t.elapsed().as_secs_f64()
     );
-    Ok(RoadTimes::new(Arc::new(net), &config))
+    Ok(net)
 }
 
-fn scenario(args: &ScenarioArgs, roads: &RoadTimes) -> anyhow::Result<Scenario> {
+fn scenario(args: &ScenarioArgs, roads: &Map) -> anyhow::Result<Scenario> {
     let text = std::fs::read_to_string(&args.population)
         .with_context(|| format!("reading population grid {}", args.population.display()))?;
     let grid =
@@ -173,7 +170,7 @@ fn main() -> anyhow::Result<()> {
             let (report, runs) = run_all(
                 &s,
                 &behaviour,
-                Arc::new(roads),
+                roads.net.clone(),
                 &policies(radius_m),
                 &file_name(&args.map),
                 &file_name(&args.population),
@@ -229,8 +226,8 @@ fn main() -> anyhow::Result<()> {
             )
             .with_context(|| format!("in {}", input.display()))?;
             let last_ms = lines.last().map_or(0, |l| l.t_ms);
-            let engine = dispatch_core::engine::Engine::with_travel_times(
-                Arc::new(roads),
+            let engine = dispatch_core::engine::Engine::new(
+                roads.net.clone(),
                 roster_file.clone(),
                 dispatch_core::policy::PolicyConfig::default(),
             )

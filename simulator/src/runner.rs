@@ -12,8 +12,8 @@ use dispatch_core::command::{Command, Reply};
 use dispatch_core::engine::Engine;
 use dispatch_core::error::CommandError;
 use dispatch_core::event::EventRecord;
-use dispatch_core::matching::TravelTimes;
 use dispatch_core::policy::{MatchingMode, PolicyConfig};
+use dispatch_core::road::RoadNetwork;
 use dispatch_core::time::Timestamp;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,18 +57,15 @@ pub fn policies(radius_m: f64) -> Vec<(String, PolicyConfig)> {
 pub fn run_all(
     scenario: &Scenario,
     behaviour: &BehaviourParams,
-    roads: Arc<dyn TravelTimes>,
+    roads: Arc<RoadNetwork>,
     policies: &[(String, PolicyConfig)],
     map: &str,
     population: &str,
 ) -> anyhow::Result<(Report, BTreeMap<String, PolicyRun>)> {
     let mut runs = BTreeMap::new();
     for (name, config) in policies {
-        let mut engine =
-            Engine::with_travel_times(roads.clone(), scenario.roster.clone(), config.clone())
-                .with_context(|| {
-                    format!("the engine refused the generated roster (policy {name})")
-                })?;
+        let mut engine = Engine::new(roads.clone(), scenario.roster.clone(), config.clone())
+            .with_context(|| format!("the engine refused the generated roster (policy {name})"))?;
         let run = run_policy(scenario, behaviour, &mut engine)
             .with_context(|| format!("policy {name}"))?;
         runs.insert(name.clone(), run);

@@ -219,20 +219,16 @@ mod seeded_runs {
     //! The whole `simulator run` pipeline on the real Porto Alegre map, small and short.
     use simulator::behaviour::BehaviourParams;
     use simulator::hexgrid::Hexgrid;
-    use simulator::roads::RoadTimes;
+    use simulator::roads::Map;
     use simulator::runner::{policies, run_all, write_outputs};
     use simulator::scenario::{generate, ScenarioParams};
-    use std::sync::{Arc, OnceLock};
+    use std::sync::OnceLock;
 
-    fn roads() -> &'static RoadTimes {
-        static ROADS: OnceLock<RoadTimes> = OnceLock::new();
+    fn roads() -> &'static Map {
+        static ROADS: OnceLock<Map> = OnceLock::new();
         ROADS.get_or_init(|| {
-            let config = dispatch_core::road::RoadConfig::default();
             let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf()).unwrap();
-            let net =
-                dispatch_core::road::RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)
-                    .unwrap();
-            RoadTimes::new(Arc::new(net), &config)
+            Map::from_pbf(std::io::BufReader::new(file)).unwrap()
         })
     }
 
@@ -254,7 +250,7 @@ mod seeded_runs {
         let (report, runs) = run_all(
             &scenario,
             &BehaviourParams::default(),
-            Arc::new(roads.clone()),
+            roads.net.clone(),
             &policies(500.0),
             "map",
             "grid",
