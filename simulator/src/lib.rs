@@ -11,12 +11,14 @@
 //! - [`report`], [`chart`]: `report.json`, `summary.md` and SVG charts.
 //! - [`credentials`]: tokens for a generated roster (digests in the roster).
 //! - [`replay`]: JSON-lines command files through the same calls.
+//! - [`load`]: load over the wire against a running server (loopback only).
 
 pub mod behaviour;
 pub mod chart;
 pub mod credentials;
 pub mod hexgrid;
 pub mod kpi;
+pub mod load;
 pub mod replay;
 pub mod report;
 pub mod roads;

@@ -46,6 +46,36 @@ enum Cmd {
         #[arg(long)]
         tokens_out: PathBuf,
     },
+    /// Load over the wire against a running `dispatch serve` (loopback only; bounded).
+    Load {
+        /// The server's WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws.
+        #[arg(long)]
+        url: String,
+        /// The roster the server runs (from `simulator roster`).
+        #[arg(long)]
+        roster: PathBuf,
+        /// Its tokens file.
+        #[arg(long)]
+        tokens: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        responders: usize,
+        #[arg(long, default_value_t = 1000)]
+        alerts: usize,
+        #[arg(long, default_value_t = 100.0)]
+        alerts_per_s: f64,
+        /// Location updates per second per responder phone.
+        #[arg(long, default_value_t = 1.0)]
+        location_hz: f64,
+        #[arg(long, default_value_t = 0.6)]
+        accept_share: f64,
+        /// Hard bound on the run's wall time (seconds).
+        #[arg(long, default_value_t = 60.0)]
+        max_duration_s: f64,
+        #[arg(long, default_value_t = 2.0)]
+        grace_s: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Replay a JSON-lines file of timed commands through the engine (docs/simulator.md).
     Replay {
         #[arg(long)]
@@ -205,6 +235,58 @@ fn main() -> anyhow::Result<()> {
                 roster_out.display(),
                 tokens_out.display()
             );
+        }
+        Cmd::Load {
+            url,
+            roster,
+            tokens,
+            responders,
+            alerts,
+            alerts_per_s,
+            location_hz,
+            accept_share,
+            max_duration_s,
+            grace_s,
+            out,
+        } => {
+            simulator::load::check_loopback(&url)?;
+            let roster_file: dispatch_core::roster::RosterFile = serde_json::from_str(
+                &std::fs::read_to_string(&roster)
+                    .with_context(|| format!("reading {}", roster.display()))?,
+            )
+            .with_context(|| format!("parsing roster {}", roster.display()))?;
+            let tokens_file: simulator::credentials::Tokens = serde_json::from_str(
+                &std::fs::read_to_string(&tokens)
+                    .with_context(|| format!("reading {}", tokens.display()))?,
+            )
+            .with_context(|| format!("parsing tokens {}", tokens.display()))?;
+            let params = simulator::load::LoadParams {
+                url,
+                responders,
+                alerts,
+                alerts_per_s,
+                location_hz,
+                accept_share,
+                max_duration_s,
+                grace_s,
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+            let report = rt.block_on(simulator::load::run_load(
+                params,
+                &roster_file,
+                &tokens_file,
+            ))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            write_json(&out.join("load_report.json"), &report)?;
+            std::fs::write(out.join("load_summary.md"), report.to_markdown())?;
+            print!("{}", report.to_markdown());
+            if report.total_errors() > 0 || report.alerts_lost > 0 {
+                anyhow::bail!(
+                    "{} errors, {} alerts lost",
+                    report.total_errors(),
+                    report.alerts_lost
+                );
+            }
         }
         Cmd::Replay {
             map,

@@ -224,7 +224,7 @@ mod seeded_runs {
     use simulator::scenario::{generate, ScenarioParams};
     use std::sync::OnceLock;
 
-    fn roads() -> &'static Map {
+    pub fn roads() -> &'static Map {
         static ROADS: OnceLock<Map> = OnceLock::new();
         ROADS.get_or_init(|| {
             let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf()).unwrap();
@@ -536,5 +536,86 @@ mod baseline {
         alert(&mut e, now);
         let wave1 = offers(&mut e);
         assert_eq!(names(&wave1), BTreeSet::from(["Vfam", "Vd", "Ve"]));
+    }
+}
+
+mod load_over_the_wire {
+    //! A short `simulator load` against a real server (real engine, real Porto Alegre roads)
+    //! on 127.0.0.1:0: zero errors, every alert acknowledged. Seconds, not minutes.
+    use super::seeded_runs::roads;
+    use dispatch_core::engine::Engine;
+    use dispatch_core::policy::PolicyConfig;
+    use dispatch_server::engine_task::VolatileJournal;
+    use dispatch_server::{Config, Limits};
+    use simulator::hexgrid::Hexgrid;
+    use simulator::load::{run_load, LoadParams};
+    use simulator::scenario::{generate, ScenarioParams};
+
+    #[test]
+    fn a_short_load_run_has_no_errors_and_every_alert_acknowledged() {
+        let text =
+            std::fs::read_to_string(dispatch_core::testdata::porto_alegre_hexgrid()).unwrap();
+        let grid = Hexgrid::parse(&text).unwrap();
+        let params = ScenarioParams {
+            seed: 9,
+            hours: 0.1,
+            elders: 60,
+            volunteers: 40,
+            ambulances: 3,
+            ..ScenarioParams::default()
+        };
+        let map = roads();
+        let mut scenario = generate(&grid, &params, &|p| map.snap_home(p)).unwrap();
+        let tokens = simulator::credentials::issue(&mut scenario.roster, params.seed);
+        let engine = Engine::new(
+            map.net.clone(),
+            scenario.roster.clone(),
+            PolicyConfig::default(),
+        )
+        .unwrap();
+
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let report = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let config = Config {
+                engine: Box::new(engine),
+                roster: scenario.roster.clone(),
+                journal: Box::new(VolatileJournal::default()),
+                limits: Limits::default(),
+            };
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(dispatch_server::run(config, listener, async move {
+                let _ = stop_rx.await;
+            }));
+            let load = LoadParams {
+                url: format!("ws://{addr}/v1/ws"),
+                responders: 60,
+                alerts: 40,
+                alerts_per_s: 40.0,
+                location_hz: 2.0,
+                accept_share: 0.7,
+                max_duration_s: 20.0,
+                grace_s: 0.5,
+            };
+            let report = run_load(load, &scenario.roster, &tokens).await.unwrap();
+            let _ = stop_tx.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+            report
+        });
+        eprintln!("{}", report.to_markdown());
+        assert_eq!(
+            report.errors,
+            Default::default(),
+            "{}",
+            report.to_markdown()
+        );
+        assert_eq!(report.alerts_sent, 40);
+        assert_eq!(report.alerts_acknowledged, 40, "{}", report.to_markdown());
+        assert_eq!(report.alerts_lost, 0);
+        assert_eq!(report.alert_to_ack.count, 40);
+        assert!(report.offers_received > 0, "{}", report.to_markdown());
+        assert!(report.location_updates_sent > 0);
+        assert!(report.console_events > 0);
     }
 }
