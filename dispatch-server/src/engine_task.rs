@@ -11,6 +11,7 @@
 use crate::auth::TokenIndex;
 use crate::fanout::{Fanout, SubscribeReq};
 use crate::journal_file::Journal;
+use crate::journal_recover;
 use crate::metrics as m;
 use crate::wire::JobFacts;
 use dispatch_core::command::{Command, Reply};
@@ -19,7 +20,6 @@ use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
-use dispatch_core::journal::Record;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -120,21 +120,13 @@ impl JournalSink for Journal {
         command: &Command,
         events: &[EventRecord],
     ) -> anyhow::Result<Lsn> {
-        let region = self.region();
-        let lsn = self.append(&Record::command(region, now, command.clone()))?;
-        Ok(match Record::decisions(region, events.to_vec()) {
-            Some(d) => self.append(&d)?,
-            None => lsn,
-        })
+        Ok(journal_recover::journal_command(
+            self, now, command, events,
+        )?)
     }
 
     fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn> {
-        let region = self.region();
-        let lsn = self.append(&Record::timeout(region, now))?;
-        Ok(match Record::decisions(region, events.to_vec()) {
-            Some(d) => self.append(&d)?,
-            None => lsn,
-        })
+        Ok(journal_recover::journal_timeout(self, now, events)?)
     }
 
     fn durable(&self) -> watch::Receiver<Durability> {

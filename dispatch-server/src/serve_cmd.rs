@@ -1,12 +1,18 @@
 //! `dispatch serve`: flags → map, roster, journal → [`crate::Config`] → [`crate::run`], with
 //! tracing logs and a clean stop on Ctrl-C / SIGTERM.
 
-use crate::engine_task::{EngineCore, JournalSink, VolatileJournal};
+use crate::journal_file::{Journal, JournalOptions};
+use crate::journal_recover::restore_engine;
 use crate::session::SessionLimits;
 use crate::{Config, Limits};
 use anyhow::Context;
+use dispatch_core::engine::Engine;
+use dispatch_core::matching::{RoadTimes, TravelTimes};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::RosterFile;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `dispatch serve --map FILE.osm.pbf --roster FILE.json --data-dir DIR --listen ADDR`
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +51,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }
 
@@ -57,11 +64,7 @@ pub fn load_roster(path: &Path) -> anyhow::Result<RosterFile> {
 
 /// Serves until Ctrl-C / SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let roster = load_roster(&args.roster)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let engine = open_engine(&args.map, &roster)?;
-    let journal: Box<dyn JournalSink> = open_journal(&args.data_dir)?;
+    let config = open(&args)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -69,6 +72,44 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listen address")?;
     println!("dispatch: listening on http://{addr} (WebSocket: ws://{addr}/v1/ws)");
+    crate::run(config, listener, stop_signal()).await
+}
+
+/// Map, roster, journal → the engine as it was when the service last stopped.
+pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
+    let roster = load_roster(&args.roster)?;
+    let started = std::time::Instant::now();
+    let file = std::fs::File::open(&args.map)
+        .with_context(|| format!("opening map {}", args.map.display()))?;
+    let road_config = RoadConfig::default();
+    let roads = RoadNetwork::from_pbf(std::io::BufReader::new(file), &road_config)
+        .with_context(|| format!("reading map {}", args.map.display()))?;
+    tracing::info!(map = %args.map.display(), ms = started.elapsed().as_millis() as u64, "road network ready");
+    let policy = PolicyConfig {
+        foot_profile_kmh: road_config.foot_kmh,
+        ..PolicyConfig::default()
+    };
+    let times: Arc<dyn TravelTimes> = Arc::new(RoadTimes {
+        net: Arc::new(roads),
+        foot_kmh: road_config.foot_kmh,
+    });
+    // Check the roster against the map before touching the journal, so a bad roster is
+    // reported as such (naming the entry) rather than as a replay failure.
+    Engine::with_travel_times(times.clone(), roster.clone(), policy.clone())
+        .with_context(|| format!("roster {} refused", args.roster.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let (journal, recovered) = Journal::open(&args.data_dir, JournalOptions::default())
+        .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
+    let (engine, stats) = restore_engine(&recovered, times, roster, policy)
+        .with_context(|| format!("restoring from {}", args.data_dir.display()))?;
+    tracing::info!(
+        snapshot_lsn = stats.snapshot_lsn,
+        commands = stats.commands,
+        timeouts = stats.timeouts,
+        last_seq = engine.last_seq(),
+        "engine restored"
+    );
     let defaults = Limits::default();
     let limits = Limits {
         max_connections: args.max_connections,
@@ -78,28 +119,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..defaults
     };
-    let config = Config {
-        engine,
-        roster,
-        journal,
+    Ok(Config {
+        // The roster as it is now (run-time changes replayed), for tokens and filters.
+        roster: engine.roster().to_file(),
+        engine: Box::new(engine),
+        journal: Box::new(journal),
         limits,
-    };
-    crate::run(config, listener, stop_signal()).await
-}
-
-/// Builds the road network from the map and the engine from the roster.
-fn open_engine(map: &Path, _roster: &RosterFile) -> anyhow::Result<Box<dyn EngineCore>> {
-    let file =
-        std::fs::File::open(map).with_context(|| format!("opening map {}", map.display()))?;
-    let _reader = std::io::BufReader::new(file);
-    // Wired once the engine branch lands (RoadNetwork::from_pbf + Engine::new).
-    anyhow::bail!("this build has no engine yet (branch `engine` not merged)")
-}
-
-/// The journal in `data_dir`.
-fn open_journal(_data_dir: &Path) -> anyhow::Result<Box<dyn JournalSink>> {
-    tracing::warn!("no journal in this build: accepted alerts are NOT kept across restarts");
-    Ok(Box::new(VolatileJournal::default()))
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

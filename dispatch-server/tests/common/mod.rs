@@ -5,9 +5,10 @@
 
 use dispatch_core::engine::Engine;
 use dispatch_core::geo::LatLon;
-use dispatch_core::matching::{StraightLine, TravelTimes};
+use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::model::{ResponderKind, TravelMode};
 use dispatch_core::policy::PolicyConfig;
+use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::{
     DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord, RosterFile,
 };
@@ -34,11 +35,22 @@ pub const CENTRE: LatLon = LatLon {
     lon: -51.2200,
 };
 
-/// The travel-time source, built once per test binary.
+/// The real Porto Alegre road network, built once per test binary.
 pub fn roads() -> Arc<dyn TravelTimes> {
     static ROADS: OnceLock<Arc<dyn TravelTimes>> = OnceLock::new();
     ROADS
-        .get_or_init(|| Arc::new(StraightLine::new(CENTRE, 20_000.0)))
+        .get_or_init(|| {
+            let path = dispatch_core::testdata::porto_alegre_pbf();
+            let file =
+                std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let config = RoadConfig::default();
+            let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)
+                .expect("the Porto Alegre map builds");
+            Arc::new(RoadTimes {
+                net: Arc::new(net),
+                foot_kmh: config.foot_kmh,
+            })
+        })
         .clone()
 }
 
@@ -73,7 +85,7 @@ fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) -> R
 }
 
 /// E1 (care level 4, paired with V1) lives at the centre; volunteers V1..V4 within ~600 m;
-/// ambulance A1 about 2 km away; E2 (level 2) in grid G2 3 km north. OP1, OP2 operators;
+/// ambulance A1 about 2 km away; E2 (level 2) in grid G2 about 3 km north-east. OP1, OP2 operators;
 /// GW1 a device gateway.
 pub fn roster() -> RosterFile {
     RosterFile {
@@ -130,7 +142,7 @@ pub fn roster() -> RosterFile {
             },
             ElderRecord {
                 id: "E2".into(),
-                home: at(0.027, 0.0),
+                home: at(0.015, 0.025),
                 grid_id: "G2".into(),
                 care_level: 2,
                 paired_responders: vec![],
@@ -178,17 +190,22 @@ impl TestServer {
     ) -> TestServer {
         let engine = Engine::with_travel_times(roads(), roster.clone(), PolicyConfig::default())
             .expect("the test roster is valid");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = Config {
             engine: Box::new(engine),
             roster,
             journal,
             limits,
         };
+        TestServer::start_config(config).await
+    }
+
+    /// Serves a ready configuration (for example `serve_cmd::open`'s) on 127.0.0.1:0.
+    pub async fn start_config(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let join = tokio::spawn(dispatch_server::run(config, listener, async move {
             let _ = stopped.await;
         }));
