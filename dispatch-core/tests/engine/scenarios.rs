@@ -768,3 +768,38 @@ fn baseline_offers_the_nearest_by_straight_line_within_the_radius() {
         "then the next within the radius; F is beyond it"
     );
 }
+
+/// Oracle: one-by-one point-to-point times equal the many-to-one sweep (both are used,
+/// depending on how many sources a ranking round has).
+#[test]
+fn point_queries_equal_the_sweep_on_porto_alegre() {
+    let roads = porto_alegre();
+    let proj = roads.projection();
+    for mode in [TravelMode::Foot, TravelMode::Car] {
+        for round in 0..5 {
+            let target = at(300.0 * round as f64 - 600.0, 200.0 * round as f64 - 400.0);
+            let sources: Vec<LatLon> = (0..40)
+                .map(|i| {
+                    let a = i as f64 * 0.7 + round as f64;
+                    let c = proj.to_xy(target);
+                    proj.to_latlon([
+                        c[0] + 1500.0 * a.cos() * (i as f64 / 40.0),
+                        c[1] + 1500.0 * a.sin() * (i as f64 / 40.0),
+                    ])
+                })
+                .collect();
+            let t = roads.place(mode, target).unwrap();
+            let placed: Vec<_> = sources
+                .iter()
+                .filter_map(|s| roads.place(mode, *s))
+                .collect();
+            assert!(placed.len() > 32);
+            let sweep = roads.times_from(mode, &placed, &t);
+            let one_by_one: Vec<Option<u64>> = placed
+                .iter()
+                .flat_map(|p| roads.times_from(mode, std::slice::from_ref(p), &t))
+                .collect();
+            assert_eq!(sweep, one_by_one, "{mode:?} round {round}");
+        }
+    }
+}
