@@ -149,3 +149,44 @@ fn times_to_equals_dijkstra_on_porto_alegre() {
         }
     }
 }
+
+/// An oracle that shares no code with ours: petgraph's Dijkstra on the same arcs, between
+/// vertices (a position exactly on a vertex snaps onto it at no cost).
+#[test]
+fn ch_equals_petgraph_dijkstra_between_vertices() {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use rand::{Rng, SeedableRng};
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 5), (Profile::Foot, 6)] {
+        let g = net.profile(p);
+        let mut pg: DiGraph<(), u32> = DiGraph::new();
+        for _ in 0..g.vertex_count() {
+            pg.add_node(());
+        }
+        for (a, b, ms) in g.arcs() {
+            pg.add_edge(NodeIndex::new(a), NodeIndex::new(b), ms);
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..5 {
+            let s = rng.random_range(0..g.vertex_count());
+            let all =
+                petgraph::algo::dijkstra(&pg, NodeIndex::new(s), None, |e| u64::from(*e.weight()));
+            let from = g.snap(g.vertex(s).unwrap()).unwrap();
+            let targets: Vec<usize> = (0..40)
+                .map(|_| rng.random_range(0..g.vertex_count()))
+                .collect();
+            for &t in &targets {
+                let to = g.snap(g.vertex(t).unwrap()).unwrap();
+                let ch = g.route(&from, &to).unwrap().duration_ms;
+                assert_eq!(ch, all[&NodeIndex::new(t)], "{p}: vertex {s} -> {t}");
+            }
+            // Many-to-one, reversed: every target as the incident, s as the only responder.
+            let t = targets[0];
+            let to = g.snap(g.vertex(t).unwrap()).unwrap();
+            assert_eq!(
+                g.times_to(&[from], &to)[0].map(u64::from),
+                Some(all[&NodeIndex::new(t)])
+            );
+        }
+    }
+}
