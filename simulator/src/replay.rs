@@ -154,6 +154,54 @@ impl<D: Dispatcher> Dispatcher for Paced<D> {
     }
 }
 
+/// Records every command a dispatcher is given, as replay lines relative to `t0`, so a
+/// simulated run can be written out and replayed (replay must reproduce it event for event).
+#[derive(Debug)]
+pub struct Recording<D> {
+    pub inner: D,
+    t0: Timestamp,
+    pub lines: Vec<ReplayLine>,
+}
+
+impl<D> Recording<D> {
+    pub fn new(inner: D, t0: Timestamp) -> Recording<D> {
+        Recording {
+            inner,
+            t0,
+            lines: Vec::new(),
+        }
+    }
+}
+
+impl<D: Dispatcher> Dispatcher for Recording<D> {
+    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        self.lines.push(ReplayLine {
+            t_ms: now.ms_since(self.t0),
+            command: cmd.clone(),
+        });
+        self.inner.handle_command(now, cmd)
+    }
+    fn handle_timeout(&mut self, now: Timestamp) {
+        self.inner.handle_timeout(now)
+    }
+    fn poll_event(&mut self) -> Option<EventRecord> {
+        self.inner.poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.inner.poll_timeout()
+    }
+}
+
+/// The JSON-lines text of `lines`.
+pub fn to_jsonl(lines: &[ReplayLine]) -> String {
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&serde_json::to_string(l).expect("commands are plain data"));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
