@@ -4,7 +4,9 @@
 //! state: replaying the same commands at the same times reproduces the same engine.
 
 use crate::geo::LatLon;
-use crate::ids::{AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId};
+use crate::ids::{
+    AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId,
+};
 use crate::model::{Actor, AlertKind, Availability, ServiceKind};
 use crate::roster::{ElderRecord, GridRecord, ResponderRecord};
 use crate::time::Timestamp;
@@ -40,33 +42,90 @@ pub enum Command {
     // --- devices ---
     Alert(Alert),
     /// "I'm OK": the device cancels its alert (and the incident, if nobody else's alert joined).
-    CancelAlert { alert_id: AlertId, device_id: DeviceId },
+    CancelAlert {
+        alert_id: AlertId,
+        device_id: DeviceId,
+    },
     /// The elder's daily check-in happened.
-    CheckIn { elder_id: ElderId, device_id: DeviceId },
+    CheckIn {
+        elder_id: ElderId,
+        device_id: DeviceId,
+    },
 
     // --- responders (each acts only for itself: the server binds `responder_id`) ---
-    Location { responder_id: ResponderId, position: LatLon },
-    SetAvailability { responder_id: ResponderId, status: Availability },
-    Accept { responder_id: ResponderId, offer_id: OfferId },
-    Decline { responder_id: ResponderId, offer_id: OfferId },
-    Arrived { responder_id: ResponderId, incident_id: IncidentId },
-    Complete { responder_id: ResponderId, incident_id: IncidentId },
+    Location {
+        responder_id: ResponderId,
+        position: LatLon,
+    },
+    SetAvailability {
+        responder_id: ResponderId,
+        status: Availability,
+    },
+    Accept {
+        responder_id: ResponderId,
+        offer_id: OfferId,
+    },
+    Decline {
+        responder_id: ResponderId,
+        offer_id: OfferId,
+    },
+    Arrived {
+        responder_id: ResponderId,
+        incident_id: IncidentId,
+    },
+    Complete {
+        responder_id: ResponderId,
+        incident_id: IncidentId,
+    },
     /// The responder on scene asks for an ambulance.
-    RequestAmbulance { responder_id: ResponderId, incident_id: IncidentId },
+    RequestAmbulance {
+        responder_id: ResponderId,
+        incident_id: IncidentId,
+    },
 
     // --- operators ---
     /// Assign a responder by hand (overrides ranking; still never two incidents at once).
-    Assign { operator_id: OperatorId, incident_id: IncidentId, responder_id: ResponderId },
-    Cancel { operator_id: OperatorId, incident_id: IncidentId, reason: String },
-    Resolve { operator_id: OperatorId, incident_id: IncidentId, note: String },
+    Assign {
+        operator_id: OperatorId,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+    },
+    Cancel {
+        operator_id: OperatorId,
+        incident_id: IncidentId,
+        reason: String,
+    },
+    Resolve {
+        operator_id: OperatorId,
+        incident_id: IncidentId,
+        note: String,
+    },
 
     // --- roster changes at run time (operators) ---
-    UpsertGrid { by: Actor, grid: GridRecord },
-    UpsertResponder { by: Actor, responder: ResponderRecord },
-    RetireResponder { by: Actor, responder_id: ResponderId },
-    UpsertElder { by: Actor, elder: ElderRecord },
-    RetireElder { by: Actor, elder_id: ElderId },
-    RetireGrid { by: Actor, grid_id: GridId },
+    UpsertGrid {
+        by: Actor,
+        grid: GridRecord,
+    },
+    UpsertResponder {
+        by: Actor,
+        responder: ResponderRecord,
+    },
+    RetireResponder {
+        by: Actor,
+        responder_id: ResponderId,
+    },
+    UpsertElder {
+        by: Actor,
+        elder: ElderRecord,
+    },
+    RetireElder {
+        by: Actor,
+        elder_id: ElderId,
+    },
+    RetireGrid {
+        by: Actor,
+        grid_id: GridId,
+    },
 }
 
 /// What a successful command returns to its sender (events go to everybody else).
@@ -74,7 +133,10 @@ pub enum Command {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     /// An alert was taken: a new incident, one it joined, or a resend of a known alert.
-    AlertAccepted { incident_id: IncidentId, duplicate: bool },
+    AlertAccepted {
+        incident_id: IncidentId,
+        duplicate: bool,
+    },
     /// Anything else that succeeded.
     Done,
 }

@@ -18,15 +18,25 @@ pub enum CommandError {
     #[error("unknown alert {0}")]
     UnknownAlert(AlertId),
     #[error("offer {offer} is not addressed to responder {responder}")]
-    NotYourOffer { offer: OfferId, responder: ResponderId },
+    NotYourOffer {
+        offer: OfferId,
+        responder: ResponderId,
+    },
     #[error("offer {0} is no longer open (accepted, declined, expired or withdrawn)")]
     OfferClosed(OfferId),
     #[error("responder {responder} is not assigned to incident {incident}")]
-    NotAssigned { responder: ResponderId, incident: IncidentId },
+    NotAssigned {
+        responder: ResponderId,
+        incident: IncidentId,
+    },
     #[error("incident {0} is already closed")]
     IncidentClosed(IncidentId),
     #[error("responder {responder} cannot {action} while {state}")]
-    InvalidTransition { responder: ResponderId, action: &'static str, state: &'static str },
+    InvalidTransition {
+        responder: ResponderId,
+        action: &'static str,
+        state: &'static str,
+    },
     #[error("position {lat},{lon} is off the map: {detail}")]
     OffMap { lat: f64, lon: f64, detail: String },
     #[error("invalid command: {0}")]

@@ -48,7 +48,10 @@ pub enum Event {
         reason: String,
     },
     /// A further alert from an elder with an open incident joined that incident.
-    AlertJoined { incident_id: IncidentId, alert_id: AlertId },
+    AlertJoined {
+        incident_id: IncidentId,
+        alert_id: AlertId,
+    },
     OfferSent {
         offer_id: OfferId,
         incident_id: IncidentId,
@@ -61,8 +64,16 @@ pub enum Event {
         expires_at: Timestamp,
         reason: String,
     },
-    OfferDeclined { offer_id: OfferId, incident_id: IncidentId, responder_id: ResponderId },
-    OfferExpired { offer_id: OfferId, incident_id: IncidentId, responder_id: ResponderId },
+    OfferDeclined {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+    },
+    OfferExpired {
+        offer_id: OfferId,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+    },
     OfferWithdrawn {
         offer_id: OfferId,
         incident_id: IncidentId,
@@ -79,18 +90,50 @@ pub enum Event {
         reason: String,
     },
     /// Nobody suitable could be asked right now; the incident waits and is retried.
-    NoResponderAvailable { incident_id: IncidentId, reason: String },
+    NoResponderAvailable {
+        incident_id: IncidentId,
+        reason: String,
+    },
     /// The engine widened the search, called an ambulance, or otherwise raised the stakes.
-    Escalated { incident_id: IncidentId, reason: String },
-    SlaBreached { incident_id: IncidentId, sla: Sla, deadline: Timestamp },
-    ResponderArrived { incident_id: IncidentId, responder_id: ResponderId, role: AssignmentRole },
-    IncidentResolved { incident_id: IncidentId, by: Actor, reason: String },
-    IncidentCancelled { incident_id: IncidentId, by: Actor, reason: String },
+    Escalated {
+        incident_id: IncidentId,
+        reason: String,
+    },
+    SlaBreached {
+        incident_id: IncidentId,
+        sla: Sla,
+        deadline: Timestamp,
+    },
+    ResponderArrived {
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        role: AssignmentRole,
+    },
+    IncidentResolved {
+        incident_id: IncidentId,
+        by: Actor,
+        reason: String,
+    },
+    IncidentCancelled {
+        incident_id: IncidentId,
+        by: Actor,
+        reason: String,
+    },
     /// A responder's position changed (the server throttles these per console).
-    ResponderMoved { responder_id: ResponderId, position: LatLon },
-    ResponderAvailability { responder_id: ResponderId, status: Availability },
+    ResponderMoved {
+        responder_id: ResponderId,
+        position: LatLon,
+    },
+    ResponderAvailability {
+        responder_id: ResponderId,
+        status: Availability,
+    },
     /// A completed volunteer assignment was credited to the time bank.
-    TimeBankCredited { responder_id: ResponderId, incident_id: IncidentId, minutes: u32 },
+    TimeBankCredited {
+        responder_id: ResponderId,
+        incident_id: IncidentId,
+        minutes: u32,
+    },
     /// A daily check-in was recorded.
     CheckedIn { elder_id: ElderId },
 }

@@ -236,23 +236,40 @@ mod tests {
     #[test]
     fn projection_round_trips_and_stays_close_to_haversine() {
         let proj = Projection::new(ll(-30.05, -51.2));
-        for (lat, lon) in [(-30.11, -51.26), (-29.99, -51.13), (-30.05, -51.2), (-30.0, -51.25)] {
+        for (lat, lon) in [
+            (-30.11, -51.26),
+            (-29.99, -51.13),
+            (-30.05, -51.2),
+            (-30.0, -51.25),
+        ] {
             let p = ll(lat, lon);
             let back = proj.to_latlon(proj.to_xy(p));
             assert!((back.lat - lat).abs() < 1e-12 && (back.lon - lon).abs() < 1e-12);
             let [x, y] = proj.to_xy(p);
             let flat = (x * x + y * y).sqrt();
             let sphere = haversine_m(proj.origin, p);
-            assert!(flat * Projection::LOWER_BOUND_FACTOR <= sphere, "{flat} vs {sphere}");
-            assert!((flat - sphere).abs() <= 0.005 * sphere + 1e-9, "{flat} vs {sphere}");
+            assert!(
+                flat * Projection::LOWER_BOUND_FACTOR <= sphere,
+                "{flat} vs {sphere}"
+            );
+            assert!(
+                (flat - sphere).abs() <= 0.005 * sphere + 1e-9,
+                "{flat} vs {sphere}"
+            );
         }
     }
 
     #[test]
     fn bad_coordinates_are_errors() {
         assert_eq!(LatLon::new(91.0, 0.0), Err(GeoError::BadLatitude(91.0)));
-        assert!(matches!(LatLon::new(f64::NAN, 0.0), Err(GeoError::BadLatitude(_))));
-        assert_eq!(LatLon::new(0.0, -180.5), Err(GeoError::BadLongitude(-180.5)));
+        assert!(matches!(
+            LatLon::new(f64::NAN, 0.0),
+            Err(GeoError::BadLatitude(_))
+        ));
+        assert_eq!(
+            LatLon::new(0.0, -180.5),
+            Err(GeoError::BadLongitude(-180.5))
+        );
         assert!(LatLon::new(0.0, f64::INFINITY).is_err());
     }
 

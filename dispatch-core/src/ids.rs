@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn ids_serialize_as_their_bare_values() {
-        assert_eq!(serde_json::to_string(&ResponderId::from("V1")).unwrap(), "\"V1\"");
+        assert_eq!(
+            serde_json::to_string(&ResponderId::from("V1")).unwrap(),
+            "\"V1\""
+        );
         assert_eq!(serde_json::to_string(&IncidentId(7)).unwrap(), "7");
         assert_eq!(IncidentId(7).to_string(), "I7");
         assert_eq!(OfferId(3).to_string(), "O3");

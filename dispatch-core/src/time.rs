@@ -7,7 +7,9 @@ use std::fmt;
 ///
 /// The core never reads a clock: every `handle_*` call is given `now`, so the server's wall
 /// clock, the simulator's virtual clock and journal replay all drive the same code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
