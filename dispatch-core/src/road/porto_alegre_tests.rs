@@ -190,3 +190,33 @@ fn ch_equals_petgraph_dijkstra_between_vertices() {
         }
     }
 }
+
+/// The engine prunes candidates with "straight line / max_speed_mps": that bound must never
+/// exceed a routed time (up to the rounding of the two partial segments at the ends).
+#[test]
+fn max_speed_gives_an_admissible_lower_bound() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 7), (Profile::Foot, 8)] {
+        let g = net.profile(p);
+        assert!(g.max_speed_mps() > 0.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let points = random_points(g, &mut rng, 400);
+        for pair in points.chunks(2) {
+            let r = g.route(&pair[0], &pair[1]).unwrap();
+            let straight_m = crate::geo::haversine_m(pair[0].point, pair[1].point);
+            let bound_ms = straight_m / g.max_speed_mps() * 1000.0;
+            assert!(
+                bound_ms <= r.duration_ms as f64 * 1.001 + 2.0,
+                "{p}: bound {bound_ms} ms > route {} ms",
+                r.duration_ms
+            );
+        }
+    }
+    // Sanity: the car graph's fastest arc is about the fastest road (80 km/h maxspeed here),
+    // and walking is 4.5 km/h.
+    let car_kmh = net.profile(Profile::Car).max_speed_mps() * 3.6;
+    assert!((80.0..100.0).contains(&car_kmh), "{car_kmh}");
+    let foot_kmh = net.profile(Profile::Foot).max_speed_mps() * 3.6;
+    assert!((4.5..5.0).contains(&foot_kmh), "{foot_kmh}");
+}
