@@ -52,14 +52,23 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6
 }
 
-/// Times every call separately (for p50/p99, which criterion's means do not give).
+/// Times every call separately (for p50/p99, which criterion's means do not give). Each call
+/// runs `ROUNDS` times and keeps its fastest time: the two cores are shared with other builds,
+/// and a call preempted by the scheduler says nothing about the algorithm. The algorithm's own
+/// tail (long routes) is the same in every round, so it stays in the p99.
 fn per_call<F: FnMut(usize) -> u64>(n: usize, mut f: F) -> (Vec<Duration>, u64) {
-    let mut times = Vec::with_capacity(n);
+    const ROUNDS: usize = 3;
+    let mut times = vec![Duration::MAX; n];
     let mut checksum = 0u64;
-    for i in 0..n {
-        let t = Instant::now();
-        checksum = checksum.wrapping_add(f(i));
-        times.push(t.elapsed());
+    for round in 0..ROUNDS {
+        for (i, best) in times.iter_mut().enumerate() {
+            let t = Instant::now();
+            let ms = f(i);
+            *best = (*best).min(t.elapsed());
+            if round == 0 {
+                checksum = checksum.wrapping_add(ms);
+            }
+        }
     }
     times.sort_unstable();
     (times, checksum)
@@ -136,7 +145,7 @@ fn bench_road(c: &mut Criterion) {
         assert_eq!(dj_sum, dijkstra);
         let mean = |t: &[Duration]| t.iter().sum::<Duration>().as_secs_f64() * 1e6 / t.len() as f64;
         println!(
-            "route {p} ({PAIRS} random pairs, snap + route + path): CH p50 {:.1} µs p99 {:.1} µs mean {:.1} µs | Dijkstra p50 {:.0} µs p99 {:.0} µs mean {:.0} µs | mean ratio {:.0}x, p50 ratio {:.0}x",
+            "route {p} ({PAIRS} random pairs, snap + route + path, fastest of 3 per pair): CH p50 {:.1} µs p99 {:.1} µs mean {:.1} µs | Dijkstra p50 {:.0} µs p99 {:.0} µs mean {:.0} µs | mean ratio {:.0}x, p50 ratio {:.0}x",
             percentile(&ch, 0.5),
             percentile(&ch, 0.99),
             mean(&ch),
@@ -175,7 +184,7 @@ fn bench_road(c: &mut Criterion) {
         });
         assert_eq!(p_sum, c_sum, "CH must equal petgraph's Dijkstra");
         println!(
-            "route {p} vertex to vertex (200 pairs): petgraph Dijkstra mean {:.0} µs, CH (snap + route + path) mean {:.1} µs, ratio {:.0}x",
+            "route {p} vertex to vertex (200 pairs, fastest of 3 per pair): petgraph Dijkstra mean {:.0} µs, CH (snap + route + path) mean {:.1} µs, ratio {:.0}x",
             mean(&pt),
             mean(&ct),
             mean(&pt) / mean(&ct)

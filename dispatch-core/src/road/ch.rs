@@ -69,7 +69,7 @@ struct Witness {
     dist: Vec<u32>,
     stamp: Vec<u32>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    heap: MinQueue,
 }
 
 impl Witness {
@@ -78,7 +78,7 @@ impl Witness {
             dist: vec![INF; n],
             stamp: vec![0; n],
             generation: 0,
-            heap: BinaryHeap::new(),
+            heap: MinQueue::default(),
         }
     }
 
@@ -97,9 +97,9 @@ impl Witness {
         self.heap.clear();
         self.stamp[source as usize] = self.generation;
         self.dist[source as usize] = 0;
-        self.heap.push(Reverse((0, source)));
+        self.heap.push(0, source);
         let mut settled = 0;
-        while let Some(Reverse((d, v))) = self.heap.pop() {
+        while let Some((d, v)) = self.heap.pop() {
             if d > self.get(v) {
                 continue;
             }
@@ -115,7 +115,7 @@ impl Witness {
                 if nd < self.get(a.to) {
                     self.stamp[a.to as usize] = self.generation;
                     self.dist[a.to as usize] = nd;
-                    self.heap.push(Reverse((nd, a.to)));
+                    self.heap.push(nd, a.to);
                 }
             }
         }
@@ -469,15 +469,15 @@ impl Ch {
         let n = self.rank_of.len();
         dist.clear();
         dist.resize(n, INF);
-        let mut heap = BinaryHeap::new();
+        let mut heap = MinQueue::default();
         for seed in targets.iter().flatten() {
             let r = self.rank_of[seed.node as usize];
             if seed.ms < dist[r as usize] {
                 dist[r as usize] = seed.ms;
-                heap.push(Reverse((seed.ms, r)));
+                heap.push(seed.ms, r);
             }
         }
-        while let Some(Reverse((d, v))) = heap.pop() {
+        while let Some((d, v)) = heap.pop() {
             if d > dist[v as usize] {
                 continue;
             }
@@ -485,7 +485,7 @@ impl Ch {
                 let (u, nd) = (self.down[a].node, d.saturating_add(self.down[a].ms));
                 if nd < dist[u as usize] {
                     dist[u as usize] = nd;
-                    heap.push(Reverse((nd, u)));
+                    heap.push(nd, u);
                 }
             }
         }
@@ -496,6 +496,16 @@ impl Ch {
             }
             dist[r] = d;
         }
+    }
+
+    /// Runs `f` on [`Self::distances_to`]'s result, in a buffer reused by every call on this
+    /// thread (the matcher asks this for every incident; the buffer is one `u32` per vertex).
+    pub(crate) fn with_distances_to<R>(&self, targets: &Seeds, f: impl FnOnce(&[u32]) -> R) -> R {
+        PHAST_DIST.with(|cell| {
+            let mut dist = cell.borrow_mut();
+            self.distances_to(targets, &mut dist);
+            f(&dist)
+        })
     }
 
     pub(crate) fn rank(&self, v: u32) -> u32 {
@@ -511,7 +521,7 @@ struct Side {
     /// Per vertex: the vertex and arc it was reached through.
     pred: Vec<(u32, u32)>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    heap: MinQueue,
 }
 
 impl Side {
@@ -543,13 +553,13 @@ impl Side {
         if d < self.get(v) {
             self.label[v as usize] = (self.generation, d);
             self.pred[v as usize] = (pred_node, pred_arc);
-            self.heap.push(Reverse((d, v)));
+            self.heap.push(d, v);
         }
     }
 
     /// The smallest tentative distance still queued (skipping stale entries).
     fn top(&mut self) -> Option<u32> {
-        while let Some(&Reverse((d, v))) = self.heap.peek() {
+        while let Some((d, v)) = self.heap.peek() {
             if d > self.get(v) {
                 self.heap.pop();
             } else {
@@ -561,7 +571,7 @@ impl Side {
 
     fn pop(&mut self) -> Option<(u32, u32)> {
         self.top()?;
-        self.heap.pop().map(|Reverse(x)| x)
+        self.heap.pop()
     }
 
     fn pred_node(&self, v: u32) -> u32 {
@@ -570,6 +580,34 @@ impl Side {
 
     fn pred_arc(&self, v: u32) -> u32 {
         self.pred[v as usize].1
+    }
+}
+
+/// A min-priority queue of (time, vertex), packed into one `u64` so that each comparison is a
+/// single integer compare.
+#[derive(Debug, Default)]
+struct MinQueue(BinaryHeap<Reverse<u64>>);
+
+impl MinQueue {
+    #[inline]
+    fn push(&mut self, d: u32, v: u32) {
+        self.0.push(Reverse((u64::from(d) << 32) | u64::from(v)));
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        self.0.pop().map(|Reverse(x)| ((x >> 32) as u32, x as u32))
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<(u32, u32)> {
+        self.0
+            .peek()
+            .map(|&Reverse(x)| ((x >> 32) as u32, x as u32))
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -587,6 +625,8 @@ impl Scratch {
 }
 
 thread_local! {
+    /// The many-to-one sweep's per-vertex times, reused across calls on this thread.
+    static PHAST_DIST: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// Search state reused by every query on this thread, so a query allocates nothing and
     /// clears nothing (entries are valid only under the current generation stamp).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());

@@ -292,39 +292,37 @@ impl ProfileGraph {
     /// `None` where there is no route. One backward search and one linear sweep over the
     /// hierarchy, whatever the number of sources.
     pub fn times_to(&self, sources: &[Snapped], target: &Snapped) -> Vec<Option<u32>> {
-        if !self.owns(target) {
+        if sources.is_empty() || !self.owns(target) {
             return vec![None; sources.len()];
         }
-        let mut dist = Vec::new();
-        self.ch.distances_to(
-            &snap::target_seeds(self.segment(target), target.frac),
-            &mut dist,
-        );
-        sources
-            .iter()
-            .map(|s| {
-                if !self.owns(s) {
-                    return None;
-                }
-                let seg = self.segment(s);
-                let via_graph = snap::source_seeds(seg, s.frac)
-                    .iter()
-                    .flatten()
-                    .map(|seed| {
-                        seed.ms
-                            .saturating_add(dist[self.ch.rank(seed.node) as usize])
-                    })
-                    .min()
-                    .filter(|&ms| ms != u32::MAX);
-                let direct = (s.segment == target.segment)
-                    .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
-                    .flatten();
-                match (via_graph, direct) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            })
-            .collect()
+        let target_seeds = snap::target_seeds(self.segment(target), target.frac);
+        self.ch.with_distances_to(&target_seeds, |dist| {
+            sources
+                .iter()
+                .map(|s| {
+                    if !self.owns(s) {
+                        return None;
+                    }
+                    let seg = self.segment(s);
+                    let via_graph = snap::source_seeds(seg, s.frac)
+                        .iter()
+                        .flatten()
+                        .map(|seed| {
+                            seed.ms
+                                .saturating_add(dist[self.ch.rank(seed.node) as usize])
+                        })
+                        .min()
+                        .filter(|&ms| ms != u32::MAX);
+                    let direct = (s.segment == target.segment)
+                        .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
+                        .flatten();
+                    match (via_graph, direct) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Many-to-one by one plain Dijkstra per source: the oracle for [`Self::times_to`].
