@@ -1834,21 +1834,15 @@ impl Engine {
         }
     }
 
+    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
     fn candidate_info(
         &self,
         slot: u32,
-        inc: &Incident,
-        familiarity: bool,
+        elder: Option<&crate::roster::ElderRecord>,
     ) -> Option<CandidateInfo> {
         let position = self.placed(slot)?;
         let r = &self.responders[slot as usize];
-        let familiar = if familiarity {
-            self.roster
-                .elder(&inc.elder_id)
-                .and_then(|e| self.roster.is_familiar(e, &r.record))
-        } else {
-            None
-        };
+        let familiar = elder.and_then(|e| self.roster.is_familiar(e, &r.record));
         Some(CandidateInfo {
             position,
             mode: r.record.travel_mode,
@@ -1918,6 +1912,7 @@ impl Engine {
         forced.extend(extra.iter().copied());
         forced.sort_unstable();
         forced.dedup();
+        let elder = self.roster.elder(&inc.elder_id);
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
                 return None;
@@ -1927,7 +1922,7 @@ impl Engine {
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
                 _ => return None,
             }
-            self.candidate_info(slot, inc, true)
+            self.candidate_info(slot, elder)
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
         if !welfare_first {
@@ -2182,7 +2177,7 @@ impl Engine {
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             let r = &self.responders[slot as usize];
             (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
-                .then(|| self.candidate_info(slot, inc, false))
+                .then(|| self.candidate_info(slot, None))
                 .flatten()
         };
         let q = RankQuery {
