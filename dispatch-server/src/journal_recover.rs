@@ -7,15 +7,16 @@
 //! `Journal::open` found into the engine that was running, checking on the way that the
 //! regenerated events equal the journaled ones.
 
-use crate::journal_file::{list_segments, Journal, JournalError, Lsn, Recovered};
+use crate::journal_file::{list_segments, Journal, JournalError, JournalOptions, Lsn, Recovered};
 use crate::journal_storage::Storage;
 use anyhow::{bail, Context};
 use dispatch_core::command::Command;
 use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::event::EventRecord;
 use dispatch_core::journal::{self, Record, Replayer};
-use dispatch_core::matching::TravelTimes;
+use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::policy::PolicyConfig;
+use dispatch_core::road::RoadNetwork;
 use dispatch_core::roster::RosterFile;
 use dispatch_core::time::Timestamp;
 use std::path::Path;
@@ -113,6 +114,25 @@ pub fn restore_engine(
     Ok((engine, stats))
 }
 
+/// Everything `dispatch serve` needs at start: opens (and recovers) the journal in
+/// `data_dir` and rebuilds the engine over the road network from it.
+pub fn open_durable_engine(
+    data_dir: &Path,
+    opts: JournalOptions,
+    roads: Arc<RoadNetwork>,
+    roster: RosterFile,
+    config: PolicyConfig,
+) -> anyhow::Result<(Journal, Engine, ReplayStats)> {
+    let (journal, recovered) = Journal::open(data_dir, opts)
+        .with_context(|| format!("opening the journal in {}", data_dir.display()))?;
+    let times = Arc::new(RoadTimes {
+        net: roads,
+        foot_kmh: config.foot_profile_kmh,
+    });
+    let (engine, stats) = restore_engine(&recovered, times, roster, config)?;
+    Ok((journal, engine, stats))
+}
+
 /// Replays the whole history (archive + live segments, no snapshot) on a fresh engine: the
 /// audit check that snapshots did not drift from the records. Read-only.
 pub fn replay_all(
@@ -155,7 +175,6 @@ pub fn replay_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal_file::JournalOptions;
     use crate::journal_storage::SimStorage;
     use dispatch_core::command::{Alert, Reply};
     use dispatch_core::event::Event;

@@ -19,6 +19,8 @@ enum Command {
     Route(route_cmd::RouteArgs),
     /// Run the service: WebSocket + HTTP on one port (prints where it listens).
     Serve(dispatch_server::serve_cmd::ServeArgs),
+    /// Every incident with its full timeline as JSON lines (reads archive/ and the journal).
+    Export(dispatch_server::export_cmd::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Route(args) => route_cmd::run(args),
         Command::Serve(args) => dispatch_server::serve_cmd::main(args),
+        Command::Export(args) => dispatch_server::export_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,13 @@ pub struct ServeArgs {
     /// Largest accepted WebSocket frame, in bytes (larger closes with 1009).
     #[arg(long, default_value_t = Limits::default().session.max_frame_bytes)]
     pub max_frame_bytes: usize,
+    /// Start even though a journal record in the middle is corrupt: keep the records before
+    /// it, set the rest aside as `.torn` files (docs/durability.md). Off: refuse to start.
+    #[arg(long)]
+    pub recover_to_corruption: bool,
+    /// Journal records between engine snapshots (bounds restart time and live disk use).
+    #[arg(long, default_value_t = JournalOptions::default().snapshot_every)]
+    pub snapshot_every: u64,
 }
 
 /// The entry point `main.rs` calls: builds a runtime, serves until Ctrl-C / SIGTERM.
@@ -99,7 +106,12 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         .with_context(|| format!("roster {} refused", args.roster.display()))?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let (journal, recovered) = Journal::open(&args.data_dir, JournalOptions::default())
+    let journal_opts = JournalOptions {
+        recover_past_corruption: args.recover_to_corruption,
+        snapshot_every: args.snapshot_every,
+        ..JournalOptions::default()
+    };
+    let (journal, recovered) = Journal::open(&args.data_dir, journal_opts)
         .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
     let (engine, stats) = restore_engine(&recovered, times, roster, policy)
         .with_context(|| format!("restoring from {}", args.data_dir.display()))?;

@@ -836,6 +836,8 @@ fn serve_args(
         listen: "127.0.0.1:0".into(),
         max_connections: 100,
         max_frame_bytes: 64 * 1024,
+        recover_to_corruption: false,
+        snapshot_every: 100_000,
     }
 }
 
