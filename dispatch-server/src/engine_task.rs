@@ -492,8 +492,9 @@ impl EngineTask {
             let can_take =
                 self.deferred.is_empty() && self.uncommitted.len() < self.limits.max_uncommitted;
             let waiting = !self.uncommitted.is_empty();
+            // Not biased: with location pings always pending, a biased order starved the
+            // command queue (alerts waited behind seconds of pings).
             tokio::select! {
-                biased;
                 _ = shutdown.cancelled(), if !stopping => {
                     // Stop taking new requests; those already queued are still served.
                     stopping = true;
