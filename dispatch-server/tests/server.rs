@@ -837,7 +837,7 @@ fn serve_args(
         max_connections: 100,
         max_frame_bytes: 64 * 1024,
         recover_to_corruption: false,
-        snapshot_every: dispatch_server::journal_file::JournalOptions::default().snapshot_every,
+        snapshot_every: 100_000,
     }
 }
 
@@ -917,6 +917,69 @@ async fn an_acknowledged_alert_survives_a_restart() {
     assert_eq!(
         view["timeline"][0]["event"]["type"], "incident_opened",
         "{view}"
+    );
+    server.stop().await;
+}
+
+/// A journal whose disk is full.
+struct FullDisk(tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>);
+
+impl dispatch_server::engine_task::JournalSink for FullDisk {
+    fn command(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _command: &dispatch_core::command::Command,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        anyhow::bail!("No space left on device")
+    }
+    fn timeout(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        anyhow::bail!("No space left on device")
+    }
+    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
+        self.0.subscribe()
+    }
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_journal_acknowledges_nothing_and_healthz_says_so() {
+    let journal = FullDisk(tokio::sync::watch::Sender::new(Default::default()));
+    let server = TestServer::start_with(
+        common::roster(),
+        dispatch_server::Limits::default(),
+        Box::new(journal),
+    )
+    .await;
+    let mut gw = server.connect("GW1").await;
+    let (r, _) = gw.request(fall("lost", "E1"), "1").await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{r}"
+    );
+    let (r, _) = gw.request(fall("lost-2", "E2"), "2").await;
+    assert_eq!(r["code"], "unavailable", "{r}");
+    let (s, body) = server.http("GET", "/healthz", None, None).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(body["status"], "failing");
+    assert!(
+        body["journal"]["failed"]
+            .as_str()
+            .is_some_and(|m| m.contains("No space")),
+        "{body}"
     );
     server.stop().await;
 }
