@@ -375,17 +375,19 @@ pub fn generate(
     if bases.is_empty() && params.ambulances > 0 {
         return Err(ScenarioError::NoHealthcare);
     }
-    for i in 0..params.ambulances.min(bases.len()) {
+    // A base whose centroid is far from any car road (a park, the waterfront) is skipped and
+    // another drawn, so a scenario never fails for want of one odd hexagon.
+    let mut placed = 0;
+    while placed < params.ambulances && !bases.is_empty() {
         let weights = WeightedIndex::new(bases.iter().map(|&h| u64::from(hexes[h].healthcare)))
             .ok_or(ScenarioError::NoHealthcare)?;
         let hex = bases.remove(weights.sample(&mut rng));
-        let id = format!("A{:03}", i + 1);
-        let home = snap(hexes[hex].centroid).ok_or(ScenarioError::CannotSnap {
-            what: id.clone(),
-            tries: 1,
-        })?;
+        let Some(home) = snap(hexes[hex].centroid) else {
+            continue;
+        };
+        placed += 1;
         responders.push(ResponderRecord {
-            id: ResponderId::from(id),
+            id: ResponderId::from(format!("A{placed:03}")),
             kind: ResponderKind::Ambulance,
             travel_mode: TravelMode::Car,
             walk_kmh: None,
