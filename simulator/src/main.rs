@@ -125,6 +125,9 @@ struct ScenarioArgs {
     service_calls_per_hour: f64,
     #[arg(long, default_value_t = ScenarioParams::default().missed_check_ins_per_hour)]
     missed_check_ins_per_hour: f64,
+    /// Device gateways on the roster (a load run spreads its alerts over them).
+    #[arg(long, default_value_t = ScenarioParams::default().gateways)]
+    gateways: usize,
 }
 
 #[derive(Args)]
@@ -151,6 +154,7 @@ impl ScenarioArgs {
             rescue_calls_per_hour: self.rescue_calls_per_hour,
             service_calls_per_hour: self.service_calls_per_hour,
             missed_check_ins_per_hour: self.missed_check_ins_per_hour,
+            gateways: self.gateways,
             ..ScenarioParams::default()
         }
     }

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 /// Virtual time starts at 2026-01-01T00:00:00Z (a fixed epoch so reports are reproducible).
 pub const VIRTUAL_EPOCH: Timestamp = Timestamp(1_767_225_600_000);
 
-/// The single device gateway every generated alert comes through.
+/// The device gateway every generated alert of a virtual-time run comes through (the first of
+/// `ScenarioParams::gateways`).
 pub const GATEWAY_ID: &str = "GW1";
 /// The single operator of a generated roster.
 pub const OPERATOR_ID: &str = "OP1";
@@ -69,6 +70,9 @@ pub struct ScenarioParams {
     pub fall_ambulance_requested: f64,
     /// Share of emergencies the elder cancels ("I'm OK") 20–90 s after the alert.
     pub cancel_share: f64,
+    /// Device gateways on the roster (`GW1`…). The server rate-limits each connection, so a
+    /// load run at a high alert rate spreads its alerts over many gateways.
+    pub gateways: usize,
 }
 
 impl Default for ScenarioParams {
@@ -89,6 +93,7 @@ impl Default for ScenarioParams {
             missed_check_ins_per_hour: 2.0,
             fall_ambulance_requested: 0.1,
             cancel_share: 0.05,
+            gateways: 50,
         }
     }
 }
@@ -370,17 +375,19 @@ pub fn generate(
     if bases.is_empty() && params.ambulances > 0 {
         return Err(ScenarioError::NoHealthcare);
     }
-    for i in 0..params.ambulances.min(bases.len()) {
+    // A base whose centroid is far from any car road (a park, the waterfront) is skipped and
+    // another drawn, so a scenario never fails for want of one odd hexagon.
+    let mut placed = 0;
+    while placed < params.ambulances && !bases.is_empty() {
         let weights = WeightedIndex::new(bases.iter().map(|&h| u64::from(hexes[h].healthcare)))
             .ok_or(ScenarioError::NoHealthcare)?;
         let hex = bases.remove(weights.sample(&mut rng));
-        let id = format!("A{:03}", i + 1);
-        let home = snap(hexes[hex].centroid).ok_or(ScenarioError::CannotSnap {
-            what: id.clone(),
-            tries: 1,
-        })?;
+        let Some(home) = snap(hexes[hex].centroid) else {
+            continue;
+        };
+        placed += 1;
         responders.push(ResponderRecord {
-            id: ResponderId::from(id),
+            id: ResponderId::from(format!("A{placed:03}")),
             kind: ResponderKind::Ambulance,
             travel_mode: TravelMode::Car,
             walk_kmh: None,
@@ -406,10 +413,12 @@ pub fn generate(
             id: OperatorId::from(OPERATOR_ID),
             token_sha256: String::new(),
         }],
-        devices: vec![DeviceRecord {
-            id: DeviceId::from(GATEWAY_ID),
-            token_sha256: String::new(),
-        }],
+        devices: (1..=params.gateways.max(1))
+            .map(|i| DeviceRecord {
+                id: DeviceId::from(format!("GW{i}")),
+                token_sha256: String::new(),
+            })
+            .collect(),
     };
     // Everybody gets a token digest (a roster without them is refused); `credentials::issue`
     // with the same seed hands out the matching tokens.
