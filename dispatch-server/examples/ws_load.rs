@@ -224,27 +224,8 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("{responders} responders connected and available");
 
-    // Phase 1: location updates.
-    let before = applied();
-    *deadline.lock().unwrap() = Some(Instant::now() + Duration::from_secs(seconds));
-    let t = Instant::now();
-    go_tx.send_replace(true);
-    let mut sinks = Vec::new();
-    for task in tasks {
-        sinks.push(task.await?);
-    }
-    let elapsed = t.elapsed().as_secs_f64();
-    // Let the engine take what is queued, then read the counter.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = applied();
-    let total = sent.load(Ordering::Relaxed);
-    println!(
-        "locations: {responders} sockets, {seconds} s: {:.0} frames/s received; {:.0} engine location updates/s (newest-wins coalescing)",
-        total as f64 / elapsed,
-        (after - before) / elapsed
-    );
-
-    // Phase 2: alerts at a fixed rate, latency to the first offer on a responder's socket.
+    // Phase 1: alerts at a fixed rate on an otherwise idle server, latency to the first offer
+    // on a responder's socket.
     let mut req = url.clone().into_client_request()?;
     req.headers_mut()
         .insert("authorization", "Bearer gw".parse()?);
@@ -312,6 +293,26 @@ async fn main() -> anyhow::Result<()> {
         pct(&lat_ms, 0.99),
         lat_ms.last().copied().unwrap_or(f64::NAN)
     );
+    // Phase 2: location updates (after the alerts, so their backlog cannot delay them).
+    let before = applied();
+    *deadline.lock().unwrap() = Some(Instant::now() + Duration::from_secs(seconds));
+    let t = Instant::now();
+    go_tx.send_replace(true);
+    let mut sinks = Vec::new();
+    for task in tasks {
+        sinks.push(task.await?);
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    // Let the engine take what is queued, then read the counter.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = applied();
+    let total = sent.load(Ordering::Relaxed);
+    println!(
+        "locations: {responders} sockets, {seconds} s: {:.0} frames/s received; {:.0} engine location updates/s (newest-wins coalescing)",
+        total as f64 / elapsed,
+        (after - before) / elapsed
+    );
+
     drop(sinks);
     let _ = stop.send(());
     server.await??;
