@@ -13,7 +13,7 @@ use crate::event::{Event, EventRecord, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
-use crate::matching::{self, CandidateInfo, RankQuery, Ranked, RoadTimes, TravelTimes};
+use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
 };
@@ -26,7 +26,8 @@ use crate::time::Timestamp;
 use crate::timebank::{TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
 
 /// Something the engine must do at a given time. Ordered, so timers due at the same moment
 /// fire in a fixed order (offer expiries before SLA checks).
@@ -38,6 +39,8 @@ pub enum Timer {
     IncidentStart(IncidentId),
     /// Try again after nobody could be asked.
     Retry(IncidentId),
+    /// Try again to find an ambulance.
+    AmbulanceRetry(IncidentId),
     /// No community responder accepted within 60 s: ambulance.
     AmbulanceIfNoAccept(IncidentId),
     SlaFirstAccept(IncidentId),
@@ -56,7 +59,8 @@ pub struct EngineState {
     pub offers: BTreeMap<OfferId, Offer>,
     pub alerts: BTreeMap<AlertId, IncidentId>,
     pub open_by_elder: BTreeMap<ElderId, IncidentId>,
-    pub waiting: BTreeSet<IncidentId>,
+    /// Incidents waiting for a retry, with the retry's time.
+    pub waiting: BTreeMap<IncidentId, Timestamp>,
     pub timers: Vec<(Timestamp, Timer)>,
     pub time_bank: TimeBank,
     pub next_incident: u64,
@@ -115,6 +119,35 @@ pub struct IncidentView {
     pub timeline: Vec<EventRecord>,
 }
 
+/// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
+/// multiply-rotate scheme of rustc's FxHash). Ids come from the roster and authenticated
+/// sessions, so hash flooding is not a concern; iteration order never matters (lookups only).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A cached placement: the projected position and mode it was computed for, and the result.
+type PlacedEntry = ([f64; 2], TravelMode, Option<Placed>);
+
 /// The engine. See the module docs.
 pub struct Engine {
     /// Travel times (the road network in production).
@@ -126,15 +159,17 @@ pub struct Engine {
     /// Responders by dense slot; slots are never reused, so R-tree entries stay small.
     responders: Vec<ResponderState>,
     /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
-    slots: HashMap<ResponderId, u32>,
+    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
     /// Available responders by (kind, mode).
     index: ResponderIndex,
     incidents: BTreeMap<IncidentId, Incident>,
     offers: BTreeMap<OfferId, Offer>,
     alerts: BTreeMap<AlertId, IncidentId>,
     open_by_elder: BTreeMap<ElderId, IncidentId>,
-    /// Dispatching incidents with nobody asked right now (waiting for a retry).
-    waiting: BTreeSet<IncidentId>,
+    /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
+    /// timer is cancelled as soon as its incident stops waiting, so no stale retry can fire
+    /// later in a replay that skipped the event-less timeout which consumed it live.
+    waiting: BTreeMap<IncidentId, Timestamp>,
     timers: BTreeSet<(Timestamp, Timer)>,
     time_bank: TimeBank,
     next_incident: u64,
@@ -143,7 +178,20 @@ pub struct Engine {
     events: VecDeque<EventRecord>,
     /// Incidents that need a wave at the end of the current call (empty between calls).
     pending: BTreeSet<IncidentId>,
+    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
+    /// the projected position it was snapped from (location updates do not snap; ranking
+    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
+    /// decision.
+    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
+    /// callers that share it behind a lock.
+    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
 }
+
+/// `Engine` is moved into the server's engine task and may be shared behind a lock.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+};
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,7 +276,7 @@ impl Engine {
             offers: BTreeMap::new(),
             alerts: BTreeMap::new(),
             open_by_elder: BTreeMap::new(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeMap::new(),
             timers: Vec::new(),
             time_bank: TimeBank::default(),
             next_incident: 1,
@@ -245,9 +293,10 @@ impl Engine {
         config: PolicyConfig,
         state: EngineState,
     ) -> Engine {
-        // The snapshot was validated when its contents were accepted; trust it.
-        let roster =
-            Roster::from_file(state.roster, &|_| Ok(())).unwrap_or_else(|_| Roster::default());
+        // The snapshot was validated when its contents were accepted (positions included, so
+        // the on-map check is skipped); a saved roster that fails validation is a bug.
+        let roster = Roster::from_file(state.roster, &|_| Ok(()))
+            .expect("a roster saved by the engine is valid");
         let slots = state
             .responders
             .iter()
@@ -279,6 +328,7 @@ impl Engine {
             seq: state.seq,
             events: state.pending_events.into(),
             pending: BTreeSet::new(),
+            placed_cache: Mutex::new(Vec::new()),
         }
     }
 
@@ -630,6 +680,13 @@ impl Engine {
         }
     }
 
+    /// The incident no longer waits for a retry: drop its retry timer too.
+    fn unwait(&mut self, incident_id: IncidentId) {
+        if let Some(at) = self.waiting.remove(&incident_id) {
+            self.timers.remove(&(at, Timer::Retry(incident_id)));
+        }
+    }
+
     fn set_timer(&mut self, at: Timestamp, t: Timer) {
         self.timers.insert((at, t));
     }
@@ -666,7 +723,7 @@ impl Engine {
             ResponderStatus::Available => {
                 self.index_insert(slot);
                 // Somebody can be asked again: incidents waiting for a retry try now.
-                self.pending.extend(self.waiting.iter().copied());
+                self.pending.extend(self.waiting.keys().copied());
             }
             _ => self.index_remove(slot),
         }
@@ -841,7 +898,7 @@ impl Engine {
         }
         let opened = inc.opened_at;
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         if first {
             self.cancel_timer(
@@ -980,7 +1037,7 @@ impl Engine {
         }
         let (opened, amb_at) = (inc.opened_at, inc.ambulance_at);
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         match role {
             AssignmentRole::Community => self.cancel_timer(
@@ -1500,7 +1557,7 @@ impl Engine {
         let committed: Vec<ResponderId> = inc.committed().cloned().collect();
         let elder = inc.elder_id.clone();
         self.open_by_elder.remove(&elder);
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.pending.remove(&incident_id);
         for o in open {
             self.withdraw(
@@ -1522,7 +1579,7 @@ impl Engine {
             .iter()
             .filter(|(_, t)| {
                 matches!(t,
-                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceIfNoAccept(i)
+                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceRetry(i) | Timer::AmbulanceIfNoAccept(i)
                     | Timer::SlaFirstAccept(i) | Timer::SlaCommunityOnScene(i) | Timer::SlaAmbulanceOnScene(i)
                     if *i == incident_id)
             })
@@ -1582,9 +1639,13 @@ impl Engine {
             }
             Timer::Retry(i) => {
                 // Leaving `waiting` makes a fruitless retry report (and re-arm) again.
-                if self.waiting.remove(&i) {
+                if self.waiting.remove(&i).is_some() {
                     self.pending.insert(i);
                 }
+            }
+            Timer::AmbulanceRetry(i) => {
+                // Dead once an ambulance is assigned (that never reverts), so it needs no
+                // cancelling.
                 let wanted = self.incidents.get(&i).and_then(|inc| {
                     (inc.status.is_open() && inc.ambulance.is_none())
                         .then(|| inc.ambulance_wanted.clone())
@@ -1755,21 +1816,39 @@ impl Engine {
         true
     }
 
-    fn candidate_info(&self, slot: u32, inc: &Incident, familiarity: bool) -> CandidateInfo {
+    /// A responder placed on their mode's graph, snapped at most once per position.
+    fn placed(&self, slot: u32) -> Option<Placed> {
         let r = &self.responders[slot as usize];
-        let familiar = if familiarity {
-            self.roster
-                .elder(&inc.elder_id)
-                .and_then(|e| self.roster.is_familiar(e, &r.record))
-        } else {
-            None
-        };
-        CandidateInfo {
-            position: r.position,
+        let mode = r.record.travel_mode;
+        let mut cache = self.placed_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() <= slot as usize {
+            cache.resize(self.responders.len(), None);
+        }
+        match &cache[slot as usize] {
+            Some((xy, m, p)) if *xy == r.xy && *m == mode => *p,
+            _ => {
+                let p = self.roads.place(mode, r.position);
+                cache[slot as usize] = Some((r.xy, mode, p));
+                p
+            }
+        }
+    }
+
+    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
+    fn candidate_info(
+        &self,
+        slot: u32,
+        elder: Option<&crate::roster::ElderRecord>,
+    ) -> Option<CandidateInfo> {
+        let position = self.placed(slot)?;
+        let r = &self.responders[slot as usize];
+        let familiar = elder.and_then(|e| self.roster.is_familiar(e, &r.record));
+        Some(CandidateInfo {
+            position,
             mode: r.record.travel_mode,
             time_factor: self.time_factor(slot),
             familiar,
-        }
+        })
     }
 
     /// The familiar responders of an incident's elder (paired, own grid workers), by slot.
@@ -1833,6 +1912,7 @@ impl Engine {
         forced.extend(extra.iter().copied());
         forced.sort_unstable();
         forced.dedup();
+        let elder = self.roster.elder(&inc.elder_id);
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
                 return None;
@@ -1842,7 +1922,7 @@ impl Engine {
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
                 _ => return None,
             }
-            Some(self.candidate_info(slot, inc, true))
+            self.candidate_info(slot, elder)
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
         if !welfare_first {
@@ -1943,7 +2023,7 @@ impl Engine {
         inc.open_offers.insert(offer_id);
         inc.asked.insert(id.clone());
         let wave = inc.wave;
-        self.waiting.remove(&incident_id);
+        self.unwait(incident_id);
         self.offers.insert(
             offer_id,
             Offer {
@@ -2027,7 +2107,7 @@ impl Engine {
         let k = size.saturating_sub(already);
         let ranked = match self.config.matching {
             MatchingMode::RoadEta => {
-                self.rank_for(now, incident_id, k + 2, &BTreeSet::new(), reserved)
+                self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved)
             }
             MatchingMode::NearestRadius { radius_m } => {
                 self.rank_baseline(now, incident_id, k, radius_m)
@@ -2036,7 +2116,7 @@ impl Engine {
         let chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
         if chosen.is_empty() && already == 0 {
             let inc = &self.incidents[&incident_id];
-            if inc.open_offers.is_empty() && !self.waiting.contains(&incident_id) {
+            if inc.open_offers.is_empty() && !self.waiting.contains_key(&incident_id) {
                 let why = match self.config.matching {
                     MatchingMode::NearestRadius { radius_m } => {
                         format!("nobody eligible within {radius_m:.0} m")
@@ -2046,7 +2126,7 @@ impl Engine {
                     }
                 };
                 let retry = now.plus_ms(self.config.retry_ms);
-                self.waiting.insert(incident_id);
+                self.waiting.insert(incident_id, retry);
                 self.set_timer(retry, Timer::Retry(incident_id));
                 self.emit(
                     now,
@@ -2097,7 +2177,8 @@ impl Engine {
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             let r = &self.responders[slot as usize];
             (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
-                .then(|| self.candidate_info(slot, inc, false))
+                .then(|| self.candidate_info(slot, None))
+                .flatten()
         };
         let q = RankQuery {
             target: inc.position,
@@ -2130,7 +2211,7 @@ impl Engine {
                     .expect("checked")
                     .ambulance_wanted = Some(why.clone());
                 let retry = now.plus_ms(self.config.retry_ms);
-                self.set_timer(retry, Timer::Retry(incident_id));
+                self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
                 self.emit(
                     now,
                     Event::Escalated {

@@ -3,7 +3,7 @@
 //!
 //! Each responder is indexed at an *anchor* point that trails their live position: a location
 //! update moves the anchor only when the responder has drifted more than
-//! [`ResponderIndex::SLACK_M`] from it, so most updates never touch the tree (the ≥ 1,000,000
+//! [`ResponderIndex::SLACK_M`] (50 m) from it, so most updates never touch the tree (the ≥ 1,000,000
 //! updates/s target). Queries stay exact because every distance from the tree is lowered by the
 //! slack before it is used as a bound.
 
@@ -35,7 +35,7 @@ pub struct ResponderIndex {
 
 impl ResponderIndex {
     /// How far a responder may drift from their anchor before the tree is updated.
-    pub const SLACK_M: f64 = 25.0;
+    pub const SLACK_M: f64 = 50.0;
 
     /// Builds the trees in one go (restore, start-up) from `(tree, slot, anchor)`.
     pub fn bulk_load(entries: impl IntoIterator<Item = (usize, u32, [f64; 2])>) -> ResponderIndex {

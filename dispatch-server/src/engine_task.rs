@@ -14,6 +14,7 @@ use crate::journal_file::Journal;
 use crate::journal_recover;
 use crate::metrics as m;
 use crate::wire::JobFacts;
+use anyhow::Context;
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::error::CommandError;
@@ -286,6 +287,8 @@ pub struct EngineHandle {
     tx: mpsc::Sender<Request>,
     locations: Arc<Locations>,
     durable: watch::Receiver<Durability>,
+    /// Why the engine task stopped accepting commands (a journal failure), if it did.
+    failure: watch::Receiver<Option<String>>,
     /// How long a sender waits for room in the command queue before it is told `busy`.
     send_wait: Duration,
 }
@@ -322,9 +325,14 @@ impl EngineHandle {
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
 
-    /// The journal's state, for `/healthz`.
+    /// The journal's state, for `/healthz`; `failed` also covers an append the engine task
+    /// saw fail.
     pub fn durability(&self) -> Durability {
-        self.durable.borrow().clone()
+        let mut d = self.durable.borrow().clone();
+        if d.failed.is_none() {
+            d.failed = self.failure.borrow().clone();
+        }
+        d
     }
 
     /// Whether the engine task is still taking requests.
@@ -375,11 +383,13 @@ pub struct EngineTask {
     /// runs backwards inside the engine.
     last_now: Timestamp,
     failed: Option<String>,
+    failure: watch::Sender<Option<String>>,
     limits: EngineLimits,
     locations: Arc<Locations>,
 }
 
-/// Starts the engine task; returns its handle and its join handle.
+/// Starts the engine task on its own thread; returns its handle and a receiver of its result
+/// (closed without a value if it panicked).
 pub fn spawn(
     engine: Box<dyn EngineCore>,
     journal: Box<dyn JournalSink>,
@@ -387,14 +397,16 @@ pub fn spawn(
     tokens: Arc<TokenIndex>,
     limits: EngineLimits,
     shutdown: CancellationToken,
-) -> (EngineHandle, tokio::task::JoinHandle<anyhow::Result<()>>) {
+) -> anyhow::Result<(EngineHandle, oneshot::Receiver<anyhow::Result<()>>)> {
     let (tx, rx) = mpsc::channel(limits.command_queue.max(1));
     let locations = Arc::new(Locations::default());
     let durable = journal.durable();
+    let failure = watch::Sender::new(None);
     let handle = EngineHandle {
         tx,
         locations: locations.clone(),
         durable: durable.clone(),
+        failure: failure.subscribe(),
         send_wait: limits.send_wait,
     };
     let task = EngineTask {
@@ -408,11 +420,26 @@ pub fn spawn(
         last_lsn: 0,
         last_now: Timestamp(0),
         failed: None,
+        failure,
         limits,
         locations,
     };
-    let join = tokio::spawn(task.run(rx, shutdown));
-    (handle, join)
+    // The one writer gets an OS thread of its own (with a single-threaded runtime for its
+    // timers and channels): as a task among thousands of session tasks it would get a
+    // thousandth of the CPU, and every session waits on it.
+    let (done_tx, done) = oneshot::channel();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the engine thread's runtime")?;
+    std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let result = rt.block_on(task.run(rx, shutdown));
+            let _ = done_tx.send(result);
+        })
+        .context("starting the engine thread")?;
+    Ok((handle, done))
 }
 
 fn wall_clock() -> Timestamp {
@@ -465,8 +492,9 @@ impl EngineTask {
             let can_take =
                 self.deferred.is_empty() && self.uncommitted.len() < self.limits.max_uncommitted;
             let waiting = !self.uncommitted.is_empty();
+            // Not biased: with location pings always pending, a biased order starved the
+            // command queue (alerts waited behind seconds of pings).
             tokio::select! {
-                biased;
                 _ = shutdown.cancelled(), if !stopping => {
                     // Stop taking new requests; those already queued are still served.
                     stopping = true;
@@ -664,6 +692,7 @@ impl EngineTask {
             tracing::error!(error = %why, "journal failed: no further command is accepted");
             m::journal_failed();
             self.failed = Some(why.clone());
+            self.failure.send_replace(Some(why.clone()));
         }
         // Whoever waits for a durability that will never come is told now.
         for p in self.uncommitted.drain(..) {

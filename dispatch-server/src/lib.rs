@@ -134,7 +134,7 @@ pub async fn run(
             send_wait: limits.send_wait,
         },
         engine_stop.clone(),
-    );
+    )?;
     let sessions_stop = CancellationToken::new();
     let sessions = TaskTracker::new();
     let state = http::AppState {
@@ -172,7 +172,7 @@ pub async fn run(
     sessions.close();
     sessions.wait().await;
     engine_stop.cancel();
-    let drained = engine_join.await.context("the engine task panicked")?;
+    let drained = engine_join.await.context("the engine thread panicked")?;
     served
         .context("the HTTP server task panicked")?
         .context("serving HTTP")?;

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use dispatch_core::geo::LatLon;
-use dispatch_core::road::{ImportedRoads, Profile, ProfileGraph, RoadConfig, Route};
+use dispatch_core::road::{ImportedRoads, Profile, ProfileGraph, RoadConfig, Route, Snapped};
 use serde::Serialize;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -99,17 +99,24 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot build roads from {}", args.map.display()))?;
     let built = started.elapsed();
     let started = Instant::now();
-    let network = imported.prepare();
+    let graph = imported.prepare_profile(args.profile);
     let prepared = started.elapsed();
-    let graph = network.profile(args.profile);
 
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    // Snap every pair before printing anything, so that a position off the map fails the
+    // whole run cleanly instead of after half the output.
     let mut timings = Vec::with_capacity(pairs.len());
+    let mut snapped = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         let started = Instant::now();
-        let route = route_pair(graph, pair, args.pairs.as_deref())?;
+        snapped.push(snap_pair(&graph, pair, args.pairs.as_deref())?);
         timings.push(started.elapsed());
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for ((from, to), took) in snapped.iter().zip(&mut timings) {
+        let started = Instant::now();
+        let route = graph.route(from, to);
+        *took += started.elapsed();
         serde_json::to_writer(&mut out, &RouteLine::from(route))?;
         out.write_all(b"\n")?;
     }
@@ -128,18 +135,18 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn route_pair(
+fn snap_pair(
     graph: &ProfileGraph,
     pair: &Pair,
     file: Option<&Path>,
-) -> anyhow::Result<Option<Route>> {
+) -> anyhow::Result<(Snapped, Snapped)> {
     let place = |what: &str| match file {
         Some(f) => format!("{} line {}: {what}", f.display(), pair.line),
         None => format!("--{what}"),
     };
     let from = graph.snap(pair.from).with_context(|| place("from"))?;
     let to = graph.snap(pair.to).with_context(|| place("to"))?;
-    Ok(graph.route(&from, &to))
+    Ok((from, to))
 }
 
 fn percentiles(timings: &mut [Duration]) -> String {

@@ -814,3 +814,172 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
     );
     server.stop().await;
 }
+
+fn write_roster(
+    dir: &std::path::Path,
+    roster: &dispatch_core::roster::RosterFile,
+) -> std::path::PathBuf {
+    let path = dir.join("roster.json");
+    std::fs::write(&path, serde_json::to_string(roster).unwrap()).unwrap();
+    path
+}
+
+fn serve_args(
+    dir: &std::path::Path,
+    map: std::path::PathBuf,
+    roster: std::path::PathBuf,
+) -> dispatch_server::serve_cmd::ServeArgs {
+    dispatch_server::serve_cmd::ServeArgs {
+        map,
+        roster,
+        data_dir: dir.join("data"),
+        listen: "127.0.0.1:0".into(),
+        max_connections: 100,
+        max_frame_bytes: 64 * 1024,
+        recover_to_corruption: false,
+        snapshot_every: 100_000,
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_a_broken_roster_or_map_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut roster = common::roster();
+    roster.elders[0].grid_id = "G404".into();
+    let args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &roster),
+    );
+    let err = format!(
+        "{:#}",
+        dispatch_server::serve_cmd::open(&args)
+            .err()
+            .expect("refused")
+    );
+    assert!(err.contains("E1") && err.contains("G404"), "{err}");
+
+    let junk = dir.path().join("junk.osm.pbf");
+    std::fs::write(&junk, b"this is not a protocol buffer").unwrap();
+    let args = serve_args(
+        dir.path(),
+        junk,
+        write_roster(dir.path(), &common::roster()),
+    );
+    let err = format!(
+        "{:#}",
+        dispatch_server::serve_cmd::open(&args)
+            .err()
+            .expect("refused")
+    );
+    assert!(
+        err.contains("reading map") && err.contains("junk.osm.pbf"),
+        "{err}"
+    );
+}
+
+/// Starts `dispatch serve`'s configuration (real map, real journal in `dir`) on 127.0.0.1:0.
+async fn serve_from(args: &dispatch_server::serve_cmd::ServeArgs) -> TestServer {
+    let config = dispatch_server::serve_cmd::open(args).expect("opens");
+    TestServer::start_config(config).await
+}
+
+#[tokio::test]
+async fn an_acknowledged_alert_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &common::roster()),
+    );
+    let server = serve_from(&args).await;
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("before-restart", "E1"), "1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+    let incident = acc["incident_id"].clone();
+    server.stop().await;
+
+    // Same data dir: the journal replays; the alert is known and its incident is there.
+    let server = serve_from(&args).await;
+    let mut gw = server.connect("GW1").await;
+    let (again, _) = gw.request(fall("before-restart", "E1"), "2").await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["incident_id"], incident);
+    let (s, view) = server
+        .http(
+            "GET",
+            &format!("/v1/incidents/{incident}"),
+            Some(&token("OP1")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(
+        view["timeline"][0]["event"]["type"], "incident_opened",
+        "{view}"
+    );
+    server.stop().await;
+}
+
+/// A journal whose disk is full.
+struct FullDisk(tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>);
+
+impl dispatch_server::engine_task::JournalSink for FullDisk {
+    fn command(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _command: &dispatch_core::command::Command,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        anyhow::bail!("No space left on device")
+    }
+    fn timeout(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        anyhow::bail!("No space left on device")
+    }
+    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
+        self.0.subscribe()
+    }
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_journal_acknowledges_nothing_and_healthz_says_so() {
+    let journal = FullDisk(tokio::sync::watch::Sender::new(Default::default()));
+    let server = TestServer::start_with(
+        common::roster(),
+        dispatch_server::Limits::default(),
+        Box::new(journal),
+    )
+    .await;
+    let mut gw = server.connect("GW1").await;
+    let (r, _) = gw.request(fall("lost", "E1"), "1").await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("unavailable")),
+        "{r}"
+    );
+    let (r, _) = gw.request(fall("lost-2", "E2"), "2").await;
+    assert_eq!(r["code"], "unavailable", "{r}");
+    let (s, body) = server.http("GET", "/healthz", None, None).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(body["status"], "failing");
+    assert!(
+        body["journal"]["failed"]
+            .as_str()
+            .is_some_and(|m| m.contains("No space")),
+        "{body}"
+    );
+    server.stop().await;
+}

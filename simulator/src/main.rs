@@ -1,6 +1,389 @@
-//! The `simulator` binary.
+//! The `simulator` binary: flags → scenario → runs → reports. All logic lives in the library.
 
-fn main() {
-    eprintln!("simulator: not yet wired");
-    std::process::exit(2);
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use simulator::behaviour::BehaviourParams;
+use simulator::hexgrid::Hexgrid;
+use simulator::replay::{Paced, ReplayWorld};
+use simulator::report::{PolicyReport, Report, ScenarioSummary};
+use simulator::roads::Map;
+use simulator::runner::{policies, run_all, write_outputs, BASELINE_RADIUS_M};
+use simulator::scenario::{generate, Scenario, ScenarioParams, VIRTUAL_EPOCH};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "simulator",
+    about = "Scenarios, virtual-time runs and load for the dispatch engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate a scenario and run it in virtual time under each policy; write the report.
+    Run {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        behaviour: BehaviourArgs,
+        /// The baseline policy's straight-line radius (metres).
+        #[arg(long, default_value_t = BASELINE_RADIUS_M)]
+        radius_m: f64,
+        /// Where report.json, summary.md and the SVG charts go.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a generated scenario's roster (token digests) and its tokens, for `dispatch serve`.
+    Roster {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[arg(long)]
+        roster_out: PathBuf,
+        #[arg(long)]
+        tokens_out: PathBuf,
+    },
+    /// Load over the wire against a running `dispatch serve` (loopback only; bounded).
+    Load {
+        /// The server's WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws.
+        #[arg(long)]
+        url: String,
+        /// The roster the server runs (from `simulator roster`).
+        #[arg(long)]
+        roster: PathBuf,
+        /// Its tokens file.
+        #[arg(long)]
+        tokens: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        responders: usize,
+        #[arg(long, default_value_t = 1000)]
+        alerts: usize,
+        #[arg(long, default_value_t = 100.0)]
+        alerts_per_s: f64,
+        /// Location updates per second per responder phone.
+        #[arg(long, default_value_t = 1.0)]
+        location_hz: f64,
+        #[arg(long, default_value_t = 0.6)]
+        accept_share: f64,
+        /// Hard bound on the run's wall time (seconds).
+        #[arg(long, default_value_t = 60.0)]
+        max_duration_s: f64,
+        #[arg(long, default_value_t = 2.0)]
+        grace_s: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replay a JSON-lines file of timed commands through the engine (docs/simulator.md).
+    Replay {
+        #[arg(long)]
+        map: PathBuf,
+        #[arg(long)]
+        roster: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// Wall-clock pacing: 1 is real time, 10 ten times faster; 0 is pure virtual time.
+        #[arg(long, default_value_t = 0.0)]
+        speed: f64,
+        /// Let timers run this long after the last line (seconds).
+        #[arg(long, default_value_t = 3600.0)]
+        drain_s: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ScenarioArgs {
+    /// The OSM extract (.osm.pbf).
+    #[arg(long)]
+    map: PathBuf,
+    /// The population hexgrid CSV.
+    #[arg(long)]
+    population: PathBuf,
+    #[arg(long, default_value_t = ScenarioParams::default().hours)]
+    hours: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().seed)]
+    seed: u64,
+    #[arg(long, default_value_t = ScenarioParams::default().elders)]
+    elders: usize,
+    #[arg(long, default_value_t = ScenarioParams::default().volunteers)]
+    volunteers: usize,
+    #[arg(long, default_value_t = ScenarioParams::default().ambulances)]
+    ambulances: usize,
+    #[arg(long, default_value_t = ScenarioParams::default().grid_side_m)]
+    grid_side_m: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().pairing_radius_m)]
+    pairing_radius_m: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().falls_per_hour)]
+    falls_per_hour: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().rescue_calls_per_hour)]
+    rescue_calls_per_hour: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().service_calls_per_hour)]
+    service_calls_per_hour: f64,
+    #[arg(long, default_value_t = ScenarioParams::default().missed_check_ins_per_hour)]
+    missed_check_ins_per_hour: f64,
+    /// Device gateways on the roster (a load run spreads its alerts over them).
+    #[arg(long, default_value_t = ScenarioParams::default().gateways)]
+    gateways: usize,
+}
+
+#[derive(Args)]
+struct BehaviourArgs {
+    /// Chance a responder accepts an offer.
+    #[arg(long, default_value_t = BehaviourParams::default().accept_share)]
+    accept_share: f64,
+    /// Chance a responder declines (the rest stay silent and let the offer expire).
+    #[arg(long, default_value_t = BehaviourParams::default().decline_share)]
+    decline_share: f64,
+}
+
+impl ScenarioArgs {
+    fn params(&self) -> ScenarioParams {
+        ScenarioParams {
+            seed: self.seed,
+            hours: self.hours,
+            elders: self.elders,
+            volunteers: self.volunteers,
+            ambulances: self.ambulances,
+            grid_side_m: self.grid_side_m,
+            pairing_radius_m: self.pairing_radius_m,
+            falls_per_hour: self.falls_per_hour,
+            rescue_calls_per_hour: self.rescue_calls_per_hour,
+            service_calls_per_hour: self.service_calls_per_hour,
+            missed_check_ins_per_hour: self.missed_check_ins_per_hour,
+            gateways: self.gateways,
+            ..ScenarioParams::default()
+        }
+    }
+}
+
+fn load_roads(map: &Path) -> anyhow::Result<Map> {
+    let t = Instant::now();
+    let file =
+        std::fs::File::open(map).with_context(|| format!("opening map {}", map.display()))?;
+    let net = Map::from_pbf(std::io::BufReader::new(file))
+        .with_context(|| format!("reading map {}", map.display()))?;
+    eprintln!(
+        "simulator: road network from {} in {:.1} s",
+        map.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(net)
+}
+
+fn scenario(args: &ScenarioArgs, roads: &Map) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(&args.population)
+        .with_context(|| format!("reading population grid {}", args.population.display()))?;
+    let grid =
+        Hexgrid::parse(&text).with_context(|| format!("in {}", args.population.display()))?;
+    let s = generate(&grid, &args.params(), &|p| roads.snap_home(p))
+        .context("generating the scenario")?;
+    Ok(s)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run {
+            scenario: args,
+            behaviour,
+            radius_m,
+            out,
+        } => {
+            let roads = load_roads(&args.map)?;
+            let s = scenario(&args, &roads)?;
+            let behaviour = BehaviourParams {
+                accept_share: behaviour.accept_share,
+                decline_share: behaviour.decline_share,
+                ..BehaviourParams::default()
+            };
+            let t = Instant::now();
+            let (report, runs) = run_all(
+                &s,
+                &behaviour,
+                roads.net.clone(),
+                &policies(radius_m),
+                &file_name(&args.map),
+                &file_name(&args.population),
+            )?;
+            eprintln!(
+                "simulator: {} alerts, {} policies, {:.1} s of wall time",
+                s.alerts.len(),
+                runs.len(),
+                t.elapsed().as_secs_f64()
+            );
+            write_outputs(&out, &report, &runs)?;
+            print!("{}", report.to_markdown());
+            eprintln!(
+                "simulator: wrote {}/report.json, summary.md and charts",
+                out.display()
+            );
+        }
+        Cmd::Roster {
+            scenario: args,
+            roster_out,
+            tokens_out,
+        } => {
+            let roads = load_roads(&args.map)?;
+            let mut s = scenario(&args, &roads)?;
+            let tokens = simulator::credentials::issue(&mut s.roster, args.seed);
+            write_json(&roster_out, &s.roster)?;
+            write_json(&tokens_out, &tokens)?;
+            eprintln!(
+                "simulator: roster with {} responders and {} elders in {}, tokens in {}",
+                s.roster.responders.len(),
+                s.roster.elders.len(),
+                roster_out.display(),
+                tokens_out.display()
+            );
+        }
+        Cmd::Load {
+            url,
+            roster,
+            tokens,
+            responders,
+            alerts,
+            alerts_per_s,
+            location_hz,
+            accept_share,
+            max_duration_s,
+            grace_s,
+            out,
+        } => {
+            simulator::load::check_loopback(&url)?;
+            let roster_file: dispatch_core::roster::RosterFile = serde_json::from_str(
+                &std::fs::read_to_string(&roster)
+                    .with_context(|| format!("reading {}", roster.display()))?,
+            )
+            .with_context(|| format!("parsing roster {}", roster.display()))?;
+            let tokens_file: simulator::credentials::Tokens = serde_json::from_str(
+                &std::fs::read_to_string(&tokens)
+                    .with_context(|| format!("reading {}", tokens.display()))?,
+            )
+            .with_context(|| format!("parsing tokens {}", tokens.display()))?;
+            let params = simulator::load::LoadParams {
+                url,
+                responders,
+                alerts,
+                alerts_per_s,
+                location_hz,
+                accept_share,
+                max_duration_s,
+                grace_s,
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+            let report = rt.block_on(simulator::load::run_load(
+                params,
+                &roster_file,
+                &tokens_file,
+            ))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            write_json(&out.join("load_report.json"), &report)?;
+            std::fs::write(out.join("load_summary.md"), report.to_markdown())?;
+            print!("{}", report.to_markdown());
+            if report.total_errors() > 0 || report.alerts_lost > 0 {
+                anyhow::bail!(
+                    "{} errors, {} alerts lost",
+                    report.total_errors(),
+                    report.alerts_lost
+                );
+            }
+        }
+        Cmd::Replay {
+            map,
+            roster,
+            input,
+            speed,
+            drain_s,
+            out,
+        } => {
+            let roads = load_roads(&map)?;
+            let roster_file: dispatch_core::roster::RosterFile = serde_json::from_str(
+                &std::fs::read_to_string(&roster)
+                    .with_context(|| format!("reading {}", roster.display()))?,
+            )
+            .with_context(|| format!("parsing roster {}", roster.display()))?;
+            let lines = simulator::replay::parse(
+                &std::fs::read_to_string(&input)
+                    .with_context(|| format!("reading {}", input.display()))?,
+            )
+            .with_context(|| format!("in {}", input.display()))?;
+            let last_ms = lines.last().map_or(0, |l| l.t_ms);
+            let engine = dispatch_core::engine::Engine::new(
+                roads.net.clone(),
+                roster_file.clone(),
+                dispatch_core::policy::PolicyConfig::default(),
+            )
+            .context("the engine refused the roster")?;
+            let start = VIRTUAL_EPOCH;
+            let mut world = ReplayWorld::new(lines, start);
+            let mut kpis = simulator::kpi::KpiCollector::new(&roster_file);
+            let mut events = Vec::new();
+            let quiet = start.plus_ms(last_ms);
+            let until = quiet.plus_ms((drain_s * 1000.0) as u64);
+            let stats = if speed > 0.0 {
+                let mut paced = Paced::new(engine, start, speed);
+                simulator::virtual_clock::drive(&mut paced, &mut world, start, until, until, |r| {
+                    kpis.observe(r);
+                    events.push(r.clone());
+                })?
+            } else {
+                let mut engine = engine;
+                simulator::virtual_clock::drive(
+                    &mut engine,
+                    &mut world,
+                    start,
+                    until,
+                    until,
+                    |r| {
+                        kpis.observe(r);
+                        events.push(r.clone());
+                    },
+                )?
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let mut jsonl = String::new();
+            for e in &events {
+                jsonl.push_str(&serde_json::to_string(e)?);
+                jsonl.push('\n');
+            }
+            std::fs::write(out.join("events.jsonl"), jsonl)?;
+            let policy = PolicyReport {
+                kpis: kpis.finish(),
+                commands: stats.commands,
+                refusals: world.refusals.clone(),
+                events: stats.events,
+                virtual_duration_s: stats.stopped_at.ms_since(start) as f64 / 1000.0,
+            };
+            let report = Report {
+                scenario: ScenarioSummary::from_roster(
+                    &roster_file,
+                    &file_name(&map),
+                    &file_name(&input),
+                ),
+                behaviour: BehaviourParams::default(),
+                policies: [("replay".to_string(), policy)].into_iter().collect(),
+            };
+            std::fs::write(out.join("report.json"), report.to_json())?;
+            std::fs::write(out.join("summary.md"), report.to_markdown())?;
+            print!("{}", report.to_markdown());
+        }
+    }
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
 }

@@ -19,13 +19,15 @@ use std::collections::BinaryHeap;
 
 const INF: u32 = u32::MAX;
 const NONE: u32 = u32::MAX;
-/// In an arc's `mid`: set for a shortcut (the rest is the rank of the vertex it bypasses),
-/// clear for an original arc (the rest is its segment id).
+/// In an arc's `mid`: set for a shortcut (the rest indexes [`Ch::halves`]), clear for an
+/// original arc (the rest is its segment id).
 const SHORTCUT: u32 = 1 << 31;
 
 /// How many vertices a witness search may settle before it gives up (and a shortcut is
-/// added). Larger means fewer shortcuts and a slower preparation.
+/// added). Larger means fewer shortcuts and a slower preparation. Estimating a vertex's
+/// priority only needs a count, so it searches less than a real contraction.
 const WITNESS_SETTLE_LIMIT: usize = 500;
+const ESTIMATE_SETTLE_LIMIT: usize = 20;
 
 /// A prepared hierarchy over one profile's graph.
 #[derive(Debug, Clone, Default)]
@@ -34,14 +36,25 @@ pub(crate) struct Ch {
     rank_of: Vec<u32>,
     /// Upward arcs r → head (head ranks above r): `up_first[r]..up_first[r + 1]`.
     up_first: Vec<u32>,
-    up_head: Vec<u32>,
-    up_ms: Vec<u32>,
+    up: Vec<Hop>,
     up_mid: Vec<u32>,
     /// Arcs tail → r whose tail ranks above r, stored at r (the backward search climbs them).
     down_first: Vec<u32>,
-    down_tail: Vec<u32>,
-    down_ms: Vec<u32>,
+    /// `node` is the tail here.
+    down: Vec<Hop>,
     down_mid: Vec<u32>,
+    /// The two arcs a shortcut t → h past m stands for: t → m (an index into the down
+    /// arrays, stored at m) and m → h (an index into the up arrays). Unpacking is then a walk
+    /// down this table with no searching.
+    halves: Vec<[u32; 2]>,
+}
+
+/// An arc as the searches read it: the vertex at its other end and its time, side by side so
+/// that one relaxation touches one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hop {
+    node: u32,
+    ms: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +69,7 @@ struct Witness {
     dist: Vec<u32>,
     stamp: Vec<u32>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    heap: MinQueue,
 }
 
 impl Witness {
@@ -65,7 +78,7 @@ impl Witness {
             dist: vec![INF; n],
             stamp: vec![0; n],
             generation: 0,
-            heap: BinaryHeap::new(),
+            heap: MinQueue::default(),
         }
     }
 
@@ -79,18 +92,18 @@ impl Witness {
 
     /// Distances from `source` in the remaining graph without `avoid`, exact up to `max_ms`
     /// (or until the settle limit).
-    fn run(&mut self, out: &[Vec<Adj>], source: u32, avoid: u32, max_ms: u32) {
+    fn run(&mut self, out: &[Vec<Adj>], source: u32, avoid: u32, max_ms: u32, limit: usize) {
         self.generation += 1;
         self.heap.clear();
         self.stamp[source as usize] = self.generation;
         self.dist[source as usize] = 0;
-        self.heap.push(Reverse((0, source)));
+        self.heap.push(0, source);
         let mut settled = 0;
-        while let Some(Reverse((d, v))) = self.heap.pop() {
+        while let Some((d, v)) = self.heap.pop() {
             if d > self.get(v) {
                 continue;
             }
-            if d > max_ms || settled >= WITNESS_SETTLE_LIMIT {
+            if d > max_ms || settled >= limit {
                 break;
             }
             settled += 1;
@@ -102,7 +115,7 @@ impl Witness {
                 if nd < self.get(a.to) {
                     self.stamp[a.to as usize] = self.generation;
                     self.dist[a.to as usize] = nd;
-                    self.heap.push(Reverse((nd, a.to)));
+                    self.heap.push(nd, a.to);
                 }
             }
         }
@@ -118,7 +131,7 @@ struct Contraction {
 
 impl Contraction {
     /// Calls `found(u, w, ms)` for every shortcut contracting `v` needs.
-    fn shortcuts(&mut self, v: u32, mut found: impl FnMut(u32, u32, u32)) {
+    fn shortcuts(&mut self, v: u32, limit: usize, mut found: impl FnMut(u32, u32, u32)) {
         let vi = v as usize;
         let Some(max_out) = self.out[vi].iter().map(|a| a.ms).max() else {
             return;
@@ -130,7 +143,7 @@ impl Contraction {
                 continue;
             }
             self.witness
-                .run(&self.out, u, v, into.ms.saturating_add(max_out));
+                .run(&self.out, u, v, into.ms.saturating_add(max_out), limit);
             for a in &self.out[vi] {
                 let need = into.ms.saturating_add(a.ms);
                 if a.to != u && self.witness.get(a.to) > need {
@@ -144,7 +157,7 @@ impl Contraction {
     /// keeps the graph small, and spread evenly over the map.
     fn priority(&mut self, v: u32, contracted_neighbours: u32) -> i64 {
         let mut added = 0i64;
-        self.shortcuts(v, |_, _, _| added += 1);
+        self.shortcuts(v, ESTIMATE_SETTLE_LIMIT, |_, _, _| added += 1);
         let removed = (self.out[v as usize].len() + self.inn[v as usize].len()) as i64;
         added - removed + i64::from(contracted_neighbours)
     }
@@ -205,7 +218,9 @@ impl Ch {
                 continue;
             }
             shortcuts.clear();
-            c.shortcuts(v, |u, w, ms| shortcuts.push((u, w, ms)));
+            c.shortcuts(v, WITNESS_SETTLE_LIMIT, |u, w, ms| {
+                shortcuts.push((u, w, ms))
+            });
             up[vi] = std::mem::take(&mut c.out[vi]);
             down[vi] = std::mem::take(&mut c.inn[vi]);
             for a in &up[vi] {
@@ -243,49 +258,84 @@ impl Ch {
         };
         let csr = |lists: &[Vec<Adj>]| {
             let mut first = Vec::with_capacity(n + 1);
-            let (mut head, mut ms, mut mid) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut hops, mut mid) = (Vec::new(), Vec::new());
             first.push(0u32);
             for &v in &order {
                 for a in &lists[v as usize] {
-                    head.push(rank_of[a.to as usize]);
-                    ms.push(a.ms);
+                    hops.push(Hop {
+                        node: rank_of[a.to as usize],
+                        ms: a.ms,
+                    });
                     mid.push(remap(a.mid));
                 }
-                first.push(head.len() as u32);
+                first.push(hops.len() as u32);
             }
-            (first, head, ms, mid)
+            (first, hops, mid)
         };
-        let (up_first, up_head, up_ms, up_mid) = csr(&up);
-        let (down_first, down_tail, down_ms, down_mid) = csr(&down);
-        Ch {
+        let (up_first, up_hops, up_mid) = csr(&up);
+        let (down_first, down_hops, down_mid) = csr(&down);
+        let mut ch = Ch {
             rank_of,
             up_first,
-            up_head,
-            up_ms,
+            up: up_hops,
             up_mid,
             down_first,
-            down_tail,
-            down_ms,
+            down: down_hops,
             down_mid,
+            halves: Vec::new(),
+        };
+        ch.link_halves();
+        ch
+    }
+
+    /// Replaces each shortcut's bypassed rank by an index into `halves`. A shortcut t → h past
+    /// m was made from the arcs t → m and m → h as they stood when m was contracted, and
+    /// those never change after, so both are found among m's arcs (parallel arcs were merged,
+    /// so each is unique).
+    fn link_halves(&mut self) {
+        let n = self.rank_of.len() as u32;
+        for r in 0..n {
+            for a in self.ups(r) {
+                if self.up_mid[a] & SHORTCUT != 0 {
+                    let half = self.find_halves(r, self.up[a].node, self.up_mid[a] & !SHORTCUT);
+                    self.up_mid[a] = SHORTCUT | self.halves.len() as u32;
+                    self.halves.push(half);
+                }
+            }
+            for a in self.downs(r) {
+                if self.down_mid[a] & SHORTCUT != 0 {
+                    let half = self.find_halves(self.down[a].node, r, self.down_mid[a] & !SHORTCUT);
+                    self.down_mid[a] = SHORTCUT | self.halves.len() as u32;
+                    self.halves.push(half);
+                }
+            }
+        }
+    }
+
+    fn find_halves(&self, tail: u32, head: u32, m: u32) -> [u32; 2] {
+        let first = self.downs(m).find(|&a| self.down[a].node == tail);
+        let second = self.ups(m).find(|&a| self.up[a].node == head);
+        match (first, second) {
+            (Some(x), Some(y)) => [x as u32, y as u32],
+            _ => unreachable!("a shortcut's two halves are arcs of the vertex it bypasses"),
         }
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
         (self.rank_of.len()
             + self.up_first.len()
-            + self.up_head.len()
-            + self.up_ms.len()
+            + 2 * self.up.len()
             + self.up_mid.len()
             + self.down_first.len()
-            + self.down_tail.len()
-            + self.down_ms.len()
-            + self.down_mid.len())
+            + 2 * self.down.len()
+            + self.down_mid.len()
+            + 2 * self.halves.len())
             * std::mem::size_of::<u32>()
     }
 
     /// Arcs in the hierarchy (original arcs kept plus shortcuts).
     pub(crate) fn arc_count(&self) -> usize {
-        self.up_head.len() + self.down_tail.len()
+        self.up.len() + self.down.len()
     }
 
     fn ups(&self, r: u32) -> std::ops::Range<usize> {
@@ -296,31 +346,18 @@ impl Ch {
         self.down_first[r as usize] as usize..self.down_first[r as usize + 1] as usize
     }
 
-    /// Appends the segments of arc `tail → head` (ranks) in travel order.
-    fn unpack(&self, tail: u32, head: u32, mid: u32, segments: &mut Vec<u32>) {
-        let mut stack = vec![(tail, head, mid)];
-        while let Some((t, h, mid)) = stack.pop() {
+    /// Appends the original segments an arc stands for, in travel order.
+    fn unpack(&self, mid: u32, stack: &mut Vec<u32>, segments: &mut Vec<u32>) {
+        stack.clear();
+        stack.push(mid);
+        while let Some(mid) = stack.pop() {
             if mid & SHORTCUT == 0 {
                 segments.push(mid);
-                continue;
+            } else {
+                let [first, second] = self.halves[(mid & !SHORTCUT) as usize];
+                stack.push(self.up_mid[second as usize]);
+                stack.push(self.down_mid[first as usize]);
             }
-            let m = mid & !SHORTCUT;
-            // t → m was final when m was contracted: it sits among m's down arcs with tail t;
-            // m → h among m's up arcs with head h. Parallel arcs were merged, so each is unique.
-            let first = self
-                .downs(m)
-                .find(|&a| self.down_tail[a] == t)
-                .map(|a| self.down_mid[a]);
-            let second = self
-                .ups(m)
-                .find(|&a| self.up_head[a] == h)
-                .map(|a| self.up_mid[a]);
-            let (Some(first), Some(second)) = (first, second) else {
-                debug_assert!(false, "a shortcut's two halves are in the hierarchy");
-                return;
-            };
-            stack.push((m, h, second));
-            stack.push((t, m, first));
         }
     }
 
@@ -358,24 +395,23 @@ impl Ch {
                     best = d.saturating_add(there);
                     meet = v;
                 }
-                if forward {
-                    for a in self.ups(v) {
-                        side.reach(
-                            self.up_head[a],
-                            d.saturating_add(self.up_ms[a]),
-                            v,
-                            a as u32,
-                        );
-                    }
+                // Stall on demand: if a higher vertex already reaches v more cheaply (through
+                // an arc the other way), d is not v's distance, and nothing climbs on from v.
+                let (stall, climb, hops) = if forward {
+                    (self.downs(v), self.ups(v), &self.up)
                 } else {
-                    for a in self.downs(v) {
-                        side.reach(
-                            self.down_tail[a],
-                            d.saturating_add(self.down_ms[a]),
-                            v,
-                            a as u32,
-                        );
-                    }
+                    (self.ups(v), self.downs(v), &self.down)
+                };
+                let stall_hops = if forward { &self.down } else { &self.up };
+                if stall_hops[stall]
+                    .iter()
+                    .any(|h| side.get(h.node).saturating_add(h.ms) < d)
+                {
+                    continue;
+                }
+                let first = climb.start;
+                for (i, h) in hops[climb].iter().enumerate() {
+                    side.reach(h.node, d.saturating_add(h.ms), v, (first + i) as u32);
                 }
             }
             if meet == NONE {
@@ -385,20 +421,23 @@ impl Ch {
             let mut arcs_up = Vec::new();
             let mut r = meet;
             while fwd.pred_arc(r) != NONE {
-                let (t, a) = (fwd.pred_node(r), fwd.pred_arc(r) as usize);
-                arcs_up.push((t, r, self.up_mid[a]));
-                r = t;
+                arcs_up.push(self.up_mid[fwd.pred_arc(r) as usize]);
+                r = fwd.pred_node(r);
             }
             let start_rank = r;
             let mut segments = Vec::new();
-            for &(t, h, mid) in arcs_up.iter().rev() {
-                self.unpack(t, h, mid, &mut segments);
+            let mut stack = Vec::new();
+            for &mid in arcs_up.iter().rev() {
+                self.unpack(mid, &mut stack, &mut segments);
             }
             let mut r = meet;
             while bwd.pred_arc(r) != NONE {
-                let (h, a) = (bwd.pred_node(r), bwd.pred_arc(r) as usize);
-                self.unpack(r, h, self.down_mid[a], &mut segments);
-                r = h;
+                self.unpack(
+                    self.down_mid[bwd.pred_arc(r) as usize],
+                    &mut stack,
+                    &mut segments,
+                );
+                r = bwd.pred_node(r);
             }
             let end_rank = r;
             let source = sources
@@ -430,33 +469,43 @@ impl Ch {
         let n = self.rank_of.len();
         dist.clear();
         dist.resize(n, INF);
-        let mut heap = BinaryHeap::new();
+        let mut heap = MinQueue::default();
         for seed in targets.iter().flatten() {
             let r = self.rank_of[seed.node as usize];
             if seed.ms < dist[r as usize] {
                 dist[r as usize] = seed.ms;
-                heap.push(Reverse((seed.ms, r)));
+                heap.push(seed.ms, r);
             }
         }
-        while let Some(Reverse((d, v))) = heap.pop() {
+        while let Some((d, v)) = heap.pop() {
             if d > dist[v as usize] {
                 continue;
             }
             for a in self.downs(v) {
-                let (u, nd) = (self.down_tail[a], d.saturating_add(self.down_ms[a]));
+                let (u, nd) = (self.down[a].node, d.saturating_add(self.down[a].ms));
                 if nd < dist[u as usize] {
                     dist[u as usize] = nd;
-                    heap.push(Reverse((nd, u)));
+                    heap.push(nd, u);
                 }
             }
         }
         for r in (0..n).rev() {
             let mut d = dist[r];
-            for a in self.up_first[r] as usize..self.up_first[r + 1] as usize {
-                d = d.min(self.up_ms[a].saturating_add(dist[self.up_head[a] as usize]));
+            for hop in &self.up[self.up_first[r] as usize..self.up_first[r + 1] as usize] {
+                d = d.min(hop.ms.saturating_add(dist[hop.node as usize]));
             }
             dist[r] = d;
         }
+    }
+
+    /// Runs `f` on [`Self::distances_to`]'s result, in a buffer reused by every call on this
+    /// thread (the matcher asks this for every incident; the buffer is one `u32` per vertex).
+    pub(crate) fn with_distances_to<R>(&self, targets: &Seeds, f: impl FnOnce(&[u32]) -> R) -> R {
+        PHAST_DIST.with(|cell| {
+            let mut dist = cell.borrow_mut();
+            self.distances_to(targets, &mut dist);
+            f(&dist)
+        })
     }
 
     pub(crate) fn rank(&self, v: u32) -> u32 {
@@ -467,52 +516,50 @@ impl Ch {
 /// One direction of a bidirectional search, reusable across queries on this thread.
 #[derive(Default)]
 struct Side {
-    stamp: Vec<u32>,
-    dist: Vec<u32>,
-    pred_node: Vec<u32>,
-    pred_arc: Vec<u32>,
+    /// Per vertex: the generation it was last reached in, and its tentative time then.
+    label: Vec<(u32, u32)>,
+    /// Per vertex: the vertex and arc it was reached through.
+    pred: Vec<(u32, u32)>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    heap: MinQueue,
 }
 
 impl Side {
     fn begin(&mut self, n: usize) {
-        if self.stamp.len() < n {
-            self.stamp.resize(n, 0);
-            self.dist.resize(n, INF);
-            self.pred_node.resize(n, NONE);
-            self.pred_arc.resize(n, NONE);
+        if self.label.len() < n {
+            self.label.resize(n, (0, INF));
+            self.pred.resize(n, (NONE, NONE));
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.stamp.fill(0);
+            self.label.fill((0, INF));
             self.generation = 1;
         }
         self.heap.clear();
     }
 
+    #[inline]
     fn get(&self, v: u32) -> u32 {
-        if self.stamp[v as usize] == self.generation {
-            self.dist[v as usize]
+        let (generation, d) = self.label[v as usize];
+        if generation == self.generation {
+            d
         } else {
             INF
         }
     }
 
+    #[inline]
     fn reach(&mut self, v: u32, d: u32, pred_node: u32, pred_arc: u32) {
         if d < self.get(v) {
-            let i = v as usize;
-            self.stamp[i] = self.generation;
-            self.dist[i] = d;
-            self.pred_node[i] = pred_node;
-            self.pred_arc[i] = pred_arc;
-            self.heap.push(Reverse((d, v)));
+            self.label[v as usize] = (self.generation, d);
+            self.pred[v as usize] = (pred_node, pred_arc);
+            self.heap.push(d, v);
         }
     }
 
     /// The smallest tentative distance still queued (skipping stale entries).
     fn top(&mut self) -> Option<u32> {
-        while let Some(&Reverse((d, v))) = self.heap.peek() {
+        while let Some((d, v)) = self.heap.peek() {
             if d > self.get(v) {
                 self.heap.pop();
             } else {
@@ -524,15 +571,43 @@ impl Side {
 
     fn pop(&mut self) -> Option<(u32, u32)> {
         self.top()?;
-        self.heap.pop().map(|Reverse(x)| x)
+        self.heap.pop()
     }
 
     fn pred_node(&self, v: u32) -> u32 {
-        self.pred_node[v as usize]
+        self.pred[v as usize].0
     }
 
     fn pred_arc(&self, v: u32) -> u32 {
-        self.pred_arc[v as usize]
+        self.pred[v as usize].1
+    }
+}
+
+/// A min-priority queue of (time, vertex), packed into one `u64` so that each comparison is a
+/// single integer compare.
+#[derive(Debug, Default)]
+struct MinQueue(BinaryHeap<Reverse<u64>>);
+
+impl MinQueue {
+    #[inline]
+    fn push(&mut self, d: u32, v: u32) {
+        self.0.push(Reverse((u64::from(d) << 32) | u64::from(v)));
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        self.0.pop().map(|Reverse(x)| ((x >> 32) as u32, x as u32))
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<(u32, u32)> {
+        self.0
+            .peek()
+            .map(|&Reverse(x)| ((x >> 32) as u32, x as u32))
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -550,6 +625,8 @@ impl Scratch {
 }
 
 thread_local! {
+    /// The many-to-one sweep's per-vertex times, reused across calls on this thread.
+    static PHAST_DIST: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// Search state reused by every query on this thread, so a query allocates nothing and
     /// clears nothing (entries are valid only under the current generation stamp).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());

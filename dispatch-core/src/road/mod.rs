@@ -162,19 +162,23 @@ impl ImportedRoads {
         &self.stats
     }
 
-    /// Builds the snapping indexes and the fast-routing structures.
+    /// Builds the snapping indexes and the fast-routing structures of both profiles.
     pub fn prepare(self) -> RoadNetwork {
-        let prepare = |base: BaseGraph| ProfileGraph {
-            snap: SnapIndex::new(&base, self.projection, self.snap_limit_m),
-            ch: ch::Ch::build(&base),
-            base,
-        };
         RoadNetwork {
-            car: prepare(self.car),
-            foot: prepare(self.foot),
+            car: ProfileGraph::prepare(self.car, self.projection, self.snap_limit_m),
+            foot: ProfileGraph::prepare(self.foot, self.projection, self.snap_limit_m),
             projection: self.projection,
             stats: self.stats,
         }
+    }
+
+    /// Prepares one profile only (a tool that needs one profile need not wait for both).
+    pub fn prepare_profile(self, p: Profile) -> ProfileGraph {
+        let base = match p {
+            Profile::Car => self.car,
+            Profile::Foot => self.foot,
+        };
+        ProfileGraph::prepare(base, self.projection, self.snap_limit_m)
     }
 }
 
@@ -236,8 +240,33 @@ impl RoadNetwork {
 }
 
 impl ProfileGraph {
-    pub fn profile_kind(&self) -> Profile {
+    fn prepare(base: BaseGraph, projection: Projection, snap_limit_m: f64) -> ProfileGraph {
+        ProfileGraph {
+            snap: SnapIndex::new(&base, projection, snap_limit_m),
+            ch: ch::Ch::build(&base),
+            base,
+        }
+    }
+
+    /// Which profile this graph is for.
+    pub fn kind(&self) -> Profile {
         self.base.profile
+    }
+
+    /// Every arc of the routed graph as `(tail vertex, head vertex, ms)`, for building an
+    /// independent oracle (the tests and benchmarks use petgraph's Dijkstra on it).
+    pub fn arcs(&self) -> Vec<(usize, usize, u32)> {
+        (0..self.base.vertex_count() as u32)
+            .flat_map(|v| {
+                self.base.out_arcs(v).map(move |a| {
+                    (
+                        v as usize,
+                        self.base.out_head[a] as usize,
+                        self.base.out_ms[a],
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The nearest point on a kept road segment, or an error if it is further than the snap
@@ -263,39 +292,37 @@ impl ProfileGraph {
     /// `None` where there is no route. One backward search and one linear sweep over the
     /// hierarchy, whatever the number of sources.
     pub fn times_to(&self, sources: &[Snapped], target: &Snapped) -> Vec<Option<u32>> {
-        if !self.owns(target) {
+        if sources.is_empty() || !self.owns(target) {
             return vec![None; sources.len()];
         }
-        let mut dist = Vec::new();
-        self.ch.distances_to(
-            &snap::target_seeds(self.segment(target), target.frac),
-            &mut dist,
-        );
-        sources
-            .iter()
-            .map(|s| {
-                if !self.owns(s) {
-                    return None;
-                }
-                let seg = self.segment(s);
-                let via_graph = snap::source_seeds(seg, s.frac)
-                    .iter()
-                    .flatten()
-                    .map(|seed| {
-                        seed.ms
-                            .saturating_add(dist[self.ch.rank(seed.node) as usize])
-                    })
-                    .min()
-                    .filter(|&ms| ms != u32::MAX);
-                let direct = (s.segment == target.segment)
-                    .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
-                    .flatten();
-                match (via_graph, direct) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            })
-            .collect()
+        let target_seeds = snap::target_seeds(self.segment(target), target.frac);
+        self.ch.with_distances_to(&target_seeds, |dist| {
+            sources
+                .iter()
+                .map(|s| {
+                    if !self.owns(s) {
+                        return None;
+                    }
+                    let seg = self.segment(s);
+                    let via_graph = snap::source_seeds(seg, s.frac)
+                        .iter()
+                        .flatten()
+                        .map(|seed| {
+                            seed.ms
+                                .saturating_add(dist[self.ch.rank(seed.node) as usize])
+                        })
+                        .min()
+                        .filter(|&ms| ms != u32::MAX);
+                    let direct = (s.segment == target.segment)
+                        .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
+                        .flatten();
+                    match (via_graph, direct) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Many-to-one by one plain Dijkstra per source: the oracle for [`Self::times_to`].

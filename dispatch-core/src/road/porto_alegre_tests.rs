@@ -149,3 +149,74 @@ fn times_to_equals_dijkstra_on_porto_alegre() {
         }
     }
 }
+
+/// An oracle that shares no code with ours: petgraph's Dijkstra on the same arcs, between
+/// vertices (a position exactly on a vertex snaps onto it at no cost).
+#[test]
+fn ch_equals_petgraph_dijkstra_between_vertices() {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use rand::{Rng, SeedableRng};
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 5), (Profile::Foot, 6)] {
+        let g = net.profile(p);
+        let mut pg: DiGraph<(), u32> = DiGraph::new();
+        for _ in 0..g.vertex_count() {
+            pg.add_node(());
+        }
+        for (a, b, ms) in g.arcs() {
+            pg.add_edge(NodeIndex::new(a), NodeIndex::new(b), ms);
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..5 {
+            let s = rng.random_range(0..g.vertex_count());
+            let all =
+                petgraph::algo::dijkstra(&pg, NodeIndex::new(s), None, |e| u64::from(*e.weight()));
+            let from = g.snap(g.vertex(s).unwrap()).unwrap();
+            let targets: Vec<usize> = (0..40)
+                .map(|_| rng.random_range(0..g.vertex_count()))
+                .collect();
+            for &t in &targets {
+                let to = g.snap(g.vertex(t).unwrap()).unwrap();
+                let ch = g.route(&from, &to).unwrap().duration_ms;
+                assert_eq!(ch, all[&NodeIndex::new(t)], "{p}: vertex {s} -> {t}");
+            }
+            // Many-to-one, reversed: every target as the incident, s as the only responder.
+            let t = targets[0];
+            let to = g.snap(g.vertex(t).unwrap()).unwrap();
+            assert_eq!(
+                g.times_to(&[from], &to)[0].map(u64::from),
+                Some(all[&NodeIndex::new(t)])
+            );
+        }
+    }
+}
+
+/// The engine prunes candidates with "straight line / max_speed_mps": that bound must never
+/// exceed a routed time (up to the rounding of the two partial segments at the ends).
+#[test]
+fn max_speed_gives_an_admissible_lower_bound() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 7), (Profile::Foot, 8)] {
+        let g = net.profile(p);
+        assert!(g.max_speed_mps() > 0.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let points = random_points(g, &mut rng, 400);
+        for pair in points.chunks(2) {
+            let r = g.route(&pair[0], &pair[1]).unwrap();
+            let straight_m = crate::geo::haversine_m(pair[0].point, pair[1].point);
+            let bound_ms = straight_m / g.max_speed_mps() * 1000.0;
+            assert!(
+                bound_ms <= r.duration_ms as f64 * 1.001 + 2.0,
+                "{p}: bound {bound_ms} ms > route {} ms",
+                r.duration_ms
+            );
+        }
+    }
+    // Sanity: the car graph's fastest arc is about the fastest road (80 km/h maxspeed here),
+    // and walking is 4.5 km/h.
+    let car_kmh = net.profile(Profile::Car).max_speed_mps() * 3.6;
+    assert!((80.0..100.0).contains(&car_kmh), "{car_kmh}");
+    let foot_kmh = net.profile(Profile::Foot).max_speed_mps() * 3.6;
+    assert!((4.5..5.0).contains(&foot_kmh), "{foot_kmh}");
+}

@@ -86,11 +86,19 @@ impl SnapIndex {
         let [bx, by] = nearest.geom().to;
         let (dx, dy) = (bx - ax, by - ay);
         let len2 = dx * dx + dy * dy;
-        let frac = if len2 > 0.0 {
+        let mut frac = if len2 > 0.0 {
             (((xy[0] - ax) * dx + (xy[1] - ay) * dy) / len2).clamp(0.0, 1.0)
         } else {
             0.0
         };
+        // Within a millimetre of a vertex is on the vertex: from there every road out of it is
+        // open, whatever this segment's direction (and rounding must not make 1.0 0.9999…).
+        let len = len2.sqrt();
+        if frac * len < 1e-3 {
+            frac = 0.0;
+        } else if (1.0 - frac) * len < 1e-3 {
+            frac = 1.0;
+        }
         let point = if frac == 0.0 {
             graph.coords[seg.a as usize]
         } else if frac == 1.0 {

@@ -448,3 +448,23 @@ fn ch_equals_dijkstra_on_small_random_maps() {
     }
     assert!(checked > 10_000, "{checked}");
 }
+
+#[test]
+fn the_network_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<RoadNetwork>();
+    shareable::<Snapped>();
+    let net = std::sync::Arc::new(square_with_diagonal(&[("highway", "residential")]));
+    let expected = time(&net, Profile::Car, 1, 3);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let net = net.clone();
+            std::thread::spawn(move || time(&net, Profile::Car, 1, 3))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), expected);
+    }
+    let g = net.profile(Profile::Car);
+    assert!(g.times_to(&[], &g.snap(pos(1)).unwrap()).is_empty());
+}

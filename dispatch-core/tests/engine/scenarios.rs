@@ -768,3 +768,144 @@ fn baseline_offers_the_nearest_by_straight_line_within_the_radius() {
         "then the next within the radius; F is beyond it"
     );
 }
+
+/// Oracle: one-by-one point-to-point times equal the many-to-one sweep (both are used,
+/// depending on how many sources a ranking round has).
+#[test]
+fn point_queries_equal_the_sweep_on_porto_alegre() {
+    let roads = porto_alegre();
+    let proj = roads.projection();
+    for mode in [TravelMode::Foot, TravelMode::Car] {
+        for round in 0..5 {
+            let target = at(300.0 * round as f64 - 600.0, 200.0 * round as f64 - 400.0);
+            let sources: Vec<LatLon> = (0..40)
+                .map(|i| {
+                    let a = i as f64 * 0.7 + round as f64;
+                    let c = proj.to_xy(target);
+                    proj.to_latlon([
+                        c[0] + 1500.0 * a.cos() * (i as f64 / 40.0),
+                        c[1] + 1500.0 * a.sin() * (i as f64 / 40.0),
+                    ])
+                })
+                .collect();
+            let t = roads.place(mode, target).unwrap();
+            let placed: Vec<_> = sources
+                .iter()
+                .filter_map(|s| roads.place(mode, *s))
+                .collect();
+            assert!(placed.len() > 32);
+            let sweep = roads.times_from(mode, &placed, &t);
+            let one_by_one: Vec<Option<u64>> = placed
+                .iter()
+                .flat_map(|p| roads.times_from(mode, std::slice::from_ref(p), &t))
+                .collect();
+            assert_eq!(sweep, one_by_one, "{mode:?} round {round}");
+        }
+    }
+}
+
+#[test]
+fn community_not_on_scene_in_three_minutes_breaches_and_sends_an_ambulance() {
+    let roads = porto_alegre();
+    let ps = vec![
+        volunteer("V1", at(150.0, 0.0)),
+        responder(
+            "A1",
+            ResponderKind::Ambulance,
+            TravelMode::Car,
+            at(2000.0, 0.0),
+        ),
+    ];
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["V1", "A1"]);
+    let opened = sim.now;
+    let ev = sim.ok(fall("a1", "E1"));
+    let (oid, _, iid, _) = offers(&ev)[0].clone();
+    sim.now = sim.now.plus_ms(10_000);
+    sim.ok(Command::Accept {
+        responder_id: rid("V1"),
+        offer_id: oid,
+    });
+    // Accepted in time: no first-accept breach, no ambulance at 60 s.
+    let ev = sim.advance(169_999);
+    assert!(
+        ev.iter()
+            .all(|e| !matches!(e.event, Event::SlaBreached { .. } | Event::Assigned { .. })),
+        "{ev:?}"
+    );
+    let ev = sim.advance(1);
+    let breach = ev.iter().find_map(|e| match e.event {
+        Event::SlaBreached {
+            sla: Sla::CommunityOnScene,
+            deadline,
+            ..
+        } => Some(deadline),
+        _ => None,
+    });
+    assert_eq!(breach, Some(opened.plus_ms(180_000)));
+    assert!(ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, reason, .. } if reason.contains("no community responder on scene"))), "{ev:?}");
+    // Both arrive; the incident resolves when the last one completes.
+    sim.ok(Command::Arrived {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    sim.ok(Command::Arrived {
+        responder_id: rid("A1"),
+        incident_id: iid,
+    });
+    let ev = sim.ok(Command::Complete {
+        responder_id: rid("V1"),
+        incident_id: iid,
+    });
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e.event, Event::IncidentResolved { .. })));
+    let ev = sim.ok(Command::Complete {
+        responder_id: rid("A1"),
+        incident_id: iid,
+    });
+    assert!(matches!(
+        ev.last().unwrap().event,
+        Event::IncidentResolved { .. }
+    ));
+}
+
+#[test]
+fn a_fall_joining_a_service_request_makes_it_an_emergency() {
+    let roads = porto_alegre();
+    let mut cook = volunteer("C1", at(900.0, 0.0));
+    cook.skills = vec!["meal".into()];
+    let ps = vec![cook, volunteer("V1", at(100.0, 0.0))];
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        base_config(),
+    );
+    sim.on_duty(&["C1", "V1"]);
+    let r = sim
+        .cmd(Command::Alert(alert(
+            "m1",
+            "E1",
+            AlertKind::Help,
+            Some(ServiceKind::Meal),
+        )))
+        .unwrap();
+    assert_eq!(offered_to(&sim.events), vec!["C1"]);
+    let ev = sim.ok(fall("f1", "E1"));
+    assert!(matches!(ev[0].event, Event::AlertJoined { .. }));
+    assert!(ev.iter().any(
+        |e| matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("emergency"))
+    ));
+    assert_eq!(
+        offered_to(&ev),
+        vec!["V1"],
+        "the emergency asks the nearby volunteer too"
+    );
+    let view = sim.engine.incident(incident_of(r)).unwrap();
+    assert_eq!(view.summary.plan, dispatch_core::policy::Plan::Emergency);
+    assert_eq!(view.alerts.len(), 2);
+}

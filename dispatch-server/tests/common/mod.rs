@@ -190,17 +190,22 @@ impl TestServer {
     ) -> TestServer {
         let engine = Engine::with_travel_times(roads(), roster.clone(), PolicyConfig::default())
             .expect("the test roster is valid");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = Config {
             engine: Box::new(engine),
             roster,
             journal,
             limits,
         };
+        TestServer::start_config(config).await
+    }
+
+    /// Serves a ready configuration (for example `serve_cmd::open`'s) on 127.0.0.1:0.
+    pub async fn start_config(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let join = tokio::spawn(dispatch_server::run(config, listener, async move {
             let _ = stopped.await;
         }));

@@ -1,0 +1,303 @@
+//! Engine benchmarks on the real Porto Alegre roads: alert → offers decided with 1,000 /
+//! 10,000 / 100,000 available responders (p50/p99), location updates per second through
+//! `handle_command`, and memory per responder and per elder (estimated from sizes).
+//! Figures and the command are in `benches/README.md`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use dispatch_core::command::{Alert, Command};
+use dispatch_core::engine::Engine;
+use dispatch_core::event::Event;
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{AlertId, DeviceId, ElderId, IncidentId, OperatorId, ResponderId};
+use dispatch_core::model::{AlertKind, Availability, ResponderKind, TravelMode};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::responder::ResponderState;
+use dispatch_core::road::{Profile, RoadConfig, RoadNetwork};
+use dispatch_core::roster::{
+    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord, RosterFile,
+};
+use dispatch_core::time::Timestamp;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+const ELDERS: usize = 2_000;
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+fn network() -> Arc<RoadNetwork> {
+    static NET: OnceLock<Arc<RoadNetwork>> = OnceLock::new();
+    NET.get_or_init(|| {
+        let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf())
+            .expect("../shared/data/porto_alegre.osm.pbf");
+        Arc::new(
+            RoadNetwork::from_pbf(std::io::BufReader::new(file), &RoadConfig::default()).unwrap(),
+        )
+    })
+    .clone()
+}
+
+/// A random point near a random foot-graph vertex (people live beside roads).
+fn near_road(net: &RoadNetwork, rng: &mut ChaCha8Rng) -> LatLon {
+    let g = net.profile(Profile::Foot);
+    let v = g.vertex(rng.random_range(0..g.vertex_count())).unwrap();
+    LatLon::new(
+        v.lat + rng.random_range(-0.0002..0.0002),
+        v.lon + rng.random_range(-0.0002..0.0002),
+    )
+    .unwrap()
+}
+
+/// `n` responders (70 % walking volunteers at 3.5–5 km/h, 20 % grid workers by car, 10 %
+/// service staff) and `ELDERS` elders of care level 1–3 (no ambulance at once), seeded.
+fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let grids: Vec<GridRecord> = (0..50)
+        .map(|g| GridRecord {
+            id: format!("G{g}").into(),
+            name: String::new(),
+        })
+        .collect();
+    let responders: Vec<ResponderRecord> = (0..n)
+        .map(|i| {
+            let (kind, mode) = match i % 10 {
+                0 | 1 => (ResponderKind::GridWorker, TravelMode::Car),
+                2 => (ResponderKind::ServiceStaff, TravelMode::Car),
+                _ => (ResponderKind::Volunteer, TravelMode::Foot),
+            };
+            ResponderRecord {
+                id: format!("R{i}").into(),
+                kind,
+                travel_mode: mode,
+                walk_kmh: (mode == TravelMode::Foot).then(|| rng.random_range(3.5..5.0)),
+                home: near_road(net, &mut rng),
+                grid_id: Some(format!("G{}", i % 50).into()),
+                skills: vec!["meal".into()],
+                token_sha256: None,
+            }
+        })
+        .collect();
+    let elders: Vec<ElderRecord> = (0..ELDERS)
+        .map(|i| ElderRecord {
+            id: format!("E{i}").into(),
+            home: near_road(net, &mut rng),
+            grid_id: format!("G{}", i % 50).into(),
+            care_level: 1 + (i % 3) as u8,
+            paired_responders: vec![format!("R{}", (i * 7 + 3) % n).into()],
+            family: Vec::new(),
+        })
+        .collect();
+    RosterFile {
+        grids,
+        responders,
+        elders,
+        operators: vec![OperatorRecord {
+            id: "OP1".into(),
+            token_sha256: format!("{:064x}", 1),
+        }],
+        devices: vec![DeviceRecord {
+            id: "GW1".into(),
+            token_sha256: format!("{:064x}", 2),
+        }],
+    }
+}
+
+/// An engine with `n` responders, all on duty at `T0`.
+fn engine(n: usize) -> Engine {
+    let net = network();
+    let mut e = Engine::new(net.clone(), roster(&net, n), PolicyConfig::default()).unwrap();
+    for i in 0..n {
+        let id = ResponderId::from(format!("R{i}"));
+        e.handle_command(
+            T0,
+            Command::SetAvailability {
+                responder_id: id,
+                status: Availability::Available,
+            },
+        )
+        .unwrap();
+    }
+    while e.poll_event().is_some() {}
+    e
+}
+
+/// One fall, its offers decided; returns (time taken, offers sent, incident).
+fn one_alert(e: &mut Engine, now: Timestamp, k: u64) -> (Duration, usize, IncidentId) {
+    let alert = Alert {
+        alert_id: AlertId::from(format!("b{k}")),
+        kind: AlertKind::Fall,
+        service: None,
+        elder_id: ElderId::from(format!("E{}", k as usize % ELDERS)),
+        position: None,
+        detected_at: now,
+        ambulance_requested: false,
+        scheduled_for: None,
+        device_id: DeviceId::from("GW1"),
+    };
+    let start = Instant::now();
+    let reply = e.handle_command(now, Command::Alert(alert)).unwrap();
+    let mut offers = 0;
+    while let Some(ev) = e.poll_event() {
+        if let Event::OfferSent { eta_s, .. } = ev.event {
+            offers += 1;
+            black_box(eta_s);
+        }
+    }
+    let took = start.elapsed();
+    let incident = match reply {
+        dispatch_core::command::Reply::AlertAccepted { incident_id, .. } => incident_id,
+        _ => unreachable!("an alert is answered with alert_accepted"),
+    };
+    (took, offers, incident)
+}
+
+fn close(e: &mut Engine, now: Timestamp, incident_id: IncidentId) {
+    e.handle_command(
+        now,
+        Command::Cancel {
+            operator_id: OperatorId::from("OP1"),
+            incident_id,
+            reason: String::new(),
+        },
+    )
+    .unwrap();
+    while e.poll_event().is_some() {}
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn alert_to_offers(c: &mut Criterion) {
+    for n in [1_000usize, 10_000, 100_000] {
+        let mut e = engine(n);
+        let mut now = T0.plus_ms(1_000);
+        // Our own percentile run: 2,000 alerts, each cancelled before the next.
+        let mut times = Vec::new();
+        let mut offers_total = 0usize;
+        for k in 0..2_000u64 {
+            let (t, offers, i) = one_alert(&mut e, now, k);
+            assert_eq!(offers, 3, "every alert must get a full first wave");
+            offers_total += offers;
+            times.push(t);
+            close(&mut e, now, i);
+            now = now.plus_ms(1);
+        }
+        times.sort();
+        println!(
+            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total})",
+            pct(&times, 0.5),
+            pct(&times, 0.99),
+            times.last().unwrap()
+        );
+        let mut k = 10_000u64;
+        c.bench_function(&format!("alert_to_offers/{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (t, offers, i) = one_alert(&mut e, now, k);
+                    assert_eq!(offers, 3);
+                    total += t;
+                    close(&mut e, now, i);
+                    k += 1;
+                    now = now.plus_ms(1);
+                }
+                total
+            })
+        });
+    }
+}
+
+fn location_updates(c: &mut Criterion) {
+    let n = 10_000usize;
+    let mut e = engine(n);
+    let ids: Vec<ResponderId> = (0..n).map(|i| ResponderId::from(format!("R{i}"))).collect();
+    let mut pos: Vec<LatLon> = ids
+        .iter()
+        .map(|id| e.responder(id).unwrap().position)
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    // Walking pings: a few metres each (about 5e-5 degrees at most).
+    let steps: Vec<(f64, f64)> = (0..4096)
+        .map(|_| {
+            (
+                rng.random_range(-0.00005..0.00005),
+                rng.random_range(-0.00005..0.00005),
+            )
+        })
+        .collect();
+    let mut now = T0.plus_ms(1);
+    let mut run = |count: u64, e: &mut Engine| -> (Duration, u64) {
+        let start = Instant::now();
+        let mut moved = 0u64;
+        for j in 0..count {
+            let i = (j as usize * 7919) % n;
+            let (dlat, dlon) = steps[j as usize % steps.len()];
+            let p = LatLon {
+                lat: pos[i].lat + dlat,
+                lon: pos[i].lon + dlon,
+            };
+            pos[i] = p;
+            e.handle_command(
+                now,
+                Command::Location {
+                    responder_id: ids[i].clone(),
+                    position: p,
+                },
+            )
+            .unwrap();
+            while let Some(ev) = e.poll_event() {
+                if matches!(ev.event, Event::ResponderMoved { .. }) {
+                    moved += 1;
+                }
+            }
+        }
+        now = now.plus_ms(1);
+        (start.elapsed(), moved)
+    };
+    let count = 2_000_000u64;
+    let (t, moved) = run(count, &mut e);
+    assert_eq!(moved, count, "every update must be applied");
+    println!(
+        "location updates n={n}: {count} in {t:?} = {:.0} updates/s (checksum {moved})",
+        count as f64 / t.as_secs_f64()
+    );
+    c.bench_function("location_update/10000", |b| {
+        b.iter_custom(|iters| {
+            let (t, moved) = run(iters, &mut e);
+            assert_eq!(moved, iters);
+            t
+        })
+    });
+}
+
+/// Memory per responder and per elder, estimated from the sizes of what the engine keeps.
+fn memory_estimate(_c: &mut Criterion) {
+    let id_heap = 16 + 6; // Arc<str> header + a short id such as "V00042"
+    let record = std::mem::size_of::<ResponderRecord>() + id_heap + 24 + 8; // + one skill
+                                                                            // The engine keeps a live state (with its own copy of the record), the roster's record,
+                                                                            // an R-tree entry (point + slot, ~1.5x for nodes) and an id → slot hash entry.
+    let responder = std::mem::size_of::<ResponderState>()
+        + record
+        + (std::mem::size_of::<[f64; 2]>() + 8) * 3 / 2
+        + (16 + 4 + 8) * 2;
+    // An elder is one roster record in a BTreeMap (key Arc + record + ~1 pairing), ~1.3x.
+    let elder = (16 + std::mem::size_of::<ElderRecord>() + id_heap + 16) * 13 / 10;
+    println!(
+        "memory estimate: {responder} bytes per responder, {elder} bytes per elder \
+         ({:.1} MB for 100,000 of each, road graph aside)",
+        (responder + elder) as f64 * 100_000.0 / 1e6
+    );
+    assert!(responder > 0 && elder > 0);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = memory_estimate, alert_to_offers, location_updates
+}
+criterion_main!(benches);

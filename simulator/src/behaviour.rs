@@ -1,0 +1,573 @@
+//! The people around the engine in a virtual-time run: devices that send the scheduled alerts
+//! (and sometimes "I'm OK"), responders who answer offers, travel, arrive and complete.
+//!
+//! Every random choice about a responder and an incident is drawn from a generator keyed by
+//! (seed, responder, alert, how many times this responder was offered it), not from one shared
+//! stream. So two policies run on the same scenario meet the *same* people behaving the *same*
+//! way: if V00042 accepts alert AL000017 after 12 s under one policy, she does under the other.
+
+use crate::scenario::{Scenario, ScheduledAlert};
+use crate::virtual_clock::{Agenda, World};
+use dispatch_core::command::{Command, Reply};
+use dispatch_core::error::CommandError;
+use dispatch_core::event::{Event, EventRecord};
+use dispatch_core::geo::{haversine_m, LatLon};
+use dispatch_core::ids::{AlertId, IncidentId, OfferId, ResponderId};
+use dispatch_core::model::AssignmentRole;
+use dispatch_core::time::Timestamp;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// How responders behave. Shares and ranges are assumptions (docs/simulator.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourParams {
+    /// Chance a responder accepts an offer; `decline_share` declines; the rest stay silent and
+    /// let the offer expire (phone in a pocket).
+    pub accept_share: f64,
+    pub decline_share: f64,
+    /// Seconds from offer to accept, uniform in the range.
+    pub accept_delay_s: (f64, f64),
+    pub decline_delay_s: (f64, f64),
+    /// Real travel time over the engine's ETA, uniform in the range (traffic lights, stairs,
+    /// finding the door).
+    pub pace_factor: (f64, f64),
+    /// Minutes on scene before `complete`, uniform, by kind.
+    pub emergency_service_min: (f64, f64),
+    pub help_service_min: (f64, f64),
+    pub welfare_visit_min: (f64, f64),
+    /// A moving responder's phone reports its position this often.
+    pub location_interval_s: f64,
+    /// An idle responder's phone reports its position this often (keeps it fresh for ranking).
+    pub idle_ping_s: f64,
+}
+
+impl Default for BehaviourParams {
+    fn default() -> Self {
+        BehaviourParams {
+            accept_share: 0.6,
+            decline_share: 0.25,
+            accept_delay_s: (5.0, 25.0),
+            decline_delay_s: (3.0, 15.0),
+            pace_factor: (1.0, 1.2),
+            emergency_service_min: (15.0, 45.0),
+            help_service_min: (30.0, 90.0),
+            welfare_visit_min: (10.0, 20.0),
+            location_interval_s: 30.0,
+            idle_ping_s: 240.0,
+        }
+    }
+}
+
+/// FNV-1a over the parts, a stable hash (std's hasher may change between releases).
+fn stable_seed(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The generator for one keyed decision.
+pub fn keyed_rng(seed: u64, parts: &[&[u8]]) -> ChaCha8Rng {
+    let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+    let seed_bytes = seed.to_le_bytes();
+    all.push(&seed_bytes);
+    all.extend_from_slice(parts);
+    ChaCha8Rng::seed_from_u64(stable_seed(&all))
+}
+
+fn uniform(rng: &mut ChaCha8Rng, (lo, hi): (f64, f64)) -> f64 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+fn secs_ms(s: f64) -> u64 {
+    (s * 1000.0).round().max(0.0) as u64
+}
+
+/// Things that will happen.
+#[derive(Debug, Clone)]
+enum Action {
+    OnDuty {
+        responder: usize,
+    },
+    Alert(usize),
+    CancelAlert(usize),
+    Reply {
+        responder: usize,
+        offer_id: OfferId,
+        accept: bool,
+    },
+    Move {
+        responder: usize,
+        trip: u64,
+        position: LatLon,
+    },
+    Arrive {
+        responder: usize,
+        trip: u64,
+        incident_id: IncidentId,
+    },
+    Complete {
+        responder: usize,
+        trip: u64,
+        incident_id: IncidentId,
+    },
+    Ping {
+        responder: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Responder {
+    id: ResponderId,
+    position: LatLon,
+    /// Bumped whenever a trip starts or is abandoned, so stale moves are skipped.
+    trip: u64,
+    incident: Option<IncidentId>,
+}
+
+#[derive(Debug, Clone)]
+struct IncidentInfo {
+    alert: usize,
+    service_min: (f64, f64),
+}
+
+/// The simulated people of one run.
+#[derive(Debug)]
+pub struct SimWorld {
+    seed: u64,
+    behaviour: BehaviourParams,
+    alerts: Vec<ScheduledAlert>,
+    alert_index: HashMap<AlertId, usize>,
+    responders: Vec<Responder>,
+    responder_index: HashMap<ResponderId, usize>,
+    agenda: Agenda<Action>,
+    incidents: HashMap<IncidentId, IncidentInfo>,
+    open_incidents: usize,
+    open_offers: HashMap<OfferId, usize>,
+    offers_seen: HashMap<(usize, IncidentId), u32>,
+    alerts_end: Timestamp,
+    /// Refusals by the engine's error code (some are honest races, e.g. a reply crossing an
+    /// expiry; they are reported, not hidden).
+    pub refusals: BTreeMap<String, u64>,
+}
+
+impl SimWorld {
+    pub fn new(scenario: &Scenario, behaviour: &BehaviourParams) -> SimWorld {
+        let mut agenda = Agenda::default();
+        for (i, a) in scenario.alerts.iter().enumerate() {
+            agenda.push(a.at, Action::Alert(i));
+            if let Some(c) = a.cancel_at {
+                agenda.push(c, Action::CancelAlert(i));
+            }
+        }
+        let n = scenario.roster.responders.len().max(1) as u64;
+        let responders: Vec<Responder> = scenario
+            .roster
+            .responders
+            .iter()
+            .map(|r| Responder {
+                id: r.id.clone(),
+                position: r.home,
+                trip: 0,
+                incident: None,
+            })
+            .collect();
+        // Everybody comes on duty in the first ten seconds (responders start off duty), and
+        // their phone reports right after, then every `idle_ping_s`.
+        for i in 0..responders.len() {
+            let at = scenario.start.plus_ms(i as u64 * 10_000 / n);
+            agenda.push(at, Action::OnDuty { responder: i });
+            agenda.push(at, Action::Ping { responder: i });
+        }
+        SimWorld {
+            seed: scenario.params.seed,
+            behaviour: behaviour.clone(),
+            alert_index: scenario
+                .alerts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.alert.alert_id.clone(), i))
+                .collect(),
+            alerts: scenario.alerts.clone(),
+            responder_index: responders
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.clone(), i))
+                .collect(),
+            responders,
+            agenda,
+            incidents: HashMap::new(),
+            open_incidents: 0,
+            open_offers: HashMap::new(),
+            offers_seen: HashMap::new(),
+            alerts_end: scenario.end,
+            refusals: BTreeMap::new(),
+        }
+    }
+
+    fn alert_key(&self, incident_id: IncidentId) -> Option<&[u8]> {
+        let info = self.incidents.get(&incident_id)?;
+        Some(self.alerts[info.alert].alert.alert_id.as_str().as_bytes())
+    }
+
+    /// Schedules the moves along `route` over `travel_ms`, then the arrival.
+    fn start_trip(
+        &mut self,
+        now: Timestamp,
+        r: usize,
+        incident_id: IncidentId,
+        route: &[LatLon],
+        travel_ms: u64,
+    ) {
+        self.responders[r].trip += 1;
+        self.responders[r].incident = Some(incident_id);
+        let trip = self.responders[r].trip;
+        let step_ms = secs_ms(self.behaviour.location_interval_s).max(1_000);
+        let mut t = step_ms;
+        while t < travel_ms {
+            let position = along(route, t as f64 / travel_ms as f64);
+            self.agenda.push(
+                now.plus_ms(t),
+                Action::Move {
+                    responder: r,
+                    trip,
+                    position,
+                },
+            );
+            t += step_ms;
+        }
+        if let Some(&last) = route.last() {
+            self.agenda.push(
+                now.plus_ms(travel_ms),
+                Action::Move {
+                    responder: r,
+                    trip,
+                    position: last,
+                },
+            );
+        }
+        self.agenda.push(
+            now.plus_ms(travel_ms),
+            Action::Arrive {
+                responder: r,
+                trip,
+                incident_id,
+            },
+        );
+    }
+}
+
+/// The point a share `f` (0..=1) of the way along a polyline, by distance.
+pub fn along(path: &[LatLon], f: f64) -> LatLon {
+    let Some(&first) = path.first() else {
+        return LatLon { lat: 0.0, lon: 0.0 };
+    };
+    let lengths: Vec<f64> = path.windows(2).map(|w| haversine_m(w[0], w[1])).collect();
+    let total: f64 = lengths.iter().sum();
+    if total <= 0.0 {
+        return first;
+    }
+    let mut left = f.clamp(0.0, 1.0) * total;
+    for (w, len) in path.windows(2).zip(&lengths) {
+        if left <= *len && *len > 0.0 {
+            let g = left / len;
+            return LatLon {
+                lat: w[0].lat + (w[1].lat - w[0].lat) * g,
+                lon: w[0].lon + (w[1].lon - w[0].lon) * g,
+            };
+        }
+        left -= len;
+    }
+    *path.last().unwrap_or(&first)
+}
+
+impl World for SimWorld {
+    fn next_at(&self) -> Option<Timestamp> {
+        self.agenda.next_at()
+    }
+
+    fn pop_command(&mut self, now: Timestamp) -> Option<Command> {
+        let (_, action) = self.agenda.pop_due(now)?;
+        match action {
+            Action::Alert(i) => Some(Command::Alert(self.alerts[i].alert.clone())),
+            Action::CancelAlert(i) => {
+                let a = &self.alerts[i].alert;
+                Some(Command::CancelAlert {
+                    alert_id: a.alert_id.clone(),
+                    device_id: a.device_id.clone(),
+                })
+            }
+            Action::Reply {
+                responder,
+                offer_id,
+                accept,
+            } => {
+                // A withdrawn or expired offer gets no reply: the phone has cleared it.
+                self.open_offers.remove(&offer_id)?;
+                let responder_id = self.responders[responder].id.clone();
+                Some(if accept {
+                    Command::Accept {
+                        responder_id,
+                        offer_id,
+                    }
+                } else {
+                    Command::Decline {
+                        responder_id,
+                        offer_id,
+                    }
+                })
+            }
+            Action::Move {
+                responder,
+                trip,
+                position,
+            } => {
+                let r = &mut self.responders[responder];
+                (r.trip == trip).then(|| {
+                    r.position = position;
+                    Command::Location {
+                        responder_id: r.id.clone(),
+                        position,
+                    }
+                })
+            }
+            Action::Arrive {
+                responder,
+                trip,
+                incident_id,
+            } => {
+                let r = &self.responders[responder];
+                (r.trip == trip).then(|| Command::Arrived {
+                    responder_id: r.id.clone(),
+                    incident_id,
+                })
+            }
+            Action::Complete {
+                responder,
+                trip,
+                incident_id,
+            } => {
+                let r = &self.responders[responder];
+                (r.trip == trip).then(|| Command::Complete {
+                    responder_id: r.id.clone(),
+                    incident_id,
+                })
+            }
+            Action::OnDuty { responder } => Some(Command::SetAvailability {
+                responder_id: self.responders[responder].id.clone(),
+                status: dispatch_core::model::Availability::Available,
+            }),
+            Action::Ping { responder } => {
+                let every_ms = secs_ms(self.behaviour.idle_ping_s).max(1_000);
+                self.agenda
+                    .push(now.plus_ms(every_ms), Action::Ping { responder });
+                let r = &self.responders[responder];
+                // Moving phones already report; pinging too would only double the traffic.
+                r.incident.is_none().then(|| Command::Location {
+                    responder_id: r.id.clone(),
+                    position: r.position,
+                })
+            }
+        }
+    }
+
+    fn on_reply(&mut self, now: Timestamp, cmd: &Command, result: &Result<Reply, CommandError>) {
+        match result {
+            Err(e) => *self.refusals.entry(e.code().to_string()).or_default() += 1,
+            Ok(_) => match cmd {
+                Command::Arrived {
+                    responder_id,
+                    incident_id,
+                } => {
+                    let Some(&r) = self.responder_index.get(responder_id) else {
+                        return;
+                    };
+                    let Some(info) = self.incidents.get(incident_id) else {
+                        return;
+                    };
+                    let key = self.alerts[info.alert].alert.alert_id.as_str().as_bytes();
+                    let mut rng = keyed_rng(
+                        self.seed,
+                        &[b"service", responder_id.as_str().as_bytes(), key],
+                    );
+                    let minutes = uniform(&mut rng, info.service_min);
+                    let trip = self.responders[r].trip;
+                    self.agenda.push(
+                        now.plus_ms(secs_ms(minutes * 60.0)),
+                        Action::Complete {
+                            responder: r,
+                            trip,
+                            incident_id: *incident_id,
+                        },
+                    );
+                }
+                Command::Complete { responder_id, .. } => {
+                    if let Some(&r) = self.responder_index.get(responder_id) {
+                        self.responders[r].incident = None;
+                        self.responders[r].trip += 1;
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn on_event(&mut self, now: Timestamp, record: &EventRecord) {
+        match &record.event {
+            Event::IncidentOpened {
+                incident_id,
+                alert_id,
+                kind,
+                service,
+                ..
+            } => {
+                let Some(&alert) = self.alert_index.get(alert_id) else {
+                    return;
+                };
+                use dispatch_core::model::{AlertKind, ServiceKind};
+                let service_min = match (kind, service) {
+                    (AlertKind::Fall, _) | (AlertKind::Help, None | Some(ServiceKind::Rescue)) => {
+                        self.behaviour.emergency_service_min
+                    }
+                    (AlertKind::Help, _) => self.behaviour.help_service_min,
+                    (AlertKind::CheckInMissed, _) => self.behaviour.welfare_visit_min,
+                };
+                self.incidents
+                    .insert(*incident_id, IncidentInfo { alert, service_min });
+                self.open_incidents += 1;
+            }
+            Event::OfferSent {
+                offer_id,
+                incident_id,
+                responder_id,
+                ..
+            } => {
+                let Some(&r) = self.responder_index.get(responder_id) else {
+                    return;
+                };
+                let Some(key) = self.alert_key(*incident_id).map(<[u8]>::to_vec) else {
+                    return;
+                };
+                let n = self.offers_seen.entry((r, *incident_id)).or_default();
+                *n += 1;
+                let nth = n.to_le_bytes();
+                let mut rng = keyed_rng(
+                    self.seed,
+                    &[b"offer", responder_id.as_str().as_bytes(), &key, &nth],
+                );
+                let u: f64 = rng.random();
+                let b = &self.behaviour;
+                let (accept, delay) = if u < b.accept_share {
+                    (true, uniform(&mut rng, b.accept_delay_s))
+                } else if u < b.accept_share + b.decline_share {
+                    (false, uniform(&mut rng, b.decline_delay_s))
+                } else {
+                    return; // silent: the offer will expire
+                };
+                self.open_offers.insert(*offer_id, r);
+                self.agenda.push(
+                    now.plus_ms(secs_ms(delay)),
+                    Action::Reply {
+                        responder: r,
+                        offer_id: *offer_id,
+                        accept,
+                    },
+                );
+            }
+            Event::OfferWithdrawn { offer_id, .. } | Event::OfferExpired { offer_id, .. } => {
+                self.open_offers.remove(offer_id);
+            }
+            Event::Assigned {
+                incident_id,
+                responder_id,
+                role,
+                eta_s,
+                route,
+                ..
+            } => {
+                let Some(&r) = self.responder_index.get(responder_id) else {
+                    return;
+                };
+                let Some(key) = self.alert_key(*incident_id).map(<[u8]>::to_vec) else {
+                    return;
+                };
+                let role_key: &[u8] = match role {
+                    AssignmentRole::Community => b"community",
+                    AssignmentRole::Ambulance => b"ambulance",
+                };
+                let mut rng = keyed_rng(
+                    self.seed,
+                    &[b"pace", responder_id.as_str().as_bytes(), &key, role_key],
+                );
+                let pace = uniform(&mut rng, self.behaviour.pace_factor);
+                let travel_ms = (f64::from(*eta_s) * 1000.0 * pace).round() as u64;
+                let route = route.clone();
+                self.start_trip(now, r, *incident_id, &route, travel_ms);
+            }
+            Event::IncidentResolved { incident_id, .. }
+            | Event::IncidentCancelled { incident_id, .. } => {
+                self.open_incidents = self.open_incidents.saturating_sub(1);
+                for r in self
+                    .responders
+                    .iter_mut()
+                    .filter(|r| r.incident == Some(*incident_id))
+                {
+                    r.incident = None;
+                    r.trip += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.open_incidents == 0 && self.agenda.next_at().is_none_or(|t| t >= self.alerts_end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_draws_are_stable_and_distinct() {
+        let a: u64 = keyed_rng(1, &[b"offer", b"V1", b"AL1"]).random();
+        let b: u64 = keyed_rng(1, &[b"offer", b"V1", b"AL1"]).random();
+        let c: u64 = keyed_rng(1, &[b"offer", b"V1", b"AL2"]).random();
+        // Part boundaries matter: ("V1","AL1") is not ("V1A","L1").
+        let d: u64 = keyed_rng(1, &[b"offer", b"V1A", b"L1"]).random();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+    }
+
+    #[test]
+    fn along_interpolates_by_distance() {
+        let p = [
+            LatLon { lat: 0.0, lon: 0.0 },
+            LatLon {
+                lat: 0.0,
+                lon: 0.001,
+            },
+            LatLon {
+                lat: 0.0,
+                lon: 0.003,
+            },
+        ];
+        let mid = along(&p, 0.5);
+        assert!((mid.lon - 0.0015).abs() < 1e-9, "{mid:?}");
+        assert_eq!(along(&p, 1.0), p[2]);
+        assert_eq!(along(&p, 0.0), p[0]);
+        assert_eq!(along(&p[..1], 0.7), p[0]);
+    }
+}
