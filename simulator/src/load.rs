@@ -233,6 +233,9 @@ pub async fn run_load(
         counters: Counters::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Phones start reporting together once all are connected, so the window measures a
+    // steady state rather than a ramp.
+    let (go_tx, go_rx) = watch::channel(None::<tokio::time::Instant>);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -277,6 +280,7 @@ pub async fn run_load(
                     params.clone(),
                     shared.clone(),
                     stop_rx.clone(),
+                    go_rx.clone(),
                 ));
             }
             Ok(Some(_)) => shared.error("connect"),
@@ -302,6 +306,7 @@ pub async fn run_load(
     }
     let connect_s = started.elapsed().as_secs_f64();
     let t0 = Instant::now() + Duration::from_millis(200);
+    let _ = go_tx.send(Some(t0.into()));
     let gap = Duration::from_secs_f64(1.0 / params.alerts_per_s);
     let run_tag = format!(
         "{:x}",
@@ -480,6 +485,7 @@ async fn run_responder(
     params: LoadParams,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
+    mut go: watch::Receiver<Option<tokio::time::Instant>>,
 ) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -495,7 +501,11 @@ async fn run_responder(
     }
     let period = Duration::from_secs_f64(1.0 / params.location_hz.max(0.001));
     // Phones do not all report on the same tick.
-    let first = tokio::time::Instant::now() + period.mul_f64(rng.random::<f64>());
+    let start = match go.wait_for(Option::is_some).await {
+        Ok(g) => g.unwrap_or_else(tokio::time::Instant::now),
+        Err(_) => return,
+    };
+    let first = start + period.mul_f64(rng.random::<f64>());
     let mut tick = tokio::time::interval_at(first, period);
     let mut pos = home;
     loop {
