@@ -21,9 +21,10 @@
 //! corruption is the tail (nothing valid after it: cut it) or in the middle (valid records
 //! after it: the operator must decide).
 
-use crate::command::{Command, Reply};
+use crate::command::Command;
 use crate::error::CommandError;
 use crate::event::EventRecord;
+use crate::sans_io::SansIo;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -463,27 +464,6 @@ pub fn scan(buf: &[u8]) -> Scan {
     Scan { records, end }
 }
 
-/// What replay drives: the engine's `handle_command` / `handle_timeout` / `poll_event`, behind
-/// a trait so the codec can be tested without an engine and the engine can be replayed
-/// without the server.
-pub trait ReplayTarget {
-    fn replay_command(&mut self, now: Timestamp, command: Command) -> Result<Reply, CommandError>;
-    fn replay_timeout(&mut self, now: Timestamp);
-    fn poll_replayed_event(&mut self) -> Option<EventRecord>;
-}
-
-impl ReplayTarget for crate::engine::Engine {
-    fn replay_command(&mut self, now: Timestamp, command: Command) -> Result<Reply, CommandError> {
-        self.handle_command(now, command)
-    }
-    fn replay_timeout(&mut self, now: Timestamp) {
-        self.handle_timeout(now)
-    }
-    fn poll_replayed_event(&mut self) -> Option<EventRecord> {
-        self.poll_event()
-    }
-}
-
 /// Replay went somewhere live never went.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReplayError {
@@ -495,7 +475,7 @@ pub enum ReplayError {
     Diverged { journaled: String, replayed: String },
 }
 
-/// Feeds records to a [`ReplayTarget`] and checks regenerated events against the journaled
+/// Feeds records to a [`SansIo`] engine and checks regenerated events against the journaled
 /// Decisions.
 #[derive(Debug, Default)]
 pub struct Replayer {
@@ -515,23 +495,19 @@ impl Replayer {
         Replayer::default()
     }
 
-    pub fn apply<T: ReplayTarget>(
-        &mut self,
-        target: &mut T,
-        record: &Record,
-    ) -> Result<(), ReplayError> {
+    pub fn apply<T: SansIo>(&mut self, target: &mut T, record: &Record) -> Result<(), ReplayError> {
         match &record.entry {
             Entry::Command { now, command } => {
                 self.pending.clear();
                 target
-                    .replay_command(*now, command.clone())
+                    .handle_command(*now, command.clone())
                     .map_err(|error| ReplayError::Refused { now: *now, error })?;
                 self.commands += 1;
                 self.drain(target);
             }
             Entry::Timeout { now } => {
                 self.pending.clear();
-                target.replay_timeout(*now);
+                target.handle_timeout(*now);
                 self.timeouts += 1;
                 self.drain(target);
             }
@@ -552,8 +528,8 @@ impl Replayer {
         Ok(())
     }
 
-    fn drain<T: ReplayTarget>(&mut self, target: &mut T) {
-        while let Some(e) = target.poll_replayed_event() {
+    fn drain<T: SansIo>(&mut self, target: &mut T) {
+        while let Some(e) = target.poll_event() {
             self.pending.push(e);
         }
         self.armed = true;
@@ -782,12 +758,12 @@ mod tests {
         out: Vec<EventRecord>,
     }
 
-    impl ReplayTarget for Counter {
-        fn replay_command(
+    impl crate::sans_io::SansIo for Counter {
+        fn handle_command(
             &mut self,
             now: Timestamp,
             command: Command,
-        ) -> Result<Reply, CommandError> {
+        ) -> Result<crate::command::Reply, CommandError> {
             if let Command::Cancel { .. } = command {
                 return Err(CommandError::Invalid("refused".into()));
             }
@@ -800,13 +776,16 @@ mod tests {
                     elder_id: ElderId::from("x"),
                 },
             });
-            Ok(Reply::Done)
+            Ok(crate::command::Reply::Done)
         }
-        fn replay_timeout(&mut self, now: Timestamp) {
+        fn handle_timeout(&mut self, now: Timestamp) {
             self.total -= now.0;
         }
-        fn poll_replayed_event(&mut self) -> Option<EventRecord> {
+        fn poll_event(&mut self) -> Option<EventRecord> {
             self.out.pop()
+        }
+        fn poll_timeout(&self) -> Option<Timestamp> {
+            None
         }
     }
 

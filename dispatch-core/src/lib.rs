@@ -12,6 +12,7 @@
 //! - [`matching`]: candidates → road ETA → ranking; joint assignment for surges.
 //! - [`timebank`]: volunteers' credited minutes.
 //! - [`engine`]: the sans-IO façade (`handle_*` in, `poll_*` out).
+//! - [`sans_io`]: those calls as one trait, shared by the server, the simulator and replay.
 //! - [`journal`]: the journal record codec (versioned, checksummed) and replay.
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod responder;
 pub mod road;
 pub mod roster;
+pub mod sans_io;
 pub mod spatial;
 pub mod testdata;
 pub mod time;

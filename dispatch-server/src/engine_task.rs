@@ -21,6 +21,7 @@ use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
+use dispatch_core::sans_io::SansIo;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -29,13 +30,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-/// What the engine task needs of the engine: the sans-IO calls of DESIGN §2.1 plus the read
-/// side, as JSON (the views are serde types; the wire sends them as they are).
-pub trait EngineCore: Send + 'static {
-    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError>;
-    fn handle_timeout(&mut self, now: Timestamp);
-    fn poll_event(&mut self) -> Option<EventRecord>;
-    fn poll_timeout(&self) -> Option<Timestamp>;
+/// What the engine task needs of the engine: the sans-IO calls of DESIGN §2.1 ([`SansIo`])
+/// plus the read side, as JSON (the views are serde types; the wire sends them as they are).
+pub trait EngineCore: SansIo + Send + 'static {
     fn last_seq(&self) -> u64;
     /// Open incidents and responders, for a console's `snapshot`.
     fn snapshot_json(&self) -> Value;
@@ -49,18 +46,6 @@ pub trait EngineCore: Send + 'static {
 }
 
 impl EngineCore for Engine {
-    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
-        Engine::handle_command(self, now, cmd)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        Engine::handle_timeout(self, now)
-    }
-    fn poll_event(&mut self) -> Option<EventRecord> {
-        Engine::poll_event(self)
-    }
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        Engine::poll_timeout(self)
-    }
     fn last_seq(&self) -> u64 {
         Engine::last_seq(self)
     }

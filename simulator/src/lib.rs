@@ -4,7 +4,7 @@
 //! Modules in reading order:
 //! - [`hexgrid`]: the population grid CSV.
 //! - [`scenario`]: seeded generation of people, grids, pairings and alert streams.
-//! - [`virtual_clock`]: the `Dispatcher` calls and the clock that jumps to the next wake-up.
+//! - [`virtual_clock`]: the `SansIo` calls and the clock that jumps to the next wake-up.
 //! - [`behaviour`]: simulated devices and responders (keyed draws, so policies meet the same
 //!   people).
 //! - [`kpi`]: response-time distributions and the other KPIs from the event stream.

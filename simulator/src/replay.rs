@@ -1,5 +1,5 @@
 //! `simulator replay`: a JSON-lines file of timed commands (alerts, responder moves, replies…)
-//! fed through the same `Dispatcher` calls on the virtual clock, optionally paced to wall time.
+//! fed through the same `SansIo` calls on the virtual clock, optionally paced to wall time.
 //!
 //! Format, one object per line (blank lines and lines starting with `#` are skipped):
 //!
@@ -12,7 +12,7 @@
 //! `t_ms` is milliseconds after the replay start (non-decreasing); the rest is a `Command` in
 //! the journal's own serde form (`dispatch_core::command`), so any command can be replayed.
 
-use crate::virtual_clock::{Agenda, Dispatcher, World};
+use crate::virtual_clock::{Agenda, SansIo, World};
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::error::CommandError;
 use dispatch_core::event::EventRecord;
@@ -137,7 +137,7 @@ impl<D> Paced<D> {
     }
 }
 
-impl<D: Dispatcher> Dispatcher for Paced<D> {
+impl<D: SansIo> SansIo for Paced<D> {
     fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
         self.wait_for(now);
         self.inner.handle_command(now, cmd)
@@ -173,7 +173,7 @@ impl<D> Recording<D> {
     }
 }
 
-impl<D: Dispatcher> Dispatcher for Recording<D> {
+impl<D: SansIo> SansIo for Recording<D> {
     fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
         self.lines.push(ReplayLine {
             t_ms: now.ms_since(self.t0),

@@ -4,7 +4,7 @@
 use crate::behaviour::{BehaviourParams, SimWorld};
 use crate::kpi::{Distribution, KpiCollector, PolicyKpis};
 use crate::scenario::{Scenario, ScenarioParams};
-use crate::virtual_clock::{drive, Dispatcher, DriveError};
+use crate::virtual_clock::{drive, DriveError, SansIo};
 use dispatch_core::model::{AlertKind, ResponderKind, ServiceKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub struct PolicyRun {
 }
 
 /// Drives `engine` through the whole scenario on the virtual clock and scores it.
-pub fn run_policy<D: Dispatcher>(
+pub fn run_policy<D: SansIo>(
     scenario: &Scenario,
     behaviour: &BehaviourParams,
     engine: &mut D,

@@ -6,34 +6,13 @@ use crate::chart::{ecdf_svg, Curve};
 use crate::kpi::{AMBULANCE_ON_SCENE_TARGET_S, COMMUNITY_ON_SCENE_TARGET_S};
 use crate::report::{run_policy, PolicyRun, Report, ScenarioSummary};
 use crate::scenario::Scenario;
-use crate::virtual_clock::Dispatcher;
 use anyhow::Context as _;
-use dispatch_core::command::{Command, Reply};
 use dispatch_core::engine::Engine;
-use dispatch_core::error::CommandError;
-use dispatch_core::event::EventRecord;
 use dispatch_core::policy::{MatchingMode, PolicyConfig};
 use dispatch_core::road::RoadNetwork;
-use dispatch_core::time::Timestamp;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-
-/// The server's engine, driven by the virtual clock through the very same calls.
-impl Dispatcher for Engine {
-    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
-        Engine::handle_command(self, now, cmd)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        Engine::handle_timeout(self, now)
-    }
-    fn poll_event(&mut self) -> Option<EventRecord> {
-        Engine::poll_event(self)
-    }
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        Engine::poll_timeout(self)
-    }
-}
 
 /// The straight-line radius of the baseline ("what volunteer apps do today").
 pub const BASELINE_RADIUS_M: f64 = 500.0;

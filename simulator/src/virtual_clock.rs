@@ -9,15 +9,7 @@ use dispatch_core::time::Timestamp;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// The sans-IO calls the simulator drives: exactly `Engine`'s, so the server, the simulator
-/// and replay exercise the same code. A trait so the clock itself can be tested with a
-/// scripted stand-in.
-pub trait Dispatcher {
-    fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError>;
-    fn handle_timeout(&mut self, now: Timestamp);
-    fn poll_event(&mut self) -> Option<EventRecord>;
-    fn poll_timeout(&self) -> Option<Timestamp>;
-}
+pub use dispatch_core::sans_io::SansIo;
 
 /// Whoever acts on the engine from outside: devices, responders, a replayed file.
 pub trait World {
@@ -116,7 +108,7 @@ pub enum DriveError {
 
 /// Runs until nothing is due before `until`, or until `quiet_after` has passed and the world is
 /// quiet. Events go to the world first, then to `observe` (the KPI collector).
-pub fn drive<D: Dispatcher, W: World>(
+pub fn drive<D: SansIo, W: World>(
     engine: &mut D,
     world: &mut W,
     start: Timestamp,
@@ -195,7 +187,7 @@ mod tests {
         out: Vec<EventRecord>,
     }
 
-    impl Dispatcher for Scripted {
+    impl SansIo for Scripted {
         fn handle_command(&mut self, now: Timestamp, _cmd: Command) -> Result<Reply, CommandError> {
             self.calls.push((now, "command"));
             self.out.push(EventRecord {
