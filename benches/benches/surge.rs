@@ -2,7 +2,8 @@
 //! 600 falls opened 20 ms apart against 300 responders on the `StraightLine` travel-time
 //! stand-in; three in four offers are declined (freeing the responder, which wakes waiting
 //! incidents), the rest accepted, and due timers (offer expiries, retries) fire as time
-//! moves. Reports the mean cost per engine call. Figures and the command in
+//! moves. Reports the mean cost per engine call, and prints one run of a five times larger
+//! surge (3,000 falls). Figures and the command in
 //! `benches/README.md`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -23,8 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ALERTS: usize = 600;
+/// A five times larger surge, run once (not by criterion) to show the cost per call is flat.
+const ALERTS_LARGE: usize = 3_000;
 const RESPONDERS: usize = 300;
-const ELDERS: usize = 1_000;
+const ELDERS: usize = 3_000;
 const ORIGIN: (f64, f64) = (-30.03, -51.2);
 
 fn at(dlat: f64, dlon: f64) -> LatLon {
@@ -82,7 +85,7 @@ fn roster() -> RosterFile {
 }
 
 /// Runs one surge; returns (engine calls, a checksum of the decisions: offers + assignments).
-fn surge() -> (u64, u64) {
+fn surge(alerts: usize) -> (u64, u64) {
     let roads: Arc<dyn TravelTimes> = Arc::new(StraightLine::new(at(0.0, 0.0), 20_000.0));
     let mut engine =
         Engine::with_travel_times(roads, roster(), PolicyConfig::default()).expect("roster");
@@ -96,7 +99,7 @@ fn surge() -> (u64, u64) {
     }
     let (mut calls, mut offers, mut assigned) = (0u64, 0u64, 0u64);
     let mut replies: Vec<Command> = Vec::new();
-    for i in 0..ALERTS {
+    for i in 0..alerts {
         now = now.plus_ms(20);
         while engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
@@ -154,23 +157,30 @@ fn surge() -> (u64, u64) {
     (calls, offers * 1_000_000 + assigned)
 }
 
-fn bench(c: &mut Criterion) {
+/// One timed run of `alerts` falls, printed; returns its checksum.
+fn once(alerts: usize) -> u64 {
     let started = Instant::now();
-    let (calls, checksum) = surge();
+    let (calls, checksum) = surge(alerts);
     let took = started.elapsed();
     assert!(checksum > 0, "the surge sent no offers");
     println!(
-        "surge: {ALERTS} falls, {RESPONDERS} responders: {calls} engine calls in {:.1} ms, {:.1} µs per call (checksum {checksum})",
+        "surge: {alerts} falls, {RESPONDERS} responders: {calls} engine calls in {:.1} ms, {:.1} µs per call (checksum {checksum})",
         took.as_secs_f64() * 1e3,
         took.as_secs_f64() * 1e6 / calls as f64
     );
+    checksum
+}
+
+fn bench(c: &mut Criterion) {
+    once(ALERTS_LARGE);
+    let checksum = once(ALERTS);
     let mut g = c.benchmark_group("surge");
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5));
     g.bench_function("600_falls_300_responders", |b| {
         b.iter(|| {
-            let (calls, sum) = surge();
+            let (calls, sum) = surge(ALERTS);
             assert_eq!(sum, checksum, "the surge is deterministic");
             black_box(calls)
         })
