@@ -185,6 +185,9 @@ pub struct Engine {
     /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
     /// callers that share it behind a lock.
     placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
+    /// Test-only count of incidents visited to find surges (history must not add to it).
+    #[cfg(test)]
+    surge_scanned: std::sync::atomic::AtomicU64,
 }
 
 /// `Engine` is moved into the server's engine task and may be shared behind a lock.
@@ -329,6 +332,8 @@ impl Engine {
             events: state.pending_events.into(),
             pending: BTreeSet::new(),
             placed_cache: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            surge_scanned: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -722,8 +727,14 @@ impl Engine {
         match to {
             ResponderStatus::Available => {
                 self.index_insert(slot);
-                // Somebody can be asked again: incidents waiting for a retry try now.
-                self.pending.extend(self.waiting.keys().copied());
+                // Somebody can be asked again: the most urgent incidents waiting for a retry
+                // try now (a bounded number, so a surge stays linear; the others' retry
+                // timers still fire).
+                let woken = self.most_urgent(
+                    self.waiting.keys().copied(),
+                    self.config.surge_max_incidents,
+                );
+                self.pending.extend(woken);
             }
             _ => self.index_remove(slot),
         }
@@ -2287,16 +2298,7 @@ impl Engine {
         let mut reserved = BTreeSet::new();
         let mut done = BTreeSet::new();
         if self.config.matching == MatchingMode::RoadEta {
-            let surge: Vec<IncidentId> = self
-                .incidents
-                .values()
-                .filter(|i| {
-                    i.plan == Plan::Emergency
-                        && i.status == IncidentStatus::Dispatching
-                        && !i.has_community()
-                })
-                .map(|i| i.id)
-                .collect();
+            let surge = self.surge_set(&pending);
             let pending_emergencies = pending.iter().filter(|i| surge.contains(i)).count();
             if surge.len() >= 2 && pending_emergencies >= 1 {
                 let (res, offered) = self.joint_round(now, &surge, &pending);
@@ -2315,7 +2317,57 @@ impl Engine {
         }
     }
 
-    /// Joint assignment over every waiting emergency: each gets its best *primary* responder
+    /// The most urgent of `ids` (highest priority, then oldest, then lowest id), at most
+    /// `max` of them (at least one), in id order. Deterministic: a pure function of the state.
+    fn most_urgent(&self, ids: impl Iterator<Item = IncidentId>, max: usize) -> Vec<IncidentId> {
+        let mut keyed: Vec<_> = ids
+            .filter_map(|i| self.incidents.get(&i))
+            .map(|inc| (std::cmp::Reverse(inc.priority), inc.opened_at, inc.id))
+            .collect();
+        let max = max.max(1);
+        if keyed.len() > max {
+            keyed.select_nth_unstable(max - 1);
+            keyed.truncate(max);
+        }
+        let mut out: Vec<IncidentId> = keyed.into_iter().map(|(_, _, id)| id).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The emergencies of one joint round: waiting emergencies (dispatching, no community
+    /// responder yet) found through the open-incident index (`open_by_elder`, so closed
+    /// history is never visited), at most `surge_max_incidents` of them: the pending ones
+    /// first, then the most urgent others. In id order.
+    fn surge_set(&self, pending: &[IncidentId]) -> Vec<IncidentId> {
+        let waiting_emergency = |i: &IncidentId| {
+            #[cfg(test)]
+            self.surge_scanned
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.incidents.get(i).is_some_and(|inc| {
+                inc.plan == Plan::Emergency
+                    && inc.status == IncidentStatus::Dispatching
+                    && !inc.has_community()
+            })
+        };
+        let max = self.config.surge_max_incidents.max(1);
+        let mut surge = self.most_urgent(
+            pending.iter().copied().filter(|i| waiting_emergency(i)),
+            max,
+        );
+        if surge.len() < max {
+            let taken: BTreeSet<IncidentId> = surge.iter().copied().collect();
+            let others = self
+                .open_by_elder
+                .values()
+                .copied()
+                .filter(|i| !taken.contains(i) && waiting_emergency(i));
+            surge.extend(self.most_urgent(others, max - surge.len()));
+            surge.sort_unstable();
+        }
+        surge
+    }
+
+    /// Joint assignment over (a bounded set of) waiting emergencies: each gets its best *primary* responder
     /// so that the total priority-weighted score is least, taking back open offers of other
     /// waiting emergencies where that serves better (`Reassigned`). Returns the primaries
     /// (reserved: other waves must not take them) and the pending incidents whose wave was
@@ -2460,5 +2512,122 @@ impl Engine {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! White-box checks that need the engine's private counters.
+    use super::*;
+    use crate::ids::{DeviceId, OperatorId};
+    use crate::model::{AlertKind, Availability, ResponderKind, TravelMode};
+    use crate::roster::{DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord};
+
+    fn centre() -> LatLon {
+        LatLon::new(-30.03, -51.2).expect("valid")
+    }
+
+    fn at(dx: f64, dy: f64) -> LatLon {
+        Projection::new(centre()).to_latlon([dx, dy])
+    }
+
+    fn engine() -> Engine {
+        let roster = RosterFile {
+            grids: vec![GridRecord {
+                id: "G1".into(),
+                name: String::new(),
+            }],
+            responders: vec![ResponderRecord {
+                id: "V1".into(),
+                kind: ResponderKind::Volunteer,
+                travel_mode: TravelMode::Foot,
+                walk_kmh: None,
+                home: at(50.0, 0.0),
+                grid_id: None,
+                skills: Vec::new(),
+                token_sha256: None,
+            }],
+            elders: (0..3)
+                .map(|k| ElderRecord {
+                    id: format!("E{k}").into(),
+                    home: at(100.0 * k as f64, 0.0),
+                    grid_id: "G1".into(),
+                    care_level: 2,
+                    paired_responders: Vec::new(),
+                    family: Vec::new(),
+                })
+                .collect(),
+            operators: vec![OperatorRecord {
+                id: "OP1".into(),
+                token_sha256: "a".repeat(64),
+            }],
+            devices: vec![DeviceRecord {
+                id: "GW1".into(),
+                token_sha256: "b".repeat(64),
+            }],
+        };
+        let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+        let mut e =
+            Engine::with_travel_times(roads, roster, PolicyConfig::default()).expect("roster");
+        e.handle_command(
+            Timestamp(1_000),
+            Command::SetAvailability {
+                responder_id: "V1".into(),
+                status: Availability::Available,
+            },
+        )
+        .expect("on duty");
+        e
+    }
+
+    fn fall(n: usize, elder: usize) -> Command {
+        Command::Alert(Alert {
+            alert_id: AlertId::from(format!("a{n}")),
+            kind: AlertKind::Fall,
+            service: None,
+            elder_id: format!("E{elder}").into(),
+            position: None,
+            detected_at: Timestamp(0),
+            ambulance_requested: false,
+            scheduled_for: None,
+            device_id: DeviceId::from("GW1"),
+        })
+    }
+
+    /// Incidents visited to find surges while two falls compete for one volunteer, after
+    /// `history` incidents were opened and cancelled.
+    fn surge_cost_after(history: usize) -> u64 {
+        let mut e = engine();
+        let mut now = Timestamp(2_000);
+        for n in 0..history {
+            let reply = e.handle_command(now, fall(n, 0)).expect("alert");
+            let Reply::AlertAccepted { incident_id, .. } = reply else {
+                panic!("{reply:?}");
+            };
+            e.handle_command(
+                now,
+                Command::Cancel {
+                    operator_id: OperatorId::from("OP1"),
+                    incident_id,
+                    reason: "drill".into(),
+                },
+            )
+            .expect("cancel");
+            now = now.plus_ms(10);
+        }
+        assert_eq!(e.incidents.len(), history, "history is kept");
+        assert!(e.open_by_elder.is_empty(), "and all of it is closed");
+        let before = e.surge_scanned.load(std::sync::atomic::Ordering::Relaxed);
+        e.handle_command(now, fall(history, 1)).expect("alert");
+        e.handle_command(now.plus_ms(10), fall(history + 1, 2))
+            .expect("alert");
+        e.surge_scanned.load(std::sync::atomic::Ordering::Relaxed) - before
+    }
+
+    #[test]
+    fn finding_a_surge_does_not_revisit_closed_incidents() {
+        let fresh = surge_cost_after(0);
+        assert!(fresh > 0, "the surge path ran");
+        assert_eq!(surge_cost_after(300), fresh, "history changed the cost");
     }
 }

@@ -56,6 +56,11 @@ pub struct PolicyConfig {
     pub service_skills: Vec<(ServiceKind, String)>,
     /// Candidates per incident considered by joint assignment in a surge.
     pub surge_candidates: usize,
+    /// At most this many waiting emergencies take part in one joint assignment (the most
+    /// urgent, then oldest, then lowest id), and at most this many waiting incidents are woken
+    /// when a responder becomes free; the rest are tried on later rounds and their retry
+    /// timers. Bounds the cost of a command in a surge (DESIGN §4/§7).
+    pub surge_max_incidents: usize,
     /// Positions farther than this from the map's centre are refused as off the map (a cheap
     /// check on every location update; alerts and roster entries are also snapped).
     pub map_radius_m: f64,
@@ -90,6 +95,7 @@ impl Default for PolicyConfig {
                 (ServiceKind::Mobility, "mobility".into()),
             ],
             surge_candidates: 8,
+            surge_max_incidents: 16,
             map_radius_m: 50_000.0,
             foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,

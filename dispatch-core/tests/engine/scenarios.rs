@@ -909,3 +909,73 @@ fn a_fall_joining_a_service_request_makes_it_an_emergency() {
     assert_eq!(view.summary.plan, dispatch_core::policy::Plan::Emergency);
     assert_eq!(view.alerts.len(), 2);
 }
+
+/// A surge is handled in bounded joint rounds: with `surge_max_incidents = 2` and five
+/// emergencies waiting, no joint assignment spans more than two of them, and every one of the
+/// five is still offered and assigned later (woken rounds and retry timers).
+#[test]
+fn surge_joint_rounds_are_bounded_and_the_rest_dispatched_later() {
+    let names = ["V1", "V2", "V3", "V4", "V5"];
+    let ps: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| volunteer(n, at(100.0 * k as f64, 50.0)))
+        .collect();
+    let es: Vec<_> = (1..=5)
+        .map(|k| elder(&format!("E{k}"), at(120.0 * k as f64, 0.0), "G1", 2, &[]))
+        .collect();
+    let config = PolicyConfig {
+        surge_max_incidents: 2,
+        ..base_config()
+    };
+    let mut sim = Sim::new(straight(), roster(ps, es), config);
+    for k in 1..=5 {
+        let ev = sim.ok(fall(&format!("a{k}"), &format!("E{k}")));
+        assert!(offers(&ev).is_empty(), "nobody is on duty yet: {ev:?}");
+        sim.now = sim.now.plus_ms(100);
+    }
+    let before = sim.events.len();
+    sim.on_duty(&names);
+    // Accept whatever is offered, as it comes, until all five are assigned or time runs out.
+    let mut assigned = std::collections::BTreeSet::new();
+    for _ in 0..600 {
+        let new: Vec<_> = offers(&sim.events[before..]).into_iter().collect();
+        for (offer_id, responder_id, _, _) in new {
+            let _ = sim.cmd(Command::Accept {
+                responder_id,
+                offer_id,
+            });
+        }
+        for e in &sim.events[before..] {
+            if let Event::Assigned { incident_id, .. } = &e.event {
+                assigned.insert(*incident_id);
+            }
+        }
+        if assigned.len() == 5 {
+            break;
+        }
+        sim.advance(1_000);
+    }
+    let joint: Vec<&String> = sim.events[before..]
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OfferSent { reason, .. } if reason.contains("joint assignment") => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(!joint.is_empty(), "the surge used joint assignment");
+    for reason in joint {
+        let n: usize = reason
+            .split("surge of ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no surge size in {reason}"));
+        assert!(n <= 2, "a joint round took {n} > 2 emergencies: {reason}");
+    }
+    assert_eq!(
+        assigned,
+        (1..=5).map(IncidentId).collect(),
+        "every waiting emergency is dispatched in the end"
+    );
+}
