@@ -128,17 +128,11 @@ fn surge(alerts: usize) -> (u64, u64) {
                         ..
                     } => {
                         offers += 1;
-                        replies.push(if offer_id.0 % 4 == 0 {
-                            Command::Accept {
-                                responder_id,
-                                offer_id,
-                            }
-                        } else {
-                            Command::Decline {
-                                responder_id,
-                                offer_id,
-                            }
-                        });
+                        replies.push(Command::answer_offer(
+                            responder_id,
+                            offer_id,
+                            offer_id.0 % 4 == 0,
+                        ));
                     }
                     Event::Assigned { .. } => assigned += 1,
                     _ => {}

@@ -140,3 +140,20 @@ pub enum Reply {
     /// Anything else that succeeded.
     Done,
 }
+
+impl Command {
+    /// A responder's answer to an offer: `Accept` when `accept`, else `Decline`.
+    pub fn answer_offer(responder_id: ResponderId, offer_id: OfferId, accept: bool) -> Command {
+        if accept {
+            Command::Accept {
+                responder_id,
+                offer_id,
+            }
+        } else {
+            Command::Decline {
+                responder_id,
+                offer_id,
+            }
+        }
+    }
+}

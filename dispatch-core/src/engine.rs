@@ -1010,31 +1010,50 @@ impl Engine {
         }
     }
 
+    /// The slot of a responder committed to `incident_id` in the state `action` needs
+    /// (`ready` names the incident of that state). Committed to it in the other state is an
+    /// invalid transition; anything else means they are not on this incident.
+    fn committed_slot(
+        &self,
+        id: &ResponderId,
+        incident_id: IncidentId,
+        action: &'static str,
+        ready: fn(ResponderStatus) -> Option<IncidentId>,
+    ) -> Result<u32, CommandError> {
+        let slot = self.slot(id)?;
+        self.open_incident(incident_id)?;
+        let st = self.responders[slot as usize].status;
+        if ready(st) == Some(incident_id) {
+            return Ok(slot);
+        }
+        match st {
+            ResponderStatus::EnRoute { incident_id: i }
+            | ResponderStatus::OnScene { incident_id: i }
+                if i == incident_id =>
+            {
+                Err(CommandError::InvalidTransition {
+                    responder: id.clone(),
+                    action,
+                    state: st.name(),
+                })
+            }
+            _ => Err(CommandError::NotAssigned {
+                responder: id.clone(),
+                incident: incident_id,
+            }),
+        }
+    }
+
     fn arrived(
         &mut self,
         now: Timestamp,
         id: &ResponderId,
         incident_id: IncidentId,
     ) -> Result<Reply, CommandError> {
-        let slot = self.slot(id)?;
-        self.open_incident(incident_id)?;
-        let st = self.responders[slot as usize].status;
-        match st {
-            ResponderStatus::EnRoute { incident_id: i } if i == incident_id => {}
-            ResponderStatus::OnScene { incident_id: i } if i == incident_id => {
-                return Err(CommandError::InvalidTransition {
-                    responder: id.clone(),
-                    action: "arrive",
-                    state: st.name(),
-                })
-            }
-            _ => {
-                return Err(CommandError::NotAssigned {
-                    responder: id.clone(),
-                    incident: incident_id,
-                })
-            }
-        }
+        let slot = self.committed_slot(id, incident_id, "arrive", |st| match st {
+            ResponderStatus::EnRoute { incident_id } => Some(incident_id),
+            _ => None,
+        })?;
         self.set_status(slot, ResponderStatus::OnScene { incident_id });
         let inc = self.incidents.get_mut(&incident_id).expect("checked");
         inc.arrived.insert(id.clone(), now);
@@ -1085,25 +1104,10 @@ impl Engine {
         id: &ResponderId,
         incident_id: IncidentId,
     ) -> Result<Reply, CommandError> {
-        let slot = self.slot(id)?;
-        self.open_incident(incident_id)?;
-        let st = self.responders[slot as usize].status;
-        match st {
-            ResponderStatus::OnScene { incident_id: i } if i == incident_id => {}
-            ResponderStatus::EnRoute { incident_id: i } if i == incident_id => {
-                return Err(CommandError::InvalidTransition {
-                    responder: id.clone(),
-                    action: "complete",
-                    state: st.name(),
-                })
-            }
-            _ => {
-                return Err(CommandError::NotAssigned {
-                    responder: id.clone(),
-                    incident: incident_id,
-                })
-            }
-        }
+        let slot = self.committed_slot(id, incident_id, "complete", |st| match st {
+            ResponderStatus::OnScene { incident_id } => Some(incident_id),
+            _ => None,
+        })?;
         self.release(now, slot, incident_id);
         let inc = self.incidents.get_mut(&incident_id).expect("checked");
         inc.completed.insert(id.clone());

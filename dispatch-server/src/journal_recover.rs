@@ -396,17 +396,11 @@ mod tests {
                 20..=44 if !self.offers.is_empty() => {
                     let (offer_id, responder_id) =
                         self.offers[pick(rng, self.offers.len())].clone();
-                    self.command(if rng.random_bool(0.7) {
-                        Command::Accept {
-                            responder_id,
-                            offer_id,
-                        }
-                    } else {
-                        Command::Decline {
-                            responder_id,
-                            offer_id,
-                        }
-                    });
+                    self.command(Command::answer_offer(
+                        responder_id,
+                        offer_id,
+                        rng.random_bool(0.7),
+                    ));
                 }
                 45..=59 if !self.assigned.is_empty() => {
                     let (incident_id, responder_id) =

@@ -315,17 +315,7 @@ impl World for SimWorld {
                 // A withdrawn or expired offer gets no reply: the phone has cleared it.
                 self.open_offers.remove(&offer_id)?;
                 let responder_id = self.responders[responder].id.clone();
-                Some(if accept {
-                    Command::Accept {
-                        responder_id,
-                        offer_id,
-                    }
-                } else {
-                    Command::Decline {
-                        responder_id,
-                        offer_id,
-                    }
-                })
+                Some(Command::answer_offer(responder_id, offer_id, accept))
             }
             Action::Move {
                 responder,
