@@ -254,16 +254,8 @@ fn main() -> anyhow::Result<()> {
             out,
         } => {
             simulator::load::check_loopback(&url)?;
-            let roster_file: dispatch_core::roster::RosterFile = serde_json::from_str(
-                &std::fs::read_to_string(&roster)
-                    .with_context(|| format!("reading {}", roster.display()))?,
-            )
-            .with_context(|| format!("parsing roster {}", roster.display()))?;
-            let tokens_file: simulator::credentials::Tokens = serde_json::from_str(
-                &std::fs::read_to_string(&tokens)
-                    .with_context(|| format!("reading {}", tokens.display()))?,
-            )
-            .with_context(|| format!("parsing tokens {}", tokens.display()))?;
+            let roster_file: dispatch_core::roster::RosterFile = read_json(&roster, "roster")?;
+            let tokens_file: simulator::credentials::Tokens = read_json(&tokens, "tokens")?;
             let params = simulator::load::LoadParams {
                 url,
                 responders,
@@ -301,11 +293,7 @@ fn main() -> anyhow::Result<()> {
             out,
         } => {
             let roads = load_roads(&map)?;
-            let roster_file: dispatch_core::roster::RosterFile = serde_json::from_str(
-                &std::fs::read_to_string(&roster)
-                    .with_context(|| format!("reading {}", roster.display()))?,
-            )
-            .with_context(|| format!("parsing roster {}", roster.display()))?;
+            let roster_file: dispatch_core::roster::RosterFile = read_json(&roster, "roster")?;
             let lines = simulator::replay::parse(
                 &std::fs::read_to_string(&input)
                     .with_context(|| format!("reading {}", input.display()))?,
@@ -386,4 +374,14 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()>
     let mut s = serde_json::to_string_pretty(value)?;
     s.push('\n');
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads and parses a JSON input file; errors name the file and what it was meant to be.
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {what} {}", path.display()))
 }

@@ -113,7 +113,6 @@ impl ScenarioSummary {
     }
 
     pub fn new(s: &Scenario, map: &str, population: &str) -> ScenarioSummary {
-        let count = |k: ResponderKind| s.roster.responders.iter().filter(|r| r.kind == k).count();
         let mut alerts = BTreeMap::new();
         for a in &s.alerts {
             let name = match (a.alert.kind, a.alert.service) {
@@ -130,20 +129,8 @@ impl ScenarioSummary {
         );
         ScenarioSummary {
             params: s.params.clone(),
-            map: map.to_string(),
-            population: population.to_string(),
-            grids: s.roster.grids.len(),
-            elders: s.roster.elders.len(),
-            elders_paired: s
-                .roster
-                .elders
-                .iter()
-                .filter(|e| !e.paired_responders.is_empty())
-                .count(),
-            volunteers: count(ResponderKind::Volunteer),
-            grid_workers: count(ResponderKind::GridWorker),
-            ambulances: count(ResponderKind::Ambulance),
             alerts,
+            ..ScenarioSummary::from_roster(&s.roster, map, population)
         }
     }
 }
