@@ -68,6 +68,11 @@ pub struct EngineState {
     pub seq: u64,
     /// Events decided but not yet polled.
     pub pending_events: Vec<EventRecord>,
+    /// Batched dispatch: incidents waiting for the next dispatch round, and when it is due.
+    #[serde(default)]
+    pub pending_dispatch: Vec<IncidentId>,
+    #[serde(default)]
+    pub dispatch_due: Option<Timestamp>,
 }
 
 /// A responder as the console sees it.
@@ -176,8 +181,10 @@ pub struct Engine {
     next_offer: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
-    /// Incidents that need a wave at the end of the current call (empty between calls).
+    /// Incidents that need a wave at the end of the current call (empty between calls), or,
+    /// with batched dispatch, at the next `handle_timeout` (due at `dispatch_due`).
     pending: BTreeSet<IncidentId>,
+    dispatch_due: Option<Timestamp>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
@@ -286,6 +293,8 @@ impl Engine {
             next_offer: 1,
             seq: 0,
             pending_events: Vec::new(),
+            pending_dispatch: Vec::new(),
+            dispatch_due: None,
         };
         Ok(Engine::restore_with_travel_times(roads, config, state))
     }
@@ -330,7 +339,8 @@ impl Engine {
             next_offer: state.next_offer,
             seq: state.seq,
             events: state.pending_events.into(),
-            pending: BTreeSet::new(),
+            pending: state.pending_dispatch.into_iter().collect(),
+            dispatch_due: state.dispatch_due,
             placed_cache: Mutex::new(Vec::new()),
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
@@ -353,6 +363,8 @@ impl Engine {
             next_offer: self.next_offer,
             seq: self.seq,
             pending_events: self.events.iter().cloned().collect(),
+            pending_dispatch: self.pending.iter().copied().collect(),
+            dispatch_due: self.dispatch_due,
         }
     }
 
@@ -369,7 +381,11 @@ impl Engine {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.timers.first().map(|(t, _)| *t)
+        let timer = self.timers.first().map(|(t, _)| *t);
+        match (timer, self.dispatch_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The sequence number of the last event decided (polled or not).
@@ -610,7 +626,13 @@ impl Engine {
                 Reply::Done
             }
         };
-        self.run_dispatch(now);
+        if self.config.dispatch_batched {
+            if !self.pending.is_empty() && self.dispatch_due.is_none() {
+                self.dispatch_due = Some(now);
+            }
+        } else {
+            self.run_dispatch(now);
+        }
         Ok(reply)
     }
 
@@ -623,6 +645,7 @@ impl Engine {
             let (at, timer) = self.timers.pop_first().expect("checked non-empty");
             self.fire(now, at, timer);
         }
+        self.dispatch_due = None;
         self.run_dispatch(now);
     }
 

@@ -34,6 +34,10 @@ pub trait TravelTimes: Send + Sync {
         -> Vec<Option<u64>>;
     /// One route, for the offer's map and distance.
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary>;
+    /// A hint that `target` will be asked about many sources (a ranking that went past its
+    /// first round, or an incident ranked again in every surge round): a source that keeps
+    /// one many-to-one sweep per target does it now. Changes no result.
+    fn prepare_target(&self, _mode: TravelMode, _target: &Placed) {}
     /// Travel times from positions: places them, then [`TravelTimes::times_from`].
     fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
         let Some(t) = self.place(mode, target) else {
@@ -222,7 +226,9 @@ impl TravelTimes for RoadTimes {
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
         // A point-to-point query costs a few µs near the target; the many-to-one sweep costs
         // a few hundred whatever the number of sources: few sources go one by one.
-        if sources.len() <= SWEEP_FROM_SOURCES {
+        // A sweep already done for this target (the incident was ranked before) is cheaper
+        // still: a lookup per source.
+        if sources.len() <= SWEEP_FROM_SOURCES && !g.has_sweep_to(&t) {
             return sources
                 .iter()
                 .map(|s| {
@@ -240,6 +246,11 @@ impl TravelTimes for RoadTimes {
                 Some(u64::from(times.next().flatten()?) + off(&s))
             })
             .collect()
+    }
+    fn prepare_target(&self, mode: TravelMode, target: &Placed) {
+        if let Some(t) = &target.snapped {
+            self.net.profile(profile_of(mode)).prepare_sweep_to(t);
+        }
     }
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
         let g = self.net.profile(profile_of(mode));
@@ -294,6 +305,8 @@ pub struct RankQuery<'a> {
 }
 
 const BATCH: usize = 4;
+/// Responders taken per tree in each later round of [`rank`].
+const CHUNK: usize = 16;
 
 fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
     eta_ms as i64 - if familiar { margin_ms as i64 } else { 0 }
@@ -385,6 +398,7 @@ pub fn rank(
         .collect();
     forced.sort_by_key(|(lb, s, _)| std::cmp::Reverse((*lb, *s)));
     let mut per_tree = BATCH;
+    let mut rounds = 0u32;
     loop {
         sort_ranked(&mut found);
         let threshold = if found.len() >= q.k {
@@ -426,8 +440,23 @@ pub fn rank(
         // Only the best k matter from here on.
         sort_ranked(&mut found);
         found.truncate(q.k.max(1) * 4);
+        // Further rounds take a chunk per tree in lower-bound order and tighten the
+        // threshold between chunks, so a crowded neighbourhood (a surge: the near ones all
+        // busy) is not evaluated wholesale; from the second round on the target's sweep is
+        // kept, so a round costs a lookup per source.
+        if rounds == 0 {
+            for (mode, t) in [TravelMode::Foot, TravelMode::Car]
+                .into_iter()
+                .zip(&targets)
+            {
+                if let Some(t) = t {
+                    roads.prepare_target(mode, t);
+                }
+            }
+        }
+        rounds += 1;
         per_tree = if found.len() >= q.k {
-            usize::MAX
+            CHUNK
         } else {
             per_tree.saturating_mul(4)
         };

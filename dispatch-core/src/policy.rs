@@ -68,6 +68,13 @@ pub struct PolicyConfig {
     /// (`RoadConfig::foot_kmh`); responders walking at `walk_kmh` scale from it.
     pub foot_profile_kmh: f64,
     pub matching: MatchingMode,
+    /// Batched dispatch (the server's mode): a command only records what needs a wave, and
+    /// the waves of everything recorded since are sent by the next `handle_timeout`, which
+    /// `poll_timeout` asks for at once. A burst of alerts then shares one dispatch round
+    /// (one joint assignment) instead of paying one each. Off: every command dispatches
+    /// before it returns (the simulator's and the tests' default). Journal replay must use
+    /// the same setting as the live run; the server always turns it on.
+    pub dispatch_batched: bool,
 }
 
 impl Default for PolicyConfig {
@@ -96,6 +103,7 @@ impl Default for PolicyConfig {
             ],
             surge_candidates: 8,
             surge_max_incidents: 16,
+            dispatch_batched: false,
             map_radius_m: 50_000.0,
             foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,

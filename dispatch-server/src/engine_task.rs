@@ -237,6 +237,9 @@ pub enum Request {
     },
 }
 
+/// Requests taken from the queue in one turn before timers (and batched dispatch) run.
+const BURST: usize = 256;
+
 /// Location pings waiting for the engine: newest wins per responder, so the map's size is
 /// bounded by the number of responders and a burst of pings costs one engine call each.
 #[derive(Debug, Default)]
@@ -497,7 +500,23 @@ impl EngineTask {
                     self.apply_locations();
                 }
                 req = rx.recv(), if can_take => match req {
-                    Some(req) => self.request(req),
+                    Some(req) => {
+                        self.request(req);
+                        // Take what else is queued (bounded) before the timer turn: with
+                        // batched dispatch, a burst of alerts then shares one dispatch
+                        // round (one joint assignment) in the timeout that follows.
+                        for _ in 1..BURST {
+                            if !self.deferred.is_empty()
+                                || self.uncommitted.len() >= self.limits.max_uncommitted
+                            {
+                                break;
+                            }
+                            match rx.try_recv() {
+                                Ok(req) => self.request(req),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
             }

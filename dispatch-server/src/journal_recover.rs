@@ -478,8 +478,12 @@ mod tests {
         };
         let (journal, rec) = Journal::open_with(Arc::new(st.clone()), dir, opts).expect("open");
         assert_eq!(rec.last_lsn, 0);
-        let engine =
-            Engine::with_travel_times(roads(), roster(), PolicyConfig::default()).expect("roster");
+        let engine = Engine::with_travel_times(
+            roads(),
+            roster(),
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh),
+        )
+        .expect("roster");
         let mut live = Live {
             engine,
             journal,
@@ -526,16 +530,27 @@ mod tests {
             ..JournalOptions::default()
         };
         let (_j, rec) = Journal::open_with(Arc::new(st.clone()), &dir, opts).expect("reopen");
-        let (engine, stats) =
-            restore_engine(&rec, roads(), roster(), PolicyConfig::default()).expect("restore");
+        let (engine, stats) = restore_engine(
+            &rec,
+            roads(),
+            roster(),
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh),
+        )
+        .expect("restore");
         prop_assert_eq!(
             &engine.save_state(),
             &live_state,
             "snapshot + tail replay equals live"
         );
 
-        let (full, full_stats) =
-            replay_all(&st, &dir, roads(), roster(), PolicyConfig::default()).expect("full replay");
+        let (full, full_stats) = replay_all(
+            &st,
+            &dir,
+            roads(),
+            roster(),
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh),
+        )
+        .expect("full replay");
         prop_assert_eq!(&full.save_state(), &live_state, "full replay equals live");
         prop_assert_eq!(
             full_stats.commands,
@@ -586,8 +601,13 @@ mod tests {
             })
             .expect("the run decided something");
         decision[0].at = Timestamp(decision[0].at.0 + 1);
-        let err =
-            restore_engine(&rec, roads(), roster(), PolicyConfig::default()).expect_err("diverged");
+        let err = restore_engine(
+            &rec,
+            roads(),
+            roster(),
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh),
+        )
+        .expect_err("diverged");
         assert!(
             format!("{err:#}").contains("replay produced events"),
             "{err:#}"

@@ -62,6 +62,16 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The dispatch policy `dispatch serve` runs (and replays its journal with): DESIGN §4's
+/// defaults, with batched dispatch so that a burst of commands shares one dispatch round.
+pub fn server_policy(foot_profile_kmh: f64) -> PolicyConfig {
+    PolicyConfig {
+        foot_profile_kmh,
+        dispatch_batched: true,
+        ..PolicyConfig::default()
+    }
+}
+
 /// Reads and parses the roster file.
 pub fn load_roster(path: &Path) -> anyhow::Result<RosterFile> {
     let text = std::fs::read_to_string(path)
@@ -92,10 +102,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
     let roads = RoadNetwork::from_pbf(std::io::BufReader::new(file), &road_config)
         .with_context(|| format!("reading map {}", args.map.display()))?;
     tracing::info!(map = %args.map.display(), ms = started.elapsed().as_millis() as u64, "road network ready");
-    let policy = PolicyConfig {
-        foot_profile_kmh: road_config.foot_kmh,
-        ..PolicyConfig::default()
-    };
+    let policy = server_policy(road_config.foot_kmh);
     let times: Arc<dyn TravelTimes> = Arc::new(RoadTimes {
         net: Arc::new(roads),
         foot_kmh: road_config.foot_kmh,

@@ -498,16 +498,6 @@ impl Ch {
         }
     }
 
-    /// Runs `f` on [`Self::distances_to`]'s result, in a buffer reused by every call on this
-    /// thread (the matcher asks this for every incident; the buffer is one `u32` per vertex).
-    pub(crate) fn with_distances_to<R>(&self, targets: &Seeds, f: impl FnOnce(&[u32]) -> R) -> R {
-        PHAST_DIST.with(|cell| {
-            let mut dist = cell.borrow_mut();
-            self.distances_to(targets, &mut dist);
-            f(&dist)
-        })
-    }
-
     pub(crate) fn rank(&self, v: u32) -> u32 {
         self.rank_of[v as usize]
     }
@@ -625,8 +615,6 @@ impl Scratch {
 }
 
 thread_local! {
-    /// The many-to-one sweep's per-vertex times, reused across calls on this thread.
-    static PHAST_DIST: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// Search state reused by every query on this thread, so a query allocates nothing and
     /// clears nothing (entries are valid only under the current generation stamp).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());

@@ -65,6 +65,54 @@ pub struct ProfileGraph {
     base: BaseGraph,
     snap: SnapIndex,
     ch: ch::Ch,
+    targets: TargetCache,
+}
+
+/// The many-to-one sweeps of the most recently asked targets (incident positions), so that
+/// ranking the same incident again (every joint-assignment round of a surge re-ranks the
+/// waiting ones) reads its travel times instead of sweeping again. Exact times, keyed by the
+/// exact snapped target: a hit returns what a fresh sweep would, so it changes no decision.
+#[derive(Default)]
+struct TargetCache {
+    /// `(segment, frac bits)` → per-rank times, most recently used last.
+    entries: std::sync::Mutex<Vec<((u32, u64), std::sync::Arc<Vec<u32>>)>>,
+}
+
+/// Targets kept per profile (one `u32` per vertex each: about 0.1–0.3 MB on Porto Alegre).
+const TARGET_CACHE_ENTRIES: usize = 48;
+
+impl TargetCache {
+    fn get(&self, key: (u32, u64)) -> Option<std::sync::Arc<Vec<u32>>> {
+        let mut v = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let i = v.iter().position(|(k, _)| *k == key)?;
+        let hit = v.remove(i);
+        let dist = hit.1.clone();
+        v.push(hit);
+        Some(dist)
+    }
+
+    fn put(&self, key: (u32, u64), dist: std::sync::Arc<Vec<u32>>) {
+        let mut v = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|(k, _)| *k != key);
+        if v.len() >= TARGET_CACHE_ENTRIES {
+            v.remove(0);
+        }
+        v.push((key, dist));
+    }
+}
+
+impl Clone for TargetCache {
+    /// A clone starts empty (the cache is derived, never state).
+    fn clone(&self) -> Self {
+        TargetCache::default()
+    }
+}
+
+impl std::fmt::Debug for TargetCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.entries.lock().map(|v| v.len()).unwrap_or(0);
+        f.debug_struct("TargetCache").field("entries", &n).finish()
+    }
 }
 
 /// Both profiles' graphs of one map, immutable once built; share it behind an `Arc`.
@@ -245,6 +293,7 @@ impl ProfileGraph {
             snap: SnapIndex::new(&base, projection, snap_limit_m),
             ch: ch::Ch::build(&base),
             base,
+            targets: TargetCache::default(),
         }
     }
 
@@ -295,34 +344,71 @@ impl ProfileGraph {
         if sources.is_empty() || !self.owns(target) {
             return vec![None; sources.len()];
         }
+        let dist = self.sweep_to(target);
+        self.times_from_sweep(sources, target, &dist)
+    }
+
+    /// Makes sure `target`'s many-to-one sweep is kept (see [`Self::times_to`]).
+    pub fn prepare_sweep_to(&self, target: &Snapped) {
+        if self.owns(target) {
+            self.sweep_to(target);
+        }
+    }
+
+    fn sweep_to(&self, target: &Snapped) -> std::sync::Arc<Vec<u32>> {
+        let key = (target.segment, target.frac.to_bits());
+        if let Some(d) = self.targets.get(key) {
+            return d;
+        }
         let target_seeds = snap::target_seeds(self.segment(target), target.frac);
-        self.ch.with_distances_to(&target_seeds, |dist| {
-            sources
-                .iter()
-                .map(|s| {
-                    if !self.owns(s) {
-                        return None;
-                    }
-                    let seg = self.segment(s);
-                    let via_graph = snap::source_seeds(seg, s.frac)
-                        .iter()
-                        .flatten()
-                        .map(|seed| {
-                            seed.ms
-                                .saturating_add(dist[self.ch.rank(seed.node) as usize])
-                        })
-                        .min()
-                        .filter(|&ms| ms != u32::MAX);
-                    let direct = (s.segment == target.segment)
-                        .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
-                        .flatten();
-                    match (via_graph, direct) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                })
-                .collect()
-        })
+        let mut d = Vec::new();
+        self.ch.distances_to(&target_seeds, &mut d);
+        let d = std::sync::Arc::new(d);
+        self.targets.put(key, d.clone());
+        d
+    }
+
+    /// Whether [`Self::times_to`] would find `target`'s sweep already done (then it costs
+    /// a lookup per source, cheaper than any point-to-point query).
+    pub fn has_sweep_to(&self, target: &Snapped) -> bool {
+        self.owns(target)
+            && self
+                .targets
+                .get((target.segment, target.frac.to_bits()))
+                .is_some()
+    }
+
+    fn times_from_sweep(
+        &self,
+        sources: &[Snapped],
+        target: &Snapped,
+        dist: &[u32],
+    ) -> Vec<Option<u32>> {
+        sources
+            .iter()
+            .map(|s| {
+                if !self.owns(s) {
+                    return None;
+                }
+                let seg = self.segment(s);
+                let via_graph = snap::source_seeds(seg, s.frac)
+                    .iter()
+                    .flatten()
+                    .map(|seed| {
+                        seed.ms
+                            .saturating_add(dist[self.ch.rank(seed.node) as usize])
+                    })
+                    .min()
+                    .filter(|&ms| ms != u32::MAX);
+                let direct = (s.segment == target.segment)
+                    .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
+                    .flatten();
+                match (via_graph, direct) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .collect()
     }
 
     /// Many-to-one by one plain Dijkstra per source: the oracle for [`Self::times_to`].

@@ -86,10 +86,11 @@ fn world() -> RosterFile {
     roster(ps, es)
 }
 
-fn config() -> PolicyConfig {
+fn config(batched: bool) -> PolicyConfig {
     PolicyConfig {
         rest_after_emergency_ms: 120_000,
         volunteer_daily_cap: 3,
+        dispatch_batched: batched,
         ..PolicyConfig::default()
     }
 }
@@ -290,7 +291,14 @@ fn apply(e: &mut Engine, step: &Step) -> (Option<Result<Reply, CommandError>>, V
     (r, ev)
 }
 
-fn check_invariants(e: &Engine, step_events: &[EventRecord]) -> Result<(), TestCaseError> {
+/// `unhandled`: falls opened and not yet offered, assigned or escalated; `settled`: the
+/// step ends a dispatch (any step unbatched; batched, a timeout), so none may be left.
+fn check_invariants(
+    e: &Engine,
+    step_events: &[EventRecord],
+    unhandled: &mut BTreeSet<IncidentId>,
+    settled: bool,
+) -> Result<(), TestCaseError> {
     let snap = e.snapshot_view();
     // Never two incidents for one responder, and statuses agree with incidents.
     let mut holder: BTreeMap<String, IncidentId> = BTreeMap::new();
@@ -343,26 +351,34 @@ fn check_invariants(e: &Engine, step_events: &[EventRecord]) -> Result<(), TestC
         offered,
         "open offers and offered responders differ"
     );
-    // Every emergency is offered, assigned or escalated when it opens ...
+    // Every emergency is offered, assigned or escalated when it opens (batched: by the
+    // dispatch round that follows its command; closed before it is fine too) ...
     for ev in step_events {
-        if let Event::IncidentOpened {
-            incident_id,
-            kind: AlertKind::Fall,
-            ..
-        } = &ev.event
-        {
-            let handled = step_events.iter().any(|x| {
-                x.event.incident_id() == Some(*incident_id)
-                    && matches!(
-                        x.event,
-                        Event::OfferSent { .. }
-                            | Event::Assigned { .. }
-                            | Event::NoResponderAvailable { .. }
-                            | Event::Escalated { .. }
-                    )
-            });
-            prop_assert!(handled, "emergency {incident_id} left unhandled");
+        match &ev.event {
+            Event::IncidentOpened {
+                incident_id,
+                kind: AlertKind::Fall,
+                ..
+            } => {
+                unhandled.insert(*incident_id);
+            }
+            Event::OfferSent { incident_id, .. }
+            | Event::Assigned { incident_id, .. }
+            | Event::NoResponderAvailable { incident_id, .. }
+            | Event::Escalated { incident_id, .. }
+            | Event::IncidentCancelled { incident_id, .. }
+            | Event::IncidentResolved { incident_id, .. } => {
+                unhandled.remove(incident_id);
+            }
+            _ => {}
         }
+    }
+    if settled {
+        prop_assert!(
+            unhandled.is_empty(),
+            "emergency {:?} left unhandled",
+            unhandled
+        );
     }
     // ... and an open incident nobody is working on always has a timer to wake it.
     for i in &snap.incidents {
@@ -382,8 +398,8 @@ fn check_invariants(e: &Engine, step_events: &[EventRecord]) -> Result<(), TestC
 
 type Roads = fn() -> Arc<dyn TravelTimes>;
 
-fn fresh(roads: Roads) -> Engine {
-    Engine::with_travel_times(roads(), world(), config()).unwrap()
+fn fresh(roads: Roads, batched: bool) -> Engine {
+    Engine::with_travel_times(roads(), world(), config(batched)).unwrap()
 }
 
 type Replies = Vec<Option<Result<Reply, CommandError>>>;
@@ -400,14 +416,23 @@ fn replay(mut e: Engine, steps: &[Step]) -> (Engine, Vec<EventRecord>, Replies) 
 }
 
 /// Runs one random sequence, checking invariants at every step, then replay and restore.
-fn check_sequence(roads: Roads, intents: &[Intent], cut: usize) -> Result<(), TestCaseError> {
-    let mut e = fresh(roads);
+/// `batched`: the server's mode; the commands of one intent are applied together and the
+/// dispatch they call for runs in the timeout that follows (as the engine task does after
+/// draining its queue).
+fn check_sequence(
+    roads: Roads,
+    intents: &[Intent],
+    cut: usize,
+    batched: bool,
+) -> Result<(), TestCaseError> {
+    let mut e = fresh(roads, batched);
     let mut now = Timestamp(1_700_000_000_000);
     let mut steps: Vec<Step> = Vec::new();
     let mut live_events = Vec::new();
     let mut live_replies = Vec::new();
     let mut journaled: Vec<bool> = Vec::new();
     let mut owner: BTreeMap<OfferId, String> = BTreeMap::new();
+    let mut unhandled: BTreeSet<IncidentId> = BTreeSet::new();
     // Everybody starts on duty.
     let mut all: Vec<Step> = RESPONDERS
         .iter()
@@ -436,12 +461,25 @@ fn check_sequence(roads: Roads, intents: &[Intent], cut: usize) -> Result<(), Te
                 owner.insert(*offer_id, responder_id.to_string());
             }
         }
-        check_invariants(e, &ev)?;
-        // What the journal keeps: accepted commands, and timeouts that decided something.
+        let settled = !batched || matches!(s, Step::Timeout(_));
+        check_invariants(e, &ev, &mut unhandled, settled)?;
+        // What the journal keeps: accepted commands, and timeouts that decided something
+        // (the server keeps every timeout; batched, a dispatch round may change state without
+        // an event, so all of them are kept here too).
         journaled.push(match &s {
             Step::Cmd(..) => matches!(r, Some(Ok(_))),
-            Step::Timeout(_) => !ev.is_empty(),
+            Step::Timeout(_) => batched || !ev.is_empty(),
         });
+        if batched {
+            if let Step::Cmd(..) = &s {
+                // Nothing is dispatched inside a command: offers come from the timeout.
+                prop_assert!(
+                    !ev.iter()
+                        .any(|x| matches!(x.event, Event::OfferSent { .. })),
+                    "a batched command sent an offer"
+                );
+            }
+        }
         live_replies.push(r);
         live_events.extend(ev);
         steps.push(s);
@@ -463,6 +501,9 @@ fn check_sequence(roads: Roads, intents: &[Intent], cut: usize) -> Result<(), Te
         for s in resolve(&e, &owner, now, it) {
             run(&mut e, s, &mut owner)?;
         }
+        if batched && e.poll_timeout().is_some_and(|t| t <= now) {
+            run(&mut e, Step::Timeout(now), &mut owner)?;
+        }
     }
     prop_assert_eq!(e.last_seq(), live_events.len() as u64);
     // Journal replay: only what the journal keeps, on a fresh engine, gives the same events.
@@ -472,19 +513,19 @@ fn check_sequence(roads: Roads, intents: &[Intent], cut: usize) -> Result<(), Te
         .filter(|(_, j)| **j)
         .map(|(s, _)| s.clone())
         .collect();
-    let (_, ev_j, _) = replay(fresh(roads), &journal);
+    let (_, ev_j, _) = replay(fresh(roads, batched), &journal);
     prop_assert_eq!(&ev_j, &live_events);
     // Determinism: the same steps on a fresh engine give the same events and replies.
-    let (again, ev2, rep2) = replay(fresh(roads), &steps);
+    let (again, ev2, rep2) = replay(fresh(roads, batched), &steps);
     prop_assert_eq!(&ev2, &live_events);
     prop_assert_eq!(&rep2, &live_replies);
     prop_assert_eq!(again.save_state(), e.save_state());
     // Snapshot mid-run (through JSON, as the journal stores it), restore, continue.
     let k = cut % (steps.len() + 1);
-    let (first, ev_a, _) = replay(fresh(roads), &steps[..k]);
+    let (first, ev_a, _) = replay(fresh(roads, batched), &steps[..k]);
     let json = serde_json::to_string(&first.save_state()).unwrap();
     let state: EngineState = serde_json::from_str(&json).unwrap();
-    let restored = Engine::restore_with_travel_times(roads(), config(), state);
+    let restored = Engine::restore_with_travel_times(roads(), config(batched), state);
     let (end, ev_b, _) = replay(restored, &steps[k..]);
     let mut joined = ev_a;
     joined.extend(ev_b);
@@ -507,7 +548,17 @@ proptest! {
         intents in proptest::collection::vec(intent(), 1..80),
         cut in 0usize..100,
     ) {
-        check_sequence(straight, &intents, cut)?;
+        check_sequence(straight, &intents, cut, false)?;
+    }
+
+    /// The same in batched dispatch (the server's mode), with snapshots cut between a
+    /// command and the dispatch round it called for.
+    #[test]
+    fn random_sequences_batched_keep_invariants_replay_and_restore(
+        intents in proptest::collection::vec(intent(), 1..80),
+        cut in 0usize..100,
+    ) {
+        check_sequence(straight, &intents, cut, true)?;
     }
 }
 
@@ -525,6 +576,6 @@ proptest! {
         intents in proptest::collection::vec(intent(), 1..60),
         cut in 0usize..100,
     ) {
-        check_sequence(porto_alegre, &intents, cut)?;
+        check_sequence(porto_alegre, &intents, cut, cut % 2 == 0)?;
     }
 }

@@ -14,6 +14,7 @@ use dispatch_core::model::{
 };
 use dispatch_core::policy::PolicyConfig;
 use dispatch_core::responder::ResponderStatus;
+use dispatch_core::time::Timestamp;
 
 fn eta(roads: &dyn TravelTimes, mode: TravelMode, from: LatLon, to: LatLon) -> Option<u64> {
     roads.times_to(mode, &[from], to)[0]
@@ -978,4 +979,62 @@ fn surge_joint_rounds_are_bounded_and_the_rest_dispatched_later() {
         (1..=5).map(IncidentId).collect(),
         "every waiting emergency is dispatched in the end"
     );
+}
+
+/// Batched dispatch (the server's mode): commands only record what needs a wave; the round
+/// runs in the timeout `poll_timeout` asks for at once, and gives the offers immediate
+/// dispatch gives. Two falls in one batch are ranked in one joint round.
+#[test]
+fn batched_dispatch_defers_waves_to_the_next_timeout() {
+    let roads = porto_alegre();
+    let vs: Vec<_> = (0..8)
+        .map(|i| volunteer(&format!("V{i}"), at(60.0 * i as f64 - 200.0, 40.0)))
+        .collect();
+    let es = vec![
+        elder("E1", at(-150.0, 0.0), "G1", 2, &[]),
+        elder("E2", at(150.0, 0.0), "G1", 2, &[]),
+    ];
+    let ids: Vec<String> = (0..8).map(|i| format!("V{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let run = |batched: bool| {
+        let config = PolicyConfig {
+            dispatch_batched: batched,
+            ..base_config()
+        };
+        let mut sim = Sim::new(roads.clone(), roster(vs.clone(), es.clone()), config);
+        sim.on_duty(&ids);
+        let now = sim.now;
+        let mut ev = Vec::new();
+        for (a, e) in [("a1", "E1"), ("a2", "E2")] {
+            sim.engine.handle_command(now, fall(a, e)).unwrap();
+            while let Some(x) = sim.engine.poll_event() {
+                ev.push(x);
+            }
+        }
+        let before = offers(&ev).len();
+        let due = sim.engine.poll_timeout();
+        sim.engine.handle_timeout(now);
+        while let Some(x) = sim.engine.poll_event() {
+            ev.push(x);
+        }
+        (before, due, offered_to(&ev))
+    };
+    let (before, due, batched) = run(true);
+    assert_eq!(before, 0, "no offer before the dispatch round");
+    assert_eq!(due, Some(Timestamp(1_000_000)), "the round is due at once");
+    let (immediate_before, _, immediate) = run(false);
+    // Wave 1 of three for each fall, plus the joint round's primary for the first one.
+    assert!(batched.len() >= 6, "{batched:?}");
+    assert_eq!(
+        immediate_before,
+        immediate.len(),
+        "immediate dispatch offers inside the command"
+    );
+    let mut a = batched.clone();
+    let mut b = immediate.clone();
+    a.sort();
+    b.sort();
+    // The same responders are asked either way (the joint round may pair them with the
+    // other fall than sequential dispatch does).
+    assert_eq!(a, b);
 }

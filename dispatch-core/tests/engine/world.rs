@@ -172,14 +172,26 @@ impl Sim {
     /// Runs a command at the current time; returns its reply and the events it caused.
     pub fn cmd(&mut self, c: Command) -> Result<Reply, CommandError> {
         let r = self.engine.handle_command(self.now, c);
+        self.dispatch_if_batched();
         self.drain();
         r
+    }
+
+    /// Batched dispatch: the round a command called for runs in the timeout due now, as the
+    /// server's engine task runs it right after the command.
+    fn dispatch_if_batched(&mut self) {
+        if self.engine.config().dispatch_batched
+            && self.engine.poll_timeout().is_some_and(|t| t <= self.now)
+        {
+            self.engine.handle_timeout(self.now);
+        }
     }
 
     /// Runs a command that must succeed, returning the events it caused.
     pub fn ok(&mut self, c: Command) -> Vec<EventRecord> {
         let r = self.engine.handle_command(self.now, c.clone());
         assert!(r.is_ok(), "{c:?} -> {r:?}");
+        self.dispatch_if_batched();
         self.drain()
     }
 

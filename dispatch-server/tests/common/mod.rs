@@ -7,7 +7,6 @@ use dispatch_core::engine::Engine;
 use dispatch_core::geo::LatLon;
 use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::model::{ResponderKind, TravelMode};
-use dispatch_core::policy::PolicyConfig;
 use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::{
     DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord, RosterFile,
@@ -188,8 +187,12 @@ impl TestServer {
         limits: Limits,
         journal: Box<dyn JournalSink>,
     ) -> TestServer {
-        let engine = Engine::with_travel_times(roads(), roster.clone(), PolicyConfig::default())
-            .expect("the test roster is valid");
+        let engine = Engine::with_travel_times(
+            roads(),
+            roster.clone(),
+            dispatch_server::serve_cmd::server_policy(RoadConfig::default().foot_kmh),
+        )
+        .expect("the test roster is valid");
         let config = Config {
             engine: Box::new(engine),
             roster,
