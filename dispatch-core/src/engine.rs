@@ -438,6 +438,39 @@ impl Engine {
         })
     }
 
+    /// What a responder's phone must be told again when it reconnects: the open offer it
+    /// holds (its `offer_sent` event), or the assignment it is working on (its latest
+    /// `assigned` event), from the incident's timeline. Empty when it has no open job.
+    pub fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord> {
+        let Some(r) = self.responder(id) else {
+            return Vec::new();
+        };
+        let (incident_id, offer) = match r.status {
+            ResponderStatus::Offered {
+                offer_id,
+                incident_id,
+            } => (incident_id, Some(offer_id)),
+            ResponderStatus::EnRoute { incident_id } | ResponderStatus::OnScene { incident_id } => {
+                (incident_id, None)
+            }
+            _ => return Vec::new(),
+        };
+        let Some(inc) = self.incidents.get(&incident_id) else {
+            return Vec::new();
+        };
+        inc.timeline
+            .iter()
+            .rev()
+            .find(|rec| match (&rec.event, offer) {
+                (Event::OfferSent { offer_id, .. }, Some(o)) => *offer_id == o,
+                (Event::Assigned { responder_id, .. }, None) => responder_id == id,
+                _ => false,
+            })
+            .cloned()
+            .into_iter()
+            .collect()
+    }
+
     /// Open incidents and every responder on the roster.
     pub fn snapshot_view(&self) -> SnapshotView {
         SnapshotView {

@@ -43,6 +43,8 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)>;
     /// Everything but the road network, for journal snapshots.
     fn save_state(&self) -> EngineState;
+    /// The open offer or assignment a reconnecting phone must be told again.
+    fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord>;
 }
 
 impl EngineCore for Engine {
@@ -71,6 +73,9 @@ impl EngineCore for Engine {
     }
     fn save_state(&self) -> EngineState {
         Engine::save_state(self)
+    }
+    fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord> {
+        Engine::open_job_events(self, id)
     }
 }
 
@@ -235,6 +240,11 @@ pub enum Request {
         id: ResponderId,
         reply: oneshot::Sender<Option<Value>>,
     },
+    /// A responder's phone (re)connected: send it its open offer or assignment again.
+    ResponderJoined {
+        id: ResponderId,
+        session_no: u64,
+    },
 }
 
 /// Requests taken from the queue in one turn before timers (and batched dispatch) run.
@@ -304,6 +314,13 @@ impl EngineHandle {
         self.send(Request::Incident { id, reply }).await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// Tells the engine task a responder's phone connected (after it is in the registry), so
+    /// that an open offer or assignment is sent to it again. Handled after everything
+    /// queued before it is durable, like every read.
+    pub async fn responder_joined(&self, id: ResponderId, session_no: u64) -> Result<(), Refusal> {
+        self.send(Request::ResponderJoined { id, session_no }).await
     }
 
     pub async fn time_bank(&self, id: ResponderId) -> Result<Option<Value>, Refusal> {
@@ -566,6 +583,13 @@ impl EngineTask {
             }
             Request::TimeBank { id, reply } => {
                 let _ = reply.send(self.engine.time_bank_json(&id));
+            }
+            Request::ResponderJoined { id, session_no } => {
+                let events = self.engine.open_job_events(&id);
+                let engine = &self.engine;
+                let lookup = |i: IncidentId| engine.job_facts(i);
+                let dropped = self.fanout.resend(&id, session_no, &events, &lookup);
+                m::lagged(0, dropped);
             }
         }
     }

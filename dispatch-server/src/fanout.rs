@@ -178,20 +178,8 @@ impl Fanout {
         let mut out = Published::default();
         self.head_seq = self.head_seq.max(record.seq);
         if let Some(id) = record.event.incident_id() {
-            if !self.incidents.contains_key(&id)
-                && !matches!(record.event, Event::IncidentOpened { .. })
-            {
-                if let Some((job, elder)) = lookup(id) {
-                    let grid = self.elder_grid.get(&elder).cloned();
-                    self.incidents.insert(
-                        id,
-                        IncidentFacts {
-                            job,
-                            grid,
-                            assigned: Vec::new(),
-                        },
-                    );
-                }
+            if !matches!(record.event, Event::IncidentOpened { .. }) {
+                self.learn_incident(id, lookup);
             }
         }
         if let Event::IncidentOpened {
@@ -311,6 +299,67 @@ impl Fanout {
             _ => {}
         }
         out
+    }
+
+    /// Learns an open incident's facts from the engine if they are not known yet (after a
+    /// restart, the incident was opened before this process).
+    fn learn_incident(
+        &mut self,
+        id: IncidentId,
+        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
+    ) {
+        if self.incidents.contains_key(&id) {
+            return;
+        }
+        if let Some((job, elder)) = lookup(id) {
+            let grid = self.elder_grid.get(&elder).cloned();
+            self.incidents.insert(
+                id,
+                IncidentFacts {
+                    job,
+                    grid,
+                    assigned: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// Sends a reconnected phone (connection `session_no`) its open job again: the
+    /// `offer` or `assigned` frames of `records`. Returns how many frames could not be queued.
+    pub fn resend(
+        &mut self,
+        r: &ResponderId,
+        session_no: u64,
+        records: &[EventRecord],
+        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
+    ) -> u64 {
+        if self
+            .responders
+            .get(r)
+            .is_none_or(|o| o.session_no != session_no)
+        {
+            return 0; // gone again, or a newer connection asked for itself
+        }
+        let mut dropped = 0;
+        for record in records {
+            if let Some(id) = record.event.incident_id() {
+                self.learn_incident(id, lookup);
+            }
+            if let Event::Assigned { incident_id, .. } = &record.event {
+                // It is told when the incident closes, even if assigned before a restart.
+                if let Some(f) = self.incidents.get_mut(incident_id) {
+                    if !f.assigned.contains(r) {
+                        f.assigned.push(r.clone());
+                    }
+                }
+            }
+            if let Some(msg) = wire::responder_message(&record.event, |id| self.job(id)) {
+                if !self.send_to_responder(r, msg) {
+                    dropped += 1;
+                }
+            }
+        }
+        dropped
     }
 
     /// `false` when the phone was connected but could not take the frame (it is dropped from

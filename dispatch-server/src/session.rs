@@ -167,6 +167,19 @@ where
         protocol: "dispatch.v1",
     };
     let mut ended = s.send(welcome.encode()).await.err();
+    if let (None, Principal::Responder(id)) = (&ended, &s.ctx.principal) {
+        // A phone that reconnects is told its open offer or assignment again (through its
+        // queue, after the welcome). Busy: it still gets every new frame; the job it holds
+        // is also in the incident it can fetch.
+        if let Err(e) = s
+            .ctx
+            .engine
+            .responder_joined(id.clone(), s.ctx.session_no)
+            .await
+        {
+            tracing::debug!(error = %e, "could not ask for the open job");
+        }
+    }
     while ended.is_none() {
         tokio::select! {
             biased;

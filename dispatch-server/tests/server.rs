@@ -983,3 +983,67 @@ async fn a_failed_journal_acknowledges_nothing_and_healthz_says_so() {
     );
     server.stop().await;
 }
+
+/// A volunteer's phone that drops and reconnects (a lift, a tunnel, a flat battery) is sent
+/// the offer it still holds, and once it accepted, the assignment it is working on; a phone
+/// with no open job gets nothing extra.
+#[tokio::test]
+async fn a_reconnecting_phone_is_sent_its_open_offer_and_assignment_again() {
+    let server = TestServer::start().await;
+    let (mut op, _) = subscribed(&server, "OP1", json!({"type": "subscribe"})).await;
+    let vols = ["V1", "V2", "V3", "V4"];
+    let mut phones = on_duty(&server, &vols).await;
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("fall-r", "E1"), "a1").await;
+    let incident = acc["incident_id"].as_u64().expect("incident id");
+    let mut offered = BTreeSet::new();
+    while offered.len() < 3 {
+        let (e, _) = op.recv_until("offer_sent", |_| true).await;
+        offered.insert(e["responder_id"].as_str().unwrap().to_string());
+    }
+    let who = offered.iter().next().unwrap().clone();
+    let (offer, _) = phones
+        .get_mut(&who)
+        .unwrap()
+        .recv_until("offer", |_| true)
+        .await;
+    assert_eq!(offer["incident_id"], incident);
+    drop(phones.remove(&who));
+
+    let mut again = server.connect(&who).await;
+    let resent = again.recv().await;
+    assert_eq!(resent["type"], "offer", "{resent}");
+    assert_eq!(resent["offer_id"], offer["offer_id"]);
+    assert_eq!(resent["incident_id"], incident);
+    assert_eq!(resent["route"], offer["route"]);
+    let (r, _) = again
+        .request(
+            json!({"type": "accept", "offer_id": offer["offer_id"]}),
+            "acc",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let (assigned, _) = again.recv_until("assigned", |_| true).await;
+    assert_eq!(assigned["incident_id"], incident);
+    drop(again);
+
+    let mut third = server.connect(&who).await;
+    let resent = third.recv().await;
+    assert_eq!(resent["type"], "assigned", "{resent}");
+    assert_eq!(resent["incident_id"], incident);
+    assert_eq!(resent["route"], assigned["route"]);
+
+    // The volunteer who was never asked: after the welcome, the next frame is the reply.
+    let idle = vols
+        .iter()
+        .find(|v| !offered.contains(**v))
+        .expect("wave 1 asks three of four");
+    drop(phones.remove(*idle));
+    let mut idle_phone = server.connect(idle).await;
+    idle_phone
+        .send(json!({"type": "availability", "status": "available", "id": "x"}))
+        .await;
+    let first = idle_phone.recv().await;
+    assert_eq!(first["re"], "x", "{first}");
+    server.stop().await;
+}

@@ -75,14 +75,19 @@ pub struct ProfileGraph {
 #[derive(Default)]
 struct TargetCache {
     /// `(segment, frac bits)` → per-rank times, most recently used last.
-    entries: std::sync::Mutex<Vec<((u32, u64), std::sync::Arc<Vec<u32>>)>>,
+    entries: std::sync::Mutex<Vec<(TargetKey, Sweep)>>,
 }
+
+/// A target as `(segment, frac bits)`: the exact snapped position.
+type TargetKey = (u32, u64);
+/// One many-to-one sweep: the time from every vertex (by rank) to the target.
+type Sweep = std::sync::Arc<Vec<u32>>;
 
 /// Targets kept per profile (one `u32` per vertex each: about 0.1–0.3 MB on Porto Alegre).
 const TARGET_CACHE_ENTRIES: usize = 48;
 
 impl TargetCache {
-    fn get(&self, key: (u32, u64)) -> Option<std::sync::Arc<Vec<u32>>> {
+    fn get(&self, key: TargetKey) -> Option<Sweep> {
         let mut v = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let i = v.iter().position(|(k, _)| *k == key)?;
         let hit = v.remove(i);
@@ -91,7 +96,7 @@ impl TargetCache {
         Some(dist)
     }
 
-    fn put(&self, key: (u32, u64), dist: std::sync::Arc<Vec<u32>>) {
+    fn put(&self, key: TargetKey, dist: Sweep) {
         let mut v = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         v.retain(|(k, _)| *k != key);
         if v.len() >= TARGET_CACHE_ENTRIES {
@@ -355,7 +360,7 @@ impl ProfileGraph {
         }
     }
 
-    fn sweep_to(&self, target: &Snapped) -> std::sync::Arc<Vec<u32>> {
+    fn sweep_to(&self, target: &Snapped) -> Sweep {
         let key = (target.segment, target.frac.to_bits());
         if let Some(d) = self.targets.get(key) {
             return d;

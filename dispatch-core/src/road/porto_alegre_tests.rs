@@ -143,11 +143,37 @@ fn times_to_equals_dijkstra_on_porto_alegre() {
         for _ in 0..4 {
             let target = random_points(g, &mut rng, 1)[0];
             let sources = random_points(g, &mut rng, 50);
+            assert!(!g.has_sweep_to(&target), "a fresh target is not kept yet");
             let fast = g.times_to(&sources, &target);
             assert!(fast.iter().all(Option::is_some));
             assert_eq!(fast, g.times_to_dijkstra(&sources, &target), "{p}");
+            // Asked again, the kept sweep answers: the same times, also for new sources.
+            assert!(g.has_sweep_to(&target));
+            assert_eq!(g.times_to(&sources, &target), fast, "{p}: kept sweep");
+            let more = random_points(g, &mut rng, 20);
+            assert_eq!(
+                g.times_to(&more, &target),
+                g.times_to_dijkstra(&more, &target),
+                "{p}: kept sweep, new sources"
+            );
         }
     }
+}
+
+/// The kept sweeps are bounded: the least recently used target is dropped first (its own
+/// cache, so tests running beside it on the shared network cannot disturb it).
+#[test]
+fn kept_sweeps_evict_the_least_recently_used_target() {
+    let cache = super::TargetCache::default();
+    let n = super::TARGET_CACHE_ENTRIES as u32;
+    for i in 0..n {
+        cache.put((i, 0), std::sync::Arc::new(vec![i]));
+    }
+    assert!(cache.get((0, 0)).is_some(), "0 is now the most recent");
+    cache.put((n, 0), std::sync::Arc::new(vec![n]));
+    assert!(cache.get((1, 0)).is_none(), "1 was the least recently used");
+    assert_eq!(cache.get((0, 0)).as_deref(), Some(&vec![0]));
+    assert_eq!(cache.get((n, 0)).as_deref(), Some(&vec![n]));
 }
 
 /// An oracle that shares no code with ours: petgraph's Dijkstra on the same arcs, between
