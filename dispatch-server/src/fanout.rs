@@ -207,11 +207,14 @@ impl Fanout {
             );
         }
         let meta = self.meta(&record.event);
-        let frame: Frame = Arc::from(wire::encode_event(record));
         let moved = match &record.event {
             Event::ResponderMoved { responder_id, .. } => Some(responder_id.clone()),
             _ => None,
         };
+        // Encoded once, and for a move only if some console takes it (moves are most events
+        // and are neither kept in the ring nor sent to phones).
+        let encode = || -> Frame { Arc::from(wire::encode_event(record)) };
+        let mut frame: Option<Frame> = moved.is_none().then(encode);
 
         let interval = self.moved_interval_ms;
         self.consoles.retain_mut(|c| {
@@ -232,7 +235,7 @@ impl Fanout {
             }
             match c.tx.try_send(ConsoleFrame {
                 seq: record.seq,
-                text: frame.clone(),
+                text: frame.get_or_insert_with(encode).clone(),
             }) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -246,7 +249,7 @@ impl Fanout {
 
         // Moves are throttled per console and not replayed: a resumed console gets positions
         // from later moves. Everything else is kept for resume.
-        if moved.is_none() {
+        if let (None, Some(frame)) = (&moved, frame) {
             if self.ring.len() == self.ring_cap {
                 if let Some(evicted) = self.ring.pop_front() {
                     self.ring_floor = evicted.seq;

@@ -55,6 +55,12 @@ pub fn refused(kind: &'static str) {
     counter!("dispatch_commands_refused_total", "kind" => kind).increment(1);
 }
 
+/// A location ping taken at the edge (parsed, checked, converted, queued for the engine,
+/// which coalesces pings per responder: newest wins). The "through the server" rate.
+pub fn location_frame() {
+    counter!("dispatch_location_frames_total").increment(1);
+}
+
 /// A frame refused at the edge, by error code.
 pub fn frame_rejected(code: &'static str) {
     counter!("dispatch_frames_rejected_total", "code" => code).increment(1);

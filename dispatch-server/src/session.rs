@@ -460,7 +460,10 @@ where
             },
             (C::Location { position }, Principal::Responder(r)) => {
                 match position.to_wgs84() {
-                    Ok(p) => self.ctx.engine.location(r.clone(), p),
+                    Ok(p) => {
+                        m::location_frame();
+                        self.ctx.engine.location(r.clone(), p)
+                    }
                     Err(e) => {
                         m::frame_rejected(e.code);
                         self.reply(ServerMessage::error(re, e.code, e.message))

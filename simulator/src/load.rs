@@ -88,6 +88,10 @@ pub struct LoadReport {
     /// Location frames written per second during the window (client side: the server may
     /// coalesce them, newest wins).
     pub location_updates_per_s: f64,
+    /// Location pings the server itself took per second in the window (its
+    /// `dispatch_location_frames_total`, read from `/metrics`); `None` if unreadable.
+    #[serde(default)]
+    pub server_location_frames_per_s: Option<f64>,
     pub alerts_acknowledged_per_s: f64,
     pub console_events: u64,
     /// Seconds spent connecting the phones, before the measurement window.
@@ -116,6 +120,7 @@ impl LoadReport {
              | alert → first offer p50 / p90 / p99 / max (ms) | {:.1} / {:.1} / {:.1} / {:.1} (n = {}) |\n\
              | acknowledged alerts per second | {:.0} |\n\
              | location updates sent (per second in the window) | {} ({:.0}) |\n\
+             | location updates taken by the server per second (its own counter) | {} |\n\
              | offers received | {} |\n\
              | console events | {} |\n\
              | errors | {} {:?} |\n\
@@ -141,6 +146,8 @@ impl LoadReport {
             self.alerts_acknowledged_per_s,
             self.location_updates_sent,
             self.location_updates_per_s,
+            self.server_location_frames_per_s
+                .map_or("unknown".to_string(), |v| format!("{v:.0}")),
             self.offers_received,
             self.console_events,
             self.total_errors(),
@@ -149,6 +156,37 @@ impl LoadReport {
             self.connect_s,
         )
     }
+}
+
+const LOCATION_FRAMES: &str = "dispatch_location_frames_total";
+
+/// One unlabelled counter from the server's `/metrics` (same host and port as the
+/// WebSocket URL), by a plain HTTP/1.1 GET. `None` if it cannot be read.
+pub async fn server_counter(ws_url: &str, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let uri: Uri = ws_url.parse().ok()?;
+    let host = uri.host()?;
+    let port = uri.port_u16().unwrap_or(80);
+    let get = async {
+        let mut tcp = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let req = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.ok()?;
+        let mut body = String::new();
+        tcp.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    };
+    let body = tokio::time::timeout(Duration::from_secs(5), get)
+        .await
+        .ok()??;
+    if !body.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    // A counter never incremented yet is not rendered: that reads as zero.
+    Some(
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0),
+    )
 }
 
 /// Refuses anything but a `ws://` URL whose host is a loopback address or `localhost`.
@@ -333,6 +371,10 @@ pub async fn run_load(
 
     // Location updates are counted from when every phone is connected (the measurement window).
     let locations_at_t0 = shared.counters.locations.load(Ordering::Relaxed);
+    // The server's own count of location pings it took (parsed, checked, queued): the
+    // "through the server" figure; the client's write rate above may run ahead of it.
+    let server_at_t0 = server_counter(&params.url, LOCATION_FRAMES).await;
+    let server_t0 = Instant::now();
     // Wait until every alert is acknowledged and has had its grace, or the hard bound.
     let last_scheduled = t0 + gap * params.alerts.saturating_sub(1) as u32;
     loop {
@@ -350,6 +392,8 @@ pub async fn run_load(
     }
     let wall_s = started.elapsed().as_secs_f64();
     let window_s = t0.elapsed().as_secs_f64();
+    let server_end = server_counter(&params.url, LOCATION_FRAMES).await;
+    let server_window_s = server_t0.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     let guard = Duration::from_secs(5);
     let _ = tokio::time::timeout(guard, async {
@@ -385,6 +429,10 @@ pub async fn run_load(
         offers_received: shared.counters.offers.load(Ordering::Relaxed),
         location_updates_sent: locations,
         location_updates_per_s: window_locations as f64 / window_s.max(1e-9),
+        server_location_frames_per_s: match (server_at_t0, server_end) {
+            (Some(a), Some(b)) => Some((b - a).max(0.0) / server_window_s.max(1e-9)),
+            _ => None,
+        },
         alerts_acknowledged_per_s: rec.acked as f64 / window_s.max(1e-9),
         connect_s,
         window_s,

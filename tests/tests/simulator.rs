@@ -571,10 +571,11 @@ mod load_over_the_wire {
         let map = roads();
         let mut scenario = generate(&grid, &params, &|p| map.snap_home(p)).unwrap();
         let tokens = simulator::credentials::issue(&mut scenario.roster, params.seed);
+        // The server's policy (batched dispatch), as `dispatch serve` runs it.
         let engine = Engine::new(
             map.net.clone(),
             scenario.roster.clone(),
-            PolicyConfig::default(),
+            dispatch_server::serve_cmd::server_policy(PolicyConfig::default().foot_profile_kmh),
         )
         .unwrap();
 
@@ -620,6 +621,12 @@ mod load_over_the_wire {
         assert_eq!(report.alert_to_ack.count, 40);
         assert!(report.offers_received > 0, "{}", report.to_markdown());
         assert!(report.location_updates_sent > 0);
+        // The server's own counter, read from /metrics, saw the pings arrive.
+        assert!(
+            report.server_location_frames_per_s.is_some_and(|v| v > 0.0),
+            "{}",
+            report.to_markdown()
+        );
         assert!(report.console_events > 0);
     }
 }
