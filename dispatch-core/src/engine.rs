@@ -2445,6 +2445,14 @@ impl Engine {
             .collect();
         let k = self.config.surge_candidates.max(1);
         let margin = self.config.familiarity_margin_ms as i64;
+        // A surge incident is ranked again in every round until someone accepts: its
+        // walking sweep is worth keeping from the first round (then a ranking is lookups).
+        for i in surge {
+            let inc = &self.incidents[i];
+            if let Some(t) = self.roads.place(TravelMode::Foot, inc.position) {
+                self.roads.prepare_target(TravelMode::Foot, &t);
+            }
+        }
         let ranked: Vec<Vec<Ranked>> = surge
             .iter()
             .map(|&i| {

@@ -307,6 +307,8 @@ pub struct RankQuery<'a> {
 const BATCH: usize = 4;
 /// Responders taken per tree in each later round of [`rank`].
 const CHUNK: usize = 16;
+/// After this many sources of one mode, [`rank`] asks for the target's sweep.
+const SWEEP_AFTER: usize = 24;
 
 fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
     eta_ms as i64 - if familiar { margin_ms as i64 } else { 0 }
@@ -398,7 +400,8 @@ pub fn rank(
         .collect();
     forced.sort_by_key(|(lb, s, _)| std::cmp::Reverse((*lb, *s)));
     let mut per_tree = BATCH;
-    let mut rounds = 0u32;
+    // Sources evaluated so far, foot and car.
+    let mut evaluated = [0usize; 2];
     loop {
         sort_ranked(&mut found);
         let threshold = if found.len() >= q.k {
@@ -435,6 +438,18 @@ pub fn rank(
         if batch.is_empty() && !any_left {
             break;
         }
+        // A mode whose candidates keep coming gets its target's sweep (kept for later
+        // rankings of the same incident) instead of more point-to-point queries; a mode with
+        // a handful (the few car responders) stays point-to-point.
+        for (i, mode) in [TravelMode::Foot, TravelMode::Car].into_iter().enumerate() {
+            let before = evaluated[i];
+            evaluated[i] += batch.iter().filter(|(_, c)| c.mode == mode).count();
+            if before <= SWEEP_AFTER && evaluated[i] > SWEEP_AFTER {
+                if let Some(t) = &targets[i] {
+                    roads.prepare_target(mode, t);
+                }
+            }
+        }
         evaluate(roads, &targets, q.margin_ms, &batch, &mut found);
         batch.clear();
         // Only the best k matter from here on.
@@ -442,19 +457,7 @@ pub fn rank(
         found.truncate(q.k.max(1) * 4);
         // Further rounds take a chunk per tree in lower-bound order and tighten the
         // threshold between chunks, so a crowded neighbourhood (a surge: the near ones all
-        // busy) is not evaluated wholesale; from the second round on the target's sweep is
-        // kept, so a round costs a lookup per source.
-        if rounds == 0 {
-            for (mode, t) in [TravelMode::Foot, TravelMode::Car]
-                .into_iter()
-                .zip(&targets)
-            {
-                if let Some(t) = t {
-                    roads.prepare_target(mode, t);
-                }
-            }
-        }
-        rounds += 1;
+        // busy) is not evaluated wholesale.
         per_tree = if found.len() >= q.k {
             CHUNK
         } else {

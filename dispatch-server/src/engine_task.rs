@@ -247,6 +247,9 @@ pub enum Request {
     },
 }
 
+/// Location pings applied in one turn of the engine task (about a millisecond of work).
+const PING_TURN: usize = 512;
+
 /// Requests taken from the queue in one turn before timers (and batched dispatch) run.
 const BURST: usize = 256;
 
@@ -391,6 +394,9 @@ pub struct EngineTask {
     failure: watch::Sender<Option<String>>,
     limits: EngineLimits,
     locations: Arc<Locations>,
+    /// Pings taken from `locations` and not yet applied (a responder may also have a newer
+    /// one back in `locations`: it is applied later, so the newest still wins).
+    pings: VecDeque<(ResponderId, LatLon)>,
 }
 
 /// Starts the engine task on its own thread; returns its handle and a receiver of its result
@@ -428,6 +434,7 @@ pub fn spawn(
         failure,
         limits,
         locations,
+        pings: VecDeque::new(),
     };
     // The one writer gets an OS thread of its own (with a single-threaded runtime for its
     // timers and channels): as a task among thousands of session tasks it would get a
@@ -489,7 +496,7 @@ impl EngineTask {
                 }
             }
             m::queue_depth("commands", rx.len());
-            m::queue_depth("locations", self.locations.len());
+            m::queue_depth("locations", self.locations.len() + self.pings.len());
             m::queue_depth("uncommitted", self.uncommitted.len());
 
             let wake = self.engine.poll_timeout();
@@ -513,8 +520,12 @@ impl EngineTask {
                 _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => {
                     self.timeout();
                 }
-                _ = self.locations.notify.notified(), if can_take => {
-                    self.apply_locations();
+                _ = self.locations.notify.notified(), if can_take && self.pings.is_empty() => {
+                    self.pings.extend(self.locations.take());
+                    self.apply_pings();
+                }
+                _ = std::future::ready(()), if can_take && !self.pings.is_empty() => {
+                    self.apply_pings();
                 }
                 req = rx.recv(), if can_take => match req {
                     Some(req) => {
@@ -539,7 +550,10 @@ impl EngineTask {
             }
         }
         // Drain: pings already taken, then wait until everything appended is durable.
-        self.apply_locations();
+        self.pings.extend(self.locations.take());
+        while !self.pings.is_empty() {
+            self.apply_pings();
+        }
         while !self.uncommitted.is_empty() && self.failed.is_none() {
             self.release();
             if self.uncommitted.is_empty() {
@@ -649,8 +663,12 @@ impl EngineTask {
         });
     }
 
-    fn apply_locations(&mut self) {
-        for (responder_id, position) in self.locations.take() {
+    /// Applies up to `PING_TURN` taken pings; the rest wait for the next turn, so a command
+    /// (an alert) never waits behind more than one turn of pings.
+    fn apply_pings(&mut self) {
+        let n = self.pings.len().min(PING_TURN);
+        let turn: Vec<(ResponderId, LatLon)> = self.pings.drain(..n).collect();
+        for (responder_id, position) in turn {
             self.apply(
                 Command::Location {
                     responder_id,

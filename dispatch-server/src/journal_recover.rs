@@ -12,7 +12,7 @@ use crate::journal_storage::Storage;
 use anyhow::{bail, Context};
 use dispatch_core::command::Command;
 use dispatch_core::engine::{Engine, EngineState};
-use dispatch_core::event::EventRecord;
+use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::journal::{self, Record, Replayer};
 use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::policy::PolicyConfig;
@@ -32,6 +32,16 @@ pub fn journal_command(
 ) -> Result<Lsn, JournalError> {
     let region = j.region();
     let lsn = j.append(&Record::command(region, now, command.clone()))?;
+    // A location ping's only event (`responder_moved`) is the command restated: no incident
+    // timeline holds it and replay regenerates it, so it gets no Decisions record. Pings are
+    // most records by far; this halves what they cost the journal.
+    let implied = matches!(command, Command::Location { .. })
+        && events
+            .iter()
+            .all(|e| matches!(e.event, Event::ResponderMoved { .. }));
+    if implied {
+        return Ok(lsn);
+    }
     match Record::decisions(region, events.to_vec()) {
         Some(d) => j.append(&d),
         None => Ok(lsn),
@@ -582,6 +592,43 @@ mod tests {
         fn snapshot_plus_tail_equals_full_replay(seed in any::<u64>(), steps in 1usize..300, snapshot_every in 1u64..40) {
             check_replay_equals_live(seed, steps, snapshot_every)?;
         }
+    }
+
+    /// A location ping is one record (its `responder_moved` is implied and regenerated on
+    /// replay); any other command with events is two (command, then its Decisions).
+    #[test]
+    fn a_location_ping_is_one_record_other_commands_two() {
+        let st = SimStorage::new();
+        let dir = PathBuf::from("/data");
+        let (j, _) =
+            Journal::open_with(Arc::new(st), &dir, JournalOptions::default()).expect("open");
+        let mut e = Engine::with_travel_times(
+            roads(),
+            roster(),
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh),
+        )
+        .expect("roster");
+        let now = Timestamp(1_700_000_000_000);
+        let mut run = |cmd: Command| {
+            e.handle_command(now, cmd.clone()).expect("accepted");
+            let events: Vec<EventRecord> = std::iter::from_fn(|| e.poll_event()).collect();
+            assert!(!events.is_empty());
+            journal_command(&j, now, &cmd, &events).expect("journal")
+        };
+        let a = run(Command::SetAvailability {
+            responder_id: ResponderId::from("v1"),
+            status: Availability::Available,
+        });
+        let b = run(Command::Location {
+            responder_id: ResponderId::from("v1"),
+            position: at(0.001, 0.001),
+        });
+        let c = run(Command::SetAvailability {
+            responder_id: ResponderId::from("v1"),
+            status: Availability::OffDuty,
+        });
+        assert_eq!(b, a + 1, "the ping is one record");
+        assert_eq!(c, b + 2, "availability is a command and its decisions");
     }
 
     #[test]
