@@ -246,7 +246,11 @@ async fn connect(url: &str, token: &str) -> anyhow::Result<Socket> {
         "Authorization",
         HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a header value")?,
     );
-    let (ws, _) = tokio_tungstenite::connect_async(req)
+    // Small buffers, as the server's: thousands of phones in one process.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
         .await
         .with_context(|| format!("connecting to {url}"))?;
     Ok(ws)
