@@ -43,6 +43,13 @@ impl Rng {
     }
 }
 
+/// 4 KiB socket buffers, as the server's (the 128 KiB default is zeroed on every read).
+fn small() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -138,7 +145,11 @@ async fn main() -> anyhow::Result<()> {
             n as f64 / t.elapsed().as_secs_f64()
         );
     }
-    let engine = Engine::with_travel_times(times, roster.clone(), PolicyConfig::default())?;
+    let engine = Engine::with_travel_times(
+        times,
+        roster.clone(),
+        dispatch_server::serve_cmd::server_policy(config.foot_kmh),
+    )?;
     let dir = tempfile::tempdir()?;
     // LOAD_VOLATILE=1: no journal at all, to see what the disk path costs.
     let journal: Box<dyn dispatch_server::engine_task::JournalSink> =
@@ -178,7 +189,8 @@ async fn main() -> anyhow::Result<()> {
         let mut req = url.clone().into_client_request()?;
         req.headers_mut()
             .insert("authorization", format!("Bearer v{i}").parse()?);
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(req, Some(small()), false).await?;
         let (mut tx, mut rx) = ws.split();
         tx.send(Message::text(
             json!({"type":"availability","status":"available","id":1}).to_string(),
@@ -295,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
     );
     // Phase 2: location updates (after the alerts, so their backlog cannot delay them).
     let before = applied();
+    let taken_before = metric("dispatch_location_frames_total ");
     *deadline.lock().unwrap() = Some(Instant::now() + Duration::from_secs(seconds));
     let t = Instant::now();
     go_tx.send_replace(true);
@@ -306,10 +319,12 @@ async fn main() -> anyhow::Result<()> {
     // Let the engine take what is queued, then read the counter.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = applied();
+    let taken = metric("dispatch_location_frames_total ") - taken_before;
     let total = sent.load(Ordering::Relaxed);
     println!(
-        "locations: {responders} sockets, {seconds} s: {:.0} frames/s received; {:.0} engine location updates/s (newest-wins coalescing)",
+        "locations: {responders} sockets, {seconds} s: {:.0} frames/s written by the clients; {:.0}/s taken by the server; {:.0} engine location updates/s (newest-wins coalescing)",
         total as f64 / elapsed,
+        taken / elapsed,
         (after - before) / elapsed
     );
 
@@ -321,11 +336,16 @@ async fn main() -> anyhow::Result<()> {
 
 /// Location commands the engine accepted so far (from the process's metrics).
 fn applied() -> f64 {
+    metric(r#"dispatch_commands_accepted_total{kind="location"} "#)
+}
+
+/// One sample of the process's metrics, by its line prefix (0 if not rendered yet).
+fn metric(prefix: &str) -> f64 {
     let text = dispatch_server::metrics::prometheus()
         .map(|h| h.render())
         .unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix(r#"dispatch_commands_accepted_total{kind="location"} "#))
+        .find_map(|l| l.strip_prefix(prefix))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
