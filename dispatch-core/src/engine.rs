@@ -185,6 +185,9 @@ pub struct Engine {
     /// with batched dispatch, at the next `handle_timeout` (due at `dispatch_due`).
     pending: BTreeSet<IncidentId>,
     dispatch_due: Option<Timestamp>,
+    /// Closed incidents by closing time, oldest first (derived from `incidents`, not saved):
+    /// they are forgotten `closed_retention_ms` after closing.
+    closed: BTreeSet<(Timestamp, IncidentId)>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
@@ -320,7 +323,21 @@ impl Engine {
                 r.anchor
                     .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
             }));
+        // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
+        let closed = state
+            .incidents
+            .values()
+            .filter(|i| !i.status.is_open())
+            .map(|i| {
+                let at = i
+                    .closed_at
+                    .or_else(|| i.timeline.last().map(|e| e.at))
+                    .unwrap_or(i.opened_at);
+                (at, i.id)
+            })
+            .collect();
         Engine {
+            closed,
             projection: roads.projection(),
             roads,
             config,
@@ -504,6 +521,7 @@ impl Engine {
 
     /// Applies one command. `Err` changes nothing.
     pub fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        self.forget_closed(now);
         let reply = match cmd {
             Command::Location {
                 responder_id,
@@ -671,6 +689,7 @@ impl Engine {
 
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.forget_closed(now);
         while let Some((at, _)) = self.timers.first() {
             if *at > now {
                 break;
@@ -683,6 +702,32 @@ impl Engine {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// Forgets incidents closed more than `closed_retention_ms` before `now`: the incident
+    /// with its timeline, its alerts' duplicate keys and its offers. Runs at the start of
+    /// every call, so a replay forgets at the same points.
+    fn forget_closed(&mut self, now: Timestamp) {
+        let keep = self.config.closed_retention_ms;
+        while let Some(&(at, id)) = self.closed.first() {
+            if now.ms_since(at) < keep {
+                break;
+            }
+            self.closed.pop_first();
+            let Some(inc) = self.incidents.remove(&id) else {
+                continue;
+            };
+            for a in &inc.alerts {
+                if self.alerts.get(&a.alert_id) == Some(&id) {
+                    self.alerts.remove(&a.alert_id);
+                }
+            }
+            for rec in &inc.timeline {
+                if let Event::OfferSent { offer_id, .. } = rec.event {
+                    self.offers.remove(&offer_id);
+                }
+            }
+        }
+    }
 
     fn emit(&mut self, now: Timestamp, event: Event) {
         self.seq += 1;
@@ -1450,6 +1495,7 @@ impl Engine {
             first_accept_at: None,
             completed: BTreeSet::new(),
             timeline: Vec::new(),
+            closed_at: None,
         };
         self.incidents.insert(incident_id, inc);
         self.alerts.insert(a.alert_id.clone(), incident_id);
@@ -1624,6 +1670,8 @@ impl Engine {
             .expect("caller checked");
         debug_assert!(inc.status.can_become(to));
         inc.status = to;
+        inc.closed_at = Some(now);
+        self.closed.insert((now, incident_id));
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         let committed: Vec<ResponderId> = inc.committed().cloned().collect();
         let elder = inc.elder_id.clone();

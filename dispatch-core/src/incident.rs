@@ -107,6 +107,9 @@ pub struct Incident {
     pub completed: BTreeSet<ResponderId>,
     /// Every event about this incident, in order, with its reasons.
     pub timeline: Vec<EventRecord>,
+    /// When it was resolved or cancelled (it is forgotten `closed_retention_ms` later).
+    #[serde(default)]
+    pub closed_at: Option<Timestamp>,
 }
 
 impl Incident {

@@ -75,6 +75,11 @@ pub struct PolicyConfig {
     /// before it returns (the simulator's and the tests' default). Journal replay must use
     /// the same setting as the live run; the server always turns it on.
     pub dispatch_batched: bool,
+    /// A closed incident (with its alerts' duplicate keys and its offers) stays in memory
+    /// this long after it closed, for `GET /v1/incidents/{id}` and resent alerts; then the
+    /// engine forgets it, so memory and snapshots stay bounded. Its history stays in the
+    /// journal (`dispatch export`).
+    pub closed_retention_ms: u64,
 }
 
 impl Default for PolicyConfig {
@@ -104,6 +109,7 @@ impl Default for PolicyConfig {
             surge_candidates: 8,
             surge_max_incidents: 16,
             dispatch_batched: false,
+            closed_retention_ms: 24 * 3_600_000,
             map_radius_m: 50_000.0,
             foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,

@@ -257,7 +257,10 @@ async fn get_incident(
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "unknown_incident",
-            format!("unknown incident {incident_id}"),
+            format!(
+                "unknown incident {incident_id} (incidents closed more than 24 h ago are \
+                 forgotten by the service; `dispatch export` reads their history from the journal)"
+            ),
         ),
         Err(e) => refusal_response(&e),
     }

@@ -91,6 +91,8 @@ fn config(batched: bool) -> PolicyConfig {
         rest_after_emergency_ms: 120_000,
         volunteer_daily_cap: 3,
         dispatch_batched: batched,
+        // Short, so that sequences forget closed incidents (and replay/restore must agree).
+        closed_retention_ms: 120_000,
         ..PolicyConfig::default()
     }
 }

@@ -1038,3 +1038,55 @@ fn batched_dispatch_defers_waves_to_the_next_timeout() {
     // other fall than sequential dispatch does).
     assert_eq!(a, b);
 }
+
+/// A closed incident is kept `closed_retention_ms` (for its timeline and resent alerts),
+/// then forgotten: memory and snapshots stay bounded in a service that runs for months.
+#[test]
+fn closed_incidents_are_forgotten_after_the_retention() {
+    let roads = porto_alegre();
+    let config = PolicyConfig {
+        closed_retention_ms: 3_600_000,
+        ..base_config()
+    };
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        config,
+    );
+    sim.on_duty(&["V1"]);
+    let first = incident_of(sim.cmd(fall("a1", "E1")).unwrap());
+    sim.ok(Command::Cancel {
+        operator_id: op(),
+        incident_id: first,
+        reason: "false alarm".into(),
+    });
+    sim.advance(3_599_000);
+    // Still within the hour: the timeline is there and a resend is a duplicate.
+    assert!(sim.engine.incident(first).is_some());
+    let again = sim.cmd(fall("a1", "E1")).unwrap();
+    assert_eq!(
+        again,
+        Reply::AlertAccepted {
+            incident_id: first,
+            duplicate: true
+        }
+    );
+    assert_eq!(sim.engine.save_state().offers.len(), 1);
+    sim.advance(2_000);
+    // An hour after closing: forgotten, with its offer and its alert key.
+    sim.ok(Command::Location {
+        responder_id: rid("V1"),
+        position: at(100.0, 0.0),
+    });
+    assert!(sim.engine.incident(first).is_none());
+    let state = sim.engine.save_state();
+    assert!(state.incidents.is_empty(), "{:?}", state.incidents.keys());
+    assert!(state.offers.is_empty());
+    assert!(state.alerts.is_empty());
+    // The same alert id now opens a new incident.
+    let newer = incident_of(sim.cmd(fall("a1", "E1")).unwrap());
+    assert_ne!(newer, first);
+}
