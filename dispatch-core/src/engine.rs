@@ -172,8 +172,8 @@ pub struct Engine {
     alerts: BTreeMap<AlertId, IncidentId>,
     open_by_elder: BTreeMap<ElderId, IncidentId>,
     /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
-    /// timer is cancelled as soon as its incident stops waiting, so no stale retry can fire
-    /// later in a replay that skipped the event-less timeout which consumed it live.
+    /// timer is cancelled as soon as its incident stops waiting. A fruitless retry re-arms
+    /// without an event, so a replay must make every timeout call (the journal keeps them all).
     waiting: BTreeMap<IncidentId, Timestamp>,
     timers: BTreeSet<(Timestamp, Timer)>,
     time_bank: TimeBank,
@@ -188,6 +188,10 @@ pub struct Engine {
     /// Closed incidents by closing time, oldest first (derived from `incidents`, not saved):
     /// they are forgotten `closed_retention_ms` after closing.
     closed: BTreeSet<(Timestamp, IncidentId)>,
+    /// Waiting emergencies (dispatching, no community responder yet), most urgent first:
+    /// joint rounds take the most urgent from the front instead of scanning every open
+    /// incident. Derived from `incidents` (rebuilt on restore), kept by `reindex_waiting`.
+    waiting_emergencies: BTreeSet<UrgencyKey>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
@@ -205,6 +209,18 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();
 };
+
+/// Urgency order: highest priority, then oldest, then lowest id.
+type UrgencyKey = (std::cmp::Reverse<u8>, Timestamp, IncidentId);
+
+fn urgency_key(inc: &Incident) -> UrgencyKey {
+    (std::cmp::Reverse(inc.priority), inc.opened_at, inc.id)
+}
+
+/// An emergency still waiting for its community responder.
+fn is_waiting_emergency(inc: &Incident) -> bool {
+    inc.plan == Plan::Emergency && inc.status == IncidentStatus::Dispatching && !inc.has_community()
+}
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -336,8 +352,15 @@ impl Engine {
                 (at, i.id)
             })
             .collect();
+        let waiting_emergencies = state
+            .incidents
+            .values()
+            .filter(|i| is_waiting_emergency(i))
+            .map(urgency_key)
+            .collect();
         Engine {
             closed,
+            waiting_emergencies,
             projection: roads.projection(),
             roads,
             config,
@@ -703,6 +726,19 @@ impl Engine {
 
     // ------------------------------------------------------------------ helpers
 
+    /// Puts `id` in or out of `waiting_emergencies` after its plan, status, priority, opening
+    /// time or community changed. `old` is its urgency key before the change.
+    fn reindex_waiting(&mut self, id: IncidentId, old: Option<UrgencyKey>) {
+        if let Some(k) = old {
+            self.waiting_emergencies.remove(&k);
+        }
+        if let Some(inc) = self.incidents.get(&id) {
+            if is_waiting_emergency(inc) {
+                self.waiting_emergencies.insert(urgency_key(inc));
+            }
+        }
+    }
+
     /// Forgets incidents closed more than `closed_retention_ms` before `now`: the incident
     /// with its timeline, its alerts' duplicate keys and its offers. Runs at the start of
     /// every call, so a replay forgets at the same points.
@@ -1001,6 +1037,7 @@ impl Engine {
             .get_mut(&incident_id)
             .expect("caller checked");
         let first = inc.community.is_empty();
+        let key = urgency_key(inc);
         inc.community.push(id.clone());
         if inc.first_accept_at.is_none() {
             inc.first_accept_at = Some(now);
@@ -1009,6 +1046,8 @@ impl Engine {
             inc.status = IncidentStatus::Assigned;
         }
         let opened = inc.opened_at;
+        self.reindex_waiting(incident_id, Some(key));
+        let inc = &self.incidents[&incident_id];
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
@@ -1163,10 +1202,13 @@ impl Engine {
         } else {
             AssignmentRole::Community
         };
+        let key = urgency_key(inc);
         if inc.status.can_become(IncidentStatus::OnScene) {
             inc.status = IncidentStatus::OnScene;
         }
         let (opened, amb_at) = (inc.opened_at, inc.ambulance_at);
+        self.reindex_waiting(incident_id, Some(key));
+        let inc = &self.incidents[&incident_id];
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
@@ -1498,6 +1540,7 @@ impl Engine {
             closed_at: None,
         };
         self.incidents.insert(incident_id, inc);
+        self.reindex_waiting(incident_id, None);
         self.alerts.insert(a.alert_id.clone(), incident_id);
         self.open_by_elder.insert(a.elder_id.clone(), incident_id);
         let what = match (a.kind, a.service) {
@@ -1584,6 +1627,7 @@ impl Engine {
             .incidents
             .get_mut(&incident_id)
             .expect("caller checked");
+        let key = urgency_key(inc);
         inc.plan = Plan::Emergency;
         inc.priority = Plan::Emergency.priority(inc.care_level);
         // The emergency's clocks start now (its SLAs are timed from the emergency alert).
@@ -1593,6 +1637,7 @@ impl Engine {
         if inc.status == IncidentStatus::Scheduled {
             inc.status = IncidentStatus::Dispatching;
         }
+        self.reindex_waiting(incident_id, Some(key));
         self.emit(
             now,
             Event::Escalated {
@@ -1669,9 +1714,11 @@ impl Engine {
             .get_mut(&incident_id)
             .expect("caller checked");
         debug_assert!(inc.status.can_become(to));
+        let key = urgency_key(inc);
         inc.status = to;
         inc.closed_at = Some(now);
         self.closed.insert((now, incident_id));
+        self.waiting_emergencies.remove(&key);
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         let committed: Vec<ResponderId> = inc.committed().cloned().collect();
         let elder = inc.elder_id.clone();
@@ -1751,8 +1798,10 @@ impl Engine {
             Timer::IncidentStart(i) => {
                 if let Some(inc) = self.incidents.get_mut(&i) {
                     if inc.status == IncidentStatus::Scheduled {
+                        let key = urgency_key(inc);
                         inc.status = IncidentStatus::Dispatching;
                         self.pending.insert(i);
+                        self.reindex_waiting(i, Some(key));
                     }
                 }
             }
@@ -2244,16 +2293,37 @@ impl Engine {
                         "nobody eligible and reachable is available".to_string()
                     }
                 };
+                // Already said since this incident's last offer or assignment?
+                let repeated = matches!(
+                    inc.timeline.iter().rev().find(|e| matches!(
+                        e.event,
+                        Event::NoResponderAvailable { .. }
+                            | Event::OfferSent { .. }
+                            | Event::Assigned { .. }
+                    )),
+                    Some(EventRecord {
+                        event: Event::NoResponderAvailable { .. },
+                        ..
+                    })
+                );
                 let retry = now.plus_ms(self.config.retry_ms);
                 self.waiting.insert(incident_id, retry);
                 self.set_timer(retry, Timer::Retry(incident_id));
-                self.emit(
-                    now,
-                    Event::NoResponderAvailable {
-                        incident_id,
-                        reason: format!("{why}; retrying at {retry}"),
-                    },
-                );
+                // Said once per stretch (until an offer or assignment): a fruitless retry
+                // re-arms quietly, so a console watching thirty incidents is not told the same
+                // thing every 15 s, and the timeline of a long wait stays short.
+                if !repeated {
+                    let every = self.config.retry_ms / 1000;
+                    self.emit(
+                        now,
+                        Event::NoResponderAvailable {
+                            incident_id,
+                            reason: format!(
+                                "{why}; trying again every {every} s and whenever a responder becomes available"
+                            ),
+                        },
+                    );
+                }
             }
             return;
         }
@@ -2443,9 +2513,9 @@ impl Engine {
     }
 
     /// The emergencies of one joint round: waiting emergencies (dispatching, no community
-    /// responder yet) found through the open-incident index (`open_by_elder`, so closed
-    /// history is never visited), at most `surge_max_incidents` of them: the pending ones
-    /// first, then the most urgent others. In id order.
+    /// responder yet), at most `surge_max_incidents` of them: the pending ones first, then the
+    /// most urgent others from the front of `waiting_emergencies` (closed history and
+    /// assigned incidents are never visited). In id order.
     fn surge_set(&self, pending: &[IncidentId]) -> Vec<IncidentId> {
         let waiting_emergency = |i: &IncidentId| {
             #[cfg(test)]
@@ -2464,12 +2534,30 @@ impl Engine {
         );
         if surge.len() < max {
             let taken: BTreeSet<IncidentId> = surge.iter().copied().collect();
-            let others = self
-                .open_by_elder
-                .values()
-                .copied()
-                .filter(|i| !taken.contains(i) && waiting_emergency(i));
-            surge.extend(self.most_urgent(others, max - surge.len()));
+            // The most urgent others, straight from the front of the ordered index.
+            let others: Vec<IncidentId> = self
+                .waiting_emergencies
+                .iter()
+                .map(|&(_, _, i)| i)
+                .filter(|i| !taken.contains(i) && waiting_emergency(i))
+                .take(max - surge.len())
+                .collect();
+            #[cfg(debug_assertions)]
+            {
+                // The index must give what a scan of every open incident gives (checked in
+                // every debug build: the property tests run thousands of sequences).
+                let scanned = self.most_urgent(
+                    self.open_by_elder.values().copied().filter(|i| {
+                        !taken.contains(i)
+                            && self.incidents.get(i).is_some_and(is_waiting_emergency)
+                    }),
+                    max - surge.len(),
+                );
+                let mut got = others.clone();
+                got.sort_unstable();
+                assert_eq!(got, scanned, "waiting_emergencies out of step");
+            }
+            surge.extend(others);
             surge.sort_unstable();
         }
         surge

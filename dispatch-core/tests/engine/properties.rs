@@ -465,12 +465,12 @@ fn check_sequence(
         }
         let settled = !batched || matches!(s, Step::Timeout(_));
         check_invariants(e, &ev, &mut unhandled, settled)?;
-        // What the journal keeps: accepted commands, and timeouts that decided something
-        // (the server keeps every timeout; batched, a dispatch round may change state without
-        // an event, so all of them are kept here too).
+        // What the journal keeps: accepted commands, and every timeout call (as the server's
+        // journal does: a timeout may change state without an event, e.g. a fruitless retry
+        // re-arming quietly).
         journaled.push(match &s {
             Step::Cmd(..) => matches!(r, Some(Ok(_))),
-            Step::Timeout(_) => batched || !ev.is_empty(),
+            Step::Timeout(_) => true,
         });
         if batched {
             if let Step::Cmd(..) = &s {

@@ -1090,3 +1090,33 @@ fn closed_incidents_are_forgotten_after_the_retention() {
     let newer = incident_of(sim.cmd(fall("a1", "E1")).unwrap());
     assert_ne!(newer, first);
 }
+
+/// Nobody to ask: the console is told once, the engine keeps retrying quietly, and the first
+/// volunteer to come on duty is asked at once.
+#[test]
+fn no_responder_available_is_said_once_per_stretch() {
+    let roads = porto_alegre();
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        base_config(),
+    );
+    let nobody = |ev: &[dispatch_core::event::EventRecord]| {
+        ev.iter()
+            .filter(|e| matches!(e.event, Event::NoResponderAvailable { .. }))
+            .count()
+    };
+    let first = sim.ok(fall("a1", "E1"));
+    assert_eq!(nobody(&first), 1, "{first:?}");
+    // Four retries in the next minute (15 s each): no new report.
+    let quiet = sim.advance(4 * PolicyConfig::default().retry_ms + 1);
+    assert_eq!(nobody(&quiet), 0, "{quiet:?}");
+    let ev = sim.ok(Command::SetAvailability {
+        responder_id: rid("V1"),
+        status: dispatch_core::model::Availability::Available,
+    });
+    assert_eq!(offered_to(&ev), vec!["V1"], "asked as soon as on duty");
+}
