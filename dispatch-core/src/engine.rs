@@ -1820,10 +1820,8 @@ impl Engine {
                         .flatten()
                 });
                 if let Some(why) = wanted {
-                    self.incidents
-                        .get_mut(&i)
-                        .expect("checked")
-                        .ambulance_wanted = None;
+                    // `ambulance_wanted` stays set: a retry that finds none again re-arms
+                    // quietly (the wait was already said).
                     self.dispatch_ambulance(now, i, why);
                 }
             }
@@ -2395,21 +2393,27 @@ impl Engine {
                 self.assign_ambulance(now, incident_id, c.slot, c.eta_ms, reason);
             }
             None => {
-                self.incidents
+                let wanted = &mut self
+                    .incidents
                     .get_mut(&incident_id)
                     .expect("checked")
-                    .ambulance_wanted = Some(why.clone());
+                    .ambulance_wanted;
+                let already_said = wanted.is_some();
+                *wanted = Some(why.clone());
                 let retry = now.plus_ms(self.config.retry_ms);
                 self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
-                self.emit(
-                    now,
-                    Event::Escalated {
-                        incident_id,
-                        reason: format!(
-                            "ambulance needed ({why}) but none is available; retrying at {retry}"
-                        ),
-                    },
-                );
+                if !already_said {
+                    let every = self.config.retry_ms / 1000;
+                    self.emit(
+                        now,
+                        Event::Escalated {
+                            incident_id,
+                            reason: format!(
+                                "ambulance needed ({why}) but none is available; trying again every {every} s"
+                            ),
+                        },
+                    );
+                }
             }
         }
     }

@@ -1120,3 +1120,42 @@ fn no_responder_available_is_said_once_per_stretch() {
     });
     assert_eq!(offered_to(&ev), vec!["V1"], "asked as soon as on duty");
 }
+
+/// No ambulance free: the wait is said once and the engine keeps trying every 15 s; the
+/// ambulance that comes on duty is assigned at the next try.
+#[test]
+fn a_missing_ambulance_is_said_once_and_retried() {
+    let roads = porto_alegre();
+    let mut amb = responder(
+        "A1",
+        dispatch_core::model::ResponderKind::Ambulance,
+        TravelMode::Car,
+        at(500.0, 0.0),
+    );
+    amb.grid_id = None;
+    let mut sim = Sim::new(
+        roads,
+        roster(vec![amb], vec![elder("E1", at(0.0, 0.0), "G1", 5, &[])]),
+        base_config(),
+    );
+    let none = |ev: &[dispatch_core::event::EventRecord]| {
+        ev.iter()
+            .filter(|e| {
+                matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("none is available"))
+            })
+            .count()
+    };
+    let first = sim.ok(fall("a1", "E1"));
+    assert_eq!(none(&first), 1, "{first:?}");
+    let quiet = sim.advance(4 * PolicyConfig::default().retry_ms + 1);
+    assert_eq!(none(&quiet), 0, "{quiet:?}");
+    sim.on_duty(&["A1"]);
+    let ev = sim.advance(PolicyConfig::default().retry_ms);
+    assert!(
+        ev.iter().any(|e| matches!(
+            &e.event,
+            Event::Assigned { role: AssignmentRole::Ambulance, responder_id, .. } if responder_id.as_str() == "A1"
+        )),
+        "{ev:?}"
+    );
+}
