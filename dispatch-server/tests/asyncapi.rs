@@ -504,6 +504,12 @@ fn every_server_frame_has_a_send_message_that_matches_it() {
         .iter()
         .map(ServerMessage::encode)
         .chain([serde_json::to_string(&accepted).expect("JSON")]);
+    check_frames(&doc, Side::Server, texts, "a frame the server sends");
+}
+
+/// Each encoded frame matches the documented payload of its `type` on `side`, and every
+/// message the document lists on `side` is one of the frames (`what` names them in errors).
+fn check_frames(doc: &Value, side: Side, texts: impl IntoIterator<Item = String>, what: &str) {
     let mut documented = Vec::new();
     for text in texts {
         let frame: Value = serde_json::from_str(&text).expect("frame is JSON");
@@ -511,15 +517,15 @@ fn every_server_frame_has_a_send_message_that_matches_it() {
             .as_str()
             .expect("frame has a type")
             .to_string();
-        assert_frame_matches(&doc, payload_of(&doc, Side::Server, &ty), &frame);
+        assert_frame_matches(doc, payload_of(doc, side, &ty), &frame);
         documented.push(ty);
     }
-    for (side, key, m) in messages(&doc) {
-        if side == Side::Server {
-            let ty = type_const(&doc, m);
+    for (s, key, m) in messages(doc) {
+        if s == side {
+            let ty = type_const(doc, m);
             assert!(
                 documented.iter().any(|d| d == ty),
-                "{key}: `{ty}` is not a frame the server sends"
+                "{key}: `{ty}` is not {what}"
             );
         }
     }
@@ -537,30 +543,14 @@ fn every_event_has_a_console_message_that_matches_its_frame() {
         (0..EVENT_VARIANTS).collect::<Vec<_>>(),
         "an Event variant has no sample"
     );
-    let mut documented = Vec::new();
-    for (n, event) in samples.into_iter().enumerate() {
-        let record = EventRecord {
+    let texts = samples.into_iter().enumerate().map(|(n, event)| {
+        wire::encode_event(&EventRecord {
             seq: n as u64 + 1,
             at: Timestamp(1_795_636_065_358),
             event,
-        };
-        let frame: Value = serde_json::from_str(&wire::encode_event(&record)).expect("JSON");
-        let ty = frame["type"]
-            .as_str()
-            .expect("frame has a type")
-            .to_string();
-        assert_frame_matches(&doc, payload_of(&doc, Side::Event, &ty), &frame);
-        documented.push(ty);
-    }
-    for (side, key, m) in messages(&doc) {
-        if side == Side::Event {
-            let ty = type_const(&doc, m);
-            assert!(
-                documented.iter().any(|d| d == ty),
-                "{key}: `{ty}` is not an Event"
-            );
-        }
-    }
+        })
+    });
+    check_frames(&doc, Side::Event, texts, "an Event");
 }
 
 #[test]

@@ -44,6 +44,18 @@ fn base_config() -> PolicyConfig {
     PolicyConfig::default()
 }
 
+/// Volunteer V1 100 m from elder E1 (care level 2), on the Porto Alegre roads.
+fn one_volunteer(config: PolicyConfig) -> Sim {
+    Sim::new(
+        porto_alegre(),
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        config,
+    )
+}
+
 fn familiarity_case(gap_lo_s: u64, gap_hi_s: u64) -> (Sim, String) {
     let roads = porto_alegre();
     let e = at(0.0, 0.0);
@@ -607,15 +619,7 @@ fn complete_credits_the_time_bank_then_the_volunteer_rests() {
 
 #[test]
 fn duplicates_are_the_same_alert_and_a_second_alert_joins() {
-    let roads = porto_alegre();
-    let mut sim = Sim::new(
-        roads,
-        roster(
-            vec![volunteer("V1", at(100.0, 0.0))],
-            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
-        ),
-        base_config(),
-    );
+    let mut sim = one_volunteer(base_config());
     sim.on_duty(&["V1"]);
     let r1 = sim.cmd(fall("a1", "E1")).unwrap();
     let seq = sim.engine.last_seq();
@@ -674,15 +678,7 @@ fn duplicates_are_the_same_alert_and_a_second_alert_joins() {
 
 #[test]
 fn stale_positions_are_not_offered_until_refreshed() {
-    let roads = porto_alegre();
-    let mut sim = Sim::new(
-        roads,
-        roster(
-            vec![volunteer("V1", at(100.0, 0.0))],
-            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
-        ),
-        base_config(),
-    );
+    let mut sim = one_volunteer(base_config());
     sim.on_duty(&["V1"]);
     sim.advance(10 * 60_000 + 1);
     let ev = sim.ok(fall("a1", "E1"));
@@ -1043,19 +1039,11 @@ fn batched_dispatch_defers_waves_to_the_next_timeout() {
 /// then forgotten: memory and snapshots stay bounded in a service that runs for months.
 #[test]
 fn closed_incidents_are_forgotten_after_the_retention() {
-    let roads = porto_alegre();
     let config = PolicyConfig {
         closed_retention_ms: 3_600_000,
         ..base_config()
     };
-    let mut sim = Sim::new(
-        roads,
-        roster(
-            vec![volunteer("V1", at(100.0, 0.0))],
-            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
-        ),
-        config,
-    );
+    let mut sim = one_volunteer(config);
     sim.on_duty(&["V1"]);
     let first = incident_of(sim.cmd(fall("a1", "E1")).unwrap());
     sim.ok(Command::Cancel {
@@ -1095,15 +1083,7 @@ fn closed_incidents_are_forgotten_after_the_retention() {
 /// volunteer to come on duty is asked at once.
 #[test]
 fn no_responder_available_is_said_once_per_stretch() {
-    let roads = porto_alegre();
-    let mut sim = Sim::new(
-        roads,
-        roster(
-            vec![volunteer("V1", at(100.0, 0.0))],
-            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
-        ),
-        base_config(),
-    );
+    let mut sim = one_volunteer(base_config());
     let nobody = |ev: &[dispatch_core::event::EventRecord]| {
         ev.iter()
             .filter(|e| matches!(e.event, Event::NoResponderAvailable { .. }))
