@@ -565,7 +565,29 @@ impl Engine {
                 if self.roster.elder(&elder_id).is_none() {
                     return Err(CommandError::UnknownElder(elder_id));
                 }
-                self.emit(now, Event::CheckedIn { elder_id });
+                // A late check-in answers the missed one: a welfare visit nobody has reached
+                // yet is called off (its offers withdrawn, its visitor released). Emergencies
+                // are never closed by a check-in, and a visitor already at the door finishes.
+                let visit = self.open_by_elder.get(&elder_id).copied().filter(|i| {
+                    self.incidents
+                        .get(i)
+                        .is_some_and(|inc| inc.plan == Plan::WelfareVisit && inc.arrived.is_empty())
+                });
+                self.emit(
+                    now,
+                    Event::CheckedIn {
+                        elder_id: elder_id.clone(),
+                    },
+                );
+                if let Some(incident_id) = visit {
+                    self.close(
+                        now,
+                        incident_id,
+                        IncidentStatus::Cancelled,
+                        Actor::Device(device_id),
+                        format!("{elder_id} checked in: the welfare visit is not needed"),
+                    );
+                }
                 Reply::Done
             }
             Command::SetAvailability {

@@ -1139,3 +1139,70 @@ fn a_missing_ambulance_is_said_once_and_retried() {
         "{ev:?}"
     );
 }
+
+/// A late check-in answers the missed one: the welfare visit nobody has reached yet is called
+/// off and its offer withdrawn; a fall is never closed by a check-in.
+#[test]
+fn a_late_check_in_calls_off_the_welfare_visit_but_not_a_fall() {
+    let roads = porto_alegre();
+    let mut own = responder(
+        "W1",
+        ResponderKind::GridWorker,
+        TravelMode::Foot,
+        at(200.0, 0.0),
+    );
+    own.grid_id = Some(grid("G1"));
+    let mut sim = Sim::new(
+        roads,
+        roster(
+            vec![own, volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        base_config(),
+    );
+    sim.on_duty(&["W1", "V1"]);
+    let ev = sim.ok(Command::Alert(alert(
+        "m1",
+        "E1",
+        AlertKind::CheckInMissed,
+        None,
+    )));
+    let (oid, _, visit, _) = offers(&ev)[0].clone();
+    let ev = sim.ok(Command::CheckIn {
+        elder_id: dispatch_core::ids::ElderId::from("E1"),
+        device_id: gw(),
+    });
+    assert!(ev.iter().any(|e| matches!(
+        &e.event,
+        Event::OfferWithdrawn { offer_id, .. } if *offer_id == oid
+    )));
+    assert!(
+        ev.iter().any(|e| matches!(
+            &e.event,
+            Event::IncidentCancelled { incident_id, reason, .. }
+                if *incident_id == visit && reason.contains("checked in")
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(
+        sim.engine.responder(&rid("W1")).map(|r| r.status),
+        Some(ResponderStatus::Available)
+    );
+
+    // A fall stays open whatever the device says about check-ins.
+    let fall_id = incident_of(sim.cmd(fall("f1", "E1")).unwrap());
+    let ev = sim.ok(Command::CheckIn {
+        elder_id: dispatch_core::ids::ElderId::from("E1"),
+        device_id: gw(),
+    });
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e.event, Event::IncidentCancelled { .. })));
+    assert!(sim
+        .engine
+        .incident(fall_id)
+        .unwrap()
+        .summary
+        .status
+        .is_open());
+}
