@@ -199,8 +199,9 @@ pub fn parse_client(text: &str) -> Incoming {
     // The hot path: a phone's location ping (most frames by far), parsed in one pass
     // straight into its fields. Anything else (another type, an `id`, an error) takes the
     // general path below, which gives the same message or the precise error.
-    // (`"id"` anywhere, even `"id": null`, goes the general way, which echoes it.)
-    if !text.contains("\"id\"") {
+    // (`"id"` anywhere, even `"id": null`, goes the general way, which echoes it; a frame
+    // that cannot be a ping is not parsed twice.)
+    if text.contains("\"location\"") && !text.contains("\"id\"") {
         if let Ok(ping) = serde_json::from_str::<LocationPing>(text) {
             if ping.ty == "location" {
                 return Incoming {

@@ -39,20 +39,8 @@ fn world() -> RosterFile {
         .collect();
     ps[1].walk_kmh = Some(3.5);
     ps[4].travel_mode = TravelMode::Car;
-    let mut w1 = responder(
-        "W1",
-        ResponderKind::GridWorker,
-        TravelMode::Foot,
-        at(0.0, 400.0),
-    );
-    w1.grid_id = Some(grid("G1"));
-    let mut w2 = responder(
-        "W2",
-        ResponderKind::GridWorker,
-        TravelMode::Car,
-        at(500.0, -400.0),
-    );
-    w2.grid_id = Some(grid("G2"));
+    let w1 = grid_worker("W1", TravelMode::Foot, at(0.0, 400.0), "G1");
+    let w2 = grid_worker("W2", TravelMode::Car, at(500.0, -400.0), "G2");
     let mut s1 = responder(
         "S1",
         ResponderKind::ServiceStaff,

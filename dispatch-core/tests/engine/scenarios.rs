@@ -420,20 +420,8 @@ fn cancellation_mid_offer_withdraws_every_open_offer() {
 #[test]
 fn missed_check_in_goes_to_the_own_grid_worker_first() {
     let roads = porto_alegre();
-    let mut own = responder(
-        "W1",
-        ResponderKind::GridWorker,
-        TravelMode::Foot,
-        at(900.0, 0.0),
-    );
-    own.grid_id = Some(grid("G1"));
-    let mut other = responder(
-        "W2",
-        ResponderKind::GridWorker,
-        TravelMode::Foot,
-        at(50.0, 0.0),
-    );
-    other.grid_id = Some(grid("G2"));
+    let own = grid_worker("W1", TravelMode::Foot, at(900.0, 0.0), "G1");
+    let other = grid_worker("W2", TravelMode::Foot, at(50.0, 0.0), "G2");
     let ps = vec![own, other, volunteer("V1", at(60.0, 0.0))];
     let mut sim = Sim::new(
         roads,
@@ -1145,13 +1133,7 @@ fn a_missing_ambulance_is_said_once_and_retried() {
 #[test]
 fn a_late_check_in_calls_off_the_welfare_visit_but_not_a_fall() {
     let roads = porto_alegre();
-    let mut own = responder(
-        "W1",
-        ResponderKind::GridWorker,
-        TravelMode::Foot,
-        at(200.0, 0.0),
-    );
-    own.grid_id = Some(grid("G1"));
+    let own = grid_worker("W1", TravelMode::Foot, at(200.0, 0.0), "G1");
     let mut sim = Sim::new(
         roads,
         roster(

@@ -72,6 +72,14 @@ pub fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) 
     }
 }
 
+/// A grid worker of `grid` who travels by `mode`.
+pub fn grid_worker(id: &str, mode: TravelMode, home: LatLon, grid_id: &str) -> ResponderRecord {
+    ResponderRecord {
+        grid_id: Some(grid(grid_id)),
+        ..responder(id, ResponderKind::GridWorker, mode, home)
+    }
+}
+
 pub fn volunteer(id: &str, home: LatLon) -> ResponderRecord {
     responder(id, ResponderKind::Volunteer, TravelMode::Foot, home)
 }
