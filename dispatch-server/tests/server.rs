@@ -284,14 +284,7 @@ async fn missing_or_wrong_token_is_refused_before_the_upgrade() {
         .http("GET", "/v1/incidents/1", Some(&token("V1")), None)
         .await;
     assert_eq!(s, 403);
-    let (s, _) = server
-        .http(
-            "POST",
-            "/v1/alerts",
-            Some(&token("OP1")),
-            Some(&fall("x", "E1")),
-        )
-        .await;
+    let (s, _) = server.post_alert("OP1", &fall("x", "E1")).await;
     assert_eq!(s, 403);
     server.stop().await;
 }
@@ -358,27 +351,13 @@ async fn a_resent_alert_is_a_duplicate_of_the_same_incident() {
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["incident_id"], first["incident_id"]);
     // The same alert over HTTP: 202, the same body.
-    let (s, body) = server
-        .http(
-            "POST",
-            "/v1/alerts",
-            Some(&token("GW1")),
-            Some(&fall("same-key", "E2")),
-        )
-        .await;
+    let (s, body) = server.post_alert("GW1", &fall("same-key", "E2")).await;
     assert_eq!(s, 202, "{body}");
     assert_eq!(body["type"], "alert_accepted");
     assert_eq!(body["duplicate"], true);
     assert_eq!(body["incident_id"], first["incident_id"]);
     // A new one over HTTP opens a new incident.
-    let (s, body) = server
-        .http(
-            "POST",
-            "/v1/alerts",
-            Some(&token("GW1")),
-            Some(&fall("new-key", "E1")),
-        )
-        .await;
+    let (s, body) = server.post_alert("GW1", &fall("new-key", "E1")).await;
     assert_eq!(s, 202, "{body}");
     assert_eq!(body["duplicate"], false);
     assert_ne!(body["incident_id"], first["incident_id"]);

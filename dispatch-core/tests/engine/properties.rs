@@ -51,18 +51,8 @@ fn world() -> RosterFile {
     ps.extend([
         w1,
         w2,
-        responder(
-            "A1",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(2000.0, 0.0),
-        ),
-        responder(
-            "A2",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(-2000.0, 500.0),
-        ),
+        ambulance("A1", at(2000.0, 0.0)),
+        ambulance("A2", at(-2000.0, 500.0)),
         s1,
     ]);
     let es = vec![

@@ -172,18 +172,8 @@ fn ambulance_after_sixty_seconds_without_acceptance() {
     let roads = porto_alegre();
     let e = at(0.0, 0.0);
     let mut ps = vec![volunteer("V1", at(100.0, 0.0))];
-    ps.push(responder(
-        "A1",
-        ResponderKind::Ambulance,
-        TravelMode::Car,
-        at(2000.0, 0.0),
-    ));
-    ps.push(responder(
-        "A2",
-        ResponderKind::Ambulance,
-        TravelMode::Car,
-        at(4000.0, 0.0),
-    ));
+    ps.push(ambulance("A1", at(2000.0, 0.0)));
+    ps.push(ambulance("A2", at(4000.0, 0.0)));
     let sim_roads = roads.clone();
     let mut sim = Sim::new(
         roads,
@@ -245,18 +235,8 @@ fn high_care_level_and_requests_send_an_ambulance_at_once() {
     let roads = porto_alegre();
     let ps = vec![
         volunteer("V1", at(100.0, 0.0)),
-        responder(
-            "A1",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(2000.0, 0.0),
-        ),
-        responder(
-            "A2",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(2500.0, 0.0),
-        ),
+        ambulance("A1", at(2000.0, 0.0)),
+        ambulance("A2", at(2500.0, 0.0)),
     ];
     let es = vec![
         elder("E4", at(0.0, 0.0), "G1", 4, &[]),
@@ -474,12 +454,7 @@ fn service_request_needs_the_skill_and_has_the_longer_window() {
         volunteer("V1", at(30.0, 0.0)),
         skilled,
         staff,
-        responder(
-            "A1",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(10.0, 0.0),
-        ),
+        ambulance("A1", at(10.0, 0.0)),
     ];
     let mut sim = Sim::new(
         roads,
@@ -794,12 +769,7 @@ fn community_not_on_scene_in_three_minutes_breaches_and_sends_an_ambulance() {
     let roads = porto_alegre();
     let ps = vec![
         volunteer("V1", at(150.0, 0.0)),
-        responder(
-            "A1",
-            ResponderKind::Ambulance,
-            TravelMode::Car,
-            at(2000.0, 0.0),
-        ),
+        ambulance("A1", at(2000.0, 0.0)),
     ];
     let mut sim = Sim::new(
         roads,
@@ -1094,13 +1064,7 @@ fn no_responder_available_is_said_once_per_stretch() {
 #[test]
 fn a_missing_ambulance_is_said_once_and_retried() {
     let roads = porto_alegre();
-    let mut amb = responder(
-        "A1",
-        dispatch_core::model::ResponderKind::Ambulance,
-        TravelMode::Car,
-        at(500.0, 0.0),
-    );
-    amb.grid_id = None;
+    let amb = ambulance("A1", at(500.0, 0.0));
     let mut sim = Sim::new(
         roads,
         roster(vec![amb], vec![elder("E1", at(0.0, 0.0), "G1", 5, &[])]),

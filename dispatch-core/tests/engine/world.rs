@@ -72,6 +72,11 @@ pub fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) 
     }
 }
 
+/// An ambulance (by car).
+pub fn ambulance(id: &str, home: LatLon) -> ResponderRecord {
+    responder(id, ResponderKind::Ambulance, TravelMode::Car, home)
+}
+
 /// A grid worker of `grid` who travels by `mode`.
 pub fn grid_worker(id: &str, mode: TravelMode, home: LatLon, grid_id: &str) -> ResponderRecord {
     ResponderRecord {

@@ -272,6 +272,12 @@ impl TestServer {
         (status, v)
     }
 
+    /// `POST /v1/alerts` with `id`'s token.
+    pub async fn post_alert(&self, id: &str, alert: &Value) -> (u16, Value) {
+        self.http("POST", "/v1/alerts", Some(&token(id)), Some(alert))
+            .await
+    }
+
     pub async fn http_text(
         &self,
         method: &str,
