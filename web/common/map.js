@@ -1,0 +1,519 @@
+// The road map both apps draw on: the server's own roads (GET /v1/map) on a 2-D canvas, with
+// pan (mouse or touch drag), zoom (wheel, pinch, the +/− buttons) and overlays (markers, one
+// route, circles, or any drawing function). No tiles, nothing fetched from elsewhere.
+//
+//   const map = await RoadMap.create(containerEl, { fetchImpl, labels: { zoomIn, zoomOut } });
+//   map.setMarkers([{ id, lat, lon, shape: 'circle'|'square'|'triangle'|'diamond',
+//                     color, size, ring, label }]);      // drawn in order: last on top
+//   map.setRoute([{ lat, lon }, …], { color });          // or null
+//   map.setCircles([{ lat, lon, radiusM, color }]);
+//   map.setOverlay((ctx, project) => { … });             // extra drawing, CSS pixels
+//   map.project(lat, lon) → { x, y }  (CSS pixels in the container)
+//   map.fitPoints([{ lat, lon }, …]);  map.fitBounds([minLat, minLon, maxLat, maxLon]);
+//   map.onClick((lat, lon, hitMarker) => { … });          // hitMarker: a marker within 12 px or null
+//   map.setLabels({ zoomIn, zoomOut });  map.destroy();
+//
+// How it draws: /v1/map's delta-encoded integer lines are decoded once into one Float32Array of
+// projected x/y (metres east/south of the map's centre). The roads are rendered into an
+// offscreen canvas only when the view (centre, scale, size) changes; every animation frame
+// that has something new (a dirty flag, one requestAnimationFrame at a time) copies that
+// layer and draws the overlays on top. devicePixelRatio-aware. The attribution
+// "© OpenStreetMap contributors" is a text element always shown over the map.
+
+const M_PER_DEG_LAT = 110574;
+const M_PER_DEG_LON_EQ = 111320;
+const BACKGROUND = '#dde1e6';
+// class 0 main car road, 1 other car road, 2 foot only: [colour, width in CSS px at zoom 1]
+const ROAD_STYLE = [
+  ['#e3a33b', 2.6],
+  ['#ffffff', 1.6],
+  ['#a9b0ba', 1.0],
+];
+const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
+const MAX_SCALE = 8;
+
+export class RoadMap {
+  /** Fetches /v1/map and builds the map in `container` (which must have a size). */
+  static async create(container, opts = {}) {
+    const fetchImpl = opts.fetchImpl || ((u, o) => fetch(u, o));
+    const res = await fetchImpl(opts.url || '/v1/map');
+    if (!res.ok) throw new Error(`GET /v1/map: HTTP ${res.status}`);
+    const data = await res.json();
+    return new RoadMap(container, data, opts);
+  }
+
+  constructor(container, data, opts = {}) {
+    this.container = container;
+    this.opts = opts;
+    this._decode(data);
+    this.markers = [];
+    this.route = null;
+    this.circles = [];
+    this.overlay = null;
+    this.clickCbs = [];
+    this.cx = 0;
+    this.cy = 0;
+    this.scale = 0.05;
+    this.w = 0;
+    this.h = 0;
+    this.dpr = 1;
+    this.roadsValid = false;
+    this.dirty = true;
+    this.raf = 0;
+    this.destroyed = false;
+    this._build();
+    this._resize();
+    this.fitBounds(this.bbox);
+  }
+
+  // ---- data -----------------------------------------------------------------------------
+
+  _decode(data) {
+    const scale = data.scale || 100000;
+    const [minLat, minLon, maxLat, maxLon] = data.bbox;
+    this.bbox = data.bbox;
+    this.attribution = data.attribution || '© OpenStreetMap contributors';
+    this.lat0 = (minLat + maxLat) / 2;
+    this.lon0 = (minLon + maxLon) / 2;
+    this.kx = M_PER_DEG_LON_EQ * Math.cos((this.lat0 * Math.PI) / 180);
+    const lines = data.lines || [];
+    let nPoints = 0;
+    for (const l of lines) nPoints += (l.length - 1) >> 1;
+    const xy = new Float32Array(nPoints * 2);
+    const start = new Uint32Array(lines.length + 1);
+    const cls = new Uint8Array(lines.length);
+    const box = new Float32Array(lines.length * 4); // minx, miny, maxx, maxy per line
+    let p = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      cls[i] = Math.min(2, Math.max(0, l[0] | 0));
+      start[i] = p;
+      let lat = 0;
+      let lon = 0;
+      let bx0 = Infinity, by0 = Infinity, bx1 = -Infinity, by1 = -Infinity;
+      for (let j = 1; j + 1 < l.length; j += 2) {
+        lat += l[j];
+        lon += l[j + 1];
+        const x = (lon / scale - this.lon0) * this.kx;
+        const y = (this.lat0 - lat / scale) * M_PER_DEG_LAT;
+        xy[2 * p] = x;
+        xy[2 * p + 1] = y;
+        p++;
+        if (x < bx0) bx0 = x;
+        if (x > bx1) bx1 = x;
+        if (y < by0) by0 = y;
+        if (y > by1) by1 = y;
+      }
+      box.set([bx0, by0, bx1, by1], i * 4);
+    }
+    start[lines.length] = p;
+    this.xy = xy;
+    this.start = start;
+    this.cls = cls;
+    this.box = box;
+    this.nLines = lines.length;
+  }
+
+  /** World metres (east, south of the map centre) for a WGS84 position. */
+  toWorld(lat, lon) {
+    return [(lon - this.lon0) * this.kx, (this.lat0 - lat) * M_PER_DEG_LAT];
+  }
+
+  /** CSS pixels in the container for a WGS84 position. */
+  project(lat, lon) {
+    const [x, y] = this.toWorld(lat, lon);
+    return { x: (x - this.cx) * this.scale + this.w / 2, y: (y - this.cy) * this.scale + this.h / 2 };
+  }
+
+  /** The WGS84 position under a CSS pixel of the container. */
+  unproject(px, py) {
+    const x = (px - this.w / 2) / this.scale + this.cx;
+    const y = (py - this.h / 2) / this.scale + this.cy;
+    return { lat: this.lat0 - y / M_PER_DEG_LAT, lon: x / this.kx + this.lon0 };
+  }
+
+  // ---- DOM ------------------------------------------------------------------------------
+
+  _build() {
+    const c = this.container;
+    if (getComputedStyle(c).position === 'static') c.style.position = 'relative';
+    c.style.overflow = 'hidden';
+    const canvas = document.createElement('canvas');
+    canvas.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;touch-action:none;cursor:grab;display:block';
+    c.appendChild(canvas);
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.roads = document.createElement('canvas');
+    this.rctx = this.roads.getContext('2d');
+
+    const controls = document.createElement('div');
+    controls.className = 'roadmap-zoom';
+    controls.style.cssText = 'position:absolute;top:8px;right:8px;display:flex;flex-direction:column;gap:4px;z-index:2';
+    const mk = (text, delta) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = text;
+      b.style.cssText = 'min-width:44px;min-height:44px;font-size:24px;line-height:1;border:1px solid #555;border-radius:6px;background:#fff;color:#111;cursor:pointer';
+      b.addEventListener('click', () => this.zoomBy(delta));
+      controls.appendChild(b);
+      return b;
+    };
+    this.zoomInBtn = mk('+', 2);
+    this.zoomOutBtn = mk('−', 0.5);
+    c.appendChild(controls);
+    this.setLabels(this.opts.labels || {});
+
+    const attr = document.createElement('div');
+    attr.className = 'roadmap-attribution';
+    attr.textContent = this.attribution;
+    attr.style.cssText = 'position:absolute;right:0;bottom:0;padding:2px 6px;font-size:12px;background:rgba(255,255,255,.85);color:#222;z-index:2;pointer-events:none';
+    c.appendChild(attr);
+    this.attrEl = attr;
+
+    this._pointers = new Map();
+    this._onDown = (e) => this._pointerDown(e);
+    this._onMove = (e) => this._pointerMove(e);
+    this._onUp = (e) => this._pointerUp(e);
+    this._onWheel = (e) => this._wheel(e);
+    canvas.addEventListener('pointerdown', this._onDown);
+    canvas.addEventListener('pointermove', this._onMove);
+    canvas.addEventListener('pointerup', this._onUp);
+    canvas.addEventListener('pointercancel', this._onUp);
+    canvas.addEventListener('wheel', this._onWheel, { passive: false });
+    this._ro = new ResizeObserver(() => this._resize());
+    this._ro.observe(c);
+  }
+
+  setLabels({ zoomIn = 'Zoom in', zoomOut = 'Zoom out' } = {}) {
+    this.zoomInBtn.setAttribute('aria-label', zoomIn);
+    this.zoomInBtn.title = zoomIn;
+    this.zoomOutBtn.setAttribute('aria-label', zoomOut);
+    this.zoomOutBtn.title = zoomOut;
+  }
+
+  _resize() {
+    const r = this.container.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(r.width));
+    const h = Math.max(1, Math.round(r.height));
+    if (w === this.w && h === this.h && dpr === this.dpr) return;
+    this.w = w;
+    this.h = h;
+    this.dpr = dpr;
+    for (const cv of [this.canvas, this.roads]) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(h * dpr);
+    }
+    this._viewChanged();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    cancelAnimationFrame(this.raf);
+    this._ro.disconnect();
+    this.container.replaceChildren();
+  }
+
+  // ---- view -----------------------------------------------------------------------------
+
+  _viewChanged() {
+    this.roadsValid = false;
+    this.invalidate();
+  }
+
+  /** Ask for a redraw on the next animation frame (overlays changed). */
+  invalidate() {
+    this.dirty = true;
+    if (!this.raf && !this.destroyed) {
+      this.raf = requestAnimationFrame(() => {
+        this.raf = 0;
+        this._draw();
+      });
+    }
+  }
+
+  _clampScale(s) {
+    return Math.min(MAX_SCALE, Math.max(MIN_SCALE, s));
+  }
+
+  /** Zoom by `factor` keeping the CSS pixel (px, py) (default the centre) in place. */
+  zoomBy(factor, px = this.w / 2, py = this.h / 2) {
+    const before = this.unproject(px, py);
+    this.scale = this._clampScale(this.scale * factor);
+    const [wx, wy] = this.toWorld(before.lat, before.lon);
+    this.cx = wx - (px - this.w / 2) / this.scale;
+    this.cy = wy - (py - this.h / 2) / this.scale;
+    this._viewChanged();
+  }
+
+  panBy(dx, dy) {
+    this.cx -= dx / this.scale;
+    this.cy -= dy / this.scale;
+    this._viewChanged();
+  }
+
+  fitBounds([minLat, minLon, maxLat, maxLon], padPx = 24) {
+    const [x0, y1] = this.toWorld(minLat, minLon);
+    const [x1, y0] = this.toWorld(maxLat, maxLon);
+    this.cx = (x0 + x1) / 2;
+    this.cy = (y0 + y1) / 2;
+    const sw = Math.max(1, this.w - 2 * padPx) / Math.max(50, x1 - x0);
+    const sh = Math.max(1, this.h - 2 * padPx) / Math.max(50, y1 - y0);
+    this.scale = this._clampScale(Math.min(sw, sh));
+    this._viewChanged();
+  }
+
+  fitPoints(points, padPx = 48) {
+    const ps = (points || []).filter((p) => p && Number.isFinite(p.lat) && Number.isFinite(p.lon));
+    if (!ps.length) return;
+    let a = Infinity, b = Infinity, c = -Infinity, d = -Infinity;
+    for (const p of ps) {
+      a = Math.min(a, p.lat);
+      b = Math.min(b, p.lon);
+      c = Math.max(c, p.lat);
+      d = Math.max(d, p.lon);
+    }
+    // at least ~300 m across so one point does not zoom to the maximum
+    const padLat = Math.max(0, 0.0015 - (c - a) / 2);
+    const padLon = Math.max(0, 0.0015 - (d - b) / 2);
+    this.fitBounds([a - padLat, b - padLon, c + padLat, d + padLon], padPx);
+  }
+
+  // ---- overlays -------------------------------------------------------------------------
+
+  setMarkers(markers) {
+    this.markers = markers || [];
+    this.invalidate();
+  }
+
+  setRoute(points, style = {}) {
+    this.route = points && points.length ? { points, color: style.color || '#0b57d0', width: style.width || 4 } : null;
+    this.invalidate();
+  }
+
+  setCircles(circles) {
+    this.circles = circles || [];
+    this.invalidate();
+  }
+
+  setOverlay(fn) {
+    this.overlay = fn;
+    this.invalidate();
+  }
+
+  onClick(cb) {
+    this.clickCbs.push(cb);
+  }
+
+  // ---- drawing --------------------------------------------------------------------------
+
+  _renderRoads() {
+    const ctx = this.rctx;
+    const { dpr, w, h, scale, cx, cy, xy, start, cls, box } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = BACKGROUND;
+    ctx.fillRect(0, 0, this.roads.width, this.roads.height);
+    // world → device pixels
+    const k = scale * dpr;
+    const ox = (w / 2) * dpr - cx * k;
+    const oy = (h / 2) * dpr - cy * k;
+    const vx0 = cx - w / 2 / scale, vx1 = cx + w / 2 / scale;
+    const vy0 = cy - h / 2 / scale, vy1 = cy + h / 2 / scale;
+    const widthZoom = Math.min(2.5, Math.max(0.6, Math.sqrt(scale / 0.1)));
+    ctx.lineCap = 'round';
+    ctx.lineJoin = 'round';
+    for (const c of [2, 1, 0]) {
+      if (c === 2 && scale < 0.04) continue; // footpaths only once zoomed in
+      const [color, width] = ROAD_STYLE[c];
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width * widthZoom * dpr;
+      ctx.beginPath();
+      for (let i = 0; i < this.nLines; i++) {
+        if (cls[i] !== c) continue;
+        const b = i * 4;
+        if (box[b] > vx1 || box[b + 2] < vx0 || box[b + 1] > vy1 || box[b + 3] < vy0) continue;
+        let p = start[i];
+        const end = start[i + 1];
+        ctx.moveTo(xy[2 * p] * k + ox, xy[2 * p + 1] * k + oy);
+        for (p++; p < end; p++) ctx.lineTo(xy[2 * p] * k + ox, xy[2 * p + 1] * k + oy);
+      }
+      ctx.stroke();
+    }
+    this.roadsValid = true;
+  }
+
+  _draw() {
+    if (!this.dirty || this.destroyed) return;
+    this.dirty = false;
+    if (!this.roadsValid) this._renderRoads();
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.roads, 0, 0);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const project = (lat, lon) => this.project(lat, lon);
+    try {
+      for (const c of this.circles) {
+        const p = this.project(c.lat, c.lon);
+        ctx.beginPath();
+        ctx.arc(p.x, p.y, Math.max(2, c.radiusM * this.scale), 0, 2 * Math.PI);
+        ctx.fillStyle = c.fill || 'rgba(11,87,208,.12)';
+        ctx.fill();
+        ctx.strokeStyle = c.color || '#0b57d0';
+        ctx.lineWidth = 1.5;
+        ctx.stroke();
+      }
+      if (this.route) {
+        ctx.beginPath();
+        this.route.points.forEach((pt, i) => {
+          const p = this.project(pt.lat, pt.lon);
+          if (i === 0) ctx.moveTo(p.x, p.y);
+          else ctx.lineTo(p.x, p.y);
+        });
+        ctx.strokeStyle = '#ffffff';
+        ctx.lineWidth = this.route.width + 3;
+        ctx.lineCap = 'round';
+        ctx.lineJoin = 'round';
+        ctx.stroke();
+        ctx.strokeStyle = this.route.color;
+        ctx.lineWidth = this.route.width;
+        ctx.stroke();
+      }
+      this._drawMarkers(ctx);
+      if (this.overlay) this.overlay(ctx, project);
+    } catch (e) {
+      console.error('map overlay', e);
+    }
+  }
+
+  _drawMarkers(ctx) {
+    const pad = 20;
+    ctx.lineWidth = 1.5;
+    for (const m of this.markers) {
+      if (!Number.isFinite(m.lat) || !Number.isFinite(m.lon)) continue;
+      const p = this.project(m.lat, m.lon);
+      if (p.x < -pad || p.y < -pad || p.x > this.w + pad || p.y > this.h + pad) continue;
+      m._x = p.x;
+      m._y = p.y;
+      const r = m.size || 6;
+      ctx.beginPath();
+      switch (m.shape) {
+        case 'square':
+          ctx.rect(p.x - r, p.y - r, 2 * r, 2 * r);
+          break;
+        case 'triangle':
+          ctx.moveTo(p.x, p.y - r * 1.2);
+          ctx.lineTo(p.x + r * 1.1, p.y + r * 0.9);
+          ctx.lineTo(p.x - r * 1.1, p.y + r * 0.9);
+          ctx.closePath();
+          break;
+        case 'diamond':
+          ctx.moveTo(p.x, p.y - r * 1.3);
+          ctx.lineTo(p.x + r * 1.3, p.y);
+          ctx.lineTo(p.x, p.y + r * 1.3);
+          ctx.lineTo(p.x - r * 1.3, p.y);
+          ctx.closePath();
+          break;
+        default:
+          ctx.arc(p.x, p.y, r, 0, 2 * Math.PI);
+      }
+      ctx.fillStyle = m.color || '#333';
+      ctx.fill();
+      ctx.strokeStyle = m.stroke || '#111';
+      ctx.stroke();
+      if (m.ring) {
+        ctx.beginPath();
+        ctx.arc(p.x, p.y, r + 5, 0, 2 * Math.PI);
+        ctx.strokeStyle = m.ring;
+        ctx.lineWidth = 3;
+        ctx.stroke();
+        ctx.lineWidth = 1.5;
+      }
+      if (m.label) {
+        ctx.font = 'bold 13px system-ui, sans-serif';
+        ctx.lineWidth = 3;
+        ctx.strokeStyle = '#fff';
+        ctx.strokeText(m.label, p.x + r + 3, p.y + 4);
+        ctx.fillStyle = '#111';
+        ctx.fillText(m.label, p.x + r + 3, p.y + 4);
+        ctx.lineWidth = 1.5;
+      }
+    }
+  }
+
+  // ---- input ----------------------------------------------------------------------------
+
+  _local(e) {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  }
+
+  _pointerDown(e) {
+    this.canvas.setPointerCapture?.(e.pointerId);
+    const p = this._local(e);
+    this._pointers.set(e.pointerId, p);
+    if (this._pointers.size === 1) this._downAt = { ...p, moved: false };
+    else this._downAt = null; // a pinch is never a click
+    this.canvas.style.cursor = 'grabbing';
+  }
+
+  _pointerMove(e) {
+    const prev = this._pointers.get(e.pointerId);
+    if (!prev) return;
+    const p = this._local(e);
+    if (this._pointers.size === 1) {
+      this.panBy(p.x - prev.x, p.y - prev.y);
+      if (this._downAt && Math.hypot(p.x - this._downAt.x, p.y - this._downAt.y) > 5) this._downAt.moved = true;
+    } else if (this._pointers.size === 2) {
+      const other = [...this._pointers.entries()].find(([id]) => id !== e.pointerId)[1];
+      const d0 = Math.hypot(prev.x - other.x, prev.y - other.y);
+      const d1 = Math.hypot(p.x - other.x, p.y - other.y);
+      const mid0 = { x: (prev.x + other.x) / 2, y: (prev.y + other.y) / 2 };
+      const mid1 = { x: (p.x + other.x) / 2, y: (p.y + other.y) / 2 };
+      this.panBy(mid1.x - mid0.x, mid1.y - mid0.y);
+      if (d0 > 0 && d1 > 0) this.zoomBy(d1 / d0, mid1.x, mid1.y);
+    }
+    this._pointers.set(e.pointerId, p);
+  }
+
+  _pointerUp(e) {
+    const had = this._pointers.delete(e.pointerId);
+    if (this._pointers.size === 0) this.canvas.style.cursor = 'grab';
+    const down = this._downAt;
+    if (!had || !down || down.moved || this._pointers.size) return;
+    this._downAt = null;
+    const p = this._local(e);
+    const hit = this.markerAt(p.x, p.y);
+    const ll = this.unproject(p.x, p.y);
+    for (const cb of this.clickCbs) {
+      try {
+        cb(ll.lat, ll.lon, hit);
+      } catch (err) {
+        console.error('map click handler', err);
+      }
+    }
+  }
+
+  /** The topmost marker within 12 CSS px of (x, y), or null. */
+  markerAt(x, y) {
+    let best = null;
+    let bestD = 12;
+    for (let i = this.markers.length - 1; i >= 0; i--) {
+      const m = this.markers[i];
+      if (!Number.isFinite(m.lat)) continue;
+      const p = this.project(m.lat, m.lon);
+      const d = Math.hypot(p.x - x, p.y - y) - (m.size || 6) / 2;
+      if (d < bestD) {
+        bestD = d;
+        best = m;
+      }
+    }
+    return best;
+  }
+
+  _wheel(e) {
+    e.preventDefault();
+    const p = this._local(e);
+    const dy = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+    this.zoomBy(Math.exp(-dy * 0.0015), p.x, p.y);
+  }
+}
