@@ -1,0 +1,38 @@
+// The home screen: hello, the one big on-duty / off-duty switch, where the phone's position
+// stands, and the time bank.
+import { renderNotice } from './notice.js';
+import { renderTimeBank } from './timebank.js';
+
+export function bindHome(root, { onDuty, onLogout, onDismiss }) {
+  root.querySelector('#duty').addEventListener('click', onDuty);
+  root.querySelector('#logout').addEventListener('click', onLogout);
+  root.querySelector('#home-notice .notice-ok').addEventListener('click', onDismiss);
+}
+
+export function renderHome(root, state, loc) {
+  root.querySelector('#hello').textContent = state.responderId
+    ? loc.t('home.hello', { id: state.responderId })
+    : loc.t('home.hello_unknown');
+  renderNotice(root.querySelector('#home-notice'), state, loc);
+
+  const duty = root.querySelector('#duty');
+  const on = state.duty;
+  duty.setAttribute('aria-checked', on ? 'true' : 'false');
+  duty.querySelector('.duty-label').textContent = loc.t(on ? 'duty.on' : 'duty.off');
+  duty.querySelector('.duty-hint').textContent = loc.t(on ? 'duty.on.hint' : 'duty.off.hint');
+  duty.setAttribute('aria-busy', state.pending.duty ? 'true' : 'false');
+
+  let explain = loc.t(on ? 'duty.on.explain' : 'duty.off.explain');
+  if (on && state.resting) explain = `${explain} ${loc.t('duty.resting')}`;
+  root.querySelector('#duty-explain').textContent = explain;
+
+  let pos = '';
+  if (on) {
+    if (state.positionError) pos = loc.t(`position.${state.positionError}`);
+    else if (state.positionSentAt) pos = loc.t('position.sent', { time: loc.clock(state.positionSentAt) });
+    else pos = loc.t('position.waiting');
+  }
+  root.querySelector('#position-line').textContent = pos;
+
+  renderTimeBank(root, state, loc);
+}

@@ -1,0 +1,52 @@
+// The assigned screen: the way to the door, the time it takes, the elder's id and what the job
+// needs (DESIGN §5: nothing more about the person), and the buttons arrived, need an
+// ambulance, and complete.
+import { jobWhat, renderPriority } from './offer.js';
+import { renderNotice } from './notice.js';
+
+/** The length of a route in metres (the assigned frame carries the route but not its length). */
+export function routeLengthM(route, distanceM) {
+  let m = 0;
+  for (let i = 1; i < route.length; i++) m += distanceM(route[i - 1], route[i]);
+  return m;
+}
+
+export function bindJob(root, { onArrived, onComplete, onAmbulance, onDismiss }) {
+  root.querySelector('#job-arrived').addEventListener('click', onArrived);
+  root.querySelector('#job-complete').addEventListener('click', onComplete);
+  root.querySelector('#job-ambulance').addEventListener('click', onAmbulance);
+  root.querySelector('#job-notice .notice-ok').addEventListener('click', onDismiss);
+}
+
+export function renderJob(root, state, loc, { distanceM }) {
+  const j = state.job;
+  if (!j) return;
+  root.querySelector('#job-title').textContent = loc.t(j.arrived ? 'assigned.title.arrived' : 'assigned.title');
+  renderNotice(root.querySelector('#job-notice'), state, loc);
+  root.querySelector('#job-what').textContent = jobWhat(loc, j.kind, j.service);
+  renderPriority(root.querySelector('#job-priority'), loc, j.priority);
+  root.querySelector('#job-person').textContent = j.elder_id ? loc.t('assigned.person', { id: j.elder_id }) : '';
+  let eta = '';
+  if (j.arrived) eta = loc.t('assigned.eta.arrived');
+  else if (j.eta_s != null) {
+    const len = routeLengthM(j.route, distanceM);
+    eta = loc.t('assigned.eta', { duration: loc.duration(j.eta_s), distance: loc.distance(len) });
+  }
+  root.querySelector('#job-eta').textContent = eta;
+
+  const arrived = root.querySelector('#job-arrived');
+  arrived.textContent = loc.t('assigned.arrived');
+  arrived.hidden = j.arrived;
+  arrived.disabled = !!state.pending.arrived;
+
+  const complete = root.querySelector('#job-complete');
+  complete.textContent = loc.t('assigned.complete');
+  complete.disabled = !j.arrived || !!state.pending.complete;
+  root.querySelector('#job-complete-hint').textContent = j.arrived ? '' : loc.t('assigned.complete.hint');
+
+  const amb = root.querySelector('#job-ambulance');
+  amb.textContent = loc.t(j.ambulanceRequested ? 'assigned.ambulance_requested' : 'assigned.need_ambulance');
+  // An ambulance crew does not call for an ambulance; a volunteer asks once.
+  amb.hidden = j.role === 'ambulance';
+  amb.disabled = j.ambulanceRequested || !!state.pending.ambulance;
+}

@@ -1,0 +1,428 @@
+// The responder app's entry: reads the access code (the field, or `?access_token=` from a
+// printed card's QR code), keeps the one WebSocket, folds what the server says into the store,
+// turns the volunteer's taps into protocol requests, and renders the one screen the state asks
+// for. Registers the service worker that lets the app open without a connection.
+import { Connection } from '../common/connection.js';
+import { createStore, initialState, screenOf, trackingModeOf } from './store.js';
+import { createTracker, distanceM } from './tracker.js';
+import { createAppLocale } from './locale.js';
+import { createRouteMap } from './route-map.js';
+import { bindLogin, renderLogin } from './login.js';
+import { bindHome, renderHome } from './home.js';
+import { bindOffer, renderOffer, renderCountdown } from './offer.js';
+import { bindJob, renderJob } from './job.js';
+import { loadTimeBank } from './timebank.js';
+import { createAlerter } from './alerter.js';
+
+const KEYS = { token: 'responder.token', duty: 'responder.duty', arrived: 'responder.arrived' };
+/** After `welcome` the server re-sends an open offer or job at once; wait this long for it. */
+const RESEND_SETTLE_MS = 400;
+
+const storage = safeStorage();
+const lang = createAppLocale();
+const loc = () => lang.locale();
+const root = document;
+
+// ---- the access code: a QR code's link logs in directly, then leaves the address bar ----
+const url = new URL(location.href);
+const fromUrl = url.searchParams.get('access_token');
+if (fromUrl !== null) {
+  url.searchParams.delete('access_token');
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  if (fromUrl.trim() && fromUrl.trim() !== storage.get(KEYS.token)) {
+    storage.set(KEYS.token, fromUrl.trim());
+    storage.remove(KEYS.duty);
+    storage.remove(KEYS.arrived);
+  }
+}
+
+const store = createStore(
+  initialState({
+    token: storage.get(KEYS.token),
+    duty: storage.get(KEYS.duty) === 'on',
+    arrived: parseList(storage.get(KEYS.arrived)),
+  }),
+);
+const routeMap = createRouteMap(loc);
+const alerter = createAlerter();
+
+let conn = null;
+let everWelcomed = false;
+let loginTried = false;
+
+// ---- the connection ----
+
+function connect(token) {
+  disconnect();
+  everWelcomed = false;
+  const c = new Connection({
+    token,
+    onStatus: (status, info) => onStatus(c, status, info),
+    onFrame: (frame) => onFrame(c, frame),
+    onOpen: () => onWelcome(c),
+  });
+  conn = c;
+  c.start();
+}
+
+function disconnect() {
+  if (conn) {
+    const c = conn;
+    conn = null;
+    c.stop();
+  }
+}
+
+async function onStatus(c, status, info = {}) {
+  if (c !== conn) return;
+  if (status === 'open') return; // `welcome` (onWelcome) says online
+  if (status === 'connecting') {
+    // Once the service is known to be unreachable, say "offline" until it answers again.
+    if (store.state.connection === 'offline') return;
+    store.dispatch({ type: 'connection', status: everWelcomed ? 'reconnecting' : 'connecting' });
+    return;
+  }
+  if (status === 'unauthorized') {
+    wrongToken();
+    return;
+  }
+  if (status !== 'closed' || info.stopped) return;
+  if (info.closeCode === 4000) {
+    // The same code signed in on another phone: the newer one wins; do not fight it.
+    c.stop();
+    store.dispatch({ type: 'connection', status: 'replaced' });
+    return;
+  }
+  // A refused upgrade (wrong code) is just a close to a browser: ask an HTTP route that
+  // answers 401 for an unknown code and 403 for a good responder code that is not an operator.
+  const probe = await probeToken(c.token);
+  if (c !== conn) return;
+  if (probe === 'wrong_token') {
+    wrongToken();
+    return;
+  }
+  store.dispatch({ type: 'connection', status: probe === 'unreachable' ? 'offline' : 'reconnecting' });
+}
+
+function wrongToken() {
+  const input = root.getElementById('token');
+  if (conn && !input.value) input.value = conn.token;
+  disconnect();
+  storage.remove(KEYS.token);
+  store.dispatch({ type: 'connection', status: 'wrong_token' });
+}
+
+async function probeToken(token) {
+  try {
+    const r = await fetch('/v1/responders/-/time-bank', {
+      headers: { Authorization: `Bearer ${token}` },
+      cache: 'no-store',
+    });
+    return r.status === 401 ? 'wrong_token' : 'reachable';
+  } catch {
+    return 'unreachable';
+  }
+}
+
+function onWelcome(c) {
+  everWelcomed = true;
+  setTimeout(() => {
+    if (c === conn) syncAfterWelcome(c);
+  }, RESEND_SETTLE_MS);
+}
+
+/** After a (re)connect: tell the server "available" again only when it may have forgotten. */
+async function syncAfterWelcome(c) {
+  refreshBank();
+  tracker.resend();
+  const s = store.state;
+  if (!s.duty || s.offer || s.job) return; // an offer or a job means the server knows
+  const reply = await request(c, { type: 'availability', status: 'available' });
+  // A volunteer resting after an emergency, or already on a job, is refused "available":
+  // the server's state is the right one, nothing failed.
+  if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
+}
+
+const SERVER_FRAMES = new Set(['welcome', 'offer', 'offer_withdrawn', 'assigned', 'incident_closed', 'time_bank_credited']);
+
+function onFrame(c, frame) {
+  if (c !== conn || !SERVER_FRAMES.has(frame.type)) return;
+  const before = store.state;
+  store.dispatch({ ...frame, receivedAt: Date.now() });
+  if (frame.type === 'offer' && store.state.offer && (!before.offer || before.offer.offer_id !== frame.offer_id)) {
+    alerter.ring();
+  }
+  if (frame.type === 'time_bank_credited') refreshBank();
+}
+
+/** Sends a request and resolves with its reply frame: `ack`, or an `error` (never throws). */
+async function request(c, frame) {
+  if (!c) return { type: 'error', code: 'offline', message: 'offline' };
+  try {
+    return await c.request(frame);
+  } catch (e) {
+    const code = e.code === 'disconnected' ? 'offline' : e.code || 'offline';
+    return { type: 'error', code, message: e.message };
+  }
+}
+
+async function refreshBank() {
+  const s = store.state;
+  if (!s.token || !s.responderId) return;
+  store.dispatch(await loadTimeBank({ token: s.token, responderId: s.responderId }));
+}
+
+// ---- what the volunteer does ----
+
+async function act(action, frame, onAck, onError) {
+  store.dispatch({ type: 'ui.pending', action, on: true });
+  const reply = await request(conn, frame);
+  store.dispatch({ type: 'ui.pending', action, on: false });
+  if (reply.type === 'error') (onError || showError)(reply);
+  else onAck(reply);
+}
+
+function showError(reply) {
+  store.dispatch({ type: 'ui.error', code: reply.code, message: reply.message });
+}
+
+function login(token) {
+  alerter.unlock();
+  if (!token) {
+    loginTried = true;
+    render();
+    return;
+  }
+  loginTried = false;
+  storage.set(KEYS.token, token);
+  storage.remove(KEYS.duty);
+  storage.remove(KEYS.arrived);
+  store.dispatch({ type: 'ui.login', token });
+  connect(token);
+}
+
+async function logout() {
+  const c = conn;
+  if (c && store.state.duty && !store.state.job) {
+    // Nobody should be offered jobs on a phone that signed out.
+    await Promise.race([request(c, { type: 'availability', status: 'off_duty' }), sleep(2_000)]);
+  }
+  disconnect();
+  for (const k of Object.values(KEYS)) storage.remove(k);
+  store.dispatch({ type: 'ui.logout' });
+}
+
+function toggleDuty() {
+  alerter.unlock();
+  const s = store.state;
+  if (!s.duty) {
+    store.dispatch({ type: 'ui.duty', on: true });
+    act('duty', { type: 'availability', status: 'available' }, () => {}, (e) => {
+      if (e.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
+      else if (e.code !== 'offline') showError(e);
+      // Offline: the wish stays, and is sent again after the next `welcome`.
+    });
+    return;
+  }
+  if (s.job) {
+    store.dispatch({ type: 'ui.error', code: 'busy_job', message: loc().t('duty.busy') });
+    return;
+  }
+  store.dispatch({ type: 'ui.duty', on: false });
+  act('duty', { type: 'availability', status: 'off_duty' }, () => {}, (e) => {
+    if (e.code !== 'offline' && e.code !== 'invalid_transition') showError(e);
+  });
+}
+
+function accept() {
+  const o = store.state.offer;
+  if (!o) return;
+  act('accept', { type: 'accept', offer_id: o.offer_id }, () => {}, (e) => {
+    if (e.code === 'offer_closed' || e.code === 'unknown_offer' || e.code === 'not_your_offer') {
+      store.dispatch({ type: 'ui.offer_closed', offer_id: o.offer_id });
+    } else showError(e);
+  });
+}
+
+function decline() {
+  const o = store.state.offer;
+  if (!o) return;
+  act('decline', { type: 'decline', offer_id: o.offer_id }, () => store.dispatch({ type: 'ui.declined', offer_id: o.offer_id }), (e) => {
+    if (e.code === 'offer_closed' || e.code === 'unknown_offer') store.dispatch({ type: 'ui.offer_closed', offer_id: o.offer_id });
+    else showError(e);
+  });
+}
+
+function arrived() {
+  const j = store.state.job;
+  if (!j) return;
+  act('arrived', { type: 'arrived', incident_id: j.incident_id }, () => store.dispatch({ type: 'ui.arrived', incident_id: j.incident_id }));
+}
+
+function complete() {
+  const j = store.state.job;
+  if (!j) return;
+  act('complete', { type: 'complete', incident_id: j.incident_id }, () => {
+    store.dispatch({ type: 'ui.completed', incident_id: j.incident_id });
+    refreshBank();
+  });
+}
+
+function needAmbulance() {
+  const j = store.state.job;
+  if (!j) return;
+  act('ambulance', { type: 'request_ambulance', incident_id: j.incident_id }, () =>
+    store.dispatch({ type: 'ui.ambulance_requested', incident_id: j.incident_id }),
+  );
+}
+
+// ---- the position ----
+
+const tracker = createTracker({
+  geolocation: navigator.geolocation,
+  send: (p) => !!conn && conn.send({ type: 'location', position: { lat: p.lat, lon: p.lon, crs: 'wgs84' } }),
+  report: (ev) => store.dispatch(ev),
+});
+
+// ---- rendering ----
+
+const screens = ['login', 'home', 'offer', 'assigned'];
+let shown = null;
+let ticker = null;
+
+function applyStatic() {
+  const t = loc().t;
+  document.documentElement.lang = loc().lang;
+  document.title = t('app.title');
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  const btn = root.querySelector('#lang');
+  btn.textContent = t('app.language');
+  btn.setAttribute('lang', loc().lang === 'zh-CN' ? 'en' : 'zh-CN');
+  btn.setAttribute('aria-label', t('app.language.label'));
+}
+
+function renderStatus(s) {
+  const el = root.querySelector('[data-testid="connection-status"]');
+  el.dataset.state = s.connection;
+  el.querySelector('.status-text').textContent = loc().t(`status.${s.connection}`);
+}
+
+function render() {
+  const s = store.state;
+  const l = loc();
+  renderStatus(s);
+  const screen = screenOf(s);
+  for (const id of screens) root.getElementById(id).hidden = id !== screen;
+  if (screen === 'login') renderLogin(root, s, l, { emptyTried: loginTried });
+  if (screen === 'home') renderHome(root, s, l);
+  if (screen === 'offer') {
+    renderOffer(root, s, l, Date.now());
+    routeMap.show(root.getElementById('offer-map'), {
+      key: `offer-${s.offer.offer_id}`,
+      route: s.offer.route,
+      you: s.position || (s.offer.route && s.offer.route[0]) || null,
+      person: s.offer.position,
+      label: l.t('offer.map'),
+    });
+  }
+  if (screen === 'assigned') {
+    renderJob(root, s, l, { distanceM });
+    routeMap.show(root.getElementById('job-map'), {
+      key: `job-${s.job.incident_id}`,
+      route: s.job.route,
+      you: s.position || (s.job.route && s.job.route[0]) || null,
+      person: s.job.position,
+      label: l.t('assigned.map'),
+    });
+  }
+  if (screen !== shown) {
+    const first = shown === null;
+    shown = screen;
+    // A new screen: start reading (and tabbing) from its heading.
+    if (!first || screen !== 'login') focusHeading(screen);
+  }
+  if (screen === 'offer' && !ticker) {
+    ticker = setInterval(() => renderCountdown(root, store.state, loc(), Date.now()), 250);
+  } else if (screen !== 'offer' && ticker) {
+    clearInterval(ticker);
+    ticker = null;
+  }
+}
+
+function focusHeading(screen) {
+  const h = root.getElementById(screen).querySelector('h1');
+  if (!h) return;
+  h.tabIndex = -1;
+  h.focus({ preventScroll: false });
+}
+
+store.subscribe((s) => {
+  tracker.setMode(trackingModeOf(s));
+  storage.set(KEYS.duty, s.duty ? 'on' : 'off');
+  storage.set(KEYS.arrived, JSON.stringify(s.arrived));
+  render();
+});
+
+lang.onChange(() => {
+  applyStatic();
+  routeMap.relabel();
+  render();
+});
+
+bindLogin(root, { onLogin: login });
+bindHome(root, { onDuty: toggleDuty, onLogout: logout, onDismiss: () => store.dispatch({ type: 'ui.dismiss' }) });
+bindOffer(root, { onAccept: accept, onDecline: decline, onDismiss: () => store.dispatch({ type: 'ui.dismiss' }) });
+bindJob(root, {
+  onArrived: arrived,
+  onComplete: complete,
+  onAmbulance: needAmbulance,
+  onDismiss: () => store.dispatch({ type: 'ui.dismiss' }),
+});
+root.querySelector('#lang').addEventListener('click', () => lang.setLang(loc().lang === 'zh-CN' ? 'en' : 'zh-CN'));
+
+applyStatic();
+if (fromUrl !== null && !store.state.token) root.getElementById('token').value = fromUrl;
+tracker.setMode(trackingModeOf(store.state));
+render();
+if (store.state.token) connect(store.state.token);
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => {
+    /* no offline copy on this browser; the app still works online */
+  });
+}
+
+// ---- small things ----
+
+function safeStorage() {
+  let ls = null;
+  try {
+    ls = localStorage;
+  } catch {
+    ls = null;
+  }
+  return {
+    get: (k) => (ls ? ls.getItem(k) : null),
+    set: (k, v) => {
+      try {
+        ls && ls.setItem(k, v);
+      } catch {
+        /* full or private mode */
+      }
+    },
+    remove: (k) => ls && ls.removeItem(k),
+  };
+}
+
+function parseList(text) {
+  try {
+    const v = JSON.parse(text || '[]');
+    return Array.isArray(v) ? v : [];
+  } catch {
+    return [];
+  }
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,76 @@
+// The one road map of the app (the shared canvas RoadMap over GET /v1/map), moved into the
+// screen that needs it: the way to the person on an offer, the way to the door on a job.
+import { RoadMap } from '../common/map.js';
+
+const YOU = '#0b57d0';
+const PERSON = '#a4161a';
+
+export function createRouteMap(loc) {
+  const el = document.createElement('div');
+  el.className = 'map-canvas';
+  el.style.cssText = 'position:absolute;inset:0';
+  const message = document.createElement('p');
+  message.className = 'map-message';
+  let map = null;
+  let loading = null;
+  let failed = false;
+  let fittedFor = null;
+  let last = null;
+
+  function load() {
+    if (map || loading || failed) return;
+    message.textContent = loc().t('map.loading');
+    el.append(message);
+    loading = RoadMap.create(el, { labels: labels() })
+      .then((m) => {
+        map = m;
+        message.remove();
+        if (last) draw(last);
+      })
+      .catch(() => {
+        failed = true;
+        message.textContent = loc().t('map.unavailable');
+      })
+      .finally(() => {
+        loading = null;
+      });
+  }
+
+  function labels() {
+    const t = loc().t;
+    return { zoomIn: t('map.zoom_in'), zoomOut: t('map.zoom_out') };
+  }
+
+  function draw({ key, route, you, person }) {
+    const t = loc().t;
+    map.setRoute(route && route.length > 1 ? route : null, { color: YOU, width: 6 });
+    const markers = [];
+    if (person) markers.push({ id: 'person', ...person, shape: 'diamond', color: PERSON, stroke: '#fff', size: 11, label: t('map.person') });
+    if (you) markers.push({ id: 'you', ...you, shape: 'circle', color: YOU, stroke: '#fff', size: 10, ring: YOU, label: t('map.you') });
+    map.setMarkers(markers);
+    if (fittedFor !== key) {
+      fittedFor = key;
+      // A new job: show the whole way; later updates keep the volunteer's own pan and zoom.
+      const pts = [...(route || [])];
+      if (you) pts.push(you);
+      if (person) pts.push(person);
+      requestAnimationFrame(() => map.fitPoints(pts, 40));
+    }
+  }
+
+  return {
+    /** Shows the map in `slot` with the route and the two ends; `key` names the job. */
+    show(slot, view) {
+      if (el.parentElement !== slot) slot.append(el);
+      slot.setAttribute('aria-label', view.label);
+      last = view;
+      if (map) draw(view);
+      else load();
+    },
+    relabel() {
+      if (map) map.setLabels(labels());
+      if (map && last) draw(last);
+      if (failed) message.textContent = loc().t('map.unavailable');
+    },
+  };
+}
