@@ -1,0 +1,265 @@
+// The console's entry point: log-in (token field, or ?access_token= once, then only in this
+// tab's sessionStorage), the WebSocket link, the subscribe → snapshot → events fold, and the
+// wiring of the views (map layer, queue, incident detail, actions, filters, alert sound).
+// State changes only through the store (web/common/store.js); views read it once per frame.
+
+import { createI18n } from '../common/i18n.js';
+import { Connection } from '../common/connection.js';
+import { createStore } from '../common/store.js';
+import { RoadMap } from '../common/map.js';
+import en from './messages.en.js';
+import zh from './messages.zh-CN.js';
+import { fromSnapshot, fold } from './state.js';
+import { createQueue } from './queue.js';
+import { createMapLayer } from './map-layer.js';
+import { createDetail } from './incident.js';
+import { createActions } from './actions.js';
+import { createFilters } from './filters.js';
+import { createAlertSound } from './alert-sound.js';
+
+const TOKEN_KEY = 'console.token';
+const $ = (id) => document.getElementById(id);
+
+const i18n = createI18n({ catalogues: { en, 'zh-CN': zh }, storageKey: 'console.lang' });
+const t = i18n.t;
+
+// ---- server time: the engine stamps every event with `at`; the browser's clock may differ --
+const offsets = [];
+let offset = 0;
+function sawServerTime(at) {
+  if (!Number.isFinite(at)) return;
+  offsets.push(at - Date.now());
+  if (offsets.length > 50) offsets.shift();
+  offset = Math.max(...offsets); // the least delayed frame is the best estimate
+}
+const serverNow = () => Date.now() + offset;
+
+// ---- event lag, measured at the frame that puts an event on screen (benchmarks read it) --
+const metrics = { lags: [], pendingAt: [], maxSamples: 200000 };
+function recordDrawn() {
+  if (!metrics.pendingAt.length) return;
+  const now = performance.timeOrigin + performance.now();
+  for (const at of metrics.pendingAt) if (metrics.lags.length < metrics.maxSamples) metrics.lags.push(now - at);
+  metrics.pendingAt.length = 0;
+}
+
+const store = createStore({ fromSnapshot, fold });
+
+const ctx = {
+  i18n,
+  t,
+  store,
+  serverNow,
+  conn: null,
+  token: null,
+  selectedId: null,
+  select(id) {
+    ctx.selectedId = id;
+    const s = store.state;
+    if (s) s.newIds.delete(id);
+    const inc = s && (s.incidents.get(id) || s.closed.get(id));
+    if (map && inc && inc.position) {
+      const around = [inc.position];
+      for (const r of s.responders.values()) if (r.status.incident_id === id && r.position) around.push(r.position);
+      map.fitPoints(around);
+    }
+    detail.show(id);
+    render();
+  },
+  toast(text, kind = 'info') {
+    const el = $('toast');
+    el.textContent = text;
+    el.className = `toast ${kind}`;
+    el.hidden = false;
+    clearTimeout(ctx._toastTimer);
+    ctx._toastTimer = setTimeout(() => (el.hidden = true), kind === 'error' ? 10000 : 4000);
+  },
+};
+
+let map = null;
+let mapLayer = null;
+const queue = createQueue($('queue'), ctx);
+const detail = createDetail($('detail'), ctx, (routes) => mapLayer && mapLayer.setRoutes(routes));
+const actions = createActions($('dialog'), ctx);
+detail.onAction((action, incident) => actions.open(action, incident));
+const sound = createAlertSound($('mute'), ctx);
+const filters = createFilters($('filters'), ctx, () => subscribe(false));
+
+function render() {
+  const s = store.state;
+  if (!s) return;
+  queue.render(s);
+  if (mapLayer) mapLayer.render(s);
+  detail.render(s);
+  filters.render(s);
+  if (s.opened.length) {
+    sound.newEmergencies(s.opened.length);
+    s.opened.length = 0;
+  }
+  recordDrawn();
+}
+store.subscribe(render);
+
+// ---- the link -----------------------------------------------------------------------------
+
+function subscribe(resume) {
+  if (!ctx.conn) return;
+  const msg = { type: 'subscribe', filter: filters.filter() };
+  if (resume && store.state && store.lastSeq > 0) msg.last_seq = store.lastSeq;
+  ctx.conn.request(msg).catch((e) => {
+    if (e.code === 'disconnected') return; // the reconnect subscribes again
+    ctx.toast(t('error.server', { message: e.message }), 'error');
+  });
+}
+
+function onFrame(f) {
+  if (!f || typeof f.type !== 'string') return;
+  if (f.type === 'snapshot') {
+    // first subscribe, a resume the server could not serve, a lag, or a restarted server:
+    // the snapshot is the whole truth, rebuild from it
+    store.reset(f.state, Number(f.seq ?? f.state?.last_seq ?? 0), f);
+    ctx.rebuilding = false;
+    if (f.reason && f.reason !== 'subscribe') ctx.toast(t(`snapshot.${f.reason}`), 'info');
+    if (ctx.selectedId !== null) detail.show(ctx.selectedId);
+    return;
+  }
+  if (f.type === 'resumed') {
+    if (Number.isFinite(f.from_seq) && f.from_seq !== store.lastSeq) subscribe(false);
+    ctx.toast(t('conn.resumed'), 'info');
+    return;
+  }
+  if (f.type === 'error' && f.re === undefined) {
+    ctx.toast(t('error.server', { message: f.message || f.code }), 'error');
+    return;
+  }
+  if (Number.isFinite(f.seq)) {
+    if (store.state && f.seq <= store.lastSeq) {
+      // the stream never repeats a seq: the server's history went backwards (a restart that
+      // lost it, or a resume it could not honour). Rebuild from a fresh snapshot, once per link.
+      if (!ctx.rebuilding) {
+        ctx.rebuilding = true;
+        subscribe(false);
+      }
+      return;
+    }
+    sawServerTime(f.at);
+    if (store.apply(f) && Number.isFinite(f.at)) metrics.pendingAt.push(f.at);
+  }
+}
+
+function setStatus(status, info = {}) {
+  const el = $('conn');
+  el.dataset.state = status;
+  ctx.connStatus = status;
+  if (status === 'open') el.textContent = t('conn.open');
+  else if (status === 'connecting') el.textContent = info.attempt > 1 ? t('conn.reconnecting', { n: info.attempt }) : t('conn.connecting');
+  else if (status === 'unauthorized') {
+    el.textContent = t('conn.unauthorized');
+    logout(info.httpStatus === 403 ? t('login.forbidden') : t('login.refused', { message: info.message || '' }));
+  } else if (info.gaveUp) el.textContent = t('conn.gaveUp');
+  else if (info.retryInMs != null) el.textContent = t('conn.closedRetry', { s: Math.max(1, Math.round(info.retryInMs / 1000)) });
+  else el.textContent = t('conn.closed');
+  document.body.classList.toggle('offline', status !== 'open');
+}
+
+async function login(token) {
+  ctx.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('logout').hidden = false;
+  if (!map) {
+    try {
+      map = await RoadMap.create($('map'), { labels: { zoomIn: t('map.zoomIn'), zoomOut: t('map.zoomOut') } });
+      mapLayer = createMapLayer(map, ctx);
+      render();
+    } catch (e) {
+      $('map').textContent = t('map.failed', { message: e.message });
+    }
+  }
+  ctx.conn = new Connection({
+    token,
+    probeUrl: '/v1/incidents/0',
+    onStatus: setStatus,
+    onFrame,
+    onOpen: (welcome) => {
+      if (welcome.role && welcome.role !== 'operator') {
+        ctx.conn.stop();
+        logout(t('login.forbidden'));
+        return;
+      }
+      subscribe(true);
+    },
+  });
+  ctx.conn.start();
+}
+
+function logout(message) {
+  if (ctx.conn) ctx.conn.stop();
+  ctx.conn = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('app').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message || '';
+  $('token').focus();
+}
+
+// ---- static text, language --------------------------------------------------------------
+
+function applyTexts() {
+  document.title = t('app.title');
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  $('queue-title').textContent = t('queue.title');
+  $('map').setAttribute('aria-label', t('map.label'));
+  $('lang').value = i18n.lang;
+  if (map) map.setLabels({ zoomIn: t('map.zoomIn'), zoomOut: t('map.zoomOut') });
+  if (ctx.connStatus) $('conn').textContent = t(`conn.${ctx.connStatus === 'unauthorized' ? 'unauthorized' : ctx.connStatus}`);
+  else $('conn').textContent = t('conn.closed');
+  sound.renderButton();
+  filters.renderStatic();
+  if (mapLayer) mapLayer.renderLegend($('legend'));
+  else createMapLayer.legend($('legend'), ctx);
+  queue.invalidate();
+  detail.invalidate();
+  render();
+}
+i18n.onChange(applyTexts);
+$('lang').addEventListener('change', (e) => i18n.setLang(e.target.value));
+$('logout').addEventListener('click', () => logout(''));
+$('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = $('token').value.trim();
+  if (token) login(token);
+});
+
+// clocks and ages tick every second without waiting for events
+setInterval(() => {
+  if (store.state) queue.tick(store.state);
+  detail.tick();
+}, 500);
+
+applyTexts();
+
+// ?access_token= logs in directly; the token then lives only in this tab
+const params = new URLSearchParams(location.search);
+const fromUrl = params.get('access_token');
+if (fromUrl) {
+  params.delete('access_token');
+  const rest = params.toString();
+  history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+}
+const token = fromUrl || sessionStorage.getItem(TOKEN_KEY);
+if (token) login(token);
+else logout('');
+
+// for the browser tests and the benchmark: read-only views of the store, and a way to feed a
+// frame through the same path as the server's (an unexpected event must not break the page)
+window.__console = {
+  store,
+  metrics,
+  inject: (frame) => onFrame(frame),
+  get map() {
+    return map;
+  },
+};

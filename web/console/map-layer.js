@@ -1,0 +1,114 @@
+// What the console puts on the road map: responders (shape by kind, colour by status, moving
+// as `responder_moved` arrives), open incidents (colour by priority, the elder's id beside
+// them, a ring on the selected one and on unseen new emergencies), the selected incident's
+// assigned routes, and the legend that explains the shapes and colours.
+
+export const KIND_SHAPE = { volunteer: 'circle', grid_worker: 'square', ambulance: 'diamond', service_staff: 'triangle' };
+export const STATUS_COLOR = {
+  available: '#188038',
+  offered: '#f29900',
+  en_route: '#1a73e8',
+  on_scene: '#9334e6',
+  resting: '#8d6e63',
+  off_duty: '#9aa0a6',
+};
+export const PRIORITY_COLOR = { 5: '#c5221f', 4: '#e8710a', 3: '#b06000', 2: '#137333', 1: '#3c4043' };
+
+export function createMapLayer(map, ctx) {
+  const { t } = ctx;
+  let routes = [];
+  let lastVersion = -1;
+  let lastSel = null;
+  let lastState = null;
+
+  map.onClick((lat, lon, hit) => {
+    if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
+  });
+
+  map.setOverlay((c, project) => {
+    for (const r of routes) {
+      if (!r.points || r.points.length < 2) continue;
+      c.beginPath();
+      r.points.forEach((pt, i) => {
+        const p = project(pt.lat, pt.lon);
+        if (i === 0) c.moveTo(p.x, p.y);
+        else c.lineTo(p.x, p.y);
+      });
+      c.lineCap = 'round';
+      c.lineJoin = 'round';
+      c.strokeStyle = '#ffffff';
+      c.lineWidth = 8;
+      c.stroke();
+      c.strokeStyle = r.role === 'ambulance' ? '#c5221f' : '#1a73e8';
+      c.lineWidth = 5;
+      c.stroke();
+    }
+  });
+
+  const layer = {
+    render(state) {
+      if (state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
+      lastState = state;
+      lastVersion = state.version;
+      lastSel = ctx.selectedId;
+      const markers = [];
+      for (const r of state.responders.values()) {
+        if (!r.position) continue;
+        markers.push({
+          id: `r:${r.id}`,
+          lat: r.position.lat,
+          lon: r.position.lon,
+          shape: KIND_SHAPE[r.kind] || 'circle',
+          color: STATUS_COLOR[r.status.state] || '#5f6368',
+          size: r.kind === 'ambulance' ? 7 : 5,
+          stroke: '#202124',
+        });
+      }
+      const sel = ctx.selectedId;
+      for (const inc of state.incidents.values()) {
+        if (!inc.position) continue;
+        const isNew = state.newIds.has(inc.id);
+        markers.push({
+          id: `i:${inc.id}`,
+          incidentId: inc.id,
+          lat: inc.position.lat,
+          lon: inc.position.lon,
+          shape: 'circle',
+          color: PRIORITY_COLOR[inc.priority] || '#3c4043',
+          size: 9,
+          stroke: '#ffffff',
+          ring: inc.id === sel ? '#202124' : isNew ? '#c5221f' : null,
+          label: inc.elder_id,
+        });
+      }
+      map.setMarkers(markers);
+    },
+    setRoutes(r) {
+      routes = r || [];
+      map.invalidate();
+    },
+    renderLegend(el) {
+      legend(el, ctx);
+    },
+  };
+  return layer;
+}
+
+/** The legend: kinds by shape, statuses by colour, incidents by priority colour. */
+function legend(el, { t }) {
+  const svg = (shape, color) => {
+    const s = {
+      circle: '<circle cx="8" cy="8" r="6"/>',
+      square: '<rect x="2" y="2" width="12" height="12"/>',
+      diamond: '<polygon points="8,1 15,8 8,15 1,8"/>',
+      triangle: '<polygon points="8,1 15,14 1,14"/>',
+    }[shape];
+    return `<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true" fill="${color}" stroke="#202124">${s}</svg>`;
+  };
+  const items = [];
+  for (const [kind, shape] of Object.entries(KIND_SHAPE)) items.push(`<li>${svg(shape, '#ffffff')} ${t(`rkind.${kind}`)}</li>`);
+  for (const [st, color] of Object.entries(STATUS_COLOR)) items.push(`<li>${svg('circle', color)} ${t(`rstatus.${st}`)}</li>`);
+  items.push(`<li>${svg('circle', PRIORITY_COLOR[5])} ${t('legend.incident')}</li>`);
+  el.innerHTML = `<span class="legend-title">${t('legend.title')}</span><ul>${items.join('')}</ul>`;
+}
+createMapLayer.legend = legend;

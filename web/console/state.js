@@ -1,0 +1,225 @@
+// The console's state and its fold: a `snapshot` gives the whole state, each numbered event
+// changes it (docs/protocol.md, "The event stream"). Only this file knows event shapes; the
+// views read `state` and never write it. Incidents opened after the snapshot get their clocks
+// computed from events exactly as the server does (context: SLA clocks); a clock is breached
+// only when `sla_breached` says so.
+
+export const DEFAULT_SLA_MS = { first_accept: 30000, community_on_scene: 180000, ambulance_on_scene: 660000 };
+export const CLOSED_KEEP = 50; // closed incidents kept for the detail view
+
+/** emergency = a fall, or help with service rescue; welfare = check_in_missed; else service. */
+export function planOf(kind, service) {
+  if (kind === 'fall' || (kind === 'help' && service === 'rescue')) return 'emergency';
+  if (kind === 'check_in_missed') return 'welfare';
+  return 'service';
+}
+
+export function fromSnapshot(s, frame = {}) {
+  const state = {
+    slaMs: { ...DEFAULT_SLA_MS, ...(s.sla_ms || {}) },
+    incidents: new Map(),
+    closed: new Map(),
+    responders: new Map(),
+    offers: new Map(), // offer_id → { incident_id, responder_id }
+    snapshotAt: Date.now(),
+    snapshotReason: frame.reason || 'subscribe',
+    newIds: new Set(), // emergencies opened live and not yet looked at
+    opened: [], // ids opened by live events since the last read (for the sound)
+    version: 0,
+  };
+  for (const i of s.incidents || []) {
+    if (!i || i.id === undefined) continue;
+    state.incidents.set(i.id, {
+      id: i.id,
+      elder_id: i.elder_id,
+      kind: i.kind,
+      service: i.service ?? null,
+      plan: i.plan || planOf(i.kind, i.service),
+      priority: Number(i.priority) || 0,
+      status: i.status || 'dispatching',
+      position: i.position || null,
+      opened_at: i.opened_at,
+      wave: i.wave || 0,
+      open_offers: new Set(i.open_offers || []),
+      community: [...(i.community || [])],
+      ambulance: i.ambulance ?? null,
+      care_level: i.care_level ?? null,
+      clocks: Array.isArray(i.clocks) ? i.clocks.map((c) => ({ ...c })) : [],
+    });
+  }
+  for (const r of s.responders || []) {
+    if (!r || r.id === undefined) continue;
+    state.responders.set(r.id, {
+      id: r.id,
+      kind: r.kind,
+      travel_mode: r.travel_mode,
+      status: r.status && typeof r.status === 'object' ? { ...r.status } : { state: String(r.status || 'off_duty') },
+      position: r.position || null,
+      grid_id: r.grid_id ?? null,
+    });
+    if (r.status && r.status.state === 'offered') state.offers.set(r.status.offer_id, { incident_id: r.status.incident_id, responder_id: r.id });
+  }
+  return state;
+}
+
+function clock(inc, sla) {
+  return inc.clocks.find((c) => c.sla === sla);
+}
+
+function setStatus(state, responderId, status) {
+  const r = state.responders.get(responderId);
+  if (r) r.status = status;
+}
+
+function close(state, e, status) {
+  const inc = state.incidents.get(e.incident_id);
+  if (!inc) return;
+  state.incidents.delete(e.incident_id);
+  state.newIds.delete(e.incident_id);
+  inc.status = status;
+  inc.closed_at = e.at;
+  inc.close_reason = e.reason;
+  state.closed.set(inc.id, inc);
+  if (state.closed.size > CLOSED_KEEP) state.closed.delete(state.closed.keys().next().value);
+  for (const r of state.responders.values()) {
+    if (r.status.incident_id !== e.incident_id) continue;
+    // as the engine does: a volunteer back from an emergency rests, everyone else is free
+    if (r.kind === 'volunteer' && inc.plan === 'emergency' && r.status.state === 'on_scene') r.status = { state: 'resting' };
+    else r.status = { state: 'available' };
+  }
+  for (const o of inc.open_offers) state.offers.delete(o);
+}
+
+function endOffer(state, e) {
+  const inc = state.incidents.get(e.incident_id);
+  if (inc) inc.open_offers.delete(e.offer_id);
+  state.offers.delete(e.offer_id);
+  const r = state.responders.get(e.responder_id);
+  if (r && r.status.state === 'offered' && r.status.offer_id === e.offer_id) r.status = { state: 'available' };
+}
+
+const FOLD = {
+  incident_opened(state, e) {
+    const plan = planOf(e.kind, e.service);
+    const m = /care level (\d)/.exec(e.reason || '');
+    const inc = {
+      id: e.incident_id,
+      elder_id: e.elder_id,
+      kind: e.kind,
+      service: e.service ?? null,
+      plan,
+      priority: Number(e.priority) || 0,
+      status: 'dispatching',
+      position: e.position || null,
+      opened_at: e.at,
+      wave: 0,
+      open_offers: new Set(),
+      community: [],
+      ambulance: null,
+      care_level: m ? Number(m[1]) : null,
+      clocks: [],
+    };
+    if (plan === 'emergency') {
+      inc.clocks.push({ sla: 'first_accept', deadline: e.at + state.slaMs.first_accept, met_at: null, breached: false });
+      inc.clocks.push({ sla: 'community_on_scene', deadline: e.at + state.slaMs.community_on_scene, met_at: null, breached: false });
+      state.newIds.add(inc.id);
+      state.opened.push(inc.id);
+    }
+    state.incidents.set(inc.id, inc);
+  },
+  offer_sent(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) {
+      inc.open_offers.add(e.offer_id);
+      if (Number.isFinite(e.wave)) inc.wave = Math.max(inc.wave, e.wave);
+    }
+    state.offers.set(e.offer_id, { incident_id: e.incident_id, responder_id: e.responder_id });
+    setStatus(state, e.responder_id, { state: 'offered', offer_id: e.offer_id, incident_id: e.incident_id });
+  },
+  offer_declined: endOffer,
+  offer_expired: endOffer,
+  offer_withdrawn: endOffer,
+  assigned(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) {
+      if (e.role === 'ambulance') {
+        inc.ambulance = e.responder_id;
+        if (!clock(inc, 'ambulance_on_scene') && inc.plan === 'emergency') {
+          inc.clocks.push({ sla: 'ambulance_on_scene', deadline: e.at + state.slaMs.ambulance_on_scene, met_at: null, breached: false });
+        }
+      } else {
+        if (!inc.community.includes(e.responder_id)) inc.community.push(e.responder_id);
+        const c = clock(inc, 'first_accept');
+        if (c && c.met_at === null) c.met_at = e.at;
+      }
+      if (inc.status === 'dispatching' || inc.status === 'scheduled') inc.status = 'assigned';
+    }
+    setStatus(state, e.responder_id, { state: 'en_route', incident_id: e.incident_id });
+  },
+  responder_arrived(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) {
+      const c = clock(inc, e.role === 'ambulance' ? 'ambulance_on_scene' : 'community_on_scene');
+      if (c && c.met_at === null) c.met_at = e.at;
+      inc.status = 'on_scene';
+    }
+    setStatus(state, e.responder_id, { state: 'on_scene', incident_id: e.incident_id });
+  },
+  sla_breached(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (!inc) return;
+    let c = clock(inc, e.sla);
+    if (!c) {
+      c = { sla: e.sla, deadline: e.deadline, met_at: null, breached: false };
+      inc.clocks.push(c);
+    }
+    c.breached = true;
+  },
+  incident_resolved(state, e) {
+    close(state, e, 'resolved');
+  },
+  incident_cancelled(state, e) {
+    close(state, e, 'cancelled');
+  },
+  responder_moved(state, e) {
+    const r = state.responders.get(e.responder_id);
+    if (r && e.position) r.position = e.position;
+  },
+  responder_availability(state, e) {
+    const r = state.responders.get(e.responder_id);
+    if (r) r.status = { state: e.status };
+  },
+  escalated(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) inc.escalated = e.reason;
+  },
+  no_responder_available(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) inc.nobody = e.reason;
+  },
+  alert_joined() {},
+  time_bank_credited() {},
+  checked_in() {},
+};
+
+/** One event into the state (unknown types are ignored). */
+export function fold(state, e) {
+  const f = FOLD[e.type];
+  if (f) f(state, e);
+  if (e.incident_id !== undefined) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) inc.last_at = e.at;
+  }
+  state.version++;
+}
+
+/** Open incidents by urgency: unseen new emergencies first, then priority desc, then oldest. */
+export function queueOrder(state) {
+  return [...state.incidents.values()].sort((a, b) => {
+    const na = state.newIds.has(a.id) ? 1 : 0;
+    const nb = state.newIds.has(b.id) ? 1 : 0;
+    if (na !== nb) return nb - na;
+    if (a.priority !== b.priority) return b.priority - a.priority;
+    return (a.opened_at || 0) - (b.opened_at || 0) || a.id - b.id;
+  });
+}
