@@ -29,6 +29,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
+mod console_views;
+pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
+
 /// Something the engine must do at a given time. Ordered, so timers due at the same moment
 /// fire in a fixed order (offer expiries before SLA checks).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -105,6 +108,12 @@ pub struct IncidentSummary {
     pub ambulance: Option<ResponderId>,
     /// Assigned responders who have not completed yet.
     pub committed: Vec<ResponderId>,
+    /// The elder's care level (1..5) when the incident opened.
+    #[serde(default)]
+    pub care_level: u8,
+    /// The promise clocks of an emergency (empty for services and welfare visits).
+    #[serde(default)]
+    pub clocks: Vec<SlaClock>,
 }
 
 /// The console's snapshot: open incidents and every responder.
@@ -113,6 +122,8 @@ pub struct SnapshotView {
     pub last_seq: u64,
     pub incidents: Vec<IncidentSummary>,
     pub responders: Vec<ResponderView>,
+    /// The promise durations, for clocks of incidents opened after the snapshot.
+    pub sla_ms: SlaDurations,
 }
 
 /// One incident with its full timeline and decision reasons.
@@ -122,6 +133,8 @@ pub struct IncidentView {
     pub alerts: Vec<AlertRef>,
     pub arrived: BTreeMap<ResponderId, Timestamp>,
     pub timeline: Vec<EventRecord>,
+    /// The elder and their familiar people (`None` if the elder left the roster).
+    pub elder: Option<ElderView>,
 }
 
 /// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
@@ -437,8 +450,17 @@ impl Engine {
         &self.roster
     }
 
+    /// A responder's time bank; an empty one for a responder with no credit yet, `None`
+    /// only for an id that is not (or no longer) on the roster.
     pub fn time_bank(&self, id: &ResponderId) -> Option<TimeBankView> {
-        self.time_bank.account(id).cloned()
+        if let Some(a) = self.time_bank.account(id) {
+            return Some(a.clone());
+        }
+        self.responder(id).map(|_| TimeBankView {
+            responder_id: Some(id.clone()),
+            balance_minutes: 0,
+            history: Vec::new(),
+        })
     }
 
     /// A responder's live state.
@@ -465,6 +487,8 @@ impl Engine {
             community: i.community.clone(),
             ambulance: i.ambulance.clone(),
             committed: i.committed().cloned().collect(),
+            care_level: i.care_level,
+            clocks: self.clocks(i),
         }
     }
 
@@ -475,6 +499,7 @@ impl Engine {
             alerts: i.alerts.clone(),
             arrived: i.arrived.clone(),
             timeline: i.timeline.clone(),
+            elder: self.elder_view(&i.elder_id),
         })
     }
 
@@ -537,6 +562,7 @@ impl Engine {
                     grid_id: r.record.grid_id.clone(),
                 })
                 .collect(),
+            sla_ms: self.sla_durations(),
         }
     }
 

@@ -170,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             roster,
             journal,
             limits,
+            site: Default::default(),
         },
         listener,
         async move {

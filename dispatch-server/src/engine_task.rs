@@ -39,6 +39,8 @@ pub trait EngineCore: SansIo + Send + 'static {
     /// One incident with its full timeline and reasons.
     fn incident_json(&self, id: IncidentId) -> Option<Value>;
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value>;
+    /// Who an operator may assign to an open incident, best ETA first.
+    fn candidates_json(&self, id: IncidentId, limit: usize) -> Option<Value>;
     /// What a responder may know about an incident, and whose it is (for console filters).
     fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)>;
     /// Everything but the road network, for journal snapshots.
@@ -61,9 +63,14 @@ impl EngineCore for Engine {
         self.time_bank(id)
             .and_then(|v| serde_json::to_value(v).ok())
     }
+    fn candidates_json(&self, id: IncidentId, limit: usize) -> Option<Value> {
+        self.candidates(id, limit)
+            .and_then(|v| serde_json::to_value(v).ok())
+    }
     fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)> {
         let s = self.incident(id)?.summary;
         let job = JobFacts {
+            elder_id: s.elder_id.clone(),
             kind: s.kind,
             service: s.service,
             priority: s.priority,
@@ -240,6 +247,11 @@ pub enum Request {
         id: ResponderId,
         reply: oneshot::Sender<Option<Value>>,
     },
+    Candidates {
+        id: IncidentId,
+        limit: usize,
+        reply: oneshot::Sender<Option<Value>>,
+    },
     /// A responder's phone (re)connected: send it its open offer or assignment again.
     ResponderJoined {
         id: ResponderId,
@@ -324,6 +336,14 @@ impl EngineHandle {
     /// queued before it is durable, like every read.
     pub async fn responder_joined(&self, id: ResponderId, session_no: u64) -> Result<(), Refusal> {
         self.send(Request::ResponderJoined { id, session_no }).await
+    }
+
+    /// Who an operator may assign to an open incident now (`None`: no such open incident).
+    pub async fn candidates(&self, id: IncidentId, limit: usize) -> Result<Option<Value>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Candidates { id, limit, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
 
     pub async fn time_bank(&self, id: ResponderId) -> Result<Option<Value>, Refusal> {
@@ -597,6 +617,9 @@ impl EngineTask {
             }
             Request::TimeBank { id, reply } => {
                 let _ = reply.send(self.engine.time_bank_json(&id));
+            }
+            Request::Candidates { id, limit, reply } => {
+                let _ = reply.send(self.engine.candidates_json(id, limit));
             }
             Request::ResponderJoined { id, session_no } => {
                 let events = self.engine.open_job_events(&id);

@@ -196,6 +196,7 @@ impl Fanout {
                 *incident_id,
                 IncidentFacts {
                     job: JobFacts {
+                        elder_id: elder_id.clone(),
                         kind: *kind,
                         service: *service,
                         priority: *priority,

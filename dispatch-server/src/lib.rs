@@ -8,6 +8,7 @@
 //! - [`session`]: one WebSocket client, generic over Sink/Stream.
 //! - [`http`], [`listener`]: the axum routes and the connection-limited listener.
 //! - [`metrics`]: Prometheus text at `/metrics`.
+//! - [`web`]: the console and responder web apps and `GET /v1/map`.
 //! - [`serve_cmd`]: `dispatch serve` (flags → [`Config`] → [`run`]).
 //!
 //! [`run`] takes its listener and its shutdown future as arguments (the mini-redis shape), so
@@ -27,6 +28,7 @@ pub mod listener;
 pub mod metrics;
 pub mod serve_cmd;
 pub mod session;
+pub mod web;
 pub mod wire;
 
 use crate::auth::TokenIndex;
@@ -92,6 +94,8 @@ pub struct Config {
     pub roster: RosterFile,
     pub journal: Box<dyn JournalSink>,
     pub limits: Limits,
+    /// The web apps and the encoded map (`Site::default()`: embedded apps, no map).
+    pub site: web::Site,
 }
 
 /// Serves until `shutdown` completes, then stops accepting, closes every session (1001),
@@ -107,6 +111,7 @@ pub async fn run(
         roster,
         journal,
         limits,
+        site,
     } = config;
     let addr = listener
         .local_addr()
@@ -147,7 +152,7 @@ pub async fn run(
         session_counter: Arc::new(AtomicU64::new(1)),
         prometheus: metrics::prometheus(),
     };
-    let app = http::router(state);
+    let app = http::router(state).merge(web::routes(site));
     tracing::info!(%addr, "serving");
     let server = tokio::spawn(
         axum::serve(

@@ -103,6 +103,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         .with_context(|| format!("reading map {}", args.map.display()))?;
     tracing::info!(map = %args.map.display(), ms = started.elapsed().as_millis() as u64, "road network ready");
     let policy = server_policy(road_config.foot_kmh);
+    let site = crate::web::Site::new(&roads);
     let times: Arc<dyn TravelTimes> = Arc::new(RoadTimes {
         net: Arc::new(roads),
         foot_kmh: road_config.foot_kmh,
@@ -144,6 +145,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         engine: Box::new(engine),
         journal: Box::new(journal),
         limits,
+        site,
     })
 }
 

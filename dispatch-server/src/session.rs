@@ -529,6 +529,24 @@ where
                 incident_id,
                 note,
             },
+            (C::Candidates { incident_id, limit }, Principal::Operator(_)) => {
+                let limit = limit.unwrap_or(10);
+                let msg = match self.ctx.engine.candidates(incident_id, limit).await {
+                    Ok(Some(candidates)) => ServerMessage::Candidates {
+                        re,
+                        incident_id,
+                        candidates,
+                    },
+                    Ok(None) => ServerMessage::error(
+                        re,
+                        "unknown_incident",
+                        format!("no open incident {incident_id}"),
+                    ),
+                    Err(e) => refusal(re, &e),
+                };
+                self.reply(msg).await?;
+                return Ok(None);
+            }
             // Role mismatches were refused before; this arm keeps the match total.
             (msg, _) => {
                 self.reply(ServerMessage::error(
@@ -566,6 +584,7 @@ fn message_type(msg: &ClientMessage) -> &'static str {
         C::Assign { .. } => "assign",
         C::Cancel { .. } => "cancel",
         C::Resolve { .. } => "resolve",
+        C::Candidates { .. } => "candidates",
         C::Ping => "ping",
     }
 }

@@ -135,6 +135,13 @@ pub enum ClientMessage {
         #[serde(default)]
         note: String,
     },
+    /// Who may be assigned to an incident now, with road ETAs (read-only).
+    Candidates {
+        incident_id: IncidentId,
+        /// At most this many (default 10, capped at 50).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
     // --- any role ---
     Ping,
 }
@@ -155,6 +162,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "assign",
     "cancel",
     "resolve",
+    "candidates",
     "ping",
 ];
 
@@ -258,9 +266,11 @@ impl ClientMessage {
             | Arrived { .. }
             | Complete { .. }
             | RequestAmbulance { .. } => Some(Role::Responder),
-            Subscribe { .. } | Assign { .. } | Cancel { .. } | Resolve { .. } => {
-                Some(Role::Operator)
-            }
+            Subscribe { .. }
+            | Assign { .. }
+            | Cancel { .. }
+            | Resolve { .. }
+            | Candidates { .. } => Some(Role::Operator),
             Ping => None,
         }
     }
@@ -346,6 +356,8 @@ pub enum AlertAcceptedTag {
 /// What the server knows about an incident that a responder may see about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobFacts {
+    /// Told to the assigned responder only (who is at the door), never in an offer.
+    pub elder_id: ElderId,
     pub kind: AlertKind,
     pub service: Option<ServiceKind>,
     pub priority: u8,
@@ -401,6 +413,8 @@ pub enum ServerMessage {
     Assigned {
         incident_id: IncidentId,
         role: AssignmentRole,
+        /// The person at the door: told once assigned, never in an offer.
+        elder_id: Option<ElderId>,
         kind: Option<AlertKind>,
         service: Option<ServiceKind>,
         priority: Option<u8>,
@@ -426,6 +440,13 @@ pub enum ServerMessage {
         /// Why a snapshot was sent: `subscribe`, `resume_unavailable` or `lagged`.
         reason: &'static str,
         state: Value,
+    },
+    /// To an operator: the answer to `candidates`.
+    Candidates {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+        incident_id: IncidentId,
+        candidates: Value,
     },
     /// To a console that resumed: events after `from_seq` follow; no snapshot needed.
     Resumed {
@@ -549,6 +570,7 @@ pub fn responder_message(
             Some(ServerMessage::Assigned {
                 incident_id: *incident_id,
                 role: *role,
+                elder_id: facts.as_ref().map(|f| f.elder_id.clone()),
                 kind: facts.as_ref().map(|f| f.kind),
                 service: facts.as_ref().and_then(|f| f.service),
                 priority: facts.as_ref().map(|f| f.priority),

@@ -258,6 +258,7 @@ fn server_samples() -> Vec<ServerMessage> {
         ServerMessage::Assigned {
             incident_id: IncidentId(7),
             role: AssignmentRole::Community,
+            elder_id: Some(ElderId::from("E1")),
             kind: None,
             service: None,
             priority: None,
@@ -277,11 +278,18 @@ fn server_samples() -> Vec<ServerMessage> {
             re: Some(json!("s")),
             seq: 3,
             reason: "lagged",
-            state: json!({"last_seq": 3, "incidents": [], "responders": []}),
+            state: json!({"last_seq": 3, "incidents": [], "responders": [],
+                "sla_ms": {"first_accept": 30000, "community_on_scene": 180000, "ambulance_on_scene": 660000}}),
         },
         ServerMessage::Resumed {
             re: None,
             from_seq: 3,
+        },
+        ServerMessage::Candidates {
+            re: Some(json!("c")),
+            incident_id: IncidentId(7),
+            candidates: json!([{"responder_id": "V1", "kind": "volunteer", "travel_mode": "foot",
+                "eta_s": 142, "distance_m": 178, "familiar": true}]),
         },
     ]
 }
@@ -301,9 +309,10 @@ fn server_variant(m: &ServerMessage) -> usize {
         ServerMessage::TimeBankCredited { .. } => 8,
         ServerMessage::Snapshot { .. } => 9,
         ServerMessage::Resumed { .. } => 10,
+        ServerMessage::Candidates { .. } => 11,
     }
 }
-const SERVER_VARIANTS: usize = 11;
+const SERVER_VARIANTS: usize = 12;
 
 /// One sample of each `Event` variant.
 fn event_samples() -> Vec<Event> {

@@ -588,6 +588,7 @@ mod load_over_the_wire {
                 roster: scenario.roster.clone(),
                 journal: Box::new(VolatileJournal::default()),
                 limits: Limits::default(),
+                site: Default::default(),
             };
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let server = tokio::spawn(dispatch_server::run(config, listener, async move {

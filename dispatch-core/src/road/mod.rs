@@ -12,11 +12,13 @@ mod ch;
 mod dijkstra;
 mod graph;
 mod osm;
+mod outline;
 pub mod profile;
 mod snap;
 
 pub use graph::GraphStats;
 pub use osm::{OsmNode, OsmWay};
+pub use outline::{LineClass, RoadLine, MAIN_ROAD_KMH};
 pub use profile::{Profile, RoadConfig, UnknownProfile};
 pub use snap::{SnapError, Snapped};
 
@@ -289,6 +291,11 @@ impl RoadNetwork {
 
     pub fn stats(&self) -> &ImportStats {
         &self.stats
+    }
+
+    /// The kept roads of both profiles as drawable polylines (for a map on a screen).
+    pub fn outline(&self) -> Vec<RoadLine> {
+        outline::outline(&self.car.base, &self.foot.base)
     }
 }
 

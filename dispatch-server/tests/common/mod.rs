@@ -198,6 +198,7 @@ impl TestServer {
             roster,
             journal,
             limits,
+            site: Default::default(),
         };
         TestServer::start_config(config).await
     }
