@@ -33,6 +33,10 @@ export function renderHome(root, state, loc) {
     else pos = loc.t('position.waiting');
   }
   root.querySelector('#position-line').textContent = pos;
+  const away = state.connection === 'offline' || state.connection === 'reconnecting';
+  const offline = root.querySelector('#offline-line');
+  offline.hidden = !away;
+  offline.textContent = away ? loc.t(on ? 'home.offline.on' : 'home.offline') : '';
 
   renderTimeBank(root, state, loc);
 }

@@ -14,7 +14,13 @@ import { bindJob, renderJob } from './job.js';
 import { loadTimeBank } from './timebank.js';
 import { createAlerter } from './alerter.js';
 
-const KEYS = { token: 'responder.token', duty: 'responder.duty', arrived: 'responder.arrived' };
+const KEYS = {
+  token: 'responder.token',
+  duty: 'responder.duty',
+  arrived: 'responder.arrived',
+  id: 'responder.id',
+  bank: 'responder.bank',
+};
 /** After `welcome` the server re-sends an open offer or job at once; wait this long for it. */
 const RESEND_SETTLE_MS = 400;
 
@@ -31,8 +37,7 @@ if (fromUrl !== null) {
   history.replaceState(history.state, '', url.pathname + url.search + url.hash);
   if (fromUrl.trim() && fromUrl.trim() !== storage.get(KEYS.token)) {
     storage.set(KEYS.token, fromUrl.trim());
-    storage.remove(KEYS.duty);
-    storage.remove(KEYS.arrived);
+    for (const k of [KEYS.duty, KEYS.arrived, KEYS.id, KEYS.bank]) storage.remove(k);
   }
 }
 
@@ -41,6 +46,8 @@ const store = createStore(
     token: storage.get(KEYS.token),
     duty: storage.get(KEYS.duty) === 'on',
     arrived: parseList(storage.get(KEYS.arrived)),
+    responderId: storage.get(KEYS.id),
+    timeBank: parseBank(storage.get(KEYS.bank)),
   }),
 );
 const routeMap = createRouteMap(loc);
@@ -195,8 +202,7 @@ function login(token) {
   }
   loginTried = false;
   storage.set(KEYS.token, token);
-  storage.remove(KEYS.duty);
-  storage.remove(KEYS.arrived);
+  for (const k of [KEYS.duty, KEYS.arrived, KEYS.id, KEYS.bank]) storage.remove(k);
   store.dispatch({ type: 'ui.login', token });
   connect(token);
 }
@@ -262,9 +268,14 @@ function arrived() {
 function complete() {
   const j = store.state.job;
   if (!j) return;
-  act('complete', { type: 'complete', incident_id: j.incident_id }, () => {
+  act('complete', { type: 'complete', incident_id: j.incident_id }, async () => {
     store.dispatch({ type: 'ui.completed', incident_id: j.incident_id });
     refreshBank();
+    if (!store.state.duty) return;
+    // After an emergency the server rests a volunteer (DESIGN §4 fairness) and refuses
+    // "available": that refusal is how the app learns to say so, not a failure.
+    const reply = await request(conn, { type: 'availability', status: 'available' });
+    if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
   });
 }
 
@@ -360,6 +371,8 @@ store.subscribe((s) => {
   tracker.setMode(trackingModeOf(s));
   storage.set(KEYS.duty, s.duty ? 'on' : 'off');
   storage.set(KEYS.arrived, JSON.stringify(s.arrived));
+  if (s.responderId) storage.set(KEYS.id, s.responderId);
+  if (s.timeBank) storage.set(KEYS.bank, JSON.stringify(s.timeBank));
   render();
 });
 
@@ -420,6 +433,15 @@ function parseList(text) {
     return Array.isArray(v) ? v : [];
   } catch {
     return [];
+  }
+}
+
+function parseBank(text) {
+  try {
+    const v = JSON.parse(text || 'null');
+    return v && Number.isFinite(v.balance_minutes) && Array.isArray(v.history) ? v : null;
+  } catch {
+    return null;
   }
 }
 

@@ -25,6 +25,8 @@ export default {
 
   'home.hello': 'Hello, {id}',
   'home.hello_unknown': 'Hello',
+  'home.offline': 'No connection right now. The app keeps trying.',
+  'home.offline.on': 'No connection right now: offers cannot reach you until it is back. The app keeps trying.',
   'duty.on': 'On duty',
   'duty.off': 'Off duty',
   'duty.on.hint': 'Tap to go off duty',

@@ -24,6 +24,8 @@ export default {
 
   'home.hello': '您好，{id}',
   'home.hello_unknown': '您好',
+  'home.offline': '现在没有网络连接，应用会一直尝试重新连接。',
+  'home.offline.on': '现在没有网络连接：恢复之前收不到任务邀请。应用会一直尝试重新连接。',
   'duty.on': '值班中',
   'duty.off': '未值班',
   'duty.on.hint': '点一下结束值班',

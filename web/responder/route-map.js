@@ -16,6 +16,7 @@ export function createRouteMap(loc) {
   let failed = false;
   let fittedFor = null;
   let last = null;
+  let fit = null; // the last fit's points and time: refitted when the slot's size settles
 
   function load() {
     if (map || loading || failed) return;
@@ -25,6 +26,11 @@ export function createRouteMap(loc) {
       .then((m) => {
         map = m;
         message.remove();
+        // Created after the map's own observer, so it runs after it: the map already knows
+        // its new size when this refits a route just shown in a slot of another size.
+        new ResizeObserver(() => {
+          if (fit && performance.now() - fit.at < 2_000) map.fitPoints(fit.pts, 56);
+        }).observe(el);
         if (last) draw(last);
       })
       .catch(() => {
@@ -54,7 +60,8 @@ export function createRouteMap(loc) {
       const pts = [...(route || [])];
       if (you) pts.push(you);
       if (person) pts.push(person);
-      requestAnimationFrame(() => map.fitPoints(pts, 40));
+      fit = { pts, at: performance.now() };
+      map.fitPoints(pts, 56);
     }
   }
 

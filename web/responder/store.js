@@ -5,10 +5,10 @@
 // fold into the same state instead of stacking up.
 
 /** The state of a phone that has not talked to the server yet. */
-export function initialState({ token = null, duty = false, arrived = [] } = {}) {
+export function initialState({ token = null, duty = false, arrived = [], responderId = null, timeBank = null } = {}) {
   return {
     token, // the access code, or null when signed out
-    responderId: null, // from `welcome`
+    responderId, // from `welcome` (remembered, so an offline start still says hello by name)
     connection: token ? 'connecting' : 'logged_out', // connecting|online|reconnecting|offline|wrong_token|logged_out
     duty, // what the volunteer chose: on duty (true) or off duty (false)
     resting: false, // the server refused "available" because of the rest after an emergency
@@ -18,7 +18,7 @@ export function initialState({ token = null, duty = false, arrived = [] } = {}) 
     position: null, // {lat, lon, accuracy_m} the last fix
     positionSentAt: null, // ms, local clock
     positionError: null, // 'denied' | 'unavailable' | 'unsupported' | null
-    timeBank: null, // {balance_minutes, history} or null
+    timeBank, // {balance_minutes, history} or null (the last one read, shown offline too)
     timeBankError: false,
     notice: null, // {key, params, tone: 'info'|'error', seq}
     noticeSeq: 0,
@@ -62,7 +62,8 @@ export function fold(state, ev) {
       if (state.job && state.job.incident_id === ev.incident_id) return state;
       const same = state.offer && state.offer.offer_id === ev.offer_id;
       const offer = { ...ev, receivedAt: same ? state.offer.receivedAt : ev.receivedAt ?? null };
-      const next = { ...state, offer };
+      // Being offered a job means the rest after the last emergency is over.
+      const next = { ...state, offer, resting: false };
       return same ? next : { ...next, notice: null };
     }
     case 'offer_withdrawn': {

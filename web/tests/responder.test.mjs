@@ -410,6 +410,7 @@ test('the installed app opens with no connection and says it is offline', async 
   try {
     await page.goto(`${srv.base}/responder/?access_token=${tokens.V4}`);
     await waitFor(async () => (await status(page)) === 'online', 15000, 'online');
+    await page.locator('#bank-balance', { hasText: '0 minutes' }).waitFor();
     await page.evaluate(() => navigator.serviceWorker.ready);
     // The shell and the map are in the service worker's caches.
     await waitFor(
@@ -428,10 +429,13 @@ test('the installed app opens with no connection and says it is offline', async 
 
     await srv.stop();
     await page.reload();
-    await page.locator('#hello', { hasText: 'Hello' }).waitFor({ timeout: 15000 });
+    // The name and the time bank as last seen, and the truth about the connection.
+    await page.locator('#hello', { hasText: 'Hello, V4' }).waitFor({ timeout: 15000 });
+    await page.locator('#bank-balance', { hasText: '0 minutes' }).waitFor();
     assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), 'served by the service worker');
     await waitFor(async () => (await status(page)) === 'offline', 15000, 'says offline');
     assert.match(await page.locator(sel('connection-status')).textContent(), /Offline/);
+    await page.getByText('No connection right now.').waitFor();
     await shot(page, 'offline-en');
   } finally {
     await context.close();
