@@ -1,0 +1,126 @@
+// The responder app's pure parts without a browser: the store's fold (idempotent under the
+// frames a server re-sends after a reconnect), which screen a state shows, the position
+// rules (en route, idle, off duty) and the locale's wording of times and distances.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fold, initialState, screenOf, trackingModeOf } from '../responder/store.js';
+import { shouldSend, distanceM, EN_ROUTE_EVERY_MS, IDLE_EVERY_MS } from '../responder/tracker.js';
+import { createLocale, CATALOGUES } from '../responder/locale.js';
+
+const OFFER = {
+  type: 'offer',
+  offer_id: 12,
+  incident_id: 7,
+  kind: 'fall',
+  service: null,
+  priority: 5,
+  position: { lat: -30.03, lon: -51.22 },
+  eta_s: 142,
+  distance_m: 178,
+  route: [{ lat: -30.0284, lon: -51.2201 }, { lat: -30.03, lon: -51.22 }],
+  expires_at: 1795636095000,
+};
+const ASSIGNED = {
+  type: 'assigned',
+  incident_id: 7,
+  role: 'community',
+  kind: 'fall',
+  service: null,
+  priority: 5,
+  position: { lat: -30.03, lon: -51.22 },
+  eta_s: 142,
+  route: OFFER.route,
+  elder_id: 'E1',
+};
+
+const run = (events, state = initialState({ token: 't', duty: true })) => events.reduce(fold, state);
+
+test('a re-sent offer or assignment folds into the same state', () => {
+  const once = run([{ type: 'welcome', id: 'V1' }, OFFER]);
+  const twice = run([{ type: 'welcome', id: 'V1' }, OFFER, { type: 'welcome', id: 'V1' }, OFFER]);
+  assert.deepEqual(twice, once);
+  assert.equal(screenOf(once), 'offer');
+
+  const job = run([OFFER, ASSIGNED, { type: 'ui.arrived', incident_id: 7 }]);
+  assert.equal(job.offer, null, 'the accepted offer is gone');
+  assert.equal(job.job.arrived, true);
+  // After a reconnect the server sends `assigned` again: the arrival is kept.
+  const again = fold(job, ASSIGNED);
+  assert.deepEqual(again.job, job.job);
+  assert.equal(screenOf(again), 'assigned');
+  // A reloaded page remembers the arrival through `arrived`.
+  const reloaded = run([ASSIGNED], initialState({ token: 't', duty: true, arrived: [7] }));
+  assert.equal(reloaded.job.arrived, true);
+  // An offer for the job already held is stale.
+  assert.equal(fold(again, OFFER).offer, null);
+});
+
+test('a withdrawn offer goes away with its reason; one for another offer changes nothing', () => {
+  const s = run([OFFER]);
+  assert.equal(fold(s, { type: 'offer_withdrawn', offer_id: 99, incident_id: 7, reason: 'filled' }), s);
+  for (const reason of ['filled', 'expired', 'incident_closed', 'responder_unavailable', 'reassigned', 'something_new']) {
+    const w = fold(s, { type: 'offer_withdrawn', offer_id: 12, incident_id: 7, reason });
+    assert.equal(w.offer, null);
+    assert.equal(screenOf(w), 'home');
+    const key = reason === 'something_new' ? 'withdrawn.other' : `withdrawn.${reason}`;
+    assert.equal(w.notice.key, key);
+    assert.ok(CATALOGUES.en[key] && CATALOGUES['zh-CN'][key], key);
+  }
+});
+
+test('incident_closed stands the volunteer down only for their own job', () => {
+  const s = run([ASSIGNED, { type: 'ui.arrived', incident_id: 7 }]);
+  assert.equal(fold(s, { type: 'incident_closed', incident_id: 8, status: 'resolved' }), s);
+  const closed = fold(s, { type: 'incident_closed', incident_id: 7, status: 'cancelled' });
+  assert.equal(closed.job, null);
+  assert.deepEqual(closed.arrived, []);
+  assert.equal(closed.notice.key, 'closed.cancelled');
+});
+
+test('the position is tracked only on duty or on a job, often only while en route', () => {
+  const off = initialState({ token: 't', duty: false });
+  assert.equal(trackingModeOf(off), 'off');
+  assert.equal(trackingModeOf(initialState()), 'off', 'signed out');
+  const on = fold(off, { type: 'ui.duty', on: true });
+  assert.equal(trackingModeOf(on), 'idle');
+  const enRoute = fold(on, ASSIGNED);
+  assert.equal(trackingModeOf(enRoute), 'en_route');
+  assert.equal(trackingModeOf(fold(enRoute, { type: 'ui.arrived', incident_id: 7 })), 'idle');
+  assert.equal(trackingModeOf(fold(on, { type: 'connection', status: 'wrong_token' })), 'off');
+});
+
+test('the sending rules: never off duty, every 5 s en route, 60 s or 50 m idle', () => {
+  const here = { lat: -30.03, lon: -51.22 };
+  const last = { ...here, at: 1_000_000 };
+  assert.equal(shouldSend('off', here, null, 0), false);
+  assert.equal(shouldSend('idle', here, null, 0), true, 'the first fix goes at once');
+  assert.equal(shouldSend('en_route', here, last, last.at + EN_ROUTE_EVERY_MS - 1), false);
+  assert.equal(shouldSend('en_route', here, last, last.at + EN_ROUTE_EVERY_MS), true);
+  assert.equal(shouldSend('idle', here, last, last.at + EN_ROUTE_EVERY_MS), false);
+  assert.equal(shouldSend('idle', here, last, last.at + IDLE_EVERY_MS), true);
+  const near = { lat: here.lat + 0.0004, lon: here.lon }; // ~44 m
+  const far = { lat: here.lat + 0.0005, lon: here.lon }; // ~55 m
+  assert.ok(distanceM(here, near) < 50 && distanceM(here, far) > 50);
+  assert.equal(shouldSend('idle', near, last, last.at + 1000), false);
+  assert.equal(shouldSend('idle', far, last, last.at + 1000), true);
+  // One degree of latitude is 111.2 km on the mean sphere.
+  assert.ok(Math.abs(distanceM({ lat: 0, lon: 0 }, { lat: 1, lon: 0 }) - 111_195) < 1);
+});
+
+test('both catalogues have every key, and the locales word times and distances', () => {
+  assert.deepEqual(Object.keys(CATALOGUES['zh-CN']).sort(), Object.keys(CATALOGUES.en).sort());
+  const en = createLocale('en');
+  const zh = createLocale('zh-CN');
+  assert.equal(en.distance(178), '180 m');
+  assert.equal(en.distance(1534), '1.5 km');
+  assert.equal(zh.distance(1534), '1.5公里');
+  assert.equal(en.duration(142), '2 minutes');
+  assert.equal(en.duration(20), '1 minute', 'never "0 minutes" away');
+  assert.equal(en.hoursMinutes(84), '1 hour 24 minutes');
+  assert.equal(en.hoursMinutes(0), '0 minutes');
+  assert.equal(zh.hoursMinutes(84), '1小时 24分钟');
+  assert.equal(en.countdown(24.2), '0:25');
+  assert.equal(en.countdown(-3), '0:00');
+  assert.equal(en.t('home.hello', { id: 'V1' }), 'Hello, V1');
+  assert.equal(zh.t('home.hello', { id: 'V1' }), '您好，V1');
+});
