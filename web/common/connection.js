@@ -66,6 +66,7 @@ export class Connection {
       }
     }
     this._failPending('disconnected', 'connection stopped');
+    if (this.status === 'unauthorized') return; // keep saying why it stopped
     this._setStatus('closed', { attempt: this.attempt, retryInMs: null, gaveUp: false, stopped: true });
   }
 

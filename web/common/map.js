@@ -263,7 +263,7 @@ export class RoadMap {
     this._viewChanged();
   }
 
-  fitPoints(points, padPx = 48) {
+  fitPoints(points, padPx = 48, minHalfDeg = 0.0035) {
     const ps = (points || []).filter((p) => p && Number.isFinite(p.lat) && Number.isFinite(p.lon));
     if (!ps.length) return;
     let a = Infinity, b = Infinity, c = -Infinity, d = -Infinity;
@@ -273,9 +273,9 @@ export class RoadMap {
       c = Math.max(c, p.lat);
       d = Math.max(d, p.lon);
     }
-    // at least ~300 m across so one point does not zoom to the maximum
-    const padLat = Math.max(0, 0.0015 - (c - a) / 2);
-    const padLon = Math.max(0, 0.0015 - (d - b) / 2);
+    // at least ~800 m across so one point does not zoom to the maximum
+    const padLat = Math.max(0, minHalfDeg - (c - a) / 2);
+    const padLon = Math.max(0, minHalfDeg - (d - b) / 2);
     this.fitBounds([a - padLat, b - padLon, c + padLat, d + padLon], padPx);
   }
 

@@ -208,6 +208,7 @@ function logout(message) {
 // ---- static text, language --------------------------------------------------------------
 
 function applyTexts() {
+  $('toast').hidden = true;
   document.title = t('app.title');
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('queue-title').textContent = t('queue.title');

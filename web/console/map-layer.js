@@ -60,7 +60,7 @@ export function createMapLayer(map, ctx) {
           lon: r.position.lon,
           shape: KIND_SHAPE[r.kind] || 'circle',
           color: STATUS_COLOR[r.status.state] || '#5f6368',
-          size: r.kind === 'ambulance' ? 7 : 5,
+          size: r.kind === 'ambulance' ? 8 : 6,
           stroke: '#202124',
         });
       }

@@ -267,10 +267,10 @@ export class WsClient {
 }
 
 /** Headless Chromium (Debian's), never a downloaded one. */
-export async function openBrowser({ locale = 'en-US', viewport = { width: 1440, height: 900 } } = {}) {
+export async function openBrowser({ locale = 'en-US', viewport = { width: 1440, height: 900 }, bypassCSP = false } = {}) {
   const args = ['--no-sandbox'];
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args });
-  const context = await browser.newContext({ locale, viewport });
+  const context = await browser.newContext({ locale, viewport, bypassCSP });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));

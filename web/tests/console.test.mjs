@@ -1,0 +1,343 @@
+// The operator console in a real Chromium against a real `dispatch serve` on the real Porto
+// Alegre map: log-in, the map's pixels, a device's fall reaching the queue with clocks
+// running, offers and an accept on the timeline, assign / cancel / resolve through the UI
+// (checked on the server), a refused action showing the server's words, filters, an
+// unexpected event, a server restart, a wrong token, both languages, and accessibility.
+// Screenshots land in target/web-artifacts/ (the main ones are copied to docs/images/).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { testRoster, startServer, postAlert, getJson, WsClient, openBrowser, artifactPath, waitFor, ROOT } from './support.mjs';
+
+const require = createRequire(import.meta.url);
+const { roster, tokens } = testRoster();
+let srv;
+let browser;
+let page;
+let errors;
+const phones = {};
+const opened = {}; // elder → incident id
+
+async function phoneOn(id) {
+  const p = await WsClient.connect(srv.base, tokens[id]);
+  const r = await p.request({ type: 'availability', status: 'available' });
+  assert.equal(r.type, 'ack', JSON.stringify(r));
+  phones[id] = p;
+  return p;
+}
+
+async function alert(elder, kind = 'fall', extra = {}) {
+  const { status, body } = await postAlert(srv.base, tokens.GW1, { alert_id: `t-${elder}-${Date.now()}`, kind, elder_id: elder, ...extra });
+  assert.equal(status, 202, JSON.stringify(body));
+  opened[elder] = body.incident_id;
+  return body.incident_id;
+}
+
+const row = (elder) => page.locator('[data-testid=incident-row]', { hasText: new RegExp(`\\b${elder}\\b`) });
+
+async function incident(id) {
+  const { status, body } = await getJson(srv.base, `/v1/incidents/${id}`, tokens.OP1);
+  assert.equal(status, 200, JSON.stringify(body));
+  return body;
+}
+
+async function shot(name) {
+  await page.screenshot({ path: artifactPath(name) });
+}
+
+before(async () => {
+  srv = await startServer({ roster });
+  ({ browser, page, errors } = await openBrowser({ locale: 'en-US' }));
+});
+
+after(async () => {
+  for (const p of Object.values(phones)) p.close();
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+});
+
+test('?access_token= logs in, leaves the URL, and the console connects', async () => {
+  await page.goto(`${srv.base}/console/?access_token=${encodeURIComponent(tokens.OP1)}`);
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  assert.ok(!page.url().includes('access_token'), `token left in the URL: ${page.url()}`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('console.token')), tokens.OP1);
+  assert.equal(await page.evaluate(() => document.cookie), '');
+  assert.match(await page.textContent('[data-testid=connection-status]'), /Connected/);
+});
+
+test('the map is drawn: road pixels on the canvas and the OSM attribution', async () => {
+  await page.waitForFunction(() => window.__console && window.__console.map, null, { timeout: 15000 });
+  const px = await page.evaluate(
+    () =>
+      new Promise((res) =>
+        requestAnimationFrame(() => {
+          const c = document.querySelector('[data-testid=map] canvas');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let bg = 0;
+          let other = 0;
+          const colours = new Set();
+          for (let i = 0; i < d.length; i += 4) {
+            // the map's background is #dde1e6
+            if (d[i] === 0xdd && d[i + 1] === 0xe1 && d[i + 2] === 0xe6) bg++;
+            else {
+              other++;
+              if (colours.size < 64) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+            }
+          }
+          res({ bg, other, colours: colours.size, w: c.width, h: c.height });
+        }),
+      ),
+  );
+  const share = px.other / (px.bg + px.other);
+  assert.ok(px.w > 300 && px.h > 300, `canvas ${px.w}×${px.h}`);
+  assert.ok(share > 0.05 && share < 0.9, `road pixels ${(share * 100).toFixed(1)} % of the canvas`);
+  assert.ok(px.colours >= 3, `only ${px.colours} colours drawn`);
+  assert.match(await page.textContent('[data-testid=map]'), /© OpenStreetMap contributors/);
+  assert.ok(await page.isVisible('[data-testid=map] >> text=© OpenStreetMap contributors'));
+  // zoom buttons are real buttons with labels, and zooming redraws the roads
+  const zoomIn = page.getByRole('button', { name: 'Zoom in' });
+  assert.ok(await zoomIn.isVisible());
+  const before = await page.evaluate(() => window.__console.map.scale);
+  await zoomIn.click();
+  assert.ok((await page.evaluate(() => window.__console.map.scale)) > before);
+  await page.getByRole('button', { name: 'Zoom out' }).click();
+  await shot('console-map.png');
+});
+
+test('a fall posted by a device is in the queue within 2 s, clocks running', async () => {
+  for (const id of ['V1', 'V2', 'V3']) await phoneOn(id);
+  const id = await alert('E1');
+  await row('E1').waitFor({ state: 'visible', timeout: 2000 });
+  const first = row('E1').first();
+  assert.match(await first.textContent(), /Fall/);
+  assert.match(await first.textContent(), /care level 4/);
+  assert.match(await first.textContent(), new RegExp(`#${id}\\b`));
+  assert.ok(await first.evaluate((el) => el.classList.contains('new')), 'a new emergency is highlighted');
+  assert.equal(await page.locator('[data-testid=incident-row]').first().textContent(), await first.textContent(), 'on top');
+  const clock = first.locator('.clock[data-sla=first_accept] .clock-value');
+  const read = async () => {
+    const [m, s] = (await clock.textContent()).split(':').map(Number);
+    return m * 60 + s;
+  };
+  const a = await read();
+  assert.ok(a > 0 && a <= 30, `first accept clock ${a}`);
+  await waitFor(async () => (await read()) < a, 5000, 'the first-accept clock to count down');
+  assert.ok(await first.locator('.clock[data-sla=community_on_scene]').isVisible());
+});
+
+test('offers and the accept show on the timeline and in the offer waves', async () => {
+  const id = opened.E1;
+  const offer = await phones.V1.next((f) => f.type === 'offer' && f.incident_id === id, 10000);
+  const ack = await phones.V1.request({ type: 'accept', offer_id: offer.offer_id });
+  assert.equal(ack.type, 'ack', JSON.stringify(ack));
+  await row('E1').first().locator('button').click();
+  const detail = page.locator('[data-testid=incident-detail]');
+  await detail.locator('.timeline li[data-type=assigned]').waitFor({ timeout: 5000 });
+  assert.ok(await detail.locator('.timeline li[data-type=offer_sent]').count() >= 1);
+  const offerText = await detail.locator('.timeline li[data-type=offer_sent]').first().textContent();
+  assert.match(offerText, /Offer to V\d/);
+  // the engine's own reason is shown as it wrote it
+  const server = await incident(id);
+  const sent = server.timeline.find((e) => e.event.type === 'offer_sent');
+  assert.ok(offerText.includes(sent.event.reason), `timeline lacks the reason "${sent.event.reason}"`);
+  assert.match(await detail.locator('table.waves').first().textContent(), /V1\s*.*accepted/s);
+  assert.match(await detail.textContent(), /Paired responders\s*V1/);
+  assert.match(await detail.textContent(), /Grid worker\s*W1/);
+  assert.match(await detail.locator('.detail-clocks .clock[data-sla=first_accept]').textContent(), /✓ met/);
+  assert.match(await detail.textContent(), /V1 Volunteer · En route · community · ETA/);
+  await shot('console-detail.png');
+});
+
+test('the operator assigns through the UI (candidates with road ETAs)', async () => {
+  await phoneOn('V4');
+  const id = await alert('E3'); // grid G2, care level 5
+  await row('E3').first().locator('button').click();
+  await page.click('[data-testid=action-assign]');
+  const dialog = page.locator('dialog[open]');
+  await dialog.locator('.candidate').first().waitFor({ timeout: 5000 });
+  const cands = await dialog.locator('.candidate').allTextContents();
+  assert.ok(cands.length >= 1);
+  assert.match(cands[0], /ETA .* m/);
+  const picked = await dialog.locator('input[name=responder]:checked').getAttribute('value');
+  await shot('console-assign.png');
+  await dialog.getByRole('button', { name: 'Assign…' }).click();
+  await dialog.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+  await waitFor(async () => !(await page.locator('dialog[open]').count()), 5000, 'the dialog to close');
+  const server = await waitFor(async () => {
+    const b = await incident(id);
+    return b.summary.community.includes(picked) && b;
+  }, 5000, `${picked} assigned on the server`);
+  assert.ok(server.timeline.some((e) => e.event.type === 'assigned' && e.event.responder_id === picked));
+  await page.locator('[data-testid=incident-detail] .timeline li[data-type=assigned]').waitFor({ timeout: 5000 });
+});
+
+test('the operator cancels (with a reason) and resolves through the UI', async () => {
+  const cancelId = await alert('E4', 'help', { service: 'meal' });
+  await row('E4').first().locator('button').click();
+  await page.click('[data-testid=action-cancel]');
+  const dialog = page.locator('dialog[open]');
+  await dialog.locator('textarea').fill('duplicate call, family is there');
+  await dialog.getByRole('button', { name: 'Cancel incident…' }).click();
+  await waitFor(async () => (await incident(cancelId)).summary.status === 'cancelled', 5000, 'cancelled on the server');
+  await row('E4').waitFor({ state: 'detached', timeout: 5000 });
+  const cancelled = await incident(cancelId);
+  const ev = cancelled.timeline.find((e) => e.event.type === 'incident_cancelled');
+  assert.equal(ev.event.by.role, 'operator');
+  assert.match(ev.event.reason, /duplicate call/);
+
+  const resolveId = opened.E1;
+  await row('E1').first().locator('button').click();
+  await page.click('[data-testid=action-resolve]');
+  await page.locator('dialog[open] textarea').fill('handled; daughter arrived');
+  await page.locator('dialog[open]').getByRole('button', { name: 'Resolve…' }).click();
+  await waitFor(async () => (await incident(resolveId)).summary.status === 'resolved', 5000, 'resolved on the server');
+  await row('E1').waitFor({ state: 'detached', timeout: 5000 });
+  // the detail of the closed incident stays readable, actions disabled
+  assert.ok(await page.locator('[data-testid=action-resolve]').isDisabled());
+});
+
+test('an action the server refuses shows the server’s message', async () => {
+  const id = await alert('E5', 'help', { service: 'shopping' });
+  await row('E5').first().locator('button').click();
+  await page.click('[data-testid=action-cancel]');
+  const dialog = page.locator('dialog[open]');
+  await dialog.locator('textarea').fill('no longer needed');
+  // meanwhile another operator closes it
+  const other = await WsClient.connect(srv.base, tokens.OP1);
+  assert.equal((await other.request({ type: 'resolve', incident_id: id, note: 'done by phone' })).type, 'ack');
+  const refusal = await other.request({ type: 'cancel', incident_id: id, reason: 'x' });
+  other.close();
+  assert.equal(refusal.type, 'error');
+  await dialog.getByRole('button', { name: 'Cancel incident…' }).click();
+  const err = dialog.locator('.error');
+  await waitFor(async () => (await err.textContent()).length > 0, 5000, 'an error in the dialog');
+  const text = await err.textContent();
+  assert.ok(text.includes(refusal.message), `"${text}" does not say "${refusal.message}"`);
+  await shot('console-refused.png');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  assert.equal((await incident(id)).summary.status, 'resolved');
+});
+
+test('filters re-subscribe: minimum priority and grid', async () => {
+  const meal = await alert('E2', 'help', { service: 'meal' }); // priority below 5
+  await row('E2').waitFor({ timeout: 5000 });
+  await page.selectOption('#f-prio', '5');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await row('E2').waitFor({ state: 'detached', timeout: 5000 });
+  assert.ok(await row('E3').count(), 'the emergency stays');
+  await page.selectOption('#f-prio', '1');
+  await page.fill('#f-grids', 'G1');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await row('E2').waitFor({ timeout: 5000 });
+  await row('E3').waitFor({ state: 'detached', timeout: 5000 }); // E3 lives in G2
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await row('E3').waitFor({ timeout: 5000 });
+  await row('E2').waitFor({ timeout: 5000 });
+  assert.ok(meal);
+});
+
+test('an unexpected event or field does not break the page', async () => {
+  const n = await page.locator('[data-testid=incident-row]').count();
+  await page.evaluate(() => {
+    const c = window.__console;
+    const s = () => c.store.lastSeq + 0.5; // between the server's seqs, so real events still apply
+    c.inject({ seq: s(), at: Date.now(), type: 'teleported', responder_id: 'V1', to: 'the moon' });
+    c.inject({ seq: s(), at: Date.now(), type: 'sla_breached', incident_id: 424242, sla: 'coffee' });
+    c.inject({ seq: s(), at: Date.now(), type: 'responder_moved', responder_id: 'V1', position: 'nowhere' });
+    c.inject({ seq: s(), at: Date.now(), type: 'assigned', incident_id: null, responder_id: { odd: true }, route: 7 });
+    c.inject({ seq: s(), at: Date.now(), type: 'offer_sent', incident_id: 1, offer_id: 99, responder_id: 'ZZ', wave: 'x', extra_field: [1, 2] });
+    c.inject({ type: 'no_such_frame' });
+    c.inject('not even an object');
+  });
+  await page.waitForTimeout(300);
+  assert.deepEqual(errors, []);
+  assert.equal(await page.locator('[data-testid=incident-row]').count(), n);
+  // and the stream still applies afterwards
+  await alert('E1');
+  await row('E1').waitFor({ timeout: 2000 });
+});
+
+test('the server restarts: the console reconnects and shows the current state by itself', async () => {
+  const dataDir = srv.dataDir;
+  const port = srv.port;
+  for (const p of Object.values(phones)) p.close();
+  for (const k of Object.keys(phones)) delete phones[k];
+  await srv.stop({ keepData: true });
+  await page.waitForSelector('[data-testid=connection-status]:not([data-state=open])', { timeout: 10000 });
+  assert.match(await page.textContent('[data-testid=connection-status]'), /Disconnected|Connecting|Reconnecting/);
+  await shot('console-offline.png');
+  const old = srv;
+  srv = await startServer({ roster, dataDir, port });
+  srv.stop = ((stop) => async (o) => {
+    await stop(o);
+    await old.stop(); // removes the data dir it created
+  })(srv.stop.bind(srv));
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 30000 });
+  await row('E3').waitFor({ timeout: 5000 });
+  // what happened while it was down is on screen: an incident opened after the restart
+  await alert('E4');
+  await row('E4').waitFor({ timeout: 5000 });
+  assert.deepEqual(errors, []);
+});
+
+test('both languages read naturally; screenshots of the main screen', async () => {
+  await phoneOn('V5');
+  await row('E3').first().locator('button').click();
+  await page.locator('[data-testid=incident-detail] .timeline li').first().waitFor();
+  await page.waitForTimeout(400);
+  await shot('console-en.png');
+  await page.selectOption('#lang', 'zh-CN');
+  assert.match(await page.textContent('h1'), /调度台/);
+  assert.match(await page.textContent('[data-testid=connection-status]'), /已连接/);
+  assert.match(await page.textContent('[data-testid=incident-queue]'), /跌倒/);
+  assert.match(await page.textContent('[data-testid=incident-detail]'), /时间线/);
+  await page.waitForTimeout(300);
+  await shot('console-zh.png');
+  mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
+  copyFileSync(artifactPath('console-en.png'), join(ROOT, 'docs', 'images', 'console-en.png'));
+  copyFileSync(artifactPath('console-zh.png'), join(ROOT, 'docs', 'images', 'console-zh.png'));
+  // remembered across a reload
+  await page.reload();
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  assert.match(await page.textContent('h1'), /调度台/);
+  await page.selectOption('#lang', 'en');
+});
+
+test('no serious accessibility violations (axe-core)', async () => {
+  const { browser: b2, page: p2 } = await openBrowser({ locale: 'en-US', bypassCSP: true }); // to inject axe
+  await p2.goto(`${srv.base}/console/?access_token=${encodeURIComponent(tokens.OP1)}`);
+  await p2.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  await p2.locator('[data-testid=incident-row] button').first().click();
+  await p2.locator('[data-testid=incident-detail] .timeline li').first().waitFor();
+  const page = p2;
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  });
+  await b2.close();
+  assert.deepEqual(result, []);
+});
+
+test('a wrong token shows a clear message and no console', async () => {
+  const p2 = await browser.newPage();
+  await p2.goto(`${srv.base}/console/?access_token=not-a-real-token`);
+  await p2.waitForSelector('#login:not([hidden])', { timeout: 10000 });
+  assert.match(await p2.textContent('#login-error'), /refused this token/);
+  assert.ok(await p2.isHidden('#app'));
+  assert.match(await p2.textContent('[data-testid=connection-status]'), /Token refused/);
+  assert.equal(await p2.evaluate(() => sessionStorage.getItem('console.token')), null);
+  await p2.screenshot({ path: artifactPath('console-wrong-token.png') });
+  // a device's token is not an operator's
+  await p2.fill('#token', tokens.GW1);
+  await p2.click('#login-form button[type=submit]');
+  await p2.waitForFunction(() => /not an operator/.test(document.querySelector('#login-error').textContent), null, { timeout: 10000 });
+  // and the right one from the form works
+  await p2.fill('#token', tokens.OP1);
+  await p2.click('#login-form button[type=submit]');
+  await p2.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  await p2.close();
+});
