@@ -68,7 +68,7 @@ export default {
   'offer.map': 'Map: the way from you to the person',
 
   'withdrawn.filled': 'Someone else is already going. Thank you.',
-  'withdrawn.expired': 'The time to answer ran out. The job was offered to someone else.',
+  'withdrawn.expired': 'The time to answer ran out. The offer is closed.',
   'withdrawn.incident_closed': 'The person no longer needs help. The offer is closed.',
   'withdrawn.responder_unavailable': 'You went off duty, so the offer was closed.',
   'withdrawn.reassigned': 'The job was given to someone nearer. Thank you.',

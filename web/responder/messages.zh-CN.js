@@ -65,7 +65,7 @@ export default {
   'offer.map': '地图：从您到老人家的路线',
 
   'withdrawn.filled': '已经有人去了，谢谢您。',
-  'withdrawn.expired': '回复时间已过，任务已转给其他人。',
+  'withdrawn.expired': '回复时间已过，这次邀请已关闭。',
   'withdrawn.incident_closed': '老人已不需要帮助，这次邀请已关闭。',
   'withdrawn.responder_unavailable': '您已结束值班，这次邀请已关闭。',
   'withdrawn.reassigned': '任务已交给离得更近的人，谢谢您。',

@@ -113,6 +113,18 @@ async function audit(page, what) {
   assert.deepEqual(bad, [], `axe on the ${what} screen: ${JSON.stringify(bad, null, 1)}`);
 }
 
+/** Every visible button and field is at least 48 × 48 CSS px (older fingers, shaky hands). */
+async function assertTapTargets(page, what) {
+  const small = await page.evaluate(() =>
+    [...document.querySelectorAll('button, input, a[href]')]
+      .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
+      .map((el) => ({ el: el.id || el.dataset.testid || el.textContent.trim().slice(0, 20), r: el.getBoundingClientRect() }))
+      .filter(({ r }) => r.width < 48 || r.height < 48)
+      .map(({ el, r }) => `${el}: ${Math.round(r.width)}×${Math.round(r.height)}`),
+  );
+  assert.deepEqual(small, [], `tap targets under 48 px on the ${what} screen`);
+}
+
 /** How many pixels of the map's canvas have the route's blue (#0b57d0). */
 function routePixels(page, mapId) {
   return page.evaluate((id) => {
@@ -177,6 +189,7 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
     await page.getByText('Position shared at').waitFor();
     await shot(page, 'home-on-en');
     await audit(page, 'home (on duty)');
+    await assertTapTargets(page, 'home');
 
     // A fall next door: the offer fills the screen, with its countdown and the way on the map.
     const alert = await fall(srv.base, 'E1');
@@ -193,6 +206,7 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
     await page.waitForTimeout(300); // the countdown's next tick, so the screenshot is settled
     await shot(page, 'offer-en', { docs: true });
     await audit(page, 'offer');
+    await assertTapTargets(page, 'offer');
     // The countdown counts down.
     await waitFor(
       async () => Number(await page.locator(sel('offer-countdown')).getAttribute('data-seconds-left')) < left,
@@ -211,6 +225,7 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
     assert.equal(await page.locator(sel('complete')).isDisabled(), true, 'complete waits for arrived');
     await shot(page, 'assigned-en', { docs: true });
     await audit(page, 'assigned');
+    await assertTapTargets(page, 'assigned');
 
     await page.locator(sel('arrived')).click();
     await op.next((f) => f.type === 'responder_arrived' && f.incident_id === incidentId, 10000);
@@ -352,6 +367,19 @@ test('a wrong code gets a clear message on the sign-in screen, and the right one
     assert.equal(await page.locator('#token').getAttribute('aria-invalid'), 'true');
     await shot(page, 'login-wrong-en');
     await audit(page, 'login');
+    await assertTapTargets(page, 'login');
+
+    // Large type that follows the phone's text size: 18 px at the default 16 px, and 1.5×
+    // when the phone's default grows to 24 px (Chromium's default font size setting).
+    const px = (q) => page.evaluate((q) => parseFloat(getComputedStyle(document.querySelector(q)).fontSize), q);
+    assert.equal(await px('body'), 18);
+    const submitHeight = (await page.locator('#login-form button').boundingBox()).height;
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Page.setFontSizes', { fontSizes: { standard: 24, fixed: 20 } });
+    await waitFor(async () => (await px('body')) === 27, 5000, 'the text growing with the phone setting');
+    assert.ok((await page.locator('#login-form button').boundingBox()).height > submitHeight * 1.3, 'the button grows with its text');
+    await shot(page, 'login-large-text-en');
+    await cdp.send('Page.setFontSizes', { fontSizes: { standard: 16, fixed: 13 } });
 
     await page.locator('#token').fill(tokens.V3);
     await page.getByRole('button', { name: 'Sign in' }).click();
