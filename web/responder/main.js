@@ -20,7 +20,12 @@ const KEYS = {
   arrived: 'responder.arrived',
   id: 'responder.id',
   bank: 'responder.bank',
+  crs: 'responder.crs',
 };
+/** Datums a phone may report in (docs/protocol.md): browsers give WGS84 by the Geolocation
+ * spec, but some browsers built on Chinese map SDKs give GCJ-02 or BD-09; a deployment's card
+ * link can say so with `?crs=gcj02`, and the server converts. */
+const CRS = new Set(['wgs84', 'gcj02', 'bd09']);
 /** After `welcome` the server re-sends an open offer or job at once; wait this long for it. */
 const RESEND_SETTLE_MS = 400;
 
@@ -32,6 +37,8 @@ const root = document;
 // ---- the access code: a QR code's link logs in directly, then leaves the address bar ----
 const url = new URL(location.href);
 const fromUrl = url.searchParams.get('access_token');
+const crsFromUrl = url.searchParams.get('crs');
+if (crsFromUrl !== null && CRS.has(crsFromUrl)) storage.set(KEYS.crs, crsFromUrl);
 if (fromUrl !== null) {
   url.searchParams.delete('access_token');
   history.replaceState(history.state, '', url.pathname + url.search + url.hash);
@@ -214,7 +221,8 @@ async function logout() {
     await Promise.race([request(c, { type: 'availability', status: 'off_duty' }), sleep(2_000)]);
   }
   disconnect();
-  for (const k of Object.values(KEYS)) storage.remove(k);
+  // The datum stays: it is the phone's, not the volunteer's.
+  for (const k of [KEYS.token, KEYS.duty, KEYS.arrived, KEYS.id, KEYS.bank]) storage.remove(k);
   store.dispatch({ type: 'ui.logout' });
 }
 
@@ -291,7 +299,8 @@ function needAmbulance() {
 
 const tracker = createTracker({
   geolocation: navigator.geolocation,
-  send: (p) => !!conn && conn.send({ type: 'location', position: { lat: p.lat, lon: p.lon, crs: 'wgs84' } }),
+  send: (p) =>
+    !!conn && conn.send({ type: 'location', position: { lat: p.lat, lon: p.lon, crs: CRS.has(storage.get(KEYS.crs)) ? storage.get(KEYS.crs) : 'wgs84' } }),
   report: (ev) => store.dispatch(ev),
 });
 
@@ -391,6 +400,8 @@ bindJob(root, {
   onAmbulance: needAmbulance,
   onDismiss: () => store.dispatch({ type: 'ui.dismiss' }),
 });
+// Sound needs a tap first: any tap on the page allows the offer's chime from then on.
+addEventListener('pointerdown', () => alerter.unlock(), { once: true, capture: true });
 root.querySelector('#lang').addEventListener('click', () => lang.setLang(loc().lang === 'zh-CN' ? 'en' : 'zh-CN'));
 
 applyStatic();
