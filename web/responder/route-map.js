@@ -15,8 +15,13 @@ export function createRouteMap(loc) {
   let loading = null;
   let failed = false;
   let fittedFor = null;
+  // Until the volunteer pans or zooms, the map keeps the whole way in view (new position,
+  // new slot size); after that it is theirs until the next job.
+  let userMoved = false;
+  el.addEventListener('pointerdown', () => (userMoved = true));
+  el.addEventListener('wheel', () => (userMoved = true), { passive: true });
   let last = null;
-  let fit = null; // the last fit's points and time: refitted when the slot's size settles
+  let fitPts = null; // what the view must hold: the route and both ends
 
   function load() {
     if (map || loading || failed) return;
@@ -28,9 +33,7 @@ export function createRouteMap(loc) {
         message.remove();
         // Created after the map's own observer, so it runs after it: the map already knows
         // its new size when this refits a route just shown in a slot of another size.
-        new ResizeObserver(() => {
-          if (fit && performance.now() - fit.at < 2_000) map.fitPoints(fit.pts, 56);
-        }).observe(el);
+        new ResizeObserver(() => refit()).observe(el);
         if (last) draw(last);
       })
       .catch(() => {
@@ -47,6 +50,13 @@ export function createRouteMap(loc) {
     return { zoomIn: t('map.zoom_in'), zoomOut: t('map.zoom_out') };
   }
 
+  function refit() {
+    // A hidden slot has no size: fitting into it would zoom out to the whole city.
+    if (!map || userMoved || !fitPts || !el.clientWidth || !el.clientHeight) return;
+    // At least ~270 m across: close enough to read the streets of the last turns on foot.
+    map.fitPoints(fitPts, 56, 0.0012);
+  }
+
   function draw({ key, route, you, person }) {
     const t = loc().t;
     map.setRoute(route && route.length > 1 ? route : null, { color: YOU, width: 6 });
@@ -56,13 +66,12 @@ export function createRouteMap(loc) {
     map.setMarkers(markers);
     if (fittedFor !== key) {
       fittedFor = key;
-      // A new job: show the whole way; later updates keep the volunteer's own pan and zoom.
-      const pts = [...(route || [])];
-      if (you) pts.push(you);
-      if (person) pts.push(person);
-      fit = { pts, at: performance.now() };
-      map.fitPoints(pts, 56);
+      userMoved = false;
     }
+    fitPts = [...(route || [])];
+    if (you) fitPts.push(you);
+    if (person) fitPts.push(person);
+    refit();
   }
 
   return {

@@ -306,9 +306,10 @@ test('an offer nobody answers expires on screen and says so', async () => {
   }
 });
 
-test('in Chinese: the app recovers its assignment after the server restarts', async () => {
+test('in Chinese: the app recovers its assignment after the server restarts, and calls an ambulance', async () => {
   let srv = await startServer({ roster });
   const { context, page, errors } = await phone(srv.base, { locale: 'zh-CN', at: HOME.V2 });
+  let ambulance = null;
   try {
     await signInOnDuty(page, srv.base, 'V2');
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
@@ -343,6 +344,18 @@ test('in Chinese: the app recovers its assignment after the server restarts', as
     // The server agrees it is this volunteer's job: arrived and complete are accepted.
     await page.locator(sel('arrived')).click();
     await page.locator('#job-title', { hasText: '您已在老人身边' }).waitFor();
+
+    // On scene the volunteer asks for an ambulance: the nearest crew on duty is sent.
+    ambulance = await WsClient.connect(srv.base, tokens.A1);
+    ambulance.send({ type: 'location', position: { lat: -30.012, lon: -51.22 } });
+    assert.equal((await ambulance.request({ type: 'availability', status: 'available' })).type, 'ack');
+    await page.locator(sel('need-ambulance')).click();
+    const sent = await ambulance.next((f) => f.type === 'assigned', 10000);
+    assert.equal(sent.incident_id, alert.body.incident_id);
+    assert.equal(sent.role, 'ambulance');
+    await page.locator(sel('need-ambulance'), { hasText: '已请求救护车' }).waitFor();
+    assert.equal(await page.locator(sel('need-ambulance')).isDisabled(), true, 'asked once');
+    await shot(page, 'ambulance-zh-CN');
     await page.locator(sel('complete')).click();
     await page.locator(sel('duty-toggle')).waitFor({ state: 'visible' });
     await page.locator('#bank-history').getByText(`任务 ${alert.body.incident_id}`).waitFor({ timeout: 10000 });
@@ -351,6 +364,7 @@ test('in Chinese: the app recovers its assignment after the server restarts', as
     await shot(page, 'time-bank-zh-CN');
     assert.deepEqual(errors, []);
   } finally {
+    ambulance?.close();
     await context.close();
     await srv.stop();
   }
