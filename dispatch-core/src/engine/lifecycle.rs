@@ -1,0 +1,267 @@
+//! An incident after assignment: arrivals, completion (time bank, rest), closing, and
+//! forgetting closed incidents after their retention.
+
+use super::*;
+
+impl Engine {
+    /// Puts `id` in or out of `waiting_emergencies` after its plan, status, priority, opening
+    /// time or community changed. `old` is its urgency key before the change.
+    pub(super) fn reindex_waiting(&mut self, id: IncidentId, old: Option<UrgencyKey>) {
+        if let Some(k) = old {
+            self.waiting_emergencies.remove(&k);
+        }
+        if let Some(inc) = self.incidents.get(&id) {
+            if is_waiting_emergency(inc) {
+                self.waiting_emergencies.insert(urgency_key(inc));
+            }
+        }
+    }
+
+    /// Forgets incidents closed more than `closed_retention_ms` before `now`: the incident
+    /// with its timeline, its alerts' duplicate keys and its offers. Runs at the start of
+    /// every call, so a replay forgets at the same points.
+    pub(super) fn forget_closed(&mut self, now: Timestamp) {
+        let keep = self.config.closed_retention_ms;
+        while let Some(&(at, id)) = self.closed.first() {
+            if now.ms_since(at) < keep {
+                break;
+            }
+            self.closed.pop_first();
+            let Some(inc) = self.incidents.remove(&id) else {
+                continue;
+            };
+            for a in &inc.alerts {
+                if self.alerts.get(&a.alert_id) == Some(&id) {
+                    self.alerts.remove(&a.alert_id);
+                }
+            }
+            for rec in &inc.timeline {
+                if let Event::OfferSent { offer_id, .. } = rec.event {
+                    self.offers.remove(&offer_id);
+                }
+            }
+        }
+    }
+
+    /// The incident no longer waits for a retry: drop its retry timer too.
+    pub(super) fn unwait(&mut self, incident_id: IncidentId) {
+        if let Some(at) = self.waiting.remove(&incident_id) {
+            self.timers.remove(&(at, Timer::Retry(incident_id)));
+        }
+    }
+
+    /// The slot of a responder committed to `incident_id` in the state `action` needs
+    /// (`ready` names the incident of that state). Committed to it in the other state is an
+    /// invalid transition; anything else means they are not on this incident.
+    pub(super) fn committed_slot(
+        &self,
+        id: &ResponderId,
+        incident_id: IncidentId,
+        action: &'static str,
+        ready: fn(ResponderStatus) -> Option<IncidentId>,
+    ) -> Result<u32, CommandError> {
+        let slot = self.slot(id)?;
+        self.open_incident(incident_id)?;
+        let st = self.responders[slot as usize].status;
+        if ready(st) == Some(incident_id) {
+            return Ok(slot);
+        }
+        match st {
+            ResponderStatus::EnRoute { incident_id: i }
+            | ResponderStatus::OnScene { incident_id: i }
+                if i == incident_id =>
+            {
+                Err(CommandError::InvalidTransition {
+                    responder: id.clone(),
+                    action,
+                    state: st.name(),
+                })
+            }
+            _ => Err(CommandError::NotAssigned {
+                responder: id.clone(),
+                incident: incident_id,
+            }),
+        }
+    }
+
+    pub(super) fn arrived(
+        &mut self,
+        now: Timestamp,
+        id: &ResponderId,
+        incident_id: IncidentId,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.committed_slot(id, incident_id, "arrive", |st| match st {
+            ResponderStatus::EnRoute { incident_id } => Some(incident_id),
+            _ => None,
+        })?;
+        self.set_status(slot, ResponderStatus::OnScene { incident_id });
+        let inc = self.incidents.get_mut(&incident_id).expect("checked");
+        inc.arrived.insert(id.clone(), now);
+        let role = if inc.ambulance.as_ref() == Some(id) {
+            AssignmentRole::Ambulance
+        } else {
+            AssignmentRole::Community
+        };
+        let key = urgency_key(inc);
+        if inc.status.can_become(IncidentStatus::OnScene) {
+            inc.status = IncidentStatus::OnScene;
+        }
+        let (opened, amb_at) = (inc.opened_at, inc.ambulance_at);
+        self.reindex_waiting(incident_id, Some(key));
+        let inc = &self.incidents[&incident_id];
+        let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
+        self.unwait(incident_id);
+        self.pending.remove(&incident_id);
+        match role {
+            AssignmentRole::Community => self.cancel_timer(
+                opened.plus_ms(self.config.sla_community_on_scene_ms),
+                Timer::SlaCommunityOnScene(incident_id),
+            ),
+            AssignmentRole::Ambulance => {
+                if let Some(t) = amb_at {
+                    self.cancel_timer(
+                        t.plus_ms(self.config.sla_ambulance_on_scene_ms),
+                        Timer::SlaAmbulanceOnScene(incident_id),
+                    );
+                }
+            }
+        }
+        // Somebody is at the door: nobody else needs to be asked.
+        for o in open {
+            self.withdraw(now, o, WithdrawReason::Filled, ResponderStatus::Available);
+        }
+        self.emit(
+            now,
+            Event::ResponderArrived {
+                incident_id,
+                responder_id: id.clone(),
+                role,
+            },
+        );
+        Ok(Reply::Done)
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        now: Timestamp,
+        id: &ResponderId,
+        incident_id: IncidentId,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.committed_slot(id, incident_id, "complete", |st| match st {
+            ResponderStatus::OnScene { incident_id } => Some(incident_id),
+            _ => None,
+        })?;
+        self.release(now, slot, incident_id);
+        let inc = self.incidents.get_mut(&incident_id).expect("checked");
+        inc.completed.insert(id.clone());
+        if inc.committed().next().is_none() {
+            self.close(
+                now,
+                incident_id,
+                IncidentStatus::Resolved,
+                Actor::Responder(id.clone()),
+                format!("completed by {id}"),
+            );
+        }
+        Ok(Reply::Done)
+    }
+
+    /// A responder leaves an incident: credit the time bank (volunteers who arrived), then
+    /// rest (volunteers after an emergency) or become available again.
+    pub(super) fn release(&mut self, now: Timestamp, slot: u32, incident_id: IncidentId) {
+        let r = &self.responders[slot as usize];
+        let id = r.record.id.clone();
+        let kind = r.record.kind;
+        let inc = &self.incidents[&incident_id];
+        let (plan, arrived) = (inc.plan, inc.arrived.get(&id).copied());
+        if kind == ResponderKind::Volunteer {
+            if let Some(at) = arrived {
+                let minutes = self.time_bank.credit(&id, incident_id, at, now);
+                self.emit(
+                    now,
+                    Event::TimeBankCredited {
+                        responder_id: id.clone(),
+                        incident_id,
+                        minutes,
+                    },
+                );
+            }
+        }
+        if kind == ResponderKind::Volunteer && plan == Plan::Emergency && arrived.is_some() {
+            let until = now.plus_ms(self.config.rest_after_emergency_ms);
+            self.set_status(slot, ResponderStatus::Resting { until });
+            self.set_timer(until, Timer::RestOver(id));
+        } else {
+            self.set_status(slot, ResponderStatus::Available);
+        }
+    }
+
+    /// Ends an incident: open offers withdrawn, committed responders released, timers dropped.
+    pub(super) fn close(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        to: IncidentStatus,
+        by: Actor,
+        reason: String,
+    ) {
+        let inc = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("caller checked");
+        debug_assert!(inc.status.can_become(to));
+        let key = urgency_key(inc);
+        inc.status = to;
+        inc.closed_at = Some(now);
+        self.closed.insert((now, incident_id));
+        self.waiting_emergencies.remove(&key);
+        let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
+        let committed: Vec<ResponderId> = inc.committed().cloned().collect();
+        let elder = inc.elder_id.clone();
+        self.open_by_elder.remove(&elder);
+        self.unwait(incident_id);
+        self.pending.remove(&incident_id);
+        for o in open {
+            self.withdraw(
+                now,
+                o,
+                WithdrawReason::IncidentClosed,
+                ResponderStatus::Available,
+            );
+        }
+        for r in committed {
+            if let Some(&slot) = self.slots.get(&r) {
+                if self.responders[slot as usize].status.incident() == Some(incident_id) {
+                    self.release(now, slot, incident_id);
+                }
+            }
+        }
+        let dead: Vec<(Timestamp, Timer)> = self
+            .timers
+            .iter()
+            .filter(|(_, t)| {
+                matches!(t,
+                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceRetry(i) | Timer::AmbulanceIfNoAccept(i)
+                    | Timer::SlaFirstAccept(i) | Timer::SlaCommunityOnScene(i) | Timer::SlaAmbulanceOnScene(i)
+                    if *i == incident_id)
+            })
+            .cloned()
+            .collect();
+        for t in dead {
+            self.timers.remove(&t);
+        }
+        let event = match to {
+            IncidentStatus::Cancelled => Event::IncidentCancelled {
+                incident_id,
+                by,
+                reason,
+            },
+            _ => Event::IncidentResolved {
+                incident_id,
+                by,
+                reason,
+            },
+        };
+        self.emit(now, event);
+    }
+}

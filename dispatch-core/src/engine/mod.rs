@@ -1,0 +1,668 @@
+//! The sans-IO façade: `handle_command(now, cmd)` / `handle_timeout(now)` in,
+//! `poll_event()` / `poll_timeout()` out. It owns all dispatch state; it reads no clock and
+//! does no I/O, so the server, the simulator and journal replay drive the same code.
+//!
+//! Every handler validates completely before it changes anything, so an `Err` leaves the
+//! engine exactly as it was (no event, no sequence number consumed). Decisions iterate only
+//! ordered collections (`BTreeMap`, `BTreeSet`, sorted vectors), so the same commands at the
+//! same times always give the same events.
+//!
+//! This file holds the owner ([`Engine`], its saved form [`EngineState`]), the constructors
+//! and the façade; each use case lives beside it in a file named for what it does:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `intake.rs` | an alert opens or joins an incident; a device cancels its alert |
+//! | `ranking.rs` | who may be offered an incident, ranked by road ETA; the reason texts |
+//! | `waves.rs` | dispatch rounds: waves of offers, the ambulance track |
+//! | `surge.rs` | joint assignment when several emergencies wait at once |
+//! | `offers.rs` | accept, decline, withdraw; an operator assigns by hand |
+//! | `lifecycle.rs` | arrival, completion, closing, forgetting closed incidents |
+//! | `responders.rs` | locations, availability, roster edits; every status change |
+//! | `timers.rs` | the [`Timer`]s and what each does when it fires |
+//! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
+//!
+//! Methods the rooms share are `pub(super)`; nothing outside `engine` reaches in.
+
+use crate::command::{Alert, Command, Reply};
+use crate::error::CommandError;
+use crate::event::{Event, EventRecord, WithdrawReason};
+use crate::geo::{LatLon, Projection};
+use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
+use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
+use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
+use crate::model::{
+    Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
+};
+use crate::policy::{MatchingMode, Plan, PolicyConfig};
+use crate::responder::{ResponderState, ResponderStatus};
+use crate::road::RoadNetwork;
+use crate::roster::{Roster, RosterError, RosterFile};
+use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
+use crate::time::Timestamp;
+use crate::timebank::{TimeBank, TimeBankView};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
+
+mod console_views;
+mod intake;
+mod lifecycle;
+mod offers;
+mod ranking;
+mod responders;
+mod surge;
+mod timers;
+mod views;
+mod waves;
+
+pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
+pub use timers::Timer;
+pub use views::{IncidentSummary, IncidentView, ResponderView, SnapshotView};
+
+/// Everything but the road network, for snapshots (team journal). `restore` rebuilds the
+/// derived indexes (R-trees, id lookups) from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineState {
+    pub roster: RosterFile,
+    pub responders: Vec<ResponderState>,
+    pub incidents: BTreeMap<IncidentId, Incident>,
+    pub offers: BTreeMap<OfferId, Offer>,
+    pub alerts: BTreeMap<AlertId, IncidentId>,
+    pub open_by_elder: BTreeMap<ElderId, IncidentId>,
+    /// Incidents waiting for a retry, with the retry's time.
+    pub waiting: BTreeMap<IncidentId, Timestamp>,
+    pub timers: Vec<(Timestamp, Timer)>,
+    pub time_bank: TimeBank,
+    pub next_incident: u64,
+    pub next_offer: u64,
+    pub seq: u64,
+    /// Events decided but not yet polled.
+    pub pending_events: Vec<EventRecord>,
+    /// Batched dispatch: incidents waiting for the next dispatch round, and when it is due.
+    #[serde(default)]
+    pub pending_dispatch: Vec<IncidentId>,
+    #[serde(default)]
+    pub dispatch_due: Option<Timestamp>,
+}
+
+/// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
+/// multiply-rotate scheme of rustc's FxHash). Ids come from the roster and authenticated
+/// sessions, so hash flooding is not a concern; iteration order never matters (lookups only).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A cached placement: the projected position and mode it was computed for, and the result.
+type PlacedEntry = ([f64; 2], TravelMode, Option<Placed>);
+
+/// The engine. See the module docs.
+pub struct Engine {
+    /// Travel times (the road network in production).
+    roads: Arc<dyn TravelTimes>,
+    config: PolicyConfig,
+    /// The projection of `roads`, cached (used on every location update).
+    projection: Projection,
+    roster: Roster,
+    /// Responders by dense slot; slots are never reused, so R-tree entries stay small.
+    responders: Vec<ResponderState>,
+    /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
+    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
+    /// Available responders by (kind, mode).
+    index: ResponderIndex,
+    incidents: BTreeMap<IncidentId, Incident>,
+    offers: BTreeMap<OfferId, Offer>,
+    alerts: BTreeMap<AlertId, IncidentId>,
+    open_by_elder: BTreeMap<ElderId, IncidentId>,
+    /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
+    /// timer is cancelled as soon as its incident stops waiting. A fruitless retry re-arms
+    /// without an event, so a replay must make every timeout call (the journal keeps them all).
+    waiting: BTreeMap<IncidentId, Timestamp>,
+    timers: BTreeSet<(Timestamp, Timer)>,
+    time_bank: TimeBank,
+    next_incident: u64,
+    next_offer: u64,
+    seq: u64,
+    events: VecDeque<EventRecord>,
+    /// Incidents that need a wave at the end of the current call (empty between calls), or,
+    /// with batched dispatch, at the next `handle_timeout` (due at `dispatch_due`).
+    pending: BTreeSet<IncidentId>,
+    dispatch_due: Option<Timestamp>,
+    /// Closed incidents by closing time, oldest first (derived from `incidents`, not saved):
+    /// they are forgotten `closed_retention_ms` after closing.
+    closed: BTreeSet<(Timestamp, IncidentId)>,
+    /// Waiting emergencies (dispatching, no community responder yet), most urgent first:
+    /// joint rounds take the most urgent from the front instead of scanning every open
+    /// incident. Derived from `incidents` (rebuilt on restore), kept by `reindex_waiting`.
+    waiting_emergencies: BTreeSet<UrgencyKey>,
+    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
+    /// the projected position it was snapped from (location updates do not snap; ranking
+    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
+    /// decision.
+    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
+    /// callers that share it behind a lock.
+    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
+    /// Test-only count of incidents visited to find surges (history must not add to it).
+    #[cfg(test)]
+    surge_scanned: std::sync::atomic::AtomicU64,
+}
+
+/// `Engine` is moved into the server's engine task and may be shared behind a lock.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+};
+
+/// Urgency order: highest priority, then oldest, then lowest id.
+type UrgencyKey = (std::cmp::Reverse<u8>, Timestamp, IncidentId);
+
+fn urgency_key(inc: &Incident) -> UrgencyKey {
+    (std::cmp::Reverse(inc.priority), inc.opened_at, inc.id)
+}
+
+/// An emergency still waiting for its community responder.
+fn is_waiting_emergency(inc: &Incident) -> bool {
+    inc.plan == Plan::Emergency && inc.status == IncidentStatus::Dispatching && !inc.has_community()
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("responders", &self.responders.len())
+            .field("incidents", &self.incidents.len())
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+fn roster_to_command_error(e: RosterError) -> CommandError {
+    match e {
+        RosterError::UnknownGrid { grid, .. } => CommandError::UnknownGrid(grid),
+        RosterError::UnknownPairedResponder { responder, .. } => {
+            CommandError::UnknownResponder(responder)
+        }
+        RosterError::OffMap {
+            position, detail, ..
+        } => CommandError::OffMap {
+            lat: position.lat,
+            lon: position.lon,
+            detail,
+        },
+        other => CommandError::Invalid(other.to_string()),
+    }
+}
+
+fn secs(ms: u64) -> u64 {
+    (ms + 500) / 1000
+}
+
+fn mode_name(m: TravelMode) -> &'static str {
+    match m {
+        TravelMode::Foot => "on foot",
+        TravelMode::Car => "by car",
+    }
+}
+
+impl Engine {
+    /// An engine over the road network (the production constructor). The roster is
+    /// validated: unknown grid, unknown paired responder, duplicate id or a position off the
+    /// map is refused naming the entry.
+    pub fn new(
+        roads: Arc<RoadNetwork>,
+        roster: RosterFile,
+        config: PolicyConfig,
+    ) -> Result<Engine, RosterError> {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::with_travel_times(Arc::new(times), roster, config)
+    }
+
+    /// Rebuilds an engine from `save_state` over the road network.
+    pub fn restore(roads: Arc<RoadNetwork>, config: PolicyConfig, state: EngineState) -> Engine {
+        let times = RoadTimes {
+            net: roads,
+            foot_kmh: config.foot_profile_kmh,
+        };
+        Engine::restore_with_travel_times(Arc::new(times), config, state)
+    }
+
+    /// An engine over any travel-time source (the road network, or a test stand-in).
+    pub fn with_travel_times(
+        roads: Arc<dyn TravelTimes>,
+        roster: RosterFile,
+        config: PolicyConfig,
+    ) -> Result<Engine, RosterError> {
+        let on_map = |p: LatLon| roads.check_on_map(p);
+        let roster = Roster::from_file(roster, &on_map)?;
+        let projection = roads.projection();
+        let responders: Vec<ResponderState> = roster
+            .responders()
+            .map(|r| ResponderState::new(r.clone(), projection.to_xy(r.home)))
+            .collect();
+        let state = EngineState {
+            roster: roster.to_file(),
+            responders,
+            incidents: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            alerts: BTreeMap::new(),
+            open_by_elder: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            timers: Vec::new(),
+            time_bank: TimeBank::default(),
+            next_incident: 1,
+            next_offer: 1,
+            seq: 0,
+            pending_events: Vec::new(),
+            pending_dispatch: Vec::new(),
+            dispatch_due: None,
+        };
+        Ok(Engine::restore_with_travel_times(roads, config, state))
+    }
+
+    /// Rebuilds an engine from a snapshot over any travel-time source.
+    pub fn restore_with_travel_times(
+        roads: Arc<dyn TravelTimes>,
+        config: PolicyConfig,
+        state: EngineState,
+    ) -> Engine {
+        // The snapshot was validated when its contents were accepted (positions included, so
+        // the on-map check is skipped); a saved roster that fails validation is a bug.
+        let roster = Roster::from_file(state.roster, &|_| Ok(()))
+            .expect("a roster saved by the engine is valid");
+        let slots = state
+            .responders
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.record.id.clone(), i as u32))
+            .collect();
+        let index =
+            ResponderIndex::bulk_load(state.responders.iter().enumerate().filter_map(|(i, r)| {
+                r.anchor
+                    .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
+            }));
+        // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
+        let closed = state
+            .incidents
+            .values()
+            .filter(|i| !i.status.is_open())
+            .map(|i| {
+                let at = i
+                    .closed_at
+                    .or_else(|| i.timeline.last().map(|e| e.at))
+                    .unwrap_or(i.opened_at);
+                (at, i.id)
+            })
+            .collect();
+        let waiting_emergencies = state
+            .incidents
+            .values()
+            .filter(|i| is_waiting_emergency(i))
+            .map(urgency_key)
+            .collect();
+        Engine {
+            closed,
+            waiting_emergencies,
+            projection: roads.projection(),
+            roads,
+            config,
+            roster,
+            responders: state.responders,
+            slots,
+            index,
+            incidents: state.incidents,
+            offers: state.offers,
+            alerts: state.alerts,
+            open_by_elder: state.open_by_elder,
+            waiting: state.waiting,
+            timers: state.timers.into_iter().collect(),
+            time_bank: state.time_bank,
+            next_incident: state.next_incident,
+            next_offer: state.next_offer,
+            seq: state.seq,
+            events: state.pending_events.into(),
+            pending: state.pending_dispatch.into_iter().collect(),
+            dispatch_due: state.dispatch_due,
+            placed_cache: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            surge_scanned: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Everything but the road network.
+    pub fn save_state(&self) -> EngineState {
+        EngineState {
+            roster: self.roster.to_file(),
+            responders: self.responders.clone(),
+            incidents: self.incidents.clone(),
+            offers: self.offers.clone(),
+            alerts: self.alerts.clone(),
+            open_by_elder: self.open_by_elder.clone(),
+            waiting: self.waiting.clone(),
+            timers: self.timers.iter().cloned().collect(),
+            time_bank: self.time_bank.clone(),
+            next_incident: self.next_incident,
+            next_offer: self.next_offer,
+            seq: self.seq,
+            pending_events: self.events.iter().cloned().collect(),
+            pending_dispatch: self.pending.iter().copied().collect(),
+            dispatch_due: self.dispatch_due,
+        }
+    }
+
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    // ------------------------------------------------------------------ read side
+
+    /// The next event, in `seq` order.
+    pub fn poll_event(&mut self) -> Option<EventRecord> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let timer = self.timers.first().map(|(t, _)| *t);
+        match (timer, self.dispatch_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The sequence number of the last event decided (polled or not).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    // ------------------------------------------------------------------ write side
+
+    /// Applies one command. `Err` changes nothing.
+    pub fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        self.forget_closed(now);
+        let reply = match cmd {
+            Command::Location {
+                responder_id,
+                position,
+            } => {
+                return self.location(now, &responder_id, position);
+            }
+            Command::Alert(a) => self.alert(now, a)?,
+            Command::CancelAlert {
+                alert_id,
+                device_id,
+            } => self.cancel_alert(now, alert_id, device_id)?,
+            Command::CheckIn {
+                elder_id,
+                device_id,
+            } => {
+                self.check_device(&device_id)?;
+                if self.roster.elder(&elder_id).is_none() {
+                    return Err(CommandError::UnknownElder(elder_id));
+                }
+                // A late check-in answers the missed one: a welfare visit nobody has reached
+                // yet is called off (its offers withdrawn, its visitor released). Emergencies
+                // are never closed by a check-in, and a visitor already at the door finishes.
+                let visit = self.open_by_elder.get(&elder_id).copied().filter(|i| {
+                    self.incidents
+                        .get(i)
+                        .is_some_and(|inc| inc.plan == Plan::WelfareVisit && inc.arrived.is_empty())
+                });
+                self.emit(
+                    now,
+                    Event::CheckedIn {
+                        elder_id: elder_id.clone(),
+                    },
+                );
+                if let Some(incident_id) = visit {
+                    self.close(
+                        now,
+                        incident_id,
+                        IncidentStatus::Cancelled,
+                        Actor::Device(device_id),
+                        format!("{elder_id} checked in: the welfare visit is not needed"),
+                    );
+                }
+                Reply::Done
+            }
+            Command::SetAvailability {
+                responder_id,
+                status,
+            } => self.set_availability(now, &responder_id, status)?,
+            Command::Accept {
+                responder_id,
+                offer_id,
+            } => self.accept(now, &responder_id, offer_id)?,
+            Command::Decline {
+                responder_id,
+                offer_id,
+            } => self.decline(now, &responder_id, offer_id)?,
+            Command::Arrived {
+                responder_id,
+                incident_id,
+            } => self.arrived(now, &responder_id, incident_id)?,
+            Command::Complete {
+                responder_id,
+                incident_id,
+            } => self.complete(now, &responder_id, incident_id)?,
+            Command::RequestAmbulance {
+                responder_id,
+                incident_id,
+            } => {
+                let slot = self.slot(&responder_id)?;
+                let inc = self.open_incident(incident_id)?;
+                let needed = inc.ambulance.is_none() && inc.ambulance_wanted.is_none();
+                if self.responders[slot as usize].status.incident() != Some(incident_id) {
+                    return Err(CommandError::NotAssigned {
+                        responder: responder_id,
+                        incident: incident_id,
+                    });
+                }
+                if needed {
+                    self.dispatch_ambulance(
+                        now,
+                        incident_id,
+                        format!("requested by {responder_id} on scene"),
+                    );
+                }
+                Reply::Done
+            }
+            Command::Assign {
+                operator_id,
+                incident_id,
+                responder_id,
+            } => {
+                self.check_operator(&operator_id)?;
+                self.operator_assign(now, incident_id, &responder_id, &operator_id)?
+            }
+            Command::Cancel {
+                operator_id,
+                incident_id,
+                reason,
+            } => {
+                self.check_operator(&operator_id)?;
+                self.open_incident(incident_id)?;
+                self.close(
+                    now,
+                    incident_id,
+                    IncidentStatus::Cancelled,
+                    Actor::Operator(operator_id),
+                    reason,
+                );
+                Reply::Done
+            }
+            Command::Resolve {
+                operator_id,
+                incident_id,
+                note,
+            } => {
+                self.check_operator(&operator_id)?;
+                self.open_incident(incident_id)?;
+                self.close(
+                    now,
+                    incident_id,
+                    IncidentStatus::Resolved,
+                    Actor::Operator(operator_id),
+                    note,
+                );
+                Reply::Done
+            }
+            Command::UpsertGrid { by, grid } => {
+                self.check_actor(&by)?;
+                self.roster
+                    .upsert_grid(grid)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::UpsertResponder { by, responder } => {
+                self.check_actor(&by)?;
+                self.upsert_responder(responder)?
+            }
+            Command::RetireResponder { by, responder_id } => {
+                self.check_actor(&by)?;
+                self.retire_responder(now, &responder_id)?
+            }
+            Command::UpsertElder { by, elder } => {
+                self.check_actor(&by)?;
+                let roads = self.roads.clone();
+                let on_map = |p: LatLon| roads.check_on_map(p);
+                self.roster
+                    .upsert_elder(elder, &on_map)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::RetireElder { by, elder_id } => {
+                self.check_actor(&by)?;
+                if self.roster.elder(&elder_id).is_none() {
+                    return Err(CommandError::UnknownElder(elder_id));
+                }
+                if let Some(i) = self.open_by_elder.get(&elder_id) {
+                    return Err(CommandError::Invalid(format!(
+                        "elder {elder_id} has open incident {i}"
+                    )));
+                }
+                self.roster
+                    .retire_elder(&elder_id)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::RetireGrid { by, grid_id } => {
+                self.check_actor(&by)?;
+                if self.roster.grid(&grid_id).is_none() {
+                    return Err(CommandError::UnknownGrid(grid_id));
+                }
+                self.roster
+                    .retire_grid(&grid_id)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+        };
+        if self.config.dispatch_batched {
+            if !self.pending.is_empty() && self.dispatch_due.is_none() {
+                self.dispatch_due = Some(now);
+            }
+        } else {
+            self.run_dispatch(now);
+        }
+        Ok(reply)
+    }
+
+    /// Fires every timer due at or before `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.forget_closed(now);
+        while let Some((at, _)) = self.timers.first() {
+            if *at > now {
+                break;
+            }
+            let (at, timer) = self.timers.pop_first().expect("checked non-empty");
+            self.fire(now, at, timer);
+        }
+        self.dispatch_due = None;
+        self.run_dispatch(now);
+    }
+
+    fn emit(&mut self, now: Timestamp, event: Event) {
+        self.seq += 1;
+        let rec = EventRecord {
+            seq: self.seq,
+            at: now,
+            event,
+        };
+        if let Some(id) = rec.event.incident_id() {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.timeline.push(rec.clone());
+            }
+        }
+        self.events.push_back(rec);
+    }
+
+    fn slot(&self, id: &ResponderId) -> Result<u32, CommandError> {
+        match self.slots.get(id) {
+            Some(&s) if !self.responders[s as usize].retired => Ok(s),
+            _ => Err(CommandError::UnknownResponder(id.clone())),
+        }
+    }
+
+    fn open_incident(&self, id: IncidentId) -> Result<&Incident, CommandError> {
+        let i = self
+            .incidents
+            .get(&id)
+            .ok_or(CommandError::UnknownIncident(id))?;
+        if !i.status.is_open() {
+            return Err(CommandError::IncidentClosed(id));
+        }
+        Ok(i)
+    }
+
+    fn check_operator(&self, id: &crate::ids::OperatorId) -> Result<(), CommandError> {
+        match self.roster.operator(id) {
+            Some(_) => Ok(()),
+            None => Err(CommandError::Invalid(format!("unknown operator {id}"))),
+        }
+    }
+
+    fn check_device(&self, id: &crate::ids::DeviceId) -> Result<(), CommandError> {
+        match self.roster.device(id) {
+            Some(_) => Ok(()),
+            None => Err(CommandError::Invalid(format!("unknown device {id}"))),
+        }
+    }
+
+    fn check_actor(&self, by: &Actor) -> Result<(), CommandError> {
+        match by {
+            Actor::Operator(o) => self.check_operator(o),
+            Actor::Engine => Ok(()),
+            other => Err(CommandError::Invalid(format!(
+                "{other:?} may not change the roster"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! Offers and assignments: answering an offer (accept, decline), withdrawing offers, and an
+//! operator assigning by hand.
+
+use super::*;
+
+impl Engine {
+    /// Checks an offer can be answered by `id` now.
+    pub(super) fn answerable(
+        &self,
+        now: Timestamp,
+        id: &ResponderId,
+        offer_id: OfferId,
+    ) -> Result<u32, CommandError> {
+        let slot = self.slot(id)?;
+        let o = self
+            .offers
+            .get(&offer_id)
+            .ok_or(CommandError::UnknownOffer(offer_id))?;
+        if &o.responder_id != id {
+            return Err(CommandError::NotYourOffer {
+                offer: offer_id,
+                responder: id.clone(),
+            });
+        }
+        if o.status != OfferStatus::Open || now >= o.expires_at {
+            return Err(CommandError::OfferClosed(offer_id));
+        }
+        Ok(slot)
+    }
+
+    pub(super) fn accept(
+        &mut self,
+        now: Timestamp,
+        id: &ResponderId,
+        offer_id: OfferId,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.answerable(now, id, offer_id)?;
+        let o = self.offers.get_mut(&offer_id).expect("checked");
+        o.status = OfferStatus::Accepted;
+        let (incident_id, expires_at, eta_ms) = (o.incident_id, o.expires_at, o.eta_ms);
+        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        let inc = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("open offers belong to open incidents");
+        inc.open_offers.remove(&offer_id);
+        let reason = format!(
+            "{id} accepted offer {offer_id} (wave {}) and is on the way, ETA {} s",
+            inc.wave,
+            secs(eta_ms)
+        );
+        self.assign_community(now, incident_id, slot, eta_ms, reason);
+        Ok(Reply::Done)
+    }
+
+    /// Commits a community responder (from `available` or `offered`) to an incident.
+    pub(super) fn assign_community(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        slot: u32,
+        eta_ms: u64,
+        reason: String,
+    ) {
+        let id = self.responders[slot as usize].record.id.clone();
+        self.set_status(slot, ResponderStatus::EnRoute { incident_id });
+        self.responders[slot as usize].count_assignment(now);
+        let inc = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("caller checked");
+        let first = inc.community.is_empty();
+        let key = urgency_key(inc);
+        inc.community.push(id.clone());
+        if inc.first_accept_at.is_none() {
+            inc.first_accept_at = Some(now);
+        }
+        if inc.status == IncidentStatus::Dispatching {
+            inc.status = IncidentStatus::Assigned;
+        }
+        let opened = inc.opened_at;
+        self.reindex_waiting(incident_id, Some(key));
+        let inc = &self.incidents[&incident_id];
+        let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
+        self.unwait(incident_id);
+        self.pending.remove(&incident_id);
+        if first {
+            self.cancel_timer(
+                opened.plus_ms(self.config.sla_first_accept_ms),
+                Timer::SlaFirstAccept(incident_id),
+            );
+            self.cancel_timer(
+                opened.plus_ms(self.config.ambulance_after_no_accept_ms),
+                Timer::AmbulanceIfNoAccept(incident_id),
+            );
+        }
+        for o in others {
+            self.withdraw(now, o, WithdrawReason::Filled, ResponderStatus::Available);
+        }
+        let (route, _) = self.route_for(slot, incident_id);
+        self.emit(
+            now,
+            Event::Assigned {
+                incident_id,
+                responder_id: id,
+                role: AssignmentRole::Community,
+                eta_s: secs(eta_ms) as u32,
+                route,
+                reason,
+            },
+        );
+    }
+
+    /// Takes an open offer back; the responder becomes `then` (available or off duty).
+    pub(super) fn withdraw(
+        &mut self,
+        now: Timestamp,
+        offer_id: OfferId,
+        why: WithdrawReason,
+        then: ResponderStatus,
+    ) {
+        let Some(o) = self.offers.get_mut(&offer_id) else {
+            return;
+        };
+        if o.status != OfferStatus::Open {
+            return;
+        }
+        o.status = OfferStatus::Withdrawn;
+        let (incident_id, responder_id, expires_at) =
+            (o.incident_id, o.responder_id.clone(), o.expires_at);
+        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        if let Some(i) = self.incidents.get_mut(&incident_id) {
+            i.open_offers.remove(&offer_id);
+        }
+        if let Some(&slot) = self.slots.get(&responder_id) {
+            self.set_status(slot, then);
+        }
+        if why == WithdrawReason::ResponderUnavailable {
+            self.offer_closed(incident_id, offer_id);
+        }
+        self.emit(
+            now,
+            Event::OfferWithdrawn {
+                offer_id,
+                incident_id,
+                responder_id,
+                reason: why,
+            },
+        );
+    }
+
+    pub(super) fn decline(
+        &mut self,
+        now: Timestamp,
+        id: &ResponderId,
+        offer_id: OfferId,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.answerable(now, id, offer_id)?;
+        let o = self.offers.get_mut(&offer_id).expect("checked");
+        o.status = OfferStatus::Declined;
+        let (incident_id, expires_at) = (o.incident_id, o.expires_at);
+        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        self.set_status(slot, ResponderStatus::Available);
+        self.offer_closed(incident_id, offer_id);
+        self.emit(
+            now,
+            Event::OfferDeclined {
+                offer_id,
+                incident_id,
+                responder_id: id.clone(),
+            },
+        );
+        Ok(Reply::Done)
+    }
+
+    /// After a decline or expiry: a wave with no open offer left moves on to the next wave.
+    pub(super) fn offer_closed(&mut self, incident_id: IncidentId, offer_id: OfferId) {
+        if let Some(i) = self.incidents.get_mut(&incident_id) {
+            i.open_offers.remove(&offer_id);
+            if i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching {
+                self.pending.insert(incident_id);
+            }
+        }
+    }
+
+    pub(super) fn operator_assign(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        id: &ResponderId,
+        operator: &crate::ids::OperatorId,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.slot(id)?;
+        let inc = self.open_incident(incident_id)?;
+        if inc.status == IncidentStatus::Scheduled {
+            return Err(CommandError::Invalid(format!(
+                "incident {incident_id} is scheduled for later"
+            )));
+        }
+        let st = self.responders[slot as usize].status;
+        let kind = self.responders[slot as usize].record.kind;
+        if kind == ResponderKind::Ambulance && inc.ambulance.is_some() {
+            return Err(CommandError::Invalid(format!(
+                "incident {incident_id} already has an ambulance"
+            )));
+        }
+        match st {
+            ResponderStatus::Available => {}
+            ResponderStatus::Offered { incident_id: i, .. } if i == incident_id => {}
+            _ => {
+                return Err(CommandError::InvalidTransition {
+                    responder: id.clone(),
+                    action: "be assigned",
+                    state: st.name(),
+                })
+            }
+        }
+        if let ResponderStatus::Offered { offer_id, .. } = st {
+            let o = self
+                .offers
+                .get_mut(&offer_id)
+                .expect("offered state names an offer");
+            o.status = OfferStatus::Accepted;
+            let exp = o.expires_at;
+            self.cancel_timer(exp, Timer::OfferExpiry(offer_id));
+            if let Some(i) = self.incidents.get_mut(&incident_id) {
+                i.open_offers.remove(&offer_id);
+            }
+        }
+        let eta_ms = self.eta_of(slot, incident_id).unwrap_or(0);
+        if kind == ResponderKind::Ambulance {
+            self.assign_ambulance(
+                now,
+                incident_id,
+                slot,
+                eta_ms,
+                format!("assigned by operator {operator}"),
+            );
+        } else {
+            self.assign_community(
+                now,
+                incident_id,
+                slot,
+                eta_ms,
+                format!("assigned by operator {operator}, ETA {} s", secs(eta_ms)),
+            );
+        }
+        Ok(Reply::Done)
+    }
+}

@@ -1,0 +1,276 @@
+//! Who may be offered an incident and how they rank: eligibility, familiarity, road ETAs,
+//! the baseline radius rule, and the reason text each offer carries.
+
+use super::*;
+
+impl Engine {
+    /// The foot tree's top speed uses the fastest walker on the roster.
+    pub(super) fn tree_top_mps(&self, mode: TravelMode) -> f64 {
+        let base = self.roads.max_speed_mps(mode);
+        match mode {
+            TravelMode::Car => base,
+            TravelMode::Foot => {
+                base * (self.roster.max_walk_kmh().max(self.roads.foot_kmh())
+                    / self.roads.foot_kmh())
+            }
+        }
+    }
+
+    pub(super) fn time_factor(&self, slot: u32) -> f64 {
+        let r = &self.responders[slot as usize].record;
+        match r.travel_mode {
+            TravelMode::Car => 1.0,
+            TravelMode::Foot => self.roads.foot_kmh() / r.walk_kmh.unwrap_or(self.roads.foot_kmh()),
+        }
+    }
+
+    /// Whether `slot` may be offered `incident` (state aside): fresh position, right kind,
+    /// skill, daily cap, not already asked.
+    pub(super) fn may_offer(&self, now: Timestamp, slot: u32, inc: &Incident) -> bool {
+        let r = &self.responders[slot as usize];
+        if r.retired
+            || !r.position_fresh(now, self.config.stale_position_ms)
+            || inc.asked.contains(&r.record.id)
+        {
+            return false;
+        }
+        if !inc.plan.offered_kinds().contains(&r.record.kind) {
+            return false;
+        }
+        if r.record.kind == ResponderKind::Volunteer
+            && r.assignments_on(now) >= self.config.volunteer_daily_cap
+        {
+            return false;
+        }
+        if let (Plan::Service, Some(s)) = (inc.plan, inc.service) {
+            if let Some(skill) = self.config.skill_for(s) {
+                if !r.record.skills.iter().any(|k| k == skill) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A responder placed on their mode's graph, snapped at most once per position.
+    pub(super) fn placed(&self, slot: u32) -> Option<Placed> {
+        let r = &self.responders[slot as usize];
+        let mode = r.record.travel_mode;
+        let mut cache = self.placed_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() <= slot as usize {
+            cache.resize(self.responders.len(), None);
+        }
+        match &cache[slot as usize] {
+            Some((xy, m, p)) if *xy == r.xy && *m == mode => *p,
+            _ => {
+                let p = self.roads.place(mode, r.position);
+                cache[slot as usize] = Some((r.xy, mode, p));
+                p
+            }
+        }
+    }
+
+    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
+    pub(super) fn candidate_info(
+        &self,
+        slot: u32,
+        elder: Option<&crate::roster::ElderRecord>,
+    ) -> Option<CandidateInfo> {
+        let position = self.placed(slot)?;
+        let r = &self.responders[slot as usize];
+        let familiar = elder.and_then(|e| self.roster.is_familiar(e, &r.record));
+        Some(CandidateInfo {
+            position,
+            mode: r.record.travel_mode,
+            time_factor: self.time_factor(slot),
+            familiar,
+        })
+    }
+
+    /// The familiar responders of an incident's elder (paired, own grid workers), by slot.
+    pub(super) fn familiar_slots(&self, inc: &Incident) -> Vec<u32> {
+        let Some(e) = self.roster.elder(&inc.elder_id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u32> = e
+            .paired_responders
+            .iter()
+            .chain(self.roster.grid_workers(&e.grid_id))
+            .filter_map(|id| self.slots.get(id).copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Ranks who may be offered `incident` now. `extra` responders (holding offers of other
+    /// incidents in a surge) are considered too; `reserved` ones are excluded.
+    pub(super) fn rank_for(
+        &self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        k: usize,
+        extra: &BTreeSet<u32>,
+        reserved: &BTreeSet<u32>,
+    ) -> Vec<Ranked> {
+        let inc = &self.incidents[&incident_id];
+        if inc.plan == Plan::WelfareVisit && inc.wave == 0 {
+            // A welfare visit's first wave is the elder's own grid worker(s) alone; nobody
+            // there, and it goes to everyone eligible.
+            let own = self.rank_among(now, incident_id, k, extra, reserved, true);
+            if !own.is_empty() {
+                return own;
+            }
+        }
+        self.rank_among(now, incident_id, k, extra, reserved, false)
+    }
+
+    pub(super) fn rank_among(
+        &self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        k: usize,
+        extra: &BTreeSet<u32>,
+        reserved: &BTreeSet<u32>,
+        welfare_first: bool,
+    ) -> Vec<Ranked> {
+        let inc = &self.incidents[&incident_id];
+        let mut forced = self.familiar_slots(inc);
+        if welfare_first {
+            // Wave 1 of a welfare visit: the elder's own grid worker(s) only.
+            let e = self.roster.elder(&inc.elder_id);
+            forced.retain(|&s| {
+                let r = &self.responders[s as usize].record;
+                r.kind == ResponderKind::GridWorker
+                    && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
+            });
+        }
+        forced.extend(extra.iter().copied());
+        forced.sort_unstable();
+        forced.dedup();
+        let elder = self.roster.elder(&inc.elder_id);
+        let eligible = |slot: u32| -> Option<CandidateInfo> {
+            if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
+                return None;
+            }
+            match self.responders[slot as usize].status {
+                ResponderStatus::Available => {}
+                ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
+                _ => return None,
+            }
+            self.candidate_info(slot, elder)
+        };
+        let mut trees: Vec<(usize, f64)> = Vec::new();
+        if !welfare_first {
+            for &kind in inc.plan.offered_kinds() {
+                for mode in [TravelMode::Foot, TravelMode::Car] {
+                    trees.push((tree_of(kind, mode), self.tree_top_mps(mode)));
+                }
+            }
+        }
+        let q = RankQuery {
+            target: inc.position,
+            target_xy: inc.xy,
+            trees: &trees,
+            forced: &forced,
+            k,
+            margin_ms: self.config.familiarity_margin_ms,
+        };
+        matching::rank(&q, &self.index, self.roads.as_ref(), &eligible)
+    }
+
+    /// The baseline: nearest by straight line within the radius, no familiarity.
+    pub(super) fn rank_baseline(
+        &self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        k: usize,
+        radius_m: f64,
+    ) -> Vec<Ranked> {
+        let inc = &self.incidents[&incident_id];
+        let trees: Vec<usize> = inc
+            .plan
+            .offered_kinds()
+            .iter()
+            .flat_map(|&kind| {
+                [
+                    tree_of(kind, TravelMode::Foot),
+                    tree_of(kind, TravelMode::Car),
+                ]
+            })
+            .collect();
+        let near = matching::nearest_within(
+            inc.xy,
+            &trees,
+            radius_m,
+            k,
+            &self.index,
+            &|s| self.responders[s as usize].xy,
+            &|s| {
+                self.may_offer(now, s, inc)
+                    && self.responders[s as usize].status == ResponderStatus::Available
+            },
+        );
+        near.into_iter()
+            .map(|(slot, _)| {
+                let eta_ms = self.eta_of(slot, incident_id).unwrap_or(0);
+                Ranked {
+                    slot,
+                    eta_ms,
+                    score_ms: eta_ms as i64,
+                    familiar: None,
+                    mode: self.responders[slot as usize].record.travel_mode,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn eta_of(&self, slot: u32, incident_id: IncidentId) -> Option<u64> {
+        let r = &self.responders[slot as usize];
+        let inc = &self.incidents[&incident_id];
+        let t = self
+            .roads
+            .times_to(r.record.travel_mode, &[r.position], inc.position)[0]?;
+        Some((t as f64 * self.time_factor(slot)).round() as u64)
+    }
+
+    pub(super) fn route_for(&self, slot: u32, incident_id: IncidentId) -> (Vec<LatLon>, f64) {
+        let r = &self.responders[slot as usize];
+        let inc = &self.incidents[&incident_id];
+        match self
+            .roads
+            .route(r.record.travel_mode, r.position, inc.position)
+        {
+            Some(route) => (route.path, route.distance_m),
+            None => (Vec::new(), 0.0),
+        }
+    }
+
+    pub(super) fn reason_for(&self, c: &Ranked, ranked: &[Ranked], position: usize) -> String {
+        let r = &self.responders[c.slot as usize].record;
+        let mut s = format!("{}: ", r.id);
+        match c.familiar {
+            Some(f) => s.push_str(f),
+            None => s.push_str(&format!("#{} by road ETA", position + 1)),
+        }
+        s.push_str(&format!(", ETA {} s {}", secs(c.eta_ms), mode_name(c.mode)));
+        if let Some(w) = r.walk_kmh.filter(|_| c.mode == TravelMode::Foot) {
+            s.push_str(&format!(" at {w} km/h"));
+        }
+        if c.familiar.is_some() {
+            if let Some(n) = ranked
+                .iter()
+                .filter(|o| o.familiar.is_none() && o.eta_ms < c.eta_ms)
+                .min_by_key(|o| o.eta_ms)
+            {
+                let nid = &self.responders[n.slot as usize].record.id;
+                s.push_str(&format!(
+                    "; {nid} was nearer at {} s but not familiar (margin {} s)",
+                    secs(n.eta_ms),
+                    secs(self.config.familiarity_margin_ms)
+                ));
+            }
+        }
+        s
+    }
+}

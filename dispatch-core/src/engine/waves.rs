@@ -1,0 +1,311 @@
+//! Dispatch rounds: sending a wave of offers to the best ranked, and the ambulance track.
+
+use super::*;
+
+impl Engine {
+    /// Sends one offer.
+    pub(super) fn send_offer(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        c: &Ranked,
+        reason: String,
+    ) {
+        let offer_id = OfferId(self.next_offer);
+        self.next_offer += 1;
+        let inc = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("caller checked");
+        let expires_at = now.plus_ms(self.config.expiry_ms(inc.plan));
+        let id = self.responders[c.slot as usize].record.id.clone();
+        inc.open_offers.insert(offer_id);
+        inc.asked.insert(id.clone());
+        let wave = inc.wave;
+        self.unwait(incident_id);
+        self.offers.insert(
+            offer_id,
+            Offer {
+                id: offer_id,
+                incident_id,
+                responder_id: id.clone(),
+                wave,
+                sent_at: now,
+                expires_at,
+                eta_ms: c.eta_ms,
+                status: OfferStatus::Open,
+            },
+        );
+        self.set_status(
+            c.slot,
+            ResponderStatus::Offered {
+                offer_id,
+                incident_id,
+            },
+        );
+        self.set_timer(expires_at, Timer::OfferExpiry(offer_id));
+        let (route, distance_m) = self.route_for(c.slot, incident_id);
+        self.emit(
+            now,
+            Event::OfferSent {
+                offer_id,
+                incident_id,
+                responder_id: id,
+                wave,
+                eta_s: secs(c.eta_ms) as u32,
+                distance_m: distance_m.round() as u32,
+                route,
+                expires_at,
+                reason,
+            },
+        );
+    }
+
+    /// Sends the next wave of one incident, skipping `reserved` responders.
+    pub(super) fn send_wave(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        reserved: &BTreeSet<u32>,
+        already: usize,
+    ) {
+        let inc = &self.incidents[&incident_id];
+        // The baseline asks fixed-size waves ("3 nearest, then the next 3").
+        let size = match self.config.matching {
+            MatchingMode::RoadEta => self.config.wave_size(inc.wave + 1),
+            MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
+        };
+        let k = size.saturating_sub(already);
+        let ranked = match self.config.matching {
+            MatchingMode::RoadEta => {
+                self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved)
+            }
+            MatchingMode::NearestRadius { radius_m } => {
+                self.rank_baseline(now, incident_id, k, radius_m)
+            }
+        };
+        let chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
+        if chosen.is_empty() && already == 0 {
+            let inc = &self.incidents[&incident_id];
+            if inc.open_offers.is_empty() && !self.waiting.contains_key(&incident_id) {
+                let why = match self.config.matching {
+                    MatchingMode::NearestRadius { radius_m } => {
+                        format!("nobody eligible within {radius_m:.0} m")
+                    }
+                    MatchingMode::RoadEta => {
+                        "nobody eligible and reachable is available".to_string()
+                    }
+                };
+                // Already said since this incident's last offer or assignment?
+                let repeated = matches!(
+                    inc.timeline.iter().rev().find(|e| matches!(
+                        e.event,
+                        Event::NoResponderAvailable { .. }
+                            | Event::OfferSent { .. }
+                            | Event::Assigned { .. }
+                    )),
+                    Some(EventRecord {
+                        event: Event::NoResponderAvailable { .. },
+                        ..
+                    })
+                );
+                let retry = now.plus_ms(self.config.retry_ms);
+                self.waiting.insert(incident_id, retry);
+                self.set_timer(retry, Timer::Retry(incident_id));
+                // Said once per stretch (until an offer or assignment): a fruitless retry
+                // re-arms quietly, so a console watching thirty incidents is not told the same
+                // thing every 15 s, and the timeline of a long wait stays short.
+                if !repeated {
+                    let every = self.config.retry_ms / 1000;
+                    self.emit(
+                        now,
+                        Event::NoResponderAvailable {
+                            incident_id,
+                            reason: format!(
+                                "{why}; trying again every {every} s and whenever a responder becomes available"
+                            ),
+                        },
+                    );
+                }
+            }
+            return;
+        }
+        if already == 0 {
+            let inc = self.incidents.get_mut(&incident_id).expect("checked");
+            inc.wave += 1;
+            let wave = inc.wave;
+            if wave > 1 {
+                self.emit(
+                    now,
+                    Event::Escalated {
+                        incident_id,
+                        reason: format!(
+                            "wave {wave}: asking {} more (the previous wave declined or expired)",
+                            chosen.len()
+                        ),
+                    },
+                );
+            }
+        }
+        for (n, c) in chosen.iter().enumerate() {
+            let reason = self.reason_for(c, &ranked, n + already);
+            self.send_offer(now, incident_id, c, reason);
+        }
+    }
+
+    pub(super) fn dispatch_ambulance(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        why: String,
+    ) {
+        let inc = &self.incidents[&incident_id];
+        let trees = [
+            (
+                tree_of(ResponderKind::Ambulance, TravelMode::Car),
+                self.tree_top_mps(TravelMode::Car),
+            ),
+            (
+                tree_of(ResponderKind::Ambulance, TravelMode::Foot),
+                self.tree_top_mps(TravelMode::Foot),
+            ),
+        ];
+        let stale = self.config.stale_position_ms;
+        let eligible = |slot: u32| -> Option<CandidateInfo> {
+            let r = &self.responders[slot as usize];
+            (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
+                .then(|| self.candidate_info(slot, None))
+                .flatten()
+        };
+        let q = RankQuery {
+            target: inc.position,
+            target_xy: inc.xy,
+            trees: &trees,
+            forced: &[],
+            k: 1,
+            margin_ms: 0,
+        };
+        let best = matching::rank(&q, &self.index, self.roads.as_ref(), &eligible);
+        match best.first() {
+            Some(c) => {
+                let id = &self.responders[c.slot as usize].record.id;
+                let reason = format!(
+                    "{why}: {id} is the nearest available ambulance, ETA {} s by car",
+                    secs(c.eta_ms)
+                );
+                self.emit(
+                    now,
+                    Event::Escalated {
+                        incident_id,
+                        reason: format!("ambulance dispatched: {why}"),
+                    },
+                );
+                self.assign_ambulance(now, incident_id, c.slot, c.eta_ms, reason);
+            }
+            None => {
+                let wanted = &mut self
+                    .incidents
+                    .get_mut(&incident_id)
+                    .expect("checked")
+                    .ambulance_wanted;
+                let already_said = wanted.is_some();
+                *wanted = Some(why.clone());
+                let retry = now.plus_ms(self.config.retry_ms);
+                self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
+                if !already_said {
+                    let every = self.config.retry_ms / 1000;
+                    self.emit(
+                        now,
+                        Event::Escalated {
+                            incident_id,
+                            reason: format!(
+                                "ambulance needed ({why}) but none is available; trying again every {every} s"
+                            ),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn assign_ambulance(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        slot: u32,
+        eta_ms: u64,
+        reason: String,
+    ) {
+        let id = self.responders[slot as usize].record.id.clone();
+        self.set_status(slot, ResponderStatus::EnRoute { incident_id });
+        let inc = self
+            .incidents
+            .get_mut(&incident_id)
+            .expect("caller checked");
+        inc.ambulance = Some(id.clone());
+        inc.ambulance_at = Some(now);
+        inc.ambulance_wanted = None;
+        self.set_timer(
+            now.plus_ms(self.config.sla_ambulance_on_scene_ms),
+            Timer::SlaAmbulanceOnScene(incident_id),
+        );
+        let (route, _) = self.route_for(slot, incident_id);
+        self.emit(
+            now,
+            Event::Assigned {
+                incident_id,
+                responder_id: id,
+                role: AssignmentRole::Ambulance,
+                eta_s: secs(eta_ms) as u32,
+                route,
+                reason,
+            },
+        );
+    }
+
+    /// Sends the waves decided during this call: jointly for emergencies in a surge, then one
+    /// by one (most urgent first).
+    pub(super) fn run_dispatch(&mut self, now: Timestamp) {
+        // Sending waves can free responders (surge re-assignment), which wakes waiting
+        // incidents; a few rounds settle it. Waiting incidents also have retry timers, so
+        // stopping after the cap loses nothing, and `pending` is empty between calls.
+        for _ in 0..4 {
+            if self.pending.is_empty() {
+                break;
+            }
+            self.dispatch_round(now);
+        }
+        self.pending.clear();
+    }
+
+    pub(super) fn dispatch_round(&mut self, now: Timestamp) {
+        let pending: Vec<IncidentId> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter(|i| {
+                self.incidents.get(i).is_some_and(|inc| {
+                    inc.status == IncidentStatus::Dispatching && !inc.has_community()
+                })
+            })
+            .collect();
+        let mut reserved = BTreeSet::new();
+        let mut done = BTreeSet::new();
+        if self.config.matching == MatchingMode::RoadEta {
+            let surge = self.surge_set(&pending);
+            let pending_emergencies = pending.iter().filter(|i| surge.contains(i)).count();
+            if surge.len() >= 2 && pending_emergencies >= 1 {
+                let (res, offered) = self.joint_round(now, &surge, &pending);
+                reserved = res;
+                done = offered;
+            }
+        }
+        let mut order: Vec<IncidentId> = pending;
+        order.sort_by_key(|i| (std::cmp::Reverse(self.incidents[i].priority), *i));
+        for i in order {
+            let already = usize::from(done.contains(&i));
+            let inc = &self.incidents[&i];
+            if inc.status == IncidentStatus::Dispatching && !inc.has_community() {
+                self.send_wave(now, i, &reserved, already);
+            }
+        }
+    }
+}
