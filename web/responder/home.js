@@ -33,10 +33,12 @@ export function renderHome(root, state, loc) {
     else pos = loc.t('position.waiting');
   }
   root.querySelector('#position-line').textContent = pos;
-  const away = state.connection === 'offline' || state.connection === 'reconnecting';
   const offline = root.querySelector('#offline-line');
-  offline.hidden = !away;
-  offline.textContent = away ? loc.t(on ? 'home.offline.on' : 'home.offline') : '';
+  let line = '';
+  if (state.connection === 'offline' || state.connection === 'reconnecting') line = loc.t(on ? 'home.offline.on' : 'home.offline');
+  if (state.connection === 'replaced') line = loc.t('home.replaced');
+  offline.hidden = !line;
+  offline.textContent = line;
 
   renderTimeBank(root, state, loc);
 }

@@ -27,6 +27,7 @@ export default {
   'home.hello_unknown': 'Hello',
   'home.offline': 'No connection right now. The app keeps trying.',
   'home.offline.on': 'No connection right now: offers cannot reach you until it is back. The app keeps trying.',
+  'home.replaced': 'Your code is now in use on another phone, so this one stopped. Reload the app to use it here again.',
   'duty.on': 'On duty',
   'duty.off': 'Off duty',
   'duty.on.hint': 'Tap to go off duty',

@@ -26,6 +26,7 @@ export default {
   'home.hello_unknown': '您好',
   'home.offline': '现在没有网络连接，应用会一直尝试重新连接。',
   'home.offline.on': '现在没有网络连接：恢复之前收不到任务邀请。应用会一直尝试重新连接。',
+  'home.replaced': '您的登录码已在另一部手机上使用，这部手机已停止接收。重新打开应用即可在这里继续使用。',
   'duty.on': '值班中',
   'duty.off': '未值班',
   'duty.on.hint': '点一下结束值班',
