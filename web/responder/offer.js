@@ -40,6 +40,7 @@ export function bindOffer(root, { onAccept, onDecline, onDismiss }) {
 export function renderOffer(root, state, loc, now) {
   const o = state.offer;
   if (!o) return;
+  root.querySelector('#offer').dataset.offerId = String(o.offer_id);
   root.querySelector('#offer-title').textContent = loc.t('offer.title');
   root.querySelector('#offer-what').textContent = jobWhat(loc, o.kind, o.service);
   renderPriority(root.querySelector('#offer-priority'), loc, o.priority);

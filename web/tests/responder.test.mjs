@@ -285,8 +285,8 @@ test('a decline moves the offer to the next volunteer', async () => {
   }
 });
 
-test('an offer nobody answers expires on screen and says so', async () => {
-  const srv = await startServer({ roster });
+test('an offer survives a server restart, then expires on screen and says so', async () => {
+  let srv = await startServer({ roster });
   const { context, page, errors } = await phone(srv.base, { at: HOME.V1 });
   try {
     await signInOnDuty(page, srv.base, 'V1');
@@ -295,11 +295,22 @@ test('an offer nobody answers expires on screen and says so', async () => {
     await visible(page, 'offer');
     const left = Number(await page.locator(sel('offer-countdown')).getAttribute('data-seconds-left'));
     assert.ok(left > 15, `the offer came with its full time (${left} s)`);
+    const offerId = await page.locator(sel('offer')).getAttribute('data-offer-id');
+
+    // The service restarts while the volunteer is being asked: the server re-sends the same
+    // offer after `welcome`, and the app folds it into the one already on screen.
+    await srv.stop({ keepData: true });
+    await waitFor(async () => (await status(page)) !== 'online', 10000, 'the app noticing');
+    srv = await startServer({ roster, dataDir: srv.dataDir, port: srv.port });
+    await waitFor(async () => (await status(page)) === 'online', 20000, 'online again');
+    assert.equal(await page.locator(sel('offer')).getAttribute('data-offer-id'), offerId);
+    assert.equal(await page.locator(sel('offer')).isVisible(), true);
     // Offers expire after 30 s (DESIGN §4): the countdown runs out, then the server withdraws
     // the offer with reason `expired` and the app says so in words.
     await page.getByText('The time to answer ran out.').waitFor({ timeout: 45000 });
     assert.equal(await page.locator(sel('offer')).isVisible(), false);
     await shot(page, 'expired-en');
+    assert.equal(await page.locator('.notice[data-tone="error"]:visible').count(), 0);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -407,7 +418,7 @@ test('a wrong code gets a clear message on the sign-in screen, and the right one
   }
 });
 
-test('going off duty stops the position updates and the location watch', async () => {
+test('going off duty stops the position updates and the location watch; the code moving to another phone is said', async () => {
   const srv = await startServer({ roster });
   const { context, page, errors } = await phone(srv.base, { at: HOME.V3, countFrames: true });
   const locations = () => page.evaluate(() => window.__sent.filter((f) => f.type === 'location').length);
@@ -440,6 +451,16 @@ test('going off duty stops the position updates and the location watch', async (
     const seen = await snapshotResponders(srv.base);
     assert.equal(seen.V3.status.state ?? seen.V3.status, 'off_duty', JSON.stringify(seen.V3));
     await shot(page, 'home-off-after-en');
+
+    // The same code signs in on another phone: the newer one wins, and this one says why it
+    // stopped instead of fighting for the connection.
+    const other = await WsClient.connect(srv.base, tokens.V3);
+    await waitFor(async () => (await status(page)) === 'replaced', 10000, 'replaced');
+    await page.getByText('Your code is now in use on another phone').waitFor();
+    await page.waitForTimeout(1500);
+    assert.equal(await status(page), 'replaced', 'the app does not reconnect by itself');
+    assert.equal(other.ws.readyState, 1, 'the other phone keeps its connection');
+    other.close();
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
