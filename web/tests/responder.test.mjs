@@ -407,6 +407,15 @@ test('a wrong code gets a clear message on the sign-in screen, and the right one
     await shot(page, 'login-large-text-en');
     await cdp.send('Page.setFontSizes', { fontSizes: { standard: 16, fixed: 13 } });
 
+    // The language switch: Chinese at a tap, and back.
+    await page.getByRole('button', { name: /Switch to Chinese|切换到中文/ }).click();
+    await page.locator('#login-title', { hasText: '登录' }).waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    await page.getByText('这个登录码无效。').waitFor();
+    await shot(page, 'login-wrong-zh-CN');
+    await page.getByRole('button', { name: /Switch to English/ }).click();
+    await page.locator('#login-title', { hasText: 'Sign in' }).waitFor();
+
     await page.locator('#token').fill(tokens.V3);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await waitFor(async () => (await status(page)) === 'online', 15000, 'online');
