@@ -22,8 +22,7 @@ export function renderHome(root, state, loc) {
   duty.querySelector('.duty-hint').textContent = loc.t(on ? 'duty.on.hint' : 'duty.off.hint');
   duty.setAttribute('aria-busy', state.pending.duty ? 'true' : 'false');
 
-  let explain = loc.t(on ? 'duty.on.explain' : 'duty.off.explain');
-  if (on && state.resting) explain = `${explain} ${loc.t('duty.resting')}`;
+  const explain = loc.t(on ? (state.resting ? 'duty.resting' : 'duty.on.explain') : 'duty.off.explain');
   root.querySelector('#duty-explain').textContent = explain;
 
   let pos = '';

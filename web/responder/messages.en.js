@@ -36,7 +36,7 @@ export default {
     'We will call you when someone near you needs help. Your phone shares its position while you are on duty.',
   'duty.off.explain': 'Nobody will call you. Your position is not shared.',
   'duty.busy': 'Finish your job before going off duty.',
-  'duty.resting': 'You are resting after your last emergency. New jobs will come after your rest.',
+  'duty.resting': 'You are resting after your last emergency: new offers will come after your rest. Your phone still shares its position while you are on duty.',
   'position.waiting': 'Finding your position…',
   'position.sent': 'Position shared at {time}',
   'position.denied':

@@ -124,3 +124,20 @@ test('both catalogues have every key, and the locales word times and distances',
   assert.equal(en.t('home.hello', { id: 'V1' }), 'Hello, V1');
   assert.equal(zh.t('home.hello', { id: 'V1' }), '您好，V1');
 });
+
+test('the service worker keeps every file the app needs offline', async () => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const { join, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'responder');
+  const sw = readFileSync(join(dir, 'sw.js'), 'utf8');
+  const shell = new Set([...sw.slice(sw.indexOf('const SHELL'), sw.indexOf('];')).matchAll(/'([^']+)'/g)].map((m) => m[1]));
+  const own = readdirSync(dir).filter((f) => f !== 'sw.js' && f !== 'README.md');
+  assert.deepEqual(own.filter((f) => !shell.has(f)), [], 'app files missing from the offline copy');
+  const shared = new Set();
+  for (const f of own.filter((f) => f.endsWith('.js'))) {
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/from '(\.\.\/common\/[^']+)'/g)) shared.add(m[1]);
+  }
+  assert.ok(shared.size > 0);
+  assert.deepEqual([...shared].filter((p) => !shell.has(p)), [], 'shared modules missing from the offline copy');
+});
