@@ -17,7 +17,9 @@
 // projected x/y (metres east/south of the map's centre). The roads are rendered into an
 // offscreen canvas only when the view (centre, scale, size) changes; every animation frame
 // that has something new (a dirty flag, one requestAnimationFrame at a time) copies that
-// layer and draws the overlays on top. devicePixelRatio-aware. The attribution
+// layer and draws the overlays on top (at most 10 times a second when a draw costs > 4 ms or
+// there are more than 3,000 markers).
+// More than 1,500 plain markers on screen are drawn as small squares (a crowd). devicePixelRatio-aware. The attribution
 // "© OpenStreetMap contributors" is a text element always shown over the map.
 
 const M_PER_DEG_LAT = 110574;
@@ -31,6 +33,31 @@ const ROAD_STYLE = [
 ];
 const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
 const MAX_SCALE = 8;
+
+/** Adds one marker's outline at (x, y) to the current path. */
+function shapePath(ctx, shape, x, y, r) {
+  switch (shape) {
+    case 'square':
+      ctx.rect(x - r, y - r, 2 * r, 2 * r);
+      break;
+    case 'triangle':
+      ctx.moveTo(x, y - r * 1.2);
+      ctx.lineTo(x + r * 1.1, y + r * 0.9);
+      ctx.lineTo(x - r * 1.1, y + r * 0.9);
+      ctx.closePath();
+      break;
+    case 'diamond':
+      ctx.moveTo(x, y - r * 1.3);
+      ctx.lineTo(x + r * 1.3, y);
+      ctx.lineTo(x, y + r * 1.3);
+      ctx.lineTo(x - r * 1.3, y);
+      ctx.closePath();
+      break;
+    default:
+      ctx.moveTo(x + r, y);
+      ctx.arc(x, y, r, 0, 2 * Math.PI);
+  }
+}
 
 export class RoadMap {
   /** Fetches /v1/map and builds the map in `container` (which must have a size). */
@@ -60,6 +87,9 @@ export class RoadMap {
     this.roadsValid = false;
     this.dirty = true;
     this.raf = 0;
+    this.waiting = 0;
+    this.lastDrawAt = 0;
+    this.lastDrawMs = 0;
     this.destroyed = false;
     this._build();
     this._resize();
@@ -210,6 +240,7 @@ export class RoadMap {
   destroy() {
     this.destroyed = true;
     cancelAnimationFrame(this.raf);
+    clearTimeout(this.waiting);
     this._ro.disconnect();
     this.container.replaceChildren();
   }
@@ -224,12 +255,22 @@ export class RoadMap {
   /** Ask for a redraw on the next animation frame (overlays changed). */
   invalidate() {
     this.dirty = true;
-    if (!this.raf && !this.destroyed) {
+    if (this.raf || this.waiting || this.destroyed) return;
+    // a costly overlay (thousands of markers) is redrawn at most ten times a second, leaving
+    // the other frames to the rest of the page; a cheap one every frame
+    const wait = this.lastDrawMs > 4 || this.markers.length > 3000 ? 100 - (performance.now() - this.lastDrawAt) : 0;
+    const go = () => {
+      this.waiting = 0;
       this.raf = requestAnimationFrame(() => {
         this.raf = 0;
+        const t0 = performance.now();
         this._draw();
+        this.lastDrawAt = t0;
+        this.lastDrawMs = performance.now() - t0;
       });
-    }
+    };
+    if (wait > 0) this.waiting = setTimeout(go, wait);
+    else go();
   }
 
   _clampScale(s) {
@@ -387,55 +428,67 @@ export class RoadMap {
 
   _drawMarkers(ctx) {
     const pad = 20;
-    ctx.lineWidth = 1.5;
+    // plain markers are batched: one path per (shape, size, colour, stroke), one fill and one
+    // stroke each, so ten thousand responders cost a few draw calls; markers with a ring or a
+    // label are drawn one by one on top
+    const groups = new Map();
+    const special = [];
+    const { w, h, scale, cx, cy, lat0, lon0, kx } = this;
     for (const m of this.markers) {
       if (!Number.isFinite(m.lat) || !Number.isFinite(m.lon)) continue;
-      const p = this.project(m.lat, m.lon);
-      if (p.x < -pad || p.y < -pad || p.x > this.w + pad || p.y > this.h + pad) continue;
-      m._x = p.x;
-      m._y = p.y;
+      const x = ((m.lon - lon0) * kx - cx) * scale + w / 2;
+      const y = ((lat0 - m.lat) * M_PER_DEG_LAT - cy) * scale + h / 2;
+      if (x < -pad || y < -pad || x > w + pad || y > h + pad) continue;
+      if (m.ring || m.label) {
+        special.push([m, x, y]);
+        continue;
+      }
+      const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { m, pts: [] }));
+      g.pts.push(x, y);
+    }
+    ctx.lineWidth = 1.5;
+    let plain = 0;
+    for (const g of groups.values()) plain += g.pts.length / 2;
+    // a crowd (thousands on screen at once) is drawn as small squares without outlines: the
+    // same information at a fraction of the rasterising cost; zoom in for the shapes
+    const crowd = plain > 1500;
+    for (const { m, pts } of groups.values()) {
+      ctx.beginPath();
+      const r = crowd ? Math.min(3, m.size || 6) : m.size || 6;
+      if (crowd) for (let i = 0; i < pts.length; i += 2) ctx.rect(pts[i] - r, pts[i + 1] - r, 2 * r, 2 * r);
+      else for (let i = 0; i < pts.length; i += 2) shapePath(ctx, m.shape, pts[i], pts[i + 1], r);
+      ctx.fillStyle = m.color || '#333';
+      ctx.fill();
+      if (!crowd) {
+        ctx.strokeStyle = m.stroke || '#111';
+        ctx.stroke();
+      }
+    }
+    for (const [m, x, y] of special) {
       const r = m.size || 6;
       ctx.beginPath();
-      switch (m.shape) {
-        case 'square':
-          ctx.rect(p.x - r, p.y - r, 2 * r, 2 * r);
-          break;
-        case 'triangle':
-          ctx.moveTo(p.x, p.y - r * 1.2);
-          ctx.lineTo(p.x + r * 1.1, p.y + r * 0.9);
-          ctx.lineTo(p.x - r * 1.1, p.y + r * 0.9);
-          ctx.closePath();
-          break;
-        case 'diamond':
-          ctx.moveTo(p.x, p.y - r * 1.3);
-          ctx.lineTo(p.x + r * 1.3, p.y);
-          ctx.lineTo(p.x, p.y + r * 1.3);
-          ctx.lineTo(p.x - r * 1.3, p.y);
-          ctx.closePath();
-          break;
-        default:
-          ctx.arc(p.x, p.y, r, 0, 2 * Math.PI);
-      }
+      shapePath(ctx, m.shape, x, y, r);
       ctx.fillStyle = m.color || '#333';
       ctx.fill();
       ctx.strokeStyle = m.stroke || '#111';
+      ctx.lineWidth = 1.5;
       ctx.stroke();
       if (m.ring) {
         ctx.beginPath();
-        ctx.arc(p.x, p.y, r + 5, 0, 2 * Math.PI);
+        ctx.arc(x, y, r + 5, 0, 2 * Math.PI);
         ctx.strokeStyle = m.ring;
         ctx.lineWidth = 3;
         ctx.stroke();
-        ctx.lineWidth = 1.5;
       }
       if (m.label) {
         ctx.font = 'bold 13px system-ui, sans-serif';
         ctx.lineWidth = 3;
         ctx.strokeStyle = '#fff';
-        ctx.strokeText(m.label, p.x + r + 3, p.y + 4);
+        ctx.strokeText(m.label, x + r + 3, y + 4);
         ctx.fillStyle = '#111';
-        ctx.fillText(m.label, p.x + r + 3, p.y + 4);
-        ctx.lineWidth = 1.5;
+        ctx.fillText(m.label, x + r + 3, y + 4);
       }
     }
   }

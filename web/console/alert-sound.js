@@ -13,17 +13,23 @@ export function createAlertSound(button, ctx) {
     /* no storage: not remembered */
   }
   let audio = null;
+  let tried = false;
   let lastAt = 0;
   const unlock = () => {
-    if (audio) return;
+    if (audio || tried) return;
+    tried = true;
     try {
       audio = new AudioContext();
     } catch {
       audio = null;
     }
   };
-  window.addEventListener('pointerdown', unlock, { once: true, capture: true });
-  window.addEventListener('keydown', unlock, { once: true, capture: true });
+  const gesture = () => {
+    tried = false; // a gesture may allow what a start without one did not
+    unlock();
+  };
+  window.addEventListener('pointerdown', gesture, { once: true, capture: true });
+  window.addEventListener('keydown', gesture, { once: true, capture: true });
 
   function beep() {
     if (!audio) unlock();

@@ -24,18 +24,23 @@ const i18n = createI18n({ catalogues: { en, 'zh-CN': zh }, storageKey: 'console.
 const t = i18n.t;
 
 // ---- server time: the engine stamps every event with `at`; the browser's clock may differ --
-const offsets = [];
+// estimate: the least delayed of the last 64 frames (recomputed every 16 frames)
+const offsets = new Float64Array(64).fill(-Infinity);
+let nOffsets = 0;
 let offset = 0;
 function sawServerTime(at) {
   if (!Number.isFinite(at)) return;
-  offsets.push(at - Date.now());
-  if (offsets.length > 50) offsets.shift();
-  offset = Math.max(...offsets); // the least delayed frame is the best estimate
+  offsets[nOffsets++ & 63] = at - Date.now();
+  if ((nOffsets & 15) === 1) {
+    let m = -Infinity;
+    for (const o of offsets) if (o > m) m = o;
+    offset = m;
+  }
 }
 const serverNow = () => Date.now() + offset;
 
 // ---- event lag, measured at the frame that puts an event on screen (benchmarks read it) --
-const metrics = { lags: [], pendingAt: [], maxSamples: 200000 };
+const metrics = { lags: [], pendingAt: [], renderMs: [], maxSamples: 200000 };
 function recordDrawn() {
   if (!metrics.pendingAt.length) return;
   const now = performance.timeOrigin + performance.now();
@@ -88,6 +93,7 @@ const filters = createFilters($('filters'), ctx, () => subscribe(false));
 function render() {
   const s = store.state;
   if (!s) return;
+  const t0 = performance.now();
   queue.render(s);
   if (mapLayer) mapLayer.render(s);
   detail.render(s);
@@ -97,6 +103,7 @@ function render() {
     s.opened.length = 0;
   }
   recordDrawn();
+  if (metrics.renderMs.length < metrics.maxSamples) metrics.renderMs.push(performance.now() - t0);
 }
 store.subscribe(render);
 

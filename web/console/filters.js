@@ -8,6 +8,8 @@ export function createFilters(form, ctx, resubscribe) {
   const known = new Set();
   let current = {};
   let knownSig = '';
+  let lastState = null;
+  let lastScan = 0;
 
   form.innerHTML = `
     <label for="f-grids" class="f-grids-label"></label>
@@ -58,6 +60,11 @@ export function createFilters(form, ctx, resubscribe) {
       form.querySelector('.f-clear').textContent = t('filters.clear');
     },
     render(state) {
+      // the grids seen so far, looked for at most every 2 s (ten thousand responders)
+      const now = Date.now();
+      if (state === lastState && now - lastScan < 2000) return;
+      lastState = state;
+      lastScan = now;
       for (const r of state.responders.values()) if (r.grid_id) known.add(r.grid_id);
       const sig = [...known].sort().join(',');
       if (sig !== knownSig) {

@@ -20,6 +20,8 @@ export function createMapLayer(map, ctx) {
   let lastVersion = -1;
   let lastSel = null;
   let lastState = null;
+  let lastBuild = 0;
+  let trailing = 0;
 
   map.onClick((lat, lon, hit) => {
     if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
@@ -48,6 +50,17 @@ export function createMapLayer(map, ctx) {
   const layer = {
     render(state) {
       if (state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
+      // with thousands of responders moving, the markers are rebuilt at most 10 times a
+      // second (a trailing rebuild catches the last change); a selection is shown at once
+      const now = performance.now();
+      if (state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && now - lastBuild < 100) {
+        if (!trailing) trailing = setTimeout(() => {
+          trailing = 0;
+          layer.render(ctx.store.state);
+        }, 100 - (now - lastBuild));
+        return;
+      }
+      lastBuild = now;
       lastState = state;
       lastVersion = state.version;
       lastSel = ctx.selectedId;

@@ -287,7 +287,7 @@ test('both languages read naturally; screenshots of the main screen', async () =
   await phoneOn('V5');
   await row('E3').first().locator('button').click();
   await page.locator('[data-testid=incident-detail] .timeline li').first().waitFor();
-  await page.waitForTimeout(400);
+  await page.locator('#toast').waitFor({ state: 'hidden', timeout: 12000 });
   await shot('console-en.png');
   await page.selectOption('#lang', 'zh-CN');
   assert.match(await page.textContent('h1'), /调度台/);
