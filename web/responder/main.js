@@ -62,6 +62,7 @@ const alerter = createAlerter();
 
 let conn = null;
 let everWelcomed = false;
+let welcomes = 0; // on this connection object: more than one means a reconnect
 let loginTried = false;
 
 // ---- the connection ----
@@ -69,6 +70,7 @@ let loginTried = false;
 function connect(token) {
   disconnect();
   everWelcomed = false;
+  welcomes = 0;
   const c = new Connection({
     token,
     onStatus: (status, info) => onStatus(c, status, info),
@@ -140,6 +142,7 @@ async function probeToken(token) {
 
 function onWelcome(c) {
   everWelcomed = true;
+  welcomes += 1;
   setTimeout(() => {
     if (c === conn) syncAfterWelcome(c);
   }, RESEND_SETTLE_MS);
@@ -148,7 +151,9 @@ function onWelcome(c) {
 /** After a (re)connect: tell the server "available" again only when it may have forgotten. */
 async function syncAfterWelcome(c) {
   refreshBank();
-  tracker.resend();
+  // After a reconnect the server may hold an older position (the phone moved meanwhile): send
+  // the current one now rather than at the next rule's turn.
+  if (welcomes > 1) tracker.resend();
   const s = store.state;
   if (!s.duty || s.offer || s.job) return; // an offer or a job means the server knows
   const reply = await request(c, { type: 'availability', status: 'available' });

@@ -64,9 +64,9 @@ async function phone(base, { locale = 'en-GB', at = HOME.V1, countFrames = false
       const send = WebSocket.prototype.send;
       WebSocket.prototype.send = function (data) {
         try {
-          window.__sent.push(JSON.parse(data));
+          window.__sent.push({ ...JSON.parse(data), sentAt: Date.now() });
         } catch {
-          window.__sent.push({ type: '?' });
+          window.__sent.push({ type: '?', sentAt: Date.now() });
         }
         return send.call(this, data);
       };
@@ -165,7 +165,8 @@ const fall = (base, elder) =>
 
 test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, completes and sees the time bank grow', async () => {
   const srv = await startServer({ roster });
-  const { context, page, errors } = await phone(srv.base, { at: HOME.V1 });
+  const { context, page, errors } = await phone(srv.base, { at: HOME.V1, countFrames: true });
+  const locations = () => page.evaluate(() => window.__sent.filter((f) => f.type === 'location'));
   try {
     const op = await WsClient.connect(srv.base, tokens.OP1);
     await op.request({ type: 'subscribe' });
@@ -214,8 +215,16 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
       'the countdown moving',
     );
 
+    // Waiting on duty with a phone that stands still: one position, not a stream.
+    assert.equal((await locations()).length, 1, 'idle: one position until 60 s pass or the phone moves 50 m');
+
     await page.locator(sel('offer-accept')).click();
     await visible(page, 'assigned');
+    // En route: the position goes out every ~5 s, even from a phone whose fix has not changed.
+    const enRouteFrom = (await locations()).length;
+    await waitFor(async () => (await locations()).length >= enRouteFrom + 2, 15000, 'en-route positions');
+    const times = (await locations()).slice(enRouteFrom - 1).map((f) => f.sentAt);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 4900, `en route every 5 s, not faster: ${times}`);
     await op.next((f) => f.type === 'assigned' && f.incident_id === incidentId && f.responder_id === 'V1', 10000);
     const job = page.locator(sel('assigned'));
     await job.getByText('Person: E1').waitFor();
