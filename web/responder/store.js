@@ -62,8 +62,9 @@ export function fold(state, ev) {
       if (state.job && state.job.incident_id === ev.incident_id) return state;
       const same = state.offer && state.offer.offer_id === ev.offer_id;
       const offer = { ...ev, receivedAt: same ? state.offer.receivedAt : ev.receivedAt ?? null };
-      // Being offered a job means the rest after the last emergency is over.
-      const next = { ...state, offer, resting: false };
+      // Being offered a job means the server has this volunteer on duty (whatever a fresh
+      // phone remembered) and the rest after the last emergency is over.
+      const next = { ...state, offer, duty: true, resting: false };
       return same ? next : { ...next, notice: null };
     }
     case 'offer_withdrawn': {
@@ -88,7 +89,7 @@ export function fold(state, ev) {
         ambulanceRequested: same ? state.job.ambulanceRequested : false,
       };
       const offer = state.offer && state.offer.incident_id === ev.incident_id ? null : state.offer;
-      const next = { ...state, job, offer, resting: false };
+      const next = { ...state, job, offer, duty: true, resting: false };
       return same ? next : { ...next, notice: null };
     }
     case 'incident_closed': {

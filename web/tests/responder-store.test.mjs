@@ -53,6 +53,11 @@ test('a re-sent offer or assignment folds into the same state', () => {
   assert.equal(reloaded.job.arrived, true);
   // An offer for the job already held is stale.
   assert.equal(fold(again, OFFER).offer, null);
+  // A fresh phone (off duty as far as it knows) that is sent the job it holds is on duty:
+  // after the job the server has it available, and the switch must say so.
+  const fresh = run([{ type: 'welcome', id: 'V1' }, ASSIGNED], initialState({ token: 't', duty: false }));
+  assert.equal(fresh.duty, true);
+  assert.equal(screenOf(fresh), 'assigned');
 });
 
 test('a withdrawn offer goes away with its reason; one for another offer changes nothing', () => {
