@@ -58,10 +58,12 @@ const ctx = {
   conn: null,
   token: null,
   selectedId: null,
+  seen: new Set(), // new emergencies the operator has looked at (UI state, not the fold's)
   select(id) {
     ctx.selectedId = id;
     const s = store.state;
-    if (s) s.newIds.delete(id);
+    ctx.seen.add(id);
+    if (ctx.seen.size > 5000) ctx.seen.delete(ctx.seen.values().next().value);
     const inc = s && (s.incidents.get(id) || s.closed.get(id));
     if (map && inc && inc.position) {
       const around = [inc.position];
@@ -90,6 +92,7 @@ detail.onAction((action, incident) => actions.open(action, incident));
 const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, () => subscribe(false));
 
+const soundSeen = { state: null, n: 0 };
 function render() {
   const s = store.state;
   if (!s) return;
@@ -98,10 +101,9 @@ function render() {
   if (mapLayer) mapLayer.render(s);
   detail.render(s);
   filters.render(s);
-  if (s.opened.length) {
-    sound.newEmergencies(s.opened.length);
-    s.opened.length = 0;
-  }
+  if (s !== soundSeen.state) soundSeen.state = s;
+  else if (s.emergenciesOpened > soundSeen.n) sound.newEmergencies(s.emergenciesOpened - soundSeen.n);
+  soundSeen.n = s.emergenciesOpened;
   recordDrawn();
   if (metrics.renderMs.length < metrics.maxSamples) metrics.renderMs.push(performance.now() - t0);
 }
@@ -243,7 +245,10 @@ $('login-form').addEventListener('submit', (e) => {
 
 // clocks and ages tick every second without waiting for events
 setInterval(() => {
-  if (store.state) queue.tick(store.state);
+  if (store.state && queue.tick(store.state)) {
+    if (mapLayer) mapLayer.render(store.state, true);
+    render();
+  }
   detail.tick();
 }, 500);
 

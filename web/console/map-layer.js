@@ -3,6 +3,8 @@
 // them, a ring on the selected one and on unseen new emergencies), the selected incident's
 // assigned routes, and the legend that explains the shapes and colours.
 
+import { isNew } from './state.js';
+
 export const KIND_SHAPE = { volunteer: 'circle', grid_worker: 'square', ambulance: 'diamond', service_staff: 'triangle' };
 export const STATUS_COLOR = {
   available: '#188038',
@@ -48,12 +50,12 @@ export function createMapLayer(map, ctx) {
   });
 
   const layer = {
-    render(state) {
-      if (state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
+    render(state, force = false) {
+      if (!force && state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
       // with thousands of responders moving, the markers are rebuilt at most 10 times a
       // second (a trailing rebuild catches the last change); a selection is shown at once
       const now = performance.now();
-      if (state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && now - lastBuild < 100) {
+      if (!force && state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && now - lastBuild < 100) {
         if (!trailing) trailing = setTimeout(() => {
           trailing = 0;
           layer.render(ctx.store.state);
@@ -78,9 +80,10 @@ export function createMapLayer(map, ctx) {
         });
       }
       const sel = ctx.selectedId;
+      const now = ctx.serverNow();
       for (const inc of state.incidents.values()) {
         if (!inc.position) continue;
-        const isNew = state.newIds.has(inc.id);
+        const fresh = isNew(state, inc, now, ctx.seen);
         markers.push({
           id: `i:${inc.id}`,
           incidentId: inc.id,
@@ -90,7 +93,7 @@ export function createMapLayer(map, ctx) {
           color: PRIORITY_COLOR[inc.priority] || '#3c4043',
           size: 9,
           stroke: '#ffffff',
-          ring: inc.id === sel ? '#202124' : isNew ? '#c5221f' : null,
+          ring: inc.id === sel ? '#202124' : fresh ? '#c5221f' : null,
           label: inc.elder_id,
         });
       }

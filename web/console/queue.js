@@ -4,7 +4,7 @@
 // a breach mark only once the server's `sla_breached` arrived. Rows are reused between
 // renders; the clocks tick twice a second from the estimated server time.
 
-import { queueOrder } from './state.js';
+import { queueOrder, isNew } from './state.js';
 
 export const SLA_ORDER = ['first_accept', 'community_on_scene', 'ambulance_on_scene'];
 
@@ -25,6 +25,7 @@ export function createQueue(el, ctx) {
   const { t, i18n } = ctx;
   const rows = new Map(); // id → { li, sig }
   let empty = null;
+  let lastFresh = 0;
 
   function rowSig(inc, selected, isNew) {
     return JSON.stringify([inc.priority, inc.kind, inc.service, inc.elder_id, inc.care_level, inc.status, inc.clocks, selected, isNew, i18n.lang]);
@@ -72,13 +73,14 @@ export function createQueue(el, ctx) {
 
   return {
     render(state) {
-      const order = queueOrder(state);
+      const now = ctx.serverNow();
+      const order = queueOrder(state, now, ctx.seen);
       const seen = new Set();
       let prev = null;
       for (const inc of order) {
         seen.add(inc.id);
         const selected = ctx.selectedId === inc.id;
-        const isNew = state.newIds.has(inc.id);
+        const fresh = isNew(state, inc, now, ctx.seen);
         let r = rows.get(inc.id);
         if (!r) {
           const li = document.createElement('li');
@@ -87,9 +89,9 @@ export function createQueue(el, ctx) {
           r = { li, sig: '' };
           rows.set(inc.id, r);
         }
-        const sig = rowSig(inc, selected, isNew);
+        const sig = rowSig(inc, selected, fresh);
         if (sig !== r.sig) {
-          build(r.li, inc, selected, isNew);
+          build(r.li, inc, selected, fresh);
           r.sig = sig;
         }
         r.inc = inc;
@@ -114,8 +116,19 @@ export function createQueue(el, ctx) {
       const title = document.getElementById('queue-title');
       if (title) title.textContent = t('queue.titleN', { n: i18n.number(order.length) });
     },
-    tick() {
+    tick(state) {
       for (const r of rows.values()) if (r.inc) tickRow(r.li, r.inc);
+      // a new emergency's highlight ends after a minute even if nobody looked: say when the
+      // number of highlighted ones changed, so the views render again
+      const now = ctx.serverNow();
+      let fresh = 0;
+      for (const id of state.newIds) {
+        const inc = state.incidents.get(id);
+        if (inc && isNew(state, inc, now, ctx.seen)) fresh++;
+      }
+      const changed = fresh !== lastFresh;
+      lastFresh = fresh;
+      return changed;
     },
     invalidate() {
       for (const r of rows.values()) r.sig = '';

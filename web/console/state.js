@@ -23,8 +23,8 @@ export function fromSnapshot(s, frame = {}) {
     offers: new Map(), // offer_id → { incident_id, responder_id }
     snapshotAt: Date.now(),
     snapshotReason: frame.reason || 'subscribe',
-    newIds: new Set(), // emergencies opened live and not yet looked at
-    opened: [], // ids opened by live events since the last read (for the sound)
+    newIds: new Set(), // emergencies opened live (the views highlight those not yet looked at)
+    emergenciesOpened: 0, // live-opened emergencies since this state was built (the sound)
     version: 0,
   };
   for (const i of s.incidents || []) {
@@ -123,7 +123,7 @@ const FOLD = {
       inc.clocks.push({ sla: 'first_accept', deadline: e.at + state.slaMs.first_accept, met_at: null, breached: false });
       inc.clocks.push({ sla: 'community_on_scene', deadline: e.at + state.slaMs.community_on_scene, met_at: null, breached: false });
       state.newIds.add(inc.id);
-      state.opened.push(inc.id);
+      state.emergenciesOpened++;
     }
     state.incidents.set(inc.id, inc);
   },
@@ -213,11 +213,19 @@ export function fold(state, e) {
   state.version++;
 }
 
-/** Open incidents by urgency: unseen new emergencies first, then priority desc, then oldest. */
-export function queueOrder(state) {
+/** How long a new emergency stays highlighted (and pinned on top) unless looked at. */
+export const NEW_FOR_MS = 60000;
+
+/** A live-opened emergency nobody has selected yet, opened less than NEW_FOR_MS ago. */
+export function isNew(state, inc, now, seen) {
+  return state.newIds.has(inc.id) && !(seen && seen.has(inc.id)) && !(now - inc.opened_at > NEW_FOR_MS);
+}
+
+/** Open incidents by urgency: new emergencies first, then priority desc, then oldest. */
+export function queueOrder(state, now = Date.now(), seen = null) {
   return [...state.incidents.values()].sort((a, b) => {
-    const na = state.newIds.has(a.id) ? 1 : 0;
-    const nb = state.newIds.has(b.id) ? 1 : 0;
+    const na = isNew(state, a, now, seen) ? 1 : 0;
+    const nb = isNew(state, b, now, seen) ? 1 : 0;
     if (na !== nb) return nb - na;
     if (a.priority !== b.priority) return b.priority - a.priority;
     return (a.opened_at || 0) - (b.opened_at || 0) || a.id - b.id;

@@ -1,0 +1,106 @@
+// The console's fold (web/console/state.js) without a browser: snapshot → events, the promise
+// clocks computed from events as the server computes them (breached only by `sla_breached`),
+// responder statuses, closing, the queue's order, and events it does not know.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromSnapshot, fold, queueOrder, planOf, isNew } from '../console/state.js';
+import { createStore } from '../common/store.js';
+
+const T0 = 1_800_000_000_000;
+const snapshot = {
+  last_seq: 10,
+  sla_ms: { first_accept: 30000, community_on_scene: 180000, ambulance_on_scene: 660000 },
+  incidents: [
+    { id: 1, elder_id: 'E1', kind: 'help', service: 'meal', plan: 'service', priority: 2, status: 'dispatching', position: { lat: -30.03, lon: -51.22 }, opened_at: T0 - 60000, wave: 1, open_offers: [], community: [], ambulance: null, care_level: 3, clocks: [] },
+  ],
+  responders: [
+    { id: 'V1', kind: 'volunteer', travel_mode: 'foot', status: { state: 'available' }, position: { lat: -30.027, lon: -51.22 }, grid_id: 'G1' },
+    { id: 'A1', kind: 'ambulance', travel_mode: 'car', status: { state: 'available' }, position: { lat: -30.012, lon: -51.22 }, grid_id: null },
+  ],
+};
+
+function store() {
+  const s = createStore({ fromSnapshot, fold, schedule: () => {} });
+  s.reset(snapshot, 10, { reason: 'subscribe' });
+  return s;
+}
+
+test('plans as the server defines them', () => {
+  assert.equal(planOf('fall', null), 'emergency');
+  assert.equal(planOf('help', 'rescue'), 'emergency');
+  assert.equal(planOf('check_in_missed', null), 'welfare');
+  assert.equal(planOf('help', 'meal'), 'service');
+});
+
+test('an emergency opened after the snapshot gets its clocks from events', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 2, alert_id: 'a', elder_id: 'E2', kind: 'fall', service: null, priority: 5, position: { lat: -30.03, lon: -51.22 }, reason: 'fall from E2 (care level 4): emergency, priority 5' });
+  const inc = s.state.incidents.get(2);
+  assert.equal(inc.care_level, 4);
+  assert.deepEqual(inc.clocks.map((c) => [c.sla, c.deadline - T0, c.met_at, c.breached]), [
+    ['first_accept', 30000, null, false],
+    ['community_on_scene', 180000, null, false],
+  ]);
+  s.apply({ seq: 12, at: T0 + 100, type: 'offer_sent', offer_id: 5, incident_id: 2, responder_id: 'V1', wave: 1, eta_s: 60, distance_m: 80, route: [], expires_at: T0 + 30100, reason: 'r' });
+  assert.equal(s.state.responders.get('V1').status.state, 'offered');
+  s.apply({ seq: 13, at: T0 + 5000, type: 'assigned', incident_id: 2, responder_id: 'V1', role: 'community', eta_s: 60, route: [], reason: 'accepted' });
+  assert.equal(inc.clocks[0].met_at, T0 + 5000);
+  assert.equal(s.state.responders.get('V1').status.state, 'en_route');
+  s.apply({ seq: 14, at: T0 + 6000, type: 'assigned', incident_id: 2, responder_id: 'A1', role: 'ambulance', eta_s: 400, route: [], reason: 'care level 4' });
+  const amb = inc.clocks.find((c) => c.sla === 'ambulance_on_scene');
+  assert.equal(amb.deadline, T0 + 6000 + 660000);
+  // a deadline passing on the local clock breaches nothing: only the server's event does
+  assert.equal(inc.clocks[1].breached, false);
+  s.apply({ seq: 15, at: T0 + 180000, type: 'sla_breached', incident_id: 2, sla: 'community_on_scene', deadline: T0 + 180000 });
+  assert.equal(inc.clocks[1].breached, true);
+  s.apply({ seq: 16, at: T0 + 200000, type: 'responder_arrived', incident_id: 2, responder_id: 'V1', role: 'community' });
+  assert.equal(inc.status, 'on_scene');
+  assert.equal(inc.clocks[1].met_at, T0 + 200000);
+  s.apply({ seq: 17, at: T0 + 300000, type: 'incident_resolved', incident_id: 2, by: { role: 'operator', id: 'OP1' }, reason: 'done' });
+  assert.ok(!s.state.incidents.has(2));
+  assert.equal(s.state.closed.get(2).status, 'resolved');
+  assert.equal(s.state.responders.get('V1').status.state, 'resting', 'a volunteer back from an emergency rests');
+  assert.equal(s.state.responders.get('A1').status.state, 'available');
+});
+
+test('offers that end put the responder back; repeated or old seqs are ignored', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'offer_sent', offer_id: 7, incident_id: 1, responder_id: 'V1', wave: 2 });
+  assert.equal(s.state.incidents.get(1).wave, 2);
+  s.apply({ seq: 12, at: T0, type: 'offer_expired', offer_id: 7, incident_id: 1, responder_id: 'V1' });
+  assert.equal(s.state.responders.get('V1').status.state, 'available');
+  assert.equal(s.apply({ seq: 12, at: T0, type: 'offer_sent', offer_id: 8, incident_id: 1, responder_id: 'V1' }), false);
+  assert.equal(s.state.responders.get('V1').status.state, 'available');
+});
+
+test('unknown events and odd fields are skipped without breaking the stream', () => {
+  const s = store();
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    s.apply({ seq: 11, at: T0, type: 'teleported', responder_id: 'V1' });
+    s.apply({ seq: 12, at: T0, type: 'responder_moved', responder_id: 'nobody', position: { lat: 1, lon: 2 } });
+    s.apply({ seq: 13, at: T0, type: 'sla_breached', incident_id: 99, sla: 'x' });
+    s.apply({ seq: 14, at: T0, type: 'offer_sent', offer_id: 1, incident_id: 1, responder_id: 'V1', wave: 'x', extra: [1] });
+    s.apply({ seq: 15, at: T0, type: 'incident_opened', incident_id: 3, elder_id: 'E3', kind: 'fall', priority: 5, position: null, reason: null, surprise: { nested: true } });
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(s.lastSeq, 15);
+  assert.ok(s.state.incidents.has(3));
+});
+
+test('the queue: new emergencies first until seen or a minute old, then priority, then the oldest', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 2, elder_id: 'E2', kind: 'help', service: 'meal', priority: 3, position: null, reason: '' });
+  s.apply({ seq: 12, at: T0 + 1000, type: 'incident_opened', incident_id: 3, elder_id: 'E3', kind: 'fall', priority: 4, position: null, reason: '' });
+  s.apply({ seq: 13, at: T0 + 2000, type: 'incident_opened', incident_id: 4, elder_id: 'E4', kind: 'fall', priority: 5, position: null, reason: '' });
+  s.apply({ seq: 14, at: T0 + 3000, type: 'incident_opened', incident_id: 5, elder_id: 'E5', kind: 'help', service: 'cleaning', priority: 3, position: null, reason: '' });
+  const seen = new Set();
+  assert.deepEqual(queueOrder(s.state, T0 + 5000, seen).map((i) => i.id), [4, 3, 2, 5, 1]);
+  seen.add(4);
+  assert.deepEqual(queueOrder(s.state, T0 + 5000, seen).map((i) => i.id), [3, 4, 2, 5, 1]);
+  assert.equal(isNew(s.state, s.state.incidents.get(3), T0 + 62000, seen), false);
+  assert.deepEqual(queueOrder(s.state, T0 + 62000, seen).map((i) => i.id), [4, 3, 2, 5, 1]);
+});
