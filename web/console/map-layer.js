@@ -54,15 +54,15 @@ export function createMapLayer(map, ctx) {
       if (!force && state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
       // with thousands of responders moving, the markers are rebuilt at most 10 times a
       // second (a trailing rebuild catches the last change); a selection is shown at once
-      const now = performance.now();
-      if (!force && state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && now - lastBuild < 100) {
+      const tNow = performance.now();
+      if (!force && state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && tNow - lastBuild < 100) {
         if (!trailing) trailing = setTimeout(() => {
           trailing = 0;
           layer.render(ctx.store.state);
-        }, 100 - (now - lastBuild));
+        }, 100 - (tNow - lastBuild));
         return;
       }
-      lastBuild = now;
+      lastBuild = tNow;
       lastState = state;
       lastVersion = state.version;
       lastSel = ctx.selectedId;

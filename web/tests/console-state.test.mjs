@@ -104,3 +104,45 @@ test('the queue: new emergencies first until seen or a minute old, then priority
   assert.equal(isNew(s.state, s.state.incidents.get(3), T0 + 62000, seen), false);
   assert.deepEqual(queueOrder(s.state, T0 + 62000, seen).map((i) => i.id), [4, 3, 2, 5, 1]);
 });
+
+test('every console and common module parses (a syntax error would blank the page)', async () => {
+  const { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'console-check-'));
+  try {
+    for (const app of ['console', 'common']) {
+      const base = new URL(`../${app}/`, import.meta.url);
+      for (const f of readdirSync(base).filter((n) => n.endsWith('.js'))) {
+        // as an ES module, which `node --check` only assumes for .mjs
+        const copy = join(dir, `${app}-${f.replace(/\.js$/, '.mjs')}`);
+        writeFileSync(copy, readFileSync(new URL(f, base)));
+        const r = spawnSync(process.execPath, ['--check', copy], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `${app}/${f}: ${r.stderr}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the two catalogues have the same keys', async () => {
+  const en = (await import('../console/messages.en.js')).default;
+  const zh = (await import('../console/messages.zh-CN.js')).default;
+  assert.deepEqual(Object.keys(zh).sort(), Object.keys(en).sort());
+  for (const [k, v] of Object.entries(zh)) assert.ok(v.length > 0, k);
+  // every literal key the code asks for is in them (dynamic ones like `kind.${k}` are listed)
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const base = new URL('../console/', import.meta.url);
+  const used = new Set();
+  for (const f of readdirSync(base).filter((n) => n.endsWith('.js') && !n.startsWith('messages'))) {
+    const src = readFileSync(new URL(f, base), 'utf8');
+    for (const m of src.matchAll(/\bt\('([\w.]+)'/g)) used.add(m[1]);
+    for (const m of src.matchAll(/data-i18n="([\w.]+)"/g)) used.add(m[1]);
+  }
+  for (const m of readFileSync(new URL('index.html', base), 'utf8').matchAll(/data-i18n="([\w.]+)"/g)) used.add(m[1]);
+  const dynamic = { kind: ['fall', 'help', 'check_in_missed'], service: ['rescue', 'meal', 'medical', 'shopping', 'cleaning', 'mobility'], status: ['scheduled', 'dispatching', 'assigned', 'on_scene', 'resolved', 'cancelled'], sla: ['first_accept', 'community_on_scene', 'ambulance_on_scene'], rkind: ['volunteer', 'grid_worker', 'ambulance', 'service_staff'], rstatus: ['available', 'offered', 'en_route', 'on_scene', 'resting', 'off_duty'], role: ['community', 'ambulance'], mode: ['foot', 'car'], outcome: ['asked', 'declined', 'expired', 'withdrawn', 'filled', 'accepted'], withdrawn: ['filled', 'incident_closed', 'responder_unavailable', 'reassigned', 'expired'], snapshot: ['resume_unavailable', 'lagged'], event: ['incident_opened', 'alert_joined', 'offer_sent', 'offer_declined', 'offer_expired', 'offer_withdrawn', 'assigned', 'no_responder_available', 'escalated', 'sla_breached', 'responder_arrived', 'incident_resolved', 'incident_cancelled', 'time_bank_credited'] };
+  for (const [p, ks] of Object.entries(dynamic)) for (const k of ks) used.add(`${p}.${k}`);
+  for (const k of used) assert.ok(k in en, `en lacks ${k}`);
+});
