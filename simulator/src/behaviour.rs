@@ -13,7 +13,7 @@ use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::{haversine_m, LatLon};
 use dispatch_core::ids::{AlertId, IncidentId, OfferId, ResponderId};
-use dispatch_core::model::AssignmentRole;
+use dispatch_core::model::{AlertKind, AssignmentRole, ServiceKind};
 use dispatch_core::time::Timestamp;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,6 +60,19 @@ impl Default for BehaviourParams {
     }
 }
 
+impl BehaviourParams {
+    /// The range of minutes on scene for an incident of this kind and service.
+    pub fn service_min(&self, kind: AlertKind, service: Option<ServiceKind>) -> (f64, f64) {
+        match (kind, service) {
+            (AlertKind::Fall, _) | (AlertKind::Help, None | Some(ServiceKind::Rescue)) => {
+                self.emergency_service_min
+            }
+            (AlertKind::Help, _) => self.help_service_min,
+            (AlertKind::CheckInMissed, _) => self.welfare_visit_min,
+        }
+    }
+}
+
 /// FNV-1a over the parts, a stable hash (std's hasher may change between releases).
 fn stable_seed(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -81,7 +94,8 @@ pub fn keyed_rng(seed: u64, parts: &[&[u8]]) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(stable_seed(&all))
 }
 
-fn uniform(rng: &mut ChaCha8Rng, (lo, hi): (f64, f64)) -> f64 {
+/// A uniform draw in `[lo, hi)` (`lo` when the range is empty).
+pub fn uniform(rng: &mut ChaCha8Rng, (lo, hi): (f64, f64)) -> f64 {
     if hi > lo {
         rng.random_range(lo..hi)
     } else {
@@ -424,14 +438,7 @@ impl World for SimWorld {
                 let Some(&alert) = self.alert_index.get(alert_id) else {
                     return;
                 };
-                use dispatch_core::model::{AlertKind, ServiceKind};
-                let service_min = match (kind, service) {
-                    (AlertKind::Fall, _) | (AlertKind::Help, None | Some(ServiceKind::Rescue)) => {
-                        self.behaviour.emergency_service_min
-                    }
-                    (AlertKind::Help, _) => self.behaviour.help_service_min,
-                    (AlertKind::CheckInMissed, _) => self.behaviour.welfare_visit_min,
-                };
+                let service_min = self.behaviour.service_min(*kind, *service);
                 self.incidents
                     .insert(*incident_id, IncidentInfo { alert, service_min });
                 self.open_incidents += 1;

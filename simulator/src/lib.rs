@@ -11,13 +11,17 @@
 //! - [`report`], [`chart`]: `report.json`, `summary.md` and SVG charts.
 //! - [`credentials`]: tokens for a generated roster (digests in the roster).
 //! - [`replay`]: JSON-lines command files through the same calls.
+//! - [`ws_client`]: the WebSocket client pieces `load` and `live` share (loopback check,
+//!   connecting with bounded retries).
 //! - [`load`]: load over the wire against a running server (loopback only).
+//! - [`live`]: a simulated day in wall-clock time against a running server (the demo).
 
 pub mod behaviour;
 pub mod chart;
 pub mod credentials;
 pub mod hexgrid;
 pub mod kpi;
+pub mod live;
 pub mod load;
 pub mod replay;
 pub mod report;
@@ -25,3 +29,4 @@ pub mod roads;
 pub mod runner;
 pub mod scenario;
 pub mod virtual_clock;
+pub mod ws_client;

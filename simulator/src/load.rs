@@ -8,6 +8,8 @@
 //! time, and only loopback targets are accepted.
 
 use crate::credentials::Tokens;
+pub use crate::ws_client::check_loopback;
+use crate::ws_client::{connect, frame_type, is_race, Socket};
 use anyhow::{bail, Context as _};
 use dispatch_core::roster::RosterFile;
 use futures_util::{SinkExt, StreamExt};
@@ -15,13 +17,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What to throw at the server.
@@ -189,22 +189,6 @@ pub async fn server_counter(ws_url: &str, name: &str) -> Option<f64> {
     )
 }
 
-/// Refuses anything but a `ws://` URL whose host is a loopback address or `localhost`.
-pub fn check_loopback(url: &str) -> anyhow::Result<()> {
-    let uri: Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
-    if uri.scheme_str() != Some("ws") {
-        bail!("{url}: only ws:// URLs are supported");
-    }
-    let host = uri.host().unwrap_or("");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        bail!("{url}: refusing a non-loopback host `{host}` (load runs target this machine only)");
-    }
-    Ok(())
-}
-
 /// Shared measurements; short critical sections only.
 #[derive(Default)]
 struct Recorder {
@@ -235,29 +219,6 @@ impl Shared {
         let mut r = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         *r.errors.entry(code.to_string()).or_default() += 1;
     }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(url: &str, token: &str) -> anyhow::Result<Socket> {
-    let mut req = url.into_client_request().context("building the request")?;
-    req.headers_mut().insert(
-        "Authorization",
-        HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a header value")?,
-    );
-    // Small buffers, as the server's: thousands of phones in one process.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(4096);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    Ok(ws)
-}
-
-fn frame_type(v: &Value) -> &str {
-    v.get("type").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Runs the load and returns what it measured. Bounded by `max_duration_s` of wall time.
@@ -602,7 +563,7 @@ async fn run_responder(
                     "error" => {
                         let code = v.get("code").and_then(Value::as_str).unwrap_or("unknown");
                         // Racing an expiry or a withdrawal is normal for a phone, not a failure.
-                        if !matches!(code, "offer_closed" | "invalid_transition" | "not_assigned" | "incident_closed") {
+                        if !is_race(code) {
                             shared.error(code);
                         }
                     }
@@ -649,24 +610,4 @@ async fn run_console(ws: Socket, shared: Arc<Shared>, mut stop: watch::Receiver<
         }
     }
     let _ = tx.send(Message::Close(None)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_targets_are_accepted() {
-        assert!(check_loopback("ws://127.0.0.1:8080/v1/ws").is_ok());
-        assert!(check_loopback("ws://localhost:1/v1/ws").is_ok());
-        assert!(check_loopback("ws://[::1]:9/v1/ws").is_ok());
-        assert!(check_loopback("ws://127.8.9.10:9/").is_ok());
-        let err = check_loopback("ws://10.0.0.1:8080/v1/ws")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("non-loopback"), "{err}");
-        assert!(check_loopback("ws://example.com/v1/ws").is_err());
-        assert!(check_loopback("wss://127.0.0.1/v1/ws").is_err());
-        assert!(check_loopback("not a url").is_err());
-    }
 }

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use simulator::behaviour::BehaviourParams;
 use simulator::hexgrid::Hexgrid;
+use simulator::live::LiveParams;
 use simulator::replay::{Paced, ReplayWorld};
 use simulator::report::{PolicyReport, Report, ScenarioSummary};
 use simulator::roads::Map;
@@ -75,6 +76,48 @@ enum Cmd {
         grace_s: f64,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// A simulated day in wall-clock time against a running `dispatch serve`, until Ctrl-C or
+    /// --max-duration-s (loopback only; docs/simulator.md).
+    Live {
+        /// The server's WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws.
+        #[arg(long)]
+        url: String,
+        /// The roster the server runs (from `simulator roster`).
+        #[arg(long)]
+        roster: PathBuf,
+        /// Its tokens file.
+        #[arg(long)]
+        tokens: PathBuf,
+        /// Seeds the alert streams and every responder's decisions.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Alerts per minute over all kinds (the generator's mix of falls, help, check-ins).
+        #[arg(long, default_value_t = LiveParams::new("").alerts_per_min)]
+        alerts_per_min: f64,
+        /// Travel and on-scene time this many times faster than life.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// Hard bound on the run's wall time (seconds).
+        #[arg(long, default_value_t = 86_400.0)]
+        max_duration_s: f64,
+        /// Most responder phones to simulate (the roster's first, in order).
+        #[arg(long, default_value_t = LiveParams::new("").max_phones)]
+        max_phones: usize,
+        /// Device gateway connections the alerts are spread over.
+        #[arg(long, default_value_t = LiveParams::new("").gateways)]
+        gateways: usize,
+        /// Responders left to a person (not simulated), comma-separated, e.g. V00001.
+        #[arg(long, value_delimiter = ',')]
+        leave_free: Vec<String>,
+        #[command(flatten)]
+        behaviour: BehaviourArgs,
+        /// Phones connect spread over this many seconds; alerts start after.
+        #[arg(long, default_value_t = LiveParams::new("").connect_over_s)]
+        connect_over_s: f64,
+        /// A summary line on stderr this often (seconds).
+        #[arg(long, default_value_t = 30.0)]
+        summary_every_s: f64,
     },
     /// Replay a JSON-lines file of timed commands through the engine (docs/simulator.md).
     Replay {
@@ -284,6 +327,51 @@ fn main() -> anyhow::Result<()> {
                 );
             }
         }
+        Cmd::Live {
+            url,
+            roster,
+            tokens,
+            seed,
+            alerts_per_min,
+            speedup,
+            max_duration_s,
+            max_phones,
+            gateways,
+            leave_free,
+            behaviour,
+            connect_over_s,
+            summary_every_s,
+        } => {
+            simulator::load::check_loopback(&url)?;
+            let roster_file: dispatch_core::roster::RosterFile = read_json(&roster, "roster")?;
+            let tokens_file: simulator::credentials::Tokens = read_json(&tokens, "tokens")?;
+            let params = LiveParams {
+                seed,
+                alerts_per_min,
+                speedup,
+                max_duration_s,
+                max_phones,
+                gateways,
+                leave_free,
+                behaviour: BehaviourParams {
+                    accept_share: behaviour.accept_share,
+                    decline_share: behaviour.decline_share,
+                    ..BehaviourParams::default()
+                },
+                connect_over_s,
+                summary_every_s,
+                ..LiveParams::new(url)
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
+            let summary = rt.block_on(async {
+                eprintln!(
+                    "simulator live: {} alerts/min, speedup {}, until Ctrl-C or {} s",
+                    params.alerts_per_min, params.speedup, params.max_duration_s
+                );
+                simulator::live::run_live(params, &roster_file, &tokens_file, interrupted()).await
+            })?;
+            eprintln!("simulator live: stopped: {}", summary.line());
+        }
         Cmd::Replay {
             map,
             roster,
@@ -361,6 +449,22 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn file_name(p: &Path) -> String {

@@ -487,8 +487,11 @@ fn pair(
     }
 }
 
-/// Merges the four Poisson streams into one ascending schedule.
-fn alert_schedule(
+/// Merges the four Poisson streams into one ascending schedule, alerts numbered `AL000001`…
+/// in time order and all sent through [`GATEWAY_ID`]. Emergencies come from elders weighted
+/// by care level, the rest from any elder. `simulator live` draws its wall-clock day from here
+/// too, on the roster the server runs.
+pub fn alert_schedule(
     elders: &[ElderRecord],
     params: &ScenarioParams,
     start: Timestamp,
