@@ -8,8 +8,14 @@
 //! body   : format version u8 | region u16 LE | kind u8 | payload
 //! payload: Command   (1): now i64 LE | command as JSON
 //!          Timeout   (2): now i64 LE
-//!          Decisions (3): first seq u64 LE | last seq u64 LE | events as JSON
+//!          Decisions (3): first seq u64 LE | last seq u64 LE
+//!                         | decision version u32 LE (format 2 on; absent in 1) | events as JSON
 //! ```
+//!
+//! Format 2 (this code writes it) adds the engine's [`DECISION_VERSION`] to every Decisions
+//! record; format 1 (the first release) had none, and its Decisions count as decision
+//! version 1. Both are read, record by record (a segment begun by one release is continued
+//! by the next), and a record re-encodes in the format it was read in.
 //!
 //! The framing is binary (so a reader can skip, checksum and resynchronise without parsing);
 //! the commands and events inside are JSON, the same serde forms the rest of the system uses,
@@ -23,7 +29,7 @@
 
 use crate::command::Command;
 use crate::error::CommandError;
-use crate::event::EventRecord;
+use crate::event::{Event, EventRecord};
 use crate::sans_io::SansIo;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -31,8 +37,27 @@ use std::fmt;
 
 /// The first six bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 6] = *b"DSPJNL";
-/// The record format written by this code; readers refuse any other.
-pub const FORMAT_VERSION: u8 = 1;
+/// The record format written by this code.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest record format this code reads; anything outside
+/// `OLDEST_FORMAT_VERSION..=FORMAT_VERSION` is refused as corrupt.
+pub const OLDEST_FORMAT_VERSION: u8 = 1;
+
+/// The version of the decisions the engine makes, written into every Decisions record.
+///
+/// **Bump it whenever the engine would decide differently or word a reason differently on
+/// the same input**: a reason text, a ranking rule, an event's fields. Replay compares the
+/// regenerated events with the journaled ones strictly (reasons included) only for records of
+/// this same version; for records of another version it compares them with their free-text
+/// reasons ignored, so a release that rewords a reason still starts on its predecessor's data
+/// directory, and a real divergence (another responder, another ETA, another event) still
+/// refuses, naming the record. Decision history: 1 = the first release (format 1, no version
+/// in the records); 2 = the first that records it.
+pub const DECISION_VERSION: u32 = 2;
+
+fn readable(version: u8) -> bool {
+    (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)
+}
 /// Magic, version, one reserved byte.
 pub const FILE_HEADER_LEN: usize = 8;
 /// Length and checksum in front of every body.
@@ -65,6 +90,14 @@ impl fmt::Display for RegionId {
 pub struct Record {
     pub region: RegionId,
     pub entry: Entry,
+    /// The record format it was written in ([`FORMAT_VERSION`] for new records; older for
+    /// records read from an older journal, which re-encode byte for byte).
+    #[serde(default = "current_format")]
+    pub format: u8,
+}
+
+fn current_format() -> u8 {
+    FORMAT_VERSION
 }
 
 /// What a record says happened.
@@ -80,6 +113,8 @@ pub enum Entry {
     Decisions {
         first_seq: u64,
         last_seq: u64,
+        /// The [`DECISION_VERSION`] of the engine that decided them (1 in format 1).
+        decision_version: u32,
         events: Vec<EventRecord>,
     },
 }
@@ -89,6 +124,7 @@ impl Record {
         Record {
             region,
             entry: Entry::Command { now, command },
+            format: FORMAT_VERSION,
         }
     }
 
@@ -96,6 +132,7 @@ impl Record {
         Record {
             region,
             entry: Entry::Timeout { now },
+            format: FORMAT_VERSION,
         }
     }
 
@@ -108,8 +145,10 @@ impl Record {
             entry: Entry::Decisions {
                 first_seq,
                 last_seq,
+                decision_version: DECISION_VERSION,
                 events,
             },
+            format: FORMAT_VERSION,
         })
     }
 }
@@ -121,6 +160,8 @@ pub enum EncodeError {
     Payload(#[from] serde_json::Error),
     #[error("record body of {0} bytes exceeds the {MAX_BODY_LEN}-byte limit")]
     TooLarge(usize),
+    #[error("record format {format} cannot hold {what}")]
+    Unrepresentable { format: u8, what: String },
 }
 
 /// The segment file header.
@@ -133,9 +174,26 @@ pub fn file_header() -> [u8; FILE_HEADER_LEN] {
 
 /// Appends the framed record to `out`.
 pub fn encode_into(record: &Record, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if !readable(record.format) {
+        return Err(EncodeError::Unrepresentable {
+            format: record.format,
+            what: "anything (unknown format)".into(),
+        });
+    }
+    if let Entry::Decisions {
+        decision_version, ..
+    } = &record.entry
+    {
+        if record.format == 1 && *decision_version != 1 {
+            return Err(EncodeError::Unrepresentable {
+                format: 1,
+                what: format!("decision version {decision_version}"),
+            });
+        }
+    }
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
-    out.push(FORMAT_VERSION);
+    out.push(record.format);
     out.extend_from_slice(&record.region.0.to_le_bytes());
     let written = match &record.entry {
         Entry::Command { now, command } => {
@@ -151,11 +209,15 @@ pub fn encode_into(record: &Record, out: &mut Vec<u8>) -> Result<(), EncodeError
         Entry::Decisions {
             first_seq,
             last_seq,
+            decision_version,
             events,
         } => {
             out.push(KIND_DECISIONS);
             out.extend_from_slice(&first_seq.to_le_bytes());
             out.extend_from_slice(&last_seq.to_le_bytes());
+            if record.format >= 2 {
+                out.extend_from_slice(&decision_version.to_le_bytes());
+            }
             serde_json::to_writer(&mut *out, events)
         }
     };
@@ -186,7 +248,7 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
 pub enum Corruption {
     #[error("bad file header (not a dispatch journal segment)")]
     BadMagic,
-    #[error("unsupported format version {0} (this build reads {FORMAT_VERSION})")]
+    #[error("unsupported format version {0} (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})")]
     BadVersion(u8),
     #[error("record length {0} is out of range")]
     BadLength(u32),
@@ -238,7 +300,7 @@ pub fn decode_header(buf: &[u8]) -> Decoded {
             reason: Corruption::BadMagic,
         };
     }
-    if buf[6] != FORMAT_VERSION {
+    if !readable(buf[6]) {
         return Decoded::Corrupt {
             offset: 0,
             reason: Corruption::BadVersion(buf[6]),
@@ -291,7 +353,7 @@ pub fn decode_at(buf: &[u8], offset: usize) -> Decoded {
 pub fn decode_body(body: &[u8]) -> Result<Record, Corruption> {
     let short = || Corruption::BadPayload(format!("body of {} bytes is too short", body.len()));
     let version = *body.first().ok_or_else(short)?;
-    if version != FORMAT_VERSION {
+    if !readable(version) {
         return Err(Corruption::BadVersion(version));
     }
     let region = RegionId(u16::from_le_bytes(
@@ -322,8 +384,13 @@ pub fn decode_body(body: &[u8]) -> Result<Record, Corruption> {
         KIND_DECISIONS => {
             let first_seq = read_u64(payload, 0).ok_or_else(short)?;
             let last_seq = read_u64(payload, 8).ok_or_else(short)?;
-            let events: Vec<EventRecord> =
-                serde_json::from_slice(&payload[16..]).map_err(json_err)?;
+            let (decision_version, json) = if version >= 2 {
+                let v = read_u32(payload, 16).ok_or_else(short)?;
+                (v, &payload[20..])
+            } else {
+                (1, &payload[16..])
+            };
+            let events: Vec<EventRecord> = serde_json::from_slice(json).map_err(json_err)?;
             let (Some(first), Some(last)) = (events.first(), events.last()) else {
                 return Err(Corruption::BadPayload("decisions without events".into()));
             };
@@ -336,12 +403,17 @@ pub fn decode_body(body: &[u8]) -> Result<Record, Corruption> {
             Entry::Decisions {
                 first_seq,
                 last_seq,
+                decision_version,
                 events,
             }
         }
         other => return Err(Corruption::BadKind(other)),
     };
-    Ok(Record { region, entry })
+    Ok(Record {
+        region,
+        entry,
+        format: version,
+    })
 }
 
 /// Whether a checksummed record of our format starts at `offset`: used to tell a corrupt tail
@@ -357,7 +429,7 @@ fn frame_is_valid(buf: &[u8], offset: usize) -> bool {
         return false;
     }
     match rest.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + body_len) {
-        Some(body) => body[0] == FORMAT_VERSION && crc32fast::hash(body) == stored,
+        Some(body) => readable(body[0]) && crc32fast::hash(body) == stored,
         None => false,
     }
 }
@@ -471,8 +543,20 @@ pub enum ReplayError {
         "journaled command at {now} was refused on replay ({error}); journal and engine disagree"
     )]
     Refused { now: Timestamp, error: CommandError },
-    #[error("replay produced events {replayed} but the journal recorded {journaled}")]
-    Diverged { journaled: String, replayed: String },
+    #[error(
+        "replay produced events {replayed} but the journal recorded {journaled} \
+         (decision version {decision_version}, {compared}); first difference: {difference}"
+    )]
+    Diverged {
+        journaled: String,
+        replayed: String,
+        /// The version that wrote the record.
+        decision_version: u32,
+        /// "compared strictly" or "compared with reason texts ignored".
+        compared: &'static str,
+        /// The first event that differs, both ways (shortened).
+        difference: String,
+    },
 }
 
 /// Feeds records to a [`SansIo`] engine and checks regenerated events against the journaled
@@ -484,8 +568,10 @@ pub struct Replayer {
     /// Whether `pending` belongs to a record replayed in this run (a Decisions record right
     /// after a snapshot belongs to a command the snapshot already holds).
     armed: bool,
-    /// Decisions records compared equal.
+    /// Decisions records compared equal (strictly, or reasons aside for another version).
     pub verified: u64,
+    /// Of those, records of another decision version, compared with reason texts ignored.
+    pub verified_ignoring_reasons: u64,
     pub commands: u64,
     pub timeouts: u64,
 }
@@ -511,15 +597,40 @@ impl Replayer {
                 self.timeouts += 1;
                 self.drain(target);
             }
-            Entry::Decisions { events, .. } => {
+            Entry::Decisions {
+                events,
+                decision_version,
+                ..
+            } => {
                 if self.armed {
-                    if &self.pending != events {
+                    let strict = *decision_version == DECISION_VERSION;
+                    let same = if strict {
+                        &self.pending == events
+                    } else {
+                        self.pending.len() == events.len()
+                            && self
+                                .pending
+                                .iter()
+                                .zip(events)
+                                .all(|(a, b)| same_ignoring_reasons(a, b))
+                    };
+                    if !same {
                         return Err(ReplayError::Diverged {
                             journaled: seq_range(events),
                             replayed: seq_range(&self.pending),
+                            decision_version: *decision_version,
+                            compared: if strict {
+                                "compared strictly"
+                            } else {
+                                "compared with reason texts ignored"
+                            },
+                            difference: first_difference(events, &self.pending, strict),
                         });
                     }
                     self.verified += 1;
+                    if !strict {
+                        self.verified_ignoring_reasons += 1;
+                    }
                 }
                 self.pending.clear();
                 self.armed = false;
@@ -534,6 +645,104 @@ impl Replayer {
         }
         self.armed = true;
     }
+}
+
+/// The free-text reason of an event, if it has one. `OfferWithdrawn`'s reason is a closed
+/// enum, part of the decision, and stays compared. Exhaustive on purpose: a new event kind
+/// must say whether it carries wording.
+pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
+    use Event::*;
+    match event {
+        IncidentOpened { reason, .. }
+        | OfferSent { reason, .. }
+        | Assigned { reason, .. }
+        | NoResponderAvailable { reason, .. }
+        | Escalated { reason, .. }
+        | IncidentResolved { reason, .. }
+        | IncidentCancelled { reason, .. } => Some(reason),
+        AlertJoined { .. }
+        | OfferDeclined { .. }
+        | OfferExpired { .. }
+        | OfferWithdrawn { .. }
+        | SlaBreached { .. }
+        | ResponderArrived { .. }
+        | ResponderMoved { .. }
+        | ResponderAvailability { .. }
+        | TimeBankCredited { .. }
+        | CheckedIn { .. } => None,
+    }
+}
+
+/// Equal in everything but free-text reasons: seq, time, kind and every other field.
+fn same_ignoring_reasons(a: &EventRecord, b: &EventRecord) -> bool {
+    if a.seq != b.seq || a.at != b.at {
+        return false;
+    }
+    let (mut x, mut y) = (a.event.clone(), b.event.clone());
+    if let Some(r) = reason_text_mut(&mut x) {
+        r.clear();
+    }
+    if let Some(r) = reason_text_mut(&mut y) {
+        r.clear();
+    }
+    x == y
+}
+
+fn first_difference(journaled: &[EventRecord], replayed: &[EventRecord], strict: bool) -> String {
+    // An event as short JSON: routes shown by their length, at most 400 characters.
+    let show = |e: Option<&EventRecord>| match e {
+        None => "nothing".to_string(),
+        Some(e) => {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let Some(route) = v.pointer_mut("/event/route") {
+                let n = route.as_array().map_or(0, Vec::len);
+                *route = serde_json::Value::String(format!("<{n} points>"));
+            }
+            let mut text = v.to_string();
+            if text.len() > 400 {
+                let mut cut = 400;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push('…');
+            }
+            text
+        }
+    };
+    let n = journaled.len().max(replayed.len());
+    let Some(i) = (0..n).find(|&i| match (journaled.get(i), replayed.get(i)) {
+        (Some(a), Some(b)) => {
+            if strict {
+                a != b
+            } else {
+                !same_ignoring_reasons(a, b)
+            }
+        }
+        _ => true,
+    }) else {
+        return "none".into();
+    };
+    let (a, b) = (journaled.get(i), replayed.get(i));
+    if let (Some(a), Some(b)) = (a, b) {
+        if same_ignoring_reasons(a, b) {
+            let (mut x, mut y) = (a.event.clone(), b.event.clone());
+            let reason = |e: &mut Event| reason_text_mut(e).map(|r| r.clone()).unwrap_or_default();
+            return format!(
+                "event {} of the record (seq {}) differs only in its reason: journaled {:?}, replayed {:?}",
+                i + 1,
+                a.seq,
+                reason(&mut x),
+                reason(&mut y)
+            );
+        }
+    }
+    format!(
+        "event {} of the record: journaled {}, replayed {}",
+        i + 1,
+        show(a),
+        show(b)
+    )
 }
 
 fn seq_range(events: &[EventRecord]) -> String {
@@ -738,7 +947,7 @@ mod tests {
     #[test]
     fn a_different_version_is_corrupt_not_misread() {
         let mut rec = encode(&Record::timeout(RegionId(0), Timestamp(5))).expect("encodes");
-        rec[FRAME_HEADER_LEN] = 2;
+        rec[FRAME_HEADER_LEN] = FORMAT_VERSION + 1;
         let crc = crc32fast::hash(&rec[FRAME_HEADER_LEN..]);
         rec[4..8].copy_from_slice(&crc.to_le_bytes());
         let mut buf = file_header().to_vec();
@@ -747,9 +956,63 @@ mod tests {
             decode_at(&buf, FILE_HEADER_LEN),
             Decoded::Corrupt {
                 offset: FILE_HEADER_LEN,
-                reason: Corruption::BadVersion(2)
+                reason: Corruption::BadVersion(FORMAT_VERSION + 1)
             }
         );
+    }
+
+    /// A format-1 record (the first release: no decision version) reads as decision version
+    /// 1 and re-encodes to exactly its bytes; a format-1 segment header is accepted.
+    #[test]
+    fn format_1_records_are_read_and_reencoded_as_written() {
+        let events = vec![EventRecord {
+            seq: 4,
+            at: Timestamp(7),
+            event: Event::CheckedIn {
+                elder_id: ElderId::from("e1"),
+            },
+        }];
+        // Format 1 by hand: version 1, region, kind 3, first, last, JSON.
+        let mut body = vec![1u8, 5, 0, KIND_DECISIONS];
+        body.extend_from_slice(&4u64.to_le_bytes());
+        body.extend_from_slice(&4u64.to_le_bytes());
+        body.extend_from_slice(&serde_json::to_vec(&events).expect("json"));
+        let mut seg = file_header().to_vec();
+        seg[6] = 1;
+        seg.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        seg.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        seg.extend_from_slice(&body);
+        let s = scan(&seg);
+        assert_eq!(s.end, ScanEnd::Clean);
+        let (_, record) = &s.records[0];
+        assert_eq!(record.format, 1);
+        assert_eq!(
+            record.entry,
+            Entry::Decisions {
+                first_seq: 4,
+                last_seq: 4,
+                decision_version: 1,
+                events
+            }
+        );
+        assert_eq!(encode(record).expect("encodes"), seg[FILE_HEADER_LEN..]);
+        // A format-1 record cannot claim another decision version.
+        let mut newer = record.clone();
+        if let Entry::Decisions {
+            decision_version, ..
+        } = &mut newer.entry
+        {
+            *decision_version = 2;
+        }
+        assert!(matches!(
+            encode(&newer),
+            Err(EncodeError::Unrepresentable { .. })
+        ));
+        newer.format = FORMAT_VERSION;
+        let again = encode(&newer).expect("format 2 holds it");
+        let mut buf = file_header().to_vec();
+        buf.extend_from_slice(&again);
+        assert_eq!(scan(&buf).records[0].1, newer);
     }
 
     struct Counter {
@@ -841,6 +1104,97 @@ mod tests {
         let err = rep.apply(&mut target, &Record::command(r, Timestamp(11), cancel));
         assert!(matches!(err, Err(ReplayError::Refused { .. })));
         assert_eq!(target.total, 20);
+    }
+
+    /// Emits one `escalated` event per command, with the reason it is told to word.
+    struct Wording {
+        reason: &'static str,
+        seq: u64,
+        out: Vec<EventRecord>,
+    }
+
+    impl crate::sans_io::SansIo for Wording {
+        fn handle_command(
+            &mut self,
+            now: Timestamp,
+            _command: Command,
+        ) -> Result<crate::command::Reply, CommandError> {
+            self.seq += 1;
+            self.out.push(EventRecord {
+                seq: self.seq,
+                at: now,
+                event: Event::Escalated {
+                    incident_id: IncidentId(1),
+                    reason: self.reason.into(),
+                },
+            });
+            Ok(crate::command::Reply::Done)
+        }
+        fn handle_timeout(&mut self, _now: Timestamp) {}
+        fn poll_event(&mut self) -> Option<EventRecord> {
+            self.out.pop()
+        }
+        fn poll_timeout(&self) -> Option<Timestamp> {
+            None
+        }
+    }
+
+    /// Reasons are compared only within one decision version; structure always is.
+    #[test]
+    fn reworded_reasons_replay_across_versions_and_divergence_still_refuses() {
+        let r = RegionId(0);
+        let cmd = Record::command(
+            r,
+            Timestamp(10),
+            Command::CheckIn {
+                elder_id: ElderId::from("x"),
+                device_id: DeviceId::from("d"),
+            },
+        );
+        let journaled = |reason: &str, incident: u64, version: u32| {
+            let mut d = Record::decisions(
+                r,
+                vec![EventRecord {
+                    seq: 1,
+                    at: Timestamp(10),
+                    event: Event::Escalated {
+                        incident_id: IncidentId(incident),
+                        reason: reason.into(),
+                    },
+                }],
+            )
+            .expect("event");
+            if let Entry::Decisions {
+                decision_version, ..
+            } = &mut d.entry
+            {
+                *decision_version = version;
+            }
+            d
+        };
+        let replay = |decisions: &Record| {
+            let mut target = Wording {
+                reason: "new wording",
+                seq: 0,
+                out: vec![],
+            };
+            let mut rep = Replayer::new();
+            rep.apply(&mut target, &cmd).expect("command");
+            rep.apply(&mut target, decisions).map(|()| rep)
+        };
+        // The same version: strict, so a reworded reason is a divergence.
+        let err = replay(&journaled("old wording", 1, DECISION_VERSION)).expect_err("strict");
+        assert!(err.to_string().contains("compared strictly"), "{err}");
+        assert!(err.to_string().contains("old wording"), "{err}");
+        let ok = replay(&journaled("new wording", 1, DECISION_VERSION)).expect("same");
+        assert_eq!((ok.verified, ok.verified_ignoring_reasons), (1, 0));
+        // An older version: the reworded reason passes ...
+        let ok = replay(&journaled("old wording", 1, DECISION_VERSION - 1)).expect("reworded");
+        assert_eq!((ok.verified, ok.verified_ignoring_reasons), (1, 1));
+        // ... and another incident does not.
+        let err = replay(&journaled("old wording", 2, DECISION_VERSION - 1)).expect_err("diverged");
+        assert!(err.to_string().contains("reason texts ignored"), "{err}");
+        assert!(matches!(err, ReplayError::Diverged { .. }));
     }
 
     proptest! {

@@ -587,6 +587,13 @@ impl EngineTask {
         for req in self.deferred.drain(..) {
             drop(req); // their senders learn the engine stopped
         }
+        // A clean stop leaves a snapshot of the final state: the next start (an upgrade,
+        // typically) then replays no journal tail (docs/durability.md, "Upgrades").
+        if self.failed.is_none() {
+            if let Err(e) = self.journal.snapshot(&self.engine.save_state()) {
+                tracing::warn!(error = %format!("{e:#}"), "snapshot at stop failed");
+            }
+        }
         tracing::info!(last_seq = self.engine.last_seq(), "engine task stopped");
         self.journal.close()
     }

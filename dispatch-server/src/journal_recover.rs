@@ -69,13 +69,18 @@ pub struct ReplayStats {
     pub snapshot_lsn: Lsn,
     pub commands: u64,
     pub timeouts: u64,
-    /// Decisions records whose events replay regenerated identically.
+    /// Decisions records whose events replay regenerated identically (for records of another
+    /// decision version: identically but for reason texts).
     pub verified: u64,
+    /// Of those, records written by another decision version (an upgrade's journal tail).
+    pub verified_ignoring_reasons: u64,
 }
 
 /// Rebuilds the engine: the snapshot's state (or a fresh engine from `roster`), then every
 /// record after it through `handle_command` / `handle_timeout`. Regenerated events are
-/// drained and compared with the journaled Decisions; a difference stops the start.
+/// drained and compared with the journaled Decisions; a difference stops the start (reason
+/// texts count only for records of this build's decision version: docs/durability.md,
+/// "Upgrades").
 pub fn restore_engine(
     recovered: &Recovered,
     roads: Arc<dyn TravelTimes>,
@@ -115,6 +120,7 @@ pub fn restore_engine(
         commands: replayer.commands,
         timeouts: replayer.timeouts,
         verified: replayer.verified,
+        verified_ignoring_reasons: replayer.verified_ignoring_reasons,
     };
     tracing::info!(
         ?stats,
