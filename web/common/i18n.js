@@ -103,7 +103,7 @@ export function createI18n({ catalogues, storageKey = 'lang', languages, storage
       const parts = [];
       if (h) parts.push(unit(h, 'hour', 'narrow'));
       if (m || h) parts.push(unit(m, 'minute', 'narrow'));
-      if (!h) parts.push(unit(sec, 'second', 'narrow'));
+      if (!h && (sec || !m)) parts.push(unit(sec, 'second', 'narrow'));
       return parts.join(' ');
     },
     /** milliseconds → "m:ss" for countdowns; negative shows 0:00. */

@@ -17,7 +17,7 @@
 // projected x/y (metres east/south of the map's centre). The roads are rendered into an
 // offscreen canvas only when the view (centre, scale, size) changes; every animation frame
 // that has something new (a dirty flag, one requestAnimationFrame at a time) copies that
-// layer and draws the overlays on top (at most 10 times a second when a draw costs > 4 ms or
+// layer and draws the overlays on top (at most 10 times a second, and less when a draw is slow, if a draw costs > 4 ms or
 // there are more than 3,000 markers).
 // More than 1,500 plain markers on screen are drawn as small squares (a crowd). devicePixelRatio-aware. The attribution
 // "© OpenStreetMap contributors" is a text element always shown over the map.
@@ -256,9 +256,12 @@ export class RoadMap {
   invalidate() {
     this.dirty = true;
     if (this.raf || this.waiting || this.destroyed) return;
-    // a costly overlay (thousands of markers) is redrawn at most ten times a second, leaving
-    // the other frames to the rest of the page; a cheap one every frame
-    const wait = this.lastDrawMs > 4 || this.markers.length > 3000 ? 100 - (performance.now() - this.lastDrawAt) : 0;
+    // a costly overlay (thousands of markers) is redrawn at most ten times a second, and
+    // less often when a draw takes longer (at most ~10 % of the time goes to the map; never
+    // less than twice a second), leaving the other frames to the rest of the page; a cheap
+    // overlay is redrawn every frame
+    const gap = this.lastDrawMs > 4 || this.markers.length > 3000 ? Math.min(500, Math.max(100, this.lastDrawMs * 10)) : 0;
+    const wait = gap - (performance.now() - this.lastDrawAt);
     const go = () => {
       this.waiting = 0;
       this.raf = requestAnimationFrame(() => {

@@ -107,7 +107,24 @@ function render() {
   recordDrawn();
   if (metrics.renderMs.length < metrics.maxSamples) metrics.renderMs.push(performance.now() - t0);
 }
-store.subscribe(render);
+// the views render on the frame after a change; when a render is costly (hundreds of open
+// incidents), at most ten times a second, so a burst of events cannot starve the page
+let lastRenderAt = 0;
+let lastRenderMs = 0;
+let renderTimer = 0;
+store.subscribe(() => {
+  const gap = lastRenderMs > 8 ? 100 : 0;
+  const wait = gap - (performance.now() - lastRenderAt);
+  if (wait <= 0) timedRender();
+  else if (!renderTimer) renderTimer = setTimeout(() => requestAnimationFrame(timedRender), wait);
+});
+function timedRender() {
+  renderTimer = 0;
+  const t0 = performance.now();
+  render();
+  lastRenderAt = t0;
+  lastRenderMs = performance.now() - t0;
+}
 
 // ---- the link -----------------------------------------------------------------------------
 

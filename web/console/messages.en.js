@@ -30,6 +30,7 @@ export default {
   'queue.title': 'Open incidents',
   'queue.titleN': 'Open incidents ({n})',
   'queue.empty': 'No open incidents.',
+  'queue.more': '… and {n} more, less urgent: narrow them down with the filters',
   'queue.elder': 'Elder',
   'queue.care': 'care level {n}',
   'queue.priority': 'Priority',

@@ -6,6 +6,9 @@
 
 import { queueOrder, isNew } from './state.js';
 
+/** Rows kept on screen; the rest are counted below them. */
+export const MAX_ROWS = 100;
+
 export const SLA_ORDER = ['first_accept', 'community_on_scene', 'ambulance_on_scene'];
 
 export function kindLabel(t, inc) {
@@ -25,6 +28,7 @@ export function createQueue(el, ctx) {
   const { t, i18n } = ctx;
   const rows = new Map(); // id → { li, sig }
   let empty = null;
+  let more = null;
   let lastFresh = 0;
 
   function rowSig(inc, selected, isNew) {
@@ -74,7 +78,10 @@ export function createQueue(el, ctx) {
   return {
     render(state) {
       const now = ctx.serverNow();
-      const order = queueOrder(state, now, ctx.seen);
+      const all = queueOrder(state, now, ctx.seen);
+      // the most urgent MAX_ROWS are on screen (the filters narrow the rest down): a bounded
+      // DOM keeps the page responsive with hundreds of open incidents
+      const order = all.length > MAX_ROWS ? all.slice(0, MAX_ROWS) : all;
       const seen = new Set();
       let prev = null;
       for (const inc of order) {
@@ -105,6 +112,14 @@ export function createQueue(el, ctx) {
           rows.delete(id);
         }
       }
+      if (all.length > order.length) {
+        if (!more) {
+          more = document.createElement('li');
+          more.className = 'more';
+        }
+        more.textContent = t('queue.more', { n: i18n.number(all.length - order.length) });
+        if (more !== el.lastChild) el.appendChild(more);
+      } else if (more && more.isConnected) more.remove();
       if (!order.length) {
         if (!empty) {
           empty = document.createElement('li');
@@ -114,7 +129,7 @@ export function createQueue(el, ctx) {
         if (!empty.isConnected) el.appendChild(empty);
       } else if (empty && empty.isConnected) empty.remove();
       const title = document.getElementById('queue-title');
-      if (title) title.textContent = t('queue.titleN', { n: i18n.number(order.length) });
+      if (title) title.textContent = t('queue.titleN', { n: i18n.number(all.length) });
     },
     tick(state) {
       for (const r of rows.values()) if (r.inc) tickRow(r.li, r.inc);
