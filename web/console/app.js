@@ -288,6 +288,7 @@ else logout('');
 window.__console = {
   store,
   metrics,
+  sound,
   inject: (frame) => onFrame(frame),
   get map() {
     return map;

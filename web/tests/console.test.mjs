@@ -109,6 +109,7 @@ test('the map is drawn: road pixels on the canvas and the OSM attribution', asyn
 
 test('a fall posted by a device is in the queue within 2 s, clocks running', async () => {
   for (const id of ['V1', 'V2', 'V3']) await phoneOn(id);
+  const beeps = await page.evaluate(() => window.__console.sound.played);
   const id = await alert('E1');
   await row('E1').waitFor({ state: 'visible', timeout: 2000 });
   const first = row('E1').first();
@@ -117,6 +118,7 @@ test('a fall posted by a device is in the queue within 2 s, clocks running', asy
   assert.match(await first.textContent(), new RegExp(`#${id}\\b`));
   assert.ok(await first.evaluate((el) => el.classList.contains('new')), 'a new emergency is highlighted');
   assert.equal(await page.locator('[data-testid=incident-row]').first().textContent(), await first.textContent(), 'on top');
+  assert.equal(await page.evaluate(() => window.__console.sound.played), beeps + 1, 'a new emergency sounds');
   const clock = first.locator('.clock[data-sla=first_accept] .clock-value');
   const read = async () => {
     const [m, s] = (await clock.textContent()).split(':').map(Number);
@@ -304,6 +306,25 @@ test('both languages read naturally; screenshots of the main screen', async () =
   await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
   assert.match(await page.textContent('h1'), /调度台/);
   await page.selectOption('#lang', 'en');
+});
+
+test('the alert sound can be muted, and stays muted after a reload', async () => {
+  const mute = page.locator('#mute');
+  assert.equal(await mute.getAttribute('aria-pressed'), 'false');
+  await mute.click();
+  assert.equal(await mute.getAttribute('aria-pressed'), 'true');
+  assert.match(await mute.textContent(), /Muted/);
+  await page.reload();
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  assert.equal(await page.locator('#mute').getAttribute('aria-pressed'), 'true');
+  const beeps = await page.evaluate(() => window.__console.sound.played);
+  const before = await page.evaluate(() => window.__console.store.state.emergenciesOpened);
+  await alert('E5', 'help', { service: 'rescue' }); // a new emergency (E5's last one is closed)
+  await row('E5').waitFor({ timeout: 5000 });
+  assert.equal(await page.evaluate(() => window.__console.store.state.emergenciesOpened), before + 1);
+  assert.equal(await page.evaluate(() => window.__console.sound.played), beeps);
+  await page.locator('#mute').click();
+  assert.equal(await page.locator('#mute').getAttribute('aria-pressed'), 'false');
 });
 
 test('no serious accessibility violations (axe-core)', async () => {
