@@ -343,6 +343,22 @@ test('no serious accessibility violations (axe-core)', async () => {
   assert.deepEqual(result, []);
 });
 
+test('a server that comes back without its history: the console rebuilds, nothing stale stays', async () => {
+  assert.ok(await page.locator('[data-testid=incident-row]').count() > 0);
+  const port = srv.port;
+  const seqBefore = await page.evaluate(() => window.__console.store.lastSeq);
+  await srv.stop();
+  await page.waitForSelector('[data-testid=connection-status]:not([data-state=open])', { timeout: 10000 });
+  srv = await startServer({ roster, port }); // a fresh data dir: seq starts again from 0
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 30000 });
+  await waitFor(async () => (await page.locator('[data-testid=incident-row]').count()) === 0, 10000, 'the old incidents to go');
+  assert.ok((await page.evaluate(() => window.__console.store.lastSeq)) < seqBefore, 'the state was rebuilt from the new server');
+  const id = await alert('E1');
+  await row('E1').waitFor({ timeout: 5000 });
+  assert.match(await row('E1').first().textContent(), new RegExp(`#${id}\\b`));
+  assert.deepEqual(errors, []);
+});
+
 test('a wrong token shows a clear message and no console', async () => {
   const p2 = await browser.newPage();
   await p2.goto(`${srv.base}/console/?access_token=not-a-real-token`);
