@@ -67,8 +67,14 @@ export function createMapLayer(map, ctx) {
       lastVersion = state.version;
       lastSel = ctx.selectedId;
       const markers = [];
+      const labelled = [];
       for (const r of state.responders.values()) {
         if (!r.position) continue;
+        if (ctx.selectedId !== null && r.status.incident_id === ctx.selectedId) {
+          // the selected incident's responders carry their id, on top of the crowd
+          labelled.push({ id: `r:${r.id}`, lat: r.position.lat, lon: r.position.lon, shape: KIND_SHAPE[r.kind] || 'circle', color: STATUS_COLOR[r.status.state] || '#5f6368', size: 8, stroke: '#202124', label: r.id });
+          continue;
+        }
         markers.push({
           id: `r:${r.id}`,
           lat: r.position.lat,
@@ -97,7 +103,7 @@ export function createMapLayer(map, ctx) {
           label: inc.elder_id,
         });
       }
-      map.setMarkers(markers);
+      map.setMarkers(markers.concat(labelled));
     },
     setRoutes(r) {
       routes = r || [];

@@ -31,6 +31,8 @@ export default {
   'queue.titleN': 'Open incidents ({n})',
   'queue.empty': 'No open incidents.',
   'queue.more': '… and {n} more, less urgent: narrow them down with the filters',
+  'queue.nobody': 'nobody available to ask',
+  'queue.escalated': 'escalated',
   'queue.elder': 'Elder',
   'queue.care': 'care level {n}',
   'queue.priority': 'Priority',

@@ -31,6 +31,8 @@ export default {
   'queue.titleN': '待处理事件（{n}）',
   'queue.empty': '目前没有待处理事件。',
   'queue.more': '……另有 {n} 个较不紧急的事件，可用筛选缩小范围',
+  'queue.nobody': '暂无可派人员',
+  'queue.escalated': '已升级',
   'queue.elder': '老人',
   'queue.care': '照护等级 {n}',
   'queue.priority': '优先级',

@@ -32,7 +32,7 @@ export function createQueue(el, ctx) {
   let lastFresh = 0;
 
   function rowSig(inc, selected, isNew) {
-    return JSON.stringify([inc.priority, inc.kind, inc.service, inc.elder_id, inc.care_level, inc.status, inc.clocks, selected, isNew, i18n.lang]);
+    return JSON.stringify([inc.priority, inc.kind, inc.service, inc.elder_id, inc.care_level, inc.status, inc.clocks, inc.nobody, inc.escalated, selected, isNew, i18n.lang]);
   }
 
   function build(li, inc, selected, isNew) {
@@ -57,6 +57,8 @@ export function createQueue(el, ctx) {
         <span class="inc-id">#${esc(inc.id)}</span>
       </span>
       ${clocks ? `<span class="clocks">${clocks}</span>` : ''}
+      ${inc.nobody ? `<span class="warn" title="${esc(inc.nobody)}">⚠ ${esc(t('queue.nobody'))}</span>` : ''}
+      ${inc.escalated ? `<span class="escalated" title="${esc(inc.escalated)}">▲ ${esc(t('queue.escalated'))}</span>` : ''}
     </button>`;
     li.querySelector('button').addEventListener('click', () => ctx.select(inc.id));
     tickRow(li, inc);

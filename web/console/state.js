@@ -130,6 +130,7 @@ const FOLD = {
   offer_sent(state, e) {
     const inc = state.incidents.get(e.incident_id);
     if (inc) {
+      inc.nobody = null; // somebody is being asked again
       inc.open_offers.add(e.offer_id);
       if (Number.isFinite(e.wave)) inc.wave = Math.max(inc.wave, e.wave);
     }
@@ -142,6 +143,7 @@ const FOLD = {
   assigned(state, e) {
     const inc = state.incidents.get(e.incident_id);
     if (inc) {
+      inc.nobody = null;
       if (e.role === 'ambulance') {
         inc.ambulance = e.responder_id;
         if (!clock(inc, 'ambulance_on_scene') && inc.plan === 'emergency') {

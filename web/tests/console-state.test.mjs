@@ -64,6 +64,17 @@ test('an emergency opened after the snapshot gets its clocks from events', () =>
   assert.equal(s.state.responders.get('A1').status.state, 'available');
 });
 
+test('nobody to ask and escalation are kept on the incident until someone is asked', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'no_responder_available', incident_id: 1, reason: 'no volunteer within reach' });
+  s.apply({ seq: 12, at: T0, type: 'escalated', incident_id: 1, reason: 'ambulance needed but none is available' });
+  const inc = s.state.incidents.get(1);
+  assert.equal(inc.nobody, 'no volunteer within reach');
+  assert.equal(inc.escalated, 'ambulance needed but none is available');
+  s.apply({ seq: 13, at: T0, type: 'offer_sent', offer_id: 9, incident_id: 1, responder_id: 'V1', wave: 2 });
+  assert.equal(inc.nobody, null);
+});
+
 test('offers that end put the responder back; repeated or old seqs are ignored', () => {
   const s = store();
   s.apply({ seq: 11, at: T0, type: 'offer_sent', offer_id: 7, incident_id: 1, responder_id: 'V1', wave: 2 });
