@@ -8,6 +8,7 @@
 //! archive/segment-*.log                   segments a snapshot made unnecessary for restart,
 //!                                         kept for audit and `dispatch export`
 //! *.torn                                  bytes recovery cut off a damaged tail, kept aside
+//! durable-lsn.marker                      "records up to LSN n were durable" (checksummed)
 //! ```
 //!
 //! Every record gets a log sequence number (LSN), 1, 2, 3, … across segments; a segment's name
@@ -17,6 +18,12 @@
 //! durable (output commit). A write or fsync error is final: the journal reports `failed`,
 //! never publishes a later LSN and refuses appends, because after a failed fsync the kernel
 //! may have dropped the dirty pages and nobody can say what is on disk.
+//!
+//! The marker file holds an LSN known durable: written at open (after recovery, once the tail
+//! is fsynced), after every snapshot (when the segments roll) and at a clean close. A start
+//! that finds the journal ending before it refuses: records that were durable are gone (a
+//! segment truncated at a record boundary or to its header, or deleted), which the records
+//! alone cannot show. A directory without a marker (written before markers existed) starts.
 
 use crate::journal_storage::{DiskStorage, Storage, StorageFile};
 use anyhow::{bail, Context};
@@ -39,6 +46,12 @@ const SNAPSHOT_VERSION: u8 = 1;
 const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
 /// Snapshots kept in the live directory: the newest, and one to fall back on if it is damaged.
 const SNAPSHOTS_KEPT: usize = 2;
+/// The durable-LSN marker: magic "DSPMRK", version, reserved, lsn u64 LE, crc32 of the first
+/// 16 bytes u32 LE.
+pub const MARKER_FILE: &str = "durable-lsn.marker";
+const MARKER_MAGIC: [u8; 6] = *b"DSPMRK";
+const MARKER_VERSION: u8 = 1;
+const MARKER_LEN: usize = 20;
 
 /// How the writer thread syncs. `PerRecord` exists to measure what group commit buys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -195,8 +208,14 @@ impl Journal {
         dir: &Path,
         opts: JournalOptions,
     ) -> anyhow::Result<(Journal, Recovered)> {
-        let (recovered, tail) = recover(&*storage, dir, &opts)?;
+        let (recovered, mut tail) = recover(&*storage, dir, &opts)?;
         let last_lsn = recovered.last_lsn;
+        // What recovery read may still be only in the page cache (after a kill -9): make it
+        // durable before the marker says so.
+        tail.file
+            .sync_data()
+            .context("fdatasync the journal tail after recovery")?;
+        write_marker(&*storage, dir, last_lsn)?;
         let base = recovered.snapshot.as_ref().map_or(0, |s| s.lsn);
         let start = Durability {
             lsn: last_lsn,
@@ -401,7 +420,12 @@ impl Writer {
                     q = self.shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
                 if q.buf.is_empty() && q.snapshot.is_none() {
-                    return; // closing, and everything is written
+                    drop(q);
+                    // Closing, and everything is written: the next start must find it all.
+                    if let Err(e) = write_marker(&*self.storage, &self.dir, self.durable_lsn) {
+                        tracing::warn!(error = %format!("{e:#}"), "durable-LSN marker not updated at close");
+                    }
+                    return;
                 }
                 // Swap buffers so appends go on into the other while this one is written.
                 std::mem::swap(&mut batch, &mut q.buf);
@@ -493,6 +517,7 @@ impl Writer {
         write_snapshot(st, &self.dir, snap.lsn, &snap.state)?;
         self.snapshot_lsn = snap.lsn;
         compact(st, &self.dir, snap.lsn)?;
+        write_marker(st, &self.dir, self.durable_lsn)?;
         tracing::info!(
             lsn = snap.lsn,
             bytes = snap.state.len(),
@@ -595,6 +620,96 @@ fn read_snapshot(st: &dyn Storage, path: &Path, lsn: Lsn) -> Result<SnapshotFile
         state: state.to_vec(),
         path: path.to_path_buf(),
     })
+}
+
+/// Records `lsn` as durable in the marker file: temp file, fsync, rename, fsync the directory.
+fn write_marker(st: &dyn Storage, dir: &Path, lsn: Lsn) -> anyhow::Result<()> {
+    let path = dir.join(MARKER_FILE);
+    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+    let mut bytes = Vec::with_capacity(MARKER_LEN);
+    bytes.extend_from_slice(&MARKER_MAGIC);
+    bytes.extend_from_slice(&[MARKER_VERSION, 0]);
+    bytes.extend_from_slice(&lsn.to_le_bytes());
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    let mut f = st
+        .create(&tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(&bytes)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    f.sync_data()
+        .with_context(|| format!("fdatasync {}", tmp.display()))?;
+    drop(f);
+    st.rename(&tmp, &path)
+        .with_context(|| format!("rename {} into place", tmp.display()))?;
+    st.sync_dir(dir).context("fsync data dir")?;
+    Ok(())
+}
+
+/// The LSN the marker file says was durable; `None` when there is no marker (a directory
+/// from before markers, or a new one). A damaged marker is an error: it is written
+/// atomically, so damage means the disk, and nothing else can vouch for the journal's end.
+pub fn read_marker(st: &dyn Storage, dir: &Path) -> anyhow::Result<Option<Lsn>> {
+    let path = dir.join(MARKER_FILE);
+    let names = st
+        .list(dir)
+        .with_context(|| format!("list {}", dir.display()))?;
+    if !names.iter().any(|n| n == MARKER_FILE) {
+        return Ok(None);
+    }
+    let bytes = st
+        .read(&path)
+        .with_context(|| format!("read {}", path.display()))?;
+    let valid = bytes.len() == MARKER_LEN
+        && bytes[..6] == MARKER_MAGIC
+        && bytes[6] == MARKER_VERSION
+        && crc32fast::hash(&bytes[..16]).to_le_bytes()[..] == bytes[16..20];
+    if !valid {
+        bail!(
+            "the durable-LSN marker {} is damaged ({} bytes); refusing to start. Check the disk; \
+             to start without the check that the journal is complete, delete that file",
+            path.display(),
+            bytes.len()
+        );
+    }
+    let mut lsn = [0u8; 8];
+    lsn.copy_from_slice(&bytes[8..16]);
+    Ok(Some(u64::from_le_bytes(lsn)))
+}
+
+/// Refuses (or, when the operator chose to recover past damage, logs) a journal that ends at
+/// `end` although the marker says records up to `marker` were durable.
+fn check_marker(
+    dir: &Path,
+    marker: Option<Lsn>,
+    end: Lsn,
+    last_file: Option<(&Path, usize)>,
+    opts: &JournalOptions,
+) -> anyhow::Result<()> {
+    let Some(marker) = marker.filter(|&m| m > end) else {
+        return Ok(());
+    };
+    let file = match last_file {
+        Some((path, len)) => format!("the last segment {} ends after {len} bytes", path.display()),
+        None => format!("no segment holds the records after {end}"),
+    };
+    let why = format!(
+        "journal incomplete: {} says records up to {marker} were durable, but the journal ends \
+         at record {end} ({file}): records {}..={marker} are missing (a segment truncated or \
+         deleted)",
+        dir.join(MARKER_FILE).display(),
+        end + 1
+    );
+    if opts.recover_past_corruption {
+        tracing::error!(
+            "{why}; starting anyway with the records that are left, as the operator chose"
+        );
+        return Ok(());
+    }
+    bail!(
+        "{why}; refusing to start. Restore the missing segment from a backup, or pass \
+         --recover-to-corruption to start with the {end} records that are left"
+    )
 }
 
 /// After a snapshot at `lsn`: moves live segments that hold only records up to `lsn` into the
@@ -722,7 +837,10 @@ fn recover(
     let names = st
         .list(dir)
         .with_context(|| format!("list {}", dir.display()))?;
-    for tmp in names.iter().filter(|n| n.ends_with(".snap.tmp")) {
+    for tmp in names
+        .iter()
+        .filter(|n| n.ends_with(".snap.tmp") || *n == &format!("{MARKER_FILE}.tmp"))
+    {
         // A snapshot interrupted before its rename: never valid, never needed.
         st.remove(&dir.join(tmp))
             .with_context(|| format!("remove {tmp}"))?;
@@ -747,6 +865,7 @@ fn recover(
         }
     }
     let base = snapshot.as_ref().map_or(0, |s| s.lsn);
+    let marker = read_marker(st, dir)?;
 
     let segments = list_segments(st, dir)?;
     // Start at the last segment that begins at or before the first record we need.
@@ -766,7 +885,9 @@ fn recover(
                 path.display()
             );
         }
-        // A fresh directory (or a snapshot with no segment after it).
+        // A fresh directory (or a snapshot with no segment after it), unless the marker knows
+        // of records after `base`: then the segments holding them were deleted.
+        check_marker(dir, marker, base, None, opts)?;
         let seg = dir.join(segment_name(base + 1));
         let mut file = st
             .create(&seg)
@@ -808,6 +929,11 @@ fn recover(
         recovered.last_lsn = recovered.last_lsn.max(first + count - 1);
         expected_first = first + count;
         let is_last = i + 1 == needed.len();
+        if is_last && !matches!(scan.end, ScanEnd::CorruptMiddle { .. }) {
+            // Before any cut: a journal shorter than the marker is damage, not a crash.
+            let valid = scan.end.valid_len(bytes.len());
+            check_marker(dir, marker, recovered.last_lsn, Some((path, valid)), opts)?;
+        }
         let where_ = |offset: usize| format!("{} at byte {offset}", path.display());
         match scan.end {
             ScanEnd::Clean => {}

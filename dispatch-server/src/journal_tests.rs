@@ -186,8 +186,30 @@ fn snapshots_archive_old_segments_and_restart_replays_only_the_tail() {
     assert_eq!(state_of(&rec), applied);
 }
 
-/// Writes a small journal (one segment, no snapshot) and returns its bytes and record ends.
+/// Writes a small journal (one segment, no snapshot) and returns the disk as a power loss
+/// right after the 6 records were durable leaves it (the marker says 0, as written at open:
+/// no roll, no clean close), with the segment's path and bytes.
 fn small_journal() -> (SimStorage, PathBuf, Vec<u8>) {
+    let st = SimStorage::new();
+    let (j, _) = open(
+        &st,
+        JournalOptions {
+            snapshot_every: 0,
+            ..JournalOptions::default()
+        },
+    )
+    .expect("open");
+    fill(&j, 6);
+    j.wait_durable_blocking(6).expect("durable");
+    let image = st.power_loss_image(None);
+    j.close().expect("close");
+    let seg = dir().join(segment_name(1));
+    let bytes = image.contents(&seg).expect("segment");
+    (image, seg, bytes)
+}
+
+/// The same 6 records, closed cleanly: the marker says 6.
+fn small_journal_closed() -> (SimStorage, PathBuf, Vec<u8>) {
     let st = SimStorage::new();
     let (j, _) = open(
         &st,
@@ -412,4 +434,164 @@ fn lsn_and_path_helpers_agree() {
         None
     );
     assert!(Path::new(&segment_name(1)).extension().is_some());
+}
+
+/// The byte offsets where each record of `bytes` ends (record boundaries after the header).
+fn record_ends(bytes: &[u8]) -> Vec<usize> {
+    dispatch_core::journal::scan(bytes)
+        .records
+        .iter()
+        .skip(1)
+        .map(|(o, _)| *o)
+        .chain([bytes.len()])
+        .collect()
+}
+
+fn refusal(st: &SimStorage) -> String {
+    match open(st, JournalOptions::default()) {
+        Ok((_, rec)) => panic!("started with {} records", rec.last_lsn),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn a_clean_close_marks_every_record_durable_and_reopens() {
+    let (st, _, _) = small_journal_closed();
+    assert_eq!(
+        crate::journal_file::read_marker(&st, &dir()).expect("marker"),
+        Some(6)
+    );
+    let (_j, rec) = open(&st, JournalOptions::default()).expect("a clean directory starts");
+    assert_eq!(state_of(&rec), (1..=6).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_segment_truncated_at_a_record_boundary_refuses_naming_the_files_and_lsns() {
+    let (st, seg, bytes) = small_journal_closed();
+    let ends = record_ends(&bytes);
+    // Cut after record 3: a clean end to the decoder, three acknowledged records gone.
+    st.set_contents(&seg, bytes[..ends[2]].to_vec());
+    let msg = refusal(&st);
+    for needed in [
+        "journal incomplete",
+        "durable-lsn.marker",
+        "records up to 6",
+        "ends at record 3",
+        "records 4..=6 are missing",
+        &seg.display().to_string(),
+        "--recover-to-corruption",
+    ] {
+        assert!(msg.contains(needed), "{needed:?} not in: {msg}");
+    }
+    assert!(
+        torn_files(&st).is_empty(),
+        "a refused start changes nothing"
+    );
+    assert_eq!(st.contents(&seg).map(|b| b.len()), Some(ends[2]));
+    // The operator may accept the loss.
+    let opts = JournalOptions {
+        recover_past_corruption: true,
+        ..JournalOptions::default()
+    };
+    let (j, rec) = open(&st, opts).expect("the operator starts with what is left");
+    assert_eq!(state_of(&rec), vec![1, 2, 3]);
+    j.close().expect("close");
+    let (_j, rec) = open(&st, JournalOptions::default()).expect("and from then on it starts");
+    assert_eq!(rec.last_lsn, 3);
+}
+
+#[test]
+fn a_segment_truncated_to_its_header_refuses() {
+    let (st, seg, bytes) = small_journal_closed();
+    st.set_contents(
+        &seg,
+        bytes[..dispatch_core::journal::FILE_HEADER_LEN].to_vec(),
+    );
+    let msg = refusal(&st);
+    assert!(
+        msg.contains("ends at record 0") && msg.contains("records 1..=6 are missing"),
+        "{msg}"
+    );
+    assert!(msg.contains(&seg.display().to_string()), "{msg}");
+}
+
+#[test]
+fn the_only_segment_deleted_refuses() {
+    let (st, seg, _) = small_journal_closed();
+    st.remove(&seg).expect("delete the segment");
+    let msg = refusal(&st);
+    assert!(
+        msg.contains("records 1..=6 are missing") && msg.contains("no segment holds"),
+        "{msg}"
+    );
+    assert!(
+        st.list(&dir())
+            .expect("list")
+            .iter()
+            .all(|n| !n.starts_with("segment-")),
+        "a refused start creates no segment"
+    );
+}
+
+#[test]
+fn a_directory_without_a_marker_starts_as_before() {
+    // A data directory from before markers: the same damage cannot be told from a crash.
+    let (st, seg, bytes) = small_journal_closed();
+    st.remove(&dir().join(crate::journal_file::MARKER_FILE))
+        .expect("no marker");
+    let ends = record_ends(&bytes);
+    st.set_contents(&seg, bytes[..ends[2]].to_vec());
+    let (j, rec) = open(&st, JournalOptions::default()).expect("starts");
+    assert_eq!(state_of(&rec), vec![1, 2, 3]);
+    j.close().expect("close");
+    // ... and from this start on, it has a marker.
+    assert_eq!(
+        crate::journal_file::read_marker(&st, &dir()).expect("marker"),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_damaged_marker_refuses_and_says_how_to_go_on() {
+    let (st, _, _) = small_journal_closed();
+    let marker = dir().join(crate::journal_file::MARKER_FILE);
+    let mut bytes = st.contents(&marker).expect("marker");
+    bytes[9] ^= 1;
+    st.set_contents(&marker, bytes);
+    let msg = refusal(&st);
+    assert!(
+        msg.contains("damaged") && msg.contains("durable-lsn.marker"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn segments_rolling_at_snapshots_move_the_marker() {
+    let st = SimStorage::new();
+    let (j, _) = open(
+        &st,
+        JournalOptions {
+            snapshot_every: 5,
+            ..JournalOptions::default()
+        },
+    )
+    .expect("open");
+    fill(&j, 12);
+    // Not closed: the marker moved with the rolls alone (a crash now keeps that promise).
+    let image = st.power_loss_image(None);
+    let marker = crate::journal_file::read_marker(&image, &dir())
+        .expect("marker")
+        .expect("present");
+    assert!(marker >= 10, "marker {marker}");
+    // The live segment after the last roll, truncated to its header: the records after
+    // the marker go (a crash can do that to unsynced bytes): the start goes on.
+    let live = dir().join(segment_name(marker + 1));
+    let header = image.contents(&live).expect("live segment");
+    image.set_contents(
+        &live,
+        header[..dispatch_core::journal::FILE_HEADER_LEN].to_vec(),
+    );
+    let (_j, rec) = open(&image, JournalOptions::default()).expect("starts");
+    assert_eq!(rec.last_lsn, marker);
+    j.close().expect("close");
 }

@@ -10,8 +10,9 @@ use dispatch_core::ids::{AlertId, IncidentId, ResponderId};
 use dispatch_core::journal::{self, Entry, Record};
 use dispatch_core::road::RoadConfig;
 use dispatch_core::roster::RosterFile;
-use dispatch_server::journal_file::{Journal, JournalOptions};
+use dispatch_server::journal_file::{read_marker, Journal, JournalOptions};
 use dispatch_server::journal_recover::{restore_engine, ReplayStats};
+use dispatch_server::journal_storage::DiskStorage;
 use dispatch_server::serve_cmd::{load_roster, server_policy};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -122,6 +123,11 @@ fn check_acknowledged(engine: &Engine, name: &str) {
 #[test]
 fn a_v1_data_directory_starts_with_every_acknowledged_alert_and_assignment() {
     let dir = copy_data("journal-v1");
+    // The first release wrote no durable-LSN marker: its directory starts without one.
+    assert_eq!(
+        read_marker(&DiskStorage, dir.path()).expect("no marker"),
+        None
+    );
     let (journal, engine, stats) =
         start(dir.path(), "journal-v1").expect("the v1 directory starts");
     // The fixture's tail (after its newest snapshot) is replayed, not skipped.
@@ -181,6 +187,11 @@ async fn an_upgraded_directory_serves_and_a_clean_stop_leaves_nothing_to_replay(
         recovered.records.is_empty(),
         "{:?}",
         recovered.records.len()
+    );
+    assert_eq!(
+        read_marker(&DiskStorage, dir.path()).expect("marker"),
+        Some(recovered.last_lsn),
+        "the clean stop marked every record durable"
     );
     let (engine, stats) = restore_engine(
         &recovered,
