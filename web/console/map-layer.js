@@ -23,6 +23,7 @@ export function createMapLayer(map, ctx) {
   let lastSel = null;
   let lastState = null;
   let lastBuild = 0;
+  const pool = new Map(); // responder id → its marker
   let trailing = 0;
 
   map.onClick((lat, lon, hit) => {
@@ -63,6 +64,7 @@ export function createMapLayer(map, ctx) {
         return;
       }
       lastBuild = tNow;
+      if (state !== lastState) pool.clear();
       lastState = state;
       lastVersion = state.version;
       lastSel = ctx.selectedId;
@@ -75,15 +77,18 @@ export function createMapLayer(map, ctx) {
           labelled.push({ id: `r:${r.id}`, lat: r.position.lat, lon: r.position.lon, shape: KIND_SHAPE[r.kind] || 'circle', color: STATUS_COLOR[r.status.state] || '#5f6368', size: 8, stroke: '#202124', label: r.id });
           continue;
         }
-        markers.push({
-          id: `r:${r.id}`,
-          lat: r.position.lat,
-          lon: r.position.lon,
-          shape: KIND_SHAPE[r.kind] || 'circle',
-          color: STATUS_COLOR[r.status.state] || '#5f6368',
-          size: r.kind === 'ambulance' ? 8 : 6,
-          stroke: '#202124',
-        });
+        // one marker object per responder, updated in place (no garbage per frame)
+        let m = pool.get(r.id);
+        if (!m) pool.set(r.id, (m = { id: `r:${r.id}`, stroke: '#202124' }));
+        const shape = KIND_SHAPE[r.kind] || 'circle';
+        const color = STATUS_COLOR[r.status.state] || '#5f6368';
+        if (m.shape !== shape || m.color !== color) m._key = null;
+        m.lat = r.position.lat;
+        m.lon = r.position.lon;
+        m.shape = shape;
+        m.color = color;
+        m.size = r.kind === 'ambulance' ? 8 : 6;
+        markers.push(m);
       }
       const sel = ctx.selectedId;
       const now = ctx.serverNow();
