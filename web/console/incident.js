@@ -67,7 +67,12 @@ export function createDetail(el, ctx, setRoutes) {
     const latest = new Map();
     for (const e of d.timeline || []) {
       const ev = e.event || {};
-      if (ev.type === 'assigned' && Array.isArray(ev.route)) latest.set(ev.responder_id, { role: ev.role, points: ev.route });
+      if (ev.type === 'assigned' && Array.isArray(ev.route)) {
+        const arrived = d.arrived && d.arrived[ev.responder_id];
+        const eta = e.at + (ev.eta_s || 0) * 1000;
+        const label = arrived ? null : t('map.routeEta', { responder: ev.responder_id, time: i18n.timeShort(eta) });
+        latest.set(ev.responder_id, { role: ev.role, points: ev.route, label });
+      }
     }
     const on = new Set([...(inc.community || []), inc.ambulance].filter(Boolean));
     return [...latest.entries()].filter(([r]) => on.has(r)).map(([, v]) => v);

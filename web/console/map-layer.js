@@ -48,6 +48,25 @@ export function createMapLayer(map, ctx) {
       c.lineWidth = 5;
       c.stroke();
     }
+    // the ETA where each route ends (at the elder's door), stacked if several
+    let dy = 0;
+    for (const r of routes) {
+      if (!r.label || !r.points || !r.points.length) continue;
+      const end = r.points[r.points.length - 1];
+      const p = project(end.lat, end.lon);
+      c.font = 'bold 14px system-ui, sans-serif';
+      const w = c.measureText(r.label).width;
+      const x = p.x - w / 2;
+      const y = p.y - 22 - dy;
+      c.fillStyle = 'rgba(255,255,255,.92)';
+      c.fillRect(x - 6, y - 15, w + 12, 21);
+      c.strokeStyle = r.role === 'ambulance' ? '#c5221f' : '#1a73e8';
+      c.lineWidth = 2;
+      c.strokeRect(x - 6, y - 15, w + 12, 21);
+      c.fillStyle = '#111';
+      c.fillText(r.label, x, y);
+      dy += 26;
+    }
   });
 
   const layer = {

@@ -24,6 +24,7 @@ export default {
   'map.label': 'Map of incidents and responders',
   'map.zoomIn': 'Zoom in',
   'map.zoomOut': 'Zoom out',
+  'map.routeEta': '{responder} ETA {time}',
   'map.failed': 'The map could not be loaded: {message}',
   'legend.title': 'Legend',
   'legend.incident': 'Incident (colour = priority)',

@@ -24,6 +24,7 @@ export default {
   'map.label': '事件与响应人员地图',
   'map.zoomIn': '放大',
   'map.zoomOut': '缩小',
+  'map.routeEta': '{responder} 预计 {time} 到达',
   'map.failed': '地图无法载入：{message}',
   'legend.title': '图例',
   'legend.incident': '事件（颜色表示优先级）',
