@@ -7,7 +7,8 @@
 //                     color, size, ring, label }]);      // drawn in order: last on top
 //   map.setRoute([{ lat, lon }, …], { color });          // or null
 //   map.setCircles([{ lat, lon, radiusM, color }]);
-//   map.setOverlay((ctx, project) => { … });             // extra drawing, CSS pixels
+//   map.setOverlay((ctx, project) => { … });             // extra drawing on top, CSS pixels
+//   map.setUnderlay((ctx, project) => { … });            // the same, under the markers
 //   map.project(lat, lon) → { x, y }  (CSS pixels in the container)
 //   map.fitPoints([{ lat, lon }, …]);  map.fitBounds([minLat, minLon, maxLat, maxLon]);
 //   map.onClick((lat, lon, hitMarker) => { … });          // hitMarker: a marker within 12 px or null
@@ -77,6 +78,7 @@ export class RoadMap {
     this.route = null;
     this.circles = [];
     this.overlay = null;
+    this.underlay = null;
     this.clickCbs = [];
     this.cx = 0;
     this.cy = 0;
@@ -345,6 +347,12 @@ export class RoadMap {
     this.invalidate();
   }
 
+  /** Like setOverlay, but drawn under the markers (e.g. routes). */
+  setUnderlay(fn) {
+    this.underlay = fn;
+    this.invalidate();
+  }
+
   onClick(cb) {
     this.clickCbs.push(cb);
   }
@@ -422,6 +430,7 @@ export class RoadMap {
         ctx.lineWidth = this.route.width;
         ctx.stroke();
       }
+      if (this.underlay) this.underlay(ctx, project);
       this._drawMarkers(ctx);
       if (this.overlay) this.overlay(ctx, project);
     } catch (e) {

@@ -30,7 +30,7 @@ export function createMapLayer(map, ctx) {
     if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
   });
 
-  map.setOverlay((c, project) => {
+  map.setUnderlay((c, project) => {
     for (const r of routes) {
       if (!r.points || r.points.length < 2) continue;
       c.beginPath();
@@ -48,6 +48,8 @@ export function createMapLayer(map, ctx) {
       c.lineWidth = 5;
       c.stroke();
     }
+  });
+  map.setOverlay((c, project) => {
     // the ETA where each route ends (at the elder's door), stacked if several
     let dy = 0;
     for (const r of routes) {
