@@ -3,7 +3,8 @@
 // running, offers and an accept on the timeline, assign / cancel / resolve through the UI
 // (checked on the server), a refused action showing the server's words, filters, an
 // unexpected event, a server restart, a wrong token, both languages, and accessibility.
-// Screenshots land in target/web-artifacts/ (the main ones are copied to docs/images/).
+// Screenshots land in target/web-artifacts/; with UPDATE_DOCS_IMAGES=1 the main ones are
+// copied to docs/images/console-{en,zh}.png.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -298,9 +299,12 @@ test('both languages read naturally; screenshots of the main screen', async () =
   assert.match(await page.textContent('[data-testid=incident-detail]'), /时间线/);
   await page.waitForTimeout(300);
   await shot('console-zh.png');
-  mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
-  copyFileSync(artifactPath('console-en.png'), join(ROOT, 'docs', 'images', 'console-en.png'));
-  copyFileSync(artifactPath('console-zh.png'), join(ROOT, 'docs', 'images', 'console-zh.png'));
+  if (process.env.UPDATE_DOCS_IMAGES) {
+    // the committed screenshots in docs/ change only when asked (a test run leaves the tree clean)
+    mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
+    copyFileSync(artifactPath('console-en.png'), join(ROOT, 'docs', 'images', 'console-en.png'));
+    copyFileSync(artifactPath('console-zh.png'), join(ROOT, 'docs', 'images', 'console-zh.png'));
+  }
   // remembered across a reload
   await page.reload();
   await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
