@@ -111,12 +111,14 @@ pub struct LiveSummary {
     /// Sockets that dropped (server restart) and came back.
     pub disconnects: u64,
     pub reconnects: u64,
+    /// Connection attempts that failed and were retried (the server restarting).
+    pub connect_retries: u64,
     /// Phones taken over by another connection with the same token (close code 4000).
     pub replaced: u64,
     /// Refusals that are honest races (a reply crossing an expiry, a closed incident).
     pub races: u64,
-    /// `error` frames by code, plus `connect` (attempt failed), `gave_up` (retries exhausted),
-    /// `protocol` (unreadable frame) and `send` (a write failed).
+    /// `error` frames by code, plus `gave_up` (every reconnect attempt failed) and `protocol`
+    /// (an unreadable frame).
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -130,7 +132,7 @@ impl LiveSummary {
         format!(
             "{:>6.0} s | phones {}/{} | alerts {} sent, {} acked, {} cancelled | offers {} \
              (accept {}, decline {}, silent {}) | assigned {}, arrived {}, completed {} | \
-             disconnects {}, reconnects {} | races {} | errors {} {:?}",
+             disconnects {}, reconnects {} ({} failed attempts) | races {} | errors {} {:?}",
             self.elapsed_s,
             self.phones_connected,
             self.phones,
@@ -146,6 +148,7 @@ impl LiveSummary {
             self.completions,
             self.disconnects,
             self.reconnects,
+            self.connect_retries,
             self.races,
             self.total_errors(),
             self.errors,
@@ -170,6 +173,7 @@ struct Stats {
     closed_seen: AtomicU64,
     disconnects: AtomicU64,
     reconnects: AtomicU64,
+    connect_retries: AtomicU64,
     replaced: AtomicU64,
     races: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
@@ -204,6 +208,7 @@ impl Stats {
             closed_seen: g(&self.closed_seen),
             disconnects: g(&self.disconnects),
             reconnects: g(&self.reconnects),
+            connect_retries: g(&self.connect_retries),
             replaced: g(&self.replaced),
             races: g(&self.races),
             errors: self
@@ -560,7 +565,7 @@ async fn run_phone(
             retry,
             &mut || jitter_rng.random::<f64>(),
             &mut stop,
-            &mut |_| stats.error("connect"),
+            &mut |_| bump(&stats.connect_retries),
         )
         .await;
         let Some(ws) = ws else {
@@ -661,14 +666,14 @@ async fn run_gateway(
     let mut unacked: HashMap<String, Value> = HashMap::new();
     let mut acked: HashSet<String> = HashSet::new();
     let mut items = schedule.into_iter().peekable();
-    for _ in 0..=MAX_RECONNECTS {
+    for round in 0..=MAX_RECONNECTS {
         let ws = connect_with_retry(
             &url,
             &token,
             retry,
             &mut || jitter_rng.random::<f64>(),
             &mut stop,
-            &mut |_| stats.error("connect"),
+            &mut |_| bump(&stats.connect_retries),
         )
         .await;
         let Some(ws) = ws else {
@@ -677,6 +682,9 @@ async fn run_gateway(
             }
             return;
         };
+        if round > 0 {
+            bump(&stats.reconnects);
+        }
         let (mut tx, mut rx) = ws.split();
         let mut out: Vec<Value> = unacked.values().cloned().collect();
         let end = 'conn: loop {

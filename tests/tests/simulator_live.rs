@@ -1,19 +1,22 @@
 //! `simulator live` against a real server (real engine, real Porto Alegre roads, 127.0.0.1:0)
 //! for a bounded 20 s of wall clock with a speedup: alerts go out, offers are accepted,
 //! responders walk their routes, arrive and complete, and the server's own view (an operator
-//! WebSocket and `GET /v1/incidents/{id}`) agrees with the simulator's summary.
+//! WebSocket and `GET /v1/incidents/{id}`) agrees with the simulator's summary. And when the
+//! server restarts under it, every phone and gateway comes back by itself.
 
 use dispatch_core::engine::Engine;
 use dispatch_core::policy::PolicyConfig;
+use dispatch_core::roster::RosterFile;
 use dispatch_server::engine_task::VolatileJournal;
 use dispatch_server::{Config, Limits};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use simulator::behaviour::BehaviourParams;
+use simulator::credentials::Tokens;
 use simulator::hexgrid::Hexgrid;
 use simulator::live::{run_live, LiveParams};
 use simulator::roads::Map;
-use simulator::scenario::{generate, ScenarioParams};
+use simulator::scenario::{generate, Scenario, ScenarioParams};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,8 +85,8 @@ async fn get(addr: std::net::SocketAddr, path: &str, token: &str) -> (String, Va
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-#[test]
-fn a_live_day_dispatches_walks_arrives_and_resolves() {
+/// A small generated world on the real map, with its tokens.
+fn world(seed: u64) -> (Map, Scenario, Tokens) {
     let grid_text =
         std::fs::read_to_string(dispatch_core::testdata::porto_alegre_hexgrid()).unwrap();
     let grid = Hexgrid::parse(&grid_text).unwrap();
@@ -92,7 +95,7 @@ fn a_live_day_dispatches_walks_arrives_and_resolves() {
     ))
     .unwrap();
     let params = ScenarioParams {
-        seed: 21,
+        seed,
         hours: 0.1,
         elders: 80,
         volunteers: 60,
@@ -101,29 +104,48 @@ fn a_live_day_dispatches_walks_arrives_and_resolves() {
     };
     let mut scenario = generate(&grid, &params, &|p| map.snap_home(p)).unwrap();
     let tokens = simulator::credentials::issue(&mut scenario.roster, params.seed);
+    (map, scenario, tokens)
+}
+
+/// A real server (fresh engine, volatile journal) on `listener`; send on the channel to stop it.
+fn serve(
+    map: &Map,
+    roster: &RosterFile,
+    listener: tokio::net::TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), impl std::fmt::Debug>>,
+) {
     let engine = Engine::new(
         map.net.clone(),
-        scenario.roster.clone(),
+        roster.clone(),
         dispatch_server::serve_cmd::server_policy(PolicyConfig::default().foot_profile_kmh),
     )
     .unwrap();
+    let config = Config {
+        engine: Box::new(engine),
+        roster: roster.clone(),
+        journal: Box::new(VolatileJournal::default()),
+        limits: Limits::default(),
+        site: Default::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(dispatch_server::run(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    (stop, server)
+}
+
+#[test]
+fn a_live_day_dispatches_walks_arrives_and_resolves() {
+    let (map, scenario, tokens) = world(21);
     let op_token = tokens.operators.values().next().unwrap().clone();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = Config {
-            engine: Box::new(engine),
-            roster: scenario.roster.clone(),
-            journal: Box::new(VolatileJournal::default()),
-            limits: Limits::default(),
-            site: Default::default(),
-        };
-        let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(dispatch_server::run(config, listener, async move {
-            let _ = server_stopped.await;
-        }));
+        let (server_stop, server) = serve(&map, &scenario.roster, listener);
         let url = format!("ws://{addr}/v1/ws");
         let (watch_stop, watch_rx) = tokio::sync::watch::channel(false);
         let operator = tokio::spawn(watch_as_operator(url.clone(), op_token.clone(), watch_rx));
@@ -223,5 +245,86 @@ fn a_live_day_dispatches_walks_arrives_and_resolves() {
 
         let _ = server_stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    });
+}
+
+/// The operator's snapshot: responders by status `state`.
+async fn states(url: &str, token: &str) -> BTreeMap<String, u64> {
+    let ws = simulator::ws_client::connect(url, token).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    tx.send(Message::Text(
+        json!({"type": "subscribe", "id": "s"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let snapshot = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(Ok(Message::Text(t))) = rx.next().await {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "snapshot" {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let _ = tx.send(Message::Close(None)).await;
+    let mut by_state = BTreeMap::new();
+    for r in snapshot["state"]["responders"].as_array().unwrap() {
+        let state = r["status"]["state"].as_str().unwrap_or("?").to_string();
+        *by_state.entry(state).or_default() += 1;
+    }
+    by_state
+}
+
+#[test]
+fn phones_and_gateways_come_back_after_a_server_restart() {
+    let (map, scenario, tokens) = world(22);
+    let op_token = tokens.operators.values().next().unwrap().clone();
+    let phones = scenario.roster.responders.len() as u64;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_a, server_a) = serve(&map, &scenario.roster, listener);
+        let url = format!("ws://{addr}/v1/ws");
+        // No alerts: nobody is on a job the restarted (volatile) server would not know.
+        let live = LiveParams {
+            seed: 22,
+            alerts_per_min: 0.0,
+            max_duration_s: 14.0,
+            connect_over_s: 1.0,
+            wander_every_s: 2.0,
+            summary_every_s: 0.0,
+            ..LiveParams::new(url.clone())
+        };
+        let (roster, toks) = (scenario.roster.clone(), tokens.clone());
+        let sim =
+            tokio::spawn(
+                async move { run_live(live, &roster, &toks, std::future::pending()).await },
+            );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let before = states(&url, &op_token).await;
+        assert_eq!(before.get("available"), Some(&phones), "{before:?}");
+
+        // The restart: every socket is closed, then a fresh server listens on the same port.
+        let _ = stop_a.send(());
+        server_a.await.unwrap().unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (stop_b, server_b) = serve(&map, &scenario.roster, listener);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let after = states(&url, &op_token).await;
+        assert_eq!(after.get("available"), Some(&phones), "{after:?}");
+
+        let summary = sim.await.unwrap().unwrap();
+        eprintln!("{}", summary.line());
+        assert_eq!(summary.errors, BTreeMap::new(), "{}", summary.line());
+        let gateways = LiveParams::new("").gateways as u64;
+        assert_eq!(summary.disconnects, phones + gateways, "{}", summary.line());
+        assert_eq!(summary.reconnects, phones + gateways, "{}", summary.line());
+        assert_eq!(summary.phones, phones);
+        let _ = stop_b.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), server_b).await;
     });
 }
