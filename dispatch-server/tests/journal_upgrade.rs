@@ -297,3 +297,28 @@ fn a_structural_divergence_of_an_older_version_still_refuses_naming_the_record()
     assert!(msg.contains("reason texts ignored"), "{msg}");
     assert!(msg.contains("\"type\":\"assigned\""), "{msg}");
 }
+
+/// Once the new code has opened the directory it has a marker, and the damage the first
+/// release could not see (the tail segment cut to its header) now stops the start.
+#[test]
+fn after_the_upgrade_a_segment_cut_to_its_header_refuses() {
+    let dir = copy_data("journal-v1");
+    let (journal, _, _) = start(dir.path(), "journal-v1").expect("starts");
+    journal.close().expect("close");
+    let marker = read_marker(&DiskStorage, dir.path())
+        .expect("marker")
+        .expect("written at open");
+    let live = dir.path().join("segment-00000000000000000027.log");
+    let bytes = std::fs::read(&live).expect("read");
+    std::fs::write(&live, &bytes[..journal::FILE_HEADER_LEN]).expect("truncate");
+    let msg = format!(
+        "{:#}",
+        start(dir.path(), "journal-v1").expect_err("refuses")
+    );
+    assert!(
+        msg.contains("journal incomplete")
+            && msg.contains(&format!("records 27..={marker} are missing"))
+            && msg.contains("segment-00000000000000000027.log"),
+        "{msg}"
+    );
+}
