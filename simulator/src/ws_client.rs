@@ -28,7 +28,7 @@ pub fn check_loopback(url: &str) -> anyhow::Result<()> {
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        bail!("{url}: refusing a non-loopback host `{host}` (load runs target this machine only)");
+        bail!("{url}: refusing a non-loopback host `{host}` (the simulator targets this machine only)");
     }
     Ok(())
 }
