@@ -19,7 +19,7 @@ mode=live
 case "${1:-}" in
   "") ;;
   --load-report) mode=report ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 data="${DISPATCH_SHARED_DATA:-../shared/data}"
