@@ -10,7 +10,7 @@ use crate::auth::{bearer_token, Principal, TokenIndex};
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::ResponderRegistry;
 use crate::metrics as m;
-use crate::session::{self, SessionCtx, SessionLimits, WsFrame};
+use crate::session::{self, RateLimit, ReadFailure, SessionCtx, SessionLimits, WsFrame};
 use crate::wire::{AlertAccepted, AlertAcceptedTag, AlertBody, ServerMessage};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -19,10 +19,13 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dashmap::DashMap;
 use dispatch_core::command::Reply;
+use dispatch_core::ids::{DeviceId, GridId};
 use dispatch_core::ids::{IncidentId, ResponderId};
 use futures_util::{SinkExt, StreamExt};
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIndex>,
     pub registry: Arc<ResponderRegistry>,
     pub session_limits: SessionLimits,
+    /// The roster's grids (console filters naming another are refused `unknown_grid`).
+    pub grids: Arc<HashSet<GridId>>,
     /// Cancelled when the server stops: sessions close with 1001.
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for them.
@@ -42,10 +47,25 @@ pub struct AppState {
     /// Numbers connections (a responder's registry entry belongs to one connection).
     pub session_counter: Arc<AtomicU64>,
     pub prometheus: Option<PrometheusHandle>,
+    pub http_limits: HttpLimits,
+    /// `POST /v1/alerts` token buckets, one per device (keys are roster ids only: a request
+    /// is authenticated before it gets a bucket, so the map is bounded by the roster).
+    pub alert_buckets: Arc<DashMap<DeviceId, RateLimit>>,
+    /// Free space in the data dir for `/healthz` (`None`: not watched).
+    pub disk: Option<Arc<crate::disk_budget::DiskBudget>>,
+}
+
+/// The HTTP side's limits (docs/limits.md).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub alert_body_bytes: usize,
+    pub rate_per_s: f64,
+    pub rate_burst: f64,
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
+    let auth_state = state.clone();
     Router::new()
         .route("/v1/ws", get(ws_upgrade))
         .route("/v1/alerts", post(post_alert))
@@ -53,7 +73,31 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/responders/{id}/time-bank", get(get_time_bank))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            auth_state,
+            mark_authenticated,
+        ))
         .with_state(state)
+}
+
+/// A request with a valid token marks its connection authenticated (`listener.rs`): the
+/// connection leaves the unauthenticated bounds and its handshake timeout.
+async fn mark_authenticated(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(info) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::listener::ConnInfo>>()
+    {
+        let known = bearer_token(req.headers(), req.uri().query())
+            .is_some_and(|t| state.tokens.authenticate(&t).is_some());
+        if known {
+            info.0.authenticated();
+        }
+    }
+    next.run(req).await
 }
 
 /// An error response with the protocol's error body.
@@ -105,13 +149,9 @@ async fn ws_upgrade(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    // The library's own limit sits above ours so that an oversize frame reaches the session,
-    // which closes with 1009 and a reason (the library would just drop the connection).
-    let lib_limit = state
-        .session_limits
-        .max_frame_bytes
-        .saturating_mul(4)
-        .max(64 * 1024);
+    // The library's limit is ours: a larger frame or message is a read error the adapter
+    // below maps to `ReadFailure::TooBig`, and the session closes with 1009 and a reason.
+    let lib_limit = state.session_limits.max_frame_bytes.max(1024);
     let session_no = state.session_counter.fetch_add(1, Ordering::Relaxed);
     let ctx = SessionCtx {
         principal,
@@ -120,6 +160,7 @@ async fn ws_upgrade(
         limits: state.session_limits,
         shutdown: state.shutdown.clone(),
         session_no,
+        grids: state.grids.clone(),
     };
     let tracker = state.sessions.clone();
     // Small buffers: a phone's frames are a few hundred bytes, and with the library's
@@ -151,7 +192,7 @@ async fn serve_socket(socket: WebSocket, ctx: SessionCtx) {
         })
     }));
     let stream = stream.map(|m| {
-        m.map(|m| match m {
+        m.map_err(read_failure).map(|m| match m {
             Message::Text(t) => WsFrame::Text(t.as_str().to_owned()),
             Message::Binary(b) => WsFrame::Binary(b.to_vec()),
             Message::Ping(b) => WsFrame::Ping(b.to_vec()),
@@ -162,11 +203,24 @@ async fn serve_socket(socket: WebSocket, ctx: SessionCtx) {
     session::run_session(sink, stream, ctx).await;
 }
 
+/// What a read error of the WebSocket library means for the session: a frame or message
+/// over the size limit (close 1009), a text frame that is not UTF-8 (close 1007), or a broken
+/// connection. axum wraps tungstenite's error; the versions are the same (Cargo.lock).
+fn read_failure(e: axum::Error) -> ReadFailure {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => ReadFailure::TooBig,
+        Some(WsError::Utf8(_)) => ReadFailure::BadUtf8,
+        _ => ReadFailure::Other(inner.to_string()),
+    }
+}
+
 async fn post_alert(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let device_id = match authenticate(&state, &headers, &uri) {
         Ok(Principal::Device(d)) => d,
@@ -180,6 +234,42 @@ async fn post_alert(
         Err(r) => return *r,
     };
     m::alert_received("http");
+    // Rate first: a device over its rate costs no body read, no parse, no engine time, and
+    // only its own bucket (another device's alerts never wait behind it).
+    let retry_after = {
+        let limits = state.http_limits;
+        let mut bucket = state
+            .alert_buckets
+            .entry(device_id.clone())
+            .or_insert_with(|| RateLimit::new(limits.rate_per_s, limits.rate_burst));
+        (!bucket.allow()).then(|| bucket.retry_after_s())
+    };
+    if let Some(secs) = retry_after {
+        m::frame_rejected("rate_limited");
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {}/s (burst {}) alerts from this device; retry after {secs} s",
+                state.http_limits.rate_per_s, state.http_limits.rate_burst
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return r;
+    }
+    let limit = state.http_limits.alert_body_bytes;
+    let body: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            m::frame_rejected("too_big");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_big",
+                format!("an alert body is at most {limit} bytes"),
+            );
+        }
+    };
     let alert: AlertBody = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => {
@@ -299,10 +389,24 @@ async fn get_time_bank(
 async fn healthz(State(state): State<AppState>) -> Response {
     let d = state.engine.durability();
     let running = state.engine.is_running();
+    let disk = state.disk.as_ref().and_then(|b| match b.check() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read free disk space");
+            None
+        }
+    });
+    let healthy = d.failed.is_none() && running;
+    let status = match (healthy, disk.is_some_and(|s| s.degraded)) {
+        (false, _) => "failing",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if d.failed.is_none() && running { "ok" } else { "failing" },
+        "status": status,
         "engine": if running { "running" } else { "stopped" },
         "journal": { "durable_lsn": d.lsn, "failed": d.failed },
+        "disk": disk,
     });
     let status = if d.failed.is_none() && running {
         StatusCode::OK

@@ -15,9 +15,11 @@
 //! a test binds `127.0.0.1:0` and passes any future.
 
 pub mod auth;
+pub mod disk_budget;
 pub mod engine_task;
 pub mod export_cmd;
 pub mod fanout;
+pub mod fd_limits;
 pub mod http;
 pub mod journal_file;
 pub mod journal_recover;
@@ -44,12 +46,39 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Every bound of the service, with its default and why (ARCHITECTURE.md "Queues").
-#[derive(Debug, Clone, Copy)]
+/// Every bound of the service, with its default and why (ARCHITECTURE.md "Queues",
+/// docs/limits.md).
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Open TCP connections (WebSocket sessions included); more wait in the backlog.
     /// Default 20,000: DESIGN §7 has 10,000 connected responders plus consoles and gateways.
+    /// The cap actually used is at most the file-descriptor limit minus `fd_reserve`.
     pub max_connections: usize,
+    /// File descriptors kept free of connections for the journal, snapshots and the map.
+    /// Default 64.
+    pub fd_reserve: usize,
+    /// Connections not yet authenticated (no authenticated request or upgrade yet), in all.
+    /// Past it the oldest idle one is shed. Default: half the connection cap (the other half
+    /// stays for established sessions, `/healthz` and new clients).
+    pub max_unauthenticated: Option<usize>,
+    /// Connections not yet authenticated from one IP address; past it that address's oldest
+    /// idle one is shed. Default 256.
+    pub max_unauthenticated_per_ip: usize,
+    /// A connection that is not yet authenticated and sends nothing for this long is closed
+    /// (covers accept → first byte, slow headers, slow upgrade). Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest `POST /v1/alerts` body (larger: 413). Default 16 KiB.
+    pub alert_body_bytes: usize,
+    /// `POST /v1/alerts` per device token: sustained per second, and burst (like the
+    /// WebSocket's). Over: 429 with `Retry-After`. Default 50/s, burst 200.
+    pub http_rate_per_s: f64,
+    pub http_rate_burst: f64,
+    /// Watch free space here (`/healthz` degraded, metric, log); `None`: not watched.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Degraded below this many free bytes in `data_dir`. Default 1 GiB.
+    pub disk_min_free_bytes: u64,
+    /// Degraded below this percentage free in `data_dir`. Default 5 %.
+    pub disk_min_free_percent: f64,
     /// Requests queued for the engine task. Default 8,192: a second of alerts at 1,000/s with
     /// room for every other command.
     pub command_queue: usize,
@@ -69,6 +98,16 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 20_000,
+            fd_reserve: 64,
+            max_unauthenticated: None,
+            max_unauthenticated_per_ip: 256,
+            handshake_timeout: Duration::from_secs(10),
+            alert_body_bytes: 16 * 1024,
+            http_rate_per_s: 50.0,
+            http_rate_burst: 200.0,
+            data_dir: None,
+            disk_min_free_bytes: 1 << 30,
+            disk_min_free_percent: 5.0,
             command_queue: 8_192,
             max_uncommitted: 16_384,
             send_wait: Duration::from_secs(2),
@@ -81,9 +120,42 @@ impl Default for Limits {
                 responder_queue: 256,
                 console_queue: 4_096,
                 write_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(120),
+                area: None,
             },
         }
     }
+}
+
+/// How far outside the roster's homes a `location` may be: 0.5° (about 55 km), so a whole
+/// city's outskirts are in and a phone reporting another continent (or (0, 0)) is not.
+pub const AREA_MARGIN_DEG: f64 = 0.5;
+
+/// The bounding box of every home on the roster, widened by [`AREA_MARGIN_DEG`].
+pub fn service_area(roster: &RosterFile) -> Option<[f64; 4]> {
+    let homes = roster
+        .elders
+        .iter()
+        .map(|e| e.home)
+        .chain(roster.responders.iter().map(|r| r.home));
+    let mut area: Option<[f64; 4]> = None;
+    for p in homes {
+        let a = area.get_or_insert([p.lat, p.lon, p.lat, p.lon]);
+        *a = [
+            a[0].min(p.lat),
+            a[1].min(p.lon),
+            a[2].max(p.lat),
+            a[3].max(p.lon),
+        ];
+    }
+    area.map(|[a, b, c, d]| {
+        [
+            a - AREA_MARGIN_DEG,
+            b - AREA_MARGIN_DEG,
+            c + AREA_MARGIN_DEG,
+            d + AREA_MARGIN_DEG,
+        ]
+    })
 }
 
 /// What the service runs: an engine (already built or restored), who may connect, where
@@ -117,6 +189,10 @@ pub async fn run(
         .local_addr()
         .context("reading the listener's address")?;
     let tokens = Arc::new(TokenIndex::from_roster(&roster));
+    let grids: Arc<std::collections::HashSet<_>> =
+        Arc::new(roster.grids.iter().map(|g| g.id.clone()).collect());
+    let mut session_limits = limits.session;
+    session_limits.area = session_limits.area.or_else(|| service_area(&roster));
     let registry = Arc::new(ResponderRegistry::default());
     let head_seq = engine.last_seq();
     let fanout = Fanout::new(
@@ -142,22 +218,56 @@ pub async fn run(
     )?;
     let sessions_stop = CancellationToken::new();
     let sessions = TaskTracker::new();
+    let disk = limits.data_dir.clone().map(|dir| {
+        Arc::new(disk_budget::DiskBudget::new(
+            dir,
+            limits.disk_min_free_bytes,
+            limits.disk_min_free_percent,
+        ))
+    });
+    if let Some(d) = &disk {
+        d.clone().watch(sessions_stop.clone());
+    }
+    let listener_limits = listener::ListenerLimits {
+        max_connections: limits.max_connections,
+        max_unauthenticated: limits
+            .max_unauthenticated
+            .unwrap_or(limits.max_connections / 2)
+            .max(1),
+        per_ip: limits.max_unauthenticated_per_ip,
+        handshake_timeout: limits.handshake_timeout,
+    };
+    tracing::info!(
+        max_connections = listener_limits.max_connections,
+        max_unauthenticated = listener_limits.max_unauthenticated,
+        per_ip = listener_limits.per_ip,
+        handshake_timeout_ms = listener_limits.handshake_timeout.as_millis() as u64,
+        "connection limits"
+    );
     let state = http::AppState {
         engine: handle,
         tokens,
         registry,
-        session_limits: limits.session,
+        session_limits,
+        grids,
         shutdown: sessions_stop.clone(),
         sessions: sessions.clone(),
         session_counter: Arc::new(AtomicU64::new(1)),
         prometheus: metrics::prometheus(),
+        http_limits: http::HttpLimits {
+            alert_body_bytes: limits.alert_body_bytes,
+            rate_per_s: limits.http_rate_per_s,
+            rate_burst: limits.http_rate_burst,
+        },
+        alert_buckets: Arc::default(),
+        disk: disk.clone(),
     };
     let app = http::router(state).merge(web::routes(site));
     tracing::info!(%addr, "serving");
     let server = tokio::spawn(
         axum::serve(
-            listener::LimitedListener::new(listener, limits.max_connections),
-            app,
+            listener::LimitedListener::new(listener, listener_limits),
+            app.into_make_service_with_connect_info::<listener::ConnInfo>(),
         )
         .with_graceful_shutdown(sessions_stop.clone().cancelled_owned())
         .into_future(),

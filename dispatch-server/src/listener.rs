@@ -1,39 +1,261 @@
-//! The TCP listener with a connection limit: a semaphore permit is taken *before* `accept`
-//! (the mini-redis way), and travels with the connection, so at most `max_connections` are
-//! open at once and the rest wait in the kernel's backlog instead of costing us memory.
+//! The TCP listener and its limits (docs/limits.md):
+//!
+//! - a connection cap: a semaphore permit is taken *before* `accept` (the mini-redis way) and
+//!   travels with the connection, so at most `max_connections` are open and the rest wait in
+//!   the kernel's backlog. `serve_cmd` sizes the cap below the file-descriptor limit.
+//! - connections that have not authenticated yet (no authenticated request, no upgrade) are
+//!   tracked: at most `max_unauthenticated` in all and `per_ip` from one address. Past either
+//!   bound the *oldest idle* such connection (one that never sent a byte; else the oldest)
+//!   is shed. So a flood of idle connections costs the attacker its own oldest connections,
+//!   never a new client that speaks at once (`/healthz`, a phone reconnecting), and never an
+//!   established session (authenticated connections are not counted, and the other half of
+//!   the cap stays theirs).
+//! - a handshake timeout: an unauthenticated connection that sends nothing for
+//!   `handshake_timeout` is closed (accept → first byte, slow headers, a slow upgrade).
 
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// The listener's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerLimits {
+    pub max_connections: usize,
+    pub max_unauthenticated: usize,
+    pub per_ip: usize,
+    pub handshake_timeout: Duration,
+}
 
 /// A listener that holds at most `limit` connections open.
 #[derive(Debug)]
 pub struct LimitedListener {
     inner: TcpListener,
     permits: Arc<Semaphore>,
+    registry: Arc<Registry>,
+    limits: ListenerLimits,
+}
+
+/// The connections not yet authenticated, oldest first.
+#[derive(Debug, Default)]
+pub struct Registry {
+    inner: Mutex<RegistryInner>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryInner {
+    next: u64,
+    waiting: BTreeMap<u64, Arc<ConnShared>>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl RegistryInner {
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(c) = self.waiting.remove(&id) else {
+            return false;
+        };
+        if let Some(n) = self.per_ip.get_mut(&c.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&c.ip);
+            }
+        }
+        true
+    }
+
+    /// Sheds the oldest idle connection (of `ip` if given), else the oldest.
+    fn shed_one(&mut self, ip: Option<IpAddr>) {
+        let pick = |idle_only: bool| {
+            self.waiting
+                .iter()
+                .find(|(_, c)| {
+                    ip.is_none_or(|ip| c.ip == ip)
+                        && (!idle_only || !c.active.load(Ordering::Relaxed))
+                })
+                .map(|(id, _)| *id)
+        };
+        let Some(id) = pick(true).or_else(|| pick(false)) else {
+            return;
+        };
+        if let Some(c) = self.waiting.get(&id).cloned() {
+            self.remove(id);
+            c.shed.cancel();
+            metrics::counter!("dispatch_connections_shed_total").increment(1);
+        }
+    }
+}
+
+impl Registry {
+    /// How many connections are waiting to authenticate (all, and from `ip`).
+    pub fn waiting(&self, ip: IpAddr) -> (usize, usize) {
+        let r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (r.waiting.len(), r.per_ip.get(&ip).copied().unwrap_or(0))
+    }
+}
+
+/// What a connection shares with its handlers (through [`ConnInfo`]).
+#[derive(Debug)]
+struct ConnShared {
+    id: u64,
+    ip: IpAddr,
+    /// Sent at least one byte.
+    active: AtomicBool,
+    authenticated: AtomicBool,
+    shed: CancellationToken,
+    registry: Arc<Registry>,
+}
+
+/// The handle handlers get (axum `ConnectInfo`): the peer, and a way to say "authenticated".
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub addr: SocketAddr,
+    shared: Option<Arc<ConnShared>>,
+}
+
+impl ConnInfo {
+    /// The connection carried an authenticated request or upgrade: it no longer counts as
+    /// waiting, is never shed, and has no handshake timeout.
+    pub fn authenticated(&self) {
+        if let Some(s) = &self.shared {
+            if !s.authenticated.swap(true, Ordering::Relaxed) {
+                let mut r = s.registry.inner.lock().unwrap_or_else(|e| e.into_inner());
+                r.remove(s.id);
+            }
+        }
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, LimitedListener>>
+    for ConnInfo
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, LimitedListener>) -> ConnInfo {
+        ConnInfo {
+            addr: *stream.remote_addr(),
+            shared: Some(stream.io().shared.clone()),
+        }
+    }
 }
 
 impl LimitedListener {
-    pub fn new(inner: TcpListener, limit: usize) -> LimitedListener {
+    pub fn new(inner: TcpListener, limits: ListenerLimits) -> LimitedListener {
         LimitedListener {
             inner,
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            registry: Arc::default(),
+            limits,
+        }
+    }
+
+    /// The registry of connections not yet authenticated (for tests and metrics).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    fn admit(
+        &self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) -> LimitedStream {
+        let _ = stream.set_nodelay(true);
+        let ip = addr.ip();
+        let shed = CancellationToken::new();
+        let mut r = self
+            .registry
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        r.next += 1;
+        let shared = Arc::new(ConnShared {
+            id: r.next,
+            ip,
+            active: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+            shed: shed.clone(),
+            registry: self.registry.clone(),
+        });
+        r.waiting.insert(shared.id, shared.clone());
+        *r.per_ip.entry(ip).or_insert(0) += 1;
+        while r.per_ip.get(&ip).copied().unwrap_or(0) > self.limits.per_ip.max(1) {
+            r.shed_one(Some(ip));
+        }
+        while r.waiting.len() > self.limits.max_unauthenticated.max(1) {
+            r.shed_one(None);
+        }
+        drop(r);
+        let timeout = self.limits.handshake_timeout;
+        LimitedStream {
+            stream,
+            _permit: permit,
+            shed: Box::pin(shed.cancelled_owned()),
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            timeout,
+            shared,
         }
     }
 }
 
 /// A connection and the permit it holds (released when the connection is dropped, including
 /// after a WebSocket upgrade, which keeps this stream inside the upgraded connection).
-#[derive(Debug)]
 pub struct LimitedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    shed: Pin<Box<WaitForCancellationFutureOwned>>,
+    timer: Pin<Box<Sleep>>,
+    timeout: Duration,
+    shared: Arc<ConnShared>,
+}
+
+impl std::fmt::Debug for LimitedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitedStream")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LimitedStream {
+    fn drop(&mut self) {
+        let mut r = self
+            .shared
+            .registry
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        r.remove(self.shared.id);
+    }
+}
+
+impl LimitedStream {
+    /// An error once the connection was shed or its handshake timed out.
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.shed.as_mut().poll(cx).is_ready() {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "shed: too many connections waiting to authenticate",
+            ));
+        }
+        if !self.shared.authenticated.load(Ordering::Relaxed)
+            && self.timer.as_mut().poll(cx).is_ready()
+        {
+            metrics::counter!("dispatch_handshake_timeouts_total").increment(1);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "handshake timeout: nothing received in time",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -48,18 +270,9 @@ impl axum::serve::Listener for LimitedListener {
                 continue;
             };
             match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
+                Ok((stream, addr)) => return (self.admit(stream, addr, permit), addr),
                 Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
+                    // Out of file descriptors despite the reserve: back off, not spin.
                     tracing::warn!(error = %e, "accept failed");
                     drop(permit);
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -79,7 +292,17 @@ impl AsyncRead for LimitedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        self.check(cx)?;
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.shared.active.store(true, Ordering::Relaxed);
+            if !self.shared.authenticated.load(Ordering::Relaxed) {
+                let deadline = Instant::now() + self.timeout;
+                self.timer.as_mut().reset(deadline);
+            }
+        }
+        r
     }
 }
 
@@ -89,6 +312,7 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -105,6 +329,7 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.check(cx)?;
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

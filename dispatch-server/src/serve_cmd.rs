@@ -13,6 +13,7 @@ use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::RosterFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `dispatch serve --map FILE.osm.pbf --roster FILE.json --data-dir DIR --listen ADDR`
 #[derive(Debug, Clone, clap::Args)]
@@ -29,12 +30,9 @@ pub struct ServeArgs {
     /// Address to listen on (HTTP and WebSocket on one port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Maximum open connections.
-    #[arg(long, default_value_t = Limits::default().max_connections)]
-    pub max_connections: usize,
-    /// Largest accepted WebSocket frame, in bytes (larger closes with 1009).
-    #[arg(long, default_value_t = Limits::default().session.max_frame_bytes)]
-    pub max_frame_bytes: usize,
+    /// Connection, size, rate, timeout and disk limits (docs/limits.md).
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Start even though a journal record in the middle is corrupt: keep the records before
     /// it, set the rest aside as `.torn` files (docs/durability.md). Off: refuse to start.
     #[arg(long)]
@@ -42,6 +40,115 @@ pub struct ServeArgs {
     /// Journal records between engine snapshots (bounds restart time and live disk use).
     #[arg(long, default_value_t = JournalOptions::default().snapshot_every)]
     pub snapshot_every: u64,
+}
+
+/// The limits' flags (docs/limits.md has each with its default and why).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Maximum open connections (lowered to the open-file limit minus --fd-reserve).
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// File descriptors kept for the journal, snapshots and the map.
+    #[arg(long, default_value_t = Limits::default().fd_reserve)]
+    pub fd_reserve: usize,
+    /// Connections not yet authenticated, in all (default: half the connection cap).
+    #[arg(long)]
+    pub max_unauthenticated: Option<usize>,
+    /// Connections not yet authenticated from one IP address.
+    #[arg(long, default_value_t = Limits::default().max_unauthenticated_per_ip)]
+    pub max_unauthenticated_per_ip: usize,
+    /// An unauthenticated connection silent this long is closed (first byte, headers, upgrade).
+    #[arg(long, default_value_t = Limits::default().handshake_timeout.as_millis() as u64)]
+    pub handshake_timeout_ms: u64,
+    /// A WebSocket session without any frame (a ping counts) this long is closed with 4001.
+    #[arg(long, default_value_t = Limits::default().session.idle_timeout.as_secs())]
+    pub idle_timeout_s: u64,
+    /// Largest accepted WebSocket frame, in bytes (larger closes with 1009).
+    #[arg(long, default_value_t = Limits::default().session.max_frame_bytes)]
+    pub max_frame_bytes: usize,
+    /// WebSocket frames per second per session, sustained.
+    #[arg(long, default_value_t = Limits::default().session.rate_per_s)]
+    pub ws_rate_per_s: f64,
+    /// WebSocket frames per session in a burst.
+    #[arg(long, default_value_t = Limits::default().session.rate_burst)]
+    pub ws_rate_burst: f64,
+    /// Largest `POST /v1/alerts` body, in bytes (larger: 413).
+    #[arg(long, default_value_t = Limits::default().alert_body_bytes)]
+    pub alert_body_bytes: usize,
+    /// `POST /v1/alerts` per device per second, sustained (over: 429 + Retry-After).
+    #[arg(long, default_value_t = Limits::default().http_rate_per_s)]
+    pub http_rate_per_s: f64,
+    /// `POST /v1/alerts` per device in a burst.
+    #[arg(long, default_value_t = Limits::default().http_rate_burst)]
+    pub http_rate_burst: f64,
+    /// `/healthz` is degraded below this many free bytes in the data dir.
+    #[arg(long, default_value_t = Limits::default().disk_min_free_bytes)]
+    pub disk_min_free_bytes: u64,
+    /// `/healthz` is degraded below this percentage free in the data dir.
+    #[arg(long, default_value_t = Limits::default().disk_min_free_percent)]
+    pub disk_min_free_percent: f64,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let d = Limits::default();
+        LimitArgs {
+            max_connections: d.max_connections,
+            fd_reserve: d.fd_reserve,
+            max_unauthenticated: d.max_unauthenticated,
+            max_unauthenticated_per_ip: d.max_unauthenticated_per_ip,
+            handshake_timeout_ms: d.handshake_timeout.as_millis() as u64,
+            idle_timeout_s: d.session.idle_timeout.as_secs(),
+            max_frame_bytes: d.session.max_frame_bytes,
+            ws_rate_per_s: d.session.rate_per_s,
+            ws_rate_burst: d.session.rate_burst,
+            alert_body_bytes: d.alert_body_bytes,
+            http_rate_per_s: d.http_rate_per_s,
+            http_rate_burst: d.http_rate_burst,
+            disk_min_free_bytes: d.disk_min_free_bytes,
+            disk_min_free_percent: d.disk_min_free_percent,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The [`Limits`] these flags ask for, the connection cap sized below the process's
+    /// open-file limit (raised to its hard limit first, where allowed), with the data dir
+    /// watched for free space.
+    pub fn to_limits(&self, data_dir: &Path) -> Limits {
+        let fd = crate::fd_limits::raise_and_size(self.max_connections, self.fd_reserve);
+        tracing::info!(
+            soft_before = ?fd.soft_before,
+            soft = ?fd.soft,
+            hard = ?fd.hard,
+            reserve = self.fd_reserve,
+            requested = self.max_connections,
+            max_connections = fd.max_connections,
+            "open-file limit and connection cap"
+        );
+        let d = Limits::default();
+        Limits {
+            max_connections: fd.max_connections,
+            fd_reserve: self.fd_reserve,
+            max_unauthenticated: self.max_unauthenticated,
+            max_unauthenticated_per_ip: self.max_unauthenticated_per_ip,
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            alert_body_bytes: self.alert_body_bytes,
+            http_rate_per_s: self.http_rate_per_s,
+            http_rate_burst: self.http_rate_burst,
+            data_dir: Some(data_dir.to_path_buf()),
+            disk_min_free_bytes: self.disk_min_free_bytes,
+            disk_min_free_percent: self.disk_min_free_percent,
+            session: SessionLimits {
+                max_frame_bytes: self.max_frame_bytes,
+                rate_per_s: self.ws_rate_per_s,
+                rate_burst: self.ws_rate_burst,
+                idle_timeout: Duration::from_secs(self.idle_timeout_s),
+                ..d.session
+            },
+            ..d
+        }
+    }
 }
 
 /// The entry point `main.rs` calls: builds a runtime, serves until Ctrl-C / SIGTERM.
@@ -130,15 +237,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         last_seq = engine.last_seq(),
         "engine restored"
     );
-    let defaults = Limits::default();
-    let limits = Limits {
-        max_connections: args.max_connections,
-        session: SessionLimits {
-            max_frame_bytes: args.max_frame_bytes,
-            ..defaults.session
-        },
-        ..defaults
-    };
+    let limits = args.limits.to_limits(&args.data_dir);
     Ok(Config {
         // The roster as it is now (run-time changes replayed), for tokens and filters.
         roster: engine.roster().to_file(),

@@ -12,8 +12,11 @@ use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, Sub
 use crate::metrics as m;
 use crate::wire::{self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, ServerMessage};
 use dispatch_core::command::{Command, Reply};
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::GridId;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,12 +39,38 @@ pub enum WsFrame {
 pub mod close {
     /// Going away: the server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame larger than the limit.
     pub const TOO_BIG: u16 = 1009;
     /// Try again later: the client could not keep up with its queue.
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Another connection with the same responder token replaced this one.
     pub const SUPERSEDED: u16 = 4000;
+    /// No frame (not even a ping) from the client for the idle timeout.
+    pub const IDLE: u16 = 4001;
+}
+
+/// Why reading the next frame failed, as the session needs to know it (the WebSocket
+/// library's own errors are mapped in `http.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadFailure {
+    /// A frame or message larger than the library's limit: close 1009.
+    TooBig,
+    /// A text frame that is not UTF-8: close 1007.
+    BadUtf8,
+    /// The connection broke (or any other protocol error): no close frame can help.
+    Other(String),
+}
+
+impl Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::TooBig => f.write_str("frame too large"),
+            ReadFailure::BadUtf8 => f.write_str("text frame is not UTF-8"),
+            ReadFailure::Other(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Per-session limits (see `Limits` in lib.rs for the defaults and why).
@@ -58,6 +87,12 @@ pub struct SessionLimits {
     pub console_queue: usize,
     /// A write that takes longer than this ends the session (a client that stopped reading).
     pub write_timeout: Duration,
+    /// A session that sends no frame at all for this long is closed with 4001. The server
+    /// pings after half of it, so a live client's automatic pong keeps the session.
+    pub idle_timeout: Duration,
+    /// `[min_lat, min_lon, max_lat, max_lon]`: `location` positions outside it are refused
+    /// `off_map` (`None`: only (0, 0) is refused). `run` sets it from the roster.
+    pub area: Option<[f64; 4]>,
 }
 
 /// Everything a session needs.
@@ -70,10 +105,14 @@ pub struct SessionCtx {
     pub shutdown: CancellationToken,
     /// Unique per connection (responder registry entries are owned by one connection).
     pub session_no: u64,
+    /// The roster's grids (for `unknown_grid` in a console filter). Grids do not change while
+    /// the server runs: no wire message changes the roster yet (docs/protocol.md "Not yet").
+    pub grids: Arc<HashSet<GridId>>,
 }
 
-/// A token bucket.
-struct RateLimit {
+/// A token bucket (per WebSocket session, and per device for `POST /v1/alerts`).
+#[derive(Debug)]
+pub struct RateLimit {
     tokens: f64,
     last: Instant,
     rate_per_s: f64,
@@ -81,7 +120,7 @@ struct RateLimit {
 }
 
 impl RateLimit {
-    fn new(rate_per_s: f64, burst: f64) -> RateLimit {
+    pub fn new(rate_per_s: f64, burst: f64) -> RateLimit {
         RateLimit {
             tokens: burst,
             last: Instant::now(),
@@ -90,7 +129,17 @@ impl RateLimit {
         }
     }
 
-    fn allow(&mut self) -> bool {
+    /// Whole seconds until the next request would be allowed (at least 1), for `Retry-After`.
+    pub fn retry_after_s(&self) -> u64 {
+        if self.rate_per_s <= 0.0 {
+            return 60;
+        }
+        ((1.0 - self.tokens).max(0.0) / self.rate_per_s)
+            .ceil()
+            .max(1.0) as u64
+    }
+
+    pub fn allow(&mut self) -> bool {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64();
         self.last = now;
@@ -110,6 +159,8 @@ pub enum Ended {
     ClientClosed,
     Shutdown,
     TooBig,
+    BadUtf8,
+    Idle,
     WriteStuck,
     QueueOverflow,
     Superseded,
@@ -132,12 +183,11 @@ struct Session<S> {
 }
 
 /// Runs one session to its end.
-pub async fn run_session<S, R, E>(sink: S, mut stream: R, ctx: SessionCtx) -> Ended
+pub async fn run_session<S, R>(sink: S, mut stream: R, ctx: SessionCtx) -> Ended
 where
     S: Sink<WsFrame> + Unpin,
     S::Error: Display,
-    R: Stream<Item = Result<WsFrame, E>> + Unpin,
-    E: Display,
+    R: Stream<Item = Result<WsFrame, ReadFailure>> + Unpin,
 {
     let role = ctx.principal.role();
     m::session_opened(role);
@@ -156,6 +206,13 @@ where
     }
     let mut rate = RateLimit::new(ctx.limits.rate_per_s, ctx.limits.rate_burst);
     let shutdown = ctx.shutdown.clone();
+    // Keepalive: after half the idle timeout without a frame the server pings (browsers and
+    // WebSocket libraries answer by themselves); a client that still sends nothing, not even
+    // that pong, by the full timeout is gone or stuck, and is closed with 4001.
+    let half_idle = ctx.limits.idle_timeout / 2;
+    let mut pinged = false;
+    let idle = tokio::time::sleep(half_idle);
+    tokio::pin!(idle);
     let mut s = Session {
         sink,
         ctx,
@@ -187,6 +244,17 @@ where
                 let _ = s.close(close::GOING_AWAY, "server shutting down").await;
                 ended = Some(Ended::Shutdown);
             }
+            () = &mut idle => {
+                if pinged {
+                    m::frame_rejected("idle");
+                    let _ = s.close(close::IDLE, "idle: no frame, not even a pong").await;
+                    ended = Some(Ended::Idle);
+                } else {
+                    pinged = true;
+                    idle.as_mut().reset(Instant::now() + half_idle);
+                    ended = s.send_frame(WsFrame::Ping(Vec::new())).await.err();
+                }
+            }
             frame = recv_opt(&mut responder_rx) => match frame {
                 Some(text) => ended = s.send(text.to_string()).await.err(),
                 None => {
@@ -212,9 +280,22 @@ where
                 }
                 None => ended = s.console_closed().await.err(),
             },
-            incoming = stream.next() => match incoming {
+            incoming = stream.next() => {
+            pinged = false;
+            idle.as_mut().reset(Instant::now() + half_idle);
+            match incoming {
                 None | Some(Ok(WsFrame::Close(_))) => ended = Some(Ended::ClientClosed),
-                Some(Err(e)) => {
+                Some(Err(ReadFailure::TooBig)) => {
+                    m::frame_rejected("too_big");
+                    let _ = s.close(close::TOO_BIG, "frame too large").await;
+                    ended = Some(Ended::TooBig);
+                }
+                Some(Err(ReadFailure::BadUtf8)) => {
+                    m::frame_rejected("bad_utf8");
+                    let _ = s.close(close::INVALID_PAYLOAD, "text frame is not UTF-8").await;
+                    ended = Some(Ended::BadUtf8);
+                }
+                Some(Err(ReadFailure::Other(e))) => {
                     tracing::debug!(error = %e, "websocket read failed");
                     ended = Some(Ended::ReadError);
                 }
@@ -233,6 +314,7 @@ where
                 }
                 Some(Ok(WsFrame::Binary(b))) => {
                     if b.len() > s.ctx.limits.max_frame_bytes {
+                        m::frame_rejected("too_big");
                         let _ = s.close(close::TOO_BIG, "frame too large").await;
                         ended = Some(Ended::TooBig);
                     } else {
@@ -241,7 +323,8 @@ where
                     }
                 }
                 Some(Ok(WsFrame::Ping(_) | WsFrame::Pong(_))) => {}
-            },
+            }
+            }
         }
     }
     if let Principal::Responder(id) = &s.ctx.principal {
@@ -279,12 +362,11 @@ where
     S::Error: Display,
 {
     async fn send(&mut self, text: String) -> Result<(), Ended> {
-        match tokio::time::timeout(
-            self.ctx.limits.write_timeout,
-            self.sink.send(WsFrame::Text(text)),
-        )
-        .await
-        {
+        self.send_frame(WsFrame::Text(text)).await
+    }
+
+    async fn send_frame(&mut self, frame: WsFrame) -> Result<(), Ended> {
+        match tokio::time::timeout(self.ctx.limits.write_timeout, self.sink.send(frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "websocket write failed");
@@ -459,7 +541,10 @@ where
                 device_id: device_id.clone(),
             },
             (C::Location { position }, Principal::Responder(r)) => {
-                match position.to_wgs84() {
+                match position
+                    .to_wgs84()
+                    .and_then(|p| on_map(p, self.ctx.limits.area))
+                {
                     Ok(p) => {
                         m::location_frame();
                         self.ctx.engine.location(r.clone(), p)
@@ -499,6 +584,18 @@ where
                 }
             }
             (C::Subscribe { filter, last_seq }, Principal::Operator(_)) => {
+                let unknown = filter
+                    .grids
+                    .iter()
+                    .flatten()
+                    .find(|g| !self.ctx.grids.contains(*g));
+                if let Some(g) = unknown {
+                    m::frame_rejected("unknown_grid");
+                    let why = format!("no grid `{g}` on the roster");
+                    self.reply(ServerMessage::error(re, "unknown_grid", why))
+                        .await?;
+                    return Ok(None);
+                }
                 self.subscribe(filter, last_seq, re, false).await?;
                 return Ok(None);
             }
@@ -560,6 +657,24 @@ where
         };
         Ok(Some(cmd))
     }
+}
+
+/// Refuses (0, 0) (a phone without a fix often reports it) and, when known, any position
+/// outside the service area.
+pub fn on_map(p: LatLon, area: Option<[f64; 4]>) -> Result<LatLon, wire::WireError> {
+    let outside = match area {
+        Some([lat0, lon0, lat1, lon1]) => {
+            p.lat < lat0 || p.lat > lat1 || p.lon < lon0 || p.lon > lon1
+        }
+        None => false,
+    };
+    if (p.lat == 0.0 && p.lon == 0.0) || outside {
+        return Err(wire::WireError::new(
+            "off_map",
+            format!("position {p} is outside the service area"),
+        ));
+    }
+    Ok(p)
 }
 
 /// The error frame of a refusal.

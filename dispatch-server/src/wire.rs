@@ -187,6 +187,69 @@ impl WireError {
     }
 }
 
+/// Largest id of any kind (`alert_id`, `elder_id`, `responder_id`, a grid id), in bytes of
+/// UTF-8. Also the largest request `id`, as JSON text.
+pub const MAX_ID_BYTES: usize = 128;
+/// Largest free text (`reason` of `cancel`, `note` of `resolve`), in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 1_000;
+/// Most grids in a console filter.
+pub const MAX_FILTER_GRIDS: usize = 1_000;
+
+fn check_id(field: &str, id: &str) -> Result<(), WireError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(WireError::bad_field(format!(
+            "`{field}` must be 1 to {MAX_ID_BYTES} bytes (got {})",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, text: &str) -> Result<(), WireError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(WireError::bad_field(format!(
+            "`{field}` must be at most {MAX_TEXT_BYTES} bytes (got {})",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+impl ClientMessage {
+    /// Every string and array within its documented maximum (docs/limits.md), checked before
+    /// anything reaches the engine (and so the journal). The error names the field.
+    pub fn check_sizes(&self) -> Result<(), WireError> {
+        use ClientMessage as C;
+        match self {
+            C::Alert(a) => a.check_sizes(),
+            C::CancelAlert { alert_id } => check_id("alert_id", alert_id.as_str()),
+            C::CheckIn { elder_id } => check_id("elder_id", elder_id.as_str()),
+            C::Assign { responder_id, .. } => check_id("responder_id", responder_id.as_str()),
+            C::Cancel { reason, .. } => check_text("reason", reason),
+            C::Resolve { note, .. } => check_text("note", note),
+            C::Subscribe { filter, .. } => match &filter.grids {
+                Some(g) if g.len() > MAX_FILTER_GRIDS => Err(WireError::bad_field(format!(
+                    "`filter.grids` may name at most {MAX_FILTER_GRIDS} grids (got {})",
+                    g.len()
+                ))),
+                Some(g) => g
+                    .iter()
+                    .try_for_each(|g| check_id("filter.grids", g.as_str())),
+                None => Ok(()),
+            },
+            C::Location { .. }
+            | C::Availability { .. }
+            | C::Accept { .. }
+            | C::Decline { .. }
+            | C::Arrived { .. }
+            | C::Complete { .. }
+            | C::RequestAmbulance { .. }
+            | C::Candidates { .. }
+            | C::Ping => Ok(()),
+        }
+    }
+}
+
 /// One parsed frame: the request id (if any could be read) and the message or why not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
@@ -240,6 +303,18 @@ pub fn parse_client(text: &str) -> Incoming {
         };
     };
     let id = map.remove("id");
+    if id
+        .as_ref()
+        .is_some_and(|v| v.to_string().len() > MAX_ID_BYTES)
+    {
+        // Not echoed: an oversize `id` would make every error frame as large.
+        return Incoming {
+            id: None,
+            message: Err(WireError::bad_field(format!(
+                "`id` must be at most {MAX_ID_BYTES} bytes of JSON"
+            ))),
+        };
+    }
     let message = match map.get("type") {
         None => Err(WireError::bad_field("missing field `type`")),
         Some(Value::String(t)) if !CLIENT_TYPES.contains(&t.as_str()) => Err(WireError::new(
@@ -247,7 +322,8 @@ pub fn parse_client(text: &str) -> Incoming {
             format!("unknown message type `{t}`"),
         )),
         Some(Value::String(_)) => serde_json::from_value::<ClientMessage>(Value::Object(map))
-            .map_err(|e| WireError::bad_field(e.to_string())),
+            .map_err(|e| WireError::bad_field(e.to_string()))
+            .and_then(|m| m.check_sizes().map(|()| m)),
         Some(_) => Err(WireError::bad_field("field `type` must be a string")),
     };
     Incoming { id, message }
@@ -314,8 +390,15 @@ pub struct AlertBody {
 }
 
 impl AlertBody {
+    /// `alert_id` and `elder_id` within [`MAX_ID_BYTES`].
+    pub fn check_sizes(&self) -> Result<(), WireError> {
+        check_id("alert_id", self.alert_id.as_str())?;
+        check_id("elder_id", self.elder_id.as_str())
+    }
+
     /// The engine's alert, positions converted, bound to the sending gateway.
     pub fn into_command(self, device_id: DeviceId) -> Result<Command, WireError> {
+        self.check_sizes()?;
         if self.kind == AlertKind::Help && self.service.is_none() {
             return Err(WireError::bad_field("a `help` alert needs a `service`"));
         }

@@ -69,6 +69,12 @@ impl Server {
                 "127.0.0.1:0",
                 "--snapshot-every",
                 "300",
+                // This is a durability test, not a rate test: the load exceeds a device's
+                // HTTP rate (50/s) on purpose.
+                "--http-rate-per-s",
+                "1000000",
+                "--http-rate-burst",
+                "1000000",
                 "--map",
             ])
             .arg(&map)

@@ -813,8 +813,10 @@ fn serve_args(
         roster,
         data_dir: dir.join("data"),
         listen: "127.0.0.1:0".into(),
-        max_connections: 100,
-        max_frame_bytes: 64 * 1024,
+        limits: dispatch_server::serve_cmd::LimitArgs {
+            max_connections: 100,
+            ..Default::default()
+        },
         recover_to_corruption: false,
         snapshot_every: 100_000,
     }
