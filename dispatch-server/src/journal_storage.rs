@@ -69,15 +69,17 @@ impl Storage for DiskStorage {
         fs::read(path)
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(DiskFile(File::create(path)?)))
+        Ok(Box::new(DiskFile(retry_fd_exhaustion(|| {
+            File::create(path)
+        })?)))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(DiskFile(
-            OpenOptions::new().append(true).open(path)?,
-        )))
+        Ok(Box::new(DiskFile(retry_fd_exhaustion(|| {
+            OpenOptions::new().append(true).open(path)
+        })?)))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let f = OpenOptions::new().write(true).open(path)?;
+        let f = retry_fd_exhaustion(|| OpenOptions::new().write(true).open(path))?;
         f.set_len(len)?;
         f.sync_all()
     }
@@ -88,8 +90,33 @@ impl Storage for DiskStorage {
         fs::remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        retry_fd_exhaustion(|| File::open(dir))?.sync_all()
     }
+}
+
+/// Opening a file when the process (EMFILE) or the system (ENFILE) is out of descriptors is
+/// transient: a flood of connections holds them, not the disk. Such an open is retried with
+/// a doubling pause (1 ms to 250 ms, about 2 s in all) before the error is returned; any other
+/// error is returned at once. Only opens are retried: a failed write or fsync stays final
+/// (docs/durability.md). Issue 14.
+pub fn retry_fd_exhaustion<T>(mut open: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    const TRIES: u32 = 14;
+    let mut pause = std::time::Duration::from_millis(1);
+    for _ in 1..TRIES {
+        match open() {
+            Err(e) if is_fd_exhaustion(&e) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+    open()
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE))
 }
 
 /// Which operation a [`SimStorage`] fault hits.
@@ -311,5 +338,42 @@ impl Storage for SimStorage {
     }
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         lock(&self.state).check(FaultOp::Sync)
+    }
+}
+
+#[cfg(test)]
+mod fd_exhaustion_tests {
+    use super::*;
+
+    fn os(errno: rustix::io::Errno) -> io::Error {
+        io::Error::from_raw_os_error(errno.raw_os_error())
+    }
+
+    #[test]
+    fn emfile_and_enfile_are_retried_other_errors_are_not() {
+        let mut calls = 0;
+        let r = retry_fd_exhaustion(|| {
+            calls += 1;
+            match calls {
+                1 => Err(os(rustix::io::Errno::MFILE)),
+                2 => Err(os(rustix::io::Errno::NFILE)),
+                _ => Ok(calls),
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        let mut calls = 0;
+        let r: io::Result<()> = retry_fd_exhaustion(|| {
+            calls += 1;
+            Err(os(rustix::io::Errno::NOSPC))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1, "ENOSPC is not retried here");
+        let mut calls = 0;
+        let r: io::Result<()> = retry_fd_exhaustion(|| {
+            calls += 1;
+            Err(os(rustix::io::Errno::MFILE))
+        });
+        assert!(r.is_err(), "bounded: it gives up");
+        assert_eq!(calls, 14);
     }
 }
