@@ -13,7 +13,7 @@
 //! - a handshake timeout: an unauthenticated connection that sends nothing for
 //!   `handshake_timeout` is closed (accept → first byte, slow headers, a slow upgrade).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -55,40 +55,60 @@ pub struct Registry {
 #[derive(Debug, Default)]
 struct RegistryInner {
     next: u64,
-    waiting: BTreeMap<u64, Arc<ConnShared>>,
-    per_ip: HashMap<IpAddr, usize>,
+    conns: HashMap<u64, Arc<ConnShared>>,
+    /// Ids (in age order) of connections that never sent a byte, and of the others.
+    idle: BTreeSet<u64>,
+    active: BTreeSet<u64>,
+    /// The same, per address.
+    per_ip: HashMap<IpAddr, (BTreeSet<u64>, BTreeSet<u64>)>,
 }
 
 impl RegistryInner {
-    fn remove(&mut self, id: u64) -> bool {
-        let Some(c) = self.waiting.remove(&id) else {
-            return false;
-        };
-        if let Some(n) = self.per_ip.get_mut(&c.ip) {
-            *n -= 1;
-            if *n == 0 {
+    fn insert(&mut self, c: Arc<ConnShared>) {
+        self.idle.insert(c.id);
+        self.per_ip.entry(c.ip).or_default().0.insert(c.id);
+        self.conns.insert(c.id, c);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Arc<ConnShared>> {
+        let c = self.conns.remove(&id)?;
+        self.idle.remove(&id);
+        self.active.remove(&id);
+        if let Some((idle, active)) = self.per_ip.get_mut(&c.ip) {
+            idle.remove(&id);
+            active.remove(&id);
+            if idle.is_empty() && active.is_empty() {
                 self.per_ip.remove(&c.ip);
             }
         }
-        true
+        Some(c)
+    }
+
+    /// The connection sent its first byte: it is shed only after every idle one.
+    fn mark_active(&mut self, id: u64, ip: IpAddr) {
+        if self.idle.remove(&id) {
+            self.active.insert(id);
+            if let Some((idle, active)) = self.per_ip.get_mut(&ip) {
+                idle.remove(&id);
+                active.insert(id);
+            }
+        }
+    }
+
+    fn count(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&ip).map_or(0, |(i, a)| i.len() + a.len())
     }
 
     /// Sheds the oldest idle connection (of `ip` if given), else the oldest.
     fn shed_one(&mut self, ip: Option<IpAddr>) {
-        let pick = |idle_only: bool| {
-            self.waiting
-                .iter()
-                .find(|(_, c)| {
-                    ip.is_none_or(|ip| c.ip == ip)
-                        && (!idle_only || !c.active.load(Ordering::Relaxed))
-                })
-                .map(|(id, _)| *id)
+        let oldest = |idle: &BTreeSet<u64>, active: &BTreeSet<u64>| {
+            idle.first().or_else(|| active.first()).copied()
         };
-        let Some(id) = pick(true).or_else(|| pick(false)) else {
-            return;
+        let id = match ip {
+            Some(ip) => self.per_ip.get(&ip).and_then(|(i, a)| oldest(i, a)),
+            None => oldest(&self.idle, &self.active),
         };
-        if let Some(c) = self.waiting.get(&id).cloned() {
-            self.remove(id);
+        if let Some(c) = id.and_then(|id| self.remove(id)) {
             c.shed.cancel();
             metrics::counter!("dispatch_connections_shed_total").increment(1);
         }
@@ -99,7 +119,7 @@ impl Registry {
     /// How many connections are waiting to authenticate (all, and from `ip`).
     pub fn waiting(&self, ip: IpAddr) -> (usize, usize) {
         let r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (r.waiting.len(), r.per_ip.get(&ip).copied().unwrap_or(0))
+        (r.conns.len(), r.count(ip))
     }
 }
 
@@ -184,12 +204,11 @@ impl LimitedListener {
             shed: shed.clone(),
             registry: self.registry.clone(),
         });
-        r.waiting.insert(shared.id, shared.clone());
-        *r.per_ip.entry(ip).or_insert(0) += 1;
-        while r.per_ip.get(&ip).copied().unwrap_or(0) > self.limits.per_ip.max(1) {
+        r.insert(shared.clone());
+        while r.count(ip) > self.limits.per_ip.max(1) {
             r.shed_one(Some(ip));
         }
-        while r.waiting.len() > self.limits.max_unauthenticated.max(1) {
+        while r.conns.len() > self.limits.max_unauthenticated.max(1) {
             r.shed_one(None);
         }
         drop(r);
@@ -296,7 +315,11 @@ impl AsyncRead for LimitedStream {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.shared.active.store(true, Ordering::Relaxed);
+            if !self.shared.active.swap(true, Ordering::Relaxed) {
+                let s = &self.shared;
+                let mut reg = s.registry.inner.lock().unwrap_or_else(|e| e.into_inner());
+                reg.mark_active(s.id, s.ip);
+            }
             if !self.shared.authenticated.load(Ordering::Relaxed) {
                 let deadline = Instant::now() + self.timeout;
                 self.timer.as_mut().reset(deadline);
@@ -335,5 +358,57 @@ impl AsyncWrite for LimitedStream {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(reg: &Arc<Registry>, id: u64, ip: [u8; 4]) -> Arc<ConnShared> {
+        Arc::new(ConnShared {
+            id,
+            ip: IpAddr::from(ip),
+            active: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+            shed: CancellationToken::new(),
+            registry: reg.clone(),
+        })
+    }
+
+    #[test]
+    fn the_oldest_idle_connection_of_the_address_goes_first_then_the_oldest_active() {
+        let reg = Arc::new(Registry::default());
+        let a = [10, 0, 0, 1];
+        let b = [10, 0, 0, 2];
+        let conns: Vec<_> = [(1, a), (2, b), (3, a), (4, a)]
+            .into_iter()
+            .map(|(id, ip)| conn(&reg, id, ip))
+            .collect();
+        let mut r = reg.inner.lock().unwrap();
+        for c in &conns {
+            r.insert(c.clone());
+        }
+        r.mark_active(1, IpAddr::from(a));
+        assert_eq!(r.count(IpAddr::from(a)), 3);
+        // Address a: 1 spoke, 3 and 4 are idle: 3 goes, then 4, then 1; b is untouched.
+        for expected in [2, 1, 0] {
+            r.shed_one(Some(IpAddr::from(a)));
+            let shed: Vec<u64> = conns
+                .iter()
+                .filter(|c| c.shed.is_cancelled())
+                .map(|c| c.id)
+                .collect();
+            assert_eq!(r.count(IpAddr::from(a)), expected, "{shed:?}");
+        }
+        assert!(conns[2].shed.is_cancelled() && conns[3].shed.is_cancelled());
+        assert!(conns[0].shed.is_cancelled(), "the active one last");
+        assert!(
+            !conns[1].shed.is_cancelled(),
+            "another address is untouched"
+        );
+        // Globally: only b's connection is left; removing it empties every index.
+        assert!(r.remove(2).is_some());
+        assert!(r.conns.is_empty() && r.per_ip.is_empty() && r.idle.is_empty());
     }
 }
