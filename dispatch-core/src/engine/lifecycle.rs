@@ -45,8 +45,8 @@ impl Engine {
 
     /// The incident no longer waits for a retry: drop its retry timer too.
     pub(super) fn unwait(&mut self, incident_id: IncidentId) {
-        if let Some(at) = self.waiting.remove(&incident_id) {
-            self.timers.remove(&(at, Timer::Retry(incident_id)));
+        if self.waiting.remove(&incident_id).is_some() {
+            self.stop_timer(Timer::Retry(incident_id));
         }
     }
 
@@ -106,25 +106,14 @@ impl Engine {
         if inc.status.can_become(IncidentStatus::OnScene) {
             inc.status = IncidentStatus::OnScene;
         }
-        let (opened, amb_at) = (inc.opened_at, inc.ambulance_at);
         self.reindex_waiting(incident_id, Some(key));
         let inc = &self.incidents[&incident_id];
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
         match role {
-            AssignmentRole::Community => self.cancel_timer(
-                opened.plus_ms(self.config.sla_community_on_scene_ms),
-                Timer::SlaCommunityOnScene(incident_id),
-            ),
-            AssignmentRole::Ambulance => {
-                if let Some(t) = amb_at {
-                    self.cancel_timer(
-                        t.plus_ms(self.config.sla_ambulance_on_scene_ms),
-                        Timer::SlaAmbulanceOnScene(incident_id),
-                    );
-                }
-            }
+            AssignmentRole::Community => self.stop_timer(Timer::SlaCommunityOnScene(incident_id)),
+            AssignmentRole::Ambulance => self.stop_timer(Timer::SlaAmbulanceOnScene(incident_id)),
         }
         // Somebody is at the door: nobody else needs to be asked.
         for o in open {
@@ -236,20 +225,7 @@ impl Engine {
                 }
             }
         }
-        let dead: Vec<(Timestamp, Timer)> = self
-            .timers
-            .iter()
-            .filter(|(_, t)| {
-                matches!(t,
-                    Timer::IncidentStart(i) | Timer::Retry(i) | Timer::AmbulanceRetry(i) | Timer::AmbulanceIfNoAccept(i)
-                    | Timer::SlaFirstAccept(i) | Timer::SlaCommunityOnScene(i) | Timer::SlaAmbulanceOnScene(i)
-                    if *i == incident_id)
-            })
-            .cloned()
-            .collect();
-        for t in dead {
-            self.timers.remove(&t);
-        }
+        self.timers.stop_incident(incident_id);
         let event = match to {
             IncidentStatus::Cancelled => Event::IncidentCancelled {
                 incident_id,

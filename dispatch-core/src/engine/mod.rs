@@ -138,7 +138,7 @@ pub struct Engine {
     /// timer is cancelled as soon as its incident stops waiting. A fruitless retry re-arms
     /// without an event, so a replay must make every timeout call (the journal keeps them all).
     waiting: BTreeMap<IncidentId, Timestamp>,
-    timers: BTreeSet<(Timestamp, Timer)>,
+    timers: timers::TimerTable,
     time_bank: TimeBank,
     next_incident: u64,
     next_offer: u64,
@@ -336,7 +336,7 @@ impl Engine {
             alerts: state.alerts,
             open_by_elder: state.open_by_elder,
             waiting: state.waiting,
-            timers: state.timers.into_iter().collect(),
+            timers: timers::TimerTable::from_saved(state.timers),
             time_bank: state.time_bank,
             next_incident: state.next_incident,
             next_offer: state.next_offer,
@@ -360,7 +360,7 @@ impl Engine {
             alerts: self.alerts.clone(),
             open_by_elder: self.open_by_elder.clone(),
             waiting: self.waiting.clone(),
-            timers: self.timers.iter().cloned().collect(),
+            timers: self.timers.to_vec(),
             time_bank: self.time_bank.clone(),
             next_incident: self.next_incident,
             next_offer: self.next_offer,
@@ -384,7 +384,7 @@ impl Engine {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let timer = self.timers.first().map(|(t, _)| *t);
+        let timer = self.timers.next();
         match (timer, self.dispatch_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -595,11 +595,7 @@ impl Engine {
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.forget_closed(now);
-        while let Some((at, _)) = self.timers.first() {
-            if *at > now {
-                break;
-            }
-            let (at, timer) = self.timers.pop_first().expect("checked non-empty");
+        while let Some((at, timer)) = self.timers.pop_due(now) {
             self.fire(now, at, timer);
         }
         self.dispatch_due = None;

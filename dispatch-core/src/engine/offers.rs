@@ -37,8 +37,8 @@ impl Engine {
         let slot = self.answerable(now, id, offer_id)?;
         let o = self.offers.get_mut(&offer_id).expect("checked");
         o.status = OfferStatus::Accepted;
-        let (incident_id, expires_at, eta_ms) = (o.incident_id, o.expires_at, o.eta_ms);
-        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        let (incident_id, eta_ms) = (o.incident_id, o.eta_ms);
+        self.stop_timer(Timer::OfferExpiry(offer_id));
         let inc = self
             .incidents
             .get_mut(&incident_id)
@@ -78,21 +78,14 @@ impl Engine {
         if inc.status == IncidentStatus::Dispatching {
             inc.status = IncidentStatus::Assigned;
         }
-        let opened = inc.opened_at;
         self.reindex_waiting(incident_id, Some(key));
         let inc = &self.incidents[&incident_id];
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
         if first {
-            self.cancel_timer(
-                opened.plus_ms(self.config.sla_first_accept_ms),
-                Timer::SlaFirstAccept(incident_id),
-            );
-            self.cancel_timer(
-                opened.plus_ms(self.config.ambulance_after_no_accept_ms),
-                Timer::AmbulanceIfNoAccept(incident_id),
-            );
+            self.stop_timer(Timer::SlaFirstAccept(incident_id));
+            self.stop_timer(Timer::AmbulanceIfNoAccept(incident_id));
         }
         for o in others {
             self.withdraw(now, o, WithdrawReason::Filled, ResponderStatus::Available);
@@ -126,9 +119,8 @@ impl Engine {
             return;
         }
         o.status = OfferStatus::Withdrawn;
-        let (incident_id, responder_id, expires_at) =
-            (o.incident_id, o.responder_id.clone(), o.expires_at);
-        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
+        self.stop_timer(Timer::OfferExpiry(offer_id));
         if let Some(i) = self.incidents.get_mut(&incident_id) {
             i.open_offers.remove(&offer_id);
         }
@@ -158,8 +150,8 @@ impl Engine {
         let slot = self.answerable(now, id, offer_id)?;
         let o = self.offers.get_mut(&offer_id).expect("checked");
         o.status = OfferStatus::Declined;
-        let (incident_id, expires_at) = (o.incident_id, o.expires_at);
-        self.cancel_timer(expires_at, Timer::OfferExpiry(offer_id));
+        let incident_id = o.incident_id;
+        self.stop_timer(Timer::OfferExpiry(offer_id));
         self.set_status(slot, ResponderStatus::Available);
         self.offer_closed(incident_id, offer_id);
         self.emit(
@@ -221,8 +213,7 @@ impl Engine {
                 .get_mut(&offer_id)
                 .expect("offered state names an offer");
             o.status = OfferStatus::Accepted;
-            let exp = o.expires_at;
-            self.cancel_timer(exp, Timer::OfferExpiry(offer_id));
+            self.stop_timer(Timer::OfferExpiry(offer_id));
             if let Some(i) = self.incidents.get_mut(&incident_id) {
                 i.open_offers.remove(&offer_id);
             }

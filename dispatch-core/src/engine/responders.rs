@@ -120,8 +120,8 @@ impl Engine {
                     ResponderStatus::OffDuty,
                 );
             }
-            (Availability::OffDuty, ResponderStatus::Resting { until }) => {
-                self.cancel_timer(until, Timer::RestOver(id.clone()));
+            (Availability::OffDuty, ResponderStatus::Resting { .. }) => {
+                self.stop_timer(Timer::RestOver(id.clone()));
                 self.set_status(slot, ResponderStatus::OffDuty);
             }
             (Availability::OffDuty, _) => return Err(refuse("go off duty")),
@@ -194,8 +194,8 @@ impl Engine {
                 WithdrawReason::ResponderUnavailable,
                 ResponderStatus::OffDuty,
             ),
-            ResponderStatus::Resting { until } => {
-                self.cancel_timer(until, Timer::RestOver(id.clone()));
+            ResponderStatus::Resting { .. } => {
+                self.stop_timer(Timer::RestOver(id.clone()));
                 self.set_status(slot, ResponderStatus::OffDuty);
             }
             ResponderStatus::Available => self.set_status(slot, ResponderStatus::OffDuty),

@@ -22,13 +22,91 @@ pub enum Timer {
     RestOver(ResponderId),
 }
 
-impl Engine {
-    pub(super) fn set_timer(&mut self, at: Timestamp, t: Timer) {
-        self.timers.insert((at, t));
+impl Timer {
+    /// The timers an incident owns (all but offer expiries and rests), for stopping them
+    /// all when it closes.
+    fn of_incident(i: IncidentId) -> [Timer; 7] {
+        [
+            Timer::IncidentStart(i),
+            Timer::Retry(i),
+            Timer::AmbulanceRetry(i),
+            Timer::AmbulanceIfNoAccept(i),
+            Timer::SlaFirstAccept(i),
+            Timer::SlaCommunityOnScene(i),
+            Timer::SlaAmbulanceOnScene(i),
+        ]
+    }
+}
+
+/// The pending timers, at most one per [`Timer`] (a timer names its owner and its kind):
+/// setting one again moves it, and stopping one needs only its name, never its deadline.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TimerTable {
+    /// Due order: earliest first, then the `Timer` order for the same instant.
+    by_time: BTreeSet<(Timestamp, Timer)>,
+    deadline: BTreeMap<Timer, Timestamp>,
+}
+
+impl TimerTable {
+    /// Sets `t` to fire at `at`, replacing its earlier deadline if it had one.
+    pub(super) fn set(&mut self, at: Timestamp, t: Timer) {
+        if let Some(old) = self.deadline.insert(t.clone(), at) {
+            self.by_time.remove(&(old, t.clone()));
+        }
+        self.by_time.insert((at, t));
     }
 
-    pub(super) fn cancel_timer(&mut self, at: Timestamp, t: Timer) {
-        self.timers.remove(&(at, t));
+    /// Stops `t` if it is pending.
+    pub(super) fn stop(&mut self, t: &Timer) {
+        if let Some(at) = self.deadline.remove(t) {
+            self.by_time.remove(&(at, t.clone()));
+        }
+    }
+
+    /// Stops every timer of an incident.
+    pub(super) fn stop_incident(&mut self, i: IncidentId) {
+        for t in Timer::of_incident(i) {
+            self.stop(&t);
+        }
+    }
+
+    /// The earliest deadline.
+    pub(super) fn next(&self) -> Option<Timestamp> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    /// Takes the earliest timer if it is due at or before `now`.
+    pub(super) fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, Timer)> {
+        if self.next()? > now {
+            return None;
+        }
+        let (at, t) = self.by_time.pop_first()?;
+        self.deadline.remove(&t);
+        Some((at, t))
+    }
+
+    /// Every pending timer in due order (the saved form).
+    pub(super) fn to_vec(&self) -> Vec<(Timestamp, Timer)> {
+        self.by_time.iter().cloned().collect()
+    }
+
+    /// Rebuilds the table from its saved form.
+    pub(super) fn from_saved(saved: Vec<(Timestamp, Timer)>) -> TimerTable {
+        let mut t = TimerTable::default();
+        for (at, timer) in saved {
+            t.set(at, timer);
+        }
+        t
+    }
+}
+
+impl Engine {
+    pub(super) fn set_timer(&mut self, at: Timestamp, t: Timer) {
+        self.timers.set(at, t);
+    }
+
+    pub(super) fn stop_timer(&mut self, t: Timer) {
+        self.timers.stop(&t);
     }
 
     pub(super) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: Timer) {
@@ -190,5 +268,38 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_is_stopped_by_name_and_setting_it_again_moves_it() {
+        let mut t = TimerTable::default();
+        let i = IncidentId(7);
+        t.set(Timestamp(30), Timer::SlaFirstAccept(i));
+        t.set(Timestamp(10), Timer::OfferExpiry(OfferId(1)));
+        t.set(Timestamp(20), Timer::Retry(i));
+        // Moving a timer leaves one entry, at its new deadline.
+        t.set(Timestamp(40), Timer::Retry(i));
+        assert_eq!(t.to_vec().len(), 3);
+        t.stop(&Timer::OfferExpiry(OfferId(1)));
+        assert_eq!(t.next(), Some(Timestamp(30)));
+        assert_eq!(t.pop_due(Timestamp(29)), None);
+        assert_eq!(
+            t.pop_due(Timestamp(35)),
+            Some((Timestamp(30), Timer::SlaFirstAccept(i)))
+        );
+        t.set(Timestamp(50), Timer::RestOver(ResponderId::from("V1")));
+        t.stop_incident(i);
+        assert_eq!(
+            t.to_vec(),
+            vec![(Timestamp(50), Timer::RestOver(ResponderId::from("V1")))]
+        );
+        // The saved form rebuilds the same table.
+        let again = TimerTable::from_saved(t.to_vec());
+        assert_eq!(again.to_vec(), t.to_vec());
     }
 }
