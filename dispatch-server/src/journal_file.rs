@@ -565,6 +565,29 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<Lsn> {
     parse_numbered(name, "segment-", ".log")
 }
 
+/// Replaces `path` with `bytes` durably: write `tmp`, fsync it, rename it over `path`, fsync
+/// the directory. A crash at any point leaves the old file or the new one, never a mix.
+fn write_atomically(
+    st: &dyn Storage,
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    let mut f = st
+        .create(tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    f.sync_data()
+        .with_context(|| format!("fdatasync {}", tmp.display()))?;
+    drop(f);
+    st.rename(tmp, path)
+        .with_context(|| format!("rename {} into place", tmp.display()))?;
+    st.sync_dir(dir).context("fsync data dir")?;
+    Ok(())
+}
+
 /// Writes a snapshot durably: temp file, fsync, rename, fsync the directory.
 fn write_snapshot(st: &dyn Storage, dir: &Path, lsn: Lsn, state: &[u8]) -> anyhow::Result<()> {
     let path = dir.join(snapshot_name(lsn));
@@ -576,18 +599,7 @@ fn write_snapshot(st: &dyn Storage, dir: &Path, lsn: Lsn, state: &[u8]) -> anyho
     bytes.extend_from_slice(&(state.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(state).to_le_bytes());
     bytes.extend_from_slice(state);
-    let mut f = st
-        .create(&tmp)
-        .with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(&bytes)
-        .with_context(|| format!("write {}", tmp.display()))?;
-    f.sync_data()
-        .with_context(|| format!("fdatasync {}", tmp.display()))?;
-    drop(f);
-    st.rename(&tmp, &path)
-        .with_context(|| format!("rename {} into place", tmp.display()))?;
-    st.sync_dir(dir).context("fsync data dir")?;
-    Ok(())
+    write_atomically(st, dir, &tmp, &path, &bytes)
 }
 
 /// Reads and checks a snapshot file; `Err` names what is wrong with it.
@@ -632,18 +644,7 @@ fn write_marker(st: &dyn Storage, dir: &Path, lsn: Lsn) -> anyhow::Result<()> {
     bytes.extend_from_slice(&lsn.to_le_bytes());
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    let mut f = st
-        .create(&tmp)
-        .with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(&bytes)
-        .with_context(|| format!("write {}", tmp.display()))?;
-    f.sync_data()
-        .with_context(|| format!("fdatasync {}", tmp.display()))?;
-    drop(f);
-    st.rename(&tmp, &path)
-        .with_context(|| format!("rename {} into place", tmp.display()))?;
-    st.sync_dir(dir).context("fsync data dir")?;
-    Ok(())
+    write_atomically(st, dir, &tmp, &path, &bytes)
 }
 
 /// The LSN the marker file says was durable; `None` when there is no marker (a directory
