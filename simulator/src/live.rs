@@ -183,6 +183,45 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// One (re)connection of a phone or a gateway, counted the same way for both: failed
+/// attempts are retries, giving up is an error (unless stopping), a later round a reconnect.
+struct Connecting<'a> {
+    url: &'a str,
+    token: &'a str,
+    retry: Retry,
+    round: u32,
+    stats: &'a Stats,
+}
+
+impl Connecting<'_> {
+    async fn connect(
+        self,
+        jitter_rng: &mut ChaCha8Rng,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<crate::ws_client::Socket> {
+        let stats = self.stats;
+        let ws = connect_with_retry(
+            self.url,
+            self.token,
+            self.retry,
+            &mut || jitter_rng.random::<f64>(),
+            stop,
+            &mut |_| bump(&stats.connect_retries),
+        )
+        .await;
+        let Some(ws) = ws else {
+            if !*stop.borrow() {
+                stats.error("gave_up");
+            }
+            return None;
+        };
+        if self.round > 0 {
+            bump(&stats.reconnects);
+        }
+        Some(ws)
+    }
+}
+
 impl Stats {
     fn error(&self, code: &str) {
         let mut e = self.errors.lock().unwrap_or_else(|e| e.into_inner());
@@ -559,24 +598,18 @@ async fn run_phone(
     }
     for round in 0..=MAX_RECONNECTS {
         let mut jitter_rng = keyed_rng(phone.seed, &[b"live-jitter", phone.id.as_bytes()]);
-        let ws = connect_with_retry(
-            &url,
-            &token,
+        let Some(ws) = (Connecting {
+            url: &url,
+            token: &token,
             retry,
-            &mut || jitter_rng.random::<f64>(),
-            &mut stop,
-            &mut |_| bump(&stats.connect_retries),
-        )
-        .await;
-        let Some(ws) = ws else {
-            if !*stop.borrow() {
-                stats.error("gave_up");
-            }
+            round,
+            stats: &stats,
+        })
+        .connect(&mut jitter_rng, &mut stop)
+        .await
+        else {
             return;
         };
-        if round > 0 {
-            bump(&stats.reconnects);
-        }
         bump(&stats.phones_connected);
         let (mut tx, mut rx) = ws.split();
         let mut out = phone.on_duty();
@@ -667,24 +700,18 @@ async fn run_gateway(
     let mut acked: HashSet<String> = HashSet::new();
     let mut items = schedule.into_iter().peekable();
     for round in 0..=MAX_RECONNECTS {
-        let ws = connect_with_retry(
-            &url,
-            &token,
+        let Some(ws) = (Connecting {
+            url: &url,
+            token: &token,
             retry,
-            &mut || jitter_rng.random::<f64>(),
-            &mut stop,
-            &mut |_| bump(&stats.connect_retries),
-        )
-        .await;
-        let Some(ws) = ws else {
-            if !*stop.borrow() {
-                stats.error("gave_up");
-            }
+            round,
+            stats: &stats,
+        })
+        .connect(&mut jitter_rng, &mut stop)
+        .await
+        else {
             return;
         };
-        if round > 0 {
-            bump(&stats.reconnects);
-        }
         let (mut tx, mut rx) = ws.split();
         let mut out: Vec<Value> = unacked.values().cloned().collect();
         let end = 'conn: loop {
