@@ -2,7 +2,8 @@
 // the Porto Alegre map, against a real `dispatch serve` on loopback: the volunteer's journeys
 // from sign-in to the time bank, decline, expiry, a server restart, a wrong code, going off
 // duty, and opening with no connection; an axe-core audit of every screen; screenshots of
-// each screen in target/web-artifacts/ and of the main ones in docs/images/.
+// each screen in target/web-artifacts/ and, with UPDATE_DOCS_IMAGES=1, of the main ones in
+// docs/images/.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -95,7 +96,8 @@ const status = (page) => page.locator(sel('connection-status')).getAttribute('da
 async function shot(page, name, { docs = false } = {}) {
   const path = artifactPath(`responder-${name}.png`);
   await page.screenshot({ path });
-  if (docs) {
+  // Only on request, like the console's: a plain test run leaves the tracked tree clean.
+  if (docs && process.env.UPDATE_DOCS_IMAGES) {
     mkdirSync(DOCS_IMAGES, { recursive: true });
     copyFileSync(path, join(DOCS_IMAGES, `responder-${name}.png`));
   }
