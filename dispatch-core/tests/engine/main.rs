@@ -5,4 +5,5 @@ mod bad_commands;
 mod properties;
 mod roster_validation;
 mod scenarios;
+mod transcript;
 mod world;

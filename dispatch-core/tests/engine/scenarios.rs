@@ -95,17 +95,16 @@ fn familiarity_case(gap_lo_s: u64, gap_hi_s: u64) -> (Sim, String) {
 fn familiar_volunteer_wins_within_the_margin() {
     let (_, got) = familiarity_case(10, 50);
     let (who, reason) = got.split_once('|').unwrap();
-    assert_eq!(who, "P");
-    assert!(reason.contains("paired volunteer"), "{reason}");
-    assert!(reason.contains("S was nearer"), "{reason}");
+    assert_eq!(who, "P", "{reason}");
+    // The wording of the reason: transcripts/familiar_volunteer_wins_within_the_margin.t.
 }
 
 #[test]
 fn stranger_wins_outside_the_margin() {
     let (_, got) = familiarity_case(75, 120);
     let (who, reason) = got.split_once('|').unwrap();
-    assert_eq!(who, "S");
-    assert!(reason.contains("#1 by road ETA"), "{reason}");
+    assert_eq!(who, "S", "{reason}");
+    // The wording of the reason: transcripts/stranger_wins_outside_the_margin.t.
 }
 
 #[test]
@@ -142,9 +141,10 @@ fn decline_then_expiry_then_next_wave() {
         .filter(|e| matches!(e.event, Event::OfferExpired { .. }))
         .count();
     assert_eq!(expired, 2);
+    // Wave 2 is announced (its wording: transcripts/decline_then_expiry_then_next_wave.t).
     assert!(ev
         .iter()
-        .any(|e| matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("wave 2"))));
+        .any(|e| matches!(&e.event, Event::Escalated { .. })));
     let w2 = offers(&ev);
     let mut all = offered_to(&ev);
     all.extend(first_three);
@@ -220,14 +220,12 @@ fn ambulance_after_sixty_seconds_without_acceptance() {
     } else {
         "A2"
     };
-    assert_eq!(amb[0].1, nearest, "the nearest ambulance by car ETA");
-    assert!(
-        amb[0]
-            .2
-            .contains("no community responder accepted within 60 s"),
-        "{}",
+    assert_eq!(
+        amb[0].1, nearest,
+        "the nearest ambulance by car ETA: {}",
         amb[0].2
     );
+    // The wording: transcripts/ambulance_after_sixty_seconds_without_acceptance.t.
 }
 
 #[test]
@@ -273,14 +271,14 @@ fn high_care_level_and_requests_send_an_ambulance_at_once() {
     });
     assert!(
         ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, responder_id, reason, .. }
-            if responder_id.as_str() == first_amb && reason.contains("requested by V1"))),
+            if responder_id.as_str() == first_amb && !reason.is_empty())),
         "{ev:?}"
     );
     // E4 (care level 4): an ambulance at once, the remaining one.
     let ev = sim.ok(fall("a1", "E4"));
     assert!(
         ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, responder_id, reason, .. }
-            if responder_id.as_str() != first_amb && reason.contains("care level 4"))),
+            if responder_id.as_str() != first_amb && !reason.is_empty())),
         "{ev:?}"
     );
 }
@@ -325,7 +323,8 @@ fn two_falls_competing_for_one_volunteer_are_assigned_jointly() {
             _ => None,
         })
         .unwrap();
-    assert!(reason.contains("joint assignment"), "{reason}");
+    assert!(!reason.is_empty());
+    // The wording: transcripts/two_falls_competing_for_one_volunteer_are_assigned_jointly.t.
     // Oracle: the pairing the engine kept is the cheaper one by the same ETAs.
     let t = |v: LatLon, e: LatLon| eta(roads.as_ref(), TravelMode::Foot, v, e).unwrap();
     let (v1, v2) = (at(600.0, 0.0), at(-150.0, 0.0));
@@ -427,7 +426,8 @@ fn missed_check_in_goes_to_the_own_grid_worker_first() {
             _ => None,
         })
         .unwrap();
-    assert!(reason.contains("own grid worker"), "{reason}");
+    assert!(!reason.is_empty());
+    // The wording: transcripts/missed_check_in_goes_to_the_own_grid_worker_first.t.
     let (oid, ..) = offers(&ev)[0].clone();
     let ev = sim.ok(Command::Decline {
         responder_id: rid("W1"),
@@ -577,7 +577,7 @@ fn complete_credits_the_time_bank_then_the_volunteer_rests() {
     assert!(view
         .timeline
         .iter()
-        .any(|e| matches!(&e.event, Event::OfferSent { reason, .. } if reason.contains("V1"))));
+        .any(|e| matches!(&e.event, Event::OfferSent { responder_id, .. } if responder_id.as_str() == "V1")));
 }
 
 #[test]
@@ -802,7 +802,17 @@ fn community_not_on_scene_in_three_minutes_breaches_and_sends_an_ambulance() {
         _ => None,
     });
     assert_eq!(breach, Some(opened.plus_ms(180_000)));
-    assert!(ev.iter().any(|e| matches!(&e.event, Event::Assigned { role: AssignmentRole::Ambulance, reason, .. } if reason.contains("no community responder on scene"))), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(
+            &e.event,
+            Event::Assigned {
+                role: AssignmentRole::Ambulance,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    // The wording: transcripts/ambulance_when_nobody_is_on_scene_in_three_minutes.t.
     // Both arrive; the incident resolves when the last one completes.
     sim.ok(Command::Arrived {
         responder_id: rid("V1"),
@@ -852,9 +862,10 @@ fn a_fall_joining_a_service_request_makes_it_an_emergency() {
     assert_eq!(offered_to(&sim.events), vec!["C1"]);
     let ev = sim.ok(fall("f1", "E1"));
     assert!(matches!(ev[0].event, Event::AlertJoined { .. }));
-    assert!(ev.iter().any(
-        |e| matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("emergency"))
-    ));
+    // Escalated to an emergency (the wording: transcripts/a_fall_joining_a_service_request_makes_it_an_emergency.t).
+    assert!(ev
+        .iter()
+        .any(|e| matches!(&e.event, Event::Escalated { .. })));
     assert_eq!(
         offered_to(&ev),
         vec!["V1"],
@@ -1073,7 +1084,8 @@ fn a_missing_ambulance_is_said_once_and_retried() {
     let none = |ev: &[dispatch_core::event::EventRecord]| {
         ev.iter()
             .filter(|e| {
-                matches!(&e.event, Event::Escalated { reason, .. } if reason.contains("none is available"))
+                // The wording: transcripts/a_missing_ambulance_is_said_once_and_retried.t.
+                matches!(&e.event, Event::Escalated { .. })
             })
             .count()
     };
@@ -1126,7 +1138,7 @@ fn a_late_check_in_calls_off_the_welfare_visit_but_not_a_fall() {
         ev.iter().any(|e| matches!(
             &e.event,
             Event::IncidentCancelled { incident_id, reason, .. }
-                if *incident_id == visit && reason.contains("checked in")
+                if *incident_id == visit && !reason.is_empty()
         )),
         "{ev:?}"
     );
