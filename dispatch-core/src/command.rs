@@ -35,9 +35,13 @@ pub struct Alert {
     pub device_id: DeviceId,
 }
 
-/// The engine's inputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The engine's inputs. `<&'static str>::from(&command)` is its journal `cmd` name (strum's
+/// names follow serde's snake_case rule; a test checks they agree).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Command {
     // --- devices ---
     Alert(Alert),

@@ -32,9 +32,13 @@ pub enum WithdrawReason {
     Reassigned,
 }
 
-/// The engine's outputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The engine's outputs. `<&'static str>::from(&event)` is its wire `type` (strum's names
+/// follow the same snake_case rule as serde's; a test checks they agree).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Event {
     IncidentOpened {
         incident_id: IncidentId,

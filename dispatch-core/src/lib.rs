@@ -31,6 +31,7 @@ pub mod responder;
 pub mod road;
 pub mod roster;
 pub mod sans_io;
+pub mod serde_names;
 pub mod spatial;
 pub mod testdata;
 pub mod time;

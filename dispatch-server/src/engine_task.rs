@@ -482,22 +482,18 @@ fn wall_clock() -> Timestamp {
     Timestamp(ms)
 }
 
+/// Metric label of a command: the client message that carries it (`availability` for
+/// `set_availability`), and `roster` for every run-time roster change.
 fn command_label(cmd: &Command) -> &'static str {
     match cmd {
-        Command::Alert(_) => "alert",
-        Command::CancelAlert { .. } => "cancel_alert",
-        Command::CheckIn { .. } => "check_in",
-        Command::Location { .. } => "location",
         Command::SetAvailability { .. } => "availability",
-        Command::Accept { .. } => "accept",
-        Command::Decline { .. } => "decline",
-        Command::Arrived { .. } => "arrived",
-        Command::Complete { .. } => "complete",
-        Command::RequestAmbulance { .. } => "request_ambulance",
-        Command::Assign { .. } => "assign",
-        Command::Cancel { .. } => "cancel",
-        Command::Resolve { .. } => "resolve",
-        _ => "roster",
+        Command::UpsertGrid { .. }
+        | Command::UpsertResponder { .. }
+        | Command::RetireResponder { .. }
+        | Command::UpsertElder { .. }
+        | Command::RetireElder { .. }
+        | Command::RetireGrid { .. } => "roster",
+        other => other.into(),
     }
 }
 
@@ -811,25 +807,7 @@ impl EngineTask {
     }
 }
 
-/// Metric label of an event, for the closed set of event counters.
+/// Metric label of an event, for the closed set of event counters: its wire `type`.
 pub fn event_label(e: &Event) -> &'static str {
-    match e {
-        Event::IncidentOpened { .. } => "incident_opened",
-        Event::AlertJoined { .. } => "alert_joined",
-        Event::OfferSent { .. } => "offer_sent",
-        Event::OfferDeclined { .. } => "offer_declined",
-        Event::OfferExpired { .. } => "offer_expired",
-        Event::OfferWithdrawn { .. } => "offer_withdrawn",
-        Event::Assigned { .. } => "assigned",
-        Event::NoResponderAvailable { .. } => "no_responder_available",
-        Event::Escalated { .. } => "escalated",
-        Event::SlaBreached { .. } => "sla_breached",
-        Event::ResponderArrived { .. } => "responder_arrived",
-        Event::IncidentResolved { .. } => "incident_resolved",
-        Event::IncidentCancelled { .. } => "incident_cancelled",
-        Event::ResponderMoved { .. } => "responder_moved",
-        Event::ResponderAvailability { .. } => "responder_availability",
-        Event::TimeBankCredited { .. } => "time_bank_credited",
-        Event::CheckedIn { .. } => "checked_in",
-    }
+    e.into()
 }

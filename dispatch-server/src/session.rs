@@ -683,23 +683,5 @@ pub fn refusal(re: Option<Value>, e: &Refusal) -> ServerMessage {
 }
 
 fn message_type(msg: &ClientMessage) -> &'static str {
-    use ClientMessage as C;
-    match msg {
-        C::Alert(_) => "alert",
-        C::CancelAlert { .. } => "cancel_alert",
-        C::CheckIn { .. } => "check_in",
-        C::Location { .. } => "location",
-        C::Availability { .. } => "availability",
-        C::Accept { .. } => "accept",
-        C::Decline { .. } => "decline",
-        C::Arrived { .. } => "arrived",
-        C::Complete { .. } => "complete",
-        C::RequestAmbulance { .. } => "request_ambulance",
-        C::Subscribe { .. } => "subscribe",
-        C::Assign { .. } => "assign",
-        C::Cancel { .. } => "cancel",
-        C::Resolve { .. } => "resolve",
-        C::Candidates { .. } => "candidates",
-        C::Ping => "ping",
-    }
+    msg.into()
 }

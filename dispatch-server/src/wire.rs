@@ -80,8 +80,11 @@ impl Filter {
 }
 
 /// Every message a client may send. Each may carry an `id` (any JSON value), echoed as `re`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `<&'static str>::from(&msg)` is its wire `type` and [`CLIENT_TYPES`] lists them all (strum's
+/// names follow serde's snake_case rule; `wire_names` tests that they agree).
+#[derive(Debug, Clone, PartialEq, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientMessage {
     // --- device ---
     Alert(AlertBody),
@@ -147,24 +150,7 @@ pub enum ClientMessage {
 }
 
 /// The wire names of [`ClientMessage`], to tell an unknown type from a bad field.
-pub const CLIENT_TYPES: &[&str] = &[
-    "alert",
-    "cancel_alert",
-    "check_in",
-    "location",
-    "availability",
-    "accept",
-    "decline",
-    "arrived",
-    "complete",
-    "request_ambulance",
-    "subscribe",
-    "assign",
-    "cancel",
-    "resolve",
-    "candidates",
-    "ping",
-];
+pub const CLIENT_TYPES: &[&str] = <ClientMessage as strum::VariantNames>::VARIANTS;
 
 /// A frame the server refuses, with the code that goes into the `error` frame.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -677,6 +663,19 @@ pub fn responder_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One table of client message names: the enum. The list that tells an unknown type from a
+    /// bad field and the labels in logs are serde's own names.
+    #[test]
+    fn wire_names_are_serdes() {
+        assert_eq!(
+            dispatch_core::serde_names::variants::<ClientMessage>("type"),
+            Some(CLIENT_TYPES)
+        );
+        let i = parse_client(r#"{"type":"request_ambulance","incident_id":3}"#);
+        let msg = i.message.expect("a valid frame");
+        assert_eq!(<&str>::from(&msg), "request_ambulance");
+    }
 
     #[test]
     fn parse_sorts_failures_into_codes_and_keeps_the_id() {
