@@ -28,7 +28,7 @@ pub enum ServiceKind {
 }
 
 /// Who a responder is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponderKind {
     Volunteer,
@@ -38,7 +38,7 @@ pub enum ResponderKind {
 }
 
 /// How a responder moves, which decides the road profile their ETA is computed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TravelMode {
     Foot,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// The roster file, exactly as a deployment writes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RosterFile {
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct RosterFile {
 }
 
 /// A grid: the small area one grid worker knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GridRecord {
     pub id: GridId,
@@ -33,7 +33,7 @@ pub struct GridRecord {
 }
 
 /// A responder as the roster describes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponderRecord {
     pub id: ResponderId,
@@ -41,6 +41,7 @@ pub struct ResponderRecord {
     pub travel_mode: TravelMode,
     /// Walking speed for `foot` responders; the foot profile's default (4.5 km/h) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 30))]
     pub walk_kmh: Option<f64>,
     /// Where they start the day (and where an ambulance's base is).
     pub home: LatLon,
@@ -50,17 +51,19 @@ pub struct ResponderRecord {
     pub skills: Vec<String>,
     /// SHA-256 (hex) of the bearer token of this responder's phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub token_sha256: Option<String>,
 }
 
 /// An older person living at home.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElderRecord {
     pub id: ElderId,
     pub home: LatLon,
     pub grid_id: GridId,
     /// Five-star needs level, 1 (light) to 5 (most urgent, widest help).
+    #[schemars(range(min = 1, max = 5))]
     pub care_level: u8,
     /// Volunteers paired with this person ("60 helps 90"); familiar, so preferred.
     #[serde(default)]
@@ -71,18 +74,20 @@ pub struct ElderRecord {
 }
 
 /// An operator who may connect a console.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorRecord {
     pub id: OperatorId,
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub token_sha256: String,
 }
 
 /// A device gateway that may send alerts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRecord {
     pub id: DeviceId,
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub token_sha256: String,
 }
 
