@@ -1,5 +1,6 @@
 //! Delivery of released events: numbered streams to operators' consoles (filters, throttled
-//! `responder_moved`, resume from a ring of recent events) and job frames to one responder
+//! `responder_moved` — one frame each, or gathered for `responders_moved` batches, see
+//! moves.rs —, resume from a ring of recent events) and job frames to one responder
 //! through the session registry.
 //!
 //! Owned by the engine task, so publishing is single-threaded and a console's registration is
@@ -9,6 +10,7 @@
 //! last seq, getting the missed events or a fresh snapshot); a responder's phone whose queue is
 //! full is disconnected (it reconnects).
 
+use crate::moves::MoveBuffer;
 use crate::wire::{self, Filter, JobFacts, ServerMessage};
 use dashmap::DashMap;
 use dispatch_core::event::{Event, EventRecord};
@@ -57,6 +59,9 @@ pub struct SubscribeReq {
     pub lagged: Arc<AtomicBool>,
     /// Why the console (re)subscribes, for the snapshot's `reason`.
     pub after_lag: bool,
+    /// `Some` for a console subscribed with `"moves": "batched"`: its moves go here (the
+    /// session sends them as `responders_moved` frames) instead of onto `tx`.
+    pub moves: Option<Arc<MoveBuffer>>,
 }
 
 struct Console {
@@ -65,6 +70,7 @@ struct Console {
     lagged: Arc<AtomicBool>,
     /// When this console last got a `responder_moved` for each responder (the throttle).
     last_moved: HashMap<ResponderId, Timestamp>,
+    moves: Option<Arc<MoveBuffer>>,
 }
 
 /// What filters look at, worked out once per event.
@@ -209,7 +215,10 @@ impl Fanout {
         }
         let meta = self.meta(&record.event);
         let moved = match &record.event {
-            Event::ResponderMoved { responder_id, .. } => Some(responder_id.clone()),
+            Event::ResponderMoved {
+                responder_id,
+                position,
+            } => Some((responder_id.clone(), *position)),
             _ => None,
         };
         // Encoded once, and for a move only if some console takes it (moves are most events
@@ -225,7 +234,7 @@ impl Fanout {
             {
                 return true;
             }
-            if let Some(r) = &moved {
+            if let Some((r, position)) = &moved {
                 // Throttle: a console sees at most one move per responder per interval.
                 if let Some(last) = c.last_moved.get(r) {
                     if record.at.ms_since(*last) < interval {
@@ -233,6 +242,15 @@ impl Fanout {
                     }
                 }
                 c.last_moved.insert(r.clone(), record.at);
+                if let Some(buffer) = &c.moves {
+                    // Nothing goes onto its queue, so a console whose session is gone is
+                    // noticed here, not by a failed send.
+                    if c.tx.is_closed() {
+                        return false;
+                    }
+                    buffer.push(r, *position, record.at);
+                    return true;
+                }
             }
             match c.tx.try_send(ConsoleFrame {
                 seq: record.seq,
@@ -476,6 +494,7 @@ impl Fanout {
             filter: req.filter,
             lagged: req.lagged,
             last_moved: HashMap::new(),
+            moves: req.moves,
         });
         resumed
     }
@@ -541,6 +560,7 @@ mod tests {
             tx,
             lagged: lagged.clone(),
             after_lag: false,
+            moves: None,
         };
         (req, lagged)
     }
@@ -651,5 +671,69 @@ mod tests {
             .map(|fr| fr.seq)
             .collect();
         assert_eq!(seqs, vec![0, 1, 3, 4]);
+    }
+
+    #[test]
+    fn a_batching_console_gets_its_moves_in_its_buffer_and_everything_else_on_its_queue() {
+        let mut f = fanout(10);
+        let (tx, mut rx) = mpsc::channel(100);
+        let (mut req, _) = sub(tx, None);
+        let buffer = Arc::new(MoveBuffer::default());
+        req.moves = Some(buffer.clone());
+        f.subscribe(req, || Value::Null);
+        let (each_tx, mut each_rx) = mpsc::channel(100);
+        f.subscribe(sub(each_tx, None).0, || Value::Null);
+        let moved = |seq: u64, at: i64, r: &str, lat: f64| EventRecord {
+            seq,
+            at: Timestamp(at),
+            event: Event::ResponderMoved {
+                responder_id: ResponderId::from(r),
+                position: LatLon { lat, lon: -51.2 },
+            },
+        };
+        f.publish(&moved(1, 0, "V1", -30.0), &no_lookup);
+        f.publish(&checked_in(2), &no_lookup);
+        f.publish(&moved(3, 500, "V1", -30.5), &no_lookup); // throttled, as for every console
+        f.publish(&moved(4, 600, "V2", -30.1), &no_lookup);
+        // The batching console's queue has its snapshot and the one numbered non-move event.
+        let got: Vec<(u64, String)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| (fr.seq, kind(&fr)))
+            .collect();
+        assert_eq!(got, vec![(0, "snapshot".into()), (2, "checked_in".into())]);
+        // Its moves wait in the buffer, one per responder.
+        let batch: Value = serde_json::from_str(&buffer.take().unwrap().encode()).unwrap();
+        assert_eq!(batch["type"], "responders_moved");
+        let ids: Vec<(&str, f64)> = batch["moves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["responder_id"].as_str().unwrap(),
+                    m["position"]["lat"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(ids, vec![("V1", -30.0), ("V2", -30.1)]);
+        // The other console still gets one numbered frame per move.
+        let each: Vec<(u64, String)> = std::iter::from_fn(|| each_rx.try_recv().ok())
+            .map(|fr| (fr.seq, kind(&fr)))
+            .collect();
+        assert_eq!(
+            each,
+            vec![
+                (0, "snapshot".into()),
+                (1, "responder_moved".into()),
+                (2, "checked_in".into()),
+                (4, "responder_moved".into())
+            ]
+        );
+        // Moves are not kept for resume; the non-move event is.
+        let (tx, mut rx) = mpsc::channel(100);
+        assert!(f.subscribe(sub(tx, Some(0)).0, || Value::Null));
+        let replay: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|fr| fr.seq)
+            .collect();
+        assert_eq!(replay, vec![0, 2]);
     }
 }

@@ -28,6 +28,7 @@ pub mod journal_storage;
 mod journal_tests;
 pub mod listener;
 pub mod metrics;
+pub mod moves;
 pub mod serve_cmd;
 pub mod session;
 pub mod web;

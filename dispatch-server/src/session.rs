@@ -10,7 +10,10 @@ use crate::auth::Principal;
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, SubscribeReq};
 use crate::metrics as m;
-use crate::wire::{self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, ServerMessage};
+use crate::moves::{self, MoveBuffer};
+use crate::wire::{
+    self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, MovesMode, ServerMessage,
+};
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::GridId;
@@ -174,6 +177,10 @@ struct Console {
     lagged: Arc<AtomicBool>,
     /// The seq the console has been brought up to (resubscription resumes from it).
     seq: u64,
+    /// Its moves, for a console subscribed with `"moves": "batched"` (moves.rs).
+    moves: Option<Arc<MoveBuffer>>,
+    /// Its first frame (snapshot or `resumed`) was sent: batches of moves may follow.
+    started: bool,
 }
 
 struct Session<S> {
@@ -213,6 +220,9 @@ where
     let mut pinged = false;
     let idle = tokio::time::sleep(half_idle);
     tokio::pin!(idle);
+    // Batched moves go out on this tick (polled only while a batching console is started).
+    let mut moves_tick = tokio::time::interval(moves::BATCH_INTERVAL);
+    moves_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut s = Session {
         sink,
         ctx,
@@ -271,10 +281,19 @@ where
                     ended = Some(why);
                 }
             },
+            _ = moves_tick.tick(), if s.console.as_ref().is_some_and(|c| c.started && c.moves.is_some()) => {
+                // Before the console's queue in this biased order: at most ten a second, so
+                // a busy queue cannot hold positions back, nor can these starve the queue.
+                let batch = s.console.as_ref().and_then(|c| c.moves.as_ref()).and_then(|b| b.take());
+                if let Some(msg) = batch {
+                    ended = s.reply(msg).await.err();
+                }
+            }
             frame = recv_console(&mut s.console) => match frame {
                 Some(f) => {
                     if let Some(c) = &mut s.console {
                         c.seq = c.seq.max(f.seq);
+                        c.started = true;
                     }
                     ended = s.send(f.text.to_string()).await.err();
                 }
@@ -408,7 +427,13 @@ where
             seq = c.seq,
             "console lagged; resubscribing"
         );
-        self.subscribe(c.filter, Some(c.seq), None, true).await
+        let mode = if c.moves.is_some() {
+            MovesMode::Batched
+        } else {
+            MovesMode::Each
+        };
+        self.subscribe(c.filter, Some(c.seq), None, true, mode)
+            .await
     }
 
     async fn subscribe(
@@ -417,9 +442,11 @@ where
         last_seq: Option<u64>,
         re: Option<Value>,
         after_lag: bool,
+        mode: MovesMode,
     ) -> Result<(), Ended> {
         let (tx, rx) = mpsc::channel(self.ctx.limits.console_queue.max(2));
         let lagged = Arc::new(AtomicBool::new(false));
+        let moves = (mode == MovesMode::Batched).then(|| Arc::new(MoveBuffer::default()));
         let req = SubscribeReq {
             filter: filter.clone(),
             last_seq,
@@ -427,6 +454,7 @@ where
             tx,
             lagged: lagged.clone(),
             after_lag,
+            moves: moves.clone(),
         };
         match self.ctx.engine.subscribe(req).await {
             Ok(()) => {
@@ -435,6 +463,8 @@ where
                     filter,
                     lagged,
                     seq: last_seq.unwrap_or(0),
+                    moves,
+                    started: false,
                 });
                 Ok(())
             }
@@ -583,7 +613,14 @@ where
                     incident_id,
                 }
             }
-            (C::Subscribe { filter, last_seq }, Principal::Operator(_)) => {
+            (
+                C::Subscribe {
+                    filter,
+                    last_seq,
+                    moves,
+                },
+                Principal::Operator(_),
+            ) => {
                 let unknown = filter
                     .grids
                     .iter()
@@ -596,7 +633,7 @@ where
                         .await?;
                     return Ok(None);
                 }
-                self.subscribe(filter, last_seq, re, false).await?;
+                self.subscribe(filter, last_seq, re, false, moves).await?;
                 return Ok(None);
             }
             (

@@ -123,6 +123,10 @@ pub enum ClientMessage {
         /// The last sequence number this console saw; the server resumes after it if it can.
         #[serde(default)]
         last_seq: Option<u64>,
+        /// `each` (default): one `responder_moved` event frame per move; `batched`: moves
+        /// come in `responders_moved` frames, several responders at a time (docs/protocol.md).
+        #[serde(default)]
+        moves: MovesMode,
     },
     Assign {
         incident_id: IncidentId,
@@ -433,6 +437,25 @@ pub struct JobFacts {
     pub position: LatLon,
 }
 
+/// How a console wants responders' moves: one numbered `responder_moved` frame each, or
+/// gathered into unnumbered `responders_moved` frames (a few a second, one entry per responder).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovesMode {
+    #[default]
+    Each,
+    Batched,
+}
+
+/// One responder's position in a `responders_moved` frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MovedEntry {
+    pub responder_id: ResponderId,
+    pub position: LatLon,
+    /// When the engine took the position (the `at` of its `responder_moved` event).
+    pub at: Timestamp,
+}
+
 /// Messages from the server other than console events (those are [`EventFrame`]s).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -522,6 +545,13 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         re: Option<Value>,
         from_seq: u64,
+    },
+    /// To a console subscribed with `"moves": "batched"`: the latest position of each
+    /// responder that moved since the previous such frame, oldest first. Not numbered (moves are
+    /// never replayed); `at` is the newest entry's.
+    RespondersMoved {
+        at: Timestamp,
+        moves: Vec<MovedEntry>,
     },
 }
 

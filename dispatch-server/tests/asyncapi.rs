@@ -285,6 +285,21 @@ fn server_samples() -> Vec<ServerMessage> {
             re: None,
             from_seq: 3,
         },
+        ServerMessage::RespondersMoved {
+            at: Timestamp(1_795_636_065_400),
+            moves: vec![
+                wire::MovedEntry {
+                    responder_id: ResponderId::from("V1"),
+                    position: here(),
+                    at: Timestamp(1_795_636_065_310),
+                },
+                wire::MovedEntry {
+                    responder_id: ResponderId::from("V2"),
+                    position: here(),
+                    at: Timestamp(1_795_636_065_400),
+                },
+            ],
+        },
         ServerMessage::Candidates {
             re: Some(json!("c")),
             incident_id: IncidentId(7),
@@ -310,9 +325,10 @@ fn server_variant(m: &ServerMessage) -> usize {
         ServerMessage::Snapshot { .. } => 9,
         ServerMessage::Resumed { .. } => 10,
         ServerMessage::Candidates { .. } => 11,
+        ServerMessage::RespondersMoved { .. } => 12,
     }
 }
-const SERVER_VARIANTS: usize = 12;
+const SERVER_VARIANTS: usize = 13;
 
 /// One sample of each `Event` variant.
 fn event_samples() -> Vec<Event> {

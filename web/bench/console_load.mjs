@@ -8,6 +8,8 @@
 //
 //   node web/bench/console_load.mjs [--responders 10000] [--alerts 3000] [--alerts-per-s 100]
 //        [--location-hz 1] [--max-duration-s 60] [--volunteers 10000] [--out target/bench-console]
+//        [--accept-share 0.6 (the simulator's; lower keeps more incidents open)] [--profile]
+//        [--no-map-draw (what the page costs without drawing the map)]
 //
 // Needs target/{release,debug}/{dispatch,simulator} (DISPATCH_BIN / SIMULATOR_BIN override)
 // and ../shared/data. Run from the repository root; uses web/tests/node_modules.
@@ -17,6 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(ROOT, 'web', 'tests', 'package.json'));
@@ -33,6 +36,7 @@ const opt = {
   alerts: Number(arg('alerts', 3000)),
   alertsPerS: Number(arg('alerts-per-s', 100)),
   locationHz: Number(arg('location-hz', 1)),
+  acceptShare: arg('accept-share', null),
   maxDurationS: Number(arg('max-duration-s', 60)),
   out: resolve(arg('out', join(ROOT, 'target', 'bench-console'))),
 };
@@ -95,13 +99,18 @@ try {
   // the frame-time probe, and a clean slate for the lag samples
   await page.evaluate(() => {
     const f = (window.__bench = { deltas: [], last: 0, on: true });
+    f.open = [];
     const loop = (ts) => {
       if (f.last) f.deltas.push(ts - f.last);
+      const st = window.__console.store.state;
+      if (st) f.open.push(st.incidents.size);
       f.last = ts;
       if (f.on) requestAnimationFrame(loop);
     };
     requestAnimationFrame(loop);
     window.__console.metrics.lags.length = 0;
+    window.__console.metrics.eventLags.length = 0;
+    window.__console.metrics.frames.length = 0;
     // where a frame's time goes: the views' render and the map's draw
     const map = window.__console.map;
     if (location.hash === '#nomap') map._draw = () => {};
@@ -114,12 +123,19 @@ try {
     };
   });
   // the same stream received by a bare Node client: how much of the lag is before the browser
-  const wire = { lags: [] };
+  const wire = { lags: [], eventLags: [] };
   const raw = new WebSocket(`ws://${addr}/v1/ws?access_token=${encodeURIComponent(opToken)}`);
   raw.on('message', (d) => {
     const f = JSON.parse(String(d));
-    if (f.type === 'welcome') raw.send(JSON.stringify({ type: 'subscribe', id: 1 }));
-    else if (Number.isFinite(f.seq) && Number.isFinite(f.at) && f.type !== 'snapshot') wire.lags.push(Date.now() - f.at);
+    // subscribed as the console is (moves batched), each move timed by its own `at`
+    if (f.type === 'welcome') raw.send(JSON.stringify({ type: 'subscribe', id: 1, moves: 'batched' }));
+    else if (f.type === 'responders_moved' && Array.isArray(f.moves)) {
+      const now = Date.now();
+      for (const m of f.moves) wire.lags.push(now - m.at);
+    } else if (Number.isFinite(f.seq) && Number.isFinite(f.at) && f.type !== 'snapshot') {
+      wire.lags.push(Date.now() - f.at);
+      wire.eventLags.push(Date.now() - f.at);
+    }
   });
   await new Promise((r) => raw.on('open', r));
   let cdp = null;
@@ -133,7 +149,7 @@ try {
   const started = Date.now();
   const loadOut = join(opt.out, 'load');
   await new Promise((res, rej) => {
-    const p = spawn(SIM, ['load', '--url', `ws://${addr}/v1/ws`, '--roster', rosterPath, '--tokens', tokensPath, '--responders', String(opt.responders), '--alerts', String(opt.alerts), '--alerts-per-s', String(opt.alertsPerS), '--location-hz', String(opt.locationHz), '--max-duration-s', String(opt.maxDurationS), '--out', loadOut], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const p = spawn(SIM, ['load', '--url', `ws://${addr}/v1/ws`, '--roster', rosterPath, '--tokens', tokensPath, '--responders', String(opt.responders), '--alerts', String(opt.alerts), '--alerts-per-s', String(opt.alertsPerS), '--location-hz', String(opt.locationHz), '--max-duration-s', String(opt.maxDurationS), ...(opt.acceptShare === null ? [] : ['--accept-share', String(opt.acceptShare)]), '--out', loadOut], { stdio: ['ignore', 'inherit', 'inherit'] });
     p.on('exit', (c) => (c === 0 ? res() : rej(new Error(`simulator load exited ${c}`))));
   });
   const wallS = (Date.now() - started) / 1000;
@@ -157,12 +173,29 @@ try {
   const m = await page.evaluate(() => {
     window.__bench.on = false;
     const s = window.__console.store;
+    // the lag samples (one per event and per batched move) are summarised in the page
+    const summary = (xs) => {
+      const lags = Float64Array.from(xs).sort();
+      const at = (p) => (lags.length ? lags[Math.min(lags.length - 1, Math.ceil((p / 100) * lags.length) - 1)] : null);
+      return { samples: lags.length, p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+    };
+    // the worst lag drawn in each 5 s of the run
+    const fr = window.__console.metrics.frames;
+    const windows = [];
+    for (let i = 0; i < fr.length; i += 2) {
+      const w = Math.floor((fr[i] - fr[0]) / 5000);
+      windows[w] = Math.max(windows[w] || 0, Math.round(fr[i + 1]));
+    }
     return {
-      lags: window.__console.metrics.lags,
+      worstLagPer5s: Array.from(windows, (x) => x || 0),
+      lag: summary(window.__console.metrics.lags),
+      eventLag: summary(window.__console.metrics.eventLags),
       deltas: window.__bench.deltas,
       drawMs: window.__bench.drawMs,
       renderMs: window.__console.metrics.renderMs || [],
       applied: s.applied,
+      snapshots: window.__console.metrics.snapshots,
+      openDuring: window.__bench.open,
       lastSeq: s.lastSeq,
       open: s.state.incidents.size,
       responders: s.state.responders.size,
@@ -173,12 +206,16 @@ try {
   await page.screenshot({ path: join(opt.out, 'console-under-load.png') });
   result = {
     date: new Date().toISOString(),
+    load_average_at_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
     command: `node web/bench/console_load.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     dispatch: DISPATCH.replace(ROOT + '/', ''),
-    load: { responders: opt.responders, alerts: opt.alerts, alerts_per_s: opt.alertsPerS, location_hz: opt.locationHz, wall_s: wallS },
-    console: { events_applied: m.applied, responders: m.responders, responders_on_map: m.onMap, markers: m.markers, open_incidents_at_end: m.open },
-    event_lag_ms: { samples: m.lags.length, p50: pct(m.lags, 50), p95: pct(m.lags, 95), p99: pct(m.lags, 99), max: pct(m.lags, 100) },
+    load: { responders: opt.responders, alerts: opt.alerts, alerts_per_s: opt.alertsPerS, location_hz: opt.locationHz, accept_share: opt.acceptShare, wall_s: wallS },
+    console: { snapshots_by_reason: m.snapshots, open_incidents_per_frame: { p50: pct(m.openDuring, 50), max: pct(m.openDuring, 100) }, events_applied: m.applied, responders: m.responders, responders_on_map: m.onMap, markers: m.markers, open_incidents_at_end: m.open },
+    event_lag_ms: m.lag,
+    worst_lag_ms_per_5s: m.worstLagPer5s,
+    event_lag_ms_numbered_events_only: m.eventLag,
     wire_lag_ms_node_client: { samples: wire.lags.length, p50: pct(wire.lags, 50), p99: pct(wire.lags, 99) },
+    wire_lag_ms_node_client_numbered_events_only: { samples: wire.eventLags.length, p50: pct(wire.eventLags, 50), p99: pct(wire.eventLags, 99) },
     map_draw_ms: { p50: pct(m.drawMs, 50), p95: pct(m.drawMs, 95) },
     views_render_ms: { p50: pct(m.renderMs, 50), p95: pct(m.renderMs, 95) },
     frame_ms: { frames: m.deltas.length, p50: pct(m.deltas, 50), p95: pct(m.deltas, 95), p99: pct(m.deltas, 99), max: pct(m.deltas, 100) },

@@ -13,6 +13,7 @@
 //   map.fitPoints([{ lat, lon }, …]);  map.fitBounds([minLat, minLon, maxLat, maxLon]);
 //   map.onClick((lat, lon, hitMarker) => { … });          // hitMarker: a marker within 12 px or null
 //   map.setLabels({ zoomIn, zoomOut });  map.destroy();
+//   map.drawNow();   // draw now if anything changed (an app that paces its own frames)
 //
 // How it draws: /v1/map's delta-encoded integer lines are decoded once into one Float32Array of
 // projected x/y (metres east/south of the map's centre). The roads are rendered into an
@@ -254,6 +255,17 @@ export class RoadMap {
     this.invalidate();
   }
 
+  /** Draws now, in the caller's frame, if anything changed since the last draw (an app that
+   * paces its own frames calls this once per frame after updating the overlays). */
+  drawNow() {
+    if (!this.dirty || this.destroyed) return false;
+    const t0 = performance.now();
+    this._draw();
+    this.lastDrawAt = t0;
+    this.lastDrawMs = performance.now() - t0;
+    return true;
+  }
+
   /** Ask for a redraw on the next animation frame (overlays changed). */
   invalidate() {
     this.dirty = true;
@@ -443,7 +455,9 @@ export class RoadMap {
     // plain markers are batched: one path per (shape, size, colour, stroke), one fill and one
     // stroke each, so ten thousand responders cost a few draw calls; markers with a ring or a
     // label are drawn one by one on top
-    const groups = new Map();
+    // the groups and their coordinate buffers live across draws: no allocation per marker
+    const groups = this._groups || (this._groups = new Map());
+    for (const g of groups.values()) g.n = 0;
     const special = [];
     const { w, h, scale, cx, cy, lat0, lon0, kx } = this;
     for (const m of this.markers) {
@@ -457,20 +471,28 @@ export class RoadMap {
       }
       const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { m, pts: [] }));
-      g.pts.push(x, y);
+      if (!g) groups.set(key, (g = { m, pts: new Float32Array(256), n: 0 }));
+      if (g.n === 0) g.m = m;
+      if (g.n + 2 > g.pts.length) {
+        const bigger = new Float32Array(g.pts.length * 2);
+        bigger.set(g.pts);
+        g.pts = bigger;
+      }
+      g.pts[g.n++] = x;
+      g.pts[g.n++] = y;
     }
     ctx.lineWidth = 1.5;
     let plain = 0;
-    for (const g of groups.values()) plain += g.pts.length / 2;
+    for (const g of groups.values()) plain += g.n / 2;
     // a crowd (thousands on screen at once) is drawn as small squares without outlines: the
     // same information at a fraction of the rasterising cost; zoom in for the shapes
     const crowd = plain > 1500;
-    for (const { m, pts } of groups.values()) {
+    for (const { m, pts, n } of groups.values()) {
+      if (!n) continue;
       ctx.beginPath();
       const r = crowd ? Math.min(3, m.size || 6) : m.size || 6;
-      if (crowd) for (let i = 0; i < pts.length; i += 2) ctx.rect(pts[i] - r, pts[i + 1] - r, 2 * r, 2 * r);
-      else for (let i = 0; i < pts.length; i += 2) shapePath(ctx, m.shape, pts[i], pts[i + 1], r);
+      if (crowd) for (let i = 0; i < n; i += 2) ctx.rect(pts[i] - r, pts[i + 1] - r, 2 * r, 2 * r);
+      else for (let i = 0; i < n; i += 2) shapePath(ctx, m.shape, pts[i], pts[i + 1], r);
       ctx.fillStyle = m.color || '#333';
       ctx.fill();
       if (!crowd) {

@@ -40,12 +40,25 @@ function sawServerTime(at) {
 const serverNow = () => Date.now() + offset;
 
 // ---- event lag, measured at the frame that puts an event on screen (benchmarks read it) --
-const metrics = { lags: [], pendingAt: [], renderMs: [], maxSamples: 200000 };
+// (`lags`: every event and every batched move; `eventLags`: numbered events only)
+const metrics = { lags: [], eventLags: [], pendingAt: [], pendingMoveAt: [], renderMs: [], frames: [], snapshots: {}, moveBatches: 0, maxSamples: 2000000 };
 function recordDrawn() {
-  if (!metrics.pendingAt.length) return;
+  if (!metrics.pendingAt.length && !metrics.pendingMoveAt.length) return;
   const now = performance.timeOrigin + performance.now();
-  for (const at of metrics.pendingAt) if (metrics.lags.length < metrics.maxSamples) metrics.lags.push(now - at);
+  for (const at of metrics.pendingAt) {
+    if (metrics.lags.length < metrics.maxSamples) metrics.lags.push(now - at);
+    if (metrics.eventLags.length < metrics.maxSamples) metrics.eventLags.push(now - at);
+  }
+  for (const at of metrics.pendingMoveAt) if (metrics.lags.length < metrics.maxSamples) metrics.lags.push(now - at);
+  // per frame that drew something: when, and its worst lag (the benchmark's time line)
+  if (metrics.frames.length < metrics.maxSamples) {
+    let worst = 0;
+    for (const at of metrics.pendingAt) worst = Math.max(worst, now - at);
+    for (const at of metrics.pendingMoveAt) worst = Math.max(worst, now - at);
+    metrics.frames.push(now, worst);
+  }
   metrics.pendingAt.length = 0;
+  metrics.pendingMoveAt.length = 0;
 }
 
 const store = createStore({ fromSnapshot, fold });
@@ -93,27 +106,40 @@ const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, () => subscribe(false));
 
 const soundSeen = { state: null, n: 0 };
-function render() {
+const viewsAt = { state: null, version: -1 };
+/** One console frame: the views (when an event other than a move changed the state, or
+ * `views`), the map's markers and the map itself drawn in this same frame, then the lag of
+ * every event now on screen. */
+function render(views = true) {
   const s = store.state;
   if (!s) return;
   const t0 = performance.now();
-  queue.render(s);
-  if (mapLayer) mapLayer.render(s);
-  detail.render(s);
-  filters.render(s);
-  if (s !== soundSeen.state) soundSeen.state = s;
-  else if (s.emergenciesOpened > soundSeen.n) sound.newEmergencies(s.emergenciesOpened - soundSeen.n);
-  soundSeen.n = s.emergenciesOpened;
+  if (views || s !== viewsAt.state || s.version !== viewsAt.version) {
+    viewsAt.state = s;
+    viewsAt.version = s.version;
+    queue.render(s);
+    detail.render(s);
+    filters.render(s);
+    if (s !== soundSeen.state) soundSeen.state = s;
+    else if (s.emergenciesOpened > soundSeen.n) sound.newEmergencies(s.emergenciesOpened - soundSeen.n);
+    soundSeen.n = s.emergenciesOpened;
+  }
+  if (mapLayer) {
+    mapLayer.render(s);
+    map.drawNow();
+  }
   recordDrawn();
   if (metrics.renderMs.length < metrics.maxSamples) metrics.renderMs.push(performance.now() - t0);
 }
-// the views render on the frame after a change; when a render is costly (hundreds of open
-// incidents), at most ten times a second, so a burst of events cannot starve the page
+// events are folded as they arrive (cheap); the store says "changed" at most once per
+// animation frame, and the console renders then. A costly frame (hundreds of open incidents,
+// ten thousand markers) is followed by a pause twice its length, so rendering takes at most
+// about a third of the page's time and a burst of events cannot starve it.
 let lastRenderAt = 0;
 let lastRenderMs = 0;
 let renderTimer = 0;
 store.subscribe(() => {
-  const gap = lastRenderMs > 8 ? 100 : 0;
+  const gap = lastRenderMs > 8 ? Math.min(100, 2 * lastRenderMs) : 0;
   const wait = gap - (performance.now() - lastRenderAt);
   if (wait <= 0) timedRender();
   else if (!renderTimer) renderTimer = setTimeout(() => requestAnimationFrame(timedRender), wait);
@@ -121,7 +147,7 @@ store.subscribe(() => {
 function timedRender() {
   renderTimer = 0;
   const t0 = performance.now();
-  render();
+  render(false);
   lastRenderAt = t0;
   lastRenderMs = performance.now() - t0;
 }
@@ -130,7 +156,9 @@ function timedRender() {
 
 function subscribe(resume) {
   if (!ctx.conn) return;
-  const msg = { type: 'subscribe', filter: filters.filter() };
+  // moves batched: a few `responders_moved` frames a second instead of one frame per move
+  // (a server that does not know the field ignores it and sends `responder_moved` frames)
+  const msg = { type: 'subscribe', filter: filters.filter(), moves: 'batched' };
   if (resume && store.state && store.lastSeq > 0) msg.last_seq = store.lastSeq;
   ctx.conn.request(msg).catch((e) => {
     if (e.code === 'disconnected') return; // the reconnect subscribes again
@@ -144,6 +172,7 @@ function onFrame(f) {
     // first subscribe, a resume the server could not serve, a lag, or a restarted server:
     // the snapshot is the whole truth, rebuild from it
     store.reset(f.state, Number(f.seq ?? f.state?.last_seq ?? 0), f);
+    metrics.snapshots[f.reason] = (metrics.snapshots[f.reason] || 0) + 1;
     ctx.rebuilding = false;
     if (f.reason && f.reason !== 'subscribe') ctx.toast(t(`snapshot.${f.reason}`), 'info');
     if (ctx.selectedId !== null) detail.show(ctx.selectedId);
@@ -152,6 +181,13 @@ function onFrame(f) {
   if (f.type === 'resumed') {
     if (Number.isFinite(f.from_seq) && f.from_seq !== store.lastSeq) subscribe(false);
     ctx.toast(t('conn.resumed'), 'info');
+    return;
+  }
+  if (f.type === 'responders_moved') {
+    // not numbered (moves are never replayed): applied as they come, each entry's `at` timed.
+    // Not used for the server's time: a batch leaves up to 100 ms after its newest `at`.
+    metrics.moveBatches++;
+    if (store.apply(f) && Array.isArray(f.moves)) for (const m of f.moves) if (m && Number.isFinite(m.at)) metrics.pendingMoveAt.push(m.at);
     return;
   }
   if (f.type === 'error' && f.re === undefined) {

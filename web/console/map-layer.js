@@ -20,11 +20,25 @@ export function createMapLayer(map, ctx) {
   const { t } = ctx;
   let routes = [];
   let lastVersion = -1;
+  let lastMoved = -1;
   let lastSel = null;
   let lastState = null;
-  let lastBuild = 0;
   const pool = new Map(); // responder id → its marker
-  let trailing = 0;
+  const markers = []; // reused: the responders' markers first, then incidents, then labelled
+  let nResponders = 0;
+  const labelled = []; // the selected incident's responders
+  const labelledIds = new Set();
+
+  function place(m, r) {
+    const shape = KIND_SHAPE[r.kind] || 'circle';
+    const color = STATUS_COLOR[r.status.state] || '#5f6368';
+    if (m.shape !== shape || m.color !== color) m._key = null;
+    m.lat = r.position.lat;
+    m.lon = r.position.lon;
+    m.shape = shape;
+    m.color = color;
+    m.size = r.kind === 'ambulance' ? 8 : 6;
+  }
 
   map.onClick((lat, lon, hit) => {
     if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
@@ -72,46 +86,53 @@ export function createMapLayer(map, ctx) {
   });
 
   const layer = {
+    /** Puts the state on the map (once per console frame; nothing to do if nothing changed).
+     * Only the responders the fold touched since the last render are updated (ten thousand
+     * markers are rebuilt only for a new state, a new selection or a responder that joins or
+     * leaves the selected incident); the incidents' few hundred markers are made anew. */
     render(state, force = false) {
-      if (!force && state === lastState && state.version === lastVersion && ctx.selectedId === lastSel) return;
-      // with thousands of responders moving, the markers are rebuilt at most 10 times a
-      // second (a trailing rebuild catches the last change); a selection is shown at once
-      const tNow = performance.now();
-      if (!force && state === lastState && ctx.selectedId === lastSel && state.responders.size > 1000 && tNow - lastBuild < 100) {
-        if (!trailing) trailing = setTimeout(() => {
-          trailing = 0;
-          layer.render(ctx.store.state);
-        }, 100 - (tNow - lastBuild));
-        return;
+      const sel = ctx.selectedId;
+      if (!force && state === lastState && state.version === lastVersion && state.moved === lastMoved && sel === lastSel) return;
+      let full = force || state !== lastState || sel !== lastSel;
+      if (!full) {
+        for (const id of state.touched) {
+          const r = state.responders.get(id);
+          if (!r) continue;
+          const m = pool.get(id);
+          if (!m || !r.position || labelledIds.has(id) || (sel !== null && r.status.incident_id === sel)) {
+            full = true;
+            break;
+          }
+          place(m, r);
+        }
       }
-      lastBuild = tNow;
+      state.touched.clear();
       if (state !== lastState) pool.clear();
       lastState = state;
       lastVersion = state.version;
-      lastSel = ctx.selectedId;
-      const markers = [];
-      const labelled = [];
-      for (const r of state.responders.values()) {
-        if (!r.position) continue;
-        if (ctx.selectedId !== null && r.status.incident_id === ctx.selectedId) {
-          // the selected incident's responders carry their id, on top of the crowd
-          labelled.push({ id: `r:${r.id}`, lat: r.position.lat, lon: r.position.lon, shape: KIND_SHAPE[r.kind] || 'circle', color: STATUS_COLOR[r.status.state] || '#5f6368', size: 8, stroke: '#202124', label: r.id });
-          continue;
+      lastMoved = state.moved;
+      lastSel = sel;
+      if (full) {
+        markers.length = 0;
+        labelled.length = 0;
+        labelledIds.clear();
+        for (const r of state.responders.values()) {
+          if (!r.position) continue;
+          if (sel !== null && r.status.incident_id === sel) {
+            // the selected incident's responders carry their id, on top of the crowd
+            labelled.push({ id: `r:${r.id}`, lat: r.position.lat, lon: r.position.lon, shape: KIND_SHAPE[r.kind] || 'circle', color: STATUS_COLOR[r.status.state] || '#5f6368', size: 8, stroke: '#202124', label: r.id });
+            labelledIds.add(r.id);
+            continue;
+          }
+          // one marker object per responder, updated in place (no garbage per frame)
+          let m = pool.get(r.id);
+          if (!m) pool.set(r.id, (m = { id: `r:${r.id}`, stroke: '#202124' }));
+          place(m, r);
+          markers.push(m);
         }
-        // one marker object per responder, updated in place (no garbage per frame)
-        let m = pool.get(r.id);
-        if (!m) pool.set(r.id, (m = { id: `r:${r.id}`, stroke: '#202124' }));
-        const shape = KIND_SHAPE[r.kind] || 'circle';
-        const color = STATUS_COLOR[r.status.state] || '#5f6368';
-        if (m.shape !== shape || m.color !== color) m._key = null;
-        m.lat = r.position.lat;
-        m.lon = r.position.lon;
-        m.shape = shape;
-        m.color = color;
-        m.size = r.kind === 'ambulance' ? 8 : 6;
-        markers.push(m);
+        nResponders = markers.length;
       }
-      const sel = ctx.selectedId;
+      markers.length = nResponders;
       const now = ctx.serverNow();
       for (const inc of state.incidents.values()) {
         if (!inc.position) continue;
@@ -129,7 +150,8 @@ export function createMapLayer(map, ctx) {
           label: inc.elder_id,
         });
       }
-      map.setMarkers(markers.concat(labelled));
+      for (const m of labelled) markers.push(m);
+      map.setMarkers(markers);
     },
     setRoutes(r) {
       routes = r || [];

@@ -25,7 +25,9 @@ export function fromSnapshot(s, frame = {}) {
     snapshotReason: frame.reason || 'subscribe',
     newIds: new Set(), // emergencies opened live (the views highlight those not yet looked at)
     emergenciesOpened: 0, // live-opened emergencies since this state was built (the sound)
-    version: 0,
+    version: 0, // bumped by every event but moves (the views render on it)
+    moved: 0, // bumped by moves (only the map cares)
+    touched: new Set(), // responders whose position or status changed (the map takes and clears it)
   };
   for (const i of s.incidents || []) {
     if (!i || i.id === undefined) continue;
@@ -81,8 +83,15 @@ function close(state, e, status) {
   inc.close_reason = e.reason;
   state.closed.set(inc.id, inc);
   if (state.closed.size > CLOSED_KEEP) state.closed.delete(state.closed.keys().next().value);
-  for (const r of state.responders.values()) {
-    if (r.status.incident_id !== e.incident_id) continue;
+  // the responders on it: assigned, or holding one of its offers (not a scan of all ten
+  // thousand responders per closed incident)
+  const onIt = new Set(inc.community);
+  if (inc.ambulance !== null && inc.ambulance !== undefined) onIt.add(inc.ambulance);
+  for (const o of state.offers.values()) if (o.incident_id === e.incident_id) onIt.add(o.responder_id);
+  for (const id of onIt) {
+    const r = state.responders.get(id);
+    if (!r || r.status.incident_id !== e.incident_id) continue;
+    state.touched.add(id);
     // as the engine does: a volunteer back from an emergency rests, everyone else is free
     if (r.kind === 'volunteer' && inc.plan === 'emergency' && r.status.state === 'on_scene') r.status = { state: 'resting' };
     else r.status = { state: 'available' };
@@ -185,7 +194,19 @@ const FOLD = {
   },
   responder_moved(state, e) {
     const r = state.responders.get(e.responder_id);
-    if (r && e.position) r.position = e.position;
+    if (r && validPosition(e.position)) r.position = e.position;
+  },
+  // a batch (subscribe with moves: 'batched'): the newest position of each responder that moved
+  responders_moved(state, f) {
+    if (!Array.isArray(f.moves)) return;
+    for (const m of f.moves) {
+      if (!m) continue;
+      const r = state.responders.get(m.responder_id);
+      if (r && validPosition(m.position)) {
+        r.position = m.position;
+        state.touched.add(m.responder_id);
+      }
+    }
   },
   responder_availability(state, e) {
     const r = state.responders.get(e.responder_id);
@@ -204,10 +225,22 @@ const FOLD = {
   checked_in() {},
 };
 
+function validPosition(p) {
+  return !!p && Number.isFinite(p.lat) && Number.isFinite(p.lon);
+}
+
+const MOVES = new Set(['responder_moved', 'responders_moved']);
+
 /** One event into the state (unknown types are ignored). */
 export function fold(state, e) {
   const f = FOLD[e.type];
   if (f) f(state, e);
+  // every event naming a responder may have changed its position or status
+  if (e.responder_id !== undefined && state.responders.has(e.responder_id)) state.touched.add(e.responder_id);
+  if (MOVES.has(e.type)) {
+    state.moved++;
+    return;
+  }
   if (e.incident_id !== undefined) {
     const inc = state.incidents.get(e.incident_id);
     if (inc) inc.last_at = e.at;

@@ -85,6 +85,50 @@ test('offers that end put the responder back; repeated or old seqs are ignored',
   assert.equal(s.state.responders.get('V1').status.state, 'available');
 });
 
+test('batched moves (responders_moved) move responders, touch them for the map, and leave the views alone', () => {
+  const s = store();
+  s.state.touched.clear();
+  const version = s.state.version;
+  const seq = s.lastSeq;
+  assert.equal(
+    s.apply({ type: 'responders_moved', at: T0 + 200, moves: [
+      { responder_id: 'V1', position: { lat: -30.0275, lon: -51.2201 }, at: T0 + 100 },
+      { responder_id: 'A1', position: { lat: -30.013, lon: -51.221 }, at: T0 + 200 },
+      { responder_id: 'nobody', position: { lat: 1, lon: 2 }, at: T0 + 200 },
+      { responder_id: 'V1', position: 'nowhere', at: T0 + 200 },
+      null,
+    ] }),
+    true,
+  );
+  assert.deepEqual(s.state.responders.get('V1').position, { lat: -30.0275, lon: -51.2201 });
+  assert.deepEqual(s.state.responders.get('A1').position, { lat: -30.013, lon: -51.221 });
+  assert.deepEqual([...s.state.touched].sort(), ['A1', 'V1']);
+  assert.equal(s.lastSeq, seq, 'a batch is not numbered: the resume point stays');
+  assert.equal(s.state.version, version, 'moves do not re-render the queue and the detail');
+  assert.ok(s.state.moved > 0);
+  // a single responder_moved (an older server) still applies
+  s.apply({ seq: seq + 1, at: T0 + 300, type: 'responder_moved', responder_id: 'V1', position: { lat: -30.028, lon: -51.22 } });
+  assert.deepEqual(s.state.responders.get('V1').position, { lat: -30.028, lon: -51.22 });
+  // odd batches break nothing
+  s.apply({ type: 'responders_moved', at: T0, moves: 'all of them' });
+  s.apply({ type: 'responders_moved' });
+  assert.deepEqual(s.state.responders.get('V1').position, { lat: -30.028, lon: -51.22 });
+});
+
+test('closing an incident frees the responders on it (offered too) and nobody else', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 2, alert_id: 'a', elder_id: 'E2', kind: 'fall', service: null, priority: 5, position: null, reason: '' });
+  s.apply({ seq: 12, at: T0, type: 'incident_opened', incident_id: 3, alert_id: 'b', elder_id: 'E3', kind: 'fall', service: null, priority: 5, position: null, reason: '' });
+  s.apply({ seq: 13, at: T0, type: 'offer_sent', offer_id: 5, incident_id: 2, responder_id: 'V1', wave: 1, eta_s: 60, distance_m: 80, route: [], expires_at: T0 + 30000, reason: 'r' });
+  s.apply({ seq: 14, at: T0, type: 'offer_sent', offer_id: 6, incident_id: 3, responder_id: 'A1', wave: 1, eta_s: 60, distance_m: 80, route: [], expires_at: T0 + 30000, reason: 'r' });
+  s.state.touched.clear();
+  s.apply({ seq: 15, at: T0 + 1000, type: 'incident_cancelled', incident_id: 2, by: { role: 'engine' }, reason: 'x' });
+  assert.equal(s.state.responders.get('V1').status.state, 'available', 'the offered one is free');
+  assert.equal(s.state.responders.get('A1').status.state, 'offered', 'the other incident’s offer stands');
+  assert.ok(s.state.touched.has('V1') && !s.state.touched.has('A1'));
+  assert.ok(!s.state.offers.has(5) && s.state.offers.has(6));
+});
+
 test('unknown events and odd fields are skipped without breaking the stream', () => {
   const s = store();
   const warn = console.warn;

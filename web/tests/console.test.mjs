@@ -108,6 +108,59 @@ test('the map is drawn: road pixels on the canvas and the OSM attribution', asyn
   await shot('console-map.png');
 });
 
+test('responders move on the map: real phones, moves batched, markers drawn where they are', async () => {
+  const batchesBefore = await page.evaluate(() => window.__console.metrics.moveBatches);
+  // W1 and S1 only report positions (not on duty: no later test's offers go to them)
+  const to = { W1: { lat: -30.0262, lon: -51.2131 }, S1: { lat: -30.0338, lon: -51.2262 } };
+  const ps = [];
+  try {
+    for (const [id, position] of Object.entries(to)) {
+      const p = await WsClient.connect(srv.base, tokens[id]);
+      ps.push(p);
+      p.send({ type: 'location', position }); // a ping has no reply
+    }
+    // the state and the map's markers both have the new positions
+    await page.waitForFunction(
+      (to) => {
+        const c = window.__console;
+        return Object.entries(to).every(([id, pos]) => {
+          const r = c.store.state.responders.get(id);
+          const m = c.map.markers.find((x) => x.id === `r:${id}`);
+          const near = (a, b) => Math.abs(a - b) < 1e-9;
+          return r && r.position && near(r.position.lat, pos.lat) && m && near(m.lat, pos.lat) && near(m.lon, pos.lon);
+        });
+      },
+      to,
+      { timeout: 10000 },
+    );
+    assert.ok((await page.evaluate(() => window.__console.metrics.moveBatches)) > batchesBefore, 'the moves came in responders_moved frames');
+    // and painted there: the canvas pixel under W1's new position has its marker's colour
+    await page.evaluate(() => window.__console.map.fitPoints([{ lat: -30.0262, lon: -51.2131 }]));
+    const px = await page.evaluate(
+      (pos) =>
+        new Promise((res) =>
+          requestAnimationFrame(() =>
+            requestAnimationFrame(() => {
+              const map = window.__console.map;
+              map.drawNow(); // the new view, now (a console frame draws this way too)
+              const c = document.querySelector('[data-testid=map] canvas');
+              const p = map.project(pos.lat, pos.lon);
+              const d = c.getContext('2d').getImageData(Math.round(p.x * map.dpr), Math.round(p.y * map.dpr), 1, 1).data;
+              const m = map.markers.find((x) => x.id === 'r:W1');
+              res({ rgb: [d[0], d[1], d[2]], color: m.color });
+            }),
+          ),
+        ),
+      to.W1,
+    );
+    const want = [1, 3, 5].map((i) => parseInt(px.color.slice(i, i + 2), 16));
+    assert.ok(px.rgb.every((v, i) => Math.abs(v - want[i]) <= 8), `pixel ${px.rgb} under W1, its marker is ${px.color}`);
+  } finally {
+    for (const p of ps) p.close();
+    await page.evaluate(() => window.__console.map.fitBounds(window.__console.map.bbox));
+  }
+});
+
 test('a fall posted by a device is in the queue within 2 s, clocks running', async () => {
   for (const id of ['V1', 'V2', 'V3']) await phoneOn(id);
   const beeps = await page.evaluate(() => window.__console.sound.played);
