@@ -359,6 +359,9 @@ impl Session {
                 } else {
                     return Err(format!("`{line}`: a wait is like 25s or 500ms"));
                 };
+                if ms.is_nan() || ms < 0.0 {
+                    return Err(format!("`{line}`: a wait cannot go back in time"));
+                }
                 let events = self.sim().advance(ms as u64);
                 self.write_events(events);
             }
@@ -464,6 +467,8 @@ fn a_malformed_input_line_is_named() {
     assert!(err.contains("`north` is not a number"), "{err}");
     let err = replay("> fall a1 E1\n> volunteer V1 0 0").unwrap_err();
     assert!(err.contains("come before the first command"), "{err}");
+    let err = replay("> wait -5s").unwrap_err();
+    assert!(err.contains("cannot go back in time"), "{err}");
     let err = replay("> config {\"wave_size\": [1]}").unwrap_err();
     assert!(err.contains("no field `wave_size`"), "{err}");
 }
