@@ -16,12 +16,16 @@
 //   map.drawNow();   // draw now if anything changed (an app that paces its own frames)
 //
 // How it draws: /v1/map's delta-encoded integer lines are decoded once into one Float32Array of
-// projected x/y (metres east/south of the map's centre). The roads are rendered into an
-// offscreen canvas only when the view (centre, scale, size) changes; every animation frame
-// that has something new (a dirty flag, one requestAnimationFrame at a time) copies that
-// layer and draws the overlays on top (at most 10 times a second, and less when a draw is slow, if a draw costs > 4 ms or
-// there are more than 3,000 markers).
-// More than 1,500 plain markers on screen are drawn as small squares (a crowd). devicePixelRatio-aware. The attribution
+// projected x/y (metres east/south of the map's centre). Two stacked canvases fill the
+// container: the roads' (first in the DOM, opaque) is drawn only when the view (centre, scale,
+// size) changes; the overlays' (on top, transparent, and the one that takes pointer input) is
+// cleared and drawn again by every frame that has something new (a dirty flag, one
+// requestAnimationFrame at a time; at most 10 times a second, and less when a draw is slow, if a
+// draw costs > 4 ms or there are more than 3,000 markers). So a frame that moves markers never
+// touches the roads' million pixels. What the map shows is the two composited:
+// `map.composite()` returns them as one canvas (tests read its pixels).
+// More than 1,500 plain markers on screen are drawn as small squares (a crowd); marker labels
+// are rasterised once per text and copied after that. devicePixelRatio-aware. The attribution
 // "© OpenStreetMap contributors" is a text element always shown over the map.
 
 const M_PER_DEG_LAT = 110574;
@@ -33,6 +37,12 @@ const ROAD_STYLE = [
   ['#ffffff', 1.6],
   ['#a9b0ba', 1.0],
 ];
+// marker labels: the font, and the sprite's geometry in CSS px (baseline LABEL_ASCENT below
+// the text's top, LABEL_PAD of halo room on every side)
+const LABEL_FONT = 'bold 13px system-ui, sans-serif';
+const LABEL_ASCENT = 13;
+const LABEL_PAD = 3;
+const LABEL_H = 13 + 5 + 2 * LABEL_PAD;
 const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
 const MAX_SCALE = 8;
 
@@ -171,13 +181,19 @@ export class RoadMap {
     const c = this.container;
     if (getComputedStyle(c).position === 'static') c.style.position = 'relative';
     c.style.overflow = 'hidden';
+    // the roads underneath (redrawn only when the view changes), the overlays on top
+    const roads = document.createElement('canvas');
+    roads.className = 'roadmap-roads';
+    roads.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none';
+    c.appendChild(roads);
+    this.roads = roads;
+    this.rctx = roads.getContext('2d', { alpha: false });
     const canvas = document.createElement('canvas');
+    canvas.className = 'roadmap-overlay';
     canvas.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;touch-action:none;cursor:grab;display:block';
     c.appendChild(canvas);
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
-    this.roads = document.createElement('canvas');
-    this.rctx = this.roads.getContext('2d');
 
     const controls = document.createElement('div');
     controls.className = 'roadmap-zoom';
@@ -406,13 +422,26 @@ export class RoadMap {
     this.roadsValid = true;
   }
 
+  /** What the map shows (the roads with the overlays on top) as one new canvas in device
+   * pixels, drawn now if anything changed: for tests and screenshots, not for every frame. */
+  composite() {
+    this.drawNow();
+    const out = document.createElement('canvas');
+    out.width = this.roads.width;
+    out.height = this.roads.height;
+    const c = out.getContext('2d');
+    c.drawImage(this.roads, 0, 0);
+    c.drawImage(this.canvas, 0, 0);
+    return out;
+  }
+
   _draw() {
     if (!this.dirty || this.destroyed) return;
     this.dirty = false;
     if (!this.roadsValid) this._renderRoads();
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(this.roads, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     const project = (lat, lon) => this.project(lat, lon);
     try {
@@ -454,7 +483,7 @@ export class RoadMap {
     const pad = 20;
     // plain markers are batched: one path per (shape, size, colour, stroke), one fill and one
     // stroke each, so ten thousand responders cost a few draw calls; markers with a ring or a
-    // label are drawn one by one on top
+    // label are drawn on top of them
     // the groups and their coordinate buffers live across draws: no allocation per marker
     const groups = this._groups || (this._groups = new Map());
     for (const g of groups.values()) g.n = 0;
@@ -500,31 +529,83 @@ export class RoadMap {
         ctx.stroke();
       }
     }
-    for (const [m, x, y] of special) {
-      const r = m.size || 6;
+    // the markers with a ring or a label (a few hundred incidents at most) on top, batched the
+    // same way: their shapes by style, their rings by colour, then their labels, each label
+    // copied from a sprite rasterised once per text (no text shaping per marker per frame)
+    const sgroups = this._sgroups || (this._sgroups = new Map());
+    const rings = this._rings || (this._rings = new Map());
+    for (const g of sgroups.values()) g.length = 0;
+    for (const g of rings.values()) g.length = 0;
+    for (const s of special) {
+      const m = s[0];
+      const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
+      let g = sgroups.get(key);
+      if (!g) sgroups.set(key, (g = []));
+      g.push(s);
+      if (m.ring) {
+        let rg = rings.get(m.ring);
+        if (!rg) rings.set(m.ring, (rg = []));
+        rg.push(s);
+      }
+    }
+    ctx.lineWidth = 1.5;
+    for (const g of sgroups.values()) {
+      if (!g.length) continue;
+      const m = g[0][0];
       ctx.beginPath();
-      shapePath(ctx, m.shape, x, y, r);
+      for (const [mm, x, y] of g) shapePath(ctx, mm.shape, x, y, mm.size || 6);
       ctx.fillStyle = m.color || '#333';
       ctx.fill();
       ctx.strokeStyle = m.stroke || '#111';
-      ctx.lineWidth = 1.5;
       ctx.stroke();
-      if (m.ring) {
-        ctx.beginPath();
-        ctx.arc(x, y, r + 5, 0, 2 * Math.PI);
-        ctx.strokeStyle = m.ring;
-        ctx.lineWidth = 3;
-        ctx.stroke();
-      }
-      if (m.label) {
-        ctx.font = 'bold 13px system-ui, sans-serif';
-        ctx.lineWidth = 3;
-        ctx.strokeStyle = '#fff';
-        ctx.strokeText(m.label, x + r + 3, y + 4);
-        ctx.fillStyle = '#111';
-        ctx.fillText(m.label, x + r + 3, y + 4);
-      }
     }
+    ctx.lineWidth = 3;
+    for (const [color, g] of rings) {
+      if (!g.length) continue;
+      ctx.beginPath();
+      for (const [m, x, y] of g) {
+        const r = (m.size || 6) + 5;
+        ctx.moveTo(x + r, y);
+        ctx.arc(x, y, r, 0, 2 * Math.PI);
+      }
+      ctx.strokeStyle = color;
+      ctx.stroke();
+    }
+    for (const [m, x, y] of special) {
+      if (!m.label) continue;
+      const sp = this._labelSprite(String(m.label));
+      ctx.drawImage(sp.canvas, x + (m.size || 6) + 3 - LABEL_PAD, y + 4 - LABEL_ASCENT - LABEL_PAD, sp.w, LABEL_H);
+    }
+  }
+
+  /** A label as drawn on the map (bold 13 px, dark on a white halo), rasterised once per text
+   * and device pixel ratio and kept (the cache is emptied when it holds 2,000 texts). */
+  _labelSprite(text) {
+    const cache = this._labels || (this._labels = new Map());
+    if (this._labelsDpr !== this.dpr) {
+      cache.clear();
+      this._labelsDpr = this.dpr;
+    }
+    let sp = cache.get(text);
+    if (sp) return sp;
+    if (cache.size >= 2000) cache.clear();
+    const canvas = document.createElement('canvas');
+    const c = canvas.getContext('2d');
+    c.font = LABEL_FONT;
+    const w = Math.ceil(c.measureText(text).width) + 2 * LABEL_PAD;
+    canvas.width = Math.max(1, Math.round(w * this.dpr));
+    canvas.height = Math.round(LABEL_H * this.dpr);
+    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    c.font = LABEL_FONT;
+    c.lineJoin = 'round';
+    c.lineWidth = 3;
+    c.strokeStyle = '#fff';
+    c.strokeText(text, LABEL_PAD, LABEL_PAD + LABEL_ASCENT);
+    c.fillStyle = '#111';
+    c.fillText(text, LABEL_PAD, LABEL_PAD + LABEL_ASCENT);
+    sp = { canvas, w };
+    cache.set(text, sp);
+    return sp;
   }
 
   // ---- input ----------------------------------------------------------------------------

@@ -75,7 +75,12 @@ test('the map is drawn: road pixels on the canvas and the OSM attribution', asyn
     () =>
       new Promise((res) =>
         requestAnimationFrame(() => {
-          const c = document.querySelector('[data-testid=map] canvas');
+          // what the map shows: its canvases (roads, then the overlays) composited in DOM order
+          const layers = [...document.querySelectorAll('[data-testid=map] canvas')];
+          const c = document.createElement('canvas');
+          c.width = layers[0].width;
+          c.height = layers[0].height;
+          for (const l of layers) c.getContext('2d').drawImage(l, 0, 0);
           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
           let bg = 0;
           let other = 0;
@@ -143,7 +148,7 @@ test('responders move on the map: real phones, moves batched, markers drawn wher
             requestAnimationFrame(() => {
               const map = window.__console.map;
               map.drawNow(); // the new view, now (a console frame draws this way too)
-              const c = document.querySelector('[data-testid=map] canvas');
+              const c = map.composite(); // the roads with the markers on top, as shown
               const p = map.project(pos.lat, pos.lon);
               const d = c.getContext('2d').getImageData(Math.round(p.x * map.dpr), Math.round(p.y * map.dpr), 1, 1).data;
               const m = map.markers.find((x) => x.id === 'r:W1');

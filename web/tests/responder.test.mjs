@@ -127,11 +127,16 @@ async function assertTapTargets(page, what) {
   assert.deepEqual(small, [], `tap targets under 48 px on the ${what} screen`);
 }
 
-/** How many pixels of the map's canvas have the route's blue (#0b57d0). */
+/** How many pixels of the map (its canvases composited) have the route's blue (#0b57d0). */
 function routePixels(page, mapId) {
   return page.evaluate((id) => {
-    const c = document.querySelector(`#${id} canvas`);
-    if (!c || !c.width) return 0;
+    // what the map shows: its canvases (roads, then the overlays) composited in DOM order
+    const layers = [...document.querySelectorAll(`#${id} canvas`)];
+    if (!layers.length || !layers[0].width) return 0;
+    const c = document.createElement('canvas');
+    c.width = layers[0].width;
+    c.height = layers[0].height;
+    for (const l of layers) c.getContext('2d').drawImage(l, 0, 0);
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let n = 0;
     for (let i = 0; i < d.length; i += 4) {
