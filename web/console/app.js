@@ -24,16 +24,19 @@ const i18n = createI18n({ catalogues: { en, 'zh-CN': zh }, storageKey: 'console.
 const t = i18n.t;
 
 // ---- server time: the engine stamps every event with `at`; the browser's clock may differ --
-// estimate: the least delayed of the last 64 frames (recomputed every 16 frames)
+// estimate: the least delayed of the last 64 frames (recomputed every 16 frames, and at once
+// when a frame is less delayed than the estimate: a clock never shows more than its SLA)
 const offsets = new Float64Array(64).fill(-Infinity);
 let nOffsets = 0;
 let offset = 0;
 function sawServerTime(at) {
   if (!Number.isFinite(at)) return;
-  offsets[nOffsets++ & 63] = at - Date.now();
-  if ((nOffsets & 15) === 1) {
+  const o = at - Date.now();
+  offsets[nOffsets++ & 63] = o;
+  if (o > offset || nOffsets === 1) offset = o;
+  else if ((nOffsets & 15) === 1) {
     let m = -Infinity;
-    for (const o of offsets) if (o > m) m = o;
+    for (const x of offsets) if (x > m) m = x;
     offset = m;
   }
 }
