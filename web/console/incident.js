@@ -130,6 +130,10 @@ export function createDetail(el, ctx, setRoutes) {
   function draw() {
     const inc = live();
     if (id === null) {
+      // written once, not every frame (a new DOM every frame is style and layout every frame)
+      const none = `none|${i18n.lang}`;
+      if (sig === none) return;
+      sig = none;
       el.innerHTML = `<p class="hint">${esc(t('detail.none'))}</p>`;
       setRoutes([]);
       return;

@@ -86,14 +86,15 @@ export function createMapLayer(map, ctx) {
   });
 
   const layer = {
-    /** Puts the state on the map (once per console frame; nothing to do if nothing changed).
+    /** Puts the state on the map (once per console frame; nothing to do if nothing changed
+     * unless `incidents`: an incident's look changed without an event, e.g. a highlight ended).
      * Only the responders the fold touched since the last render are updated (ten thousand
      * markers are rebuilt only for a new state, a new selection or a responder that joins or
      * leaves the selected incident); the incidents' few hundred markers are made anew. */
-    render(state, force = false) {
+    render(state, incidents = false) {
       const sel = ctx.selectedId;
-      if (!force && state === lastState && state.version === lastVersion && state.moved === lastMoved && sel === lastSel) return;
-      let full = force || state !== lastState || sel !== lastSel;
+      if (!incidents && state === lastState && state.version === lastVersion && state.moved === lastMoved && sel === lastSel) return;
+      let full = state !== lastState || sel !== lastSel;
       if (!full) {
         for (const id of state.touched) {
           const r = state.responders.get(id);

@@ -2,7 +2,8 @@
 // oldest), each row with kind, elder id and care level, age, status and the live promise
 // clocks (first accept, community at the door, ambulance) counting down as m:ss, ✓ when met,
 // a breach mark only once the server's `sla_breached` arrived. Rows are reused between
-// renders; the clocks tick twice a second from the estimated server time.
+// renders and rebuilt only when their incident changed, and only when in view; the clocks of
+// the rows in view tick twice a second from the estimated server time (text only).
 
 import { queueOrder, isNew } from './state.js';
 
@@ -26,16 +27,53 @@ export function clockView(t, i18n, c, now) {
 
 export function createQueue(el, ctx) {
   const { t, i18n } = ctx;
-  const rows = new Map(); // id → { li, sig }
+  // id → { li, inc, sig, visible, stale, age, ageText, clocks: [{ span, value, sla, text, cls }] }
+  const rows = new Map();
   let empty = null;
   let more = null;
   let lastFresh = 0;
+  let title = '';
 
+  // Which rows are in view (or within one queue height of it): only those are rebuilt when
+  // their incident changes and ticked by the clocks; the others are marked stale and rebuilt
+  // when they come near the view (the observer) or as soon as the queue scrolls (before that
+  // frame is painted). With a hundred rows and a few in view, a busy frame touches a handful.
+  const io =
+    typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver(
+          (entries) => {
+            for (const en of entries) {
+              const r = en.target._row;
+              if (!r) continue;
+              r.visible = en.isIntersecting;
+              if (r.visible && r.stale) build(r);
+              else if (r.visible) tickRow(r, ctx.serverNow());
+            }
+          },
+          { root: el, rootMargin: '100% 0px' },
+        )
+      : null;
+  // one click handler for every row (rows are rebuilt; no listener per build)
+  el.addEventListener('click', (e) => {
+    const b = e.target.closest && e.target.closest('button.row-main');
+    const r = b && b.parentElement && b.parentElement._row;
+    if (r) ctx.select(r.inc.id);
+  });
+  el.addEventListener(
+    'scroll',
+    () => {
+      for (const r of rows.values()) if (r.stale) build(r);
+    },
+    { passive: true },
+  );
+
+  // what a row shows, but the clocks' time (ticked separately): rebuilt only when this changes
   function rowSig(inc, selected, isNew) {
-    return JSON.stringify([inc.priority, inc.kind, inc.service, inc.elder_id, inc.care_level, inc.status, inc.clocks, inc.nobody, inc.escalated, selected, isNew, i18n.lang]);
+    return `${inc.rev || 0}|${selected ? 1 : 0}|${isNew ? 1 : 0}|${i18n.lang}`;
   }
 
-  function build(li, inc, selected, isNew) {
+  function build(r) {
+    const { li, inc, selected, fresh: isNew } = r;
     li.className = `row prio-${inc.priority}${selected ? ' selected' : ''}${isNew ? ' new' : ''}`;
     li.dataset.id = inc.id;
     const care = inc.care_level ? t('queue.care', { n: inc.care_level }) : '';
@@ -60,66 +98,82 @@ export function createQueue(el, ctx) {
       ${inc.nobody ? `<span class="warn" title="${esc(inc.nobody)}">⚠ ${esc(t('queue.nobody'))}</span>` : ''}
       ${inc.escalated ? `<span class="escalated" title="${esc(inc.escalated)}">▲ ${esc(t('queue.escalated'))}</span>` : ''}
     </button>`;
-    li.querySelector('button').addEventListener('click', () => ctx.select(inc.id));
-    tickRow(li, inc);
+    // the elements the clocks tick, found once per build (not per tick)
+    r.age = li.querySelector('.age');
+    r.ageText = '';
+    r.clocks = [...li.querySelectorAll('.clock')].map((span) => ({ span, value: span.querySelector('.clock-value'), sla: span.dataset.sla, text: '', cls: '' }));
+    r.stale = false;
+    tickRow(r, ctx.serverNow());
   }
 
-  function tickRow(li, inc) {
-    const now = ctx.serverNow();
-    const age = li.querySelector('.age');
-    if (age && inc.opened_at) age.textContent = i18n.clock(now - inc.opened_at);
-    for (const span of li.querySelectorAll('.clock')) {
-      const c = inc.clocks.find((x) => x.sla === span.dataset.sla);
+  /** The clocks' and the age's text for `now`, written only where it changed. */
+  function tickRow(r, now) {
+    const inc = r.inc;
+    if (r.age && inc.opened_at) {
+      const a = i18n.clock(now - inc.opened_at);
+      if (a !== r.ageText) r.age.textContent = r.ageText = a;
+    }
+    for (const k of r.clocks) {
+      const c = inc.clocks.find((x) => x.sla === k.sla);
       if (!c) continue;
       const v = clockView(t, i18n, c, now);
-      span.className = `clock ${v.cls}`;
-      span.querySelector('.clock-value').textContent = v.text;
+      if (v.cls !== k.cls) k.span.className = `clock ${(k.cls = v.cls)}`;
+      if (v.text !== k.text) k.value.textContent = k.text = v.text;
     }
   }
 
   return {
+    /** The rows in queue order. A row is (re)built in this frame when it is new (a new
+     * emergency is on top, highlighted, in the frame its event arrives) or its incident
+     * changed while it is in view; out of view it is only marked stale. */
     render(state) {
       const now = ctx.serverNow();
       const all = queueOrder(state, now, ctx.seen);
       // the most urgent MAX_ROWS are on screen (the filters narrow the rest down): a bounded
       // DOM keeps the page responsive with hundreds of open incidents
       const order = all.length > MAX_ROWS ? all.slice(0, MAX_ROWS) : all;
-      const seen = new Set();
+      const keep = new Set();
+      for (const inc of order) keep.add(inc.id);
+      // rows that leave go first, so the rows after them keep their places (a moved row is
+      // laid out and painted again, and its highlight animation restarts)
+      for (const [id, r] of rows) {
+        if (keep.has(id)) continue;
+        r.li.remove();
+        if (io) io.unobserve(r.li);
+        rows.delete(id);
+      }
       let prev = null;
       for (const inc of order) {
-        seen.add(inc.id);
-        const selected = ctx.selectedId === inc.id;
-        const fresh = isNew(state, inc, now, ctx.seen);
         let r = rows.get(inc.id);
         if (!r) {
           const li = document.createElement('li');
-          li.dataset.testid = 'incident-row';
           li.setAttribute('data-testid', 'incident-row');
-          r = { li, sig: '' };
+          r = { li, inc, sig: '', visible: true, stale: false, age: null, ageText: '', clocks: [] };
+          li._row = r;
           rows.set(inc.id, r);
-        }
-        const sig = rowSig(inc, selected, fresh);
-        if (sig !== r.sig) {
-          build(r.li, inc, selected, fresh);
-          r.sig = sig;
+          if (io) io.observe(li);
         }
         r.inc = inc;
+        r.selected = ctx.selectedId === inc.id;
+        r.fresh = isNew(state, inc, now, ctx.seen);
+        const sig = rowSig(inc, r.selected, r.fresh);
+        if (sig !== r.sig || r.state !== state) {
+          r.sig = sig;
+          r.state = state;
+          if (r.visible) build(r);
+          else r.stale = true;
+        }
         const want = prev ? prev.nextSibling : el.firstChild;
         if (want !== r.li) el.insertBefore(r.li, want);
         prev = r.li;
-      }
-      for (const [id, r] of rows) {
-        if (!seen.has(id)) {
-          r.li.remove();
-          rows.delete(id);
-        }
       }
       if (all.length > order.length) {
         if (!more) {
           more = document.createElement('li');
           more.className = 'more';
         }
-        more.textContent = t('queue.more', { n: i18n.number(all.length - order.length) });
+        const text = t('queue.more', { n: i18n.number(all.length - order.length) });
+        if (more.textContent !== text) more.textContent = text;
         if (more !== el.lastChild) el.appendChild(more);
       } else if (more && more.isConnected) more.remove();
       if (!order.length) {
@@ -130,14 +184,18 @@ export function createQueue(el, ctx) {
         empty.textContent = t('queue.empty');
         if (!empty.isConnected) el.appendChild(empty);
       } else if (empty && empty.isConnected) empty.remove();
-      const title = document.getElementById('queue-title');
-      if (title) title.textContent = t('queue.titleN', { n: i18n.number(all.length) });
+      const text = t('queue.titleN', { n: i18n.number(all.length) });
+      if (text !== title) {
+        const h = document.getElementById('queue-title');
+        if (h) h.textContent = title = text;
+      }
     },
+    /** The clocks and ages of the rows in view, from the estimated server time; says whether
+     * the number of highlighted new emergencies changed (a highlight ends after a minute even
+     * if nobody looked), so the views render again. */
     tick(state) {
-      for (const r of rows.values()) if (r.inc) tickRow(r.li, r.inc);
-      // a new emergency's highlight ends after a minute even if nobody looked: say when the
-      // number of highlighted ones changed, so the views render again
       const now = ctx.serverNow();
+      for (const r of rows.values()) if (r.visible && !r.stale) tickRow(r, now);
       let fresh = 0;
       for (const id of state.newIds) {
         const inc = state.incidents.get(id);

@@ -243,7 +243,10 @@ export function fold(state, e) {
   }
   if (e.incident_id !== undefined) {
     const inc = state.incidents.get(e.incident_id);
-    if (inc) inc.last_at = e.at;
+    if (inc) {
+      inc.last_at = e.at;
+      inc.rev = (inc.rev || 0) + 1; // the views redraw an incident only when this moved
+    }
   }
   state.version++;
 }
