@@ -4,11 +4,14 @@
 //
 //   const map = await RoadMap.create(containerEl, { fetchImpl, labels: { zoomIn, zoomOut } });
 //   map.setMarkers([{ id, lat, lon, shape: 'circle'|'square'|'triangle'|'diamond',
-//                     color, size, ring, label }]);      // drawn in order: last on top
+//                     color, size, ring, label }]);      // drawn in order: last on top, but
+//                                                        // plain ones (no ring, no label) under
+//                                                        // everything else on the map
 //   map.setRoute([{ lat, lon }, …], { color });          // or null
 //   map.setCircles([{ lat, lon, radiusM, color }]);
 //   map.setOverlay((ctx, project) => { … });             // extra drawing on top, CSS pixels
-//   map.setUnderlay((ctx, project) => { … });            // the same, under the markers
+//   map.setUnderlay((ctx, project) => { … });            // the same, under the markers with a
+//                                                        // ring or a label
 //   map.project(lat, lon) → { x, y }  (CSS pixels in the container)
 //   map.fitPoints([{ lat, lon }, …]);  map.fitBounds([minLat, minLon, maxLat, maxLon]);
 //   map.onClick((lat, lon, hitMarker) => { … });          // hitMarker: a marker within 12 px or null
@@ -24,8 +27,10 @@
 // draw costs > 4 ms or there are more than 3,000 markers). So a frame that moves markers never
 // touches the roads' million pixels. What the map shows is the two composited:
 // `map.composite()` returns them as one canvas (tests read its pixels).
-// More than 1,500 plain markers on screen are drawn as small squares (a crowd); marker labels
-// are rasterised once per text and copied after that. devicePixelRatio-aware. The attribution
+// Plain markers (no ring, no label) are stamped into one ImageData from sprites rasterised once
+// per look (no path of ten thousand shapes for Skia to fill each frame); more than 1,500 of them
+// in view are drawn as small squares (a crowd). Marker labels are rasterised once per text and
+// copied after that. devicePixelRatio-aware. The attribution
 // "© OpenStreetMap contributors" is a text element always shown over the map.
 
 const M_PER_DEG_LAT = 110574;
@@ -69,6 +74,32 @@ function shapePath(ctx, shape, x, y, r) {
       ctx.moveTo(x + r, y);
       ctx.arc(x, y, r, 0, 2 * Math.PI);
   }
+}
+
+/** A CSS colour as one opaque ImageData pixel (little-endian RGBA: 0xAABBGGRR), as the canvas
+ * parses it. */
+function cssColorWord(color) {
+  const c = (cssColorWord.ctx ||= document.createElement('canvas').getContext('2d', { willReadFrequently: true }));
+  c.clearRect(0, 0, 1, 1);
+  c.fillStyle = '#000';
+  c.fillStyle = color;
+  c.fillRect(0, 0, 1, 1);
+  const [r, g, b] = c.getImageData(0, 0, 1, 1).data;
+  return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+}
+
+/** Source-over of two unpremultiplied ImageData pixels (0xAABBGGRR). */
+function over(s, d) {
+  const sa = (s >>> 24) / 255;
+  const da = (d >>> 24) / 255;
+  const oa = sa + da * (1 - sa);
+  if (oa <= 0) return 0;
+  const k = (da * (1 - sa)) / oa;
+  const j = sa / oa;
+  const r = (s & 0xff) * j + (d & 0xff) * k;
+  const g = ((s >>> 8) & 0xff) * j + ((d >>> 8) & 0xff) * k;
+  const b = ((s >>> 16) & 0xff) * j + ((d >>> 16) & 0xff) * k;
+  return ((Math.round(oa * 255) << 24) | (Math.round(b) << 16) | (Math.round(g) << 8) | Math.round(r)) >>> 0;
 }
 
 export class RoadMap {
@@ -441,10 +472,12 @@ export class RoadMap {
     if (!this.roadsValid) this._renderRoads();
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     const project = (lat, lon) => this.project(lat, lon);
     try {
+      // the plain markers replace the whole overlay (their pixels, transparent elsewhere):
+      // so they are its bottom layer, under circles, routes and the markers with a ring or label
+      const special = this._drawPlainMarkers(ctx);
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       for (const c of this.circles) {
         const p = this.project(c.lat, c.lon);
         ctx.beginPath();
@@ -472,24 +505,38 @@ export class RoadMap {
         ctx.stroke();
       }
       if (this.underlay) this.underlay(ctx, project);
-      this._drawMarkers(ctx);
+      this._drawSpecialMarkers(ctx, special);
       if (this.overlay) this.overlay(ctx, project);
     } catch (e) {
       console.error('map overlay', e);
     }
   }
 
-  _drawMarkers(ctx) {
+  /** The plain markers (no ring, no label: the crowd of responders), stamped pixel by pixel
+   * into one ImageData that replaces the overlay's pixels: Skia filling a path of ten thousand
+   * shapes costs 15–75 ms of raster per frame, stamping them costs 1–2 ms. Returns the
+   * markers with a ring or a label in view, as [marker, x, y] (CSS px), for the canvas. */
+  _drawPlainMarkers(ctx) {
     const pad = 20;
-    // plain markers are batched: one path per (shape, size, colour, stroke), one fill and one
-    // stroke each, so ten thousand responders cost a few draw calls; markers with a ring or a
-    // label are drawn on top of them
-    // the groups and their coordinate buffers live across draws: no allocation per marker
-    const groups = this._groups || (this._groups = new Map());
-    for (const g of groups.values()) g.n = 0;
     const special = [];
-    const { w, h, scale, cx, cy, lat0, lon0, kx } = this;
-    for (const m of this.markers) {
+    const { w, h, scale, cx, cy, lat0, lon0, kx, dpr } = this;
+    const W = this.canvas.width;
+    const H = this.canvas.height;
+    if (!this._img || this._img.width !== W || this._img.height !== H) {
+      this._img = ctx.createImageData(W, H);
+      this._px = new Uint32Array(this._img.data.buffer);
+    }
+    const px = this._px;
+    px.fill(0);
+    // where the plain markers are, in device px, and their sprites: first counted, so that a
+    // crowd (more than 1,500 in view) is drawn as small squares without outlines (the same
+    // information, zoom in for the shapes)
+    const xs = this._xs && this._xs.length >= this.markers.length ? this._xs : (this._xs = new Float32Array(this.markers.length + 1024));
+    const ys = this._ys && this._ys.length >= this.markers.length ? this._ys : (this._ys = new Float32Array(this.markers.length + 1024));
+    const idx = this._idx && this._idx.length >= this.markers.length ? this._idx : (this._idx = new Uint32Array(this.markers.length + 1024));
+    let n = 0;
+    for (let i = 0; i < this.markers.length; i++) {
+      const m = this.markers[i];
       if (!Number.isFinite(m.lat) || !Number.isFinite(m.lon)) continue;
       const x = ((m.lon - lon0) * kx - cx) * scale + w / 2;
       const y = ((lat0 - m.lat) * M_PER_DEG_LAT - cy) * scale + h / 2;
@@ -498,40 +545,87 @@ export class RoadMap {
         special.push([m, x, y]);
         continue;
       }
-      const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { m, pts: new Float32Array(256), n: 0 }));
-      if (g.n === 0) g.m = m;
-      if (g.n + 2 > g.pts.length) {
-        const bigger = new Float32Array(g.pts.length * 2);
-        bigger.set(g.pts);
-        g.pts = bigger;
-      }
-      g.pts[g.n++] = x;
-      g.pts[g.n++] = y;
+      xs[n] = x * dpr;
+      ys[n] = y * dpr;
+      idx[n++] = i;
     }
-    ctx.lineWidth = 1.5;
-    let plain = 0;
-    for (const g of groups.values()) plain += g.n / 2;
-    // a crowd (thousands on screen at once) is drawn as small squares without outlines: the
-    // same information at a fraction of the rasterising cost; zoom in for the shapes
-    const crowd = plain > 1500;
-    for (const { m, pts, n } of groups.values()) {
-      if (!n) continue;
-      ctx.beginPath();
-      const r = crowd ? Math.min(3, m.size || 6) : m.size || 6;
-      if (crowd) for (let i = 0; i < n; i += 2) ctx.rect(pts[i] - r, pts[i + 1] - r, 2 * r, 2 * r);
-      else for (let i = 0; i < n; i += 2) shapePath(ctx, m.shape, pts[i], pts[i + 1], r);
-      ctx.fillStyle = m.color || '#333';
-      ctx.fill();
-      if (!crowd) {
-        ctx.strokeStyle = m.stroke || '#111';
-        ctx.stroke();
+    const crowd = n > 1500;
+    for (let k = 0; k < n; k++) {
+      const m = this.markers[idx[k]];
+      const sp = this._sprite(m, crowd);
+      const x0 = Math.round(xs[k]) - sp.half;
+      const y0 = Math.round(ys[k]) - sp.half;
+      const sw = sp.size;
+      const ax = Math.max(0, -x0);
+      const ay = Math.max(0, -y0);
+      const bx = Math.min(sw, W - x0);
+      const by = Math.min(sw, H - y0);
+      if (sp.solid !== undefined) {
+        for (let yy = ay; yy < by; yy++) px.fill(sp.solid, (y0 + yy) * W + x0 + ax, (y0 + yy) * W + x0 + bx);
+        continue;
+      }
+      const src = sp.px;
+      for (let yy = ay; yy < by; yy++) {
+        const row = (y0 + yy) * W + x0;
+        for (let xx = ax; xx < bx; xx++) {
+          const s = src[yy * sw + xx];
+          const sa = s >>> 24;
+          if (sa === 0) continue;
+          if (sa === 255) {
+            px[row + xx] = s;
+            continue;
+          }
+          px[row + xx] = over(s, px[row + xx]);
+        }
       }
     }
-    // the markers with a ring or a label (a few hundred incidents at most) on top, batched the
-    // same way: their shapes by style, their rings by colour, then their labels, each label
-    // copied from a sprite rasterised once per text (no text shaping per marker per frame)
+    ctx.putImageData(this._img, 0, 0);
+    return special;
+  }
+
+  /** A plain marker's pixels in device px (kept per look): a solid square in a crowd, else its
+   * shape with the outline, rasterised once by the canvas. */
+  _sprite(m, crowd) {
+    const caches = this._sprites || (this._sprites = [new Map(), new Map()]);
+    if (this._spritesDpr !== this.dpr) {
+      for (const c of caches) c.clear();
+      this._spritesDpr = this.dpr;
+    }
+    const cache = caches[crowd ? 1 : 0];
+    // the marker keeps its look's key (a marker layer that changes a marker's look clears it)
+    const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
+    let sp = cache.get(key);
+    if (sp) return sp;
+    const r = m.size || 6;
+    if (crowd) {
+      const side = Math.max(1, Math.round(2 * Math.min(3, r) * this.dpr));
+      sp = { size: side, half: side >> 1, solid: cssColorWord(m.color || '#333') };
+    } else {
+      const size = Math.ceil((2 * r * 1.3 + 4) * this.dpr);
+      const c = document.createElement('canvas');
+      c.width = size;
+      c.height = size;
+      const g = c.getContext('2d', { willReadFrequently: true });
+      g.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      g.beginPath();
+      shapePath(g, m.shape, size / 2 / this.dpr, size / 2 / this.dpr, r);
+      g.fillStyle = m.color || '#333';
+      g.fill();
+      g.strokeStyle = m.stroke || '#111';
+      g.lineWidth = 1.5;
+      g.stroke();
+      const data = g.getImageData(0, 0, size, size).data;
+      sp = { size, half: size >> 1, px: new Uint32Array(data.buffer.slice(0)) };
+    }
+    cache.set(key, sp);
+    return sp;
+  }
+
+  _drawSpecialMarkers(ctx, special) {
+    // the markers with a ring or a label (a few hundred incidents at most), on the canvas on
+    // top of the rest, batched: their shapes by style (one path each), their rings by colour,
+    // then their labels, each copied from a sprite rasterised once per text (no text shaping
+    // per marker per frame)
     const sgroups = this._sgroups || (this._sgroups = new Map());
     const rings = this._rings || (this._rings = new Map());
     for (const g of sgroups.values()) g.length = 0;
