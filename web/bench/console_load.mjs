@@ -10,6 +10,7 @@
 //        [--location-hz 1] [--max-duration-s 60] [--volunteers 10000] [--out target/bench-console]
 //        [--accept-share 0.6 (the simulator's; lower keeps more incidents open)] [--profile]
 //        [--no-map-draw (what the page costs without drawing the map)]
+//        [--trace (8 s of the browser's trace, 20 s into the load: self time by thread and event)]
 //
 // Needs target/{release,debug}/{dispatch,simulator} (DISPATCH_BIN / SIMULATOR_BIN override)
 // and ../shared/data. Run from the repository root; uses web/tests/node_modules.
@@ -50,6 +51,42 @@ const SIM = bin('simulator', 'SIMULATOR_BIN');
 const DATA = process.env.DISPATCH_SHARED_DATA || resolve(ROOT, '..', 'shared', 'data');
 const MAP = join(DATA, 'porto_alegre.osm.pbf');
 const GRID = join(DATA, 'porto_alegre_hexgrid.csv');
+
+/** Self time (ms) of complete ('X') trace events, by thread name and event name, largest
+ * first: an event's duration minus that of the events nested in it on the same thread. */
+function traceSelfTimes(events) {
+  const names = new Map();
+  for (const e of events) if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args.name);
+  const byThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || !Number.isFinite(e.dur)) continue;
+    const k = `${e.pid}:${e.tid}`;
+    if (!byThread.has(k)) byThread.set(k, []);
+    byThread.get(k).push(e);
+  }
+  const self = new Map();
+  for (const [k, evs] of byThread) {
+    evs.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+    const stack = [];
+    const add = (e, us) => {
+      const key = `${names.get(k) || k} ${e.name}`;
+      self.set(key, (self.get(key) || 0) + us / 1000);
+    };
+    for (const e of evs) {
+      while (stack.length && stack[stack.length - 1].end <= e.ts) {
+        const top = stack.pop();
+        add(top.e, top.self);
+      }
+      if (stack.length) stack[stack.length - 1].self -= Math.min(e.dur, stack[stack.length - 1].end - e.ts);
+      stack.push({ e, end: e.ts + e.dur, self: e.dur });
+    }
+    while (stack.length) {
+      const top = stack.pop();
+      add(top.e, top.self);
+    }
+  }
+  return [...self.entries()].sort((a, b) => b[1] - a[1]);
+}
 
 const pct = (xs, p) => {
   if (!xs.length) return null;
@@ -148,10 +185,23 @@ try {
   console.error(`bench: simulator load against ws://${addr}/v1/ws`);
   const started = Date.now();
   const loadOut = join(opt.out, 'load');
-  await new Promise((res, rej) => {
+  const loadDone = new Promise((res, rej) => {
     const p = spawn(SIM, ['load', '--url', `ws://${addr}/v1/ws`, '--roster', rosterPath, '--tokens', tokensPath, '--responders', String(opt.responders), '--alerts', String(opt.alerts), '--alerts-per-s', String(opt.alertsPerS), '--location-hz', String(opt.locationHz), '--max-duration-s', String(opt.maxDurationS), ...(opt.acceptShare === null ? [] : ['--accept-share', String(opt.acceptShare)]), '--out', loadOut], { stdio: ['ignore', 'inherit', 'inherit'] });
     p.on('exit', (c) => (c === 0 ? res() : rej(new Error(`simulator load exited ${c}`))));
   });
+  if (process.argv.includes('--trace')) {
+    // 8 s of the browser's own trace, from 20 s into the load: where the renderer's time goes
+    // beyond JavaScript (style, layout, paint, raster, compositing, message delivery)
+    await new Promise((r) => setTimeout(r, 20000));
+    const categories = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink', 'cc', 'viz', 'toplevel'];
+    await browser.startTracing(page, { categories });
+    await new Promise((r) => setTimeout(r, 8000));
+    const trace = JSON.parse(String(await browser.stopTracing()));
+    writeFileSync(join(opt.out, 'trace.json'), JSON.stringify(trace));
+    console.error('bench: browser trace, 8 s: self time (ms) by thread and event (top 40)');
+    for (const [k, v] of traceSelfTimes(trace.traceEvents || trace).slice(0, 40)) console.error(`  ${v.toFixed(0).padStart(7)}  ${k}`);
+  }
+  await loadDone;
   const wallS = (Date.now() - started) / 1000;
   if (cdp) {
     const { profile } = await cdp.send('Profiler.stop');
