@@ -1,6 +1,7 @@
 // The console's entry point: log-in (token field, or ?access_token= once, then only in this
-// tab's sessionStorage), the WebSocket link, the subscribe → snapshot → events fold, and the
-// wiring of the views (map layer, queue, incident detail, actions, filters, alert sound).
+// tab's sessionStorage), the WebSocket link (its socket in a worker), the subscribe → snapshot
+// → events fold, and the wiring of the views (map layer, queue, incident detail, actions,
+// filters, alert sound).
 // State changes only through the store (web/common/store.js); views read it once per frame.
 
 import { createI18n } from '../common/i18n.js';
@@ -16,6 +17,7 @@ import { createDetail } from './incident.js';
 import { createActions } from './actions.js';
 import { createFilters } from './filters.js';
 import { createAlertSound } from './alert-sound.js';
+import { ConsoleSocket } from './socket.js';
 
 const TOKEN_KEY = 'console.token';
 const $ = (id) => document.getElementById(id);
@@ -244,6 +246,8 @@ async function login(token) {
   }
   ctx.conn = new Connection({
     token,
+    // the socket in a worker: frames reach this page in batches (web/console/socket.js)
+    WebSocketImpl: ConsoleSocket,
     probeUrl: '/v1/incidents/0',
     onStatus: setStatus,
     onFrame,
