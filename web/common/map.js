@@ -30,7 +30,7 @@
 // Plain markers (no ring, no label) are stamped into one ImageData from sprites rasterised once
 // per look (no path of ten thousand shapes for Skia to fill each frame); more than 1,500 of them
 // in view are drawn as small squares (a crowd). Marker labels are rasterised once per text and
-// copied after that. devicePixelRatio-aware. The attribution
+// copied after that; at most 120 (the topmost) are drawn. devicePixelRatio-aware. The attribution
 // "© OpenStreetMap contributors" is a text element always shown over the map.
 
 const M_PER_DEG_LAT = 110574;
@@ -48,6 +48,7 @@ const LABEL_FONT = 'bold 13px system-ui, sans-serif';
 const LABEL_ASCENT = 13;
 const LABEL_PAD = 3;
 const LABEL_H = 13 + 5 + 2 * LABEL_PAD;
+const MAX_LABELS = 120; // labels drawn at most per frame (the topmost)
 const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
 const MAX_SCALE = 8;
 
@@ -550,9 +551,12 @@ export class RoadMap {
       idx[n++] = i;
     }
     const crowd = n > 1500;
+    // the sprite is kept on the marker too (a marker layer that changes a marker's look clears
+    // its _key), so most markers cost no lookup
+    const tag = this._spriteTag(crowd);
     for (let k = 0; k < n; k++) {
       const m = this.markers[idx[k]];
-      const sp = this._sprite(m, crowd);
+      const sp = m._key && m._spTag === tag ? m._sp : this._sprite(m, crowd, tag);
       const x0 = Math.round(xs[k]) - sp.half;
       const y0 = Math.round(ys[k]) - sp.half;
       const sw = sp.size;
@@ -561,7 +565,11 @@ export class RoadMap {
       const bx = Math.min(sw, W - x0);
       const by = Math.min(sw, H - y0);
       if (sp.solid !== undefined) {
-        for (let yy = ay; yy < by; yy++) px.fill(sp.solid, (y0 + yy) * W + x0 + ax, (y0 + yy) * W + x0 + bx);
+        const c = sp.solid;
+        for (let yy = ay; yy < by; yy++) {
+          const row = (y0 + yy) * W + x0;
+          for (let xx = ax; xx < bx; xx++) px[row + xx] = c;
+        }
         continue;
       }
       const src = sp.px;
@@ -585,17 +593,13 @@ export class RoadMap {
 
   /** A plain marker's pixels in device px (kept per look): a solid square in a crowd, else its
    * shape with the outline, rasterised once by the canvas. */
-  _sprite(m, crowd) {
-    const caches = this._sprites || (this._sprites = [new Map(), new Map()]);
-    if (this._spritesDpr !== this.dpr) {
-      for (const c of caches) c.clear();
-      this._spritesDpr = this.dpr;
-    }
-    const cache = caches[crowd ? 1 : 0];
+  _sprite(m, crowd, tag) {
+    const cache = tag.cache;
     // the marker keeps its look's key (a marker layer that changes a marker's look clears it)
     const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
     let sp = cache.get(key);
-    if (sp) return sp;
+    m._spTag = tag;
+    if (sp) return (m._sp = sp);
     const r = m.size || 6;
     if (crowd) {
       const side = Math.max(1, Math.round(2 * Math.min(3, r) * this.dpr));
@@ -618,7 +622,14 @@ export class RoadMap {
       sp = { size, half: size >> 1, px: new Uint32Array(data.buffer.slice(0)) };
     }
     cache.set(key, sp);
-    return sp;
+    return (m._sp = sp);
+  }
+
+  /** The sprites of one device pixel ratio and mode (crowd or shapes): a new one when the
+   * ratio changes, so sprites kept on markers are never of another ratio. */
+  _spriteTag(crowd) {
+    if (!this._tags || this._tags.dpr !== this.dpr) this._tags = { dpr: this.dpr, modes: [{ cache: new Map() }, { cache: new Map() }] };
+    return this._tags.modes[crowd ? 1 : 0];
   }
 
   _drawSpecialMarkers(ctx, special) {
@@ -665,8 +676,12 @@ export class RoadMap {
       ctx.strokeStyle = color;
       ctx.stroke();
     }
+    // at most MAX_LABELS labels, the topmost (last drawn) ones: hundreds of labels in view
+    // overlap past reading anyway (zoom in for the rest)
+    let skip = -MAX_LABELS;
+    for (const s of special) if (s[0].label) skip++;
     for (const [m, x, y] of special) {
-      if (!m.label) continue;
+      if (!m.label || skip-- > 0) continue;
       const sp = this._labelSprite(String(m.label));
       ctx.drawImage(sp.canvas, x + (m.size || 6) + 3 - LABEL_PAD, y + 4 - LABEL_ASCENT - LABEL_PAD, sp.w, LABEL_H);
     }
@@ -683,13 +698,15 @@ export class RoadMap {
     let sp = cache.get(text);
     if (sp) return sp;
     if (cache.size >= 2000) cache.clear();
-    const canvas = document.createElement('canvas');
+    const measure = (this._measure ||= document.createElement('canvas').getContext('2d'));
+    measure.font = LABEL_FONT;
+    const w = Math.ceil(measure.measureText(text).width) + 2 * LABEL_PAD;
+    const cw = Math.max(1, Math.round(w * this.dpr));
+    const ch = Math.round(LABEL_H * this.dpr);
+    // an OffscreenCanvas where there is one: no DOM element per label
+    const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(cw, ch) : Object.assign(document.createElement('canvas'), { width: cw, height: ch });
     const c = canvas.getContext('2d');
-    c.font = LABEL_FONT;
-    const w = Math.ceil(c.measureText(text).width) + 2 * LABEL_PAD;
-    canvas.width = Math.max(1, Math.round(w * this.dpr));
-    canvas.height = Math.round(LABEL_H * this.dpr);
-    c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    c.scale(this.dpr, this.dpr);
     c.font = LABEL_FONT;
     c.lineJoin = 'round';
     c.lineWidth = 3;
