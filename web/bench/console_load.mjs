@@ -1,8 +1,9 @@
 // Benchmark (not a test): the operator console in headless Chromium while `simulator load`
 // drives the server (phones moving, alerts arriving, simulated responders accepting). Measures,
 // with the browser's own performance API:
-//   - event lag: (performance.timeOrigin + performance.now()) in the animation frame that puts
-//     an event on screen, minus the event frame's `at` (the engine's time when it happened);
+//   - event lag: the wall clock (Date.now(), as the server's `at` and the bare client) at the end
+//     of the console frame that puts an event on screen, minus the event frame's `at` (the
+//     engine's time when it happened);
 //   - frame time: requestAnimationFrame deltas while the load runs.
 // Prints a JSON summary and a Markdown line for benches/README.md.
 //
