@@ -6,6 +6,7 @@ use crate::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use crate::model::{ResponderKind, TravelMode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The roster file, exactly as a deployment writes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -126,6 +127,23 @@ pub enum Principal {
     Device(DeviceId),
 }
 
+impl Principal {
+    /// The roster id as text.
+    pub fn id(&self) -> &str {
+        match self {
+            Principal::Operator(id) => id.as_str(),
+            Principal::Responder(id) => id.as_str(),
+            Principal::Device(id) => id.as_str(),
+        }
+    }
+}
+
+/// Token digest (SHA-256 hex, lower case) → who holds it: the roster's own index, shared.
+/// The server authenticates against the table the engine's roster holds at that moment
+/// ([`Roster::token_table`]); a change to the roster makes a new table (copy on write), so
+/// a reader never sees one half-updated and there is no second index to keep in step.
+pub type TokenTable = Arc<HashMap<String, Principal>>;
+
 /// The run-time roster: validated, indexed, changed by operators.
 ///
 /// Maps are `BTreeMap`s so that anything iterating them (views, snapshots) is deterministic.
@@ -140,7 +158,7 @@ pub struct Roster {
     /// Grid workers by grid, for "the elder's own grid worker first".
     grid_workers: BTreeMap<GridId, Vec<ResponderId>>,
     /// sha256 hex (lower case) → who holds that token.
-    tokens: HashMap<String, Principal>,
+    tokens: TokenTable,
     /// The fastest walking speed in the roster, for admissible ETA lower bounds. Only grows.
     max_walk_kmh: f64,
 }
@@ -216,7 +234,7 @@ impl Roster {
                 });
             }
             check_digest(&format!("operator {}", o.id), &o.token_sha256)?;
-            r.tokens.insert(
+            Arc::make_mut(&mut r.tokens).insert(
                 o.token_sha256.to_ascii_lowercase(),
                 Principal::Operator(o.id.clone()),
             );
@@ -230,7 +248,7 @@ impl Roster {
                 });
             }
             check_digest(&format!("device {}", d.id), &d.token_sha256)?;
-            r.tokens.insert(
+            Arc::make_mut(&mut r.tokens).insert(
                 d.token_sha256.to_ascii_lowercase(),
                 Principal::Device(d.id.clone()),
             );
@@ -315,7 +333,7 @@ impl Roster {
             self.max_walk_kmh = self.max_walk_kmh.max(w);
         }
         if let Some(t) = &p.token_sha256 {
-            self.tokens
+            Arc::make_mut(&mut self.tokens)
                 .insert(t.to_ascii_lowercase(), Principal::Responder(p.id.clone()));
         }
         if p.kind == ResponderKind::GridWorker {
@@ -331,7 +349,7 @@ impl Roster {
     fn remove_responder_indexes(&mut self, id: &ResponderId) {
         if let Some(old) = self.responders.get(id) {
             if let Some(t) = &old.token_sha256 {
-                self.tokens.remove(&t.to_ascii_lowercase());
+                Arc::make_mut(&mut self.tokens).remove(&t.to_ascii_lowercase());
             }
             if let Some(g) = &old.grid_id {
                 if let Some(v) = self.grid_workers.get_mut(g) {
@@ -454,6 +472,10 @@ impl Roster {
             .get(grid)
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+    /// The token index as it is now (cheap: a shared pointer). See [`TokenTable`].
+    pub fn token_table(&self) -> TokenTable {
+        self.tokens.clone()
     }
     /// Who holds the token with this SHA-256 digest (hex, any case). A hash-map lookup.
     pub fn principal_for_digest(&self, sha256_hex: &str) -> Option<&Principal> {

@@ -4,78 +4,32 @@
 //! Looking a digest up in a hash map leaks nothing useful through timing: an attacker controls
 //! the token, not its digest, so timing differences reveal nothing about a valid token.
 
-use crate::wire::Role;
-use dispatch_core::ids::{DeviceId, OperatorId, ResponderId};
-use dispatch_core::roster::RosterFile;
+use dispatch_core::roster::TokenTable;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// An authenticated caller: the role and the roster id the token is bound to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Principal {
-    Operator(OperatorId),
-    /// A responder's phone: it acts only for this responder id.
-    Responder(ResponderId),
-    Device(DeviceId),
-}
-
-impl Principal {
-    pub fn role(&self) -> Role {
-        match self {
-            Principal::Operator(_) => Role::Operator,
-            Principal::Responder(_) => Role::Responder,
-            Principal::Device(_) => Role::Device,
-        }
-    }
-
-    /// The roster id as text.
-    pub fn id(&self) -> &str {
-        match self {
-            Principal::Operator(id) => id.as_str(),
-            Principal::Responder(id) => id.as_str(),
-            Principal::Device(id) => id.as_str(),
-        }
-    }
-}
+/// An authenticated caller: the role and the roster id the token is bound to (the roster's
+/// own type; `wire::Role::from` names its role on the wire).
+pub use dispatch_core::roster::Principal;
 
 /// The SHA-256 hex digest (lowercase) of a token, as the roster stores it.
 pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Token digest → principal. Written by the engine task when the roster changes, read by
-/// every connection attempt.
-#[derive(Debug, Default)]
+/// The engine roster's token table, as connection attempts see it: the engine task hands
+/// over the roster's table whenever a command changed it ([`TokenIndex::follow`]); nothing
+/// here is kept by hand, so it cannot drift from the roster.
+#[derive(Debug)]
 pub struct TokenIndex {
-    by_digest: RwLock<HashMap<String, Principal>>,
+    current: RwLock<TokenTable>,
 }
 
 impl TokenIndex {
-    /// The index of every token in a roster file.
-    pub fn from_roster(roster: &RosterFile) -> TokenIndex {
-        let index = TokenIndex::default();
-        {
-            let mut map = index.write();
-            for o in &roster.operators {
-                map.insert(
-                    o.token_sha256.to_ascii_lowercase(),
-                    Principal::Operator(o.id.clone()),
-                );
-            }
-            for d in &roster.devices {
-                map.insert(
-                    d.token_sha256.to_ascii_lowercase(),
-                    Principal::Device(d.id.clone()),
-                );
-            }
-            for r in &roster.responders {
-                if let Some(t) = &r.token_sha256 {
-                    map.insert(t.to_ascii_lowercase(), Principal::Responder(r.id.clone()));
-                }
-            }
+    pub fn new(table: TokenTable) -> TokenIndex {
+        TokenIndex {
+            current: RwLock::new(table),
         }
-        index
     }
 
     /// Who a presented token belongs to, if anyone.
@@ -84,23 +38,21 @@ impl TokenIndex {
         self.read().get(&digest).cloned()
     }
 
-    /// Binds a responder's (new) token digest, dropping any previous one of theirs.
-    pub fn set_responder(&self, id: &ResponderId, digest: Option<&str>) {
-        let mut map = self.write();
-        map.retain(|_, p| !matches!(p, Principal::Responder(r) if r == id));
-        if let Some(d) = digest {
-            map.insert(d.to_ascii_lowercase(), Principal::Responder(id.clone()));
+    /// Follows the roster: takes its table if it is not the one held (a pointer compare, so
+    /// cheap enough to call after every command).
+    pub fn follow(&self, table: &TokenTable) {
+        if !std::sync::Arc::ptr_eq(&self.read(), table) {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = table.clone();
         }
     }
 
-    // A poisoned lock only means another thread panicked mid-update of a plain map; the map is
-    // still a valid map, so keep serving rather than refuse every login.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Principal>> {
-        self.by_digest.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Principal>> {
-        self.by_digest.write().unwrap_or_else(|e| e.into_inner())
+    // A poisoned lock only means another thread panicked while swapping a pointer; the table
+    // is still a valid table, so keep serving rather than refuse every login.
+    fn read(&self) -> TokenTable {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -9,18 +9,18 @@
 //! waiting for durability, for the same reason.
 
 use crate::auth::TokenIndex;
-use crate::fanout::{Fanout, SubscribeReq};
+use crate::fanout::{Delivery, Fanout, Meta, SubscribeReq};
 use crate::journal_file::Journal;
 use crate::journal_recover;
 use crate::metrics as m;
-use crate::wire::JobFacts;
 use anyhow::Context;
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
-use dispatch_core::ids::{ElderId, IncidentId, ResponderId};
+use dispatch_core::ids::{IncidentId, ResponderId};
+use dispatch_core::roster::TokenTable;
 use dispatch_core::sans_io::SansIo;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
@@ -41,8 +41,12 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value>;
     /// Who an operator may assign to an open incident, best ETA first.
     fn candidates_json(&self, id: IncidentId, limit: usize) -> Option<Value>;
-    /// What a responder may know about an incident, and whose it is (for console filters).
-    fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)>;
+    /// What delivering an event needs beyond the event, read now (see [`Delivery`]).
+    fn delivery(&self, event: &Event) -> Delivery;
+    /// What a console filter sees of an incident.
+    fn incident_meta(&self, id: IncidentId) -> Option<Meta>;
+    /// The roster's token index (shared; a new one after each change).
+    fn token_table(&self) -> TokenTable;
     /// Everything but the road network, for journal snapshots.
     fn save_state(&self) -> EngineState;
     /// The open offer or assignment a reconnecting phone must be told again.
@@ -67,16 +71,14 @@ impl EngineCore for Engine {
         self.candidates(id, limit)
             .and_then(|v| serde_json::to_value(v).ok())
     }
-    fn job_facts(&self, id: IncidentId) -> Option<(JobFacts, ElderId)> {
-        let s = self.incident(id)?.summary;
-        let job = JobFacts {
-            elder_id: s.elder_id.clone(),
-            kind: s.kind,
-            service: s.service,
-            priority: s.priority,
-            position: s.position,
-        };
-        Some((job, s.elder_id))
+    fn delivery(&self, event: &Event) -> Delivery {
+        Delivery::of(self, event)
+    }
+    fn incident_meta(&self, id: IncidentId) -> Option<Meta> {
+        Delivery::incident_meta(self, id)
+    }
+    fn token_table(&self) -> TokenTable {
+        self.roster().token_table()
     }
     fn save_state(&self) -> EngineState {
         Engine::save_state(self)
@@ -394,6 +396,8 @@ struct Pending {
     /// The accepted command's metric label (`accept`, `decline`, …), counted at release.
     counted: Option<&'static str>,
     events: Vec<EventRecord>,
+    /// One per event, read from the engine when the step was decided.
+    deliveries: Vec<Delivery>,
 }
 
 /// The task's state.
@@ -612,7 +616,11 @@ impl EngineTask {
             Request::Command { cmd, reply } => self.apply(cmd, Some(reply)),
             Request::Subscribe(sub) => {
                 let engine = &self.engine;
-                self.fanout.subscribe(sub, || engine.snapshot_json());
+                self.fanout.subscribe(
+                    sub,
+                    || engine.snapshot_json(),
+                    |id| engine.incident_meta(id),
+                );
                 m::consoles(self.fanout.console_count());
             }
             Request::Incident { id, reply } => {
@@ -625,17 +633,30 @@ impl EngineTask {
                 let _ = reply.send(self.engine.candidates_json(id, limit));
             }
             Request::ResponderJoined { id, session_no } => {
-                let events = self.engine.open_job_events(&id);
-                let engine = &self.engine;
-                let lookup = |i: IncidentId| engine.job_facts(i);
-                let dropped = self.fanout.resend(&id, session_no, &events, &lookup);
+                let jobs: Vec<_> = self
+                    .engine
+                    .open_job_events(&id)
+                    .into_iter()
+                    .map(|r| {
+                        let d = self.engine.delivery(&r.event);
+                        (r, d)
+                    })
+                    .collect();
+                let dropped = self.fanout.resend(&id, session_no, &jobs);
                 m::lagged(0, dropped);
             }
         }
     }
 
-    fn drain_events(&mut self) -> Vec<EventRecord> {
-        std::iter::from_fn(|| self.engine.poll_event()).collect()
+    /// The events of the step just taken, each with its delivery (read before the engine
+    /// takes another step).
+    fn drain_events(&mut self) -> (Vec<EventRecord>, Vec<Delivery>) {
+        let events: Vec<EventRecord> = std::iter::from_fn(|| self.engine.poll_event()).collect();
+        let deliveries = events
+            .iter()
+            .map(|r| self.engine.delivery(&r.event))
+            .collect();
+        (events, deliveries)
     }
 
     fn apply(&mut self, cmd: Command, reply: Option<oneshot::Sender<Outcome>>) {
@@ -651,12 +672,12 @@ impl EngineTask {
         let started = Instant::now();
         let result = self.engine.handle_command(now, cmd);
         m::decision_latency(label, started.elapsed());
-        let events = self.drain_events();
+        let (events, deliveries) = self.drain_events();
         let (lsn, outcome, counted) = match result {
             Ok(r) => match self.journal.command(now, &command, &events) {
                 Ok(lsn) => {
                     self.last_lsn = lsn;
-                    self.roster_side_effects(&command);
+                    self.tokens.follow(&self.engine.token_table());
                     self.maybe_snapshot();
                     (lsn, Ok(r), Some(label))
                 }
@@ -686,6 +707,7 @@ impl EngineTask {
             reply: reply.map(|tx| (tx, outcome)),
             counted,
             events,
+            deliveries,
         });
     }
 
@@ -713,7 +735,7 @@ impl EngineTask {
         let started = Instant::now();
         self.engine.handle_timeout(now);
         m::decision_latency("timeout", started.elapsed());
-        let events = self.drain_events();
+        let (events, deliveries) = self.drain_events();
         // Every call is journaled, events or not: a timer may change state silently, and
         // replay must make the same calls.
         match self.journal.timeout(now, &events) {
@@ -725,6 +747,7 @@ impl EngineTask {
                     reply: None,
                     counted: None,
                     events,
+                    deliveries,
                 });
             }
             Err(e) => self.fail(format!("journal append failed: {e:#}")),
@@ -738,24 +761,6 @@ impl EngineTask {
                 // A missed snapshot costs replay time at the next start, nothing else.
                 tracing::warn!(error = %format!("{e:#}"), "journal snapshot failed");
             }
-        }
-    }
-
-    fn roster_side_effects(&mut self, cmd: &Command) {
-        match cmd {
-            Command::UpsertResponder { responder, .. } => {
-                self.tokens
-                    .set_responder(&responder.id, responder.token_sha256.as_deref());
-                self.fanout
-                    .set_responder_grid(responder.id.clone(), responder.grid_id.clone());
-            }
-            Command::RetireResponder { responder_id, .. } => {
-                self.tokens.set_responder(responder_id, None)
-            }
-            Command::UpsertElder { elder, .. } => self
-                .fanout
-                .set_elder_grid(elder.id.clone(), elder.grid_id.clone()),
-            _ => {}
         }
     }
 
@@ -795,11 +800,9 @@ impl EngineTask {
             if let Some((tx, outcome)) = p.reply {
                 let _ = tx.send(outcome);
             }
-            let engine = &self.engine;
-            let lookup = |id: IncidentId| engine.job_facts(id);
-            for record in &p.events {
+            for (record, delivery) in p.events.iter().zip(&p.deliveries) {
                 m::event(&record.event);
-                let published = self.fanout.publish(record, &lookup);
+                let published = self.fanout.publish(record, delivery);
                 m::lagged(published.consoles_lagged, published.responders_dropped);
             }
         }

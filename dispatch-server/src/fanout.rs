@@ -4,7 +4,11 @@
 //! through the session registry.
 //!
 //! Owned by the engine task, so publishing is single-threaded and a console's registration is
-//! atomic with the snapshot it starts from. Nothing here ever waits on a slow client: every
+//! atomic with the snapshot it starts from. The fanout keeps no copy of engine state: what
+//! delivering an event needs beyond the event (the incident's position, grid and priority for
+//! filters, the job facts a phone is told, who hears that an incident closed) is read from the
+//! engine when the event is decided ([`Delivery::of`]) and travels with the event until it is
+//! durable and released. Nothing here ever waits on a slow client: every
 //! send is `try_send` into a bounded queue, and a full queue is a decision (see ARCHITECTURE.md
 //! "Queues"): a console that falls behind is dropped and told so (it re-subscribes from its
 //! last seq, getting the missed events or a fresh snapshot); a responder's phone whose queue is
@@ -13,10 +17,11 @@
 use crate::moves::MoveBuffer;
 use crate::wire::{self, Filter, JobFacts, ServerMessage};
 use dashmap::DashMap;
+use dispatch_core::engine::Engine;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
-use dispatch_core::ids::{ElderId, GridId, IncidentId, ResponderId};
-use dispatch_core::roster::RosterFile;
+use dispatch_core::ids::{GridId, IncidentId, ResponderId};
+use dispatch_core::incident::Incident;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -74,8 +79,8 @@ struct Console {
 }
 
 /// What filters look at, worked out once per event.
-#[derive(Debug, Clone, Default)]
-struct Meta {
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Meta {
     position: Option<LatLon>,
     grid: Option<GridId>,
     priority: Option<u8>,
@@ -87,13 +92,80 @@ struct RingEntry {
     meta: Meta,
 }
 
-/// What the fanout knows about an open incident.
-#[derive(Debug, Clone)]
-struct IncidentFacts {
-    job: JobFacts,
-    grid: Option<GridId>,
-    /// Responders assigned (told when the incident closes).
-    assigned: Vec<ResponderId>,
+/// What delivering one event needs beyond the event itself, read from the engine when the
+/// event is decided (the engine then holds exactly the state the event came from; by the time
+/// the event is durable it may have moved on, and closed incidents are forgotten).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivery {
+    meta: Meta,
+    /// What the responder it concerns may be told of the incident (offers, assignments).
+    job: Option<JobFacts>,
+    /// Who is told that the incident closed: everybody assigned to it.
+    closed_to: Vec<ResponderId>,
+}
+
+impl Delivery {
+    /// Reads what delivering `event` needs from the engine that just decided it.
+    pub fn of(engine: &Engine, event: &Event) -> Delivery {
+        if let Some(id) = event.incident_id() {
+            let Some(inc) = engine.incident_record(id) else {
+                return Delivery::default();
+            };
+            let job = JobFacts {
+                elder_id: inc.elder_id.clone(),
+                kind: inc.kind,
+                service: inc.service,
+                priority: inc.priority,
+                position: inc.position,
+            };
+            let closes = matches!(
+                event,
+                Event::IncidentResolved { .. } | Event::IncidentCancelled { .. }
+            );
+            return Delivery {
+                meta: meta_of(engine, inc),
+                closed_to: if closes {
+                    inc.community
+                        .iter()
+                        .chain(&inc.ambulance)
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                job: event.responder_id().is_some().then_some(job),
+            };
+        }
+        Delivery {
+            meta: Meta {
+                position: match event {
+                    Event::ResponderMoved { position, .. } => Some(*position),
+                    _ => None,
+                },
+                grid: event
+                    .responder_id()
+                    .and_then(|r| engine.roster().responder(r)?.grid_id.clone()),
+                priority: None,
+            },
+            ..Delivery::default()
+        }
+    }
+
+    /// What a console filter sees of an incident (for filtering a snapshot).
+    pub fn incident_meta(engine: &Engine, id: IncidentId) -> Option<Meta> {
+        engine.incident_record(id).map(|inc| meta_of(engine, inc))
+    }
+}
+
+fn meta_of(engine: &Engine, inc: &Incident) -> Meta {
+    Meta {
+        position: Some(inc.position),
+        grid: engine
+            .roster()
+            .elder(&inc.elder_id)
+            .map(|e| e.grid_id.clone()),
+        priority: Some(inc.priority),
+    }
 }
 
 /// The delivery side of the engine task.
@@ -103,9 +175,6 @@ pub struct Fanout {
     ring_cap: usize,
     /// The ring holds every replayable event after this seq (the last one evicted).
     ring_floor: u64,
-    incidents: HashMap<IncidentId, IncidentFacts>,
-    elder_grid: HashMap<ElderId, GridId>,
-    responder_grid: HashMap<ResponderId, GridId>,
     responders: Arc<ResponderRegistry>,
     moved_interval_ms: u64,
     /// The last sequence number released (everything up to it is durable and delivered).
@@ -121,7 +190,6 @@ pub struct Published {
 
 impl Fanout {
     pub fn new(
-        roster: &RosterFile,
         responders: Arc<ResponderRegistry>,
         ring_cap: usize,
         moved_interval_ms: u64,
@@ -132,17 +200,6 @@ impl Fanout {
             ring: VecDeque::with_capacity(ring_cap.min(1 << 16)),
             ring_cap: ring_cap.max(1),
             ring_floor: head_seq,
-            incidents: HashMap::new(),
-            elder_grid: roster
-                .elders
-                .iter()
-                .map(|e| (e.id.clone(), e.grid_id.clone()))
-                .collect(),
-            responder_grid: roster
-                .responders
-                .iter()
-                .filter_map(|r| Some((r.id.clone(), r.grid_id.clone()?)))
-                .collect(),
             responders,
             moved_interval_ms,
             head_seq,
@@ -157,63 +214,12 @@ impl Fanout {
         self.consoles.len()
     }
 
-    /// Keeps the filter tables in step with run-time roster changes.
-    pub fn set_elder_grid(&mut self, elder: ElderId, grid: GridId) {
-        self.elder_grid.insert(elder, grid);
-    }
-
-    pub fn set_responder_grid(&mut self, responder: ResponderId, grid: Option<GridId>) {
-        match grid {
-            Some(g) => self.responder_grid.insert(responder, g),
-            None => self.responder_grid.remove(&responder),
-        };
-    }
-
-    fn job(&self, id: IncidentId) -> Option<JobFacts> {
-        self.incidents.get(&id).map(|f| f.job.clone())
-    }
-
     /// Delivers one released event to every console whose filter it passes and to the
-    /// responder it concerns.
-    /// `lookup` answers for incidents opened before this process started (after a restart).
-    pub fn publish(
-        &mut self,
-        record: &EventRecord,
-        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
-    ) -> Published {
+    /// responder it concerns, as `delivery` (read when the event was decided) says.
+    pub fn publish(&mut self, record: &EventRecord, delivery: &Delivery) -> Published {
         let mut out = Published::default();
         self.head_seq = self.head_seq.max(record.seq);
-        if let Some(id) = record.event.incident_id() {
-            if !matches!(record.event, Event::IncidentOpened { .. }) {
-                self.learn_incident(id, lookup);
-            }
-        }
-        if let Event::IncidentOpened {
-            incident_id,
-            elder_id,
-            kind,
-            service,
-            priority,
-            position,
-            ..
-        } = &record.event
-        {
-            self.incidents.insert(
-                *incident_id,
-                IncidentFacts {
-                    job: JobFacts {
-                        elder_id: elder_id.clone(),
-                        kind: *kind,
-                        service: *service,
-                        priority: *priority,
-                        position: *position,
-                    },
-                    grid: self.elder_grid.get(elder_id).cloned(),
-                    assigned: Vec::new(),
-                },
-            );
-        }
-        let meta = self.meta(&record.event);
+        let meta = &delivery.meta;
         let moved = match &record.event {
             Event::ResponderMoved {
                 responder_id,
@@ -277,83 +283,47 @@ impl Fanout {
             self.ring.push_back(RingEntry {
                 seq: record.seq,
                 frame,
-                meta,
+                meta: meta.clone(),
             });
         }
 
         // The responder it concerns.
         if let Some(r) = record.event.responder_id() {
-            if let Some(msg) = wire::responder_message(&record.event, |id| self.job(id)) {
+            if let Some(msg) = wire::responder_message(&record.event, |_| delivery.job.clone()) {
                 if !self.send_to_responder(r, msg) {
                     out.responders_dropped += 1;
                 }
             }
         }
-        match &record.event {
-            Event::Assigned {
-                incident_id,
-                responder_id,
-                ..
-            } => {
-                if let Some(f) = self.incidents.get_mut(incident_id) {
-                    f.assigned.push(responder_id.clone());
-                }
-            }
-            Event::IncidentResolved { incident_id, .. }
-            | Event::IncidentCancelled { incident_id, .. } => {
-                let status = if matches!(record.event, Event::IncidentResolved { .. }) {
-                    "resolved"
-                } else {
-                    "cancelled"
+        if let Event::IncidentResolved { incident_id, .. }
+        | Event::IncidentCancelled { incident_id, .. } = &record.event
+        {
+            let status = if matches!(record.event, Event::IncidentResolved { .. }) {
+                "resolved"
+            } else {
+                "cancelled"
+            };
+            for r in &delivery.closed_to {
+                let msg = ServerMessage::IncidentClosed {
+                    incident_id: *incident_id,
+                    status,
                 };
-                if let Some(f) = self.incidents.remove(incident_id) {
-                    for r in f.assigned {
-                        let msg = ServerMessage::IncidentClosed {
-                            incident_id: *incident_id,
-                            status,
-                        };
-                        if !self.send_to_responder(&r, msg) {
-                            out.responders_dropped += 1;
-                        }
-                    }
+                if !self.send_to_responder(r, msg) {
+                    out.responders_dropped += 1;
                 }
             }
-            _ => {}
         }
         out
     }
 
-    /// Learns an open incident's facts from the engine if they are not known yet (after a
-    /// restart, the incident was opened before this process).
-    fn learn_incident(
-        &mut self,
-        id: IncidentId,
-        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
-    ) {
-        if self.incidents.contains_key(&id) {
-            return;
-        }
-        if let Some((job, elder)) = lookup(id) {
-            let grid = self.elder_grid.get(&elder).cloned();
-            self.incidents.insert(
-                id,
-                IncidentFacts {
-                    job,
-                    grid,
-                    assigned: Vec::new(),
-                },
-            );
-        }
-    }
-
     /// Sends a reconnected phone (connection `session_no`) its open job again: the
-    /// `offer` or `assigned` frames of `records`. Returns how many frames could not be queued.
+    /// `offer` or `assigned` frames of `records`, each with its delivery (read from the engine
+    /// now). Returns how many frames could not be queued.
     pub fn resend(
         &mut self,
         r: &ResponderId,
         session_no: u64,
-        records: &[EventRecord],
-        lookup: &dyn Fn(IncidentId) -> Option<(JobFacts, ElderId)>,
+        records: &[(EventRecord, Delivery)],
     ) -> u64 {
         if self
             .responders
@@ -363,19 +333,8 @@ impl Fanout {
             return 0; // gone again, or a newer connection asked for itself
         }
         let mut dropped = 0;
-        for record in records {
-            if let Some(id) = record.event.incident_id() {
-                self.learn_incident(id, lookup);
-            }
-            if let Event::Assigned { incident_id, .. } = &record.event {
-                // It is told when the incident closes, even if assigned before a restart.
-                if let Some(f) = self.incidents.get_mut(incident_id) {
-                    if !f.assigned.contains(r) {
-                        f.assigned.push(r.clone());
-                    }
-                }
-            }
-            if let Some(msg) = wire::responder_message(&record.event, |id| self.job(id)) {
+        for (record, delivery) in records {
+            if let Some(msg) = wire::responder_message(&record.event, |_| delivery.job.clone()) {
                 if !self.send_to_responder(r, msg) {
                     dropped += 1;
                 }
@@ -400,32 +359,16 @@ impl Fanout {
         }
     }
 
-    fn meta(&self, event: &Event) -> Meta {
-        if let Some(id) = event.incident_id() {
-            if let Some(f) = self.incidents.get(&id) {
-                return Meta {
-                    position: Some(f.job.position),
-                    grid: f.grid.clone(),
-                    priority: Some(f.job.priority),
-                };
-            }
-            return Meta::default();
-        }
-        let responder = event.responder_id();
-        Meta {
-            position: match event {
-                Event::ResponderMoved { position, .. } => Some(*position),
-                _ => None,
-            },
-            grid: responder.and_then(|r| self.responder_grid.get(r).cloned()),
-            priority: None,
-        }
-    }
-
     /// Registers a console: resumes it from `last_seq` out of the ring if the ring still holds
     /// everything after it, else starts it from `snapshot()` at the current head.
     /// Returns whether it resumed.
-    pub fn subscribe(&mut self, req: SubscribeReq, snapshot: impl FnOnce() -> Value) -> bool {
+    /// `incident_meta` tells the filter what it needs of a snapshot's incidents.
+    pub fn subscribe(
+        &mut self,
+        req: SubscribeReq,
+        snapshot: impl FnOnce() -> Value,
+        incident_meta: impl Fn(IncidentId) -> Option<Meta>,
+    ) -> bool {
         let head = self.head_seq;
         let mut frames: Vec<ConsoleFrame> = Vec::new();
         let mut resumed = false;
@@ -468,7 +411,7 @@ impl Fanout {
                 (false, Some(_)) => "resume_unavailable",
                 (false, None) => "subscribe",
             };
-            let state = self.filter_snapshot(snapshot(), &req.filter);
+            let state = filter_snapshot(snapshot(), &req.filter, incident_meta);
             frames = vec![ConsoleFrame {
                 seq: head,
                 text: Arc::from(
@@ -498,29 +441,31 @@ impl Fanout {
         });
         resumed
     }
+}
 
-    /// Drops the incidents of a snapshot that the filter excludes (incidents are recognised by
-    /// an `incident_id` or `id` the fanout knows; anything else is kept).
-    fn filter_snapshot(&self, mut state: Value, filter: &Filter) -> Value {
-        if *filter == Filter::default() {
-            return state;
-        }
-        if let Some(list) = state.get_mut("incidents").and_then(Value::as_array_mut) {
-            list.retain(|inc| {
-                let id = inc
-                    .get("incident_id")
-                    .or_else(|| inc.get("id"))
-                    .and_then(Value::as_u64);
-                match id.and_then(|id| self.incidents.get(&IncidentId(id))) {
-                    Some(f) => {
-                        filter.passes(Some(f.job.position), f.grid.as_ref(), Some(f.job.priority))
-                    }
-                    None => true,
-                }
-            });
-        }
-        state
+/// Drops the incidents of a snapshot that the filter excludes (an incident is recognised by
+/// its `incident_id` or `id`; anything the engine does not know is kept).
+fn filter_snapshot(
+    mut state: Value,
+    filter: &Filter,
+    incident_meta: impl Fn(IncidentId) -> Option<Meta>,
+) -> Value {
+    if *filter == Filter::default() {
+        return state;
     }
+    if let Some(list) = state.get_mut("incidents").and_then(Value::as_array_mut) {
+        list.retain(|inc| {
+            let id = inc
+                .get("incident_id")
+                .or_else(|| inc.get("id"))
+                .and_then(Value::as_u64);
+            match id.and_then(|id| incident_meta(IncidentId(id))) {
+                Some(m) => filter.passes(m.position, m.grid.as_ref(), m.priority),
+                None => true,
+            }
+        });
+    }
+    state
 }
 
 #[cfg(test)]
@@ -539,13 +484,7 @@ mod tests {
     }
 
     fn fanout(ring: usize) -> Fanout {
-        Fanout::new(
-            &RosterFile::default(),
-            Arc::new(ResponderRegistry::default()),
-            ring,
-            1000,
-            0,
-        )
+        Fanout::new(Arc::new(ResponderRegistry::default()), ring, 1000, 0)
     }
 
     fn sub(
@@ -565,7 +504,7 @@ mod tests {
         (req, lagged)
     }
 
-    fn no_lookup(_: IncidentId) -> Option<(JobFacts, ElderId)> {
+    fn no_meta(_: IncidentId) -> Option<Meta> {
         None
     }
 
@@ -580,11 +519,11 @@ mod tests {
         let (slow_tx, mut slow_rx) = mpsc::channel(3);
         let (fast_tx, mut fast_rx) = mpsc::channel(100);
         let (req, slow_lagged) = sub(slow_tx, None);
-        f.subscribe(req, || Value::Null);
+        f.subscribe(req, || Value::Null, no_meta);
         let (req, fast_lagged) = sub(fast_tx, None);
-        f.subscribe(req, || Value::Null);
+        f.subscribe(req, || Value::Null, no_meta);
         for seq in 1..=5 {
-            f.publish(&checked_in(seq), &no_lookup);
+            f.publish(&checked_in(seq), &Delivery::default());
         }
         // The slow one had room for its snapshot and two events, then it was dropped.
         assert!(slow_lagged.load(Ordering::SeqCst));
@@ -609,7 +548,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(100);
         let (mut req, _) = sub(tx, Some(2));
         req.after_lag = true;
-        assert!(f.subscribe(req, || Value::Null));
+        assert!(f.subscribe(req, || Value::Null, no_meta));
         let got: Vec<(u64, String)> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|fr| (fr.seq, kind(&fr)))
             .collect();
@@ -628,22 +567,26 @@ mod tests {
     fn resume_falls_back_to_a_snapshot_when_the_ring_has_moved_on() {
         let mut f = fanout(2);
         for seq in 1..=5 {
-            f.publish(&checked_in(seq), &no_lookup);
+            f.publish(&checked_in(seq), &Delivery::default());
         }
         // Ring holds 4 and 5: resuming after 3 works, after 2 does not.
         let (tx, mut rx) = mpsc::channel(100);
-        assert!(f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert!(f.subscribe(sub(tx, Some(3)).0, || Value::Null, no_meta));
         assert_eq!(
             rx.try_recv().map(|fr| kind(&fr)).ok().as_deref(),
             Some("resumed")
         );
         let (tx, mut rx) = mpsc::channel(100);
-        assert!(!f.subscribe(sub(tx, Some(2)).0, || serde_json::json!({"incidents": []})));
+        assert!(!f.subscribe(
+            sub(tx, Some(2)).0,
+            || serde_json::json!({"incidents": []}),
+            no_meta
+        ));
         let fr = rx.try_recv().unwrap();
         assert_eq!((fr.seq, kind(&fr)), (5, "snapshot".to_string()));
         // A replay bigger than the console's queue is a snapshot too.
         let (tx, mut rx) = mpsc::channel(2);
-        assert!(!f.subscribe(sub(tx, Some(3)).0, || Value::Null));
+        assert!(!f.subscribe(sub(tx, Some(3)).0, || Value::Null, no_meta));
         assert_eq!(kind(&rx.try_recv().unwrap()), "snapshot");
     }
 
@@ -651,7 +594,7 @@ mod tests {
     fn moves_are_throttled_per_console_and_responder() {
         let mut f = fanout(10);
         let (tx, mut rx) = mpsc::channel(100);
-        f.subscribe(sub(tx, None).0, || Value::Null);
+        f.subscribe(sub(tx, None).0, || Value::Null, no_meta);
         let moved = |seq: u64, at: i64, r: &str| EventRecord {
             seq,
             at: Timestamp(at),
@@ -663,10 +606,10 @@ mod tests {
                 },
             },
         };
-        f.publish(&moved(1, 0, "V1"), &no_lookup);
-        f.publish(&moved(2, 500, "V1"), &no_lookup); // within 1 s of the last: held back
-        f.publish(&moved(3, 600, "V2"), &no_lookup); // another responder: sent
-        f.publish(&moved(4, 1000, "V1"), &no_lookup); // 1 s later: sent
+        f.publish(&moved(1, 0, "V1"), &Delivery::default());
+        f.publish(&moved(2, 500, "V1"), &Delivery::default()); // within 1 s of the last: held back
+        f.publish(&moved(3, 600, "V2"), &Delivery::default()); // another responder: sent
+        f.publish(&moved(4, 1000, "V1"), &Delivery::default()); // 1 s later: sent
         let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|fr| fr.seq)
             .collect();
@@ -680,9 +623,9 @@ mod tests {
         let (mut req, _) = sub(tx, None);
         let buffer = Arc::new(MoveBuffer::default());
         req.moves = Some(buffer.clone());
-        f.subscribe(req, || Value::Null);
+        f.subscribe(req, || Value::Null, no_meta);
         let (each_tx, mut each_rx) = mpsc::channel(100);
-        f.subscribe(sub(each_tx, None).0, || Value::Null);
+        f.subscribe(sub(each_tx, None).0, || Value::Null, no_meta);
         let moved = |seq: u64, at: i64, r: &str, lat: f64| EventRecord {
             seq,
             at: Timestamp(at),
@@ -691,10 +634,10 @@ mod tests {
                 position: LatLon { lat, lon: -51.2 },
             },
         };
-        f.publish(&moved(1, 0, "V1", -30.0), &no_lookup);
-        f.publish(&checked_in(2), &no_lookup);
-        f.publish(&moved(3, 500, "V1", -30.5), &no_lookup); // throttled, as for every console
-        f.publish(&moved(4, 600, "V2", -30.1), &no_lookup);
+        f.publish(&moved(1, 0, "V1", -30.0), &Delivery::default());
+        f.publish(&checked_in(2), &Delivery::default());
+        f.publish(&moved(3, 500, "V1", -30.5), &Delivery::default()); // throttled, as for every console
+        f.publish(&moved(4, 600, "V2", -30.1), &Delivery::default());
         // The batching console's queue has its snapshot and the one numbered non-move event.
         let got: Vec<(u64, String)> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|fr| (fr.seq, kind(&fr)))
@@ -730,7 +673,7 @@ mod tests {
         );
         // Moves are not kept for resume; the non-move event is.
         let (tx, mut rx) = mpsc::channel(100);
-        assert!(f.subscribe(sub(tx, Some(0)).0, || Value::Null));
+        assert!(f.subscribe(sub(tx, Some(0)).0, || Value::Null, no_meta));
         let replay: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|fr| fr.seq)
             .collect();

@@ -189,7 +189,7 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .context("reading the listener's address")?;
-    let tokens = Arc::new(TokenIndex::from_roster(&roster));
+    let tokens = Arc::new(TokenIndex::new(engine.token_table()));
     let grids: Arc<std::collections::HashSet<_>> =
         Arc::new(roster.grids.iter().map(|g| g.id.clone()).collect());
     let mut session_limits = limits.session;
@@ -197,7 +197,6 @@ pub async fn run(
     let registry = Arc::new(ResponderRegistry::default());
     let head_seq = engine.last_seq();
     let fanout = Fanout::new(
-        &roster,
         registry.clone(),
         limits.ring_events,
         limits.moved_interval_ms,

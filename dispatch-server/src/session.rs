@@ -12,7 +12,7 @@ use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, Sub
 use crate::metrics as m;
 use crate::moves::{self, MoveBuffer};
 use crate::wire::{
-    self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, MovesMode, ServerMessage,
+    self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, MovesMode, Role, ServerMessage,
 };
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::geo::LatLon;
@@ -196,7 +196,7 @@ where
     S::Error: Display,
     R: Stream<Item = Result<WsFrame, ReadFailure>> + Unpin,
 {
-    let role = ctx.principal.role();
+    let role = Role::from(&ctx.principal);
     m::session_opened(role);
     let mut responder_rx: Option<mpsc::Receiver<Frame>> = None;
     if let Principal::Responder(id) = &ctx.principal {
@@ -488,11 +488,11 @@ where
             }
         };
         if let Some(role) = msg.role() {
-            if role != self.ctx.principal.role() {
+            if role != Role::from(&self.ctx.principal) {
                 m::frame_rejected("forbidden");
                 let why = format!(
                     "a {} may not send `{}`",
-                    self.ctx.principal.role().as_str(),
+                    Role::from(&self.ctx.principal).as_str(),
                     message_type(&msg)
                 );
                 return self.reply(ServerMessage::error(re, "forbidden", why)).await;

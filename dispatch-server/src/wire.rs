@@ -351,6 +351,17 @@ pub enum Role {
     Device,
 }
 
+impl From<&dispatch_core::roster::Principal> for Role {
+    fn from(p: &dispatch_core::roster::Principal) -> Role {
+        use dispatch_core::roster::Principal as P;
+        match p {
+            P::Operator(_) => Role::Operator,
+            P::Responder(_) => Role::Responder,
+            P::Device(_) => Role::Device,
+        }
+    }
+}
+
 impl Role {
     /// The metric label.
     pub fn as_str(self) -> &'static str {

@@ -902,6 +902,45 @@ async fn an_acknowledged_alert_survives_a_restart() {
     server.stop().await;
 }
 
+/// Regression (fan-out kept its own copy of incident facts, learnt from live events only): after
+/// a restart, a console filtered to one grid was sent every replayed incident in its snapshot.
+#[tokio::test]
+async fn a_filtered_snapshot_after_a_restart_holds_only_its_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &common::roster()),
+    );
+    let server = serve_from(&args).await;
+    let mut gw = server.connect("GW1").await;
+    let (in_g1, _) = gw.request(fall("in-g1", "E1"), "1").await;
+    let (in_g2, _) = gw.request(fall("in-g2", "E2"), "2").await;
+    assert_eq!(in_g1["type"], "alert_accepted", "{in_g1}");
+    assert_eq!(in_g2["type"], "alert_accepted", "{in_g2}");
+    server.stop().await;
+
+    let server = serve_from(&args).await;
+    let ids = |snap: &Value| -> Vec<Value> {
+        snap["state"]["incidents"]
+            .as_array()
+            .expect("incidents")
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect()
+    };
+    let (_, north) = subscribed(
+        &server,
+        "OP1",
+        json!({"type": "subscribe", "filter": {"grids": ["G2"]}}),
+    )
+    .await;
+    assert_eq!(ids(&north), vec![in_g2["incident_id"].clone()], "{north}");
+    let (_, all) = subscribed(&server, "OP2", json!({"type": "subscribe"})).await;
+    assert_eq!(ids(&all).len(), 2, "{all}");
+    server.stop().await;
+}
+
 /// A journal whose disk is full.
 struct FullDisk(tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>);
 

@@ -105,6 +105,13 @@ impl Engine {
         }
     }
 
+    /// An incident as the engine holds it (open, or closed and not yet forgotten), borrowed:
+    /// for callers that need a few facts per event without copying the timeline (the
+    /// server's delivery of events).
+    pub fn incident_record(&self, id: IncidentId) -> Option<&Incident> {
+        self.incidents.get(&id)
+    }
+
     pub fn incident(&self, id: IncidentId) -> Option<IncidentView> {
         let i = self.incidents.get(&id)?;
         Some(IncidentView {
