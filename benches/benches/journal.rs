@@ -21,8 +21,8 @@ use dispatch_core::roster::{
     DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord, RosterFile,
 };
 use dispatch_core::time::Timestamp;
-use dispatch_server::journal_file::{Journal, JournalOptions, SyncMode};
-use dispatch_server::journal_recover::{journal_command, journal_timeout, restore_engine};
+use dispatch_server::journal::{journal_command, journal_timeout, restore_engine};
+use dispatch_server::journal::{Journal, JournalOptions, SyncMode};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -12,7 +12,7 @@ use dispatch_core::policy::PolicyConfig;
 use dispatch_core::road::{RoadConfig, RoadNetwork};
 use dispatch_core::roster::{DeviceRecord, ElderRecord, GridRecord, ResponderRecord, RosterFile};
 use dispatch_server::auth::token_digest;
-use dispatch_server::journal_file::{Journal, JournalOptions};
+use dispatch_server::journal::{Journal, JournalOptions};
 use dispatch_server::{Config, Limits};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

@@ -10,8 +10,8 @@
 
 use crate::auth::TokenIndex;
 use crate::fanout::{Delivery, Fanout, Meta, SubscribeReq};
-use crate::journal_file::Journal;
-use crate::journal_recover;
+use crate::journal;
+use crate::journal::Journal;
 use crate::metrics as m;
 use anyhow::Context;
 use dispatch_core::command::{Command, Reply};
@@ -88,7 +88,7 @@ impl EngineCore for Engine {
     }
 }
 
-pub use crate::journal_file::{Durability, Lsn};
+pub use crate::journal::{Durability, Lsn};
 
 /// The seam to the journal: one call per engine step that must be replayable. Each returns
 /// the LSN whose durability releases the step's reply and events (the step's record and the
@@ -120,13 +120,11 @@ impl JournalSink for Journal {
         command: &Command,
         events: &[EventRecord],
     ) -> anyhow::Result<Lsn> {
-        Ok(journal_recover::journal_command(
-            self, now, command, events,
-        )?)
+        Ok(journal::journal_command(self, now, command, events)?)
     }
 
     fn timeout(&mut self, now: Timestamp, events: &[EventRecord]) -> anyhow::Result<Lsn> {
-        Ok(journal_recover::journal_timeout(self, now, events)?)
+        Ok(journal::journal_timeout(self, now, events)?)
     }
 
     fn durable(&self) -> watch::Receiver<Durability> {

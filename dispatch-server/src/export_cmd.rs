@@ -5,8 +5,8 @@
 //! network nor a running engine, and it sees incidents that compaction took out of the live
 //! journal. It only reads: a damaged record is reported and skipped, never cut.
 
-use crate::journal_file::list_segments;
-use crate::journal_storage::{DiskStorage, Storage};
+use crate::journal::list_segments;
+use crate::journal::storage::{DiskStorage, Storage};
 use anyhow::Context;
 use dispatch_core::event::EventRecord;
 use dispatch_core::ids::IncidentId;
@@ -157,8 +157,8 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal_file::{Journal, JournalOptions};
-    use crate::journal_storage::SimStorage;
+    use crate::journal::storage::SimStorage;
+    use crate::journal::{Journal, JournalOptions};
     use dispatch_core::event::Event;
     use dispatch_core::ids::{AlertId, ElderId};
     use dispatch_core::journal::{Record, RegionId};

@@ -4,6 +4,7 @@
 //! - [`wire`]: the v1 protocol's JSON messages (the only serde of the protocol).
 //! - [`auth`]: bearer tokens → roles, against the roster's SHA-256 digests.
 //! - [`engine_task`]: the single owner of the engine; output commit through the journal.
+//! - [`journal`]: the journal on disk (group commit, recovery, snapshots, restore, storage).
 //! - [`fanout`]: released events to consoles (filters, resume, lag policy) and responders.
 //! - [`session`]: one WebSocket client, generic over Sink/Stream.
 //! - [`http`], [`listener`]: the axum routes and the connection-limited listener.
@@ -21,11 +22,7 @@ pub mod export_cmd;
 pub mod fanout;
 pub mod fd_limits;
 pub mod http;
-pub mod journal_file;
-pub mod journal_recover;
-pub mod journal_storage;
-#[cfg(test)]
-mod journal_tests;
+pub mod journal;
 pub mod listener;
 pub mod metrics;
 pub mod moves;

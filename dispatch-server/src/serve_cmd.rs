@@ -1,8 +1,8 @@
 //! `dispatch serve`: flags → map, roster, journal → [`crate::Config`] → [`crate::run`], with
 //! tracing logs and a clean stop on Ctrl-C / SIGTERM.
 
-use crate::journal_file::{Journal, JournalOptions};
-use crate::journal_recover::restore_engine;
+use crate::journal::restore_engine;
+use crate::journal::{Journal, JournalOptions};
 use crate::session::SessionLimits;
 use crate::{Config, Limits};
 use anyhow::Context;

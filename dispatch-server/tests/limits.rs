@@ -8,7 +8,7 @@ mod common;
 use common::{fall, token, TestServer, GUARD};
 use dispatch_core::roster::DeviceRecord;
 use dispatch_server::engine_task::VolatileJournal;
-use dispatch_server::journal_file::{Journal, JournalOptions};
+use dispatch_server::journal::{Journal, JournalOptions};
 use dispatch_server::Limits;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{fall, TestServer, GUARD};
-use dispatch_server::journal_file::{Journal, JournalOptions};
+use dispatch_server::journal::{Journal, JournalOptions};
 use dispatch_server::Limits;
 use serde_json::json;
 use std::time::{Duration, Instant};

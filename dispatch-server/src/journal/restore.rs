@@ -7,61 +7,17 @@
 //! `Journal::open` found into the engine that was running, checking on the way that the
 //! regenerated events equal the journaled ones.
 
-use crate::journal_file::{list_segments, Journal, JournalError, JournalOptions, Lsn, Recovered};
-use crate::journal_storage::Storage;
+use super::storage::Storage;
+use super::*;
 use anyhow::{bail, Context};
-use dispatch_core::command::Command;
 use dispatch_core::engine::{Engine, EngineState};
-use dispatch_core::event::{Event, EventRecord};
-use dispatch_core::journal::{self, Record, Replayer};
+use dispatch_core::journal::{self, Replayer};
 use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::policy::PolicyConfig;
 use dispatch_core::road::RoadNetwork;
 use dispatch_core::roster::RosterFile;
-use dispatch_core::time::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Journals an accepted command and the events it caused (drained from the engine, in
-/// order). Returns the LSN whose durability releases the reply and the events.
-pub fn journal_command(
-    j: &Journal,
-    now: Timestamp,
-    command: &Command,
-    events: &[EventRecord],
-) -> Result<Lsn, JournalError> {
-    let region = j.region();
-    let lsn = j.append(&Record::command(region, now, command.clone()))?;
-    // A location ping's only event (`responder_moved`) is the command restated: no incident
-    // timeline holds it and replay regenerates it, so it gets no Decisions record. Pings are
-    // most records by far; this halves what they cost the journal.
-    let implied = matches!(command, Command::Location { .. })
-        && events
-            .iter()
-            .all(|e| matches!(e.event, Event::ResponderMoved { .. }));
-    if implied {
-        return Ok(lsn);
-    }
-    match Record::decisions(region, events.to_vec()) {
-        Some(d) => j.append(&d),
-        None => Ok(lsn),
-    }
-}
-
-/// Journals a `handle_timeout(now)` call. Every call is journaled, not only those that
-/// produced events: a timer may change state silently, and replay must make the same calls.
-pub fn journal_timeout(
-    j: &Journal,
-    now: Timestamp,
-    events: &[EventRecord],
-) -> Result<Lsn, JournalError> {
-    let region = j.region();
-    let lsn = j.append(&Record::timeout(region, now))?;
-    match Record::decisions(region, events.to_vec()) {
-        Some(d) => j.append(&d),
-        None => Ok(lsn),
-    }
-}
 
 /// What replay did at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -191,9 +147,9 @@ pub fn replay_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal_storage::SimStorage;
-    use dispatch_core::command::{Alert, Reply};
-    use dispatch_core::event::Event;
+    use crate::journal::storage::SimStorage;
+    use dispatch_core::command::{Alert, Command, Reply};
+    use dispatch_core::event::{Event, EventRecord};
     use dispatch_core::geo::LatLon;
     use dispatch_core::ids::{
         AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId,
@@ -203,6 +159,7 @@ mod tests {
     use dispatch_core::roster::{
         DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord,
     };
+    use dispatch_core::time::Timestamp;
     use proptest::prelude::*;
     use rand::{Rng, SeedableRng};
     use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Tests of the journal file: group commit, fsync failure, power loss, damaged files, snapshots.
 
-use crate::journal_file::{segment_name, Journal, JournalError, JournalOptions, Lsn, Recovered};
-use crate::journal_storage::{FaultOp, SimStorage, Storage};
+use crate::journal::storage::{FaultOp, SimStorage, Storage};
+use crate::journal::{segment_name, Journal, JournalError, JournalOptions, Lsn, Recovered};
 use dispatch_core::command::Command;
 use dispatch_core::ids::{DeviceId, ElderId};
 use dispatch_core::journal::{Entry, Record, RegionId};
@@ -426,13 +426,10 @@ proptest! {
 fn lsn_and_path_helpers_agree() {
     assert_eq!(segment_name(42), "segment-00000000000000000042.log");
     assert_eq!(
-        crate::journal_file::parse_segment_name(&segment_name(42)),
+        super::snapshot::parse_segment_name(&segment_name(42)),
         Some(42 as Lsn)
     );
-    assert_eq!(
-        crate::journal_file::parse_segment_name("segment-42.log"),
-        None
-    );
+    assert_eq!(super::snapshot::parse_segment_name("segment-42.log"), None);
     assert!(Path::new(&segment_name(1)).extension().is_some());
 }
 
@@ -458,7 +455,7 @@ fn refusal(st: &SimStorage) -> String {
 fn a_clean_close_marks_every_record_durable_and_reopens() {
     let (st, _, _) = small_journal_closed();
     assert_eq!(
-        crate::journal_file::read_marker(&st, &dir()).expect("marker"),
+        crate::journal::read_marker(&st, &dir()).expect("marker"),
         Some(6)
     );
     let (_j, rec) = open(&st, JournalOptions::default()).expect("a clean directory starts");
@@ -537,7 +534,7 @@ fn the_only_segment_deleted_refuses() {
 fn a_directory_without_a_marker_starts_as_before() {
     // A data directory from before markers: the same damage cannot be told from a crash.
     let (st, seg, bytes) = small_journal_closed();
-    st.remove(&dir().join(crate::journal_file::MARKER_FILE))
+    st.remove(&dir().join(crate::journal::MARKER_FILE))
         .expect("no marker");
     let ends = record_ends(&bytes);
     st.set_contents(&seg, bytes[..ends[2]].to_vec());
@@ -546,7 +543,7 @@ fn a_directory_without_a_marker_starts_as_before() {
     j.close().expect("close");
     // ... and from this start on, it has a marker.
     assert_eq!(
-        crate::journal_file::read_marker(&st, &dir()).expect("marker"),
+        crate::journal::read_marker(&st, &dir()).expect("marker"),
         Some(3)
     );
 }
@@ -554,7 +551,7 @@ fn a_directory_without_a_marker_starts_as_before() {
 #[test]
 fn a_damaged_marker_refuses_and_says_how_to_go_on() {
     let (st, _, _) = small_journal_closed();
-    let marker = dir().join(crate::journal_file::MARKER_FILE);
+    let marker = dir().join(crate::journal::MARKER_FILE);
     let mut bytes = st.contents(&marker).expect("marker");
     bytes[9] ^= 1;
     st.set_contents(&marker, bytes);
@@ -579,7 +576,7 @@ fn segments_rolling_at_snapshots_move_the_marker() {
     fill(&j, 12);
     // Not closed: the marker moved with the rolls alone (a crash now keeps that promise).
     let image = st.power_loss_image(None);
-    let marker = crate::journal_file::read_marker(&image, &dir())
+    let marker = crate::journal::read_marker(&image, &dir())
         .expect("marker")
         .expect("present");
     assert!(marker >= 10, "marker {marker}");

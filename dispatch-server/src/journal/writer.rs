@@ -1,0 +1,467 @@
+//! The write path: `Journal` buffers appended records; a dedicated writer thread writes and
+//! fsyncs everything appended while its previous fsync ran (group commit), then publishes the
+//! durable LSN. `journal_command` / `journal_timeout` turn one engine step into records.
+
+use super::recovery::recover;
+use super::snapshot::*;
+use super::storage::{DiskStorage, Storage, StorageFile};
+use super::*;
+use anyhow::Context;
+use dispatch_core::command::Command;
+use dispatch_core::event::{Event, EventRecord};
+use dispatch_core::journal::{self, EncodeError, Record, RegionId, FRAME_HEADER_LEN};
+use dispatch_core::time::Timestamp;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use tokio::sync::watch;
+
+/// A snapshot waiting for the writer: records up to `lsn` are the first `split_at` bytes of
+/// the queue at the time it was asked for.
+pub(super) struct PendingSnapshot {
+    lsn: Lsn,
+    state: Vec<u8>,
+    split_at: usize,
+}
+
+pub(super) struct Queue {
+    /// Encoded records not yet handed to the writer.
+    buf: Vec<u8>,
+    /// LSN of the last record in `buf` (or already written).
+    last_lsn: Lsn,
+    failed: Option<String>,
+    closing: bool,
+    snapshot: Option<PendingSnapshot>,
+    /// Records appended since the last snapshot was asked for.
+    since_snapshot: u64,
+}
+
+pub(super) struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer when something was appended or asked for.
+    wake: Condvar,
+    durable: watch::Sender<Durability>,
+    /// The same value as `durable`, for threads that wait without an async runtime.
+    durable_mirror: Mutex<Durability>,
+    durable_changed: Condvar,
+}
+
+impl Shared {
+    fn publish(&self, d: Durability) {
+        *self
+            .durable_mirror
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = d.clone();
+        self.durable.send_replace(d);
+        self.durable_changed.notify_all();
+    }
+}
+
+pub(super) fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The journal of one data directory. Append from one task (the engine task); wait from any.
+pub struct Journal {
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    opts: JournalOptions,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("durable", &*self.shared.durable.borrow())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir` on the real disk and recovers it.
+    pub fn open(dir: &Path, opts: JournalOptions) -> anyhow::Result<(Journal, Recovered)> {
+        Journal::open_with(Arc::new(DiskStorage), dir, opts)
+    }
+
+    /// Opens the journal on any storage (tests pass a `SimStorage`).
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        opts: JournalOptions,
+    ) -> anyhow::Result<(Journal, Recovered)> {
+        let (recovered, mut tail) = recover(&*storage, dir, &opts)?;
+        let last_lsn = recovered.last_lsn;
+        // What recovery read may still be only in the page cache (after a kill -9): make it
+        // durable before the marker says so.
+        tail.file
+            .sync_data()
+            .context("fdatasync the journal tail after recovery")?;
+        write_marker(&*storage, dir, last_lsn)?;
+        let base = recovered.snapshot.as_ref().map_or(0, |s| s.lsn);
+        let start = Durability {
+            lsn: last_lsn,
+            failed: None,
+            snapshot_lsn: base,
+        };
+        let (durable, _) = watch::channel(start.clone());
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                buf: Vec::with_capacity(1 << 16),
+                last_lsn,
+                failed: None,
+                closing: false,
+                snapshot: None,
+                since_snapshot: last_lsn - base,
+            }),
+            wake: Condvar::new(),
+            durable,
+            durable_mirror: Mutex::new(start),
+            durable_changed: Condvar::new(),
+        });
+        let writer = Writer {
+            storage,
+            dir: dir.to_path_buf(),
+            file: tail.file,
+            segment_first_lsn: tail.first_lsn,
+            durable_lsn: last_lsn,
+            snapshot_lsn: base,
+            sync: opts.sync,
+            shared: shared.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer.run())
+            .context("cannot start the journal writer thread")?;
+        Ok((
+            Journal {
+                shared,
+                writer: Some(handle),
+                opts,
+            },
+            recovered,
+        ))
+    }
+
+    /// The region this journal's records belong to.
+    pub fn region(&self) -> RegionId {
+        self.opts.region
+    }
+
+    /// Buffers `record` and returns its LSN; never waits for the disk.
+    pub fn append(&self, record: &Record) -> Result<Lsn, JournalError> {
+        let mut bytes = Vec::with_capacity(256);
+        journal::encode_into(record, &mut bytes).map_err(|e| JournalError::Encode(Arc::new(e)))?;
+        let mut q = lock(&self.shared.queue);
+        if let Some(why) = &q.failed {
+            return Err(JournalError::Failed(why.clone()));
+        }
+        if q.closing {
+            return Err(JournalError::Closed);
+        }
+        q.buf.extend_from_slice(&bytes);
+        q.last_lsn += 1;
+        q.since_snapshot += 1;
+        let lsn = q.last_lsn;
+        drop(q);
+        self.shared.wake.notify_one();
+        Ok(lsn)
+    }
+
+    /// The durable LSN and failure state, updated after every fsync.
+    pub fn durable(&self) -> watch::Receiver<Durability> {
+        self.shared.durable.subscribe()
+    }
+
+    /// Waits until `lsn` is durable; an error if the journal failed first.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
+        let mut rx = self.durable();
+        wait_for(&mut rx, lsn).await
+    }
+
+    /// Blocking form of `wait_durable`, for threads outside a runtime (benchmarks, tests).
+    pub fn wait_durable_blocking(&self, lsn: Lsn) -> Result<(), JournalError> {
+        self.wait_blocking(|d| d.lsn >= lsn)
+    }
+
+    /// Blocks until a snapshot at or after `lsn` is on disk (tests and benchmarks).
+    pub fn wait_snapshot_blocking(&self, lsn: Lsn) -> Result<(), JournalError> {
+        self.wait_blocking(|d| d.snapshot_lsn >= lsn)
+    }
+
+    fn wait_blocking(&self, done: impl Fn(&Durability) -> bool) -> Result<(), JournalError> {
+        let mut d = self
+            .shared
+            .durable_mirror
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loop {
+            if done(&d) {
+                return Ok(());
+            }
+            if let Some(why) = &d.failed {
+                return Err(JournalError::Failed(why.clone()));
+            }
+            d = self
+                .shared
+                .durable_changed
+                .wait(d)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Whether enough records have been appended since the last snapshot to take another.
+    pub fn snapshot_due(&self) -> bool {
+        self.opts.snapshot_every > 0
+            && lock(&self.shared.queue).since_snapshot >= self.opts.snapshot_every
+    }
+
+    /// Hands the writer a snapshot of the state after every record appended so far. It is
+    /// written after those records are durable, then older segments move to `archive/`.
+    /// The caller must pass the state that includes exactly the records it appended.
+    pub fn snapshot<T: Serialize>(&self, state: &T) -> Result<Lsn, JournalError> {
+        let state = serde_json::to_vec(state)
+            .map_err(|e| JournalError::Encode(Arc::new(EncodeError::Payload(e))))?;
+        let mut q = lock(&self.shared.queue);
+        if let Some(why) = &q.failed {
+            return Err(JournalError::Failed(why.clone()));
+        }
+        let lsn = q.last_lsn;
+        // One pending snapshot at a time; a newer one simply replaces it.
+        let split_at = q.buf.len();
+        q.snapshot = Some(PendingSnapshot {
+            lsn,
+            state,
+            split_at,
+        });
+        q.since_snapshot = 0;
+        drop(q);
+        self.shared.wake.notify_one();
+        Ok(lsn)
+    }
+
+    /// Flushes what was appended and stops the writer.
+    pub fn close(mut self) -> Result<Durability, JournalError> {
+        self.stop();
+        Ok(self.shared.durable.borrow().clone())
+    }
+
+    fn stop(&mut self) {
+        lock(&self.shared.queue).closing = true;
+        self.shared.wake.notify_all();
+        if let Some(h) = self.writer.take() {
+            if h.join().is_err() {
+                tracing::error!("journal writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn wait_for(rx: &mut watch::Receiver<Durability>, lsn: Lsn) -> Result<(), JournalError> {
+    let d = rx
+        .wait_for(|d| d.lsn >= lsn || d.failed.is_some())
+        .await
+        .map_err(|_| JournalError::Closed)?;
+    if d.lsn >= lsn {
+        Ok(())
+    } else {
+        Err(JournalError::Failed(d.failed.clone().unwrap_or_default()))
+    }
+}
+
+/// The segment recovery leaves open for appending, and the LSN of its first record.
+pub(super) struct Tail {
+    pub(super) file: Box<dyn StorageFile>,
+    pub(super) first_lsn: Lsn,
+}
+
+pub(super) struct Writer {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    file: Box<dyn StorageFile>,
+    segment_first_lsn: Lsn,
+    durable_lsn: Lsn,
+    snapshot_lsn: Lsn,
+    sync: SyncMode,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(1 << 16);
+        loop {
+            let (last_lsn, snapshot) = {
+                let mut q = lock(&self.shared.queue);
+                while q.buf.is_empty() && q.snapshot.is_none() && !q.closing {
+                    q = self.shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+                if q.buf.is_empty() && q.snapshot.is_none() {
+                    drop(q);
+                    // Closing, and everything is written: the next start must find it all.
+                    if let Err(e) = write_marker(&*self.storage, &self.dir, self.durable_lsn) {
+                        tracing::warn!(error = %format!("{e:#}"), "durable-LSN marker not updated at close");
+                    }
+                    return;
+                }
+                // Swap buffers so appends go on into the other while this one is written.
+                std::mem::swap(&mut batch, &mut q.buf);
+                (q.last_lsn, q.snapshot.take())
+            };
+            let result = match snapshot {
+                Some(snap) => self
+                    .write_records(&batch[..snap.split_at])
+                    .and_then(|()| self.rotate(&snap))
+                    .and_then(|()| self.write_records(&batch[snap.split_at..])),
+                None => self.write_records(&batch),
+            };
+            // Publish even an empty batch: a snapshot alone changes `snapshot_lsn`.
+            if result.is_ok() {
+                self.publish(self.durable_lsn);
+            }
+            batch.clear();
+            if let Err(e) = result {
+                let why = format!("{e:#}");
+                tracing::error!(error = %why, durable_lsn = self.durable_lsn, "journal write failed: no further record will be acknowledged");
+                lock(&self.shared.queue).failed = Some(why.clone());
+                let snapshot_lsn = self.snapshot_lsn;
+                self.shared.publish(Durability {
+                    lsn: self.durable_lsn,
+                    failed: Some(why),
+                    snapshot_lsn,
+                });
+                return;
+            }
+            debug_assert_eq!(self.durable_lsn, last_lsn);
+        }
+    }
+
+    /// Writes and fsyncs whole frames, publishing each newly durable LSN.
+    fn write_records(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.sync {
+            SyncMode::Group => {
+                let count = count_frames(bytes);
+                self.file.write_all(bytes).context("journal write")?;
+                self.file.sync_data().context("journal fdatasync")?;
+                self.publish(self.durable_lsn + count);
+            }
+            SyncMode::PerRecord => {
+                let mut at = 0;
+                while at < bytes.len() {
+                    let end = at + frame_len(&bytes[at..]);
+                    self.file
+                        .write_all(&bytes[at..end])
+                        .context("journal write")?;
+                    self.file.sync_data().context("journal fdatasync")?;
+                    self.publish(self.durable_lsn + 1);
+                    at = end;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, lsn: Lsn) {
+        self.durable_lsn = lsn;
+        self.shared.publish(Durability {
+            lsn,
+            failed: None,
+            snapshot_lsn: self.snapshot_lsn,
+        });
+    }
+
+    /// New segment first (so the journal always has a live tail), then the snapshot, then the
+    /// older segments move to the archive. A crash between any two steps recovers: records
+    /// are never in no file, and recovery skips what a snapshot already holds.
+    fn rotate(&mut self, snap: &PendingSnapshot) -> anyhow::Result<()> {
+        let st = &*self.storage;
+        let first = snap.lsn + 1;
+        let seg = self.dir.join(segment_name(first));
+        if first != self.segment_first_lsn {
+            let mut file = st
+                .create(&seg)
+                .with_context(|| format!("create {}", seg.display()))?;
+            file.write_all(&journal::file_header())?;
+            file.sync_data()
+                .with_context(|| format!("fdatasync {}", seg.display()))?;
+            st.sync_dir(&self.dir).context("fsync data dir")?;
+            self.file = file;
+            self.segment_first_lsn = first;
+        }
+        write_snapshot(st, &self.dir, snap.lsn, &snap.state)?;
+        self.snapshot_lsn = snap.lsn;
+        compact(st, &self.dir, snap.lsn)?;
+        write_marker(st, &self.dir, self.durable_lsn)?;
+        tracing::info!(
+            lsn = snap.lsn,
+            bytes = snap.state.len(),
+            "snapshot written, older segments archived"
+        );
+        Ok(())
+    }
+}
+
+pub(super) fn frame_len(bytes: &[u8]) -> usize {
+    let len = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes);
+    (FRAME_HEADER_LEN + len as usize).min(bytes.len())
+}
+
+pub(super) fn count_frames(mut bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    while !bytes.is_empty() {
+        bytes = &bytes[frame_len(bytes)..];
+        n += 1;
+    }
+    n
+}
+
+/// Journals an accepted command and the events it caused (drained from the engine, in
+/// order). Returns the LSN whose durability releases the reply and the events.
+pub fn journal_command(
+    j: &Journal,
+    now: Timestamp,
+    command: &Command,
+    events: &[EventRecord],
+) -> Result<Lsn, JournalError> {
+    let region = j.region();
+    let lsn = j.append(&Record::command(region, now, command.clone()))?;
+    // A location ping's only event (`responder_moved`) is the command restated: no incident
+    // timeline holds it and replay regenerates it, so it gets no Decisions record. Pings are
+    // most records by far; this halves what they cost the journal.
+    let implied = matches!(command, Command::Location { .. })
+        && events
+            .iter()
+            .all(|e| matches!(e.event, Event::ResponderMoved { .. }));
+    if implied {
+        return Ok(lsn);
+    }
+    match Record::decisions(region, events.to_vec()) {
+        Some(d) => j.append(&d),
+        None => Ok(lsn),
+    }
+}
+
+/// Journals a `handle_timeout(now)` call. Every call is journaled, not only those that
+/// produced events: a timer may change state silently, and replay must make the same calls.
+pub fn journal_timeout(
+    j: &Journal,
+    now: Timestamp,
+    events: &[EventRecord],
+) -> Result<Lsn, JournalError> {
+    let region = j.region();
+    let lsn = j.append(&Record::timeout(region, now))?;
+    match Record::decisions(region, events.to_vec()) {
+        Some(d) => j.append(&d),
+        None => Ok(lsn),
+    }
+}
