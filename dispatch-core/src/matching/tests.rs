@@ -1,0 +1,122 @@
+use super::*;
+use crate::model::ResponderKind;
+use crate::spatial::{tree_of, ResponderIndex};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, rng_seed: proptest::test_runner::RngSeed::Fixed(11), ..ProptestConfig::default() })]
+    /// Oracle: Hungarian equals exhaustive search (count, then total cost).
+    #[test]
+    fn joint_assignment_matches_exhaustive_search(
+        rows in 1usize..5, cols in 1usize..6,
+        cells in proptest::collection::vec(proptest::option::weighted(0.7, 0u64..1000), 30)
+    ) {
+        let costs: Vec<Vec<Option<u64>>> =
+            (0..rows).map(|i| (0..cols).map(|j| cells[(i * cols + j) % cells.len()]).collect()).collect();
+        let a = assign_jointly(&costs);
+        // A valid assignment: each column at most once, only feasible cells.
+        let mut used = std::collections::BTreeSet::new();
+        for (i, c) in a.iter().enumerate() {
+            if let Some(c) = c {
+                prop_assert!(costs[i][*c].is_some());
+                prop_assert!(used.insert(*c));
+            }
+        }
+        prop_assert_eq!(assignment_value(&costs, &a), assign_exhaustive(&costs));
+    }
+}
+
+#[test]
+fn surge_gives_each_incident_its_own_responder() {
+    // Incident 0 is near both responders; incident 1 only near responder 0.
+    let costs = vec![vec![Some(100), Some(120)], vec![Some(110), Some(900)]];
+    assert_eq!(assign_jointly(&costs), vec![Some(1), Some(0)]);
+}
+
+/// Oracle: `rank` equals brute force (every eligible responder's ETA, sorted).
+#[test]
+fn rank_matches_brute_force() {
+    let origin = LatLon::new(-30.03, -51.2).unwrap();
+    let roads = StraightLine::new(origin, 20_000.0);
+    let proj = roads.projection();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for round in 0..20 {
+        let n = 300;
+        let mut pos = Vec::new();
+        let mut info = Vec::new();
+        let mut idx = ResponderIndex::default();
+        for slot in 0..n {
+            let p = proj.to_latlon([
+                rng.random_range(-3000.0..3000.0),
+                rng.random_range(-3000.0..3000.0),
+            ]);
+            let mode = if rng.random_bool(0.3) {
+                TravelMode::Car
+            } else {
+                TravelMode::Foot
+            };
+            let walk: f64 = rng.random_range(3.0..5.5);
+            let familiar = if rng.random_bool(0.02) {
+                Some("paired volunteer")
+            } else {
+                None
+            };
+            idx.insert(tree_of(ResponderKind::Volunteer, mode), slot, proj.to_xy(p));
+            pos.push(p);
+            info.push(CandidateInfo {
+                position: roads.place(mode, p).unwrap(),
+                mode,
+                time_factor: if mode == TravelMode::Foot {
+                    4.5 / walk
+                } else {
+                    1.0
+                },
+                familiar,
+            });
+        }
+        let forced: Vec<u32> = (0..n)
+            .filter(|&s| info[s as usize].familiar.is_some())
+            .collect();
+        let eligible = |s: u32| {
+            if s % 7 == round % 7 {
+                None
+            } else {
+                Some(info[s as usize])
+            }
+        };
+        let target = proj.to_latlon([
+            rng.random_range(-2000.0..2000.0),
+            rng.random_range(-2000.0..2000.0),
+        ]);
+        let trees = [
+            (
+                tree_of(ResponderKind::Volunteer, TravelMode::Foot),
+                5.5 / 3.6,
+            ),
+            (tree_of(ResponderKind::Volunteer, TravelMode::Car), 10.0),
+        ];
+        let k = 1 + (round as usize % 8);
+        let q = RankQuery {
+            target,
+            target_xy: proj.to_xy(target),
+            trees: &trees,
+            forced: &forced,
+            k,
+            margin_ms: 60_000,
+        };
+        let got = rank(&q, &idx, &roads, &eligible);
+        let mut brute = Vec::new();
+        let all: Vec<(u32, CandidateInfo)> =
+            (0..n).filter_map(|s| eligible(s).map(|c| (s, c))).collect();
+        let targets = [
+            roads.place(TravelMode::Foot, target),
+            roads.place(TravelMode::Car, target),
+        ];
+        evaluate(&roads, &targets, 60_000, &all, &mut brute);
+        sort_ranked(&mut brute);
+        brute.truncate(k);
+        assert_eq!(got, brute, "round {round}");
+    }
+}
