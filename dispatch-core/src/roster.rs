@@ -144,13 +144,16 @@ impl Principal {
 /// a reader never sees one half-updated and there is no second index to keep in step.
 pub type TokenTable = Arc<HashMap<String, Principal>>;
 
+/// The roster's grids, shared the same way as [`TokenTable`] ([`Roster::grid_table`]).
+pub type GridTable = Arc<BTreeMap<GridId, GridRecord>>;
+
 /// The run-time roster: validated, indexed, changed by operators.
 ///
 /// Maps are `BTreeMap`s so that anything iterating them (views, snapshots) is deterministic.
 /// The token index is a `HashMap` because it is only ever looked up, never iterated.
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
-    grids: BTreeMap<GridId, GridRecord>,
+    grids: GridTable,
     responders: BTreeMap<ResponderId, ResponderRecord>,
     elders: BTreeMap<ElderId, ElderRecord>,
     operators: BTreeMap<OperatorId, OperatorRecord>,
@@ -204,7 +207,7 @@ impl Roster {
                     id: g.id.to_string(),
                 });
             }
-            r.grids.insert(g.id.clone(), g);
+            Arc::make_mut(&mut r.grids).insert(g.id.clone(), g);
         }
         for p in file.responders {
             if r.responders.contains_key(&p.id) {
@@ -361,7 +364,7 @@ impl Roster {
 
     /// Checks an added or edited grid (always acceptable; here for symmetry and future rules).
     pub fn upsert_grid(&mut self, g: GridRecord) -> Result<(), RosterError> {
-        self.grids.insert(g.id.clone(), g);
+        Arc::make_mut(&mut self.grids).insert(g.id.clone(), g);
         Ok(())
     }
 
@@ -439,7 +442,9 @@ impl Roster {
             });
         }
         self.grid_workers.remove(id);
-        Ok(self.grids.remove(id).expect("checked above"))
+        Ok(Arc::make_mut(&mut self.grids)
+            .remove(id)
+            .expect("checked above"))
     }
 
     pub fn grid(&self, id: &GridId) -> Option<&GridRecord> {
@@ -474,6 +479,11 @@ impl Roster {
             .unwrap_or(&[])
     }
     /// The token index as it is now (cheap: a shared pointer). See [`TokenTable`].
+    /// The grids (shared; a new table after each change of a grid).
+    pub fn grid_table(&self) -> GridTable {
+        self.grids.clone()
+    }
+
     pub fn token_table(&self) -> TokenTable {
         self.tokens.clone()
     }

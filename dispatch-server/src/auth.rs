@@ -4,9 +4,13 @@
 //! Looking a digest up in a hash map leaks nothing useful through timing: an attacker controls
 //! the token, not its digest, so timing differences reveal nothing about a valid token.
 
-use dispatch_core::roster::TokenTable;
+use dispatch_core::ids::GridId;
+use dispatch_core::roster::GridRecord;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::RwLock;
+use tokio::sync::watch;
 
 /// An authenticated caller: the role and the roster id the token is bound to (the roster's
 /// own type; `wire::Role::from` names its role on the wire).
@@ -17,42 +21,94 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The engine roster's token table, as connection attempts see it: the engine task hands
-/// over the roster's table whenever a command changed it ([`TokenIndex::follow`]); nothing
-/// here is kept by hand, so it cannot drift from the roster.
+/// A table of the engine's roster as other threads see it: the engine task hands over the
+/// roster's own copy-on-write table whenever a command changed it ([`Followed::follow`]), so
+/// nothing here is kept by hand and it cannot drift from the roster.
 #[derive(Debug)]
-pub struct TokenIndex {
-    current: RwLock<TokenTable>,
+pub struct Followed<T> {
+    current: RwLock<Arc<T>>,
+    /// Bumped whenever the table changes, so open sessions can check what they rely on.
+    changes: watch::Sender<u64>,
 }
 
-impl TokenIndex {
-    pub fn new(table: TokenTable) -> TokenIndex {
-        TokenIndex {
+impl<T> Followed<T> {
+    pub fn new(table: Arc<T>) -> Followed<T> {
+        Followed {
             current: RwLock::new(table),
+            changes: watch::channel(0).0,
         }
     }
 
-    /// Who a presented token belongs to, if anyone.
-    pub fn authenticate(&self, token: &str) -> Option<Principal> {
-        let digest = token_digest(token);
-        self.read().get(&digest).cloned()
-    }
-
-    /// Follows the roster: takes its table if it is not the one held (a pointer compare, so
-    /// cheap enough to call after every command).
-    pub fn follow(&self, table: &TokenTable) {
-        if !std::sync::Arc::ptr_eq(&self.read(), table) {
-            *self.current.write().unwrap_or_else(|e| e.into_inner()) = table.clone();
-        }
-    }
-
-    // A poisoned lock only means another thread panicked while swapping a pointer; the table
-    // is still a valid table, so keep serving rather than refuse every login.
-    fn read(&self) -> TokenTable {
+    /// The newest table.
+    pub fn get(&self) -> Arc<T> {
+        // A poisoned lock only means another thread panicked while swapping a pointer; the
+        // table is still a valid table, so keep serving rather than refuse every login.
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Follows the roster: takes its table if it is not the one held (a pointer compare, so
+    /// cheap enough to call after every command).
+    pub fn follow(&self, table: &Arc<T>) {
+        if !Arc::ptr_eq(&self.get(), table) {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = table.clone();
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// The roster's grids, for console filters (`unknown_grid`).
+pub type GridIndex = Followed<BTreeMap<GridId, GridRecord>>;
+
+/// The roster's token table, as connection attempts and open sessions see it.
+pub type TokenIndex = Followed<HashMap<String, Principal>>;
+
+/// The roster's tables the server reads outside the engine task, followed after every
+/// accepted command.
+#[derive(Debug, Clone)]
+pub struct RosterViews {
+    pub tokens: Arc<TokenIndex>,
+    pub grids: Arc<GridIndex>,
+}
+
+/// What an open session keeps of the token it was opened with: its digest, and a receiver
+/// that wakes when the roster's tokens change (a token issued anew, a person retired).
+#[derive(Debug, Clone)]
+pub struct Credential {
+    digest: String,
+    changes: watch::Receiver<u64>,
+}
+
+impl Credential {
+    /// Resolves when the token table changed since this was last called (never, once the
+    /// index is gone).
+    pub async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl TokenIndex {
+    /// Who a presented token belongs to, if anyone.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
+        self.get().get(&token_digest(token)).cloned()
+    }
+
+    /// Who a presented token belongs to, with the credential an open session keeps.
+    pub fn credential(&self, token: &str) -> Option<(Principal, Credential)> {
+        let digest = token_digest(token);
+        let principal = self.get().get(&digest).cloned()?;
+        let changes = self.changes.subscribe();
+        Some((principal, Credential { digest, changes }))
+    }
+
+    /// Whether `credential` still names `principal` (false once its token was replaced by a
+    /// new one, or its person retired).
+    pub fn holds(&self, credential: &Credential, principal: &Principal) -> bool {
+        self.get().get(&credential.digest) == Some(principal)
     }
 }
 

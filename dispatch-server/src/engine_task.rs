@@ -8,7 +8,7 @@
 //! (snapshots for consoles, incident timelines, time banks) are served only when nothing is
 //! waiting for durability, for the same reason.
 
-use crate::auth::TokenIndex;
+use crate::auth::RosterViews;
 use crate::fanout::{Delivery, Fanout, Meta, SubscribeReq};
 use crate::journal;
 use crate::journal::Journal;
@@ -19,8 +19,8 @@ use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
-use dispatch_core::ids::{IncidentId, ResponderId};
-use dispatch_core::roster::TokenTable;
+use dispatch_core::ids::{ElderId, GridId, IncidentId, ResponderId};
+use dispatch_core::roster::{GridTable, TokenTable};
 use dispatch_core::sans_io::SansIo;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
@@ -47,6 +47,10 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn incident_meta(&self, id: IncidentId) -> Option<Meta>;
     /// The roster's token index (shared; a new one after each change).
     fn token_table(&self) -> TokenTable;
+    /// The roster's grids (shared; a new table after each change of a grid).
+    fn grid_table(&self) -> GridTable;
+    /// A roster entry as the roster file holds it (`None`: no such entry).
+    fn roster_entry(&self, entry: &RosterRef) -> Option<Value>;
     /// Everything but the road network, for journal snapshots.
     fn save_state(&self) -> EngineState;
     /// The open offer or assignment a reconnecting phone must be told again.
@@ -79,6 +83,17 @@ impl EngineCore for Engine {
     }
     fn token_table(&self) -> TokenTable {
         self.roster().token_table()
+    }
+    fn grid_table(&self) -> GridTable {
+        self.roster().grid_table()
+    }
+    fn roster_entry(&self, entry: &RosterRef) -> Option<Value> {
+        let roster = self.roster();
+        match entry {
+            RosterRef::Responder(id) => serde_json::to_value(roster.responder(id)?).ok(),
+            RosterRef::Elder(id) => serde_json::to_value(roster.elder(id)?).ok(),
+            RosterRef::Grid(id) => serde_json::to_value(roster.grid(id)?).ok(),
+        }
     }
     fn save_state(&self) -> EngineState {
         Engine::save_state(self)
@@ -217,6 +232,37 @@ pub enum Refusal {
     /// Shutting down, or the journal failed.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// What the request expected of the roster did not hold (see [`Expect`]).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// A roster entry, as people management names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RosterRef {
+    Responder(ResponderId),
+    Elder(ElderId),
+    Grid(GridId),
+}
+
+impl std::fmt::Display for RosterRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RosterRef::Responder(id) => write!(f, "responder {id}"),
+            RosterRef::Elder(id) => write!(f, "elder {id}"),
+            RosterRef::Grid(id) => write!(f, "grid {id}"),
+        }
+    }
+}
+
+/// What must hold of the roster when a command's turn comes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Nothing,
+    /// The entry does not exist (a create).
+    Absent(RosterRef),
+    /// The entry is exactly as it was read (a read-modify-write).
+    Unchanged(RosterRef, Value),
 }
 
 impl Refusal {
@@ -225,6 +271,7 @@ impl Refusal {
             Refusal::Engine(e) => e.code(),
             Refusal::Busy => "busy",
             Refusal::Unavailable(_) => "unavailable",
+            Refusal::Conflict(_) => "conflict",
         }
     }
 }
@@ -236,7 +283,14 @@ type Outcome = Result<Reply, Refusal>;
 pub enum Request {
     Command {
         cmd: Command,
+        /// Checked against the engine right before the command runs (people management's
+        /// create and read-modify-write, without a race between the check and the change).
+        expect: Expect,
         reply: oneshot::Sender<Outcome>,
+    },
+    RosterEntry {
+        entry: RosterRef,
+        reply: oneshot::Sender<Option<Value>>,
     },
     Subscribe(SubscribeReq),
     Incident {
@@ -310,9 +364,30 @@ impl EngineHandle {
     /// Runs a command; the answer comes once it (and everything before it) is durable.
     pub async fn command(&self, cmd: Command) -> Outcome {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::Command { cmd, reply }).await?;
+        self.send(Request::Command {
+            cmd,
+            expect: Expect::Nothing,
+            reply,
+        })
+        .await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))?
+    }
+
+    /// Runs a command if `expect` holds when its turn comes (else `Refusal::Conflict`).
+    pub async fn command_if(&self, expect: Expect, cmd: Command) -> Outcome {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Command { cmd, expect, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))?
+    }
+
+    /// A roster entry as the roster file holds it (digests included: callers strip them).
+    pub async fn roster_entry(&self, entry: RosterRef) -> Result<Option<Value>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::RosterEntry { entry, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
 
     /// Queues a location ping (coalesced: newest wins). Never waits.
@@ -404,7 +479,7 @@ pub struct EngineTask {
     journal: Box<dyn JournalSink>,
     durable: watch::Receiver<Durability>,
     fanout: Fanout,
-    tokens: Arc<TokenIndex>,
+    roster_views: RosterViews,
     uncommitted: VecDeque<Pending>,
     /// Reads waiting for `uncommitted` to empty.
     deferred: VecDeque<Request>,
@@ -427,7 +502,7 @@ pub fn spawn(
     engine: Box<dyn EngineCore>,
     journal: Box<dyn JournalSink>,
     fanout: Fanout,
-    tokens: Arc<TokenIndex>,
+    roster_views: RosterViews,
     limits: EngineLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(EngineHandle, oneshot::Receiver<anyhow::Result<()>>)> {
@@ -447,7 +522,7 @@ pub fn spawn(
         journal,
         durable,
         fanout,
-        tokens,
+        roster_views,
         uncommitted: VecDeque::new(),
         deferred: VecDeque::new(),
         last_lsn: 0,
@@ -603,7 +678,7 @@ impl EngineTask {
 
     fn request(&mut self, req: Request) {
         match req {
-            Request::Command { cmd, reply } => self.apply(cmd, Some(reply)),
+            Request::Command { cmd, expect, reply } => self.apply_if(expect, cmd, reply),
             other if !self.uncommitted.is_empty() => self.deferred.push_back(other),
             other => self.read(other),
         }
@@ -611,7 +686,10 @@ impl EngineTask {
 
     fn read(&mut self, req: Request) {
         match req {
-            Request::Command { cmd, reply } => self.apply(cmd, Some(reply)),
+            Request::Command { cmd, expect, reply } => self.apply_if(expect, cmd, reply),
+            Request::RosterEntry { entry, reply } => {
+                let _ = reply.send(self.engine.roster_entry(&entry));
+            }
             Request::Subscribe(sub) => {
                 let engine = &self.engine;
                 self.fanout.subscribe(
@@ -657,6 +735,25 @@ impl EngineTask {
         (events, deliveries)
     }
 
+    fn apply_if(&mut self, expect: Expect, cmd: Command, reply: oneshot::Sender<Outcome>) {
+        let unmet = match &expect {
+            Expect::Nothing => None,
+            Expect::Absent(entry) => self
+                .engine
+                .roster_entry(entry)
+                .map(|_| format!("{entry} already exists")),
+            Expect::Unchanged(entry, seen) => (self.engine.roster_entry(entry).as_ref()
+                != Some(seen))
+            .then(|| format!("{entry} changed while this request ran; read it again")),
+        };
+        match unmet {
+            Some(why) => {
+                let _ = reply.send(Err(Refusal::Conflict(why)));
+            }
+            None => self.apply(cmd, Some(reply)),
+        }
+    }
+
     fn apply(&mut self, cmd: Command, reply: Option<oneshot::Sender<Outcome>>) {
         if let Some(why) = &self.failed {
             if let Some(tx) = reply {
@@ -675,7 +772,8 @@ impl EngineTask {
             Ok(r) => match self.journal.command(now, &command, &events) {
                 Ok(lsn) => {
                     self.last_lsn = lsn;
-                    self.tokens.follow(&self.engine.token_table());
+                    self.roster_views.tokens.follow(&self.engine.token_table());
+                    self.roster_views.grids.follow(&self.engine.grid_table());
                     self.maybe_snapshot();
                     (lsn, Ok(r), Some(label))
                 }

@@ -6,7 +6,7 @@
 //! it belongs to. `/healthz` and `/metrics` are open (they reveal no person's data and are
 //! scraped by infrastructure).
 
-use crate::auth::{bearer_token, Principal, TokenIndex};
+use crate::auth::{bearer_token, Credential, GridIndex, Principal, TokenIndex};
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::ResponderRegistry;
 use crate::metrics as m;
@@ -21,11 +21,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use dashmap::DashMap;
 use dispatch_core::command::Reply;
-use dispatch_core::ids::{DeviceId, GridId};
+use dispatch_core::ids::DeviceId;
 use dispatch_core::ids::{IncidentId, ResponderId};
 use futures_util::{SinkExt, StreamExt};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +38,7 @@ pub struct AppState {
     pub registry: Arc<ResponderRegistry>,
     pub session_limits: SessionLimits,
     /// The roster's grids (console filters naming another are refused `unknown_grid`).
-    pub grids: Arc<HashSet<GridId>>,
+    pub grids: Arc<GridIndex>,
     /// Cancelled when the server stops: sessions close with 1001.
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for them.
@@ -73,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/responders/{id}/time-bank", get(get_time_bank))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::people::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,
@@ -101,25 +101,39 @@ async fn mark_authenticated(
 }
 
 /// An error response with the protocol's error body.
-fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
     let body = ServerMessage::error(None, code, message).encode();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn refusal_response(e: &Refusal) -> Response {
+pub(crate) fn refusal_response(e: &Refusal) -> Response {
     let status = match e {
         Refusal::Busy | Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Conflict(_) => StatusCode::CONFLICT,
     };
     error(status, e.code(), e.to_string())
 }
 
 /// The caller, or the 401 to send.
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Principal, Box<Response>> {
+    credential(state, headers, uri).map(|(p, _)| p)
+}
+
+/// The caller and the credential a session keeps, or the 401 to send.
+fn credential(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(Principal, Credential), Box<Response>> {
     let Some(token) = bearer_token(headers, uri.query()) else {
         m::http_unauthorized();
         return Err(Box::new(error(
@@ -128,7 +142,7 @@ fn authenticate(
             "a bearer token is required (Authorization header or access_token query)",
         )));
     };
-    state.tokens.authenticate(&token).ok_or_else(|| {
+    state.tokens.credential(&token).ok_or_else(|| {
         m::http_unauthorized();
         Box::new(error(
             StatusCode::UNAUTHORIZED,
@@ -145,7 +159,7 @@ async fn ws_upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     // Authenticated before the upgrade: a refused client never gets a 101.
-    let principal = match authenticate(&state, &headers, &uri) {
+    let (principal, credential) = match credential(&state, &headers, &uri) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -155,6 +169,8 @@ async fn ws_upgrade(
     let session_no = state.session_counter.fetch_add(1, Ordering::Relaxed);
     let ctx = SessionCtx {
         principal,
+        credential,
+        tokens: state.tokens.clone(),
         engine: state.engine.clone(),
         registry: state.registry.clone(),
         limits: state.session_limits,

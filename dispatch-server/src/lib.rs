@@ -9,6 +9,7 @@
 //! - [`session`]: one WebSocket client, generic over Sink/Stream.
 //! - [`http`], [`listener`]: the axum routes and the connection-limited listener.
 //! - [`metrics`]: Prometheus text at `/metrics`.
+//! - [`people`]: responders, elders and grids managed over HTTP; tokens issued.
 //! - [`web`]: the console and responder web apps and `GET /v1/map`.
 //! - [`serve_cmd`]: `dispatch serve` (flags → [`Config`] → [`run`]).
 //!
@@ -26,12 +27,13 @@ pub mod journal;
 pub mod listener;
 pub mod metrics;
 pub mod moves;
+pub mod people;
 pub mod serve_cmd;
 pub mod session;
 pub mod web;
 pub mod wire;
 
-use crate::auth::TokenIndex;
+use crate::auth::{GridIndex, RosterViews, TokenIndex};
 use crate::engine_task::{EngineCore, EngineLimits, JournalSink};
 use crate::fanout::{Fanout, ResponderRegistry};
 use crate::session::SessionLimits;
@@ -160,7 +162,8 @@ pub fn service_area(roster: &RosterFile) -> Option<[f64; 4]> {
 /// records go, and the bounds.
 pub struct Config {
     pub engine: Box<dyn EngineCore>,
-    /// The roster the engine started from: tokens for auth, grids for console filters.
+    /// The roster the engine started from (its extent bounds positions when no map is given;
+    /// tokens and grids are read from the engine, which may have changed them since).
     pub roster: RosterFile,
     pub journal: Box<dyn JournalSink>,
     pub limits: Limits,
@@ -186,9 +189,10 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .context("reading the listener's address")?;
-    let tokens = Arc::new(TokenIndex::new(engine.token_table()));
-    let grids: Arc<std::collections::HashSet<_>> =
-        Arc::new(roster.grids.iter().map(|g| g.id.clone()).collect());
+    let roster_views = RosterViews {
+        tokens: Arc::new(TokenIndex::new(engine.token_table())),
+        grids: Arc::new(GridIndex::new(engine.grid_table())),
+    };
     let mut session_limits = limits.session;
     session_limits.area = session_limits.area.or_else(|| service_area(&roster));
     let registry = Arc::new(ResponderRegistry::default());
@@ -205,7 +209,7 @@ pub async fn run(
         engine,
         journal,
         fanout,
-        tokens.clone(),
+        roster_views.clone(),
         EngineLimits {
             command_queue: limits.command_queue,
             max_uncommitted: limits.max_uncommitted,
@@ -243,10 +247,10 @@ pub async fn run(
     );
     let state = http::AppState {
         engine: handle,
-        tokens,
+        tokens: roster_views.tokens,
         registry,
         session_limits,
-        grids,
+        grids: roster_views.grids,
         shutdown: sessions_stop.clone(),
         sessions: sessions.clone(),
         session_counter: Arc::new(AtomicU64::new(1)),

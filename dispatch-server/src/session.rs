@@ -6,7 +6,7 @@
 //! 1009), a stuck writer, a full responder queue or shutdown end it. The responder id of every
 //! responder command comes from the token, never from the frame.
 
-use crate::auth::Principal;
+use crate::auth::{Credential, GridIndex, Principal, TokenIndex};
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, SubscribeReq};
 use crate::metrics as m;
@@ -16,10 +16,8 @@ use crate::wire::{
 };
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::geo::LatLon;
-use dispatch_core::ids::GridId;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,6 +50,9 @@ pub mod close {
     pub const SUPERSEDED: u16 = 4000;
     /// No frame (not even a ping) from the client for the idle timeout.
     pub const IDLE: u16 = 4001;
+    /// The session's token no longer opens the service: a new token was issued for the
+    /// person (the old one is revoked) or the person was retired.
+    pub const REVOKED: u16 = 4003;
 }
 
 /// Why reading the next frame failed, as the session needs to know it (the WebSocket
@@ -102,15 +103,18 @@ pub struct SessionLimits {
 #[derive(Debug, Clone)]
 pub struct SessionCtx {
     pub principal: Principal,
+    /// The token the session was opened with, checked again whenever the roster's tokens
+    /// change (a revoked token closes the session with 4003).
+    pub credential: Credential,
+    pub tokens: Arc<TokenIndex>,
     pub engine: EngineHandle,
     pub registry: Arc<ResponderRegistry>,
     pub limits: SessionLimits,
     pub shutdown: CancellationToken,
     /// Unique per connection (responder registry entries are owned by one connection).
     pub session_no: u64,
-    /// The roster's grids (for `unknown_grid` in a console filter). Grids do not change while
-    /// the server runs: no wire message changes the roster yet (docs/protocol.md "Not yet").
-    pub grids: Arc<HashSet<GridId>>,
+    /// The roster's grids (for `unknown_grid` in a console filter), as they are now.
+    pub grids: Arc<GridIndex>,
 }
 
 /// A token bucket (per WebSocket session, and per device for `POST /v1/alerts`).
@@ -168,6 +172,7 @@ pub enum Ended {
     QueueOverflow,
     Superseded,
     ReadError,
+    Revoked,
 }
 
 /// A console's subscription.
@@ -223,6 +228,7 @@ where
     // Batched moves go out on this tick (polled only while a batching console is started).
     let mut moves_tick = tokio::time::interval(moves::BATCH_INTERVAL);
     moves_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut credential = ctx.credential.clone();
     let mut s = Session {
         sink,
         ctx,
@@ -253,6 +259,13 @@ where
             _ = shutdown.cancelled() => {
                 let _ = s.close(close::GOING_AWAY, "server shutting down").await;
                 ended = Some(Ended::Shutdown);
+            }
+            () = credential.changed() => {
+                if !s.ctx.tokens.holds(&credential, &s.ctx.principal) {
+                    m::frame_rejected("revoked");
+                    let _ = s.close(close::REVOKED, "token revoked or person retired").await;
+                    ended = Some(Ended::Revoked);
+                }
             }
             () = &mut idle => {
                 if pinged {
@@ -621,11 +634,12 @@ where
                 },
                 Principal::Operator(_),
             ) => {
+                let grids = self.ctx.grids.get();
                 let unknown = filter
                     .grids
                     .iter()
                     .flatten()
-                    .find(|g| !self.ctx.grids.contains(*g));
+                    .find(|g| !grids.contains_key(*g));
                 if let Some(g) = unknown {
                     m::frame_rejected("unknown_grid");
                     let why = format!("no grid `{g}` on the roster");

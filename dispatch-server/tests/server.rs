@@ -941,6 +941,44 @@ async fn a_filtered_snapshot_after_a_restart_holds_only_its_grids() {
     server.stop().await;
 }
 
+/// People changed at run time (people.rs) are journaled: after a restart on the same data
+/// directory the added volunteer and their issued token are there, the revoked token is not.
+#[tokio::test]
+async fn people_changes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &common::roster()),
+    );
+    let server = serve_from(&args).await;
+    let op = token("OP1");
+    let v9 = json!({"id": "V9", "kind": "volunteer", "travel_mode": "foot",
+        "home": {"lat": common::CENTRE.lat, "lon": common::CENTRE.lon}, "grid_id": "G1"});
+    let (s, body) = server
+        .http("POST", "/v1/responders", Some(&op), Some(&v9))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let mut issued = Vec::new();
+    for _ in 0..2 {
+        let (s, body) = server
+            .http("POST", "/v1/responders/V9/tokens", Some(&op), None)
+            .await;
+        assert_eq!(s, 201, "{body}");
+        issued.push(body["token"].as_str().unwrap().to_string());
+    }
+    server.stop().await;
+
+    let server = serve_from(&args).await;
+    let (s, body) = server
+        .http("GET", "/v1/responders/V9", Some(&op), None)
+        .await;
+    assert_eq!((s, &body["has_token"]), (200, &json!(true)), "{body}");
+    assert_eq!(server.upgrade_status(&issued[0]).await, 401);
+    server.connect_with("V9", &issued[1]).await;
+    server.stop().await;
+}
+
 /// A journal whose disk is full.
 struct FullDisk(tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>);
 

@@ -240,10 +240,32 @@ impl TestServer {
 
     /// Connects with `id`'s token in the Authorization header and reads the welcome.
     pub async fn connect(&self, id: &str) -> Client {
+        self.connect_with(id, &token(id)).await
+    }
+
+    /// The HTTP status of a WebSocket upgrade with `token` (101 when it is accepted).
+    pub async fn upgrade_status(&self, token: &str) -> u16 {
         let mut req = self.ws_url().into_client_request().expect("request");
         req.headers_mut().insert(
             "authorization",
-            format!("Bearer {}", token(id)).parse().expect("header"),
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        match tokio::time::timeout(GUARD, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("connect in time")
+        {
+            Ok((_, resp)) => resp.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+            Err(e) => panic!("upgrade failed: {e}"),
+        }
+    }
+
+    /// Connects as `id` with `token` and reads the welcome.
+    pub async fn connect_with(&self, id: &str, token: &str) -> Client {
+        let mut req = self.ws_url().into_client_request().expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
         );
         let (ws, resp) = tokio::time::timeout(GUARD, tokio_tungstenite::connect_async(req))
             .await

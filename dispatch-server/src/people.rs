@@ -1,0 +1,397 @@
+//! People management over HTTP (operators): responders, elders and grids added, read, edited
+//! and retired at run time, and responder tokens issued. Every change is an engine command
+//! (`Upsert*`, `Retire*`), so it is validated exactly as the roster file is, journaled before
+//! it is answered, and on the operators' stream; the token index and the grids of console
+//! filters follow the engine's roster (auth.rs), so a token issued anew revokes the old one at
+//! once and open sessions holding it are closed (4003).
+//!
+//! | method and path | answer |
+//! | --- | --- |
+//! | `POST /v1/responders`, `/v1/elders`, `/v1/grids` | 201, the stored entry; 409 if the id exists |
+//! | `GET /v1/{kind}/{id}` | 200, the entry; 404 if unknown |
+//! | `PATCH /v1/{kind}/{id}` | 200, the stored entry (the body's fields replace the entry's) |
+//! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident) |
+//! | `POST /v1/responders/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
+//!
+//! Responders are shown without their token digest (`has_token` says whether one is set), and
+//! a body may not set `token_sha256`: tokens are only issued by the server.
+
+use crate::auth::token_digest;
+use crate::engine_task::{Expect, Refusal, RosterRef};
+use crate::http::{authenticate, error, refusal_response, AppState};
+use crate::metrics as m;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dispatch_core::command::Command;
+use dispatch_core::error::CommandError;
+use dispatch_core::ids::{ElderId, GridId, OperatorId, ResponderId};
+use dispatch_core::model::Actor;
+use dispatch_core::roster::{ElderRecord, GridRecord, ResponderRecord};
+use rand::RngCore;
+use serde_json::{json, Map, Value};
+
+/// The largest body a people request may have.
+pub const BODY_BYTES: usize = 64 * 1024;
+
+/// The kinds of roster entries managed here, as their paths name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Responder,
+    Elder,
+    Grid,
+}
+
+impl Kind {
+    fn entry(self, id: &str) -> RosterRef {
+        match self {
+            Kind::Responder => RosterRef::Responder(ResponderId::from(id)),
+            Kind::Elder => RosterRef::Elder(ElderId::from(id)),
+            Kind::Grid => RosterRef::Grid(GridId::from(id)),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Responder => "responder",
+            Kind::Elder => "elder",
+            Kind::Grid => "grid",
+        }
+    }
+
+    /// The engine command that stores `body` (a whole entry), or a 400 naming the field.
+    fn upsert(self, by: Actor, body: Value) -> Result<Command, Box<Response>> {
+        let bad = |e: serde_json::Error| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                format!("not a valid {}: {e}", self.name()),
+            ))
+        };
+        Ok(match self {
+            Kind::Responder => Command::UpsertResponder {
+                by,
+                responder: serde_json::from_value::<ResponderRecord>(body).map_err(bad)?,
+            },
+            Kind::Elder => Command::UpsertElder {
+                by,
+                elder: serde_json::from_value::<ElderRecord>(body).map_err(bad)?,
+            },
+            Kind::Grid => Command::UpsertGrid {
+                by,
+                grid: serde_json::from_value::<GridRecord>(body).map_err(bad)?,
+            },
+        })
+    }
+
+    fn retire(self, by: Actor, id: &str) -> Command {
+        match self {
+            Kind::Responder => Command::RetireResponder {
+                by,
+                responder_id: ResponderId::from(id),
+            },
+            Kind::Elder => Command::RetireElder {
+                by,
+                elder_id: ElderId::from(id),
+            },
+            Kind::Grid => Command::RetireGrid {
+                by,
+                grid_id: GridId::from(id),
+            },
+        }
+    }
+}
+
+/// The people routes (merged into the router in http.rs).
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for (kind, path) in [
+        (Kind::Responder, "/v1/responders"),
+        (Kind::Elder, "/v1/elders"),
+        (Kind::Grid, "/v1/grids"),
+    ] {
+        r = r
+            .route(path, post(move |st, h, u, b| create(kind, st, h, u, b)))
+            .route(
+                &format!("{path}/{{id}}"),
+                get(move |st, h, u, id| read(kind, st, h, u, id))
+                    .patch(move |st, h, u, id, b| change(kind, st, h, u, id, b))
+                    .delete(move |st, h, u, id| retire(kind, st, h, u, id)),
+            );
+    }
+    r.route("/v1/responders/{id}/tokens", post(issue_token))
+}
+
+/// The calling operator, or the response to send.
+fn operator(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Actor, Box<Response>> {
+    match authenticate(state, headers, uri)? {
+        crate::auth::Principal::Operator(o) => Ok(Actor::Operator(o)),
+        _ => Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "people management needs an operator token",
+        ))),
+    }
+}
+
+/// A JSON object body of at most [`BODY_BYTES`].
+async fn object_body(body: axum::body::Body) -> Result<Map<String, Value>, Box<Response>> {
+    let bytes = axum::body::to_bytes(body, BODY_BYTES).await.map_err(|_| {
+        m::frame_rejected("too_big");
+        Box::new(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_big",
+            format!("a people request body is at most {BODY_BYTES} bytes"),
+        ))
+    })?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => {
+            if map.contains_key("token_sha256") {
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    "`token_sha256` cannot be set: issue a token with POST /v1/responders/{id}/tokens",
+                )));
+            }
+            Ok(map)
+        }
+        Ok(_) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "the body must be a JSON object",
+        ))),
+        Err(e) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("the body is not JSON: {e}"),
+        ))),
+    }
+}
+
+/// An entry as operators see it: a responder's token digest replaced by `has_token`.
+fn shown(mut entry: Value) -> Value {
+    if let Some(map) = entry.as_object_mut() {
+        if let Some(digest) = map.remove("token_sha256") {
+            map.insert("has_token".into(), Value::Bool(!digest.is_null()));
+        } else if map.contains_key("travel_mode") {
+            map.insert("has_token".into(), Value::Bool(false));
+        }
+    }
+    entry
+}
+
+/// An engine refusal about `entry` as an answer naming it: unknown entries are 404, a conflict
+/// 409, the rest as elsewhere (422 for what the roster's rules refuse).
+fn refused(entry: &RosterRef, e: &Refusal) -> Response {
+    let (status, code) = match (e, entry) {
+        // The entry itself is unknown (an unknown id it refers to is a 422 below).
+        (Refusal::Engine(c @ CommandError::UnknownResponder(_)), RosterRef::Responder(_))
+        | (Refusal::Engine(c @ CommandError::UnknownElder(_)), RosterRef::Elder(_))
+        | (Refusal::Engine(c @ CommandError::UnknownGrid(_)), RosterRef::Grid(_)) => {
+            (StatusCode::NOT_FOUND, c.code())
+        }
+        (Refusal::Engine(c), _) => (StatusCode::UNPROCESSABLE_ENTITY, c.code()),
+        (Refusal::Conflict(_), _) => (StatusCode::CONFLICT, e.code()),
+        (other, _) => return refusal_response(other),
+    };
+    error(status, code, format!("{entry}: {e}"))
+}
+
+async fn stored(state: &AppState, entry: RosterRef, status: StatusCode) -> Response {
+    match state.engine.roster_entry(entry).await {
+        Ok(Some(v)) => (status, Json(shown(v))).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown", "the entry is gone"),
+        Err(e) => refusal_response(&e),
+    }
+}
+
+async fn create(
+    kind: Kind,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Body,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let map = match object_body(body).await {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let Some(id) = map.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            format!("a {} needs a string `id`", kind.name()),
+        );
+    };
+    let cmd = match kind.upsert(by, Value::Object(map)) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let entry = kind.entry(&id);
+    match state
+        .engine
+        .command_if(Expect::Absent(entry.clone()), cmd)
+        .await
+    {
+        Ok(_) => stored(&state, entry, StatusCode::CREATED).await,
+        Err(e) => refused(&entry, &e),
+    }
+}
+
+async fn read(
+    kind: Kind,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = operator(&state, &headers, &uri) {
+        return *r;
+    }
+    match state.engine.roster_entry(kind.entry(&id)).await {
+        Ok(Some(v)) => Json(shown(v)).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown",
+            format!("no {} `{id}`", kind.name()),
+        ),
+        Err(e) => refusal_response(&e),
+    }
+}
+
+async fn change(
+    kind: Kind,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let patch = match object_body(body).await {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    if patch
+        .get("id")
+        .is_some_and(|v| v.as_str() != Some(id.as_str()))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            "`id` cannot be changed (retire the entry and add a new one)",
+        );
+    }
+    let entry = kind.entry(&id);
+    let current = match state.engine.roster_entry(entry.clone()).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown",
+                format!("no {} `{id}`", kind.name()),
+            )
+        }
+        Err(e) => return refusal_response(&e),
+    };
+    let mut merged = current.as_object().cloned().unwrap_or_default();
+    for (k, v) in patch {
+        merged.insert(k, v);
+    }
+    let cmd = match kind.upsert(by, Value::Object(merged)) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state
+        .engine
+        .command_if(Expect::Unchanged(entry.clone(), current), cmd)
+        .await
+    {
+        Ok(_) => stored(&state, entry, StatusCode::OK).await,
+        Err(e) => refused(&entry, &e),
+    }
+}
+
+async fn retire(
+    kind: Kind,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    match state.engine.command(kind.retire(by, &id)).await {
+        Ok(_) => Json(json!({ "retired": id })).into_response(),
+        Err(e) => refused(&kind.entry(&id), &e),
+    }
+}
+
+/// A new token: 32 random bytes, hex. `rand::rng()` is a cryptographically secure generator
+/// seeded from the operating system.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+async fn issue_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let entry = RosterRef::Responder(ResponderId::from(id.as_str()));
+    let current = match state.engine.roster_entry(entry.clone()).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown",
+                format!("no responder `{id}`"),
+            )
+        }
+        Err(e) => return refusal_response(&e),
+    };
+    let token = new_token();
+    let mut record = current.clone();
+    record["token_sha256"] = Value::String(token_digest(&token));
+    let cmd = match Kind::Responder.upsert(by.clone(), record) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let issued_by = match &by {
+        Actor::Operator(o) => o.clone(),
+        _ => OperatorId::from("?"),
+    };
+    match state
+        .engine
+        .command_if(Expect::Unchanged(entry.clone(), current), cmd)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(responder = %id, operator = %issued_by, "token issued; earlier tokens revoked");
+            (
+                StatusCode::CREATED,
+                Json(json!({ "responder_id": id, "token": token })),
+            )
+                .into_response()
+        }
+        Err(e) => refused(&entry, &e),
+    }
+}

@@ -1,0 +1,260 @@
+//! People management at run time (`people.rs`, docs/protocol.md "People"): over real HTTP and
+//! WebSocket, a care manager adds a volunteer, issues a token, and the volunteer is offered a
+//! job; a token issued anew closes the open session (4003) and the old token is refused; a
+//! retired volunteer loses their session and their token; bad requests change nothing.
+
+mod common;
+
+use common::{fall, token, TestServer, CENTRE};
+use serde_json::{json, Value};
+
+fn volunteer(id: &str, dlat: f64) -> Value {
+    json!({
+        "id": id,
+        "kind": "volunteer",
+        "travel_mode": "foot",
+        "home": {"lat": CENTRE.lat + dlat, "lon": CENTRE.lon},
+        "grid_id": "G1",
+        "skills": ["first_aid"]
+    })
+}
+
+async fn op(server: &TestServer, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    server.http(method, path, Some(&token("OP1")), body).await
+}
+
+/// Adds `id` and issues its first token.
+async fn add_with_token(server: &TestServer, id: &str) -> String {
+    let (s, stored) = op(
+        server,
+        "POST",
+        "/v1/responders",
+        Some(&volunteer(id, 0.001)),
+    )
+    .await;
+    assert_eq!(s, 201, "{stored}");
+    assert_eq!(stored["id"], id);
+    assert_eq!(stored["has_token"], false, "{stored}");
+    assert!(stored.get("token_sha256").is_none(), "{stored}");
+    let (s, issued) = op(server, "POST", &format!("/v1/responders/{id}/tokens"), None).await;
+    assert_eq!(s, 201, "{issued}");
+    issued["token"].as_str().expect("token").to_string()
+}
+
+#[tokio::test]
+async fn an_added_volunteer_with_an_issued_token_is_offered_a_job() {
+    let server = TestServer::start().await;
+    let t = add_with_token(&server, "V9").await;
+    let (s, stored) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!((s, &stored["has_token"]), (200, &json!(true)), "{stored}");
+
+    // The roster's volunteers are off duty: the new one is the only community responder.
+    let mut phone = server.connect_with("V9", &t).await;
+    let (r, _) = phone
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("people-1", "E1"), "1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+    let (offer, _) = phone.recv_until("offer", |_| true).await;
+    assert_eq!(offer["incident_id"], acc["incident_id"], "{offer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_issued_anew_closes_the_open_session_and_refuses_the_old_token() {
+    let server = TestServer::start().await;
+    let first = add_with_token(&server, "V9").await;
+    let mut phone = server.connect_with("V9", &first).await;
+    let (s, issued) = op(&server, "POST", "/v1/responders/V9/tokens", None).await;
+    assert_eq!(s, 201, "{issued}");
+    let second = issued["token"].as_str().expect("token").to_string();
+    assert_ne!(first, second);
+    assert_eq!(phone.closed_with().await, Some(4003));
+    assert_eq!(server.upgrade_status(&first).await, 401);
+    // The new token opens a session, and other people's sessions were left alone.
+    let mut again = server.connect_with("V9", &second).await;
+    let (r, _) = again
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retired_volunteer_loses_their_session_and_token() {
+    let server = TestServer::start().await;
+    let t = add_with_token(&server, "V9").await;
+    let mut phone = server.connect_with("V9", &t).await;
+    let mut other = server.connect("V1").await;
+    let (s, body) = op(&server, "DELETE", "/v1/responders/V9", None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(phone.closed_with().await, Some(4003));
+    assert_eq!(server.upgrade_status(&t).await, 401);
+    let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(s, 404);
+    // V1's session is still open.
+    let (r, _) = other
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn elders_and_grids_are_added_changed_and_retired() {
+    let server = TestServer::start().await;
+    let (s, g) = op(
+        &server,
+        "POST",
+        "/v1/grids",
+        Some(&json!({"id": "G3", "name": "Sul"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{g}");
+    let elder = json!({
+        "id": "E7", "home": {"lat": CENTRE.lat - 0.002, "lon": CENTRE.lon},
+        "grid_id": "G3", "care_level": 3, "paired_responders": ["V2"]
+    });
+    let (s, e) = op(&server, "POST", "/v1/elders", Some(&elder)).await;
+    assert_eq!(s, 201, "{e}");
+    assert_eq!(e["grid_id"], "G3");
+    // A console may filter on the new grid at once.
+    let mut console = server.connect("OP2").await;
+    let (snap, _) = console
+        .request(
+            json!({"type": "subscribe", "filter": {"grids": ["G3"]}}),
+            "s",
+        )
+        .await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    // A PATCH replaces only the fields it names.
+    let (s, e) = op(
+        &server,
+        "PATCH",
+        "/v1/elders/E7",
+        Some(&json!({"care_level": 5})),
+    )
+    .await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(
+        (e["care_level"].clone(), e["grid_id"].clone()),
+        (json!(5), json!("G3"))
+    );
+    // An alert for the new elder opens an incident the console filtered on G3 sees.
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("people-e7", "E7"), "1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+    let (opened, _) = console.recv_until("incident_opened", |_| true).await;
+    assert_eq!(opened["incident_id"], acc["incident_id"]);
+    // The grid is in use: it cannot be retired; the elder with an open incident cannot either.
+    let (s, body) = op(&server, "DELETE", "/v1/grids/G3", None).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("E7"),
+        "{body}"
+    );
+    let (s, body) = op(&server, "DELETE", "/v1/elders/E7", None).await;
+    assert_eq!(s, 422, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_people_requests_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let (_, before) = op(&server, "GET", "/v1/responders/V1", None).await;
+    let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
+        // A duplicate id.
+        ("POST", "/v1/responders", volunteer("V1", 0.0), 409, "V1"),
+        // An unknown grid, named.
+        (
+            "POST",
+            "/v1/responders",
+            json!({"id": "V8", "kind": "volunteer", "travel_mode": "foot",
+            "home": {"lat": CENTRE.lat, "lon": CENTRE.lon}, "grid_id": "G404"}),
+            422,
+            "G404",
+        ),
+        // A position off the map.
+        (
+            "POST",
+            "/v1/elders",
+            json!({"id": "E8", "home": {"lat": 10.0, "lon": 10.0},
+            "grid_id": "G1", "care_level": 2}),
+            422,
+            "E8",
+        ),
+        // An unknown field, named.
+        (
+            "POST",
+            "/v1/responders",
+            json!({"id": "V8", "kind": "volunteer", "travel_mode": "foot",
+            "home": {"lat": CENTRE.lat, "lon": CENTRE.lon}, "favourite_colour": "red"}),
+            400,
+            "favourite_colour",
+        ),
+        // A token digest cannot be set from outside.
+        (
+            "PATCH",
+            "/v1/responders/V1",
+            json!({"token_sha256": "00"}),
+            400,
+            "token_sha256",
+        ),
+        // The id cannot change.
+        ("PATCH", "/v1/responders/V1", json!({"id": "V7"}), 400, "id"),
+        // An unknown paired responder, named.
+        (
+            "PATCH",
+            "/v1/elders/E1",
+            json!({"paired_responders": ["V404"]}),
+            422,
+            "V404",
+        ),
+        // Unknown entries.
+        (
+            "PATCH",
+            "/v1/responders/V404",
+            json!({"skills": []}),
+            404,
+            "V404",
+        ),
+        ("DELETE", "/v1/responders/V404", json!(null), 404, "V404"),
+        ("GET", "/v1/elders/E404", json!(null), 404, "E404"),
+    ];
+    for (method, path, body, status, named) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (s, answer) = op(&server, method, path, body.as_ref()).await;
+        assert_eq!(s, status, "{method} {path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or("");
+        assert!(message.contains(named), "{method} {path}: {answer}");
+    }
+    // Not an operator; no token; a body that is not an object; one too large.
+    let (s, _) = server
+        .http(
+            "POST",
+            "/v1/responders",
+            Some(&token("V1")),
+            Some(&volunteer("V8", 0.0)),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = server.http("GET", "/v1/responders/V1", None, None).await;
+    assert_eq!(s, 401);
+    let (s, _) = op(&server, "POST", "/v1/grids", Some(&json!([1, 2]))).await;
+    assert_eq!(s, 400);
+    let big = json!({"id": "G9", "name": "x".repeat(dispatch_server::people::BODY_BYTES)});
+    let (s, _) = op(&server, "POST", "/v1/grids", Some(&big)).await;
+    assert_eq!(s, 413);
+
+    let (_, after) = op(&server, "GET", "/v1/responders/V1", None).await;
+    assert_eq!(before, after);
+    for path in ["/v1/responders/V8", "/v1/elders/E8", "/v1/grids/G9"] {
+        let (s, _) = op(&server, "GET", path, None).await;
+        assert_eq!(s, 404, "{path}");
+    }
+    // V1's token still works.
+    assert_eq!(server.upgrade_status(&token("V1")).await, 101);
+    server.stop().await;
+}
