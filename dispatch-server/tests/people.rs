@@ -83,14 +83,28 @@ async fn a_token_issued_anew_closes_the_open_session_and_refuses_the_old_token()
 }
 
 #[tokio::test]
-async fn a_retired_volunteer_loses_their_session_and_token() {
+async fn a_retired_volunteer_loses_their_session_token_and_open_offer() {
     let server = TestServer::start().await;
     let t = add_with_token(&server, "V9").await;
+    let mut console = server.connect("OP1").await;
+    console.request(json!({"type": "subscribe"}), "s").await;
     let mut phone = server.connect_with("V9", &t).await;
+    phone
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
     let mut other = server.connect("V1").await;
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("people-r", "E1"), "1").await;
+    let (offer, _) = phone.recv_until("offer", |_| true).await;
+    assert_eq!(offer["incident_id"], acc["incident_id"], "{offer}");
+
     let (s, body) = op(&server, "DELETE", "/v1/responders/V9", None).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(phone.closed_with().await, Some(4003));
+    let (withdrawn, _) = console
+        .recv_until("offer_withdrawn", |e| e["responder_id"] == "V9")
+        .await;
+    assert_eq!(withdrawn["offer_id"], offer["offer_id"], "{withdrawn}");
     assert_eq!(server.upgrade_status(&t).await, 401);
     let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
     assert_eq!(s, 404);
