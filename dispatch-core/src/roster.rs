@@ -24,6 +24,56 @@ pub struct RosterFile {
     pub devices: Vec<DeviceRecord>,
 }
 
+impl RosterFile {
+    /// How `self` (a roster file) differs from `service` (the roster a running service holds,
+    /// after its run-time changes), one line per entry: `responders/V9: only in the service`,
+    /// `responders/V2: only in the file`, `responders/V1: differs in token_sha256`. Empty when
+    /// they hold the same entries (in any order).
+    pub fn differences(&self, service: &RosterFile) -> Vec<String> {
+        fn by_id(
+            v: &serde_json::Value,
+        ) -> BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    let e = e.as_object()?;
+                    Some((e.get("id")?.as_str()?.to_string(), e.clone()))
+                })
+                .collect()
+        }
+        let (Ok(file), Ok(live)) = (serde_json::to_value(self), serde_json::to_value(service))
+        else {
+            return vec!["the rosters cannot be compared".into()];
+        };
+        let mut out = Vec::new();
+        for section in ["grids", "responders", "elders", "operators", "devices"] {
+            let (a, b) = (by_id(&file[section]), by_id(&live[section]));
+            for (id, ea) in &a {
+                match b.get(id) {
+                    None => out.push(format!("{section}/{id}: only in the file")),
+                    Some(eb) if ea != eb => {
+                        let mut keys: Vec<&str> = ea
+                            .keys()
+                            .chain(eb.keys())
+                            .map(String::as_str)
+                            .filter(|k| ea.get(*k) != eb.get(*k))
+                            .collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        out.push(format!("{section}/{id}: differs in {}", keys.join(", ")));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for id in b.keys().filter(|id| !a.contains_key(*id)) {
+                out.push(format!("{section}/{id}: only in the service"));
+            }
+        }
+        out
+    }
+}
+
 /// A grid: the small area one grid worker knows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -514,5 +564,41 @@ impl Roster {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(id: &str, name: &str) -> GridRecord {
+        GridRecord {
+            id: GridId::from(id),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn differences_name_each_entry_and_field() {
+        let file = RosterFile {
+            grids: vec![grid("G1", "Centro"), grid("G2", "Norte")],
+            ..RosterFile::default()
+        };
+        assert!(file.differences(&file).is_empty());
+        let mut reordered = file.clone();
+        reordered.grids.reverse();
+        assert!(file.differences(&reordered).is_empty());
+        let service = RosterFile {
+            grids: vec![grid("G1", "Centro Histórico"), grid("G3", "Sul")],
+            ..RosterFile::default()
+        };
+        assert_eq!(
+            file.differences(&service),
+            vec![
+                "grids/G1: differs in name",
+                "grids/G2: only in the file",
+                "grids/G3: only in the service",
+            ]
+        );
     }
 }

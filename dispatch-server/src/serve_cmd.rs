@@ -217,10 +217,25 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
     });
     // Check the roster against the map before touching the journal, so a bad roster is
     // reported as such (naming the entry) rather than as a replay failure.
-    Engine::with_travel_times(times.clone(), roster.clone(), policy.clone())
+    let from_file = Engine::with_travel_times(times.clone(), roster.clone(), policy.clone())
         .with_context(|| format!("roster {} refused", args.roster.display()))?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    // The roster file seeds an empty data directory (a snapshot at LSN 0); from then on the
+    // data directory is the truth about who exists, changed only by journaled commands.
+    let seeded = crate::journal::seed(
+        &crate::journal::DiskStorage,
+        &args.data_dir,
+        &from_file.save_state(),
+    )
+    .with_context(|| format!("seeding data dir {}", args.data_dir.display()))?;
+    drop(from_file);
+    if seeded {
+        tracing::info!(
+            roster = %args.roster.display(),
+            data_dir = %args.data_dir.display(),
+            "empty data directory seeded from the roster file; from now on the data directory \
+             holds who exists (changed over HTTP, kept by the journal)"
+        );
+    }
     let journal_opts = JournalOptions {
         recover_past_corruption: args.recover_to_corruption,
         snapshot_every: args.snapshot_every,
@@ -228,7 +243,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
     };
     let (journal, recovered) = Journal::open(&args.data_dir, journal_opts)
         .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
-    let (engine, stats) = restore_engine(&recovered, times, roster, policy)
+    let (engine, stats) = restore_engine(&recovered, times, roster.clone(), policy)
         .with_context(|| format!("restoring from {}", args.data_dir.display()))?;
     tracing::info!(
         snapshot_lsn = stats.snapshot_lsn,
@@ -237,6 +252,19 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         last_seq = engine.last_seq(),
         "engine restored"
     );
+    if !seeded {
+        let differences = roster.differences(&engine.roster().to_file());
+        if !differences.is_empty() {
+            tracing::warn!(
+                roster = %args.roster.display(),
+                count = differences.len(),
+                differences = %differences.join("; "),
+                "the roster file differs from the data directory's roster, which is the truth \
+                 (run-time changes are kept; the file only seeds an empty data directory); \
+                 apply changes over HTTP (docs/protocol.md, people management)"
+            );
+        }
+    }
     let limits = args.limits.to_limits(&args.data_dir);
     Ok(Config {
         // The roster as it is now (run-time changes replayed), for tokens and filters.

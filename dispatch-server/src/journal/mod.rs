@@ -49,7 +49,7 @@ mod writer;
 
 pub use restore::{open_durable_engine, replay_all, restore_engine, ReplayStats};
 pub(crate) use snapshot::list_segments;
-pub use snapshot::{read_marker, segment_name};
+pub use snapshot::{read_marker, seed, segment_name};
 pub use storage::{DiskStorage, FaultOp, SimStorage, Storage};
 pub use writer::{journal_command, journal_timeout, Journal};
 

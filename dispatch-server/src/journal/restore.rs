@@ -623,4 +623,46 @@ mod tests {
             "{err:#}"
         );
     }
+
+    /// Regression (the roster file was the starting point of every restart without a
+    /// snapshot): a responder removed from the file made the next start fail replaying the
+    /// records that name them. A seeded directory restarts from its own roster whatever the
+    /// file says now, and a directory is seeded once only.
+    #[test]
+    fn removing_a_responder_from_the_file_does_not_stop_a_restart() {
+        let st = SimStorage::new();
+        let dir = PathBuf::from("/data");
+        let policy =
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
+        let mut e = Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+        assert!(crate::journal::seed(&st, &dir, &e.save_state()).expect("seed"));
+        let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
+            .expect("open");
+        let now = Timestamp(1_700_000_000_000);
+        let cmd = Command::SetAvailability {
+            responder_id: ResponderId::from("v2"),
+            status: Availability::Available,
+        };
+        e.handle_command(now, cmd.clone()).expect("accepted");
+        let events: Vec<EventRecord> = std::iter::from_fn(|| e.poll_event()).collect();
+        let lsn = journal_command(&j, now, &cmd, &events).expect("journal");
+        j.wait_durable_blocking(lsn).expect("durable");
+        j.close().expect("close");
+        assert!(
+            !crate::journal::seed(&st, &dir, &e.save_state()).expect("seed"),
+            "a directory that started once is not seeded again"
+        );
+
+        let mut file = roster();
+        file.responders.retain(|r| r.id.as_str() != "v2");
+        let (_j, rec) =
+            Journal::open_with(Arc::new(st), &dir, JournalOptions::default()).expect("reopen");
+        assert_eq!(rec.snapshot.as_ref().map(|s| s.lsn), Some(0), "the seed");
+        let (restored, _) = restore_engine(&rec, roads(), file, policy).expect("restarts");
+        assert!(restored
+            .roster()
+            .responder(&ResponderId::from("v2"))
+            .is_some());
+        assert_eq!(restored.save_state(), e.save_state());
+    }
 }

@@ -251,3 +251,27 @@ pub(crate) fn list_segments(
     });
     Ok(all)
 }
+
+/// Seeds an empty data directory with `state` as its snapshot at LSN 0, durably, so that the
+/// directory holds its own starting point (the roster it began with) from the first record
+/// on. Does nothing and returns `false` when the directory already holds a segment, a snapshot
+/// or a marker: a directory that has started once is never seeded again.
+pub fn seed<T: serde::Serialize>(st: &dyn Storage, dir: &Path, state: &T) -> anyhow::Result<bool> {
+    st.create_dir_all(dir)
+        .with_context(|| format!("create data dir {}", dir.display()))?;
+    if !list_segments(st, dir)?.is_empty() {
+        return Ok(false);
+    }
+    let names = st
+        .list(dir)
+        .with_context(|| format!("list {}", dir.display()))?;
+    if names
+        .iter()
+        .any(|n| parse_numbered(n, "snapshot-", ".snap").is_some() || n == MARKER_FILE)
+    {
+        return Ok(false);
+    }
+    let bytes = serde_json::to_vec(state).context("encoding the seed state")?;
+    write_snapshot(st, dir, 0, &bytes)?;
+    Ok(true)
+}
