@@ -105,8 +105,9 @@ pub fn open_durable_engine(
     Ok((journal, engine, stats))
 }
 
-/// Replays the whole history (archive + live segments, no snapshot) on a fresh engine: the
-/// audit check that snapshots did not drift from the records. Read-only.
+/// Replays the whole history (archive + live segments) on a fresh engine, from the seed
+/// snapshot when the directory was seeded (else from `roster`): the audit check that later
+/// snapshots did not drift from the records. Read-only.
 pub fn replay_all(
     st: &dyn Storage,
     dir: &Path,
@@ -136,7 +137,7 @@ pub fn replay_all(
         }
     }
     let recovered = Recovered {
-        snapshot: None,
+        snapshot: super::snapshot::read_seed(st, dir),
         last_lsn: next - 1,
         records,
         cuts: Vec::new(),
@@ -664,5 +665,49 @@ mod tests {
             .responder(&ResponderId::from("v2"))
             .is_some());
         assert_eq!(restored.save_state(), e.save_state());
+    }
+
+    /// Snapshots taken later push the seed out of the live directory into `archive/`, where
+    /// a whole-history replay starts from it (not from today's roster file).
+    #[test]
+    fn the_seed_is_archived_and_a_whole_replay_starts_from_it() {
+        let st = SimStorage::new();
+        let dir = PathBuf::from("/data");
+        let policy =
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
+        let mut e = Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+        assert!(crate::journal::seed(&st, &dir, &e.save_state()).expect("seed"));
+        let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
+            .expect("open");
+        let now = Timestamp(1_700_000_000_000);
+        for (i, status) in [Availability::Available, Availability::OffDuty]
+            .into_iter()
+            .cycle()
+            .take(4)
+            .enumerate()
+        {
+            let cmd = Command::SetAvailability {
+                responder_id: ResponderId::from("v2"),
+                status,
+            };
+            e.handle_command(now.plus_ms(i as u64), cmd.clone())
+                .expect("accepted");
+            let events: Vec<EventRecord> = std::iter::from_fn(|| e.poll_event()).collect();
+            journal_command(&j, now.plus_ms(i as u64), &cmd, &events).expect("journal");
+            let lsn = j.snapshot(&e.save_state()).expect("snapshot");
+            j.wait_snapshot_blocking(lsn).expect("snapshot written");
+        }
+        j.close().expect("close");
+        let seed = dir.join("archive/snapshot-00000000000000000000.snap");
+        assert!(st.read(&seed).is_ok(), "the seed is archived");
+        assert!(
+            st.read(&dir.join(seed.file_name().unwrap())).is_err(),
+            "and not live"
+        );
+
+        let mut file = roster();
+        file.responders.retain(|r| r.id.as_str() != "v2");
+        let (full, _) = replay_all(&st, &dir, roads(), file, policy).expect("whole replay");
+        assert_eq!(full.save_state(), e.save_state());
     }
 }

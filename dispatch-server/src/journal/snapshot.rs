@@ -208,8 +208,16 @@ pub(super) fn compact(st: &dyn Storage, dir: &Path, lsn: Lsn) -> anyhow::Result<
     snaps.sort_unstable();
     let excess = snaps.len().saturating_sub(SNAPSHOTS_KEPT);
     for old in &snaps[..excess] {
-        st.remove(&dir.join(snapshot_name(*old)))
-            .with_context(|| format!("remove old snapshot {old}"))?;
+        let name = snapshot_name(*old);
+        if *old == 0 {
+            // The seed is where the history starts (`replay_all`): archived, never removed.
+            st.rename(&dir.join(&name), &archive.join(&name))
+                .with_context(|| format!("archive the seed snapshot {name}"))?;
+            moved = true;
+        } else {
+            st.remove(&dir.join(&name))
+                .with_context(|| format!("remove old snapshot {old}"))?;
+        }
     }
     if moved {
         st.sync_dir(&archive).context("fsync archive dir")?;
@@ -274,4 +282,12 @@ pub fn seed<T: serde::Serialize>(st: &dyn Storage, dir: &Path, state: &T) -> any
     let bytes = serde_json::to_vec(state).context("encoding the seed state")?;
     write_snapshot(st, dir, 0, &bytes)?;
     Ok(true)
+}
+
+/// The seed snapshot (LSN 0) of a directory, live or archived, if it was seeded.
+pub(crate) fn read_seed(st: &dyn Storage, dir: &Path) -> Option<SnapshotFile> {
+    [dir.to_path_buf(), dir.join(ARCHIVE_DIR)]
+        .iter()
+        .map(|d| d.join(snapshot_name(0)))
+        .find_map(|path| read_snapshot(st, &path, 0).ok())
 }
