@@ -21,6 +21,7 @@
 //! snapshot-<lsn, 20 digits>.snap          engine state after record <lsn> (newest two kept)
 //! archive/segment-*.log                   segments a snapshot made unnecessary for restart,
 //!                                         kept for audit and `dispatch export`
+//! archive/snapshot-<0 × 20>.snap          the seed (LSN 0: the roster the directory began with)
 //! *.torn                                  bytes recovery cut off a damaged tail, kept aside
 //! durable-lsn.marker                      "records up to LSN n were durable" (checksummed)
 //! ```
