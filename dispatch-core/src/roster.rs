@@ -412,6 +412,27 @@ impl Roster {
         }
     }
 
+    /// Applies a journaled roster change (`Command::Upsert*` / `Retire*`) to this roster, as
+    /// the engine did when it accepted it (positions were checked then, so they are not
+    /// checked again: no road network is needed). Other commands change nothing here.
+    pub fn replay_change(&mut self, cmd: &crate::command::Command) -> Result<(), RosterError> {
+        use crate::command::Command as C;
+        let anywhere: OnMap = &|_| Ok(());
+        match cmd {
+            C::UpsertGrid { grid, .. } => self.upsert_grid(grid.clone()),
+            C::UpsertResponder { responder, .. } => {
+                self.upsert_responder(responder.clone(), anywhere)
+            }
+            C::RetireResponder { responder_id, .. } => {
+                self.retire_responder(responder_id).map(drop)
+            }
+            C::UpsertElder { elder, .. } => self.upsert_elder(elder.clone(), anywhere),
+            C::RetireElder { elder_id, .. } => self.retire_elder(elder_id).map(drop),
+            C::RetireGrid { grid_id, .. } => self.retire_grid(grid_id).map(drop),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks an added or edited grid (always acceptable; here for symmetry and future rules).
     pub fn upsert_grid(&mut self, g: GridRecord) -> Result<(), RosterError> {
         Arc::make_mut(&mut self.grids).insert(g.id.clone(), g);

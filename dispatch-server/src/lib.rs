@@ -28,6 +28,7 @@ pub mod listener;
 pub mod metrics;
 pub mod moves;
 pub mod people;
+pub mod roster_cmd;
 pub mod serve_cmd;
 pub mod session;
 pub mod web;

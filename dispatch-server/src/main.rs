@@ -21,6 +21,9 @@ enum Command {
     Serve(dispatch_server::serve_cmd::ServeArgs),
     /// Every incident with its full timeline as JSON lines (reads archive/ and the journal).
     Export(dispatch_server::export_cmd::ExportArgs),
+    /// The roster a data directory holds now (`roster export`), read only.
+    #[command(subcommand)]
+    Roster(dispatch_server::roster_cmd::RosterCmd),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Command::Route(args) => route_cmd::run(args),
         Command::Serve(args) => dispatch_server::serve_cmd::main(args),
         Command::Export(args) => dispatch_server::export_cmd::run(&args),
+        Command::Roster(cmd) => dispatch_server::roster_cmd::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -976,6 +976,31 @@ async fn people_changes_survive_a_restart() {
     assert_eq!((s, &body["has_token"]), (200, &json!(true)), "{body}");
     assert_eq!(server.upgrade_status(&issued[0]).await, 401);
     server.connect_with("V9", &issued[1]).await;
+
+    // `dispatch roster export` reads the same roster from the data directory, while the
+    // service runs on it: V9 with the digest of the token issued last, never the token.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["roster", "export", "--data-dir"])
+        .arg(&args.data_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported: dispatch_core::roster::RosterFile =
+        serde_json::from_slice(&out.stdout).expect("a roster file");
+    let v9 = exported
+        .responders
+        .iter()
+        .find(|r| r.id.as_str() == "V9")
+        .expect("V9 exported");
+    assert_eq!(
+        v9.token_sha256.as_deref(),
+        Some(dispatch_server::auth::token_digest(&issued[1]).as_str())
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&issued[1]));
     server.stop().await;
 }
 

@@ -48,7 +48,7 @@ pub mod storage;
 mod tests;
 mod writer;
 
-pub use restore::{open_durable_engine, replay_all, restore_engine, ReplayStats};
+pub use restore::{current_roster, open_durable_engine, replay_all, restore_engine, ReplayStats};
 pub(crate) use snapshot::list_segments;
 pub use snapshot::{read_marker, seed, segment_name};
 pub use storage::{DiskStorage, FaultOp, SimStorage, Storage};

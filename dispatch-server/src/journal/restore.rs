@@ -145,6 +145,45 @@ pub fn replay_all(
     restore_engine(&recovered, roads, roster, config)
 }
 
+/// The roster a data directory holds now, read without writing and without the road network
+/// (`dispatch roster export`): the newest valid snapshot's roster, then every journaled roster
+/// change after it, from the archive and the live segments. `None` for a directory that has
+/// neither a snapshot nor a seed (one written before seeding existed: its roster file is it).
+pub fn current_roster(st: &dyn Storage, dir: &Path) -> anyhow::Result<Option<RosterFile>> {
+    let Some(snapshot) = super::snapshot::newest_snapshot(st, dir)? else {
+        return Ok(None);
+    };
+    let state: EngineState = serde_json::from_slice(&snapshot.state).with_context(|| {
+        format!(
+            "snapshot {} does not hold an engine state of this version",
+            snapshot.path.display()
+        )
+    })?;
+    let mut roster = dispatch_core::roster::Roster::from_file(state.roster, &|_| Ok(()))
+        .with_context(|| format!("the roster in {}", snapshot.path.display()))?;
+    for (first, path, _) in list_segments(st, dir)? {
+        let bytes = st
+            .read(&path)
+            .with_context(|| format!("read {}", path.display()))?;
+        let scan = journal::scan(&bytes);
+        if let journal::ScanEnd::CorruptMiddle { offset, reason, .. } = &scan.end {
+            bail!("{} is corrupt at byte {offset}: {reason}", path.display());
+        }
+        for (i, (_, record)) in scan.records.iter().enumerate() {
+            let lsn = first + i as u64;
+            if lsn <= snapshot.lsn {
+                continue;
+            }
+            if let journal::Entry::Command { command, .. } = &record.entry {
+                roster.replay_change(command).with_context(|| {
+                    format!("journal record {lsn} in {} does not apply", path.display())
+                })?;
+            }
+        }
+    }
+    Ok(Some(roster.to_file()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,5 +748,113 @@ mod tests {
         file.responders.retain(|r| r.id.as_str() != "v2");
         let (full, _) = replay_all(&st, &dir, roads(), file, policy).expect("whole replay");
         assert_eq!(full.save_state(), e.save_state());
+    }
+
+    /// One run-time roster edit, by index into small pools of ids (so edits collide).
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Responder(u8, (i8, i8)),
+        RetireResponder(u8),
+        Elder(u8, u8, Option<u8>),
+        RetireElder(u8),
+        Grid(u8),
+        RetireGrid(u8),
+        Snapshot,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (0u8..6, (-5i8..5, -5i8..5)).prop_map(|(i, d)| Edit::Responder(i, d)),
+            (0u8..6).prop_map(Edit::RetireResponder),
+            (0u8..5, 0u8..3, proptest::option::of(0u8..6))
+                .prop_map(|(i, g, p)| Edit::Elder(i, g, p)),
+            (0u8..5).prop_map(Edit::RetireElder),
+            (0u8..3).prop_map(Edit::Grid),
+            (0u8..3).prop_map(Edit::RetireGrid),
+            Just(Edit::Snapshot),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, rng_seed: proptest::test_runner::RngSeed::Fixed(15), ..ProptestConfig::default() })]
+        /// The roster rebuilt from a data directory without the road network (`dispatch
+        /// roster export`) equals the engine's after any sequence of run-time edits, refused
+        /// ones and snapshots included.
+        #[test]
+        fn the_exported_roster_equals_the_engines_after_any_edits(
+            edits in proptest::collection::vec(edit(), 0..40)
+        ) {
+            let st = SimStorage::new();
+            let dir = PathBuf::from("/data");
+            let policy = crate::serve_cmd::server_policy(
+                dispatch_core::road::RoadConfig::default().foot_kmh,
+            );
+            let mut e = Engine::with_travel_times(roads(), roster(), policy).expect("roster");
+            crate::journal::seed(&st, &dir, &e.save_state()).expect("seed");
+            let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
+                .expect("open");
+            let by = || dispatch_core::model::Actor::Operator(OperatorId::from("op1"));
+            let now = Timestamp(1_700_000_000_000);
+            for (i, ed) in edits.into_iter().enumerate() {
+                let cmd = match ed {
+                    Edit::Snapshot => {
+                        j.snapshot(&e.save_state()).expect("snapshot");
+                        continue;
+                    }
+                    Edit::Responder(n, (dlat, dlon)) => Command::UpsertResponder {
+                        by: by(),
+                        responder: ResponderRecord {
+                            id: ResponderId::from(format!("r{n}")),
+                            kind: ResponderKind::Volunteer,
+                            travel_mode: TravelMode::Foot,
+                            walk_kmh: None,
+                            home: at(f64::from(dlat) * 0.001, f64::from(dlon) * 0.001),
+                            grid_id: None,
+                            skills: vec![],
+                            token_sha256: Some(format!("{n:064x}")),
+                        },
+                    },
+                    Edit::RetireResponder(n) => Command::RetireResponder {
+                        by: by(),
+                        responder_id: ResponderId::from(format!("r{n}")),
+                    },
+                    Edit::Elder(n, g, paired) => Command::UpsertElder {
+                        by: by(),
+                        elder: ElderRecord {
+                            id: ElderId::from(format!("x{n}")),
+                            home: at(0.001 * f64::from(n), 0.0),
+                            grid_id: GridId::from(if g == 0 { "g1".to_string() } else { format!("h{g}") }),
+                            care_level: 1 + n % 5,
+                            paired_responders: paired.map(|p| ResponderId::from(format!("r{p}"))).into_iter().collect(),
+                            family: vec![],
+                        },
+                    },
+                    Edit::RetireElder(n) => Command::RetireElder {
+                        by: by(),
+                        elder_id: ElderId::from(format!("x{n}")),
+                    },
+                    Edit::Grid(g) => Command::UpsertGrid {
+                        by: by(),
+                        grid: GridRecord { id: GridId::from(format!("h{g}")), name: format!("grid {g}") },
+                    },
+                    Edit::RetireGrid(g) => Command::RetireGrid {
+                        by: by(),
+                        grid_id: GridId::from(format!("h{g}")),
+                    },
+                };
+                let at_ms = now.plus_ms(i as u64);
+                if e.handle_command(at_ms, cmd.clone()).is_ok() {
+                    let events: Vec<EventRecord> = std::iter::from_fn(|| e.poll_event()).collect();
+                    journal_command(&j, at_ms, &cmd, &events).expect("journal");
+                } else {
+                    prop_assert_eq!(e.poll_event(), None);
+                }
+            }
+            j.close().expect("close");
+            let exported = current_roster(&st, &dir).expect("reads").expect("seeded");
+            let engine = e.roster().to_file();
+            prop_assert!(exported.differences(&engine).is_empty(), "{:?}", exported.differences(&engine));
+            prop_assert_eq!(exported, engine);
+        }
     }
 }

@@ -291,3 +291,23 @@ pub(crate) fn read_seed(st: &dyn Storage, dir: &Path) -> Option<SnapshotFile> {
         .map(|d| d.join(snapshot_name(0)))
         .find_map(|path| read_snapshot(st, &path, 0).ok())
 }
+
+/// The newest valid snapshot of a directory, read only: the live ones newest first, else the
+/// archived seed. A damaged one is skipped, as recovery skips it.
+pub(crate) fn newest_snapshot(
+    st: &dyn Storage,
+    dir: &Path,
+) -> anyhow::Result<Option<SnapshotFile>> {
+    let names = st
+        .list(dir)
+        .with_context(|| format!("list {}", dir.display()))?;
+    let mut lsns: Vec<Lsn> = names
+        .iter()
+        .filter_map(|n| parse_numbered(n, "snapshot-", ".snap"))
+        .collect();
+    lsns.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(lsns
+        .into_iter()
+        .find_map(|lsn| read_snapshot(st, &dir.join(snapshot_name(lsn)), lsn).ok())
+        .or_else(|| read_seed(st, dir)))
+}
