@@ -85,6 +85,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
             grid_id: format!("G{}", i % 50).into(),
             care_level: 1 + (i % 3) as u8,
             paired_responders: vec![format!("R{}", (i * 7 + 3) % n).into()],
+            details: Default::default(),
             family: Vec::new(),
         })
         .collect();

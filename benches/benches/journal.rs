@@ -253,6 +253,7 @@ fn roster() -> RosterFile {
                 grid_id: GridId::from("g1"),
                 care_level: 1 + (i % 5) as u8,
                 paired_responders: vec![],
+                details: Default::default(),
                 family: vec![],
             })
             .collect(),

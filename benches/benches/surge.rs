@@ -70,6 +70,7 @@ fn roster() -> RosterFile {
                 // Care level 1–3: no ambulance at once, so the surge is community-only.
                 care_level: 1 + (i % 3) as u8,
                 paired_responders: vec![],
+                details: Default::default(),
                 family: vec![],
             })
             .collect(),

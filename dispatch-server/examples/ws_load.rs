@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
                 grid_id: "G".into(),
                 care_level: 2,
                 paired_responders: vec![],
+                details: Default::default(),
                 family: vec![],
             })
             .collect(),

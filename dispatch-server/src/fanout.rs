@@ -113,6 +113,11 @@ impl Delivery {
             };
             let job = JobFacts {
                 elder_id: inc.elder_id.clone(),
+                elder: engine
+                    .roster()
+                    .elder(&inc.elder_id)
+                    .map(|e| (*e.details).clone())
+                    .unwrap_or_default(),
                 kind: inc.kind,
                 service: inc.service,
                 priority: inc.priority,

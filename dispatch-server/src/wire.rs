@@ -10,6 +10,7 @@ use dispatch_core::event::{Event, EventRecord, WithdrawReason};
 use dispatch_core::geo::{Crs, LatLon};
 use dispatch_core::ids::{AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, ResponderId};
 use dispatch_core::model::{AlertKind, AssignmentRole, Availability, ServiceKind};
+use dispatch_core::roster::ElderDetails;
 use dispatch_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -442,10 +443,56 @@ pub enum AlertAcceptedTag {
 pub struct JobFacts {
     /// Told to the assigned responder only (who is at the door), never in an offer.
     pub elder_id: ElderId,
+    /// The elder's details from the roster; only [`AtTheDoor`] of them reaches a responder,
+    /// and only once assigned.
+    pub elder: ElderDetails,
     pub kind: AlertKind,
     pub service: Option<ServiceKind>,
     pub priority: u8,
     pub position: LatLon,
+}
+
+/// What the assigned responder is told of the person at the door: the elder's name, address,
+/// phone, languages and keyholders; an ambulance crew also the medical notes. Never the
+/// family's contacts, never in an offer (DESIGN §5's privacy rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AtTheDoor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keyholders: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub medical_notes: Option<String>,
+}
+
+impl AtTheDoor {
+    /// What `role` is told of `d` (`None`: nothing to tell).
+    pub fn of(d: &ElderDetails, role: AssignmentRole) -> Option<AtTheDoor> {
+        let door = AtTheDoor {
+            name: d.name.clone(),
+            address: d.address.clone(),
+            phone: d.phone.clone(),
+            languages: d.languages.clone(),
+            keyholders: d.keyholders.clone(),
+            medical_notes: match role {
+                AssignmentRole::Ambulance => d.medical_notes.clone(),
+                AssignmentRole::Community => None,
+            },
+        };
+        let empty = door.name.is_none()
+            && door.address.is_none()
+            && door.phone.is_none()
+            && door.languages.is_empty()
+            && door.keyholders.is_empty()
+            && door.medical_notes.is_none();
+        (!empty).then_some(door)
+    }
 }
 
 /// How a console wants responders' moves: one numbered `responder_moved` frame each, or
@@ -518,6 +565,9 @@ pub enum ServerMessage {
         role: AssignmentRole,
         /// The person at the door: told once assigned, never in an offer.
         elder_id: Option<ElderId>,
+        /// What the responder needs of them at the door (absent when the roster has none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        elder: Option<AtTheDoor>,
         kind: Option<AlertKind>,
         service: Option<ServiceKind>,
         priority: Option<u8>,
@@ -681,6 +731,7 @@ pub fn responder_message(
                 incident_id: *incident_id,
                 role: *role,
                 elder_id: facts.as_ref().map(|f| f.elder_id.clone()),
+                elder: facts.as_ref().and_then(|f| AtTheDoor::of(&f.elder, *role)),
                 kind: facts.as_ref().map(|f| f.kind),
                 service: facts.as_ref().and_then(|f| f.service),
                 priority: facts.as_ref().map(|f| f.priority),

@@ -226,6 +226,21 @@ async fn bad_people_requests_are_refused_and_change_nothing() {
             422,
             "V404",
         ),
+        // An elder's details are bounded, and the field is named.
+        (
+            "PATCH",
+            "/v1/elders/E1",
+            json!({"details": {"name": "x".repeat(1_001)}}),
+            422,
+            "details.name",
+        ),
+        (
+            "PATCH",
+            "/v1/elders/E1",
+            json!({"details": {"nickname": "Lu"}}),
+            400,
+            "nickname",
+        ),
         // Unknown entries.
         (
             "PATCH",
@@ -270,5 +285,79 @@ async fn bad_people_requests_are_refused_and_change_nothing() {
     }
     // V1's token still works.
     assert_eq!(server.upgrade_status(&token("V1")).await, 101);
+    server.stop().await;
+}
+
+/// The people behind the ids: an operator sets an elder's details; an offer carries none of
+/// them; the volunteer who accepts is told the name, address and keyholders (not the medical
+/// notes, never the family); the ambulance crew also the medical notes.
+#[tokio::test]
+async fn the_assigned_responder_is_told_who_is_at_the_door_and_an_offer_nothing() {
+    let server = TestServer::start().await;
+    let details = json!({"details": {
+        "name": "Dona Lúcia Ferreira", "address": "Rua Fictícia 12, fundos",
+        "phone": "+55 51 0000-1111", "languages": ["pt-BR"],
+        "medical_notes": "anticoagulants; hip replaced 2019",
+        "keyholders": ["Seu Jorge, casa 14"]
+    }});
+    let (s, e1) = op(&server, "PATCH", "/v1/elders/E1", Some(&details)).await;
+    assert_eq!(s, 200, "{e1}");
+    assert_eq!(e1["details"]["name"], "Dona Lúcia Ferreira");
+    assert_eq!(
+        e1["family"][0], "Maria (daughter) +55 51 0000-0000",
+        "operators see all"
+    );
+
+    let mut phones = Vec::new();
+    for id in ["V1", "V2", "A1"] {
+        let mut c = server.connect(id).await;
+        c.request(json!({"type": "availability", "status": "available"}), "on")
+            .await;
+        phones.push(c);
+    }
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("door-1", "E1"), "1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+
+    // V1 (paired with E1) is offered the job: the offer says where, not who.
+    let (offer, _) = phones[0].recv_until("offer", |_| true).await;
+    let text = offer.to_string();
+    for secret in [
+        "Lúcia",
+        "Fictícia",
+        "anticoagulants",
+        "Jorge",
+        "Maria",
+        "E1",
+    ] {
+        assert!(!text.contains(secret), "an offer carries {secret}: {text}");
+    }
+    let (r, _) = phones[0]
+        .request(
+            json!({"type": "accept", "offer_id": offer["offer_id"]}),
+            "a",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let (assigned, _) = phones[0].recv_until("assigned", |_| true).await;
+    assert_eq!(assigned["elder_id"], "E1");
+    assert_eq!(
+        assigned["elder"]["name"], "Dona Lúcia Ferreira",
+        "{assigned}"
+    );
+    assert_eq!(assigned["elder"]["keyholders"][0], "Seu Jorge, casa 14");
+    let text = assigned.to_string();
+    assert!(!text.contains("anticoagulants"), "{text}");
+    assert!(!text.contains("Maria"), "{text}");
+
+    // The ambulance crew is told the medical notes too, and never the family.
+    let (amb, _) = phones[2]
+        .recv_until("assigned", |a| a["role"] == "ambulance")
+        .await;
+    assert_eq!(
+        amb["elder"]["medical_notes"], "anticoagulants; hip replaced 2019",
+        "{amb}"
+    );
+    assert!(!amb.to_string().contains("Maria"), "{amb}");
     server.stop().await;
 }

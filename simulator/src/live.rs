@@ -1074,6 +1074,7 @@ mod tests {
                     grid_id: "G1".into(),
                     care_level: (i % 5 + 1) as u8,
                     paired_responders: vec![],
+                    details: Default::default(),
                     family: vec![],
                 })
                 .collect(),

@@ -268,6 +268,7 @@ pub fn generate(
             grid_id,
             care_level,
             paired_responders: Vec::new(),
+            details: Default::default(),
             family: Vec::new(),
         });
     }

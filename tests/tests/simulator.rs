@@ -36,6 +36,7 @@ fn elder(id: &str, grid: &str, paired: &[&str]) -> ElderRecord {
         grid_id: grid.into(),
         care_level: 3,
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
+        details: Default::default(),
         family: vec![],
     }
 }
@@ -411,6 +412,7 @@ mod baseline {
                 grid_id: "G1".into(),
                 care_level: 2,
                 paired_responders: vec!["Vfam".into()],
+                details: Default::default(),
                 family: vec![],
             }],
             devices: vec![DeviceRecord {

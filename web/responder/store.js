@@ -84,6 +84,8 @@ export function fold(state, ev) {
         eta_s: ev.eta_s ?? null,
         route: Array.isArray(ev.route) ? ev.route : [],
         elder_id: ev.elder_id ?? null,
+        // What the job needs of the person at the door (name, address, keyholders…), if sent.
+        elder: ev.elder && typeof ev.elder === 'object' && !Array.isArray(ev.elder) ? ev.elder : null,
         receivedAt: same ? state.job.receivedAt : ev.receivedAt ?? null,
         arrived: state.arrived.includes(ev.incident_id),
         ambulanceRequested: same ? state.job.ambulanceRequested : false,

@@ -146,3 +146,22 @@ test('the service worker keeps every file the app needs offline', async () => {
   assert.ok(shared.size > 0);
   assert.deepEqual([...shared].filter((p) => !shell.has(p)), [], 'shared modules missing from the offline copy');
 });
+
+test('the facts for the door come from the assigned frame, and a malformed one shows nothing', async () => {
+  const { doorFacts } = await import('../responder/job.js');
+  const elder = { name: 'Dona Lúcia', address: 'Rua A 1', phone: '+55 51 0000', languages: ['pt-BR', 42], keyholders: ['Seu Jorge', ''], surprise: true };
+  const job = run([{ ...ASSIGNED, elder }]).job;
+  assert.deepEqual(job.elder, elder);
+  assert.deepEqual(doorFacts(job.elder), [
+    ['assigned.door.address', 'Rua A 1'],
+    ['assigned.door.phone', '+55 51 0000'],
+    ['assigned.door.languages', 'pt-BR'],
+    ['assigned.door.keyholder', 'Seu Jorge'],
+  ]);
+  for (const bad of ['a string', ['a', 'list'], 7, null]) {
+    const j = run([{ ...ASSIGNED, elder: bad }]).job;
+    assert.equal(j.elder, null, JSON.stringify(bad));
+    assert.deepEqual(doorFacts(j.elder), []);
+  }
+  assert.equal(run([ASSIGNED]).job.elder, null, 'no details sent: none shown');
+});

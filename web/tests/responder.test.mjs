@@ -234,7 +234,13 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
     for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 4900, `en route every 5 s, not faster: ${times}`);
     await op.next((f) => f.type === 'assigned' && f.incident_id === incidentId && f.responder_id === 'V1', 10000);
     const job = page.locator(sel('assigned'));
-    await job.getByText('Person: E1').waitFor();
+    await job.getByText('Person: Dona Lúcia (E1)').waitFor();
+    // What the door needs, and nothing a volunteer is not to see (medical notes, the family).
+    const door = await page.locator(sel('door')).textContent();
+    assert.match(door, /Rua Fictícia 12/);
+    assert.match(door, /Seu Jorge, casa 14/);
+    assert.equal(await page.locator(sel('door')).getByRole('link', { name: '+55 51 0000-1111' }).getAttribute('href'), 'tel:+555100001111');
+    assert.doesNotMatch(await page.locator('body').textContent(), /anticoagulants|Maria/);
     await job.getByText('Someone has fallen').waitFor();
     assert.match(await page.locator('#job-eta').textContent(), /About \d+ minutes? \(\d+ m\)/);
     await waitFor(async () => (await routePixels(page, 'job-map')) > 200, 15000, 'the route drawn on the job map');

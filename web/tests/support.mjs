@@ -60,7 +60,10 @@ export function testRoster() {
       { id: 'A1', kind: 'ambulance', travel_mode: 'car', home: { lat: -30.012, lon: -51.22 }, skills: [], token_sha256: tok('A1') },
     ],
     elders: [
-      { id: 'E1', home: { lat: -30.03, lon: -51.22 }, grid_id: 'G1', care_level: 4, paired_responders: ['V1'], family: ['daughter'] },
+      {
+        id: 'E1', home: { lat: -30.03, lon: -51.22 }, grid_id: 'G1', care_level: 4, paired_responders: ['V1'], family: ['daughter Maria'],
+        details: { name: 'Dona Lúcia', address: 'Rua Fictícia 12', phone: '+55 51 0000-1111', keyholders: ['Seu Jorge, casa 14'], medical_notes: 'anticoagulants' },
+      },
       { id: 'E2', home: { lat: -30.029, lon: -51.221 }, grid_id: 'G1', care_level: 3, paired_responders: ['V2'], family: [] },
       { id: 'E3', home: { lat: -30.031, lon: -51.218 }, grid_id: 'G2', care_level: 5, paired_responders: [], family: [] },
       { id: 'E4', home: { lat: -30.0295, lon: -51.2195 }, grid_id: 'G1', care_level: 2, paired_responders: ['V3'], family: [] },

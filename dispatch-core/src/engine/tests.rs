@@ -35,6 +35,7 @@ fn engine() -> Engine {
                 grid_id: "G1".into(),
                 care_level: 2,
                 paired_responders: Vec::new(),
+                details: Default::default(),
                 family: Vec::new(),
             })
             .collect(),

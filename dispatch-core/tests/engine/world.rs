@@ -96,6 +96,7 @@ pub fn elder(id: &str, home: LatLon, grid: &str, care_level: u8, paired: &[&str]
         grid_id: grid.into(),
         care_level,
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
+        details: Default::default(),
         family: Vec::new(),
     }
 }

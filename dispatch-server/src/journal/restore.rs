@@ -279,6 +279,7 @@ mod tests {
                     } else {
                         vec![]
                     },
+                    details: Default::default(),
                     family: vec![],
                 })
                 .collect(),
@@ -826,6 +827,7 @@ mod tests {
                             grid_id: GridId::from(if g == 0 { "g1".to_string() } else { format!("h{g}") }),
                             care_level: 1 + n % 5,
                             paired_responders: paired.map(|p| ResponderId::from(format!("r{p}"))).into_iter().collect(),
+                            details: Default::default(),
                             family: vec![],
                         },
                     },

@@ -137,6 +137,7 @@ pub fn roster() -> RosterFile {
                 grid_id: "G1".into(),
                 care_level: 4,
                 paired_responders: vec!["V1".into()],
+                details: Default::default(),
                 family: vec!["Maria (daughter) +55 51 0000-0000".into()],
             },
             ElderRecord {
@@ -145,6 +146,7 @@ pub fn roster() -> RosterFile {
                 grid_id: "G2".into(),
                 care_level: 2,
                 paired_responders: vec![],
+                details: Default::default(),
                 family: vec![],
             },
         ],
