@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use dispatch_core::command::Command;
 use dispatch_core::error::CommandError;
-use dispatch_core::ids::{ElderId, GridId, OperatorId, ResponderId};
+use dispatch_core::ids::{ElderId, GridId, ResponderId};
 use dispatch_core::model::Actor;
 use dispatch_core::roster::{ElderRecord, GridRecord, ResponderRecord};
 use rand::RngCore;
@@ -199,12 +199,44 @@ fn refused(entry: &RosterRef, e: &Refusal) -> Response {
     error(status, code, format!("{entry}: {e}"))
 }
 
-async fn stored(state: &AppState, entry: RosterRef, status: StatusCode) -> Response {
-    match state.engine.roster_entry(entry).await {
-        Ok(Some(v)) => (status, Json(shown(v))).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "unknown", "the entry is gone"),
-        Err(e) => refusal_response(&e),
+/// A handler's answer: `Err` is the refusal to send (`?` returns it early).
+type Answer = Result<Response, Box<Response>>;
+
+fn answer(a: Answer) -> Response {
+    a.unwrap_or_else(|refusal| *refusal)
+}
+
+/// The entry as the roster holds it now (digest included), or a 404 naming it.
+async fn current(state: &AppState, entry: &RosterRef) -> Result<Value, Box<Response>> {
+    match state.engine.roster_entry(entry.clone()).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "unknown",
+            format!("no {entry}"),
+        ))),
+        Err(e) => Err(Box::new(refusal_response(&e))),
     }
+}
+
+/// Runs `cmd` about `entry` if `expect` holds when its turn comes; the refusal names `entry`.
+async fn run(
+    state: &AppState,
+    entry: &RosterRef,
+    expect: Expect,
+    cmd: Command,
+) -> Result<(), Box<Response>> {
+    state
+        .engine
+        .command_if(expect, cmd)
+        .await
+        .map(drop)
+        .map_err(|e| Box::new(refused(entry, &e)))
+}
+
+/// The entry as stored, with `status`.
+async fn stored(state: &AppState, entry: &RosterRef, status: StatusCode) -> Answer {
+    Ok((status, Json(shown(current(state, entry).await?))).into_response())
 }
 
 async fn create(
@@ -214,34 +246,24 @@ async fn create(
     uri: Uri,
     body: axum::body::Body,
 ) -> Response {
-    let by = match operator(&state, &headers, &uri) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let map = match object_body(body).await {
-        Ok(m) => m,
-        Err(r) => return *r,
-    };
-    let Some(id) = map.get("id").and_then(Value::as_str).map(str::to_owned) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_field",
-            format!("a {} needs a string `id`", kind.name()),
-        );
-    };
-    let cmd = match kind.upsert(by, Value::Object(map)) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let entry = kind.entry(&id);
-    match state
-        .engine
-        .command_if(Expect::Absent(entry.clone()), cmd)
-        .await
-    {
-        Ok(_) => stored(&state, entry, StatusCode::CREATED).await,
-        Err(e) => refused(&entry, &e),
-    }
+    answer(
+        async {
+            let by = operator(&state, &headers, &uri)?;
+            let map = object_body(body).await?;
+            let Some(id) = map.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                return Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    format!("a {} needs a string `id`", kind.name()),
+                ));
+            };
+            let entry = kind.entry(&id);
+            let cmd = kind.upsert(by, Value::Object(map))?;
+            run(&state, &entry, Expect::Absent(entry.clone()), cmd).await?;
+            stored(&state, &entry, StatusCode::CREATED).await
+        }
+        .await,
+    )
 }
 
 async fn read(
@@ -251,18 +273,13 @@ async fn read(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = operator(&state, &headers, &uri) {
-        return *r;
-    }
-    match state.engine.roster_entry(kind.entry(&id)).await {
-        Ok(Some(v)) => Json(shown(v)).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown",
-            format!("no {} `{id}`", kind.name()),
-        ),
-        Err(e) => refusal_response(&e),
-    }
+    answer(
+        async {
+            operator(&state, &headers, &uri)?;
+            stored(&state, &kind.entry(&id), StatusCode::OK).await
+        }
+        .await,
+    )
 }
 
 async fn change(
@@ -273,52 +290,30 @@ async fn change(
     Path(id): Path<String>,
     body: axum::body::Body,
 ) -> Response {
-    let by = match operator(&state, &headers, &uri) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let patch = match object_body(body).await {
-        Ok(m) => m,
-        Err(r) => return *r,
-    };
-    if patch
-        .get("id")
-        .is_some_and(|v| v.as_str() != Some(id.as_str()))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_field",
-            "`id` cannot be changed (retire the entry and add a new one)",
-        );
-    }
-    let entry = kind.entry(&id);
-    let current = match state.engine.roster_entry(entry.clone()).await {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "unknown",
-                format!("no {} `{id}`", kind.name()),
-            )
+    answer(
+        async {
+            let by = operator(&state, &headers, &uri)?;
+            let patch = object_body(body).await?;
+            if patch
+                .get("id")
+                .is_some_and(|v| v.as_str() != Some(id.as_str()))
+            {
+                return Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    "`id` cannot be changed (retire the entry and add a new one)",
+                ));
+            }
+            let entry = kind.entry(&id);
+            let now = current(&state, &entry).await?;
+            let mut merged = now.as_object().cloned().unwrap_or_default();
+            merged.extend(patch);
+            let cmd = kind.upsert(by, Value::Object(merged))?;
+            run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
+            stored(&state, &entry, StatusCode::OK).await
         }
-        Err(e) => return refusal_response(&e),
-    };
-    let mut merged = current.as_object().cloned().unwrap_or_default();
-    for (k, v) in patch {
-        merged.insert(k, v);
-    }
-    let cmd = match kind.upsert(by, Value::Object(merged)) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    match state
-        .engine
-        .command_if(Expect::Unchanged(entry.clone(), current), cmd)
-        .await
-    {
-        Ok(_) => stored(&state, entry, StatusCode::OK).await,
-        Err(e) => refused(&entry, &e),
-    }
+        .await,
+    )
 }
 
 async fn retire(
@@ -328,14 +323,15 @@ async fn retire(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let by = match operator(&state, &headers, &uri) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    match state.engine.command(kind.retire(by, &id)).await {
-        Ok(_) => Json(json!({ "retired": id })).into_response(),
-        Err(e) => refused(&kind.entry(&id), &e),
-    }
+    answer(
+        async {
+            let by = operator(&state, &headers, &uri)?;
+            let entry = kind.entry(&id);
+            run(&state, &entry, Expect::Nothing, kind.retire(by, &id)).await?;
+            Ok(Json(json!({ "retired": id })).into_response())
+        }
+        .await,
+    )
 }
 
 /// A new token: 32 random bytes, hex. `rand::rng()` is a cryptographically secure generator
@@ -352,46 +348,25 @@ async fn issue_token(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let by = match operator(&state, &headers, &uri) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let entry = RosterRef::Responder(ResponderId::from(id.as_str()));
-    let current = match state.engine.roster_entry(entry.clone()).await {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "unknown",
-                format!("no responder `{id}`"),
-            )
-        }
-        Err(e) => return refusal_response(&e),
-    };
-    let token = new_token();
-    let mut record = current.clone();
-    record["token_sha256"] = Value::String(token_digest(&token));
-    let cmd = match Kind::Responder.upsert(by.clone(), record) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let issued_by = match &by {
-        Actor::Operator(o) => o.clone(),
-        _ => OperatorId::from("?"),
-    };
-    match state
-        .engine
-        .command_if(Expect::Unchanged(entry.clone(), current), cmd)
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(responder = %id, operator = %issued_by, "token issued; earlier tokens revoked");
-            (
+    answer(
+        async {
+            let by = operator(&state, &headers, &uri)?;
+            let entry = RosterRef::Responder(ResponderId::from(id.as_str()));
+            let now = current(&state, &entry).await?;
+            let token = new_token();
+            let mut record = now.clone();
+            record["token_sha256"] = Value::String(token_digest(&token));
+            let cmd = Kind::Responder.upsert(by.clone(), record)?;
+            run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
+            if let Actor::Operator(operator) = &by {
+                tracing::info!(responder = %id, %operator, "token issued; earlier tokens revoked");
+            }
+            Ok((
                 StatusCode::CREATED,
                 Json(json!({ "responder_id": id, "token": token })),
             )
-                .into_response()
+                .into_response())
         }
-        Err(e) => refused(&entry, &e),
-    }
+        .await,
+    )
 }
