@@ -62,7 +62,7 @@ impl Engine {
     ) -> Result<u32, CommandError> {
         let slot = self.slot(id)?;
         self.open_incident(incident_id)?;
-        let st = self.responders[slot as usize].status;
+        let st = self.responders[slot].status;
         if ready(st) == Some(incident_id) {
             return Ok(slot);
         }
@@ -158,7 +158,7 @@ impl Engine {
     /// A responder leaves an incident: credit the time bank (volunteers who arrived), then
     /// rest (volunteers after an emergency) or become available again.
     pub(super) fn release(&mut self, now: Timestamp, slot: u32, incident_id: IncidentId) {
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         let id = r.record.id.clone();
         let kind = r.record.kind;
         let inc = &self.incidents[&incident_id];
@@ -219,8 +219,8 @@ impl Engine {
             );
         }
         for r in committed {
-            if let Some(&slot) = self.slots.get(&r) {
-                if self.responders[slot as usize].status.incident() == Some(incident_id) {
+            if let Some(slot) = self.responders.slot_of(&r) {
+                if self.responders[slot].status.incident() == Some(incident_id) {
                     self.release(now, slot, incident_id);
                 }
             }

@@ -124,12 +124,8 @@ pub struct Engine {
     /// The projection of `roads`, cached (used on every location update).
     projection: Projection,
     roster: Roster,
-    /// Responders by dense slot; slots are never reused, so R-tree entries stay small.
-    responders: Vec<ResponderState>,
-    /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
-    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
-    /// Available responders by (kind, mode).
-    index: ResponderIndex,
+    /// The responders room: live states, id lookup, R-tree of the available (`responders.rs`).
+    responders: responders::Responders,
     incidents: BTreeMap<IncidentId, Incident>,
     offers: BTreeMap<OfferId, Offer>,
     alerts: BTreeMap<AlertId, IncidentId>,
@@ -155,13 +151,6 @@ pub struct Engine {
     /// joint rounds take the most urgent from the front instead of scanning every open
     /// incident. Derived from `incidents` (rebuilt on restore), kept by `reindex_waiting`.
     waiting_emergencies: BTreeSet<UrgencyKey>,
-    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
-    /// the projected position it was snapped from (location updates do not snap; ranking
-    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
-    /// decision.
-    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
-    /// callers that share it behind a lock.
-    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
     /// Test-only count of incidents visited to find surges (history must not add to it).
     #[cfg(test)]
     surge_scanned: std::sync::atomic::AtomicU64,
@@ -291,17 +280,6 @@ impl Engine {
         // the on-map check is skipped); a saved roster that fails validation is a bug.
         let roster = Roster::from_file(state.roster, &|_| Ok(()))
             .expect("a roster saved by the engine is valid");
-        let slots = state
-            .responders
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.record.id.clone(), i as u32))
-            .collect();
-        let index =
-            ResponderIndex::bulk_load(state.responders.iter().enumerate().filter_map(|(i, r)| {
-                r.anchor
-                    .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
-            }));
         // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
         let closed = state
             .incidents
@@ -328,9 +306,7 @@ impl Engine {
             roads,
             config,
             roster,
-            responders: state.responders,
-            slots,
-            index,
+            responders: responders::Responders::from_saved(state.responders),
             incidents: state.incidents,
             offers: state.offers,
             alerts: state.alerts,
@@ -344,7 +320,6 @@ impl Engine {
             events: state.pending_events.into(),
             pending: state.pending_dispatch.into_iter().collect(),
             dispatch_due: state.dispatch_due,
-            placed_cache: Mutex::new(Vec::new()),
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
         }
@@ -354,7 +329,7 @@ impl Engine {
     pub fn save_state(&self) -> EngineState {
         EngineState {
             roster: self.roster.to_file(),
-            responders: self.responders.clone(),
+            responders: self.responders.to_saved(),
             incidents: self.incidents.clone(),
             offers: self.offers.clone(),
             alerts: self.alerts.clone(),
@@ -477,7 +452,7 @@ impl Engine {
                 let slot = self.slot(&responder_id)?;
                 let inc = self.open_incident(incident_id)?;
                 let needed = inc.ambulance.is_none() && inc.ambulance_wanted.is_none();
-                if self.responders[slot as usize].status.incident() != Some(incident_id) {
+                if self.responders[slot].status.incident() != Some(incident_id) {
                     return Err(CommandError::NotAssigned {
                         responder: responder_id,
                         incident: incident_id,
@@ -618,8 +593,8 @@ impl Engine {
     }
 
     fn slot(&self, id: &ResponderId) -> Result<u32, CommandError> {
-        match self.slots.get(id) {
-            Some(&s) if !self.responders[s as usize].retired => Ok(s),
+        match self.responders.slot_of(id) {
+            Some(s) if !self.responders[s].retired => Ok(s),
             _ => Err(CommandError::UnknownResponder(id.clone())),
         }
     }

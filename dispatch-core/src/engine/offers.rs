@@ -62,9 +62,9 @@ impl Engine {
         eta_ms: u64,
         reason: String,
     ) {
-        let id = self.responders[slot as usize].record.id.clone();
+        let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
-        self.responders[slot as usize].count_assignment(now);
+        self.responders.count_assignment(slot, now);
         let inc = self
             .incidents
             .get_mut(&incident_id)
@@ -124,7 +124,7 @@ impl Engine {
         if let Some(i) = self.incidents.get_mut(&incident_id) {
             i.open_offers.remove(&offer_id);
         }
-        if let Some(&slot) = self.slots.get(&responder_id) {
+        if let Some(slot) = self.responders.slot_of(&responder_id) {
             self.set_status(slot, then);
         }
         if why == WithdrawReason::ResponderUnavailable {
@@ -189,8 +189,8 @@ impl Engine {
                 "incident {incident_id} is scheduled for later"
             )));
         }
-        let st = self.responders[slot as usize].status;
-        let kind = self.responders[slot as usize].record.kind;
+        let st = self.responders[slot].status;
+        let kind = self.responders[slot].record.kind;
         if kind == ResponderKind::Ambulance && inc.ambulance.is_some() {
             return Err(CommandError::Invalid(format!(
                 "incident {incident_id} already has an ambulance"

@@ -90,7 +90,7 @@ impl Engine {
         let offered: BTreeSet<u32> = surge
             .iter()
             .flat_map(|i| self.incidents[i].open_offers.iter())
-            .filter_map(|o| self.slots.get(&self.offers[o].responder_id).copied())
+            .filter_map(|o| self.responders.slot_of(&self.offers[o].responder_id))
             .collect();
         let k = self.config.surge_candidates.max(1);
         let margin = self.config.familiarity_margin_ms as i64;
@@ -150,7 +150,7 @@ impl Engine {
             if let ResponderStatus::Offered {
                 offer_id,
                 incident_id,
-            } = self.responders[r.slot as usize].status
+            } = self.responders[r.slot].status
             {
                 if incident_id != *i {
                     self.withdraw(
@@ -165,7 +165,7 @@ impl Engine {
         // Phase 2: offer each primary to its incident (unless it already holds that offer).
         let mut started = BTreeSet::new();
         for (i, r) in &plan {
-            if matches!(self.responders[r.slot as usize].status, ResponderStatus::Offered { incident_id, .. } if incident_id == *i)
+            if matches!(self.responders[r.slot].status, ResponderStatus::Offered { incident_id, .. } if incident_id == *i)
             {
                 continue;
             }
@@ -175,7 +175,7 @@ impl Engine {
                 inc.wave += 1;
                 started.insert(*i);
             }
-            let id = self.responders[r.slot as usize].record.id.clone();
+            let id = self.responders[r.slot].record.id.clone();
             let mut reason = self.reason_for(
                 r,
                 &ranked[surge.iter().position(|x| x == i).expect("in surge")],
@@ -209,11 +209,11 @@ impl Engine {
             .iter()
             .filter_map(|o| {
                 let offer = &self.offers[o];
-                let slot = *self.slots.get(&offer.responder_id)?;
-                let familiar = self.roster.elder(&inc.elder_id).and_then(|e| {
-                    self.roster
-                        .is_familiar(e, &self.responders[slot as usize].record)
-                });
+                let slot = self.responders.slot_of(&offer.responder_id)?;
+                let familiar = self
+                    .roster
+                    .elder(&inc.elder_id)
+                    .and_then(|e| self.roster.is_familiar(e, &self.responders[slot].record));
                 let score_ms = offer.eta_ms as i64
                     - if familiar.is_some() {
                         self.config.familiarity_margin_ms as i64
@@ -225,7 +225,7 @@ impl Engine {
                     eta_ms: offer.eta_ms,
                     score_ms,
                     familiar,
-                    mode: self.responders[slot as usize].record.travel_mode,
+                    mode: self.responders[slot].record.travel_mode,
                 })
             })
             .collect()

@@ -120,7 +120,7 @@ impl Engine {
                 }
                 o.status = OfferStatus::Expired;
                 let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
-                if let Some(&slot) = self.slots.get(&responder_id) {
+                if let Some(slot) = self.responders.slot_of(&responder_id) {
                     self.set_status(slot, ResponderStatus::Available);
                 }
                 self.offer_closed(incident_id, offer_id);
@@ -252,10 +252,10 @@ impl Engine {
                 }
             }
             Timer::RestOver(id) => {
-                let Some(&slot) = self.slots.get(&id) else {
+                let Some(slot) = self.responders.slot_of(&id) else {
                     return;
                 };
-                if matches!(self.responders[slot as usize].status, ResponderStatus::Resting { until } if until <= now)
+                if matches!(self.responders[slot].status, ResponderStatus::Resting { until } if until <= now)
                 {
                     self.set_status(slot, ResponderStatus::Available);
                     self.emit(

@@ -78,9 +78,9 @@ impl Engine {
 
     /// A responder's live state.
     pub fn responder(&self, id: &ResponderId) -> Option<&ResponderState> {
-        self.slots
-            .get(id)
-            .map(|&s| &self.responders[s as usize])
+        self.responders
+            .slot_of(id)
+            .map(|s| &self.responders[s])
             .filter(|r| !r.retired)
     }
 

@@ -18,7 +18,7 @@ impl Engine {
             .get_mut(&incident_id)
             .expect("caller checked");
         let expires_at = now.plus_ms(self.config.expiry_ms(inc.plan));
-        let id = self.responders[c.slot as usize].record.id.clone();
+        let id = self.responders[c.slot].record.id.clone();
         inc.open_offers.insert(offer_id);
         inc.asked.insert(id.clone());
         let wave = inc.wave;
@@ -172,7 +172,7 @@ impl Engine {
         ];
         let stale = self.config.stale_position_ms;
         let eligible = |slot: u32| -> Option<CandidateInfo> {
-            let r = &self.responders[slot as usize];
+            let r = &self.responders[slot];
             (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
                 .then(|| self.candidate_info(slot, None))
                 .flatten()
@@ -185,10 +185,10 @@ impl Engine {
             k: 1,
             margin_ms: 0,
         };
-        let best = matching::rank(&q, &self.index, self.roads.as_ref(), &eligible);
+        let best = matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
         match best.first() {
             Some(c) => {
-                let id = &self.responders[c.slot as usize].record.id;
+                let id = &self.responders[c.slot].record.id;
                 let reason = format!(
                     "{why}: {id} is the nearest available ambulance, ETA {} s by car",
                     secs(c.eta_ms)
@@ -236,7 +236,7 @@ impl Engine {
         eta_ms: u64,
         reason: String,
     ) {
-        let id = self.responders[slot as usize].record.id.clone();
+        let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
         let inc = self
             .incidents
