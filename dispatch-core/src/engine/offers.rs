@@ -39,14 +39,16 @@ impl Engine {
         o.status = OfferStatus::Accepted;
         let (incident_id, eta_ms) = (o.incident_id, o.eta_ms);
         self.stop_timer(Timer::OfferExpiry(offer_id));
-        let inc = self
+        let wave = self
             .incidents
-            .get_mut(&incident_id)
+            .update(incident_id, |inc| {
+                inc.open_offers.remove(&offer_id);
+                inc.wave
+            })
             .expect("open offers belong to open incidents");
-        inc.open_offers.remove(&offer_id);
         let reason = format!(
             "{id} accepted offer {offer_id} (wave {}) and is on the way, ETA {} s",
-            inc.wave,
+            wave,
             secs(eta_ms)
         );
         self.assign_community(now, incident_id, slot, eta_ms, reason);
@@ -65,20 +67,20 @@ impl Engine {
         let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
         self.responders.count_assignment(slot, now);
-        let inc = self
+        let first = self
             .incidents
-            .get_mut(&incident_id)
+            .update(incident_id, |inc| {
+                let first = inc.community.is_empty();
+                inc.community.push(id.clone());
+                if inc.first_accept_at.is_none() {
+                    inc.first_accept_at = Some(now);
+                }
+                if inc.status == IncidentStatus::Dispatching {
+                    inc.status = IncidentStatus::Assigned;
+                }
+                first
+            })
             .expect("caller checked");
-        let first = inc.community.is_empty();
-        let key = urgency_key(inc);
-        inc.community.push(id.clone());
-        if inc.first_accept_at.is_none() {
-            inc.first_accept_at = Some(now);
-        }
-        if inc.status == IncidentStatus::Dispatching {
-            inc.status = IncidentStatus::Assigned;
-        }
-        self.reindex_waiting(incident_id, Some(key));
         let inc = &self.incidents[&incident_id];
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
@@ -121,9 +123,8 @@ impl Engine {
         o.status = OfferStatus::Withdrawn;
         let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
         self.stop_timer(Timer::OfferExpiry(offer_id));
-        if let Some(i) = self.incidents.get_mut(&incident_id) {
-            i.open_offers.remove(&offer_id);
-        }
+        self.incidents
+            .update(incident_id, |i| i.open_offers.remove(&offer_id));
         if let Some(slot) = self.responders.slot_of(&responder_id) {
             self.set_status(slot, then);
         }
@@ -167,11 +168,12 @@ impl Engine {
 
     /// After a decline or expiry: a wave with no open offer left moves on to the next wave.
     pub(super) fn offer_closed(&mut self, incident_id: IncidentId, offer_id: OfferId) {
-        if let Some(i) = self.incidents.get_mut(&incident_id) {
+        let drained = self.incidents.update(incident_id, |i| {
             i.open_offers.remove(&offer_id);
-            if i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching {
-                self.pending.insert(incident_id);
-            }
+            i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching
+        });
+        if drained == Some(true) {
+            self.pending.insert(incident_id);
         }
     }
 
@@ -214,9 +216,8 @@ impl Engine {
                 .expect("offered state names an offer");
             o.status = OfferStatus::Accepted;
             self.stop_timer(Timer::OfferExpiry(offer_id));
-            if let Some(i) = self.incidents.get_mut(&incident_id) {
-                i.open_offers.remove(&offer_id);
-            }
+            self.incidents
+                .update(incident_id, |i| i.open_offers.remove(&offer_id));
         }
         let eta_ms = self.eta_of(slot, incident_id).unwrap_or(0);
         if kind == ResponderKind::Ambulance {

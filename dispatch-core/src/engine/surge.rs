@@ -49,9 +49,8 @@ impl Engine {
             let taken: BTreeSet<IncidentId> = surge.iter().copied().collect();
             // The most urgent others, straight from the front of the ordered index.
             let others: Vec<IncidentId> = self
-                .waiting_emergencies
-                .iter()
-                .map(|&(_, _, i)| i)
+                .incidents
+                .waiting_emergencies()
                 .filter(|i| !taken.contains(i) && waiting_emergency(i))
                 .take(max - surge.len())
                 .collect();
@@ -60,7 +59,7 @@ impl Engine {
                 // The index must give what a scan of every open incident gives (checked in
                 // every debug build: the property tests run thousands of sequences).
                 let scanned = self.most_urgent(
-                    self.open_by_elder.values().copied().filter(|i| {
+                    self.incidents.open_ids().filter(|i| {
                         !taken.contains(i)
                             && self.incidents.get(i).is_some_and(is_waiting_emergency)
                     }),
@@ -170,9 +169,10 @@ impl Engine {
                 continue;
             }
             let is_pending = pending.contains(i);
-            let inc = self.incidents.get_mut(i).expect("surge incidents exist");
             if is_pending {
-                inc.wave += 1;
+                self.incidents
+                    .update(*i, |inc| inc.wave += 1)
+                    .expect("surge incidents exist");
                 started.insert(*i);
             }
             let id = self.responders[r.slot].record.id.clone();

@@ -134,13 +134,15 @@ impl Engine {
                 );
             }
             Timer::IncidentStart(i) => {
-                if let Some(inc) = self.incidents.get_mut(&i) {
-                    if inc.status == IncidentStatus::Scheduled {
-                        let key = urgency_key(inc);
+                let started = self.incidents.update(i, |inc| {
+                    let due = inc.status == IncidentStatus::Scheduled;
+                    if due {
                         inc.status = IncidentStatus::Dispatching;
-                        self.pending.insert(i);
-                        self.reindex_waiting(i, Some(key));
                     }
+                    due
+                });
+                if started == Some(true) {
+                    self.pending.insert(i);
                 }
             }
             Timer::Retry(i) => {

@@ -13,15 +13,16 @@ impl Engine {
     ) {
         let offer_id = OfferId(self.next_offer);
         self.next_offer += 1;
-        let inc = self
-            .incidents
-            .get_mut(&incident_id)
-            .expect("caller checked");
-        let expires_at = now.plus_ms(self.config.expiry_ms(inc.plan));
         let id = self.responders[c.slot].record.id.clone();
-        inc.open_offers.insert(offer_id);
-        inc.asked.insert(id.clone());
-        let wave = inc.wave;
+        let (plan, wave) = self
+            .incidents
+            .update(incident_id, |inc| {
+                inc.open_offers.insert(offer_id);
+                inc.asked.insert(id.clone());
+                (inc.plan, inc.wave)
+            })
+            .expect("caller checked");
+        let expires_at = now.plus_ms(self.config.expiry_ms(plan));
         self.unwait(incident_id);
         self.offers.insert(
             offer_id,
@@ -131,9 +132,13 @@ impl Engine {
             return;
         }
         if already == 0 {
-            let inc = self.incidents.get_mut(&incident_id).expect("checked");
-            inc.wave += 1;
-            let wave = inc.wave;
+            let wave = self
+                .incidents
+                .update(incident_id, |inc| {
+                    inc.wave += 1;
+                    inc.wave
+                })
+                .expect("checked");
             if wave > 1 {
                 self.emit(
                     now,
@@ -203,13 +208,12 @@ impl Engine {
                 self.assign_ambulance(now, incident_id, c.slot, c.eta_ms, reason);
             }
             None => {
-                let wanted = &mut self
+                let already_said = self
                     .incidents
-                    .get_mut(&incident_id)
-                    .expect("checked")
-                    .ambulance_wanted;
-                let already_said = wanted.is_some();
-                *wanted = Some(why.clone());
+                    .update(incident_id, |inc| {
+                        inc.ambulance_wanted.replace(why.clone()).is_some()
+                    })
+                    .expect("checked");
                 let retry = now.plus_ms(self.config.retry_ms);
                 self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
                 if !already_said {
@@ -238,13 +242,13 @@ impl Engine {
     ) {
         let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
-        let inc = self
-            .incidents
-            .get_mut(&incident_id)
+        self.incidents
+            .update(incident_id, |inc| {
+                inc.ambulance = Some(id.clone());
+                inc.ambulance_at = Some(now);
+                inc.ambulance_wanted = None;
+            })
             .expect("caller checked");
-        inc.ambulance = Some(id.clone());
-        inc.ambulance_at = Some(now);
-        inc.ambulance_wanted = None;
         self.set_timer(
             now.plus_ms(self.config.sla_ambulance_on_scene_ms),
             Timer::SlaAmbulanceOnScene(incident_id),
