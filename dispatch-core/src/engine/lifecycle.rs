@@ -13,7 +13,7 @@ impl Engine {
             .forget_closed(now, self.config.closed_retention_ms, |inc| {
                 for rec in &inc.timeline {
                     if let Event::OfferSent { offer_id, .. } = rec.event {
-                        offers.remove(&offer_id);
+                        offers.forget(&offer_id);
                     }
                 }
             });

@@ -22,9 +22,10 @@
 //! | --- | --- | --- |
 //! | `Responders` (`responders.rs`) | responder states by slot, id → slot, the R-tree, the snap cache | only `available` responders are in the R-tree; a status changes only in `Responders::set_status` |
 //! | `Incidents` (`incidents.rs`) | incidents, alert → incident, elder → open incident, the closed queue, the urgency index | an incident changes only in `Incidents::update` (or `open`, `join`, `close`), which moves it in or out of the urgency index of waiting emergencies |
+//! | `Offers` (`offers.rs`) | every offer, the next offer id | ids minted in order; an offer is settled (accepted, declined, expired, withdrawn) once, from open |
 //!
-//! The rest (offers, retry waits, timers, time bank, counters, pending events and
-//! dispatches) is held by `Engine` itself.
+//! The rest (retry waits, timers, time bank, counters, pending events and dispatches) is
+//! held by `Engine` itself.
 //!
 //! | file | what |
 //! | --- | --- |
@@ -32,7 +33,7 @@
 //! | `ranking.rs` | who may be offered an incident, ranked by road ETA; the reason texts |
 //! | `waves.rs` | dispatch rounds: waves of offers, the ambulance track |
 //! | `surge.rs` | joint assignment when several emergencies wait at once |
-//! | `offers.rs` | accept, decline, withdraw; an operator assigns by hand |
+//! | `offers.rs` | the `Offers` room; accept, decline, withdraw; an operator assigns by hand |
 //! | `lifecycle.rs` | arrival, completion, closing, forgetting closed incidents |
 //! | `responders.rs` | the `Responders` room; locations, availability, roster edits; every status change |
 //! | `incidents.rs` | the `Incidents` room; urgency order, what a waiting emergency is |
@@ -148,7 +149,8 @@ pub struct Engine {
     /// The incidents room: incidents, their alert and elder lookups, the closed queue and
     /// the urgency index of waiting emergencies (`incidents.rs`).
     incidents: Incidents,
-    offers: BTreeMap<OfferId, Offer>,
+    /// The offers room: every offer, and offer id minting (`offers.rs`).
+    offers: offers::Offers,
     /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
     /// timer is cancelled as soon as its incident stops waiting. A fruitless retry re-arms
     /// without an event, so a replay must make every timeout call (the journal keeps them all).
@@ -156,7 +158,6 @@ pub struct Engine {
     timers: timers::TimerTable,
     time_bank: TimeBank,
     next_incident: u64,
-    next_offer: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
     /// Incidents that need a wave at the end of the current call (empty between calls), or,
@@ -287,12 +288,11 @@ impl Engine {
             roster,
             responders: responders::Responders::from_saved(state.responders),
             incidents: Incidents::from_saved(state.incidents, state.alerts, state.open_by_elder),
-            offers: state.offers,
+            offers: offers::Offers::from_saved(state.offers, state.next_offer),
             waiting: state.waiting,
             timers: timers::TimerTable::from_saved(state.timers),
             time_bank: state.time_bank,
             next_incident: state.next_incident,
-            next_offer: state.next_offer,
             seq: state.seq,
             events: state.pending_events.into(),
             pending: state.pending_dispatch.into_iter().collect(),
@@ -308,14 +308,14 @@ impl Engine {
             roster: self.roster.to_file(),
             responders: self.responders.to_saved(),
             incidents: self.incidents.all().clone(),
-            offers: self.offers.clone(),
+            offers: self.offers.all().clone(),
             alerts: self.incidents.alert_map().clone(),
             open_by_elder: self.incidents.open_by_elder().clone(),
             waiting: self.waiting.clone(),
             timers: self.timers.to_vec(),
             time_bank: self.time_bank.clone(),
             next_incident: self.next_incident,
-            next_offer: self.next_offer,
+            next_offer: self.offers.next_id(),
             seq: self.seq,
             pending_events: self.events.iter().cloned().collect(),
             pending_dispatch: self.pending.iter().copied().collect(),

@@ -1,7 +1,86 @@
-//! Offers and assignments: answering an offer (accept, decline), withdrawing offers, and an
-//! operator assigning by hand.
+//! Offers and assignments: the [`Offers`] room (every offer, ids minted in order, an offer
+//! settled once), answering an offer (accept, decline), withdrawing offers, and an operator
+//! assigning by hand.
 
 use super::*;
+
+/// Every offer still remembered (forgotten with its incident), and the next offer id.
+pub(super) struct Offers {
+    by_id: BTreeMap<OfferId, Offer>,
+    next: u64,
+}
+
+impl std::ops::Index<&OfferId> for Offers {
+    type Output = Offer;
+    fn index(&self, id: &OfferId) -> &Offer {
+        &self.by_id[id]
+    }
+}
+
+impl Offers {
+    pub(super) fn from_saved(by_id: BTreeMap<OfferId, Offer>, next: u64) -> Offers {
+        Offers { by_id, next }
+    }
+
+    /// The offers, for saving.
+    pub(super) fn all(&self) -> &BTreeMap<OfferId, Offer> {
+        &self.by_id
+    }
+
+    /// The next id to mint, for saving.
+    pub(super) fn next_id(&self) -> u64 {
+        self.next
+    }
+
+    pub(super) fn get(&self, id: &OfferId) -> Option<&Offer> {
+        self.by_id.get(id)
+    }
+
+    /// A new open offer under the next id (ids are minted in order, never reused).
+    pub(super) fn open(
+        &mut self,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        wave: u32,
+        sent_at: Timestamp,
+        expires_at: Timestamp,
+        eta_ms: u64,
+    ) -> OfferId {
+        let id = OfferId(self.next);
+        self.next += 1;
+        self.by_id.insert(
+            id,
+            Offer {
+                id,
+                incident_id,
+                responder_id,
+                wave,
+                sent_at,
+                expires_at,
+                eta_ms,
+                status: OfferStatus::Open,
+            },
+        );
+        id
+    }
+
+    /// Settles an open offer (accepted, declined, expired or withdrawn); an offer is settled
+    /// once. `None` if there is no such offer or it is no longer open.
+    pub(super) fn settle(&mut self, id: OfferId, to: OfferStatus) -> Option<&Offer> {
+        debug_assert!(to != OfferStatus::Open);
+        let o = self.by_id.get_mut(&id)?;
+        if o.status != OfferStatus::Open {
+            return None;
+        }
+        o.status = to;
+        Some(o)
+    }
+
+    /// Forgets an offer (its incident is forgotten).
+    pub(super) fn forget(&mut self, id: &OfferId) {
+        self.by_id.remove(id);
+    }
+}
 
 impl Engine {
     /// Checks an offer can be answered by `id` now.
@@ -35,8 +114,10 @@ impl Engine {
         offer_id: OfferId,
     ) -> Result<Reply, CommandError> {
         let slot = self.answerable(now, id, offer_id)?;
-        let o = self.offers.get_mut(&offer_id).expect("checked");
-        o.status = OfferStatus::Accepted;
+        let o = self
+            .offers
+            .settle(offer_id, OfferStatus::Accepted)
+            .expect("checked");
         let (incident_id, eta_ms) = (o.incident_id, o.eta_ms);
         self.stop_timer(Timer::OfferExpiry(offer_id));
         let wave = self
@@ -114,13 +195,9 @@ impl Engine {
         why: WithdrawReason,
         then: ResponderStatus,
     ) {
-        let Some(o) = self.offers.get_mut(&offer_id) else {
+        let Some(o) = self.offers.settle(offer_id, OfferStatus::Withdrawn) else {
             return;
         };
-        if o.status != OfferStatus::Open {
-            return;
-        }
-        o.status = OfferStatus::Withdrawn;
         let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
         self.stop_timer(Timer::OfferExpiry(offer_id));
         self.incidents
@@ -149,9 +226,11 @@ impl Engine {
         offer_id: OfferId,
     ) -> Result<Reply, CommandError> {
         let slot = self.answerable(now, id, offer_id)?;
-        let o = self.offers.get_mut(&offer_id).expect("checked");
-        o.status = OfferStatus::Declined;
-        let incident_id = o.incident_id;
+        let incident_id = self
+            .offers
+            .settle(offer_id, OfferStatus::Declined)
+            .expect("checked")
+            .incident_id;
         self.stop_timer(Timer::OfferExpiry(offer_id));
         self.set_status(slot, ResponderStatus::Available);
         self.offer_closed(incident_id, offer_id);
@@ -210,11 +289,9 @@ impl Engine {
             }
         }
         if let ResponderStatus::Offered { offer_id, .. } = st {
-            let o = self
-                .offers
-                .get_mut(&offer_id)
-                .expect("offered state names an offer");
-            o.status = OfferStatus::Accepted;
+            self.offers
+                .settle(offer_id, OfferStatus::Accepted)
+                .expect("offered state names an open offer");
             self.stop_timer(Timer::OfferExpiry(offer_id));
             self.incidents
                 .update(incident_id, |i| i.open_offers.remove(&offer_id));

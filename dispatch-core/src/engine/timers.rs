@@ -112,13 +112,9 @@ impl Engine {
     pub(super) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: Timer) {
         match timer {
             Timer::OfferExpiry(offer_id) => {
-                let Some(o) = self.offers.get_mut(&offer_id) else {
+                let Some(o) = self.offers.settle(offer_id, OfferStatus::Expired) else {
                     return;
                 };
-                if o.status != OfferStatus::Open {
-                    return;
-                }
-                o.status = OfferStatus::Expired;
                 let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
                 if let Some(slot) = self.responders.slot_of(&responder_id) {
                     self.set_status(slot, ResponderStatus::Available);

@@ -11,32 +11,20 @@ impl Engine {
         c: &Ranked,
         reason: String,
     ) {
-        let offer_id = OfferId(self.next_offer);
-        self.next_offer += 1;
         let id = self.responders[c.slot].record.id.clone();
-        let (plan, wave) = self
-            .incidents
+        let inc = &self.incidents[&incident_id];
+        let (plan, wave) = (inc.plan, inc.wave);
+        let expires_at = now.plus_ms(self.config.expiry_ms(plan));
+        let offer_id = self
+            .offers
+            .open(incident_id, id.clone(), wave, now, expires_at, c.eta_ms);
+        self.incidents
             .update(incident_id, |inc| {
                 inc.open_offers.insert(offer_id);
                 inc.asked.insert(id.clone());
-                (inc.plan, inc.wave)
             })
             .expect("caller checked");
-        let expires_at = now.plus_ms(self.config.expiry_ms(plan));
         self.unwait(incident_id);
-        self.offers.insert(
-            offer_id,
-            Offer {
-                id: offer_id,
-                incident_id,
-                responder_id: id.clone(),
-                wave,
-                sent_at: now,
-                expires_at,
-                eta_ms: c.eta_ms,
-                status: OfferStatus::Open,
-            },
-        );
         self.set_status(
             c.slot,
             ResponderStatus::Offered {
