@@ -146,12 +146,11 @@ impl Engine {
         for &kind in &kinds {
             for mode in [TravelMode::Foot, TravelMode::Car] {
                 slots.extend(
-                    self.index
+                    self.responders
+                        .index()
                         .nearest(tree_of(kind, mode), inc.xy)
                         .map(|(s, _)| s)
-                        .filter(|&s| {
-                            self.responders[s as usize].status == ResponderStatus::Available
-                        })
+                        .filter(|&s| self.responders[s].status == ResponderStatus::Available)
                         .take(limit * 3),
                 );
             }
@@ -160,15 +159,15 @@ impl Engine {
             if let Some(slot) = self
                 .offers
                 .get(o)
-                .and_then(|o| self.slots.get(&o.responder_id))
+                .and_then(|o| self.responders.slot_of(&o.responder_id))
             {
-                slots.insert(*slot);
+                slots.insert(slot);
             }
         }
         let elder = self.roster.elder(&inc.elder_id);
         let mut found: Vec<(u64, u32)> = slots
             .into_iter()
-            .filter(|&s| !self.responders[s as usize].retired)
+            .filter(|&s| !self.responders[s].retired)
             .filter_map(|s| Some((self.eta_of(s, incident_id)?, s)))
             .collect();
         found.sort_unstable();
@@ -177,7 +176,7 @@ impl Engine {
             found
                 .into_iter()
                 .map(|(eta_ms, s)| {
-                    let r = &self.responders[s as usize].record;
+                    let r = &self.responders[s].record;
                     let (_, distance_m) = self.route_for(s, incident_id);
                     Candidate {
                         responder_id: r.id.clone(),

@@ -5,7 +5,7 @@ use super::*;
 
 impl Engine {
     pub(super) fn alert(&mut self, now: Timestamp, a: Alert) -> Result<Reply, CommandError> {
-        if let Some(&incident_id) = self.alerts.get(&a.alert_id) {
+        if let Some(incident_id) = self.incidents.by_alert(&a.alert_id) {
             return Ok(Reply::AlertAccepted {
                 incident_id,
                 duplicate: true,
@@ -38,13 +38,8 @@ impl Engine {
             cancelled: false,
         };
 
-        if let Some(&incident_id) = self.open_by_elder.get(&a.elder_id) {
-            self.alerts.insert(a.alert_id.clone(), incident_id);
-            let inc = self
-                .incidents
-                .get_mut(&incident_id)
-                .expect("open_by_elder names open incidents");
-            inc.alerts.push(alert_ref);
+        if let Some(incident_id) = self.incidents.open_of(&a.elder_id) {
+            self.incidents.join(incident_id, alert_ref);
             self.emit(
                 now,
                 Event::AlertJoined {
@@ -111,10 +106,7 @@ impl Engine {
             timeline: Vec::new(),
             closed_at: None,
         };
-        self.incidents.insert(incident_id, inc);
-        self.reindex_waiting(incident_id, None);
-        self.alerts.insert(a.alert_id.clone(), incident_id);
-        self.open_by_elder.insert(a.elder_id.clone(), incident_id);
+        self.incidents.open(inc, a.alert_id.clone());
         let what = match (a.kind, a.service) {
             (AlertKind::Fall, _) => "fall".to_string(),
             (AlertKind::CheckInMissed, _) => "missed check-in".to_string(),
@@ -195,21 +187,19 @@ impl Engine {
 
     /// An emergency alert joined a service or welfare incident: it becomes an emergency now.
     pub(super) fn upgrade_to_emergency(&mut self, now: Timestamp, incident_id: IncidentId) {
-        let inc = self
+        let (care, had_community) = self
             .incidents
-            .get_mut(&incident_id)
+            .update(incident_id, |inc| {
+                inc.plan = Plan::Emergency;
+                inc.priority = Plan::Emergency.priority(inc.care_level);
+                // The emergency's clocks start now (its SLAs are timed from the emergency alert).
+                inc.opened_at = now;
+                if inc.status == IncidentStatus::Scheduled {
+                    inc.status = IncidentStatus::Dispatching;
+                }
+                (inc.care_level, inc.has_community())
+            })
             .expect("caller checked");
-        let key = urgency_key(inc);
-        inc.plan = Plan::Emergency;
-        inc.priority = Plan::Emergency.priority(inc.care_level);
-        // The emergency's clocks start now (its SLAs are timed from the emergency alert).
-        inc.opened_at = now;
-        let care = inc.care_level;
-        let had_community = inc.has_community();
-        if inc.status == IncidentStatus::Scheduled {
-            inc.status = IncidentStatus::Dispatching;
-        }
-        self.reindex_waiting(incident_id, Some(key));
         self.emit(
             now,
             Event::Escalated {
@@ -232,9 +222,9 @@ impl Engine {
         alert_id: AlertId,
         device_id: crate::ids::DeviceId,
     ) -> Result<Reply, CommandError> {
-        let incident_id = *self
-            .alerts
-            .get(&alert_id)
+        let incident_id = self
+            .incidents
+            .by_alert(&alert_id)
             .ok_or_else(|| CommandError::UnknownAlert(alert_id.clone()))?;
         let inc = self
             .incidents
@@ -256,11 +246,16 @@ impl Engine {
         if a.cancelled {
             return Ok(Reply::Done);
         }
-        let inc = self.incidents.get_mut(&incident_id).expect("checked");
-        for r in inc.alerts.iter_mut().filter(|r| r.alert_id == alert_id) {
-            r.cancelled = true;
-        }
-        if inc.alerts.iter().all(|r| r.cancelled) {
+        let all_cancelled = self
+            .incidents
+            .update(incident_id, |inc| {
+                for r in inc.alerts.iter_mut().filter(|r| r.alert_id == alert_id) {
+                    r.cancelled = true;
+                }
+                inc.alerts.iter().all(|r| r.cancelled)
+            })
+            .expect("checked");
+        if all_cancelled {
             self.close(
                 now,
                 incident_id,

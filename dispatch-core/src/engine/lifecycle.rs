@@ -4,43 +4,19 @@
 use super::*;
 
 impl Engine {
-    /// Puts `id` in or out of `waiting_emergencies` after its plan, status, priority, opening
-    /// time or community changed. `old` is its urgency key before the change.
-    pub(super) fn reindex_waiting(&mut self, id: IncidentId, old: Option<UrgencyKey>) {
-        if let Some(k) = old {
-            self.waiting_emergencies.remove(&k);
-        }
-        if let Some(inc) = self.incidents.get(&id) {
-            if is_waiting_emergency(inc) {
-                self.waiting_emergencies.insert(urgency_key(inc));
-            }
-        }
-    }
-
     /// Forgets incidents closed more than `closed_retention_ms` before `now`: the incident
     /// with its timeline, its alerts' duplicate keys and its offers. Runs at the start of
     /// every call, so a replay forgets at the same points.
     pub(super) fn forget_closed(&mut self, now: Timestamp) {
-        let keep = self.config.closed_retention_ms;
-        while let Some(&(at, id)) = self.closed.first() {
-            if now.ms_since(at) < keep {
-                break;
-            }
-            self.closed.pop_first();
-            let Some(inc) = self.incidents.remove(&id) else {
-                continue;
-            };
-            for a in &inc.alerts {
-                if self.alerts.get(&a.alert_id) == Some(&id) {
-                    self.alerts.remove(&a.alert_id);
+        let offers = &mut self.offers;
+        self.incidents
+            .forget_closed(now, self.config.closed_retention_ms, |inc| {
+                for rec in &inc.timeline {
+                    if let Event::OfferSent { offer_id, .. } = rec.event {
+                        offers.forget(&offer_id);
+                    }
                 }
-            }
-            for rec in &inc.timeline {
-                if let Event::OfferSent { offer_id, .. } = rec.event {
-                    self.offers.remove(&offer_id);
-                }
-            }
-        }
+            });
     }
 
     /// The incident no longer waits for a retry: drop its retry timer too.
@@ -62,7 +38,7 @@ impl Engine {
     ) -> Result<u32, CommandError> {
         let slot = self.slot(id)?;
         self.open_incident(incident_id)?;
-        let st = self.responders[slot as usize].status;
+        let st = self.responders[slot].status;
         if ready(st) == Some(incident_id) {
             return Ok(slot);
         }
@@ -95,18 +71,20 @@ impl Engine {
             _ => None,
         })?;
         self.set_status(slot, ResponderStatus::OnScene { incident_id });
-        let inc = self.incidents.get_mut(&incident_id).expect("checked");
-        inc.arrived.insert(id.clone(), now);
-        let role = if inc.ambulance.as_ref() == Some(id) {
-            AssignmentRole::Ambulance
-        } else {
-            AssignmentRole::Community
-        };
-        let key = urgency_key(inc);
-        if inc.status.can_become(IncidentStatus::OnScene) {
-            inc.status = IncidentStatus::OnScene;
-        }
-        self.reindex_waiting(incident_id, Some(key));
+        let role = self
+            .incidents
+            .update(incident_id, |inc| {
+                inc.arrived.insert(id.clone(), now);
+                if inc.status.can_become(IncidentStatus::OnScene) {
+                    inc.status = IncidentStatus::OnScene;
+                }
+                if inc.ambulance.as_ref() == Some(id) {
+                    AssignmentRole::Ambulance
+                } else {
+                    AssignmentRole::Community
+                }
+            })
+            .expect("checked");
         let inc = &self.incidents[&incident_id];
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
@@ -141,9 +119,14 @@ impl Engine {
             _ => None,
         })?;
         self.release(now, slot, incident_id);
-        let inc = self.incidents.get_mut(&incident_id).expect("checked");
-        inc.completed.insert(id.clone());
-        if inc.committed().next().is_none() {
+        let nobody_left = self
+            .incidents
+            .update(incident_id, |inc| {
+                inc.completed.insert(id.clone());
+                inc.committed().next().is_none()
+            })
+            .expect("checked");
+        if nobody_left {
             self.close(
                 now,
                 incident_id,
@@ -158,7 +141,7 @@ impl Engine {
     /// A responder leaves an incident: credit the time bank (volunteers who arrived), then
     /// rest (volunteers after an emergency) or become available again.
     pub(super) fn release(&mut self, now: Timestamp, slot: u32, incident_id: IncidentId) {
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         let id = r.record.id.clone();
         let kind = r.record.kind;
         let inc = &self.incidents[&incident_id];
@@ -194,20 +177,9 @@ impl Engine {
         by: Actor,
         reason: String,
     ) {
-        let inc = self
-            .incidents
-            .get_mut(&incident_id)
-            .expect("caller checked");
-        debug_assert!(inc.status.can_become(to));
-        let key = urgency_key(inc);
-        inc.status = to;
-        inc.closed_at = Some(now);
-        self.closed.insert((now, incident_id));
-        self.waiting_emergencies.remove(&key);
+        let inc = self.incidents.close(incident_id, to, now);
         let open: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         let committed: Vec<ResponderId> = inc.committed().cloned().collect();
-        let elder = inc.elder_id.clone();
-        self.open_by_elder.remove(&elder);
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
         for o in open {
@@ -219,8 +191,8 @@ impl Engine {
             );
         }
         for r in committed {
-            if let Some(&slot) = self.slots.get(&r) {
-                if self.responders[slot as usize].status.incident() == Some(incident_id) {
+            if let Some(slot) = self.responders.slot_of(&r) {
+                if self.responders[slot].status.incident() == Some(incident_id) {
                     self.release(now, slot, incident_id);
                 }
             }

@@ -8,7 +8,24 @@
 //! same times always give the same events.
 //!
 //! This file holds the owner ([`Engine`], its saved form [`EngineState`]), the constructors
-//! and the façade; each use case lives beside it in a file named for what it does:
+//! and the façade. Three kinds of method exist, in the manner of quinn-proto's `connection/`:
+//!
+//! - the **façade** (`pub`, here and in the view files): commands and timeouts in, events,
+//!   deadlines and read-only views out;
+//! - **use cases** (`pub(super)` methods on `Engine`), each in a file named for what it does;
+//!   they may touch any part of the engine, but only through the rooms' methods;
+//! - **rooms**: types that own one part of the state and keep its invariants by construction
+//!   (their fields are private to their file; callers get `&` access and mutating methods
+//!   that keep the derived indexes in step).
+//!
+//! | room | state | keeps |
+//! | --- | --- | --- |
+//! | `Responders` (`responders.rs`) | responder states by slot, id → slot, the R-tree, the snap cache | only `available` responders are in the R-tree; a status changes only in `Responders::set_status` |
+//! | `Incidents` (`incidents.rs`) | incidents, alert → incident, elder → open incident, the closed queue, the urgency index | an incident changes only in `Incidents::update` (or `open`, `join`, `close`), which moves it in or out of the urgency index of waiting emergencies |
+//! | `Offers` (`offers.rs`) | every offer, the next offer id | ids minted in order; an offer is settled (accepted, declined, expired, withdrawn) once, from open |
+//!
+//! The rest (retry waits, timers, time bank, counters, pending events and dispatches) is
+//! held by `Engine` itself.
 //!
 //! | file | what |
 //! | --- | --- |
@@ -16,13 +33,14 @@
 //! | `ranking.rs` | who may be offered an incident, ranked by road ETA; the reason texts |
 //! | `waves.rs` | dispatch rounds: waves of offers, the ambulance track |
 //! | `surge.rs` | joint assignment when several emergencies wait at once |
-//! | `offers.rs` | accept, decline, withdraw; an operator assigns by hand |
+//! | `offers.rs` | the `Offers` room; accept, decline, withdraw; an operator assigns by hand |
 //! | `lifecycle.rs` | arrival, completion, closing, forgetting closed incidents |
-//! | `responders.rs` | locations, availability, roster edits; every status change |
+//! | `responders.rs` | the `Responders` room; locations, availability, roster edits; every status change |
+//! | `incidents.rs` | the `Incidents` room; urgency order, what a waiting emergency is |
 //! | `timers.rs` | the [`Timer`]s and what each does when it fires |
 //! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
 //!
-//! Methods the rooms share are `pub(super)`; nothing outside `engine` reaches in.
+//! Methods the use-case files share are `pub(super)`; nothing outside `engine` reaches in.
 
 use crate::command::{Alert, Command, Reply};
 use crate::error::CommandError;
@@ -47,6 +65,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 mod console_views;
+mod incidents;
 mod intake;
 mod lifecycle;
 mod offers;
@@ -58,6 +77,7 @@ mod views;
 mod waves;
 
 pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
+use incidents::{is_waiting_emergency, Incidents};
 pub use timers::Timer;
 pub use views::{IncidentSummary, IncidentView, ResponderView, SnapshotView};
 
@@ -124,16 +144,13 @@ pub struct Engine {
     /// The projection of `roads`, cached (used on every location update).
     projection: Projection,
     roster: Roster,
-    /// Responders by dense slot; slots are never reused, so R-tree entries stay small.
-    responders: Vec<ResponderState>,
-    /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
-    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
-    /// Available responders by (kind, mode).
-    index: ResponderIndex,
-    incidents: BTreeMap<IncidentId, Incident>,
-    offers: BTreeMap<OfferId, Offer>,
-    alerts: BTreeMap<AlertId, IncidentId>,
-    open_by_elder: BTreeMap<ElderId, IncidentId>,
+    /// The responders room: live states, id lookup, R-tree of the available (`responders.rs`).
+    responders: responders::Responders,
+    /// The incidents room: incidents, their alert and elder lookups, the closed queue and
+    /// the urgency index of waiting emergencies (`incidents.rs`).
+    incidents: Incidents,
+    /// The offers room: every offer, and offer id minting (`offers.rs`).
+    offers: offers::Offers,
     /// Dispatching incidents with nobody asked right now, and when their retry fires. A retry
     /// timer is cancelled as soon as its incident stops waiting. A fruitless retry re-arms
     /// without an event, so a replay must make every timeout call (the journal keeps them all).
@@ -141,27 +158,12 @@ pub struct Engine {
     timers: timers::TimerTable,
     time_bank: TimeBank,
     next_incident: u64,
-    next_offer: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
     /// Incidents that need a wave at the end of the current call (empty between calls), or,
     /// with batched dispatch, at the next `handle_timeout` (due at `dispatch_due`).
     pending: BTreeSet<IncidentId>,
     dispatch_due: Option<Timestamp>,
-    /// Closed incidents by closing time, oldest first (derived from `incidents`, not saved):
-    /// they are forgotten `closed_retention_ms` after closing.
-    closed: BTreeSet<(Timestamp, IncidentId)>,
-    /// Waiting emergencies (dispatching, no community responder yet), most urgent first:
-    /// joint rounds take the most urgent from the front instead of scanning every open
-    /// incident. Derived from `incidents` (rebuilt on restore), kept by `reindex_waiting`.
-    waiting_emergencies: BTreeSet<UrgencyKey>,
-    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
-    /// the projected position it was snapped from (location updates do not snap; ranking
-    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
-    /// decision.
-    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
-    /// callers that share it behind a lock.
-    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
     /// Test-only count of incidents visited to find surges (history must not add to it).
     #[cfg(test)]
     surge_scanned: std::sync::atomic::AtomicU64,
@@ -172,18 +174,6 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();
 };
-
-/// Urgency order: highest priority, then oldest, then lowest id.
-type UrgencyKey = (std::cmp::Reverse<u8>, Timestamp, IncidentId);
-
-fn urgency_key(inc: &Incident) -> UrgencyKey {
-    (std::cmp::Reverse(inc.priority), inc.opened_at, inc.id)
-}
-
-/// An emergency still waiting for its community responder.
-fn is_waiting_emergency(inc: &Incident) -> bool {
-    inc.plan == Plan::Emergency && inc.status == IncidentStatus::Dispatching && !inc.has_community()
-}
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -291,60 +281,22 @@ impl Engine {
         // the on-map check is skipped); a saved roster that fails validation is a bug.
         let roster = Roster::from_file(state.roster, &|_| Ok(()))
             .expect("a roster saved by the engine is valid");
-        let slots = state
-            .responders
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.record.id.clone(), i as u32))
-            .collect();
-        let index =
-            ResponderIndex::bulk_load(state.responders.iter().enumerate().filter_map(|(i, r)| {
-                r.anchor
-                    .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
-            }));
-        // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
-        let closed = state
-            .incidents
-            .values()
-            .filter(|i| !i.status.is_open())
-            .map(|i| {
-                let at = i
-                    .closed_at
-                    .or_else(|| i.timeline.last().map(|e| e.at))
-                    .unwrap_or(i.opened_at);
-                (at, i.id)
-            })
-            .collect();
-        let waiting_emergencies = state
-            .incidents
-            .values()
-            .filter(|i| is_waiting_emergency(i))
-            .map(urgency_key)
-            .collect();
         Engine {
-            closed,
-            waiting_emergencies,
             projection: roads.projection(),
             roads,
             config,
             roster,
-            responders: state.responders,
-            slots,
-            index,
-            incidents: state.incidents,
-            offers: state.offers,
-            alerts: state.alerts,
-            open_by_elder: state.open_by_elder,
+            responders: responders::Responders::from_saved(state.responders),
+            incidents: Incidents::from_saved(state.incidents, state.alerts, state.open_by_elder),
+            offers: offers::Offers::from_saved(state.offers, state.next_offer),
             waiting: state.waiting,
             timers: timers::TimerTable::from_saved(state.timers),
             time_bank: state.time_bank,
             next_incident: state.next_incident,
-            next_offer: state.next_offer,
             seq: state.seq,
             events: state.pending_events.into(),
             pending: state.pending_dispatch.into_iter().collect(),
             dispatch_due: state.dispatch_due,
-            placed_cache: Mutex::new(Vec::new()),
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
         }
@@ -354,16 +306,16 @@ impl Engine {
     pub fn save_state(&self) -> EngineState {
         EngineState {
             roster: self.roster.to_file(),
-            responders: self.responders.clone(),
-            incidents: self.incidents.clone(),
-            offers: self.offers.clone(),
-            alerts: self.alerts.clone(),
-            open_by_elder: self.open_by_elder.clone(),
+            responders: self.responders.to_saved(),
+            incidents: self.incidents.all().clone(),
+            offers: self.offers.all().clone(),
+            alerts: self.incidents.alert_map().clone(),
+            open_by_elder: self.incidents.open_by_elder().clone(),
             waiting: self.waiting.clone(),
             timers: self.timers.to_vec(),
             time_bank: self.time_bank.clone(),
             next_incident: self.next_incident,
-            next_offer: self.next_offer,
+            next_offer: self.offers.next_id(),
             seq: self.seq,
             pending_events: self.events.iter().cloned().collect(),
             pending_dispatch: self.pending.iter().copied().collect(),
@@ -428,7 +380,7 @@ impl Engine {
                 // A late check-in answers the missed one: a welfare visit nobody has reached
                 // yet is called off (its offers withdrawn, its visitor released). Emergencies
                 // are never closed by a check-in, and a visitor already at the door finishes.
-                let visit = self.open_by_elder.get(&elder_id).copied().filter(|i| {
+                let visit = self.incidents.open_of(&elder_id).filter(|i| {
                     self.incidents
                         .get(i)
                         .is_some_and(|inc| inc.plan == Plan::WelfareVisit && inc.arrived.is_empty())
@@ -477,7 +429,7 @@ impl Engine {
                 let slot = self.slot(&responder_id)?;
                 let inc = self.open_incident(incident_id)?;
                 let needed = inc.ambulance.is_none() && inc.ambulance_wanted.is_none();
-                if self.responders[slot as usize].status.incident() != Some(incident_id) {
+                if self.responders[slot].status.incident() != Some(incident_id) {
                     return Err(CommandError::NotAssigned {
                         responder: responder_id,
                         incident: incident_id,
@@ -561,7 +513,7 @@ impl Engine {
                 if self.roster.elder(&elder_id).is_none() {
                     return Err(CommandError::UnknownElder(elder_id));
                 }
-                if let Some(i) = self.open_by_elder.get(&elder_id) {
+                if let Some(i) = self.incidents.open_of(&elder_id) {
                     return Err(CommandError::Invalid(format!(
                         "elder {elder_id} has open incident {i}"
                     )));
@@ -610,16 +562,14 @@ impl Engine {
             event,
         };
         if let Some(id) = rec.event.incident_id() {
-            if let Some(i) = self.incidents.get_mut(&id) {
-                i.timeline.push(rec.clone());
-            }
+            self.incidents.update(id, |i| i.timeline.push(rec.clone()));
         }
         self.events.push_back(rec);
     }
 
     fn slot(&self, id: &ResponderId) -> Result<u32, CommandError> {
-        match self.slots.get(id) {
-            Some(&s) if !self.responders[s as usize].retired => Ok(s),
+        match self.responders.slot_of(id) {
+            Some(s) if !self.responders[s].retired => Ok(s),
             _ => Err(CommandError::UnknownResponder(id.clone())),
         }
     }

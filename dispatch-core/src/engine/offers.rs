@@ -1,7 +1,86 @@
-//! Offers and assignments: answering an offer (accept, decline), withdrawing offers, and an
-//! operator assigning by hand.
+//! Offers and assignments: the [`Offers`] room (every offer, ids minted in order, an offer
+//! settled once), answering an offer (accept, decline), withdrawing offers, and an operator
+//! assigning by hand.
 
 use super::*;
+
+/// Every offer still remembered (forgotten with its incident), and the next offer id.
+pub(super) struct Offers {
+    by_id: BTreeMap<OfferId, Offer>,
+    next: u64,
+}
+
+impl std::ops::Index<&OfferId> for Offers {
+    type Output = Offer;
+    fn index(&self, id: &OfferId) -> &Offer {
+        &self.by_id[id]
+    }
+}
+
+impl Offers {
+    pub(super) fn from_saved(by_id: BTreeMap<OfferId, Offer>, next: u64) -> Offers {
+        Offers { by_id, next }
+    }
+
+    /// The offers, for saving.
+    pub(super) fn all(&self) -> &BTreeMap<OfferId, Offer> {
+        &self.by_id
+    }
+
+    /// The next id to mint, for saving.
+    pub(super) fn next_id(&self) -> u64 {
+        self.next
+    }
+
+    pub(super) fn get(&self, id: &OfferId) -> Option<&Offer> {
+        self.by_id.get(id)
+    }
+
+    /// A new open offer under the next id (ids are minted in order, never reused).
+    pub(super) fn open(
+        &mut self,
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        wave: u32,
+        sent_at: Timestamp,
+        expires_at: Timestamp,
+        eta_ms: u64,
+    ) -> OfferId {
+        let id = OfferId(self.next);
+        self.next += 1;
+        self.by_id.insert(
+            id,
+            Offer {
+                id,
+                incident_id,
+                responder_id,
+                wave,
+                sent_at,
+                expires_at,
+                eta_ms,
+                status: OfferStatus::Open,
+            },
+        );
+        id
+    }
+
+    /// Settles an open offer (accepted, declined, expired or withdrawn); an offer is settled
+    /// once. `None` if there is no such offer or it is no longer open.
+    pub(super) fn settle(&mut self, id: OfferId, to: OfferStatus) -> Option<&Offer> {
+        debug_assert!(to != OfferStatus::Open);
+        let o = self.by_id.get_mut(&id)?;
+        if o.status != OfferStatus::Open {
+            return None;
+        }
+        o.status = to;
+        Some(o)
+    }
+
+    /// Forgets an offer (its incident is forgotten).
+    pub(super) fn forget(&mut self, id: &OfferId) {
+        self.by_id.remove(id);
+    }
+}
 
 impl Engine {
     /// Checks an offer can be answered by `id` now.
@@ -35,18 +114,22 @@ impl Engine {
         offer_id: OfferId,
     ) -> Result<Reply, CommandError> {
         let slot = self.answerable(now, id, offer_id)?;
-        let o = self.offers.get_mut(&offer_id).expect("checked");
-        o.status = OfferStatus::Accepted;
+        let o = self
+            .offers
+            .settle(offer_id, OfferStatus::Accepted)
+            .expect("checked");
         let (incident_id, eta_ms) = (o.incident_id, o.eta_ms);
         self.stop_timer(Timer::OfferExpiry(offer_id));
-        let inc = self
+        let wave = self
             .incidents
-            .get_mut(&incident_id)
+            .update(incident_id, |inc| {
+                inc.open_offers.remove(&offer_id);
+                inc.wave
+            })
             .expect("open offers belong to open incidents");
-        inc.open_offers.remove(&offer_id);
         let reason = format!(
             "{id} accepted offer {offer_id} (wave {}) and is on the way, ETA {} s",
-            inc.wave,
+            wave,
             secs(eta_ms)
         );
         self.assign_community(now, incident_id, slot, eta_ms, reason);
@@ -62,23 +145,23 @@ impl Engine {
         eta_ms: u64,
         reason: String,
     ) {
-        let id = self.responders[slot as usize].record.id.clone();
+        let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
-        self.responders[slot as usize].count_assignment(now);
-        let inc = self
+        self.responders.count_assignment(slot, now);
+        let first = self
             .incidents
-            .get_mut(&incident_id)
+            .update(incident_id, |inc| {
+                let first = inc.community.is_empty();
+                inc.community.push(id.clone());
+                if inc.first_accept_at.is_none() {
+                    inc.first_accept_at = Some(now);
+                }
+                if inc.status == IncidentStatus::Dispatching {
+                    inc.status = IncidentStatus::Assigned;
+                }
+                first
+            })
             .expect("caller checked");
-        let first = inc.community.is_empty();
-        let key = urgency_key(inc);
-        inc.community.push(id.clone());
-        if inc.first_accept_at.is_none() {
-            inc.first_accept_at = Some(now);
-        }
-        if inc.status == IncidentStatus::Dispatching {
-            inc.status = IncidentStatus::Assigned;
-        }
-        self.reindex_waiting(incident_id, Some(key));
         let inc = &self.incidents[&incident_id];
         let others: Vec<OfferId> = inc.open_offers.iter().copied().collect();
         self.unwait(incident_id);
@@ -112,19 +195,14 @@ impl Engine {
         why: WithdrawReason,
         then: ResponderStatus,
     ) {
-        let Some(o) = self.offers.get_mut(&offer_id) else {
+        let Some(o) = self.offers.settle(offer_id, OfferStatus::Withdrawn) else {
             return;
         };
-        if o.status != OfferStatus::Open {
-            return;
-        }
-        o.status = OfferStatus::Withdrawn;
         let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
         self.stop_timer(Timer::OfferExpiry(offer_id));
-        if let Some(i) = self.incidents.get_mut(&incident_id) {
-            i.open_offers.remove(&offer_id);
-        }
-        if let Some(&slot) = self.slots.get(&responder_id) {
+        self.incidents
+            .update(incident_id, |i| i.open_offers.remove(&offer_id));
+        if let Some(slot) = self.responders.slot_of(&responder_id) {
             self.set_status(slot, then);
         }
         if why == WithdrawReason::ResponderUnavailable {
@@ -148,9 +226,11 @@ impl Engine {
         offer_id: OfferId,
     ) -> Result<Reply, CommandError> {
         let slot = self.answerable(now, id, offer_id)?;
-        let o = self.offers.get_mut(&offer_id).expect("checked");
-        o.status = OfferStatus::Declined;
-        let incident_id = o.incident_id;
+        let incident_id = self
+            .offers
+            .settle(offer_id, OfferStatus::Declined)
+            .expect("checked")
+            .incident_id;
         self.stop_timer(Timer::OfferExpiry(offer_id));
         self.set_status(slot, ResponderStatus::Available);
         self.offer_closed(incident_id, offer_id);
@@ -167,11 +247,12 @@ impl Engine {
 
     /// After a decline or expiry: a wave with no open offer left moves on to the next wave.
     pub(super) fn offer_closed(&mut self, incident_id: IncidentId, offer_id: OfferId) {
-        if let Some(i) = self.incidents.get_mut(&incident_id) {
+        let drained = self.incidents.update(incident_id, |i| {
             i.open_offers.remove(&offer_id);
-            if i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching {
-                self.pending.insert(incident_id);
-            }
+            i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching
+        });
+        if drained == Some(true) {
+            self.pending.insert(incident_id);
         }
     }
 
@@ -189,8 +270,8 @@ impl Engine {
                 "incident {incident_id} is scheduled for later"
             )));
         }
-        let st = self.responders[slot as usize].status;
-        let kind = self.responders[slot as usize].record.kind;
+        let st = self.responders[slot].status;
+        let kind = self.responders[slot].record.kind;
         if kind == ResponderKind::Ambulance && inc.ambulance.is_some() {
             return Err(CommandError::Invalid(format!(
                 "incident {incident_id} already has an ambulance"
@@ -208,15 +289,12 @@ impl Engine {
             }
         }
         if let ResponderStatus::Offered { offer_id, .. } = st {
-            let o = self
-                .offers
-                .get_mut(&offer_id)
-                .expect("offered state names an offer");
-            o.status = OfferStatus::Accepted;
+            self.offers
+                .settle(offer_id, OfferStatus::Accepted)
+                .expect("offered state names an open offer");
             self.stop_timer(Timer::OfferExpiry(offer_id));
-            if let Some(i) = self.incidents.get_mut(&incident_id) {
-                i.open_offers.remove(&offer_id);
-            }
+            self.incidents
+                .update(incident_id, |i| i.open_offers.remove(&offer_id));
         }
         let eta_ms = self.eta_of(slot, incident_id).unwrap_or(0);
         if kind == ResponderKind::Ambulance {

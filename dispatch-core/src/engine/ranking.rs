@@ -17,7 +17,7 @@ impl Engine {
     }
 
     pub(super) fn time_factor(&self, slot: u32) -> f64 {
-        let r = &self.responders[slot as usize].record;
+        let r = &self.responders[slot].record;
         match r.travel_mode {
             TravelMode::Car => 1.0,
             TravelMode::Foot => self.roads.foot_kmh() / r.walk_kmh.unwrap_or(self.roads.foot_kmh()),
@@ -27,7 +27,7 @@ impl Engine {
     /// Whether `slot` may be offered `incident` (state aside): fresh position, right kind,
     /// skill, daily cap, not already asked.
     pub(super) fn may_offer(&self, now: Timestamp, slot: u32, inc: &Incident) -> bool {
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         if r.retired
             || !r.position_fresh(now, self.config.stale_position_ms)
             || inc.asked.contains(&r.record.id)
@@ -54,20 +54,7 @@ impl Engine {
 
     /// A responder placed on their mode's graph, snapped at most once per position.
     pub(super) fn placed(&self, slot: u32) -> Option<Placed> {
-        let r = &self.responders[slot as usize];
-        let mode = r.record.travel_mode;
-        let mut cache = self.placed_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() <= slot as usize {
-            cache.resize(self.responders.len(), None);
-        }
-        match &cache[slot as usize] {
-            Some((xy, m, p)) if *xy == r.xy && *m == mode => *p,
-            _ => {
-                let p = self.roads.place(mode, r.position);
-                cache[slot as usize] = Some((r.xy, mode, p));
-                p
-            }
-        }
+        self.responders.placed(slot, self.roads.as_ref())
     }
 
     /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
@@ -77,7 +64,7 @@ impl Engine {
         elder: Option<&crate::roster::ElderRecord>,
     ) -> Option<CandidateInfo> {
         let position = self.placed(slot)?;
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         let familiar = elder.and_then(|e| self.roster.is_familiar(e, &r.record));
         Some(CandidateInfo {
             position,
@@ -96,7 +83,7 @@ impl Engine {
             .paired_responders
             .iter()
             .chain(self.roster.grid_workers(&e.grid_id))
-            .filter_map(|id| self.slots.get(id).copied())
+            .filter_map(|id| self.responders.slot_of(id))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -140,7 +127,7 @@ impl Engine {
             // Wave 1 of a welfare visit: the elder's own grid worker(s) only.
             let e = self.roster.elder(&inc.elder_id);
             forced.retain(|&s| {
-                let r = &self.responders[s as usize].record;
+                let r = &self.responders[s].record;
                 r.kind == ResponderKind::GridWorker
                     && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
             });
@@ -153,7 +140,7 @@ impl Engine {
             if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
                 return None;
             }
-            match self.responders[slot as usize].status {
+            match self.responders[slot].status {
                 ResponderStatus::Available => {}
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
                 _ => return None,
@@ -176,7 +163,7 @@ impl Engine {
             k,
             margin_ms: self.config.familiarity_margin_ms,
         };
-        matching::rank(&q, &self.index, self.roads.as_ref(), &eligible)
+        matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible)
     }
 
     /// The baseline: nearest by straight line within the radius, no familiarity.
@@ -204,11 +191,11 @@ impl Engine {
             &trees,
             radius_m,
             k,
-            &self.index,
-            &|s| self.responders[s as usize].xy,
+            self.responders.index(),
+            &|s| self.responders[s].xy,
             &|s| {
                 self.may_offer(now, s, inc)
-                    && self.responders[s as usize].status == ResponderStatus::Available
+                    && self.responders[s].status == ResponderStatus::Available
             },
         );
         near.into_iter()
@@ -219,14 +206,14 @@ impl Engine {
                     eta_ms,
                     score_ms: eta_ms as i64,
                     familiar: None,
-                    mode: self.responders[slot as usize].record.travel_mode,
+                    mode: self.responders[slot].record.travel_mode,
                 }
             })
             .collect()
     }
 
     pub(super) fn eta_of(&self, slot: u32, incident_id: IncidentId) -> Option<u64> {
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         let inc = &self.incidents[&incident_id];
         let t = self
             .roads
@@ -235,7 +222,7 @@ impl Engine {
     }
 
     pub(super) fn route_for(&self, slot: u32, incident_id: IncidentId) -> (Vec<LatLon>, f64) {
-        let r = &self.responders[slot as usize];
+        let r = &self.responders[slot];
         let inc = &self.incidents[&incident_id];
         match self
             .roads
@@ -247,7 +234,7 @@ impl Engine {
     }
 
     pub(super) fn reason_for(&self, c: &Ranked, ranked: &[Ranked], position: usize) -> String {
-        let r = &self.responders[c.slot as usize].record;
+        let r = &self.responders[c.slot].record;
         let mut s = format!("{}: ", r.id);
         match c.familiar {
             Some(f) => s.push_str(f),
@@ -263,7 +250,7 @@ impl Engine {
                 .filter(|o| o.familiar.is_none() && o.eta_ms < c.eta_ms)
                 .min_by_key(|o| o.eta_ms)
             {
-                let nid = &self.responders[n.slot as usize].record.id;
+                let nid = &self.responders[n.slot].record.id;
                 s.push_str(&format!(
                     "; {nid} was nearer at {} s but not familiar (margin {} s)",
                     secs(n.eta_ms),

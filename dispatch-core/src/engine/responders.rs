@@ -1,12 +1,81 @@
-//! Responders' own state: location updates, availability, roster edits, and the one
-//! place a status changes (`set_status`, which keeps the R-tree of available responders true).
+//! The responders room: [`Responders`] owns every responder's live state, the id → slot
+//! lookup, the R-tree of available responders and the snapped-position cache, and keeps them
+//! in step by construction: only `available` responders are in the R-tree, and a status
+//! changes only through [`Responders::set_status`] (so a responder is never on two
+//! incidents). The `Engine` methods below are the use cases: location updates, availability,
+//! roster edits, and `Engine::set_status` (a status change plus waking waiting incidents).
 
 use super::*;
 
-impl Engine {
-    /// Puts an available responder into the R-tree at their live position.
-    pub(super) fn index_insert(&mut self, slot: u32) {
-        let r = &mut self.responders[slot as usize];
+/// Responders by dense slot; slots are never reused, so R-tree entries stay small.
+pub(super) struct Responders {
+    list: Vec<ResponderState>,
+    /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
+    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
+    /// Available responders by (kind, mode).
+    index: ResponderIndex,
+    /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
+    /// the projected position it was snapped from (location updates do not snap; ranking
+    /// snaps lazily, once per position). A pure function of the state, so it cannot change a
+    /// decision.
+    /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
+    /// callers that share it behind a lock.
+    placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
+}
+
+impl std::ops::Index<u32> for Responders {
+    type Output = ResponderState;
+    fn index(&self, slot: u32) -> &ResponderState {
+        &self.list[slot as usize]
+    }
+}
+
+impl Responders {
+    /// Rebuilds the derived lookups (id → slot, R-tree) from saved states.
+    pub(super) fn from_saved(list: Vec<ResponderState>) -> Responders {
+        let slots = list
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.record.id.clone(), i as u32))
+            .collect();
+        let index = ResponderIndex::bulk_load(list.iter().enumerate().filter_map(|(i, r)| {
+            r.anchor
+                .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
+        }));
+        Responders {
+            list,
+            slots,
+            index,
+            placed_cache: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The saved form (every slot, retired ones included).
+    pub(super) fn to_saved(&self) -> Vec<ResponderState> {
+        self.list.clone()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Every responder in slot order (retired ones included).
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, ResponderState> {
+        self.list.iter()
+    }
+
+    /// The slot of `id`, retired or not.
+    pub(super) fn slot_of(&self, id: &ResponderId) -> Option<u32> {
+        self.slots.get(id).copied()
+    }
+
+    /// The R-tree of available responders (read only: it changes with their status).
+    pub(super) fn index(&self) -> &ResponderIndex {
+        &self.index
+    }
+
+    fn index_insert(&mut self, slot: u32) {
+        let r = &mut self.list[slot as usize];
         if r.anchor.is_none() {
             r.anchor = Some(r.xy);
             let t = tree_of(r.record.kind, r.record.travel_mode);
@@ -14,33 +83,117 @@ impl Engine {
         }
     }
 
-    pub(super) fn index_remove(&mut self, slot: u32) {
-        let r = &mut self.responders[slot as usize];
+    fn index_remove(&mut self, slot: u32) {
+        let r = &mut self.list[slot as usize];
         if let Some(a) = r.anchor.take() {
             let t = tree_of(r.record.kind, r.record.travel_mode);
             self.index.remove(t, slot, a);
         }
     }
 
-    /// Moves a responder between states, keeping the R-tree in step (only `available`
+    /// The one place a status changes, keeping the R-tree in step (only `available`
     /// responders are indexed). Illegal transitions are bugs: callers check first.
     pub(super) fn set_status(&mut self, slot: u32, to: ResponderStatus) {
-        let from = self.responders[slot as usize].status;
+        let from = self.list[slot as usize].status;
         debug_assert!(from.can_become(&to), "{} -> {}", from.name(), to.name());
-        self.responders[slot as usize].status = to;
+        self.list[slot as usize].status = to;
         match to {
-            ResponderStatus::Available => {
-                self.index_insert(slot);
-                // Somebody can be asked again: the most urgent incidents waiting for a retry
-                // try now (a bounded number, so a surge stays linear; the others' retry
-                // timers still fire).
-                let woken = self.most_urgent(
-                    self.waiting.keys().copied(),
-                    self.config.surge_max_incidents,
-                );
-                self.pending.extend(woken);
-            }
+            ResponderStatus::Available => self.index_insert(slot),
             _ => self.index_remove(slot),
+        }
+    }
+
+    /// A location update: the live position, and the R-tree entry if it drifted too far.
+    pub(super) fn move_to(&mut self, slot: u32, p: LatLon, xy: [f64; 2], now: Timestamp) {
+        let r = &mut self.list[slot as usize];
+        r.position = p;
+        r.xy = xy;
+        r.position_at = Some(now);
+        if let Some(a) = r.anchor {
+            if needs_reindex(a, xy) {
+                let t = tree_of(r.record.kind, r.record.travel_mode);
+                r.anchor = Some(xy);
+                self.index.remove(t, slot, a);
+                self.index.insert(t, slot, xy);
+            }
+        }
+    }
+
+    /// The responder's position is confirmed as of `now` (going available).
+    pub(super) fn confirm_position(&mut self, slot: u32, now: Timestamp) {
+        self.list[slot as usize].position_at = Some(now);
+    }
+
+    /// Counts an assignment against the volunteer daily cap.
+    pub(super) fn count_assignment(&mut self, slot: u32, now: Timestamp) {
+        self.list[slot as usize].count_assignment(now);
+    }
+
+    /// A roster edit: an existing responder is re-indexed under the (possibly new) kind and
+    /// mode (a retired one comes back off duty); a new one gets the next slot, off duty at
+    /// `home_xy`.
+    pub(super) fn upsert(&mut self, rec: crate::roster::ResponderRecord, home_xy: [f64; 2]) {
+        match self.slots.get(&rec.id).copied() {
+            Some(slot) => {
+                let was_indexed = self.list[slot as usize].anchor.is_some();
+                self.index_remove(slot);
+                let r = &mut self.list[slot as usize];
+                r.record = rec;
+                if r.retired {
+                    r.retired = false;
+                    r.status = ResponderStatus::OffDuty;
+                }
+                if was_indexed {
+                    self.index_insert(slot);
+                }
+            }
+            None => {
+                let slot = self.list.len() as u32;
+                self.slots.insert(rec.id.clone(), slot);
+                self.list.push(ResponderState::new(rec, home_xy));
+            }
+        }
+    }
+
+    /// Retires a responder (already off duty, so out of the R-tree); the slot is kept.
+    pub(super) fn retire(&mut self, slot: u32) {
+        debug_assert!(self.list[slot as usize].anchor.is_none());
+        self.list[slot as usize].retired = true;
+    }
+
+    /// A responder placed on their mode's graph, snapped at most once per position.
+    pub(super) fn placed(&self, slot: u32, roads: &dyn TravelTimes) -> Option<Placed> {
+        let r = &self.list[slot as usize];
+        let mode = r.record.travel_mode;
+        let mut cache = self.placed_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() <= slot as usize {
+            cache.resize(self.list.len(), None);
+        }
+        match &cache[slot as usize] {
+            Some((xy, m, p)) if *xy == r.xy && *m == mode => *p,
+            _ => {
+                let p = roads.place(mode, r.position);
+                cache[slot as usize] = Some((r.xy, mode, p));
+                p
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Moves a responder between states ([`Responders::set_status`] keeps the R-tree in
+    /// step); going available wakes the most urgent incidents waiting for a retry.
+    pub(super) fn set_status(&mut self, slot: u32, to: ResponderStatus) {
+        self.responders.set_status(slot, to);
+        if to == ResponderStatus::Available {
+            // Somebody can be asked again: the most urgent incidents waiting for a retry
+            // try now (a bounded number, so a surge stays linear; the others' retry timers
+            // still fire).
+            let woken = self.most_urgent(
+                self.waiting.keys().copied(),
+                self.config.surge_max_incidents,
+            );
+            self.pending.extend(woken);
         }
     }
 
@@ -66,18 +219,7 @@ impl Engine {
                 self.config.map_radius_m
             )));
         }
-        let r = &mut self.responders[slot as usize];
-        r.position = p;
-        r.xy = xy;
-        r.position_at = Some(now);
-        if let Some(a) = r.anchor {
-            if needs_reindex(a, xy) {
-                let t = tree_of(r.record.kind, r.record.travel_mode);
-                r.anchor = Some(xy);
-                self.index.remove(t, slot, a);
-                self.index.insert(t, slot, xy);
-            }
-        }
+        self.responders.move_to(slot, p, xy, now);
         self.emit(
             now,
             Event::ResponderMoved {
@@ -95,7 +237,7 @@ impl Engine {
         to: Availability,
     ) -> Result<Reply, CommandError> {
         let slot = self.slot(id)?;
-        let st = self.responders[slot as usize].status;
+        let st = self.responders[slot].status;
         let refuse = |action| CommandError::InvalidTransition {
             responder: id.clone(),
             action,
@@ -105,7 +247,7 @@ impl Engine {
             (Availability::Available, ResponderStatus::Available)
             | (Availability::OffDuty, ResponderStatus::OffDuty) => return Ok(Reply::Done),
             (Availability::Available, ResponderStatus::OffDuty) => {
-                self.responders[slot as usize].position_at = Some(now);
+                self.responders.confirm_position(slot, now);
                 self.set_status(slot, ResponderStatus::Available);
             }
             (Availability::Available, _) => return Err(refuse("go available")),
@@ -145,28 +287,8 @@ impl Engine {
         self.roster
             .upsert_responder(rec.clone(), &on_map)
             .map_err(roster_to_command_error)?;
-        match self.slots.get(&rec.id).copied() {
-            Some(slot) => {
-                // Re-index under the (possibly new) kind and mode.
-                let was_indexed = self.responders[slot as usize].anchor.is_some();
-                self.index_remove(slot);
-                let r = &mut self.responders[slot as usize];
-                r.record = rec;
-                if r.retired {
-                    r.retired = false;
-                    r.status = ResponderStatus::OffDuty;
-                }
-                if was_indexed {
-                    self.index_insert(slot);
-                }
-            }
-            None => {
-                let slot = self.responders.len() as u32;
-                let xy = self.projection.to_xy(rec.home);
-                self.slots.insert(rec.id.clone(), slot);
-                self.responders.push(ResponderState::new(rec, xy));
-            }
-        }
+        let home_xy = self.projection.to_xy(rec.home);
+        self.responders.upsert(rec, home_xy);
         Ok(Reply::Done)
     }
 
@@ -176,7 +298,7 @@ impl Engine {
         id: &ResponderId,
     ) -> Result<Reply, CommandError> {
         let slot = self.slot(id)?;
-        let st = self.responders[slot as usize].status;
+        let st = self.responders[slot].status;
         if st.incident().is_some() {
             return Err(CommandError::InvalidTransition {
                 responder: id.clone(),
@@ -201,7 +323,7 @@ impl Engine {
             ResponderStatus::Available => self.set_status(slot, ResponderStatus::OffDuty),
             _ => {}
         }
-        self.responders[slot as usize].retired = true;
+        self.responders.retire(slot);
         Ok(Reply::Done)
     }
 }

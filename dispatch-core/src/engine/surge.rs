@@ -49,9 +49,8 @@ impl Engine {
             let taken: BTreeSet<IncidentId> = surge.iter().copied().collect();
             // The most urgent others, straight from the front of the ordered index.
             let others: Vec<IncidentId> = self
-                .waiting_emergencies
-                .iter()
-                .map(|&(_, _, i)| i)
+                .incidents
+                .waiting_emergencies()
                 .filter(|i| !taken.contains(i) && waiting_emergency(i))
                 .take(max - surge.len())
                 .collect();
@@ -60,7 +59,7 @@ impl Engine {
                 // The index must give what a scan of every open incident gives (checked in
                 // every debug build: the property tests run thousands of sequences).
                 let scanned = self.most_urgent(
-                    self.open_by_elder.values().copied().filter(|i| {
+                    self.incidents.open_ids().filter(|i| {
                         !taken.contains(i)
                             && self.incidents.get(i).is_some_and(is_waiting_emergency)
                     }),
@@ -90,7 +89,7 @@ impl Engine {
         let offered: BTreeSet<u32> = surge
             .iter()
             .flat_map(|i| self.incidents[i].open_offers.iter())
-            .filter_map(|o| self.slots.get(&self.offers[o].responder_id).copied())
+            .filter_map(|o| self.responders.slot_of(&self.offers[o].responder_id))
             .collect();
         let k = self.config.surge_candidates.max(1);
         let margin = self.config.familiarity_margin_ms as i64;
@@ -150,7 +149,7 @@ impl Engine {
             if let ResponderStatus::Offered {
                 offer_id,
                 incident_id,
-            } = self.responders[r.slot as usize].status
+            } = self.responders[r.slot].status
             {
                 if incident_id != *i {
                     self.withdraw(
@@ -165,17 +164,18 @@ impl Engine {
         // Phase 2: offer each primary to its incident (unless it already holds that offer).
         let mut started = BTreeSet::new();
         for (i, r) in &plan {
-            if matches!(self.responders[r.slot as usize].status, ResponderStatus::Offered { incident_id, .. } if incident_id == *i)
+            if matches!(self.responders[r.slot].status, ResponderStatus::Offered { incident_id, .. } if incident_id == *i)
             {
                 continue;
             }
             let is_pending = pending.contains(i);
-            let inc = self.incidents.get_mut(i).expect("surge incidents exist");
             if is_pending {
-                inc.wave += 1;
+                self.incidents
+                    .update(*i, |inc| inc.wave += 1)
+                    .expect("surge incidents exist");
                 started.insert(*i);
             }
-            let id = self.responders[r.slot as usize].record.id.clone();
+            let id = self.responders[r.slot].record.id.clone();
             let mut reason = self.reason_for(
                 r,
                 &ranked[surge.iter().position(|x| x == i).expect("in surge")],
@@ -209,11 +209,11 @@ impl Engine {
             .iter()
             .filter_map(|o| {
                 let offer = &self.offers[o];
-                let slot = *self.slots.get(&offer.responder_id)?;
-                let familiar = self.roster.elder(&inc.elder_id).and_then(|e| {
-                    self.roster
-                        .is_familiar(e, &self.responders[slot as usize].record)
-                });
+                let slot = self.responders.slot_of(&offer.responder_id)?;
+                let familiar = self
+                    .roster
+                    .elder(&inc.elder_id)
+                    .and_then(|e| self.roster.is_familiar(e, &self.responders[slot].record));
                 let score_ms = offer.eta_ms as i64
                     - if familiar.is_some() {
                         self.config.familiarity_margin_ms as i64
@@ -225,7 +225,7 @@ impl Engine {
                     eta_ms: offer.eta_ms,
                     score_ms,
                     familiar,
-                    mode: self.responders[slot as usize].record.travel_mode,
+                    mode: self.responders[slot].record.travel_mode,
                 })
             })
             .collect()

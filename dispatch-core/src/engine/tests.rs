@@ -97,7 +97,10 @@ fn surge_cost_after(history: usize) -> u64 {
         now = now.plus_ms(10);
     }
     assert_eq!(e.incidents.len(), history, "history is kept");
-    assert!(e.open_by_elder.is_empty(), "and all of it is closed");
+    assert!(
+        e.incidents.open_ids().next().is_none(),
+        "and all of it is closed"
+    );
     let before = e.surge_scanned.load(std::sync::atomic::Ordering::Relaxed);
     e.handle_command(now, fall(history, 1)).expect("alert");
     e.handle_command(now.plus_ms(10), fall(history + 1, 2))

@@ -112,15 +112,11 @@ impl Engine {
     pub(super) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: Timer) {
         match timer {
             Timer::OfferExpiry(offer_id) => {
-                let Some(o) = self.offers.get_mut(&offer_id) else {
+                let Some(o) = self.offers.settle(offer_id, OfferStatus::Expired) else {
                     return;
                 };
-                if o.status != OfferStatus::Open {
-                    return;
-                }
-                o.status = OfferStatus::Expired;
                 let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
-                if let Some(&slot) = self.slots.get(&responder_id) {
+                if let Some(slot) = self.responders.slot_of(&responder_id) {
                     self.set_status(slot, ResponderStatus::Available);
                 }
                 self.offer_closed(incident_id, offer_id);
@@ -134,13 +130,15 @@ impl Engine {
                 );
             }
             Timer::IncidentStart(i) => {
-                if let Some(inc) = self.incidents.get_mut(&i) {
-                    if inc.status == IncidentStatus::Scheduled {
-                        let key = urgency_key(inc);
+                let started = self.incidents.update(i, |inc| {
+                    let due = inc.status == IncidentStatus::Scheduled;
+                    if due {
                         inc.status = IncidentStatus::Dispatching;
-                        self.pending.insert(i);
-                        self.reindex_waiting(i, Some(key));
                     }
+                    due
+                });
+                if started == Some(true) {
+                    self.pending.insert(i);
                 }
             }
             Timer::Retry(i) => {
@@ -252,10 +250,10 @@ impl Engine {
                 }
             }
             Timer::RestOver(id) => {
-                let Some(&slot) = self.slots.get(&id) else {
+                let Some(slot) = self.responders.slot_of(&id) else {
                     return;
                 };
-                if matches!(self.responders[slot as usize].status, ResponderStatus::Resting { until } if until <= now)
+                if matches!(self.responders[slot].status, ResponderStatus::Resting { until } if until <= now)
                 {
                     self.set_status(slot, ResponderStatus::Available);
                     self.emit(

@@ -78,9 +78,9 @@ impl Engine {
 
     /// A responder's live state.
     pub fn responder(&self, id: &ResponderId) -> Option<&ResponderState> {
-        self.slots
-            .get(id)
-            .map(|&s| &self.responders[s as usize])
+        self.responders
+            .slot_of(id)
+            .map(|s| &self.responders[s])
             .filter(|r| !r.retired)
     }
 
@@ -161,9 +161,9 @@ impl Engine {
         SnapshotView {
             last_seq: self.seq,
             incidents: self
-                .open_by_elder
-                .values()
-                .filter_map(|id| self.incidents.get(id))
+                .incidents
+                .open_ids()
+                .filter_map(|id| self.incidents.get(&id))
                 .map(|i| (i.id, self.summary(i)))
                 .collect::<BTreeMap<_, _>>()
                 .into_values()

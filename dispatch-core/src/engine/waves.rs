@@ -11,31 +11,20 @@ impl Engine {
         c: &Ranked,
         reason: String,
     ) {
-        let offer_id = OfferId(self.next_offer);
-        self.next_offer += 1;
-        let inc = self
-            .incidents
-            .get_mut(&incident_id)
+        let id = self.responders[c.slot].record.id.clone();
+        let inc = &self.incidents[&incident_id];
+        let (plan, wave) = (inc.plan, inc.wave);
+        let expires_at = now.plus_ms(self.config.expiry_ms(plan));
+        let offer_id = self
+            .offers
+            .open(incident_id, id.clone(), wave, now, expires_at, c.eta_ms);
+        self.incidents
+            .update(incident_id, |inc| {
+                inc.open_offers.insert(offer_id);
+                inc.asked.insert(id.clone());
+            })
             .expect("caller checked");
-        let expires_at = now.plus_ms(self.config.expiry_ms(inc.plan));
-        let id = self.responders[c.slot as usize].record.id.clone();
-        inc.open_offers.insert(offer_id);
-        inc.asked.insert(id.clone());
-        let wave = inc.wave;
         self.unwait(incident_id);
-        self.offers.insert(
-            offer_id,
-            Offer {
-                id: offer_id,
-                incident_id,
-                responder_id: id.clone(),
-                wave,
-                sent_at: now,
-                expires_at,
-                eta_ms: c.eta_ms,
-                status: OfferStatus::Open,
-            },
-        );
         self.set_status(
             c.slot,
             ResponderStatus::Offered {
@@ -131,9 +120,13 @@ impl Engine {
             return;
         }
         if already == 0 {
-            let inc = self.incidents.get_mut(&incident_id).expect("checked");
-            inc.wave += 1;
-            let wave = inc.wave;
+            let wave = self
+                .incidents
+                .update(incident_id, |inc| {
+                    inc.wave += 1;
+                    inc.wave
+                })
+                .expect("checked");
             if wave > 1 {
                 self.emit(
                     now,
@@ -172,7 +165,7 @@ impl Engine {
         ];
         let stale = self.config.stale_position_ms;
         let eligible = |slot: u32| -> Option<CandidateInfo> {
-            let r = &self.responders[slot as usize];
+            let r = &self.responders[slot];
             (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
                 .then(|| self.candidate_info(slot, None))
                 .flatten()
@@ -185,10 +178,10 @@ impl Engine {
             k: 1,
             margin_ms: 0,
         };
-        let best = matching::rank(&q, &self.index, self.roads.as_ref(), &eligible);
+        let best = matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
         match best.first() {
             Some(c) => {
-                let id = &self.responders[c.slot as usize].record.id;
+                let id = &self.responders[c.slot].record.id;
                 let reason = format!(
                     "{why}: {id} is the nearest available ambulance, ETA {} s by car",
                     secs(c.eta_ms)
@@ -203,13 +196,12 @@ impl Engine {
                 self.assign_ambulance(now, incident_id, c.slot, c.eta_ms, reason);
             }
             None => {
-                let wanted = &mut self
+                let already_said = self
                     .incidents
-                    .get_mut(&incident_id)
-                    .expect("checked")
-                    .ambulance_wanted;
-                let already_said = wanted.is_some();
-                *wanted = Some(why.clone());
+                    .update(incident_id, |inc| {
+                        inc.ambulance_wanted.replace(why.clone()).is_some()
+                    })
+                    .expect("checked");
                 let retry = now.plus_ms(self.config.retry_ms);
                 self.set_timer(retry, Timer::AmbulanceRetry(incident_id));
                 if !already_said {
@@ -236,15 +228,15 @@ impl Engine {
         eta_ms: u64,
         reason: String,
     ) {
-        let id = self.responders[slot as usize].record.id.clone();
+        let id = self.responders[slot].record.id.clone();
         self.set_status(slot, ResponderStatus::EnRoute { incident_id });
-        let inc = self
-            .incidents
-            .get_mut(&incident_id)
+        self.incidents
+            .update(incident_id, |inc| {
+                inc.ambulance = Some(id.clone());
+                inc.ambulance_at = Some(now);
+                inc.ambulance_wanted = None;
+            })
             .expect("caller checked");
-        inc.ambulance = Some(id.clone());
-        inc.ambulance_at = Some(now);
-        inc.ambulance_wanted = None;
         self.set_timer(
             now.plus_ms(self.config.sla_ambulance_on_scene_ms),
             Timer::SlaAmbulanceOnScene(incident_id),

@@ -1,0 +1,207 @@
+//! The incidents room: [`Incidents`] owns every incident (open and recently closed), the
+//! alert → incident and elder → open incident lookups, the closed-by-time queue and the
+//! urgency index of waiting emergencies, and keeps them in step by construction. An incident
+//! changes only through [`Incidents::update`] (or `open`, `join`, `close`, which use it), so
+//! the urgency index is recomputed around every change instead of by hand at call sites.
+
+use super::*;
+
+/// Urgency order: highest priority, then oldest, then lowest id.
+pub(super) type UrgencyKey = (std::cmp::Reverse<u8>, Timestamp, IncidentId);
+
+pub(super) fn urgency_key(inc: &Incident) -> UrgencyKey {
+    (std::cmp::Reverse(inc.priority), inc.opened_at, inc.id)
+}
+
+/// An emergency still waiting for its community responder.
+pub(super) fn is_waiting_emergency(inc: &Incident) -> bool {
+    inc.plan == Plan::Emergency && inc.status == IncidentStatus::Dispatching && !inc.has_community()
+}
+
+/// The key an incident has in the urgency index, if it belongs there.
+fn waiting_key(inc: &Incident) -> Option<UrgencyKey> {
+    is_waiting_emergency(inc).then(|| urgency_key(inc))
+}
+
+pub(super) struct Incidents {
+    by_id: BTreeMap<IncidentId, Incident>,
+    /// Alert id → its incident (duplicate alerts answer with it), until the incident is
+    /// forgotten.
+    alerts: BTreeMap<AlertId, IncidentId>,
+    /// Each elder's one open incident.
+    open_by_elder: BTreeMap<ElderId, IncidentId>,
+    /// Closed incidents by closing time, oldest first (derived, not saved): they are
+    /// forgotten `closed_retention_ms` after closing.
+    closed: BTreeSet<(Timestamp, IncidentId)>,
+    /// Waiting emergencies (dispatching, no community responder yet), most urgent first:
+    /// joint rounds take the most urgent from the front instead of scanning every open
+    /// incident. Derived (rebuilt on restore), kept by `update`.
+    waiting_emergencies: BTreeSet<UrgencyKey>,
+}
+
+impl std::ops::Index<&IncidentId> for Incidents {
+    type Output = Incident;
+    fn index(&self, id: &IncidentId) -> &Incident {
+        &self.by_id[id]
+    }
+}
+
+impl Incidents {
+    /// Rebuilds the derived indexes (closed queue, urgency index) from saved state.
+    pub(super) fn from_saved(
+        by_id: BTreeMap<IncidentId, Incident>,
+        alerts: BTreeMap<AlertId, IncidentId>,
+        open_by_elder: BTreeMap<ElderId, IncidentId>,
+    ) -> Incidents {
+        // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
+        let closed = by_id
+            .values()
+            .filter(|i| !i.status.is_open())
+            .map(|i| {
+                let at = i
+                    .closed_at
+                    .or_else(|| i.timeline.last().map(|e| e.at))
+                    .unwrap_or(i.opened_at);
+                (at, i.id)
+            })
+            .collect();
+        let waiting_emergencies = by_id.values().filter_map(waiting_key).collect();
+        Incidents {
+            by_id,
+            alerts,
+            open_by_elder,
+            closed,
+            waiting_emergencies,
+        }
+    }
+
+    /// Every incident kept (open and closed), for saving.
+    pub(super) fn all(&self) -> &BTreeMap<IncidentId, Incident> {
+        &self.by_id
+    }
+
+    /// The alert → incident map, for saving.
+    pub(super) fn alert_map(&self) -> &BTreeMap<AlertId, IncidentId> {
+        &self.alerts
+    }
+
+    /// The elder → open incident map, for saving.
+    pub(super) fn open_by_elder(&self) -> &BTreeMap<ElderId, IncidentId> {
+        &self.open_by_elder
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(super) fn get(&self, id: &IncidentId) -> Option<&Incident> {
+        self.by_id.get(id)
+    }
+
+    /// The incident an alert opened or joined.
+    pub(super) fn by_alert(&self, alert_id: &AlertId) -> Option<IncidentId> {
+        self.alerts.get(alert_id).copied()
+    }
+
+    /// The elder's open incident.
+    pub(super) fn open_of(&self, elder_id: &ElderId) -> Option<IncidentId> {
+        self.open_by_elder.get(elder_id).copied()
+    }
+
+    /// Open incidents, in elder order.
+    pub(super) fn open_ids(&self) -> impl Iterator<Item = IncidentId> + '_ {
+        self.open_by_elder.values().copied()
+    }
+
+    /// Waiting emergencies, most urgent first.
+    pub(super) fn waiting_emergencies(&self) -> impl Iterator<Item = IncidentId> + '_ {
+        self.waiting_emergencies.iter().map(|&(_, _, i)| i)
+    }
+
+    /// Changes one incident; its place in the urgency index follows the change.
+    /// `None` (and `f` not called) if there is no such incident.
+    pub(super) fn update<R>(
+        &mut self,
+        id: IncidentId,
+        f: impl FnOnce(&mut Incident) -> R,
+    ) -> Option<R> {
+        let inc = self.by_id.get_mut(&id)?;
+        let before = waiting_key(inc);
+        let out = f(inc);
+        let after = waiting_key(inc);
+        if before != after {
+            if let Some(k) = before {
+                self.waiting_emergencies.remove(&k);
+            }
+            if let Some(k) = after {
+                self.waiting_emergencies.insert(k);
+            }
+        }
+        Some(out)
+    }
+
+    /// A new incident, opened by `alert_id` for its elder (who has no open incident).
+    pub(super) fn open(&mut self, inc: Incident, alert_id: AlertId) {
+        let id = inc.id;
+        debug_assert!(!self.open_by_elder.contains_key(&inc.elder_id));
+        self.alerts.insert(alert_id, id);
+        self.open_by_elder.insert(inc.elder_id.clone(), id);
+        if let Some(k) = waiting_key(&inc) {
+            self.waiting_emergencies.insert(k);
+        }
+        self.by_id.insert(id, inc);
+    }
+
+    /// Another alert joins an open incident.
+    pub(super) fn join(&mut self, id: IncidentId, alert: AlertRef) {
+        self.alerts.insert(alert.alert_id.clone(), id);
+        self.update(id, |inc| inc.alerts.push(alert))
+            .expect("joined incidents exist");
+    }
+
+    /// Closes an open incident at `now` (the elder may open a new one); it is forgotten
+    /// after the retention. Returns it as closed.
+    pub(super) fn close(
+        &mut self,
+        id: IncidentId,
+        to: IncidentStatus,
+        now: Timestamp,
+    ) -> &Incident {
+        let elder = self
+            .update(id, |inc| {
+                debug_assert!(inc.status.can_become(to));
+                inc.status = to;
+                inc.closed_at = Some(now);
+                inc.elder_id.clone()
+            })
+            .expect("caller checked");
+        self.closed.insert((now, id));
+        self.open_by_elder.remove(&elder);
+        &self.by_id[&id]
+    }
+
+    /// Forgets incidents closed at least `keep_ms` before `now` with their alerts' duplicate
+    /// keys; `forgotten` sees each as it goes.
+    pub(super) fn forget_closed(
+        &mut self,
+        now: Timestamp,
+        keep_ms: u64,
+        mut forgotten: impl FnMut(&Incident),
+    ) {
+        while let Some(&(at, id)) = self.closed.first() {
+            if now.ms_since(at) < keep_ms {
+                break;
+            }
+            self.closed.pop_first();
+            let Some(inc) = self.by_id.remove(&id) else {
+                continue;
+            };
+            for a in &inc.alerts {
+                if self.alerts.get(&a.alert_id) == Some(&id) {
+                    self.alerts.remove(&a.alert_id);
+                }
+            }
+            forgotten(&inc);
+        }
+    }
+}
