@@ -178,7 +178,21 @@ export function createDetail(el, ctx, setRoutes) {
             .join('')}</ul>`
         : `<p class="muted">${esc(t('detail.nobodyAssigned'))}</p>`;
       if (elder) {
-        html += `<h3>${esc(t('detail.elder', { id: elder.id }))}</h3><dl class="facts">
+        // The people behind the id (operators see all of it; unknown shapes are skipped).
+        const det = elder.details && typeof elder.details === 'object' ? elder.details : {};
+        const text = (v) => (typeof v === 'string' && v.trim() ? v : null);
+        const list = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === 'string' && x.trim()) : []);
+        const person = [
+          ['detail.name', text(det.name)],
+          ['detail.address', text(det.address)],
+          ['detail.phone', text(det.phone)],
+          ['detail.languages', list(det.languages).join(', ') || null],
+          ['detail.medical', text(det.medical_notes)],
+          ['detail.keyholders', list(det.keyholders).join('; ') || null],
+          ['detail.family', list(elder.family).join('; ') || null],
+        ].filter(([, v]) => v);
+        html += `<h3>${esc(t('detail.elder', { id: elder.id }))}</h3><dl class="facts" data-testid="elder-facts">
+          ${person.map(([k, v]) => `<dt>${esc(t(k))}</dt><dd>${esc(v)}</dd>`).join('')}
           <dt>${esc(t('detail.careLevel'))}</dt><dd>${esc(elder.care_level)}</dd>
           <dt>${esc(t('detail.grid'))}</dt><dd>${esc(elder.grid_id)}</dd>
           <dt>${esc(t('detail.paired'))}</dt><dd>${(elder.paired_responders || []).map(who).join(', ') || esc(t('detail.none.short'))}</dd>

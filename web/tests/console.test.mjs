@@ -206,6 +206,12 @@ test('offers and the accept show on the timeline and in the offer waves', async 
   assert.ok(offerText.includes(sent.event.reason), `timeline lacks the reason "${sent.event.reason}"`);
   assert.match(await detail.locator('table.waves').first().textContent(), /V1\s*.*accepted/s);
   assert.match(await detail.textContent(), /Paired responders\s*V1/);
+  // The people behind the id: the operator sees the elder's details and family.
+  const facts = await detail.locator('[data-testid=elder-facts]').textContent();
+  assert.match(facts, /Name\s*Dona Lúcia/);
+  assert.match(facts, /Address\s*Rua Fictícia 12/);
+  assert.match(facts, /Medical notes\s*anticoagulants/);
+  assert.match(facts, /Family\s*daughter Maria/);
   assert.match(await detail.textContent(), /Grid worker\s*W1/);
   assert.match(await detail.locator('.detail-clocks .clock[data-sla=first_accept]').textContent(), /✓ met/);
   assert.match(await detail.textContent(), /V1 Volunteer · En route · community · ETA/);

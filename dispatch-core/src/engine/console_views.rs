@@ -9,6 +9,7 @@ use crate::incident::Incident;
 use crate::model::{AssignmentRole, ResponderKind, Sla, TravelMode};
 use crate::policy::Plan;
 use crate::responder::ResponderStatus;
+use crate::roster::ElderDetails;
 use crate::spatial::tree_of;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,12 @@ pub struct ElderView {
     pub grid_id: GridId,
     pub paired_responders: Vec<ResponderId>,
     pub grid_workers: Vec<ResponderId>,
+    /// Name, address, phone, languages, medical notes and keyholders (operators see all).
+    #[serde(default, skip_serializing_if = "ElderDetails::is_empty")]
+    pub details: ElderDetails,
+    /// Kin to inform (operators only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub family: Vec<String>,
 }
 
 /// A responder an operator may assign to an incident now, with the road ETA.
@@ -121,6 +128,8 @@ impl Engine {
             grid_id: e.grid_id.clone(),
             paired_responders: e.paired_responders.clone(),
             grid_workers: self.roster.grid_workers(&e.grid_id).to_vec(),
+            details: (*e.details).clone(),
+            family: e.family.clone(),
         })
     }
 
