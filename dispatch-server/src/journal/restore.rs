@@ -665,6 +665,18 @@ mod tests {
         );
     }
 
+    /// A directory seeded with `roster()`: the engine that goes with it, its journal, and the
+    /// policy the server runs.
+    fn seeded(st: &SimStorage, dir: &std::path::Path) -> (Engine, Journal, PolicyConfig) {
+        let policy =
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
+        let e = Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+        assert!(crate::journal::seed(st, dir, &e.save_state()).expect("seed"));
+        let (j, _) =
+            Journal::open_with(Arc::new(st.clone()), dir, JournalOptions::default()).expect("open");
+        (e, j, policy)
+    }
+
     /// Regression (the roster file was the starting point of every restart without a
     /// snapshot): a responder removed from the file made the next start fail replaying the
     /// records that name them. A seeded directory restarts from its own roster whatever the
@@ -673,12 +685,7 @@ mod tests {
     fn removing_a_responder_from_the_file_does_not_stop_a_restart() {
         let st = SimStorage::new();
         let dir = PathBuf::from("/data");
-        let policy =
-            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
-        let mut e = Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
-        assert!(crate::journal::seed(&st, &dir, &e.save_state()).expect("seed"));
-        let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
-            .expect("open");
+        let (mut e, j, policy) = seeded(&st, &dir);
         let now = Timestamp(1_700_000_000_000);
         let cmd = Command::SetAvailability {
             responder_id: ResponderId::from("v2"),
@@ -713,12 +720,7 @@ mod tests {
     fn the_seed_is_archived_and_a_whole_replay_starts_from_it() {
         let st = SimStorage::new();
         let dir = PathBuf::from("/data");
-        let policy =
-            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
-        let mut e = Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
-        assert!(crate::journal::seed(&st, &dir, &e.save_state()).expect("seed"));
-        let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
-            .expect("open");
+        let (mut e, j, policy) = seeded(&st, &dir);
         let now = Timestamp(1_700_000_000_000);
         for (i, status) in [Availability::Available, Availability::OffDuty]
             .into_iter()
@@ -787,13 +789,7 @@ mod tests {
         ) {
             let st = SimStorage::new();
             let dir = PathBuf::from("/data");
-            let policy = crate::serve_cmd::server_policy(
-                dispatch_core::road::RoadConfig::default().foot_kmh,
-            );
-            let mut e = Engine::with_travel_times(roads(), roster(), policy).expect("roster");
-            crate::journal::seed(&st, &dir, &e.save_state()).expect("seed");
-            let (j, _) = Journal::open_with(Arc::new(st.clone()), &dir, JournalOptions::default())
-                .expect("open");
+            let (mut e, j, _) = seeded(&st, &dir);
             let by = || dispatch_core::model::Actor::Operator(OperatorId::from("op1"));
             let now = Timestamp(1_700_000_000_000);
             for (i, ed) in edits.into_iter().enumerate() {
