@@ -8,7 +8,7 @@ use crate::ids::{
     AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId,
 };
 use crate::model::{Actor, AlertKind, Availability, ServiceKind};
-use crate::roster::{ElderRecord, GridRecord, ResponderRecord};
+use crate::roster::{DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,22 @@ pub enum Command {
     RetireGrid {
         by: Actor,
         grid_id: GridId,
+    },
+    UpsertOperator {
+        by: Actor,
+        operator: OperatorRecord,
+    },
+    RetireOperator {
+        by: Actor,
+        operator_id: OperatorId,
+    },
+    UpsertDevice {
+        by: Actor,
+        device: DeviceRecord,
+    },
+    RetireDevice {
+        by: Actor,
+        device_id: DeviceId,
     },
 }
 

@@ -19,7 +19,7 @@ use dispatch_core::engine::{Engine, EngineState};
 use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
-use dispatch_core::ids::{ElderId, GridId, IncidentId, ResponderId};
+use dispatch_core::ids::{DeviceId, ElderId, GridId, IncidentId, OperatorId, ResponderId};
 use dispatch_core::roster::{GridTable, TokenTable};
 use dispatch_core::sans_io::SansIo;
 use dispatch_core::time::Timestamp;
@@ -93,6 +93,8 @@ impl EngineCore for Engine {
             RosterRef::Responder(id) => serde_json::to_value(roster.responder(id)?).ok(),
             RosterRef::Elder(id) => serde_json::to_value(roster.elder(id)?).ok(),
             RosterRef::Grid(id) => serde_json::to_value(roster.grid(id)?).ok(),
+            RosterRef::Operator(id) => serde_json::to_value(roster.operator(id)?).ok(),
+            RosterRef::Device(id) => serde_json::to_value(roster.device(id)?).ok(),
         }
     }
     fn save_state(&self) -> EngineState {
@@ -243,6 +245,8 @@ pub enum RosterRef {
     Responder(ResponderId),
     Elder(ElderId),
     Grid(GridId),
+    Operator(OperatorId),
+    Device(DeviceId),
 }
 
 impl std::fmt::Display for RosterRef {
@@ -251,6 +255,8 @@ impl std::fmt::Display for RosterRef {
             RosterRef::Responder(id) => write!(f, "responder {id}"),
             RosterRef::Elder(id) => write!(f, "elder {id}"),
             RosterRef::Grid(id) => write!(f, "grid {id}"),
+            RosterRef::Operator(id) => write!(f, "operator {id}"),
+            RosterRef::Device(id) => write!(f, "device {id}"),
         }
     }
 }
@@ -569,7 +575,11 @@ fn command_label(cmd: &Command) -> &'static str {
         | Command::RetireResponder { .. }
         | Command::UpsertElder { .. }
         | Command::RetireElder { .. }
-        | Command::RetireGrid { .. } => "roster",
+        | Command::RetireGrid { .. }
+        | Command::UpsertOperator { .. }
+        | Command::RetireOperator { .. }
+        | Command::UpsertDevice { .. }
+        | Command::RetireDevice { .. } => "roster",
         other => other.into(),
     }
 }

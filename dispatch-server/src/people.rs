@@ -1,20 +1,21 @@
-//! People management over HTTP (operators): responders, elders and grids added, read, edited
-//! and retired at run time, and responder tokens issued. Every change is an engine command
-//! (`Upsert*`, `Retire*`), so it is validated exactly as the roster file is, journaled before
-//! it is answered, and on the operators' stream; the token index and the grids of console
-//! filters follow the engine's roster (auth.rs), so a token issued anew revokes the old one at
-//! once and open sessions holding it are closed (4003).
+//! People management over HTTP (operators): responders, elders, grids, operators and device
+//! gateways added, read, edited and retired at run time, and tokens issued. Every change is an
+//! engine command (`Upsert*`, `Retire*`), so it is validated exactly as the roster file is and
+//! journaled before it is answered; the token index and the grids of console filters follow
+//! the engine's roster (auth.rs), so a token issued anew revokes the old one at once and open
+//! sessions holding it are closed (4003).
 //!
 //! | method and path | answer |
 //! | --- | --- |
 //! | `POST /v1/responders`, `/v1/elders`, `/v1/grids` | 201, the stored entry; 409 if the id exists |
+//! | `POST /v1/operators`, `/v1/devices` | 201, the stored entry and its first `token`, shown once |
 //! | `GET /v1/{kind}/{id}` | 200, the entry; 404 if unknown |
 //! | `PATCH /v1/{kind}/{id}` | 200, the stored entry (the body's fields replace the entry's) |
 //! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident) |
-//! | `POST /v1/responders/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
+//! | `POST /v1/{responders,operators,devices}/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
 //!
-//! Responders are shown without their token digest (`has_token` says whether one is set), and
-//! a body may not set `token_sha256`: tokens are only issued by the server.
+//! Entries are shown without their token digest (`has_token` says whether one is set), and a
+//! body may not set `token_sha256`: tokens are only issued by the server.
 
 use crate::auth::token_digest;
 use crate::engine_task::{Expect, Refusal, RosterRef};
@@ -27,9 +28,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use dispatch_core::command::Command;
 use dispatch_core::error::CommandError;
-use dispatch_core::ids::{ElderId, GridId, ResponderId};
+use dispatch_core::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use dispatch_core::model::Actor;
-use dispatch_core::roster::{ElderRecord, GridRecord, ResponderRecord};
+use dispatch_core::roster::{
+    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord,
+};
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
@@ -42,6 +45,8 @@ pub enum Kind {
     Responder,
     Elder,
     Grid,
+    Operator,
+    Device,
 }
 
 impl Kind {
@@ -50,6 +55,8 @@ impl Kind {
             Kind::Responder => RosterRef::Responder(ResponderId::from(id)),
             Kind::Elder => RosterRef::Elder(ElderId::from(id)),
             Kind::Grid => RosterRef::Grid(GridId::from(id)),
+            Kind::Operator => RosterRef::Operator(OperatorId::from(id)),
+            Kind::Device => RosterRef::Device(DeviceId::from(id)),
         }
     }
 
@@ -58,7 +65,15 @@ impl Kind {
             Kind::Responder => "responder",
             Kind::Elder => "elder",
             Kind::Grid => "grid",
+            Kind::Operator => "operator",
+            Kind::Device => "device",
         }
+    }
+
+    /// Whether an entry of this kind cannot exist without a token (operators and devices:
+    /// created with one, answered once).
+    fn needs_token(self) -> bool {
+        matches!(self, Kind::Operator | Kind::Device)
     }
 
     /// The engine command that stores `body` (a whole entry), or a 400 naming the field.
@@ -83,6 +98,14 @@ impl Kind {
                 by,
                 grid: serde_json::from_value::<GridRecord>(body).map_err(bad)?,
             },
+            Kind::Operator => Command::UpsertOperator {
+                by,
+                operator: serde_json::from_value::<OperatorRecord>(body).map_err(bad)?,
+            },
+            Kind::Device => Command::UpsertDevice {
+                by,
+                device: serde_json::from_value::<DeviceRecord>(body).map_err(bad)?,
+            },
         })
     }
 
@@ -100,6 +123,14 @@ impl Kind {
                 by,
                 grid_id: GridId::from(id),
             },
+            Kind::Operator => Command::RetireOperator {
+                by,
+                operator_id: OperatorId::from(id),
+            },
+            Kind::Device => Command::RetireDevice {
+                by,
+                device_id: DeviceId::from(id),
+            },
         }
     }
 }
@@ -111,6 +142,8 @@ pub fn routes() -> Router<AppState> {
         (Kind::Responder, "/v1/responders"),
         (Kind::Elder, "/v1/elders"),
         (Kind::Grid, "/v1/grids"),
+        (Kind::Operator, "/v1/operators"),
+        (Kind::Device, "/v1/devices"),
     ] {
         r = r
             .route(path, post(move |st, h, u, b| create(kind, st, h, u, b)))
@@ -121,7 +154,17 @@ pub fn routes() -> Router<AppState> {
                     .delete(move |st, h, u, id| retire(kind, st, h, u, id)),
             );
     }
-    r.route("/v1/responders/{id}/tokens", post(issue_token))
+    for (kind, path) in [
+        (Kind::Responder, "/v1/responders/{id}/tokens"),
+        (Kind::Operator, "/v1/operators/{id}/tokens"),
+        (Kind::Device, "/v1/devices/{id}/tokens"),
+    ] {
+        r = r.route(
+            path,
+            post(move |st, h, u, id| issue_token(kind, st, h, u, id)),
+        );
+    }
+    r
 }
 
 /// The calling operator, or the response to send.
@@ -170,13 +213,13 @@ async fn object_body(body: axum::body::Body) -> Result<Map<String, Value>, Box<R
     }
 }
 
-/// An entry as operators see it: a responder's token digest replaced by `has_token`.
-fn shown(mut entry: Value) -> Value {
+/// An entry as operators see it: a token digest replaced by `has_token`.
+fn shown(kind: Kind, mut entry: Value) -> Value {
     if let Some(map) = entry.as_object_mut() {
-        if let Some(digest) = map.remove("token_sha256") {
-            map.insert("has_token".into(), Value::Bool(!digest.is_null()));
-        } else if map.contains_key("travel_mode") {
-            map.insert("has_token".into(), Value::Bool(false));
+        let digest = map.remove("token_sha256");
+        if matches!(kind, Kind::Responder | Kind::Operator | Kind::Device) {
+            let has = digest.is_some_and(|d| !d.is_null());
+            map.insert("has_token".into(), Value::Bool(has));
         }
     }
     entry
@@ -235,8 +278,8 @@ async fn run(
 }
 
 /// The entry as stored, with `status`.
-async fn stored(state: &AppState, entry: &RosterRef, status: StatusCode) -> Answer {
-    Ok((status, Json(shown(current(state, entry).await?))).into_response())
+async fn stored(state: &AppState, kind: Kind, entry: &RosterRef, status: StatusCode) -> Answer {
+    Ok((status, Json(shown(kind, current(state, entry).await?))).into_response())
 }
 
 async fn create(
@@ -258,9 +301,18 @@ async fn create(
                 ));
             };
             let entry = kind.entry(&id);
+            let mut map = map;
+            let token = kind.needs_token().then(new_token);
+            if let Some(t) = &token {
+                map.insert("token_sha256".into(), Value::String(token_digest(t)));
+            }
             let cmd = kind.upsert(by, Value::Object(map))?;
             run(&state, &entry, Expect::Absent(entry.clone()), cmd).await?;
-            stored(&state, &entry, StatusCode::CREATED).await
+            let mut answer = shown(kind, current(&state, &entry).await?);
+            if let Some(t) = token {
+                answer["token"] = Value::String(t);
+            }
+            Ok((StatusCode::CREATED, Json(answer)).into_response())
         }
         .await,
     )
@@ -276,7 +328,7 @@ async fn read(
     answer(
         async {
             operator(&state, &headers, &uri)?;
-            stored(&state, &kind.entry(&id), StatusCode::OK).await
+            stored(&state, kind, &kind.entry(&id), StatusCode::OK).await
         }
         .await,
     )
@@ -310,7 +362,7 @@ async fn change(
             merged.extend(patch);
             let cmd = kind.upsert(by, Value::Object(merged))?;
             run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
-            stored(&state, &entry, StatusCode::OK).await
+            stored(&state, kind, &entry, StatusCode::OK).await
         }
         .await,
     )
@@ -327,6 +379,7 @@ async fn retire(
         async {
             let by = operator(&state, &headers, &uri)?;
             let entry = kind.entry(&id);
+            current(&state, &entry).await?; // 404 for an unknown id, whatever its kind
             run(&state, &entry, Expect::Nothing, kind.retire(by, &id)).await?;
             Ok(Json(json!({ "retired": id })).into_response())
         }
@@ -343,6 +396,7 @@ fn new_token() -> String {
 }
 
 async fn issue_token(
+    kind: Kind,
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
@@ -351,19 +405,19 @@ async fn issue_token(
     answer(
         async {
             let by = operator(&state, &headers, &uri)?;
-            let entry = RosterRef::Responder(ResponderId::from(id.as_str()));
+            let entry = kind.entry(&id);
             let now = current(&state, &entry).await?;
             let token = new_token();
             let mut record = now.clone();
             record["token_sha256"] = Value::String(token_digest(&token));
-            let cmd = Kind::Responder.upsert(by.clone(), record)?;
+            let cmd = kind.upsert(by.clone(), record)?;
             run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
             if let Actor::Operator(operator) = &by {
-                tracing::info!(responder = %id, %operator, "token issued; earlier tokens revoked");
+                tracing::info!(entry = %entry, %operator, "token issued; earlier tokens revoked");
             }
             Ok((
                 StatusCode::CREATED,
-                Json(json!({ "responder_id": id, "token": token })),
+                Json(json!({ "id": id, "token": token })),
             )
                 .into_response())
         }

@@ -361,3 +361,79 @@ async fn the_assigned_responder_is_told_who_is_at_the_door_and_an_offer_nothing(
     assert!(!amb.to_string().contains("Maria"), "{amb}");
     server.stop().await;
 }
+
+/// Device gateways and operators are managed the same way; each is created with its first
+/// token (shown once), a new token revokes the old, and the last operator cannot be retired.
+#[tokio::test]
+async fn devices_and_operators_get_tokens_and_the_last_operator_stays() {
+    let server = TestServer::start().await;
+    let (s, gw2) = op(&server, "POST", "/v1/devices", Some(&json!({"id": "GW2"}))).await;
+    assert_eq!(s, 201, "{gw2}");
+    assert_eq!(gw2["has_token"], true, "{gw2}");
+    assert!(gw2.get("token_sha256").is_none(), "{gw2}");
+    let first = gw2["token"].as_str().expect("token shown once").to_string();
+    let alert = |id: &str| json!({"alert_id": id, "kind": "fall", "elder_id": "E2", "detected_at": 1_700_000_000_000i64});
+    let (s, acc) = server
+        .http("POST", "/v1/alerts", Some(&first), Some(&alert("gw2-1")))
+        .await;
+    assert_eq!(s, 202, "{acc}");
+    let (s, _) = op(&server, "GET", "/v1/devices/GW2", None).await;
+    assert_eq!(s, 200);
+
+    // A lost gateway: a new token; the old one is refused at once.
+    let (s, issued) = op(&server, "POST", "/v1/devices/GW2/tokens", None).await;
+    assert_eq!(s, 201, "{issued}");
+    let second = issued["token"].as_str().unwrap().to_string();
+    let (s, _) = server
+        .http("POST", "/v1/alerts", Some(&first), Some(&alert("gw2-2")))
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = server
+        .http("POST", "/v1/alerts", Some(&second), Some(&alert("gw2-3")))
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = op(&server, "DELETE", "/v1/devices/GW2", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(server.upgrade_status(&second).await, 401);
+
+    // Operators: OP3 joins and can open a console; OP2 leaves; OP1 cannot leave last.
+    let (s, op3) = op(
+        &server,
+        "POST",
+        "/v1/operators",
+        Some(&json!({"id": "OP3"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{op3}");
+    let t3 = op3["token"].as_str().unwrap().to_string();
+    let mut console = server.connect_with("OP3", &t3).await;
+    let (snap, _) = console.request(json!({"type": "subscribe"}), "s").await;
+    assert_eq!(snap["type"], "snapshot");
+    let mut op2 = server.connect("OP2").await;
+    for id in ["OP2", "OP3"] {
+        let (s, body) = op(&server, "DELETE", &format!("/v1/operators/{id}"), None).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    assert_eq!(op2.closed_with().await, Some(4003));
+    assert_eq!(console.closed_with().await, Some(4003));
+    let (s, body) = op(&server, "DELETE", "/v1/operators/OP1", None).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("last operator"),
+        "{body}"
+    );
+    let (s, body) = op(
+        &server,
+        "POST",
+        "/v1/operators",
+        Some(&json!({"id": "OP4", "token_sha256": "ab"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _) = op(&server, "DELETE", "/v1/devices/GW404", None).await;
+    assert_eq!(s, 404);
+    server.stop().await;
+}

@@ -533,6 +533,34 @@ impl Engine {
                     .map_err(roster_to_command_error)?;
                 Reply::Done
             }
+            Command::UpsertOperator { by, operator } => {
+                self.check_actor(&by)?;
+                self.roster
+                    .upsert_operator(operator)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::RetireOperator { by, operator_id } => {
+                self.check_actor(&by)?;
+                self.roster
+                    .retire_operator(&operator_id)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::UpsertDevice { by, device } => {
+                self.check_actor(&by)?;
+                self.roster
+                    .upsert_device(device)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
+            Command::RetireDevice { by, device_id } => {
+                self.check_actor(&by)?;
+                self.roster
+                    .retire_device(&device_id)
+                    .map_err(roster_to_command_error)?;
+                Reply::Done
+            }
         };
         if self.config.dispatch_batched {
             if !self.pending.is_empty() && self.dispatch_due.is_none() {

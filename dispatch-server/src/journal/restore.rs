@@ -762,6 +762,10 @@ mod tests {
         RetireElder(u8),
         Grid(u8),
         RetireGrid(u8),
+        Operator(u8, u8),
+        RetireOperator(u8),
+        Device(u8, u8),
+        RetireDevice(u8),
         Snapshot,
     }
 
@@ -774,6 +778,10 @@ mod tests {
             (0u8..5).prop_map(Edit::RetireElder),
             (0u8..3).prop_map(Edit::Grid),
             (0u8..3).prop_map(Edit::RetireGrid),
+            (0u8..3, 0u8..4).prop_map(|(i, t)| Edit::Operator(i, t)),
+            (0u8..3).prop_map(Edit::RetireOperator),
+            (0u8..3, 0u8..4).prop_map(|(i, t)| Edit::Device(i, t)),
+            (0u8..3).prop_map(Edit::RetireDevice),
             Just(Edit::Snapshot),
         ]
     }
@@ -834,6 +842,29 @@ mod tests {
                     Edit::Grid(g) => Command::UpsertGrid {
                         by: by(),
                         grid: GridRecord { id: GridId::from(format!("h{g}")), name: format!("grid {g}") },
+                    },
+                    // Tokens drawn from a small pool, so that some collide (and are refused).
+                    Edit::Operator(n, t) => Command::UpsertOperator {
+                        by: by(),
+                        operator: OperatorRecord {
+                            id: OperatorId::from(format!("op{n}")),
+                            token_sha256: format!("{:064x}", 0xc000 + u32::from(t)),
+                        },
+                    },
+                    Edit::RetireOperator(n) => Command::RetireOperator {
+                        by: by(),
+                        operator_id: OperatorId::from(format!("op{n}")),
+                    },
+                    Edit::Device(n, t) => Command::UpsertDevice {
+                        by: by(),
+                        device: DeviceRecord {
+                            id: DeviceId::from(format!("d{n}")),
+                            token_sha256: format!("{:064x}", 0xc000 + u32::from(t)),
+                        },
+                    },
+                    Edit::RetireDevice(n) => Command::RetireDevice {
+                        by: by(),
+                        device_id: DeviceId::from(format!("d{n}")),
                     },
                     Edit::RetireGrid(g) => Command::RetireGrid {
                         by: by(),

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+mod details;
+#[cfg(test)]
+mod tests;
+
+pub use details::{ElderDetails, MAX_DETAIL_BYTES, MAX_DETAIL_ITEMS};
+
 /// The roster file, exactly as a deployment writes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -127,74 +133,6 @@ pub struct ElderRecord {
     // Boxed: most commands carry no elder, and every command is as large as its largest.
     #[serde(default, skip_serializing_if = "ElderDetails::is_empty")]
     pub details: Box<ElderDetails>,
-}
-
-/// What a call centre works with about an elder. Operators see all of it; the responder
-/// assigned to the elder's incident is told the name, address, phone, languages and
-/// keyholders (an ambulance crew also the medical notes); an offer carries none of it, and
-/// `family` is never sent to a responder. Each text is at most [`MAX_DETAIL_BYTES`], each list
-/// at most [`MAX_DETAIL_ITEMS`] entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ElderDetails {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Street, number, flat, and how to find the door.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    /// Languages the person speaks, e.g. `pt-BR`, `zh-CN`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub languages: Vec<String>,
-    /// Conditions, medication, allergies (for operators and ambulance crews).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub medical_notes: Option<String>,
-    /// Who holds a key, and how to reach them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keyholders: Vec<String>,
-}
-
-/// Longest text in [`ElderDetails`], in bytes.
-pub const MAX_DETAIL_BYTES: usize = 1_000;
-/// Most entries in a list of [`ElderDetails`] (and in `family`).
-pub const MAX_DETAIL_ITEMS: usize = 20;
-
-impl ElderDetails {
-    pub fn is_empty(&self) -> bool {
-        *self == ElderDetails::default()
-    }
-
-    /// The first field over its bound, named, if any.
-    fn check(&self, family: &[String]) -> Result<(), String> {
-        let texts = [
-            ("details.name", &self.name),
-            ("details.address", &self.address),
-            ("details.phone", &self.phone),
-            ("details.medical_notes", &self.medical_notes),
-        ];
-        for (field, v) in texts {
-            if v.as_ref().is_some_and(|t| t.len() > MAX_DETAIL_BYTES) {
-                return Err(format!("{field} is over {MAX_DETAIL_BYTES} bytes"));
-            }
-        }
-        let lists = [
-            ("details.languages", &self.languages[..]),
-            ("details.keyholders", &self.keyholders[..]),
-            ("family", family),
-        ];
-        for (field, v) in lists {
-            if v.len() > MAX_DETAIL_ITEMS {
-                return Err(format!("{field} has over {MAX_DETAIL_ITEMS} entries"));
-            }
-            if v.iter().any(|t| t.len() > MAX_DETAIL_BYTES) {
-                return Err(format!(
-                    "an entry of {field} is over {MAX_DETAIL_BYTES} bytes"
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// An operator who may connect a console.
@@ -488,6 +426,73 @@ impl Roster {
         }
     }
 
+    /// Adds or replaces an operator (a new `token_sha256` revokes the old one).
+    pub fn upsert_operator(&mut self, o: OperatorRecord) -> Result<(), RosterError> {
+        let who = Principal::Operator(o.id.clone());
+        self.check_token(&format!("operator {}", o.id), &o.token_sha256, &who)?;
+        if let Some(old) = self.operators.insert(o.id.clone(), o.clone()) {
+            Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        }
+        Arc::make_mut(&mut self.tokens).insert(o.token_sha256.to_ascii_lowercase(), who);
+        Ok(())
+    }
+
+    /// Removes an operator and their token; never the last one (nobody could manage the
+    /// service any more).
+    pub fn retire_operator(&mut self, id: &OperatorId) -> Result<OperatorRecord, RosterError> {
+        if !self.operators.contains_key(id) {
+            return Err(RosterError::Unknown {
+                what: "operator",
+                id: id.to_string(),
+            });
+        }
+        if self.operators.len() == 1 {
+            return Err(RosterError::Invalid {
+                entry: format!("operator {id}"),
+                detail: "the last operator cannot be retired: add another first".into(),
+            });
+        }
+        let old = self.operators.remove(id).expect("checked above");
+        Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        Ok(old)
+    }
+
+    /// Adds or replaces a device gateway (a new `token_sha256` revokes the old one).
+    pub fn upsert_device(&mut self, d: DeviceRecord) -> Result<(), RosterError> {
+        let who = Principal::Device(d.id.clone());
+        self.check_token(&format!("device {}", d.id), &d.token_sha256, &who)?;
+        if let Some(old) = self.devices.insert(d.id.clone(), d.clone()) {
+            Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        }
+        Arc::make_mut(&mut self.tokens).insert(d.token_sha256.to_ascii_lowercase(), who);
+        Ok(())
+    }
+
+    /// Removes a device gateway and its token.
+    pub fn retire_device(&mut self, id: &DeviceId) -> Result<DeviceRecord, RosterError> {
+        let old = self
+            .devices
+            .remove(id)
+            .ok_or_else(|| RosterError::Unknown {
+                what: "device",
+                id: id.to_string(),
+            })?;
+        Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        Ok(old)
+    }
+
+    /// A well-formed digest that nobody but `who` holds.
+    fn check_token(&self, entry: &str, digest: &str, who: &Principal) -> Result<(), RosterError> {
+        check_digest(entry, digest)?;
+        match self.tokens.get(&digest.to_ascii_lowercase()) {
+            Some(holder) if holder != who => Err(RosterError::Invalid {
+                entry: entry.to_string(),
+                detail: "token_sha256 already belongs to someone else".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Applies a journaled roster change (`Command::Upsert*` / `Retire*`) to this roster, as
     /// the engine did when it accepted it (positions were checked then, so they are not
     /// checked again: no road network is needed). Other commands change nothing here.
@@ -505,6 +510,10 @@ impl Roster {
             C::UpsertElder { elder, .. } => self.upsert_elder(elder.clone(), anywhere),
             C::RetireElder { elder_id, .. } => self.retire_elder(elder_id).map(drop),
             C::RetireGrid { grid_id, .. } => self.retire_grid(grid_id).map(drop),
+            C::UpsertOperator { operator, .. } => self.upsert_operator(operator.clone()),
+            C::RetireOperator { operator_id, .. } => self.retire_operator(operator_id).map(drop),
+            C::UpsertDevice { device, .. } => self.upsert_device(device.clone()),
+            C::RetireDevice { device_id, .. } => self.retire_device(device_id).map(drop),
             _ => Ok(()),
         }
     }
@@ -661,41 +670,5 @@ impl Roster {
         } else {
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grid(id: &str, name: &str) -> GridRecord {
-        GridRecord {
-            id: GridId::from(id),
-            name: name.into(),
-        }
-    }
-
-    #[test]
-    fn differences_name_each_entry_and_field() {
-        let file = RosterFile {
-            grids: vec![grid("G1", "Centro"), grid("G2", "Norte")],
-            ..RosterFile::default()
-        };
-        assert!(file.differences(&file).is_empty());
-        let mut reordered = file.clone();
-        reordered.grids.reverse();
-        assert!(file.differences(&reordered).is_empty());
-        let service = RosterFile {
-            grids: vec![grid("G1", "Centro Histórico"), grid("G3", "Sul")],
-            ..RosterFile::default()
-        };
-        assert_eq!(
-            file.differences(&service),
-            vec![
-                "grids/G1: differs in name",
-                "grids/G2: only in the file",
-                "grids/G3: only in the service",
-            ]
-        );
     }
 }
