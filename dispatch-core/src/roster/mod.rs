@@ -430,10 +430,8 @@ impl Roster {
     pub fn upsert_operator(&mut self, o: OperatorRecord) -> Result<(), RosterError> {
         let who = Principal::Operator(o.id.clone());
         self.check_token(&format!("operator {}", o.id), &o.token_sha256, &who)?;
-        if let Some(old) = self.operators.insert(o.id.clone(), o.clone()) {
-            Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
-        }
-        Arc::make_mut(&mut self.tokens).insert(o.token_sha256.to_ascii_lowercase(), who);
+        let old = self.operators.insert(o.id.clone(), o.clone());
+        self.swap_token(old.map(|o| o.token_sha256), Some((&o.token_sha256, who)));
         Ok(())
     }
 
@@ -453,7 +451,7 @@ impl Roster {
             });
         }
         let old = self.operators.remove(id).expect("checked above");
-        Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        self.swap_token(Some(old.token_sha256.clone()), None);
         Ok(old)
     }
 
@@ -461,10 +459,8 @@ impl Roster {
     pub fn upsert_device(&mut self, d: DeviceRecord) -> Result<(), RosterError> {
         let who = Principal::Device(d.id.clone());
         self.check_token(&format!("device {}", d.id), &d.token_sha256, &who)?;
-        if let Some(old) = self.devices.insert(d.id.clone(), d.clone()) {
-            Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
-        }
-        Arc::make_mut(&mut self.tokens).insert(d.token_sha256.to_ascii_lowercase(), who);
+        let old = self.devices.insert(d.id.clone(), d.clone());
+        self.swap_token(old.map(|d| d.token_sha256), Some((&d.token_sha256, who)));
         Ok(())
     }
 
@@ -477,8 +473,19 @@ impl Roster {
                 what: "device",
                 id: id.to_string(),
             })?;
-        Arc::make_mut(&mut self.tokens).remove(&old.token_sha256.to_ascii_lowercase());
+        self.swap_token(Some(old.token_sha256.clone()), None);
         Ok(old)
+    }
+
+    /// Moves a holder's token in the index: `old` out, `new` in (digests kept lower case).
+    fn swap_token(&mut self, old: Option<String>, new: Option<(&str, Principal)>) {
+        let tokens = Arc::make_mut(&mut self.tokens);
+        if let Some(o) = old {
+            tokens.remove(&o.to_ascii_lowercase());
+        }
+        if let Some((n, who)) = new {
+            tokens.insert(n.to_ascii_lowercase(), who);
+        }
     }
 
     /// A well-formed digest that nobody but `who` holds.
