@@ -359,7 +359,8 @@ test('in Chinese: the app recovers its assignment after the server restarts, and
     await audit(page, 'offer (zh-CN)');
     await page.locator(sel('offer-accept')).click();
     await visible(page, 'assigned');
-    await page.getByText('老人编号：E2').waitFor();
+    await page.getByText('老人：王奶奶（编号 E2）').waitFor();
+    assert.match(await page.locator(sel('door')).textContent(), /地址\s*示例路 8 号 3 单元[\s\S]*钥匙在\s*邻居 李先生/);
     await waitFor(async () => (await routePixels(page, 'job-map')) > 200, 15000, 'route on the job map');
     await shot(page, 'assigned-zh-CN', { docs: true });
     await audit(page, 'assigned (zh-CN)');
@@ -373,7 +374,8 @@ test('in Chinese: the app recovers its assignment after the server restarts, and
     // Same port, same data: the server re-sends the assignment and the app folds it in.
     srv = await startServer({ roster, dataDir: srv.dataDir, port: srv.port });
     await waitFor(async () => (await status(page)) === 'online', 30000, 'online again');
-    await page.getByText('老人编号：E2').waitFor();
+    await page.getByText('老人：王奶奶（编号 E2）').waitFor();
+    assert.match(await page.locator(sel('door')).textContent(), /地址\s*示例路 8 号 3 单元[\s\S]*钥匙在\s*邻居 李先生/);
     assert.equal(await page.locator(sel('offer')).isVisible(), false);
     // The server agrees it is this volunteer's job: arrived and complete are accepted.
     await page.locator(sel('arrived')).click();

@@ -64,7 +64,7 @@ export function testRoster() {
         id: 'E1', home: { lat: -30.03, lon: -51.22 }, grid_id: 'G1', care_level: 4, paired_responders: ['V1'], family: ['daughter Maria'],
         details: { name: 'Dona Lúcia', address: 'Rua Fictícia 12', phone: '+55 51 0000-1111', keyholders: ['Seu Jorge, casa 14'], medical_notes: 'anticoagulants' },
       },
-      { id: 'E2', home: { lat: -30.029, lon: -51.221 }, grid_id: 'G1', care_level: 3, paired_responders: ['V2'], family: [] },
+      { id: 'E2', home: { lat: -30.029, lon: -51.221 }, grid_id: 'G1', care_level: 3, paired_responders: ['V2'], family: [], details: { name: '王奶奶', address: '示例路 8 号 3 单元', languages: ['zh-CN'], keyholders: ['邻居 李先生'] } },
       { id: 'E3', home: { lat: -30.031, lon: -51.218 }, grid_id: 'G2', care_level: 5, paired_responders: [], family: [] },
       { id: 'E4', home: { lat: -30.0295, lon: -51.2195 }, grid_id: 'G1', care_level: 2, paired_responders: ['V3'], family: [] },
       { id: 'E5', home: { lat: -30.028, lon: -51.2205 }, grid_id: 'G2', care_level: 1, paired_responders: [], family: [] },

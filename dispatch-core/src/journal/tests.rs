@@ -1,3 +1,6 @@
+//! Tests of the record codec and replay: round trips (property), the decoder on any bytes,
+//! torn tails and corrupt middles told apart, and replay refusing a divergence.
+
 use super::*;
 use crate::event::Event;
 use crate::ids::{AlertId, DeviceId, ElderId, IncidentId, ResponderId};

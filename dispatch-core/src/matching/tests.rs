@@ -1,3 +1,6 @@
+//! Tests of matching: the Hungarian joint assignment against exhaustive search (the oracle),
+//! a surge giving each incident its own responder, and `rank` against brute force.
+
 use super::*;
 use crate::model::ResponderKind;
 use crate::spatial::{tree_of, ResponderIndex};

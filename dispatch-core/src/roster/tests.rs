@@ -1,3 +1,5 @@
+//! Tests of the roster's pure parts: how a roster file differs from the service's roster.
+
 use super::*;
 
 fn grid(id: &str, name: &str) -> GridRecord {
