@@ -113,11 +113,16 @@ impl Delivery {
             };
             let job = JobFacts {
                 elder_id: inc.elder_id.clone(),
-                elder: engine
-                    .roster()
-                    .elder(&inc.elder_id)
-                    .map(|e| (*e.details).clone())
-                    .unwrap_or_default(),
+                // Only an assignment tells the elder's details: other events (most of them:
+                // offers, moves of the incident) do not copy them.
+                elder: match event {
+                    Event::Assigned { .. } => engine
+                        .roster()
+                        .elder(&inc.elder_id)
+                        .map(|e| (*e.details).clone())
+                        .unwrap_or_default(),
+                    _ => Default::default(),
+                },
                 kind: inc.kind,
                 service: inc.service,
                 priority: inc.priority,
