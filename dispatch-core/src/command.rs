@@ -152,10 +152,16 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    /// An alert was taken: a new incident, one it joined, or a resend of a known alert.
+    /// An alert was taken: a new incident, one it joined (`merged`: a repeat of a need
+    /// already open), or a resend of a known alert (`duplicate`). `problem`: the engine could
+    /// not dispatch it and an operator has it (the device is told this as an error).
     AlertAccepted {
         incident_id: IncidentId,
         duplicate: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        merged: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<crate::incident::NeedsOperator>,
     },
     /// Anything else that succeeded.
     Done,

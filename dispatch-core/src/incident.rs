@@ -64,13 +64,56 @@ impl IncidentStatus {
     }
 }
 
-/// One alert that is part of an incident.
+/// One alert that is part of an incident. Its key is (`device_id`, `alert_id`): two
+/// gateways may use the same alert id for different elders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRef {
     pub alert_id: AlertId,
     pub device_id: DeviceId,
     /// The device said "I'm OK" for this alert.
     pub cancelled: bool,
+    /// What the alert asked for (a resend with the same key must ask for the same). `None`
+    /// in snapshots written before it was kept: the incident's own kind and service then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AlertKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceKind>,
+    /// A resend of a key another incident holds, with other content: kept here for the
+    /// operators, it never takes the key (resends and cancels go to the first incident).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conflict: bool,
+}
+
+/// Why the engine could not dispatch an alert by itself: the alert is kept (journaled, an
+/// incident the operators see) and waits for a person. The device is told `code` and
+/// `message` as an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeedsOperator {
+    pub code: Undispatchable,
+    pub message: String,
+}
+
+/// Why an alert could not be dispatched by the engine (its wire code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Undispatchable {
+    /// The alert names an elder not on the roster.
+    UnknownElder,
+    /// The alert's position (or the elder's home) is not on the road map.
+    OffMap,
+    /// The device resent an alert id it had used with other content.
+    AlertConflict,
+}
+
+impl Undispatchable {
+    /// The code the device is told (the same as the error codes of docs/protocol.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            Undispatchable::UnknownElder => "unknown_elder",
+            Undispatchable::OffMap => "off_map",
+            Undispatchable::AlertConflict => "alert_conflict",
+        }
+    }
 }
 
 /// An incident and everything decided about it.
@@ -110,6 +153,11 @@ pub struct Incident {
     /// When it was resolved or cancelled (it is forgotten `closed_retention_ms` later).
     #[serde(default)]
     pub closed_at: Option<Timestamp>,
+    /// Set when the engine could not dispatch the alert itself (unknown elder, position off
+    /// the map, an alert key resent with different content): never offered to anyone, an
+    /// operator handles it (and resolves or cancels it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_operator: Option<NeedsOperator>,
 }
 
 impl Incident {
@@ -124,6 +172,45 @@ impl Incident {
     /// Whether a community responder has accepted or been assigned.
     pub fn has_community(&self) -> bool {
         !self.community.is_empty()
+    }
+
+    /// Whether the engine should be offering it: dispatching, nobody from the community yet,
+    /// and not one the engine handed to the operators.
+    pub fn wants_offers(&self) -> bool {
+        self.status == IncidentStatus::Dispatching
+            && !self.has_community()
+            && self.needs_operator.is_none()
+    }
+
+    /// Whether an alert with this plan, service and schedule is a repeat of this open
+    /// incident's need, and joins it instead of opening a new incident (docs/protocol.md,
+    /// "Which alerts merge"):
+    ///
+    /// - an emergency joins an open emergency (a second press, a fall during a rescue call);
+    /// - a missed check-in joins an open welfare visit or an open emergency (somebody is
+    ///   already on the way to the door);
+    /// - a service joins an open service of the same kind for the same time.
+    ///
+    /// Anything else is a different job: a meal still wanted after a fall, a fall during a
+    /// meal request. An incident the engine could not dispatch (`needs_operator`) is never
+    /// joined.
+    pub fn same_need(
+        &self,
+        plan: Plan,
+        service: Option<ServiceKind>,
+        scheduled_for: Option<Timestamp>,
+    ) -> bool {
+        if self.needs_operator.is_some() || !self.status.is_open() {
+            return false;
+        }
+        match (plan, self.plan) {
+            (Plan::Emergency, Plan::Emergency) => true,
+            (Plan::WelfareVisit, Plan::WelfareVisit | Plan::Emergency) => true,
+            (Plan::Service, Plan::Service) => {
+                service == self.service && scheduled_for == self.scheduled_for
+            }
+            _ => false,
+        }
     }
 }
 

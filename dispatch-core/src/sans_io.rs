@@ -19,6 +19,9 @@ pub trait SansIo {
     fn poll_event(&mut self) -> Option<EventRecord>;
     /// When `handle_timeout` next has work, if ever.
     fn poll_timeout(&self) -> Option<Timestamp>;
+    /// Replay only: decide the next input by the rules of this decision version (the one
+    /// that wrote its journaled decisions). Live engines decide by the current rules.
+    fn set_decision_version(&mut self, _version: u32) {}
 }
 
 impl SansIo for Engine {
@@ -33,5 +36,8 @@ impl SansIo for Engine {
     }
     fn poll_timeout(&self) -> Option<Timestamp> {
         Engine::poll_timeout(self)
+    }
+    fn set_decision_version(&mut self, version: u32) {
+        Engine::set_decision_version(self, version)
     }
 }

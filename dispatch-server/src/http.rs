@@ -11,7 +11,7 @@ use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::ResponderRegistry;
 use crate::metrics as m;
 use crate::session::{self, RateLimit, ReadFailure, SessionCtx, SessionLimits, WsFrame};
-use crate::wire::{AlertAccepted, AlertAcceptedTag, AlertBody, ServerMessage};
+use crate::wire::{AlertAccepted, AlertBody, ServerMessage};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -305,16 +305,27 @@ async fn post_alert(
         Ok(Reply::AlertAccepted {
             incident_id,
             duplicate,
+            merged,
+            problem,
         }) => {
             m::alert_accepted(duplicate);
-            let body = AlertAccepted {
-                kind: AlertAcceptedTag::AlertAccepted,
-                re: None,
+            match AlertAccepted::reply(
+                None,
                 alert_id,
                 incident_id,
                 duplicate,
-            };
-            (StatusCode::ACCEPTED, Json(body)).into_response()
+                merged,
+                problem.as_ref(),
+            ) {
+                Ok(body) => (StatusCode::ACCEPTED, Json(body)).into_response(),
+                // Kept and durable, but not dispatched: 422 tells the device what was wrong.
+                Err(frame) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    frame.encode(),
+                )
+                    .into_response(),
+            }
         }
         Ok(Reply::Done) => error(
             StatusCode::INTERNAL_SERVER_ERROR,

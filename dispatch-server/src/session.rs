@@ -11,9 +11,7 @@ use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, SubscribeReq};
 use crate::metrics as m;
 use crate::moves::{self, MoveBuffer};
-use crate::wire::{
-    self, AlertAccepted, AlertAcceptedTag, ClientMessage, Filter, MovesMode, Role, ServerMessage,
-};
+use crate::wire::{self, AlertAccepted, ClientMessage, Filter, MovesMode, Role, ServerMessage};
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::geo::LatLon;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -524,20 +522,30 @@ where
             Ok(Reply::AlertAccepted {
                 incident_id,
                 duplicate,
+                merged,
+                problem,
             }) => {
                 m::alert_accepted(duplicate);
                 let Some(alert_id) = alert_id else {
                     return self.reply(ServerMessage::Ack { re }).await;
                 };
-                let body = AlertAccepted {
-                    kind: AlertAcceptedTag::AlertAccepted,
+                match AlertAccepted::reply(
                     re,
                     alert_id,
                     incident_id,
                     duplicate,
-                };
-                let text = serde_json::to_string(&body).unwrap_or_default();
-                self.send(text).await
+                    merged,
+                    problem.as_ref(),
+                ) {
+                    Ok(body) => {
+                        let text = serde_json::to_string(&body).unwrap_or_default();
+                        self.send(text).await
+                    }
+                    Err(frame) => {
+                        tracing::warn!(%incident_id, "alert kept for an operator: not dispatchable");
+                        self.reply(frame).await
+                    }
+                }
             }
             Ok(Reply::Done) => self.reply(ServerMessage::Ack { re }).await,
             Err(e) => {

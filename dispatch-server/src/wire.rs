@@ -429,6 +429,43 @@ pub struct AlertAccepted {
     pub alert_id: AlertId,
     pub incident_id: IncidentId,
     pub duplicate: bool,
+    /// True when the alert joined an open incident of the same need (docs/protocol.md,
+    /// "Which alerts merge"); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
+}
+
+impl AlertAccepted {
+    /// The answer to an alert: `alert_accepted`, or, when the engine could not dispatch it,
+    /// an `error` naming what was wrong and the incident the operators now have.
+    pub fn reply(
+        re: Option<Value>,
+        alert_id: AlertId,
+        incident_id: IncidentId,
+        duplicate: bool,
+        merged: bool,
+        problem: Option<&dispatch_core::incident::NeedsOperator>,
+    ) -> Result<AlertAccepted, ServerMessage> {
+        match problem {
+            Some(p) => Err(ServerMessage::Error {
+                re,
+                code: p.code.code(),
+                message: format!(
+                    "{}; the alert is kept as incident {incident_id} for an operator",
+                    p.message
+                ),
+                incident_id: Some(incident_id),
+            }),
+            None => Ok(AlertAccepted {
+                kind: AlertAcceptedTag::AlertAccepted,
+                re,
+                alert_id,
+                incident_id,
+                duplicate,
+                merged,
+            }),
+        }
+    }
 }
 
 /// The constant `"alert_accepted"` tag.
@@ -538,6 +575,10 @@ pub enum ServerMessage {
         re: Option<Value>,
         code: &'static str,
         message: String,
+        /// An alert the engine could not dispatch (unknown elder, off the map, an alert id
+        /// resent with other content) is still kept: the incident an operator handles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident_id: Option<IncidentId>,
     },
     /// To a responder: a job offer.
     Offer {
@@ -626,6 +667,7 @@ impl ServerMessage {
             re,
             code,
             message: message.into(),
+            incident_id: None,
         }
     }
 

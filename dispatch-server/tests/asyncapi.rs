@@ -531,10 +531,25 @@ fn every_server_frame_has_a_send_message_that_matches_it() {
         re: Some(json!("a1")),
         alert_id: AlertId::from("GW1-1"),
         incident_id: IncidentId(1),
-        duplicate: true,
+        duplicate: false,
+        merged: true,
     };
+    // An alert kept for an operator is answered with an `error` naming its incident.
+    let kept = AlertAccepted::reply(
+        Some(json!("a2")),
+        AlertId::from("GW1-2"),
+        IncidentId(2),
+        false,
+        false,
+        Some(&dispatch_core::incident::NeedsOperator {
+            code: dispatch_core::incident::Undispatchable::UnknownElder,
+            message: "unknown elder E404".into(),
+        }),
+    )
+    .expect_err("a problem is an error frame");
     let texts = samples
         .iter()
+        .chain([&kept])
         .map(ServerMessage::encode)
         .chain([serde_json::to_string(&accepted).expect("JSON")]);
     check_frames(&doc, Side::Server, texts, "a frame the server sends");

@@ -1,5 +1,5 @@
 //! The incidents room: [`Incidents`] owns every incident (open and recently closed), the
-//! alert → incident and elder → open incident lookups, the closed-by-time queue and the
+//! alert key → incident and elder → open incidents lookups, the closed-by-time queue and the
 //! urgency index of waiting emergencies, and keeps them in step by construction. An incident
 //! changes only through [`Incidents::update`] (or `open`, `join`, `close`, which use it), so
 //! the urgency index is recomputed around every change instead of by hand at call sites.
@@ -15,7 +15,7 @@ pub(super) fn urgency_key(inc: &Incident) -> UrgencyKey {
 
 /// An emergency still waiting for its community responder.
 pub(super) fn is_waiting_emergency(inc: &Incident) -> bool {
-    inc.plan == Plan::Emergency && inc.status == IncidentStatus::Dispatching && !inc.has_community()
+    inc.plan == Plan::Emergency && inc.wants_offers()
 }
 
 /// The key an incident has in the urgency index, if it belongs there.
@@ -23,13 +23,16 @@ fn waiting_key(inc: &Incident) -> Option<UrgencyKey> {
     is_waiting_emergency(inc).then(|| urgency_key(inc))
 }
 
+/// An alert's duplicate key: the device that sent it and its id on that device.
+pub(super) type AlertKey = (crate::ids::DeviceId, AlertId);
+
 pub(super) struct Incidents {
     by_id: BTreeMap<IncidentId, Incident>,
-    /// Alert id → its incident (duplicate alerts answer with it), until the incident is
-    /// forgotten.
-    alerts: BTreeMap<AlertId, IncidentId>,
-    /// Each elder's one open incident.
-    open_by_elder: BTreeMap<ElderId, IncidentId>,
+    /// (device, alert id) → its incident (a resend answers with it), until the incident is
+    /// forgotten. Derived from the incidents' alerts (rebuilt on restore).
+    alerts: BTreeMap<AlertKey, IncidentId>,
+    /// Each elder's open incidents (one per need: see `Incident::same_need`). Derived.
+    open_by_elder: BTreeSet<(ElderId, IncidentId)>,
     /// Closed incidents by closing time, oldest first (derived, not saved): they are
     /// forgotten `closed_retention_ms` after closing.
     closed: BTreeSet<(Timestamp, IncidentId)>,
@@ -47,12 +50,10 @@ impl std::ops::Index<&IncidentId> for Incidents {
 }
 
 impl Incidents {
-    /// Rebuilds the derived indexes (closed queue, urgency index) from saved state.
-    pub(super) fn from_saved(
-        by_id: BTreeMap<IncidentId, Incident>,
-        alerts: BTreeMap<AlertId, IncidentId>,
-        open_by_elder: BTreeMap<ElderId, IncidentId>,
-    ) -> Incidents {
+    /// Rebuilds the derived indexes (alert keys, open incidents by elder, closed queue,
+    /// urgency index) from the saved incidents. Snapshots before decision version 3 also
+    /// saved alert and elder maps; they are derivable and ignored.
+    pub(super) fn from_saved(by_id: BTreeMap<IncidentId, Incident>) -> Incidents {
         // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
         let closed = by_id
             .values()
@@ -64,6 +65,18 @@ impl Incidents {
                     .unwrap_or(i.opened_at);
                 (at, i.id)
             })
+            .collect();
+        let mut alerts = BTreeMap::new();
+        for i in by_id.values() {
+            // A conflicting resend is kept on its own incident without taking the key.
+            for a in i.alerts.iter().filter(|a| !a.conflict) {
+                alerts.insert((a.device_id.clone(), a.alert_id.clone()), i.id);
+            }
+        }
+        let open_by_elder = by_id
+            .values()
+            .filter(|i| i.status.is_open())
+            .map(|i| (i.elder_id.clone(), i.id))
             .collect();
         let waiting_emergencies = by_id.values().filter_map(waiting_key).collect();
         Incidents {
@@ -80,16 +93,6 @@ impl Incidents {
         &self.by_id
     }
 
-    /// The alert → incident map, for saving.
-    pub(super) fn alert_map(&self) -> &BTreeMap<AlertId, IncidentId> {
-        &self.alerts
-    }
-
-    /// The elder → open incident map, for saving.
-    pub(super) fn open_by_elder(&self) -> &BTreeMap<ElderId, IncidentId> {
-        &self.open_by_elder
-    }
-
     pub(super) fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -98,19 +101,25 @@ impl Incidents {
         self.by_id.get(id)
     }
 
-    /// The incident an alert opened or joined.
-    pub(super) fn by_alert(&self, alert_id: &AlertId) -> Option<IncidentId> {
-        self.alerts.get(alert_id).copied()
+    /// The incident an alert (by its device and id) opened or joined.
+    pub(super) fn by_alert(&self, key: &AlertKey) -> Option<IncidentId> {
+        self.alerts.get(key).copied()
     }
 
-    /// The elder's open incident.
-    pub(super) fn open_of(&self, elder_id: &ElderId) -> Option<IncidentId> {
-        self.open_by_elder.get(elder_id).copied()
+    /// The elder's open incidents, oldest first.
+    pub(super) fn open_of<'a>(
+        &'a self,
+        elder_id: &'a ElderId,
+    ) -> impl Iterator<Item = IncidentId> + 'a {
+        self.open_by_elder
+            .range((elder_id.clone(), IncidentId(0))..)
+            .take_while(move |(e, _)| e == elder_id)
+            .map(|&(_, i)| i)
     }
 
     /// Open incidents, in elder order.
     pub(super) fn open_ids(&self) -> impl Iterator<Item = IncidentId> + '_ {
-        self.open_by_elder.values().copied()
+        self.open_by_elder.iter().map(|&(_, i)| i)
     }
 
     /// Waiting emergencies, most urgent first.
@@ -140,12 +149,17 @@ impl Incidents {
         Some(out)
     }
 
-    /// A new incident, opened by `alert_id` for its elder (who has no open incident).
-    pub(super) fn open(&mut self, inc: Incident, alert_id: AlertId) {
+    /// A new incident, opened by its first alert, which takes its key unless it is a
+    /// conflicting resend (kept on an incident of its own, the key stays with the first).
+    pub(super) fn open(&mut self, inc: Incident) {
         let id = inc.id;
-        debug_assert!(!self.open_by_elder.contains_key(&inc.elder_id));
-        self.alerts.insert(alert_id, id);
-        self.open_by_elder.insert(inc.elder_id.clone(), id);
+        for a in inc.alerts.iter().filter(|a| !a.conflict) {
+            let first = self
+                .alerts
+                .insert((a.device_id.clone(), a.alert_id.clone()), id);
+            debug_assert!(first.is_none(), "an alert key is taken once");
+        }
+        self.open_by_elder.insert((inc.elder_id.clone(), id));
         if let Some(k) = waiting_key(&inc) {
             self.waiting_emergencies.insert(k);
         }
@@ -154,7 +168,8 @@ impl Incidents {
 
     /// Another alert joins an open incident.
     pub(super) fn join(&mut self, id: IncidentId, alert: AlertRef) {
-        self.alerts.insert(alert.alert_id.clone(), id);
+        self.alerts
+            .insert((alert.device_id.clone(), alert.alert_id.clone()), id);
         self.update(id, |inc| inc.alerts.push(alert))
             .expect("joined incidents exist");
     }
@@ -176,7 +191,7 @@ impl Incidents {
             })
             .expect("caller checked");
         self.closed.insert((now, id));
-        self.open_by_elder.remove(&elder);
+        self.open_by_elder.remove(&(elder, id));
         &self.by_id[&id]
     }
 
@@ -197,8 +212,9 @@ impl Incidents {
                 continue;
             };
             for a in &inc.alerts {
-                if self.alerts.get(&a.alert_id) == Some(&id) {
-                    self.alerts.remove(&a.alert_id);
+                let key = (a.device_id.clone(), a.alert_id.clone());
+                if self.alerts.get(&key) == Some(&id) {
+                    self.alerts.remove(&key);
                 }
             }
             forgotten(&inc);

@@ -2,20 +2,12 @@
 //! cancels its alert.
 
 use super::*;
+use crate::incident::Undispatchable;
 
 impl Engine {
     pub(super) fn alert(&mut self, now: Timestamp, a: Alert) -> Result<Reply, CommandError> {
-        if let Some(incident_id) = self.incidents.by_alert(&a.alert_id) {
-            return Ok(Reply::AlertAccepted {
-                incident_id,
-                duplicate: true,
-            });
-        }
+        // Checks that refuse outright (nothing kept): the sender and the alert's own shape.
         self.check_device(&a.device_id)?;
-        let elder = self
-            .roster
-            .elder(&a.elder_id)
-            .ok_or_else(|| CommandError::UnknownElder(a.elder_id.clone()))?;
         let plan = Plan::of(a.kind, a.service)
             .ok_or_else(|| CommandError::Invalid("a help alert needs a service".into()))?;
         if a.scheduled_for.is_some() && plan != Plan::Service {
@@ -23,22 +15,103 @@ impl Engine {
                 "scheduled_for is only for service requests".into(),
             ));
         }
-        let position = a.position.unwrap_or(elder.home);
-        let off = |detail: String| CommandError::OffMap {
-            lat: position.lat,
-            lon: position.lon,
-            detail,
+        if self.rules < 3 {
+            return self.alert_v2(now, a, plan);
+        }
+        let key = (a.device_id.clone(), a.alert_id.clone());
+        if let Some(incident_id) = self.incidents.by_alert(&key) {
+            let inc = &self.incidents[&incident_id];
+            let first = inc
+                .alerts
+                .iter()
+                .find(|r| r.device_id == a.device_id && r.alert_id == a.alert_id)
+                .expect("alert keys and incidents agree");
+            let (kind, service) = match first.kind {
+                Some(k) => (k, first.service),
+                None => (inc.kind, inc.service),
+            };
+            if inc.elder_id == a.elder_id && kind == a.kind && service == a.service {
+                return Ok(Reply::AlertAccepted {
+                    incident_id,
+                    duplicate: true,
+                    merged: false,
+                    problem: inc.needs_operator.clone(),
+                });
+            }
+            // The same key with different content: a gateway bug, or a real second alert
+            // under a reused id. Neither is dropped: an operator sees it (once: a resend of
+            // the conflicting alert is a duplicate of its own incident).
+            let same_conflict = self.incidents.all().values().find(|i| {
+                i.elder_id == a.elder_id
+                    && i.alerts.iter().any(|r| {
+                        r.conflict
+                            && r.device_id == a.device_id
+                            && r.alert_id == a.alert_id
+                            && r.kind == Some(a.kind)
+                            && r.service == a.service
+                    })
+            });
+            if let Some(i) = same_conflict {
+                return Ok(Reply::AlertAccepted {
+                    incident_id: i.id,
+                    duplicate: true,
+                    merged: false,
+                    problem: i.needs_operator.clone(),
+                });
+            }
+            let was = format!("{} for {}", what_of(kind, service), inc.elder_id);
+            let now_is = format!("{} for {}", what_of(a.kind, a.service), a.elder_id);
+            let problem = NeedsOperator {
+                code: Undispatchable::AlertConflict,
+                message: format!(
+                    "alert {} from {} was already received as {was} (incident {incident_id}); \
+                     this resend asks for {now_is}",
+                    a.alert_id, a.device_id
+                ),
+            };
+            return Ok(self.open_for_operator(now, a, plan, problem));
+        }
+        let Some(elder) = self.roster.elder(&a.elder_id) else {
+            let problem = NeedsOperator {
+                code: Undispatchable::UnknownElder,
+                message: format!("unknown elder {}", a.elder_id),
+            };
+            return Ok(self.open_for_operator(now, a, plan, problem));
         };
-        let position = position.validate().map_err(|e| off(e.to_string()))?;
-        self.roads.check_on_map(position).map_err(off)?;
+        let position = a.position.unwrap_or(elder.home);
+        let checked = position
+            .validate()
+            .map_err(|e| e.to_string())
+            .and_then(|p| self.roads.check_on_map(p).map(|()| p));
+        let position = match checked {
+            Ok(p) => p,
+            Err(detail) => {
+                let problem = NeedsOperator {
+                    code: Undispatchable::OffMap,
+                    message: format!(
+                        "position {},{} is off the map: {detail}",
+                        position.lat, position.lon
+                    ),
+                };
+                return Ok(self.open_for_operator(now, a, plan, problem));
+            }
+        };
         let care_level = elder.care_level;
         let alert_ref = AlertRef {
             alert_id: a.alert_id.clone(),
             device_id: a.device_id.clone(),
             cancelled: false,
+            kind: Some(a.kind),
+            service: a.service,
+            conflict: false,
         };
 
-        if let Some(incident_id) = self.incidents.open_of(&a.elder_id) {
+        // A repeat of a need already open joins it; a different need is a different job.
+        let joined = self
+            .incidents
+            .open_of(&a.elder_id)
+            .find(|i| self.incidents[i].same_need(plan, a.service, a.scheduled_for));
+        if let Some(incident_id) = joined {
             self.incidents.join(incident_id, alert_ref);
             self.emit(
                 now,
@@ -47,10 +120,6 @@ impl Engine {
                     alert_id: a.alert_id.clone(),
                 },
             );
-            let inc = &self.incidents[&incident_id];
-            if plan == Plan::Emergency && inc.plan != Plan::Emergency {
-                self.upgrade_to_emergency(now, incident_id);
-            }
             let inc = &self.incidents[&incident_id];
             if plan == Plan::Emergency
                 && a.ambulance_requested
@@ -62,11 +131,33 @@ impl Engine {
             return Ok(Reply::AlertAccepted {
                 incident_id,
                 duplicate: false,
+                merged: true,
+                problem: None,
             });
         }
 
-        let incident_id = IncidentId(self.next_incident);
-        self.next_incident += 1;
+        let incident_id = self.open_new(now, &a, plan, care_level, position);
+        if plan == Plan::Emergency {
+            self.call_off_welfare_visits(now, &a.elder_id, incident_id);
+        }
+        Ok(Reply::AlertAccepted {
+            incident_id,
+            duplicate: false,
+            merged: false,
+            problem: None,
+        })
+    }
+
+    /// Opens a new incident for a checked alert: its plan, priority, timers, first wave (or
+    /// its start time) and, for emergencies, the ambulance rules.
+    pub(super) fn open_new(
+        &mut self,
+        now: Timestamp,
+        a: &Alert,
+        plan: Plan,
+        care_level: u8,
+        position: LatLon,
+    ) -> IncidentId {
         let priority = plan.priority(care_level);
         let start = match (plan, a.scheduled_for) {
             (Plan::Service, Some(t)) => Some(Timestamp(
@@ -75,57 +166,24 @@ impl Engine {
             _ => None,
         }
         .filter(|s| *s > now);
-        let inc = Incident {
-            id: incident_id,
-            elder_id: a.elder_id.clone(),
-            kind: a.kind,
-            service: a.service,
+        let incident_id = self.open_incident_record(
+            now,
+            a,
             plan,
             priority,
             care_level,
             position,
-            xy: self.projection.to_xy(position),
-            opened_at: now,
-            scheduled_for: a.scheduled_for,
-            status: if start.is_some() {
-                IncidentStatus::Scheduled
-            } else {
-                IncidentStatus::Dispatching
-            },
-            alerts: vec![alert_ref],
-            wave: 0,
-            open_offers: BTreeSet::new(),
-            asked: BTreeSet::new(),
-            community: Vec::new(),
-            ambulance: None,
-            ambulance_at: None,
-            arrived: BTreeMap::new(),
-            ambulance_wanted: None,
-            first_accept_at: None,
-            completed: BTreeSet::new(),
-            timeline: Vec::new(),
-            closed_at: None,
-        };
-        self.incidents.open(inc, a.alert_id.clone());
-        let what = match (a.kind, a.service) {
-            (AlertKind::Fall, _) => "fall".to_string(),
-            (AlertKind::CheckInMissed, _) => "missed check-in".to_string(),
-            (AlertKind::Help, Some(s)) => format!(
-                "help ({})",
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            ),
-            (AlertKind::Help, None) => "help".to_string(),
-        };
+            start.is_some(),
+            None,
+        );
         let plan_text = match plan {
             Plan::Emergency => "emergency",
             Plan::Service => "service request",
             Plan::WelfareVisit => "welfare visit, own grid worker first",
         };
         let mut reason = format!(
-            "{what} from {} (care level {care_level}): {plan_text}, priority {priority}",
+            "{} from {} (care level {care_level}): {plan_text}, priority {priority}",
+            what_of(a.kind, a.service),
             a.elder_id
         );
         if let Some(s) = start {
@@ -158,10 +216,153 @@ impl Engine {
                 self.dispatch_ambulance(now, incident_id, "the alert asks for an ambulance".into());
             }
         }
-        Ok(Reply::AlertAccepted {
+        incident_id
+    }
+
+    /// Mints an incident for an alert and puts it in the room (no event).
+    #[allow(clippy::too_many_arguments)]
+    fn open_incident_record(
+        &mut self,
+        now: Timestamp,
+        a: &Alert,
+        plan: Plan,
+        priority: u8,
+        care_level: u8,
+        position: LatLon,
+        scheduled: bool,
+        needs_operator: Option<NeedsOperator>,
+    ) -> IncidentId {
+        let incident_id = IncidentId(self.next_incident);
+        self.next_incident += 1;
+        let inc = Incident {
+            id: incident_id,
+            elder_id: a.elder_id.clone(),
+            kind: a.kind,
+            service: a.service,
+            plan,
+            priority,
+            care_level,
+            position,
+            xy: if needs_operator.is_some() {
+                [0.0, 0.0]
+            } else {
+                self.projection.to_xy(position)
+            },
+            opened_at: now,
+            scheduled_for: a.scheduled_for,
+            status: if scheduled {
+                IncidentStatus::Scheduled
+            } else {
+                IncidentStatus::Dispatching
+            },
+            alerts: vec![AlertRef {
+                alert_id: a.alert_id.clone(),
+                device_id: a.device_id.clone(),
+                cancelled: false,
+                kind: Some(a.kind),
+                service: a.service,
+                conflict: needs_operator
+                    .as_ref()
+                    .is_some_and(|p| p.code == Undispatchable::AlertConflict),
+            }],
+            wave: 0,
+            open_offers: BTreeSet::new(),
+            asked: BTreeSet::new(),
+            community: Vec::new(),
+            ambulance: None,
+            ambulance_at: None,
+            arrived: BTreeMap::new(),
+            ambulance_wanted: None,
+            first_accept_at: None,
+            completed: BTreeSet::new(),
+            timeline: Vec::new(),
+            closed_at: None,
+            needs_operator,
+        };
+        self.incidents.open(inc);
+        incident_id
+    }
+
+    /// An alert the engine cannot dispatch by itself (unknown elder, position off the map,
+    /// a conflicting resend) is still kept: an incident nobody is offered, for the
+    /// operators, with the device, the raw position and the reason. Its priority is the
+    /// highest its plan can have (the elder's care level is unknown or in doubt).
+    fn open_for_operator(
+        &mut self,
+        now: Timestamp,
+        a: Alert,
+        plan: Plan,
+        problem: NeedsOperator,
+    ) -> Reply {
+        let position = a
+            .position
+            .or_else(|| self.roster.elder(&a.elder_id).map(|e| e.home))
+            .unwrap_or(LatLon { lat: 0.0, lon: 0.0 });
+        let priority = plan.priority(5);
+        let incident_id = self.open_incident_record(
+            now,
+            &a,
+            plan,
+            priority,
+            0,
+            position,
+            false,
+            Some(problem.clone()),
+        );
+        let raw = match a.position {
+            Some(p) => format!("position {},{}", p.lat, p.lon),
+            None => "no position".to_string(),
+        };
+        self.emit(
+            now,
+            Event::IncidentOpened {
+                incident_id,
+                alert_id: a.alert_id.clone(),
+                elder_id: a.elder_id.clone(),
+                kind: a.kind,
+                service: a.service,
+                priority,
+                position,
+                reason: format!(
+                    "{} from device {} ({raw}) NEEDS AN OPERATOR: {}; nobody is offered it \
+                     automatically",
+                    what_of(a.kind, a.service),
+                    a.device_id,
+                    problem.message
+                ),
+            },
+        );
+        Reply::AlertAccepted {
             incident_id,
             duplicate: false,
-        })
+            merged: false,
+            problem: Some(problem),
+        }
+    }
+
+    /// An emergency brings someone to the door: an open welfare visit of the same elder that
+    /// nobody has reached yet is called off (its offers withdrawn, its visitor released),
+    /// as a late check-in calls it off.
+    fn call_off_welfare_visits(&mut self, now: Timestamp, elder_id: &ElderId, by: IncidentId) {
+        let visits: Vec<IncidentId> = self
+            .incidents
+            .open_of(elder_id)
+            .filter(|i| {
+                let inc = &self.incidents[i];
+                inc.plan == Plan::WelfareVisit
+                    && inc.arrived.is_empty()
+                    && inc.needs_operator.is_none()
+            })
+            .collect();
+        for v in visits {
+            self.close(
+                now,
+                v,
+                IncidentStatus::Cancelled,
+                Actor::Engine,
+                format!("emergency incident {by} of {elder_id} brings someone to the door: the welfare visit is not needed"),
+            );
+        }
     }
 
     pub(super) fn start_emergency_timers(&mut self, now: Timestamp, incident_id: IncidentId) {
@@ -185,37 +386,6 @@ impl Engine {
         }
     }
 
-    /// An emergency alert joined a service or welfare incident: it becomes an emergency now.
-    pub(super) fn upgrade_to_emergency(&mut self, now: Timestamp, incident_id: IncidentId) {
-        let (care, had_community) = self
-            .incidents
-            .update(incident_id, |inc| {
-                inc.plan = Plan::Emergency;
-                inc.priority = Plan::Emergency.priority(inc.care_level);
-                // The emergency's clocks start now (its SLAs are timed from the emergency alert).
-                inc.opened_at = now;
-                if inc.status == IncidentStatus::Scheduled {
-                    inc.status = IncidentStatus::Dispatching;
-                }
-                (inc.care_level, inc.has_community())
-            })
-            .expect("caller checked");
-        self.emit(
-            now,
-            Event::Escalated {
-                incident_id,
-                reason: "an emergency alert joined: now handled as an emergency".into(),
-            },
-        );
-        if !had_community {
-            self.start_emergency_timers(now, incident_id);
-            self.pending.insert(incident_id);
-        }
-        if care >= self.config.ambulance_min_care_level {
-            self.dispatch_ambulance(now, incident_id, format!("care level {care}"));
-        }
-    }
-
     pub(super) fn cancel_alert(
         &mut self,
         now: Timestamp,
@@ -224,7 +394,7 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         let incident_id = self
             .incidents
-            .by_alert(&alert_id)
+            .by_alert(&(device_id.clone(), alert_id.clone()))
             .ok_or_else(|| CommandError::UnknownAlert(alert_id.clone()))?;
         let inc = self
             .incidents
@@ -233,13 +403,8 @@ impl Engine {
         let a = inc
             .alerts
             .iter()
-            .find(|r| r.alert_id == alert_id)
-            .expect("alerts map and incident agree");
-        if a.device_id != device_id {
-            return Err(CommandError::Invalid(format!(
-                "alert {alert_id} was sent by another device"
-            )));
-        }
+            .find(|r| r.alert_id == alert_id && r.device_id == device_id)
+            .expect("alert keys and incidents agree");
         if !inc.status.is_open() {
             return Err(CommandError::IncidentClosed(incident_id));
         }
@@ -249,7 +414,11 @@ impl Engine {
         let all_cancelled = self
             .incidents
             .update(incident_id, |inc| {
-                for r in inc.alerts.iter_mut().filter(|r| r.alert_id == alert_id) {
+                for r in inc
+                    .alerts
+                    .iter_mut()
+                    .filter(|r| r.alert_id == alert_id && r.device_id == device_id)
+                {
                     r.cancelled = true;
                 }
                 inc.alerts.iter().all(|r| r.cancelled)
@@ -265,5 +434,21 @@ impl Engine {
             );
         }
         Ok(Reply::Done)
+    }
+}
+
+/// "fall", "missed check-in", "help (meal)": an alert's need in words.
+pub(super) fn what_of(kind: AlertKind, service: Option<ServiceKind>) -> String {
+    match (kind, service) {
+        (AlertKind::Fall, _) => "fall".to_string(),
+        (AlertKind::CheckInMissed, _) => "missed check-in".to_string(),
+        (AlertKind::Help, Some(s)) => format!(
+            "help ({})",
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        ),
+        (AlertKind::Help, None) => "help".to_string(),
     }
 }

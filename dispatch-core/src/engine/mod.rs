@@ -29,7 +29,8 @@
 //!
 //! | file | what |
 //! | --- | --- |
-//! | `intake.rs` | an alert opens or joins an incident; a device cancels its alert |
+//! | `intake.rs` | an alert opens or joins an incident (or goes to the operators); a device cancels its alert |
+//! | `legacy.rs` | the rules of earlier decision versions, for replaying their journal tails |
 //! | `ranking.rs` | who may be offered an incident, ranked by road ETA; the reason texts |
 //! | `waves.rs` | dispatch rounds: waves of offers, the ambulance track |
 //! | `surge.rs` | joint assignment when several emergencies wait at once |
@@ -47,7 +48,7 @@ use crate::error::CommandError;
 use crate::event::{Event, EventRecord, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
-use crate::incident::{AlertRef, Incident, IncidentStatus, Offer, OfferStatus};
+use crate::incident::{AlertRef, Incident, IncidentStatus, NeedsOperator, Offer, OfferStatus};
 use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
@@ -67,6 +68,7 @@ use std::sync::{Arc, Mutex};
 mod console_views;
 mod incidents;
 mod intake;
+mod legacy;
 mod lifecycle;
 mod offers;
 mod ranking;
@@ -89,8 +91,6 @@ pub struct EngineState {
     pub responders: Vec<ResponderState>,
     pub incidents: BTreeMap<IncidentId, Incident>,
     pub offers: BTreeMap<OfferId, Offer>,
-    pub alerts: BTreeMap<AlertId, IncidentId>,
-    pub open_by_elder: BTreeMap<ElderId, IncidentId>,
     /// Incidents waiting for a retry, with the retry's time.
     pub waiting: BTreeMap<IncidentId, Timestamp>,
     pub timers: Vec<(Timestamp, Timer)>,
@@ -164,6 +164,10 @@ pub struct Engine {
     /// with batched dispatch, at the next `handle_timeout` (due at `dispatch_due`).
     pending: BTreeSet<IncidentId>,
     dispatch_due: Option<Timestamp>,
+    /// The decision version whose rules decide the next input: always
+    /// `journal::DECISION_VERSION`, except while journal replay feeds records an earlier
+    /// release decided (`legacy.rs`). Not saved.
+    rules: u32,
     /// Test-only count of incidents visited to find surges (history must not add to it).
     #[cfg(test)]
     surge_scanned: std::sync::atomic::AtomicU64,
@@ -256,8 +260,6 @@ impl Engine {
             responders,
             incidents: BTreeMap::new(),
             offers: BTreeMap::new(),
-            alerts: BTreeMap::new(),
-            open_by_elder: BTreeMap::new(),
             waiting: BTreeMap::new(),
             timers: Vec::new(),
             time_bank: TimeBank::default(),
@@ -287,7 +289,7 @@ impl Engine {
             config,
             roster,
             responders: responders::Responders::from_saved(state.responders),
-            incidents: Incidents::from_saved(state.incidents, state.alerts, state.open_by_elder),
+            incidents: Incidents::from_saved(state.incidents),
             offers: offers::Offers::from_saved(state.offers, state.next_offer),
             waiting: state.waiting,
             timers: timers::TimerTable::from_saved(state.timers),
@@ -297,6 +299,7 @@ impl Engine {
             events: state.pending_events.into(),
             pending: state.pending_dispatch.into_iter().collect(),
             dispatch_due: state.dispatch_due,
+            rules: crate::journal::DECISION_VERSION,
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
         }
@@ -309,8 +312,6 @@ impl Engine {
             responders: self.responders.to_saved(),
             incidents: self.incidents.all().clone(),
             offers: self.offers.all().clone(),
-            alerts: self.incidents.alert_map().clone(),
-            open_by_elder: self.incidents.open_by_elder().clone(),
             waiting: self.waiting.clone(),
             timers: self.timers.to_vec(),
             time_bank: self.time_bank.clone(),
@@ -380,23 +381,26 @@ impl Engine {
                 // A late check-in answers the missed one: a welfare visit nobody has reached
                 // yet is called off (its offers withdrawn, its visitor released). Emergencies
                 // are never closed by a check-in, and a visitor already at the door finishes.
-                let visit = self.incidents.open_of(&elder_id).filter(|i| {
-                    self.incidents
-                        .get(i)
-                        .is_some_and(|inc| inc.plan == Plan::WelfareVisit && inc.arrived.is_empty())
-                });
+                let visits: Vec<IncidentId> = self
+                    .incidents
+                    .open_of(&elder_id)
+                    .filter(|i| {
+                        let inc = &self.incidents[i];
+                        inc.plan == Plan::WelfareVisit && inc.arrived.is_empty()
+                    })
+                    .collect();
                 self.emit(
                     now,
                     Event::CheckedIn {
                         elder_id: elder_id.clone(),
                     },
                 );
-                if let Some(incident_id) = visit {
+                for incident_id in visits {
                     self.close(
                         now,
                         incident_id,
                         IncidentStatus::Cancelled,
-                        Actor::Device(device_id),
+                        Actor::Device(device_id.clone()),
                         format!("{elder_id} checked in: the welfare visit is not needed"),
                     );
                 }
@@ -513,7 +517,7 @@ impl Engine {
                 if self.roster.elder(&elder_id).is_none() {
                     return Err(CommandError::UnknownElder(elder_id));
                 }
-                if let Some(i) = self.incidents.open_of(&elder_id) {
+                if let Some(i) = self.incidents.open_of(&elder_id).next() {
                     return Err(CommandError::Invalid(format!(
                         "elder {elder_id} has open incident {i}"
                     )));

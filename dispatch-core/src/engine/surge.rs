@@ -34,11 +34,7 @@ impl Engine {
             #[cfg(test)]
             self.surge_scanned
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.incidents.get(i).is_some_and(|inc| {
-                inc.plan == Plan::Emergency
-                    && inc.status == IncidentStatus::Dispatching
-                    && !inc.has_community()
-            })
+            self.incidents.get(i).is_some_and(is_waiting_emergency)
         };
         let max = self.config.surge_max_incidents.max(1);
         let mut surge = self.most_urgent(

@@ -39,6 +39,10 @@ pub struct IncidentSummary {
     /// The promise clocks of an emergency (empty for services and welfare visits).
     #[serde(default)]
     pub clocks: Vec<SlaClock>,
+    /// Set when the engine could not dispatch the alert (unknown elder, off the map, an
+    /// alert key resent with other content): an operator must handle it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_operator: Option<NeedsOperator>,
 }
 
 /// The console's snapshot: open incidents and every responder.
@@ -102,6 +106,7 @@ impl Engine {
             committed: i.committed().cloned().collect(),
             care_level: i.care_level,
             clocks: self.clocks(i),
+            needs_operator: i.needs_operator.clone(),
         }
     }
 

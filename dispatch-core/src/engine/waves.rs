@@ -59,9 +59,17 @@ impl Engine {
         already: usize,
     ) {
         let inc = &self.incidents[&incident_id];
+        // `already` offers of this wave went out in the joint round, which started the wave
+        // (its number is `inc.wave` now): the wave is completed to its own size, not the
+        // next one's (defect: a surge's wave 1 asked 3 + 2 = 5 people).
+        let wave = if already > 0 && self.rules >= 3 {
+            inc.wave
+        } else {
+            inc.wave + 1
+        };
         // The baseline asks fixed-size waves ("3 nearest, then the next 3").
         let size = match self.config.matching {
-            MatchingMode::RoadEta => self.config.wave_size(inc.wave + 1),
+            MatchingMode::RoadEta => self.config.wave_size(wave),
             MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
         };
         let k = size.saturating_sub(already);
@@ -273,11 +281,7 @@ impl Engine {
     pub(super) fn dispatch_round(&mut self, now: Timestamp) {
         let pending: Vec<IncidentId> = std::mem::take(&mut self.pending)
             .into_iter()
-            .filter(|i| {
-                self.incidents.get(i).is_some_and(|inc| {
-                    inc.status == IncidentStatus::Dispatching && !inc.has_community()
-                })
-            })
+            .filter(|i| self.incidents.get(i).is_some_and(Incident::wants_offers))
             .collect();
         let mut reserved = BTreeSet::new();
         let mut done = BTreeSet::new();
@@ -295,7 +299,7 @@ impl Engine {
         for i in order {
             let already = usize::from(done.contains(&i));
             let inc = &self.incidents[&i];
-            if inc.status == IncidentStatus::Dispatching && !inc.has_community() {
+            if inc.wants_offers() {
                 self.send_wave(now, i, &reserved, already);
             }
         }

@@ -49,6 +49,30 @@ impl Replayer {
     }
 
     pub fn apply<T: SansIo>(&mut self, target: &mut T, record: &Record) -> Result<(), ReplayError> {
+        self.apply_before(target, record, None)
+    }
+
+    /// Like [`Replayer::apply`], knowing the record that follows: when it is the Decisions
+    /// record of this input, the input is decided by the rules of the version that wrote it
+    /// (a crash tail of the previous release replays by that release's rules, then this
+    /// release's records by today's). Callers replaying a tail should use this.
+    pub fn apply_before<T: SansIo>(
+        &mut self,
+        target: &mut T,
+        record: &Record,
+        next: Option<&Record>,
+    ) -> Result<(), ReplayError> {
+        if let Some(Record {
+            entry: Entry::Decisions {
+                decision_version, ..
+            },
+            ..
+        }) = next
+        {
+            if matches!(record.entry, Entry::Command { .. } | Entry::Timeout { .. }) {
+                target.set_decision_version(*decision_version);
+            }
+        }
         match &record.entry {
             Entry::Command { now, command } => {
                 self.pending.clear();

@@ -447,7 +447,7 @@ macro_rules! transcripts {
 }
 
 transcripts!(
-    a_fall_joining_a_service_request_makes_it_an_emergency,
+    a_fall_during_a_meal_request_opens_its_own_emergency,
     a_late_check_in_calls_off_the_welfare_visit_but_not_a_fall,
     a_missing_ambulance_is_said_once_and_retried,
     ambulance_after_sixty_seconds_without_acceptance,

@@ -65,11 +65,15 @@ pub fn restore_engine(
     // they were released (or their socket died): drop them, replay regenerates what follows.
     while engine.poll_event().is_some() {}
     let mut replayer = Replayer::new();
-    for (lsn, record) in &recovered.records {
+    let records = &recovered.records;
+    for (i, (lsn, record)) in records.iter().enumerate() {
+        let next = records.get(i + 1).map(|(_, r)| r);
         replayer
-            .apply(&mut engine, record)
+            .apply_before(&mut engine, record, next)
             .with_context(|| format!("replaying journal record {lsn}"))?;
     }
+    // Whatever the tail's versions, what comes next is decided by today's rules.
+    engine.set_decision_version(journal::DECISION_VERSION);
     while engine.poll_event().is_some() {}
     let stats = ReplayStats {
         snapshot_lsn,

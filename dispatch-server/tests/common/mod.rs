@@ -439,3 +439,39 @@ impl Client {
 pub fn fall(alert_id: &str, elder: &str) -> Value {
     json!({"type": "alert", "alert_id": alert_id, "kind": "fall", "elder_id": elder, "detected_at": 1_700_000_000_000i64})
 }
+
+/// Writes `roster` as `dir/roster.json`.
+pub fn write_roster(
+    dir: &std::path::Path,
+    roster: &dispatch_core::roster::RosterFile,
+) -> std::path::PathBuf {
+    let path = dir.join("roster.json");
+    std::fs::write(&path, serde_json::to_string(roster).unwrap()).unwrap();
+    path
+}
+
+/// `dispatch serve`'s arguments for a data directory under `dir` on 127.0.0.1:0.
+pub fn serve_args(
+    dir: &std::path::Path,
+    map: std::path::PathBuf,
+    roster: std::path::PathBuf,
+) -> dispatch_server::serve_cmd::ServeArgs {
+    dispatch_server::serve_cmd::ServeArgs {
+        map,
+        roster,
+        data_dir: dir.join("data"),
+        listen: "127.0.0.1:0".into(),
+        limits: dispatch_server::serve_cmd::LimitArgs {
+            max_connections: 100,
+            ..Default::default()
+        },
+        recover_to_corruption: false,
+        snapshot_every: 100_000,
+    }
+}
+
+/// Starts `dispatch serve`'s configuration (real map, real journal in `dir`) on 127.0.0.1:0.
+pub async fn serve_from(args: &dispatch_server::serve_cmd::ServeArgs) -> TestServer {
+    let config = dispatch_server::serve_cmd::open(args).expect("opens");
+    TestServer::start_config(config).await
+}

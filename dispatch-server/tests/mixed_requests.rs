@@ -1,0 +1,154 @@
+//! Issue 12 over the wire: a real `dispatch serve` on loopback, alerts posted over HTTP as a
+//! gateway would, the operators' view read from their socket. A fall during a meal request is
+//! its own emergency (defect 1); an alert for an unknown elder or off the map is kept for an
+//! operator and the device is told why (defect 6); two gateways may use one alert id, and a
+//! conflicting resend is named (defect 7). Each survives a restart.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn help(alert_id: &str, elder: &str, service: &str) -> Value {
+    json!({"alert_id": alert_id, "kind": "help", "service": service, "elder_id": elder, "detected_at": 1_700_000_000_000i64})
+}
+
+/// The operators' snapshot of open incidents, by id.
+async fn open_incidents(server: &TestServer) -> Vec<Value> {
+    let mut op = server.connect("OP1").await;
+    let (snap, _) = op.request(json!({"type": "subscribe"}), "sub").await;
+    snap["state"]["incidents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no incidents in {snap}"))
+        .clone()
+}
+
+fn find(incidents: &[Value], id: &Value) -> Value {
+    incidents
+        .iter()
+        .find(|i| &i["id"] == id)
+        .unwrap_or_else(|| panic!("incident {id} not among {incidents:?}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn defect_1_a_fall_during_a_meal_request_is_its_own_emergency_over_the_wire() {
+    let server = TestServer::start().await;
+    let (s, meal) = server.post_alert("GW1", &help("m1", "E2", "meal")).await;
+    assert_eq!(s, 202, "{meal}");
+    let (s, f) = server.post_alert("GW1", &fall("f1", "E2")).await;
+    assert_eq!(s, 202, "{f}");
+    assert_ne!(f["incident_id"], meal["incident_id"], "{f}");
+    assert!(f.get("merged").is_none(), "a new incident: {f}");
+    let incidents = open_incidents(&server).await;
+    let fall_view = find(&incidents, &f["incident_id"]);
+    assert_eq!(
+        (fall_view["plan"].as_str(), fall_view["priority"].as_u64()),
+        (Some("emergency"), Some(4)),
+        "{fall_view}"
+    );
+    let meal_view = find(&incidents, &meal["incident_id"]);
+    assert_eq!(
+        (meal_view["plan"].as_str(), meal_view["priority"].as_u64()),
+        (Some("service"), Some(1)),
+        "{meal_view}"
+    );
+    // A second fall press is the same need: it merges, and says so.
+    let (s, again) = server.post_alert("GW1", &fall("f2", "E2")).await;
+    assert_eq!(s, 202, "{again}");
+    assert_eq!(again["incident_id"], f["incident_id"]);
+    assert_eq!(again["merged"], true, "{again}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn defect_6_and_7_alerts_the_engine_cannot_dispatch_reach_an_operator() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &roster()),
+    );
+    let server = serve_from(&args).await;
+    // Unknown elder: 422 naming what was wrong, and the incident the operators now have.
+    let (s, unknown) = server.post_alert("GW1", &fall("u1", "E404")).await;
+    assert_eq!(s, 422, "{unknown}");
+    assert_eq!(unknown["code"], "unknown_elder", "{unknown}");
+    let kept = unknown["incident_id"].clone();
+    assert!(kept.is_u64(), "{unknown}");
+    // Off the map (valid coordinates, far from any road of this map).
+    let mut far = fall("o1", "E1");
+    far["position"] = json!({"lat": -10.0, "lon": 10.0});
+    let (s, off) = server.post_alert("GW1", &far).await;
+    assert_eq!((s, off["code"].as_str()), (422, Some("off_map")), "{off}");
+    // A second gateway may use GW1's alert id for its own elder.
+    let (s, gw1) = server.post_alert("GW1", &fall("0001", "E1")).await;
+    assert_eq!(s, 202, "{gw1}");
+    let (s, gw2) = server
+        .http(
+            "POST",
+            "/v1/devices",
+            Some(&token("OP1")),
+            Some(&json!({"id": "GW2"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{gw2}");
+    let gw2_token = gw2["token"].as_str().expect("token").to_string();
+    let (s, other) = server
+        .http(
+            "POST",
+            "/v1/alerts",
+            Some(&gw2_token),
+            Some(&fall("0001", "E2")),
+        )
+        .await;
+    assert_eq!(s, 202, "{other}");
+    assert_eq!(other["duplicate"], false, "{other}");
+    assert_ne!(other["incident_id"], gw1["incident_id"]);
+    // GW1 resending 0001 for another elder: a named conflict, kept for an operator.
+    let (s, conflict) = server.post_alert("GW1", &fall("0001", "E2")).await;
+    assert_eq!(
+        (s, conflict["code"].as_str()),
+        (422, Some("alert_conflict")),
+        "{conflict}"
+    );
+    let message = conflict["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("E1") && message.contains("E2"),
+        "{message}"
+    );
+    let incidents = open_incidents(&server).await;
+    for (id, code) in [
+        (&kept, "unknown_elder"),
+        (&off["incident_id"], "off_map"),
+        (&conflict["incident_id"], "alert_conflict"),
+    ] {
+        let i = find(&incidents, id);
+        assert_eq!(i["needs_operator"]["code"], code, "{i}");
+        assert!(
+            i["open_offers"].as_array().is_some_and(Vec::is_empty),
+            "{i}"
+        );
+    }
+    // Durable: after a restart the operators still see them, and a resend is a duplicate
+    // answered the same way.
+    server.stop().await;
+    let server = serve_from(&args).await;
+    let incidents = open_incidents(&server).await;
+    assert_eq!(
+        find(&incidents, &kept)["needs_operator"]["code"],
+        "unknown_elder"
+    );
+    let (s, again) = server.post_alert("GW1", &fall("u1", "E404")).await;
+    assert_eq!((s, &again["incident_id"]), (422, &kept), "{again}");
+    // An operator closes it once handled.
+    let mut op = server.connect("OP1").await;
+    let (r, _) = op
+        .request(
+            json!({"type": "resolve", "incident_id": kept, "note": "phoned the gateway's owner"}),
+            "r",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    server.stop().await;
+}
