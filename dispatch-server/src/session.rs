@@ -543,7 +543,7 @@ where
                     }
                     Err(frame) => {
                         tracing::warn!(%incident_id, "alert kept for an operator: not dispatchable");
-                        self.reply(frame).await
+                        self.reply(*frame).await
                     }
                 }
             }

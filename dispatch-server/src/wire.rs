@@ -445,9 +445,9 @@ impl AlertAccepted {
         duplicate: bool,
         merged: bool,
         problem: Option<&dispatch_core::incident::NeedsOperator>,
-    ) -> Result<AlertAccepted, ServerMessage> {
+    ) -> Result<AlertAccepted, Box<ServerMessage>> {
         match problem {
-            Some(p) => Err(ServerMessage::Error {
+            Some(p) => Err(Box::new(ServerMessage::Error {
                 re,
                 code: p.code.code(),
                 message: format!(
@@ -455,7 +455,7 @@ impl AlertAccepted {
                     p.message
                 ),
                 incident_id: Some(incident_id),
-            }),
+            })),
             None => Ok(AlertAccepted {
                 kind: AlertAcceptedTag::AlertAccepted,
                 re,

@@ -547,6 +547,7 @@ fn every_server_frame_has_a_send_message_that_matches_it() {
         }),
     )
     .expect_err("a problem is an error frame");
+    let kept = *kept;
     let texts = samples
         .iter()
         .chain([&kept])
