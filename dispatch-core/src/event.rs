@@ -30,6 +30,9 @@ pub enum WithdrawReason {
     ResponderUnavailable,
     /// Joint re-assignment during a surge moved the responder to a more urgent incident.
     Reassigned,
+    /// An emergency nearby needs the responder: their service or welfare-visit offer goes to
+    /// someone else.
+    Preempted,
 }
 
 /// The engine's outputs. `<&'static str>::from(&event)` is its wire `type` (strum's names

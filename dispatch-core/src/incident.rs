@@ -135,7 +135,8 @@ pub struct Incident {
     /// The last wave sent (0 before the first).
     pub wave: u32,
     pub open_offers: BTreeSet<OfferId>,
-    /// Everybody already asked (never asked twice for one incident).
+    /// Everybody asked and not yet due to be asked again (an emergency that has asked everyone
+    /// eligible asks again: `Engine::ask_again`).
     pub asked: BTreeSet<ResponderId>,
     /// Community responders assigned (normally one).
     pub community: Vec<ResponderId>,

@@ -50,6 +50,12 @@ pub struct PolicyConfig {
     pub rest_after_emergency_ms: u64,
     /// When nobody could be asked, the incident is tried again after this.
     pub retry_ms: u64,
+    /// An emergency that has asked everyone eligible asks again those who let its offer
+    /// expire, once this long has passed since (issue 12: escalation must not run out of
+    /// people in a sparse area).
+    pub reask_after_expiry_ms: u64,
+    /// … and then those who declined it, once this long has passed since their answer.
+    pub reask_after_decline_ms: u64,
     /// A scheduled service is offered this long before its time.
     pub service_lead_ms: u64,
     /// The skill a responder needs for each service (services not listed need none).
@@ -98,6 +104,8 @@ impl Default for PolicyConfig {
             volunteer_daily_cap: 6,
             rest_after_emergency_ms: 30 * 60_000,
             retry_ms: 15_000,
+            reask_after_expiry_ms: 30_000,
+            reask_after_decline_ms: 120_000,
             service_lead_ms: 60 * 60_000,
             service_skills: vec![
                 (ServiceKind::Meal, "meal".into()),

@@ -709,6 +709,7 @@ pub fn withdraw_reason(r: WithdrawReason) -> &'static str {
         WithdrawReason::IncidentClosed => "incident_closed",
         WithdrawReason::ResponderUnavailable => "responder_unavailable",
         WithdrawReason::Reassigned => "reassigned",
+        WithdrawReason::Preempted => "preempted",
     }
 }
 

@@ -113,6 +113,7 @@ export default {
   'withdrawn.incident_closed': 'incident closed',
   'withdrawn.responder_unavailable': 'responder unavailable',
   'withdrawn.reassigned': 'reassigned',
+  'withdrawn.preempted': 'taken by an emergency nearby',
   'withdrawn.expired': 'expired',
   'event.incident_opened': 'Incident opened',
   'event.alert_joined': 'Another alert joined ({alert_id})',

@@ -113,6 +113,7 @@ export default {
   'withdrawn.incident_closed': '事件已结束',
   'withdrawn.responder_unavailable': '响应人员不可用',
   'withdrawn.reassigned': '已改派',
+  'withdrawn.preempted': '已调往附近的紧急事件',
   'withdrawn.expired': '已超时',
   'event.incident_opened': '事件创建',
   'event.alert_joined': '又一条报警并入（{alert_id}）',

@@ -73,6 +73,7 @@ export default {
   'withdrawn.incident_closed': 'The person no longer needs help. The offer is closed.',
   'withdrawn.responder_unavailable': 'You went off duty, so the offer was closed.',
   'withdrawn.reassigned': 'The job was given to someone nearer. Thank you.',
+  'withdrawn.preempted': 'An emergency nearby needs you more. This job will go to someone else.',
   'withdrawn.other': 'The offer was closed.',
   'declined': 'You declined. We will ask someone else.',
 

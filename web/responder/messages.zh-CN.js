@@ -70,6 +70,7 @@ export default {
   'withdrawn.incident_closed': '老人已不需要帮助，这次邀请已关闭。',
   'withdrawn.responder_unavailable': '您已结束值班，这次邀请已关闭。',
   'withdrawn.reassigned': '任务已交给离得更近的人，谢谢您。',
+  'withdrawn.preempted': '附近有紧急求助更需要您，这项任务将交给其他人。',
   'withdrawn.other': '这次邀请已关闭。',
   'declined': '您已谢绝，我们会请其他人去。',
 

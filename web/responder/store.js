@@ -37,6 +37,7 @@ const WITHDRAW_REASONS = new Set([
   'incident_closed',
   'responder_unavailable',
   'reassigned',
+  'preempted',
 ]);
 
 /** The error codes that have their own sentence in the catalogues. */

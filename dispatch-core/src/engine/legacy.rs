@@ -5,7 +5,7 @@
 //!
 //! | version | what differs from today |
 //! | --- | --- |
-//! | 1, 2 | alert duplicates keyed on the alert id alone; one open incident per elder, which every alert joins (an emergency joining a service or welfare visit turns it into an emergency); a wave completed after a surge's joint round takes the next wave's size |
+//! | 1, 2 | alert duplicates keyed on the alert id alone; one open incident per elder, which every alert joins (an emergency joining a service or welfare visit turns it into an emergency); a wave completed after a surge's joint round takes the next wave's size; an emergency never asks again who declined or let its offer expire, and never takes a responder from a service or welfare-visit offer |
 
 use super::*;
 

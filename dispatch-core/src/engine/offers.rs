@@ -205,7 +205,10 @@ impl Engine {
         if let Some(slot) = self.responders.slot_of(&responder_id) {
             self.set_status(slot, then);
         }
-        if why == WithdrawReason::ResponderUnavailable {
+        if matches!(
+            why,
+            WithdrawReason::ResponderUnavailable | WithdrawReason::Preempted
+        ) {
             self.offer_closed(incident_id, offer_id);
         }
         self.emit(
@@ -217,6 +220,26 @@ impl Engine {
                 reason: why,
             },
         );
+    }
+
+    /// Frees `slot` from an open offer of another incident than `for_incident` before it is
+    /// offered `for_incident`: a surge's joint round moves it (`reassigned`), an emergency
+    /// takes it from a service or welfare visit (`preempted`, and that job asks someone else).
+    pub(super) fn take_back(&mut self, now: Timestamp, slot: u32, for_incident: IncidentId) {
+        if let ResponderStatus::Offered {
+            offer_id,
+            incident_id,
+        } = self.responders[slot].status
+        {
+            if incident_id != for_incident {
+                let why = if self.incidents[&incident_id].plan == Plan::Emergency {
+                    WithdrawReason::Reassigned
+                } else {
+                    WithdrawReason::Preempted
+                };
+                self.withdraw(now, offer_id, why, ResponderStatus::Available);
+            }
+        }
     }
 
     pub(super) fn decline(
@@ -268,6 +291,14 @@ impl Engine {
         if inc.status == IncidentStatus::Scheduled {
             return Err(CommandError::Invalid(format!(
                 "incident {incident_id} is scheduled for later"
+            )));
+        }
+        if let Some(p) = &inc.needs_operator {
+            // Its elder or position is unknown or in doubt: no route or ETA to give anyone.
+            return Err(CommandError::Invalid(format!(
+                "incident {incident_id} cannot be dispatched ({}): handle it by phone, then \
+                 resolve or cancel it",
+                p.message
             )));
         }
         let st = self.responders[slot].status;

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// At most this many responders holding service or welfare-visit offers are considered by an
+/// emergency's ranking (the nearest): bounds its cost.
+const PREEMPT_CANDIDATES: usize = 8;
+
 impl Engine {
     /// The foot tree's top speed uses the fastest walker on the roster.
     pub(super) fn tree_top_mps(&self, mode: TravelMode) -> f64 {
@@ -50,6 +54,41 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Whether `inc` may take a responder away from their open offer of `other`: an emergency
+    /// over a service or welfare visit (decision version 3 on).
+    pub(super) fn preempts(&self, inc: &Incident, other: IncidentId) -> bool {
+        self.rules >= 3
+            && inc.plan == Plan::Emergency
+            && self
+                .incidents
+                .get(&other)
+                .is_some_and(|o| o.plan != Plan::Emergency)
+    }
+
+    /// The `n` responders nearest `inc` (straight line) holding an offer `inc` may take over
+    /// (`preempts`); none unless `inc` is an emergency. Scans the open offers of open services
+    /// and welfare visits, which are few beside the responders.
+    pub(super) fn preemptable_near(&self, inc: &Incident, n: usize) -> Vec<u32> {
+        if self.rules < 3 || inc.plan != Plan::Emergency {
+            return Vec::new();
+        }
+        let mut near: Vec<(u64, u32)> = self
+            .incidents
+            .open_ids()
+            .filter_map(|i| self.incidents.get(&i))
+            .filter(|o| o.plan != Plan::Emergency)
+            .flat_map(|o| o.open_offers.iter())
+            .filter_map(|offer| self.responders.slot_of(&self.offers[offer].responder_id))
+            .map(|slot| {
+                let [x, y] = self.responders[slot].xy;
+                let d = ((x - inc.xy[0]).powi(2) + (y - inc.xy[1]).powi(2)).sqrt();
+                (d.round() as u64, slot)
+            })
+            .collect();
+        near.sort_unstable();
+        near.into_iter().take(n).map(|(_, s)| s).collect()
     }
 
     /// A responder placed on their mode's graph, snapped at most once per position.
@@ -133,6 +172,11 @@ impl Engine {
             });
         }
         forced.extend(extra.iter().copied());
+        if !welfare_first {
+            // Not in the R-tree (it holds the available only): the nearest holding offers an
+            // emergency may take over.
+            forced.extend(self.preemptable_near(inc, PREEMPT_CANDIDATES));
+        }
         forced.sort_unstable();
         forced.dedup();
         let elder = self.roster.elder(&inc.elder_id);
@@ -143,6 +187,10 @@ impl Engine {
             match self.responders[slot].status {
                 ResponderStatus::Available => {}
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
+                // An emergency may ask someone holding a service or welfare-visit offer: the
+                // emergency wins and that offer is withdrawn (`take_back`).
+                ResponderStatus::Offered { incident_id, .. } if self.preempts(inc, incident_id) => {
+                }
                 _ => return None,
             }
             self.candidate_info(slot, elder)
@@ -163,7 +211,18 @@ impl Engine {
             k,
             margin_ms: self.config.familiarity_margin_ms,
         };
-        matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible)
+        let mut ranked =
+            matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
+        // Someone is taken from a service only for an emergency next door: within the
+        // community's on-scene promise (3 min), else the service keeps them.
+        let next_door = self.config.sla_community_on_scene_ms;
+        ranked.retain(|c| match self.responders[c.slot].status {
+            ResponderStatus::Offered { incident_id, .. } if !extra.contains(&c.slot) => {
+                !self.preempts(inc, incident_id) || c.eta_ms <= next_door
+            }
+            _ => true,
+        });
+        ranked
     }
 
     /// The baseline: nearest by straight line within the radius, no familiarity.

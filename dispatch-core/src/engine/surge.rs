@@ -142,20 +142,7 @@ impl Engine {
         }
         // Phase 1: take back offers that the joint solution gives to another incident.
         for (i, r) in &plan {
-            if let ResponderStatus::Offered {
-                offer_id,
-                incident_id,
-            } = self.responders[r.slot].status
-            {
-                if incident_id != *i {
-                    self.withdraw(
-                        now,
-                        offer_id,
-                        WithdrawReason::Reassigned,
-                        ResponderStatus::Available,
-                    );
-                }
-            }
+            self.take_back(now, r.slot, *i);
         }
         // Phase 2: offer each primary to its incident (unless it already holds that offer).
         let mut started = BTreeSet::new();

@@ -11,6 +11,7 @@ impl Engine {
         c: &Ranked,
         reason: String,
     ) {
+        self.take_back(now, c.slot, incident_id);
         let id = self.responders[c.slot].record.id.clone();
         let inc = &self.incidents[&incident_id];
         let (plan, wave) = (inc.plan, inc.wave);
@@ -81,7 +82,16 @@ impl Engine {
                 self.rank_baseline(now, incident_id, k, radius_m)
             }
         };
-        let chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
+        let mut chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
+        let mut ranked = ranked;
+        if chosen.is_empty()
+            && already == 0
+            && self.config.matching == MatchingMode::RoadEta
+            && self.ask_again(now, incident_id)
+        {
+            ranked = self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved);
+            chosen = ranked.iter().take(k).cloned().collect();
+        }
         if chosen.is_empty() && already == 0 {
             let inc = &self.incidents[&incident_id];
             if inc.open_offers.is_empty() && !self.waiting.contains_key(&incident_id) {
@@ -152,6 +162,69 @@ impl Engine {
             let reason = self.reason_for(c, &ranked, n + already);
             self.send_offer(now, incident_id, c, reason);
         }
+    }
+
+    /// An emergency with nobody new to ask asks again: first those who let its offer expire
+    /// (`reask_after_expiry_ms` after), else those who declined (`reask_after_decline_ms`
+    /// after their answer), and says so on the timeline. Returns whether anyone may be asked
+    /// again. Decision version 3 on; emergencies only (a service's long offers are not
+    /// pressed on people who said no).
+    pub(super) fn ask_again(&mut self, now: Timestamp, incident_id: IncidentId) -> bool {
+        let inc = &self.incidents[&incident_id];
+        if self.rules < 3 || inc.plan != Plan::Emergency || !inc.open_offers.is_empty() {
+            return false;
+        }
+        // Each asked responder's last answer to this incident, from its timeline.
+        let mut last: BTreeMap<&ResponderId, (bool, Timestamp)> = BTreeMap::new();
+        for e in &inc.timeline {
+            match &e.event {
+                Event::OfferExpired { responder_id, .. } => {
+                    last.insert(responder_id, (true, e.at));
+                }
+                Event::OfferDeclined { responder_id, .. } => {
+                    last.insert(responder_id, (false, e.at));
+                }
+                Event::OfferSent { responder_id, .. } => {
+                    last.remove(responder_id);
+                }
+                _ => {}
+            }
+        }
+        let ready = |expired: bool, pause: u64| -> Vec<ResponderId> {
+            last.iter()
+                .filter(|(id, (e, at))| {
+                    *e == expired && now.ms_since(*at) >= pause && inc.asked.contains(**id)
+                })
+                .map(|(id, _)| (*id).clone())
+                .collect()
+        };
+        let (again, who) = match ready(true, self.config.reask_after_expiry_ms) {
+            v if !v.is_empty() => (v, "let the offer expire"),
+            _ => (ready(false, self.config.reask_after_decline_ms), "declined"),
+        };
+        if again.is_empty() {
+            return false;
+        }
+        let names = again
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.incidents
+            .update(incident_id, |i| {
+                for r in &again {
+                    i.asked.remove(r);
+                }
+            })
+            .expect("checked");
+        self.emit(
+            now,
+            Event::Escalated {
+                incident_id,
+                reason: format!("nobody new is available: asking again those who {who} ({names})"),
+            },
+        );
+        true
     }
 
     pub(super) fn dispatch_ambulance(

@@ -66,7 +66,8 @@ pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// refuses, naming the record. Decision history: 1 = the first release (format 1, no version
 /// in the records); 2 = the first that records it; 3 = alerts keyed by (device, alert id),
 /// one open incident per need rather than per elder, alerts the engine cannot dispatch kept
-/// for the operators, surge waves of their own size (issue 12). The earlier rules stay in
+/// for the operators, surge waves of their own size, emergencies that ask again and take
+/// responders from services next door (issue 12). The earlier rules stay in
 /// `engine/legacy.rs` so that a crash tail of the previous release replays as decided.
 pub const DECISION_VERSION: u32 = 3;
 

@@ -97,6 +97,8 @@ fn defect_1_a_fall_during_a_meal_request_is_handled_as_an_emergency() {
             _ => None,
         })
         .collect();
+    // V1 only: never S1 (service staff), and not C1, whose meal offer an emergency takes
+    // over only next door (C1 is a quarter of an hour away on foot).
     assert_eq!(fall_offers, vec![("V1".to_string(), t0.plus_ms(30_000))]);
     let fall_view = sim.engine.incident(fall_id).unwrap().summary;
     assert_eq!((fall_view.plan, fall_view.priority), (Plan::Emergency, 4));
@@ -104,7 +106,7 @@ fn defect_1_a_fall_during_a_meal_request_is_handled_as_an_emergency() {
         !fall_view.clocks.is_empty(),
         "an emergency's promise clocks run"
     );
-    // The meal is still wanted, still a service, its offer still open.
+    // The meal is still wanted, still a service, its offers still open.
     let meal_view = sim.engine.incident(meal).unwrap().summary;
     assert_eq!((meal_view.plan, meal_view.priority), (Plan::Service, 1));
     assert_eq!(meal_view.open_offers.len(), 2);
@@ -291,6 +293,19 @@ fn defect_6_an_undispatchable_alert_reaches_an_operator() {
         matches!(&v.timeline[0].event, Event::IncidentOpened { reason, .. }
         if reason.contains("position 10,10"))
     );
+    // An operator cannot assign one (no route or ETA to give): refused, naming why.
+    let refused = sim
+        .engine
+        .handle_command(
+            sim.now,
+            Command::Assign {
+                operator_id: op(),
+                incident_id: i,
+                responder_id: rid("V1"),
+            },
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("E404"), "{refused}");
     // Nobody is ever offered them, however long they wait; an operator closes them.
     let later = sim.advance(120_000);
     assert!(offers(&later).iter().all(|o| o.2 != i && o.2 != off));
@@ -379,4 +394,87 @@ fn version_2_rules_still_decide_a_version_2_tail() {
         .set_decision_version(dispatch_core::journal::DECISION_VERSION);
     let (m2, _, merged, _) = accepted(sim.cmd(help("m2", "E1", ServiceKind::Cleaning)).unwrap());
     assert!(m2 != meal && !merged);
+}
+
+/// Defect 3: whoever declined or let an offer expire was never asked again, so a long
+/// emergency in a sparse area ended with nobody left to ask. Once everyone eligible was asked,
+/// those who let it expire are asked again first, then (after a longer pause) those who
+/// declined, and the timeline says so.
+#[test]
+fn defect_3_an_emergency_asks_again_when_everyone_was_asked() {
+    let mut sim = Sim::new(
+        porto_alegre(),
+        roster(
+            vec![
+                volunteer("V1", at(100.0, 0.0)),
+                volunteer("V2", at(-100.0, 0.0)),
+            ],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        PolicyConfig::default(),
+    );
+    sim.on_duty(&["V1", "V2"]);
+    let ev = sim.ok(fall("f1", "E1"));
+    let o = offers(&ev);
+    assert_eq!(o.len(), 2, "wave 1 asks both");
+    let v1_offer = o.iter().find(|x| x.1.as_str() == "V1").unwrap().0;
+    sim.now = sim.now.plus_ms(1_000);
+    sim.ok(Command::Decline {
+        responder_id: rid("V1"),
+        offer_id: v1_offer,
+    });
+    // V2 lets it expire; 30 s after that, V2 is asked again (not V1, who said no).
+    let ev = sim.advance(61_000);
+    let again: Vec<String> = offered_to(&ev);
+    assert_eq!(again, vec!["V2"], "{ev:?}");
+    let said = ev.iter().any(|e| {
+        matches!(&e.event, Event::Escalated { reason, .. }
+            if reason.contains("asking again") && reason.contains("expire") && reason.contains("V2"))
+    });
+    assert!(said, "the timeline says who is asked again and why");
+    // V2 lets it expire again; V1's decline is two minutes old by then: V1 is asked again.
+    let ev = sim.advance(90_000);
+    let again = offered_to(&ev);
+    assert!(again.contains(&"V1".to_string()), "{again:?}");
+    assert!(ev.iter().any(|e| {
+        matches!(&e.event, Event::Escalated { reason, .. }
+            if reason.contains("declined") && reason.contains("V1"))
+    }));
+}
+
+/// Defect 3, second half: a volunteer holding a 5-minute meal offer is asked for an
+/// emergency next door; the emergency wins and the meal offer is withdrawn with a reason.
+#[test]
+fn defect_3_an_emergency_takes_a_volunteer_from_a_service_offer() {
+    let mut cook = volunteer("C1", at(100.0, 0.0));
+    cook.skills = vec!["meal".into()];
+    let mut sim = Sim::new(
+        porto_alegre(),
+        roster(
+            vec![cook],
+            vec![
+                elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+                elder("E2", at(150.0, 0.0), "G1", 2, &[]),
+            ],
+        ),
+        PolicyConfig::default(),
+    );
+    sim.on_duty(&["C1"]);
+    let (meal, ..) = accepted(sim.cmd(help("m1", "E1", ServiceKind::Meal)).unwrap());
+    assert_eq!(offered_to(&sim.events), vec!["C1"]);
+    let ev = sim.ok(fall("f1", "E2"));
+    let withdrawn = ev.iter().any(|e| {
+        matches!(&e.event, Event::OfferWithdrawn { incident_id, responder_id, reason: dispatch_core::event::WithdrawReason::Preempted, .. }
+            if *incident_id == meal && responder_id.as_str() == "C1")
+    });
+    assert!(withdrawn, "{ev:?}");
+    let fall_offers: Vec<_> = offers(&ev).into_iter().filter(|o| o.2 != meal).collect();
+    assert_eq!(fall_offers.len(), 1);
+    assert_eq!(fall_offers[0].1.as_str(), "C1");
+    // The meal waits for someone else (nobody else has the skill) and says so.
+    assert!(ev.iter().any(|e| matches!(&e.event,
+        Event::NoResponderAvailable { incident_id, .. } if *incident_id == meal)));
+    // A service never takes a volunteer from an emergency offer.
+    let (m2, ..) = accepted(sim.cmd(help("m2", "E2", ServiceKind::Cleaning)).unwrap());
+    assert!(offers(&sim.events).iter().all(|o| o.2 != m2));
 }

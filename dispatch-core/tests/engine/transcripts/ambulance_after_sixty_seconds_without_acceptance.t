@@ -22,4 +22,6 @@
 > wait 1ms
   +60.000 escalated {"incident_id":1,"reason":"ambulance dispatched: no community responder accepted within 60 s"}
   +60.000 assigned {"eta_s":260,"incident_id":1,"reason":"no community responder accepted within 60 s: A1 is the nearest available ambulance, ETA 260 s by car","responder_id":"A1","role":"ambulance","route":"2 points"}
-  +60.000 no_responder_available {"incident_id":1,"reason":"nobody eligible and reachable is available; trying again every 15 s and whenever a responder becomes available"}
+  +60.000 escalated {"incident_id":1,"reason":"nobody new is available: asking again those who let the offer expire (V1)"}
+  +60.000 escalated {"incident_id":1,"reason":"wave 2: asking 1 more (the previous wave declined or expired)"}
+  +60.000 offer_sent {"distance_m":130,"eta_s":104,"expires_at":1090000,"incident_id":1,"offer_id":2,"reason":"V1: #1 by road ETA, ETA 104 s on foot","responder_id":"V1","route":"2 points","wave":2}
