@@ -15,7 +15,7 @@ use dispatch_core::ids::{AlertId, IncidentId, OfferId};
 use dispatch_core::incident::IncidentStatus;
 use dispatch_core::matching::TravelTimes;
 use dispatch_core::model::{AlertKind, Availability, ResponderKind, ServiceKind, TravelMode};
-use dispatch_core::policy::PolicyConfig;
+use dispatch_core::policy::{Plan, PolicyConfig};
 use dispatch_core::responder::ResponderStatus;
 use dispatch_core::roster::RosterFile;
 use dispatch_core::time::Timestamp;
@@ -273,6 +273,15 @@ fn apply(e: &mut Engine, step: &Step) -> (Option<Result<Reply, CommandError>>, V
     (r, ev)
 }
 
+/// Emergencies above welfare visits above services.
+fn urgency(p: Plan) -> u8 {
+    match p {
+        Plan::Emergency => 2,
+        Plan::WelfareVisit => 1,
+        Plan::Service => 0,
+    }
+}
+
 /// `unhandled`: falls opened and not yet offered, assigned or escalated; `settled`: the
 /// step ends a dispatch (any step unbatched; batched, a timeout), so none may be left.
 fn check_invariants(
@@ -282,6 +291,26 @@ fn check_invariants(
     settled: bool,
 ) -> Result<(), TestCaseError> {
     let snap = e.snapshot_view();
+    // An incident's plan and priority are those of the most urgent need it holds: no alert
+    // of a more urgent plan ever sits on it (issue 12, defects 1 and 2).
+    for s in &snap.incidents {
+        let view = e.incident(s.id).expect("open incidents have views");
+        for a in view.alerts.iter().filter(|a| !a.conflict) {
+            let kind = a.kind.unwrap_or(s.kind);
+            let need = Plan::of(kind, a.service.or(s.service)).expect("a valid alert");
+            prop_assert!(
+                urgency(need) <= urgency(s.plan),
+                "{} is a {:?} holding a {:?} alert {}",
+                s.id,
+                s.plan,
+                need,
+                a.alert_id
+            );
+        }
+        if s.needs_operator.is_none() {
+            prop_assert_eq!(s.priority, s.plan.priority(s.care_level));
+        }
+    }
     // Never two incidents for one responder, and statuses agree with incidents.
     let mut holder: BTreeMap<String, IncidentId> = BTreeMap::new();
     for i in &snap.incidents {
@@ -309,6 +338,14 @@ fn check_invariants(
             } => {
                 prop_assert!(!holder.contains_key(r.id.as_str()));
                 let inc = snap.incidents.iter().find(|i| i.id == incident_id);
+                // Service staff never hold an emergency offer (issue 12, defect 1).
+                prop_assert!(
+                    !(r.kind == ResponderKind::ServiceStaff
+                        && inc.is_some_and(|i| i.plan == Plan::Emergency)),
+                    "service staff {} offered emergency {}",
+                    r.id,
+                    incident_id
+                );
                 prop_assert!(
                     inc.is_some_and(|i| i.open_offers.contains(&offer_id)),
                     "{} holds a dead offer",
