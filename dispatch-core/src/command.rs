@@ -65,6 +65,17 @@ pub enum Command {
         responder_id: ResponderId,
         status: Availability,
     },
+    /// The server's word on a responder's phone: its session `session` opened (`online`) or
+    /// closed. A responder whose phone has been gone longer than `presence_grace_ms` is not
+    /// offered jobs (nobody would see them) until it is back. A close of an older session
+    /// than the live one is ignored (a reconnect raced it).
+    Presence {
+        responder_id: ResponderId,
+        session: u64,
+        online: bool,
+    },
+    /// The server (re)started: no phone session is live; each must reconnect.
+    SessionsReset,
     Accept {
         responder_id: ResponderId,
         offer_id: OfferId,

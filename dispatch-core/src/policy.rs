@@ -56,6 +56,9 @@ pub struct PolicyConfig {
     pub reask_after_expiry_ms: u64,
     /// … and then those who declined it, once this long has passed since their answer.
     pub reask_after_decline_ms: u64,
+    /// A responder whose phone session closed is still offered jobs for this long (a
+    /// reconnect: a tunnel, a lift), then not until the phone is back.
+    pub presence_grace_ms: u64,
     /// A scheduled service is offered this long before its time.
     pub service_lead_ms: u64,
     /// The skill a responder needs for each service (services not listed need none).
@@ -106,6 +109,7 @@ impl Default for PolicyConfig {
             retry_ms: 15_000,
             reask_after_expiry_ms: 30_000,
             reask_after_decline_ms: 120_000,
+            presence_grace_ms: 20_000,
             service_lead_ms: 60 * 60_000,
             service_skills: vec![
                 (ServiceKind::Meal, "meal".into()),

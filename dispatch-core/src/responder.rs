@@ -110,12 +110,26 @@ pub struct ResponderState {
     pub day_assignments: (i64, u32),
     /// Retired responders keep their slot (ids stay stable) but can do nothing.
     pub retired: bool,
+    /// The live phone session the server reported (`Command::Presence`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// Since when the responder's phone has been gone. `None` while a session is live, and
+    /// for a responder the server never reported on (the simulator, old journals): reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_since: Option<Timestamp>,
 }
 
 /// Milliseconds in a day, for the daily cap's day number.
 pub const DAY_MS: i64 = 86_400_000;
 
 impl ResponderState {
+    /// Whether a job offered now would reach the phone: a live session, or gone less than
+    /// `grace_ms` (a reconnect in progress).
+    pub fn reachable(&self, now: Timestamp, grace_ms: u64) -> bool {
+        self.offline_since
+            .is_none_or(|t| now.ms_since(t) < grace_ms)
+    }
+
     pub fn new(record: ResponderRecord, xy: [f64; 2]) -> ResponderState {
         ResponderState {
             position: record.home,
@@ -126,6 +140,8 @@ impl ResponderState {
             anchor: None,
             day_assignments: (i64::MIN, 0),
             retired: false,
+            session: None,
+            offline_since: None,
         }
     }
 

@@ -55,6 +55,10 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn save_state(&self) -> EngineState;
     /// The open offer or assignment a reconnecting phone must be told again.
     fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord>;
+    /// Whether the state believes some phone session is live (reset at start).
+    fn has_live_sessions(&self) -> bool {
+        false
+    }
 }
 
 impl EngineCore for Engine {
@@ -77,6 +81,9 @@ impl EngineCore for Engine {
     }
     fn delivery(&self, event: &Event) -> Delivery {
         Delivery::of(self, event)
+    }
+    fn has_live_sessions(&self) -> bool {
+        Engine::has_live_sessions(self)
     }
     fn incident_meta(&self, id: IncidentId) -> Option<Meta> {
         Delivery::incident_meta(self, id)
@@ -523,7 +530,7 @@ pub fn spawn(
         failure: failure.subscribe(),
         send_wait: limits.send_wait,
     };
-    let task = EngineTask {
+    let mut task = EngineTask {
         engine,
         journal,
         durable,
@@ -539,6 +546,10 @@ pub fn spawn(
         locations,
         pings: VecDeque::new(),
     };
+    // A restart: the sessions the state remembers are gone (each phone reconnects).
+    if task.engine.has_live_sessions() {
+        task.apply(Command::SessionsReset, None);
+    }
     // The one writer gets an OS thread of its own (with a single-threaded runtime for its
     // timers and channels): as a task among thousands of session tasks it would get a
     // thousandth of the CPU, and every session waits on it.

@@ -192,6 +192,19 @@ struct Session<S> {
     console: Option<Console>,
 }
 
+/// Tells the engine a responder's phone session opened or closed (journaled like any
+/// command): a phone gone longer than the grace period is not offered jobs.
+async fn presence(ctx: &SessionCtx, id: &dispatch_core::ids::ResponderId, online: bool) {
+    let cmd = Command::Presence {
+        responder_id: id.clone(),
+        session: ctx.session_no,
+        online,
+    };
+    if let Err(e) = ctx.engine.command(cmd).await {
+        tracing::debug!(responder = %id, online, error = %e, "presence not recorded");
+    }
+}
+
 /// Runs one session to its end.
 pub async fn run_session<S, R>(sink: S, mut stream: R, ctx: SessionCtx) -> Ended
 where
@@ -213,6 +226,7 @@ where
             },
         );
         responder_rx = Some(rx);
+        presence(&ctx, id, true).await;
     }
     let mut rate = RateLimit::new(ctx.limits.rate_per_s, ctx.limits.rate_burst);
     let shutdown = ctx.shutdown.clone();
@@ -359,7 +373,15 @@ where
     }
     if let Principal::Responder(id) = &s.ctx.principal {
         let no = s.ctx.session_no;
-        s.ctx.registry.remove_if(id, |_, o| o.session_no == no);
+        // Only the live session's end means the phone is gone (a newer one replaced it
+        // otherwise).
+        if s.ctx
+            .registry
+            .remove_if(id, |_, o| o.session_no == no)
+            .is_some()
+        {
+            presence(&s.ctx, id, false).await;
+        }
     }
     m::session_closed(role);
     let ended = ended.unwrap_or(Ended::ClientClosed);

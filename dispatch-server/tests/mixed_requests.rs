@@ -152,3 +152,97 @@ async fn defect_6_and_7_alerts_the_engine_cannot_dispatch_reach_an_operator() {
     assert_eq!(r["type"], "ack", "{r}");
     server.stop().await;
 }
+
+/// Defect 5 over real sockets: a volunteer whose phone disconnected is not offered a fall once
+/// the grace period (300 ms here) has passed; their phone back, they are asked when the other
+/// declines; a phone holding an offer that reconnects and says `available` gets an `ack`.
+#[tokio::test]
+async fn defect_5_a_phone_that_is_gone_is_not_offered_over_the_wire() {
+    let policy = dispatch_core::policy::PolicyConfig {
+        presence_grace_ms: 300,
+        ..dispatch_server::serve_cmd::server_policy(
+            dispatch_core::road::RoadConfig::default().foot_kmh,
+        )
+    };
+    let server = TestServer::start_policy(
+        roster(),
+        dispatch_server::Limits::default(),
+        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
+        policy,
+    )
+    .await;
+    let mut phones = Vec::new();
+    for id in ["V1", "V2", "V3", "V4"] {
+        let mut c = server.connect(id).await;
+        let (r, _) = c
+            .request(json!({"type": "availability", "status": "available"}), "on")
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+        phones.push((id, c));
+    }
+    // V1 (E1's paired volunteer, nearest) loses its connection.
+    let (_, v1) = phones.remove(0);
+    drop(v1);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let (s, acc) = server.post_alert("GW1", &fall("f1", "E1")).await;
+    assert_eq!(s, 202, "{acc}");
+    let mut offered = Vec::new();
+    for (id, c) in phones.iter_mut() {
+        let (offer, _) = c.recv_until("offer", |_| true).await;
+        assert_eq!(offer["incident_id"], acc["incident_id"]);
+        offered.push((id.to_string(), offer["offer_id"].clone()));
+    }
+    let (s, view) = server
+        .http(
+            "GET",
+            &format!("/v1/incidents/{}", acc["incident_id"]),
+            Some(&token("OP1")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{view}");
+    let asked: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["event"]["type"] == "offer_sent")
+        .filter_map(|e| e["event"]["responder_id"].as_str())
+        .collect();
+    assert!(
+        !asked.contains(&"V1"),
+        "a gone phone was offered: {asked:?}"
+    );
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    // V2 reconnects while holding its offer and says `available`: acknowledged, not refused.
+    let mut v2 = server.connect("V2").await;
+    let (r, _) = v2
+        .request(
+            json!({"type": "availability", "status": "available"}),
+            "again",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    // V1's phone is back; everyone else declines: V1 is asked.
+    let mut v1 = server.connect("V1").await;
+    let (r, _) = v1
+        .request(
+            json!({"type": "availability", "status": "available"}),
+            "back",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    for (id, offer_id) in &offered {
+        let phone = if id == "V2" {
+            &mut v2
+        } else {
+            &mut phones.iter_mut().find(|(p, _)| p == id).expect("phone").1
+        };
+        let (r, _) = phone
+            .request(json!({"type": "decline", "offer_id": offer_id}), "no")
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+    }
+    let (offer, _) = v1.recv_until("offer", |_| true).await;
+    assert_eq!(offer["incident_id"], acc["incident_id"], "{offer}");
+    server.stop().await;
+}

@@ -410,6 +410,15 @@ impl Engine {
                 responder_id,
                 status,
             } => self.set_availability(now, &responder_id, status)?,
+            Command::Presence {
+                responder_id,
+                session,
+                online,
+            } => self.presence(now, &responder_id, session, online)?,
+            Command::SessionsReset => {
+                self.sessions_reset(now);
+                Reply::Done
+            }
             Command::Accept {
                 responder_id,
                 offer_id,

@@ -35,6 +35,7 @@ impl Engine {
         if r.retired
             || !r.position_fresh(now, self.config.stale_position_ms)
             || inc.asked.contains(&r.record.id)
+            || (self.rules >= 3 && !r.reachable(now, self.config.presence_grace_ms))
         {
             return false;
         }

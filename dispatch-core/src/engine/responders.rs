@@ -119,6 +119,31 @@ impl Responders {
         }
     }
 
+    /// The phone's session: live (`session`) or gone since `offline_since`.
+    pub(super) fn set_presence(
+        &mut self,
+        slot: u32,
+        session: Option<u64>,
+        offline_since: Option<Timestamp>,
+    ) {
+        let r = &mut self.list[slot as usize];
+        r.session = session;
+        r.offline_since = offline_since;
+    }
+
+    /// A restart: every live session is gone as of `now`.
+    pub(super) fn reset_sessions(&mut self, now: Timestamp) {
+        for r in self.list.iter_mut().filter(|r| r.session.is_some()) {
+            r.session = None;
+            r.offline_since = Some(now);
+        }
+    }
+
+    /// Whether any responder has a live session (a restart must reset them).
+    pub(super) fn any_session(&self) -> bool {
+        self.list.iter().any(|r| r.session.is_some())
+    }
+
     /// The responder's position is confirmed as of `now` (going available).
     pub(super) fn confirm_position(&mut self, slot: u32, now: Timestamp) {
         self.list[slot as usize].position_at = Some(now);
@@ -186,15 +211,52 @@ impl Engine {
     pub(super) fn set_status(&mut self, slot: u32, to: ResponderStatus) {
         self.responders.set_status(slot, to);
         if to == ResponderStatus::Available {
-            // Somebody can be asked again: the most urgent incidents waiting for a retry
-            // try now (a bounded number, so a surge stays linear; the others' retry timers
-            // still fire).
-            let woken = self.most_urgent(
-                self.waiting.keys().copied(),
-                self.config.surge_max_incidents,
-            );
-            self.pending.extend(woken);
+            self.wake_waiting();
         }
+    }
+
+    /// Somebody can be asked again: the most urgent incidents waiting for a retry try now (a
+    /// bounded number, so a surge stays linear; the others' retry timers still fire).
+    pub(super) fn wake_waiting(&mut self) {
+        let woken = self.most_urgent(
+            self.waiting.keys().copied(),
+            self.config.surge_max_incidents,
+        );
+        self.pending.extend(woken);
+    }
+
+    /// `Command::Presence`: a phone session opened or closed (no event: it changes who may
+    /// be offered, which the next offers show).
+    pub(super) fn presence(
+        &mut self,
+        now: Timestamp,
+        id: &ResponderId,
+        session: u64,
+        online: bool,
+    ) -> Result<Reply, CommandError> {
+        let slot = self.slot(id)?;
+        let r = &self.responders[slot];
+        if online {
+            let was_gone = !r.reachable(now, self.config.presence_grace_ms);
+            self.responders.set_presence(slot, Some(session), None);
+            if was_gone && self.responders[slot].status == ResponderStatus::Available {
+                self.wake_waiting();
+            }
+        } else if r.session == Some(session) {
+            self.responders.set_presence(slot, None, Some(now));
+        }
+        Ok(Reply::Done)
+    }
+
+    /// `Command::SessionsReset`: the server restarted, no session is live.
+    pub(super) fn sessions_reset(&mut self, now: Timestamp) {
+        self.responders.reset_sessions(now);
+    }
+
+    /// Whether the restored state believes some phone session is live (the server then
+    /// resets them at start).
+    pub fn has_live_sessions(&self) -> bool {
+        self.responders.any_session()
     }
 
     pub(super) fn location(
@@ -250,6 +312,14 @@ impl Engine {
                 self.responders.confirm_position(slot, now);
                 self.set_status(slot, ResponderStatus::Available);
             }
+            // A reconnecting phone says `available` while it holds an offer or a job: already
+            // on duty, nothing changes (its open job is sent again on reconnect).
+            (
+                Availability::Available,
+                ResponderStatus::Offered { .. }
+                | ResponderStatus::EnRoute { .. }
+                | ResponderStatus::OnScene { .. },
+            ) if self.rules >= 3 => return Ok(Reply::Done),
             (Availability::Available, _) => return Err(refuse("go available")),
             (Availability::OffDuty, ResponderStatus::Available) => {
                 self.set_status(slot, ResponderStatus::OffDuty)

@@ -247,9 +247,12 @@ impl Engine {
         let stale = self.config.stale_position_ms;
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             let r = &self.responders[slot];
-            (r.status == ResponderStatus::Available && !r.retired && r.position_fresh(now, stale))
-                .then(|| self.candidate_info(slot, None))
-                .flatten()
+            (r.status == ResponderStatus::Available
+                && !r.retired
+                && r.position_fresh(now, stale)
+                && (self.rules < 3 || r.reachable(now, self.config.presence_grace_ms)))
+            .then(|| self.candidate_info(slot, None))
+            .flatten()
         };
         let q = RankQuery {
             target: inc.position,

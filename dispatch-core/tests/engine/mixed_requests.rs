@@ -478,3 +478,73 @@ fn defect_3_an_emergency_takes_a_volunteer_from_a_service_offer() {
     let (m2, ..) = accepted(sim.cmd(help("m2", "E2", ServiceKind::Cleaning)).unwrap());
     assert!(offers(&sim.events).iter().all(|o| o.2 != m2));
 }
+
+fn presence(id: &str, session: u64, online: bool) -> Command {
+    Command::Presence {
+        responder_id: rid(id),
+        session,
+        online,
+    }
+}
+
+/// Defect 5: a responder whose phone disconnected stayed `available` and was offered jobs
+/// nobody would see, wasting an emergency's 30-second windows. After a grace period for
+/// reconnects the phone that is gone is not offered jobs; back, it is offered again. A
+/// reconnecting phone that says `available` while holding an offer is not refused.
+#[test]
+fn defect_5_a_phone_that_is_gone_is_not_offered_jobs() {
+    let mut sim = Sim::new(
+        porto_alegre(),
+        roster(
+            vec![
+                volunteer("V1", at(100.0, 0.0)),
+                volunteer("V2", at(-200.0, 0.0)),
+            ],
+            vec![
+                elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+                elder("E2", at(0.0, 100.0), "G1", 2, &[]),
+            ],
+        ),
+        PolicyConfig::default(),
+    );
+    sim.on_duty(&["V1", "V2"]);
+    sim.ok(presence("V1", 1, true));
+    sim.ok(presence("V2", 2, true));
+    // V1's phone goes; a reconnect race closes an older session of V2's: ignored.
+    sim.ok(presence("V1", 1, false));
+    sim.ok(presence("V2", 1, false));
+    // Within the grace period V1 is still asked (a tunnel, a lift).
+    let ev = sim.ok(fall("f1", "E1"));
+    let mut asked = offered_to(&ev);
+    asked.sort();
+    assert_eq!(asked, vec!["V1", "V2"]);
+    let i1 = offers(&ev)[0].2;
+    sim.ok(Command::Cancel {
+        operator_id: op(),
+        incident_id: i1,
+        reason: "test".into(),
+    });
+    // Past it, V1 is not: only V2.
+    sim.advance(PolicyConfig::default().presence_grace_ms);
+    let ev = sim.ok(fall("f2", "E2"));
+    assert_eq!(offered_to(&ev), vec!["V2"]);
+    // V2, holding the offer, reconnects and says `available`: nothing changes, no error.
+    let seq = sim.engine.last_seq();
+    sim.ok(presence("V2", 3, true));
+    sim.ok(Command::SetAvailability {
+        responder_id: rid("V2"),
+        status: dispatch_core::model::Availability::Available,
+    });
+    assert_eq!(sim.engine.last_seq(), seq, "reconnecting decides nothing");
+    // V1's phone is back: when V2 declines, V1 is asked.
+    sim.ok(presence("V1", 4, true));
+    let v2_offer = offers(&ev)[0].0;
+    let ev = sim.ok(Command::Decline {
+        responder_id: rid("V2"),
+        offer_id: v2_offer,
+    });
+    assert_eq!(offered_to(&ev), vec!["V1"]);
+    // A restart forgets every session: after the grace, nobody is offered until a phone is back.
+    sim.ok(Command::SessionsReset);
+    assert!(!sim.engine.has_live_sessions());
+}

@@ -189,12 +189,19 @@ impl TestServer {
         limits: Limits,
         journal: Box<dyn JournalSink>,
     ) -> TestServer {
-        let engine = Engine::with_travel_times(
-            roads(),
-            roster.clone(),
-            dispatch_server::serve_cmd::server_policy(RoadConfig::default().foot_kmh),
-        )
-        .expect("the test roster is valid");
+        let policy = dispatch_server::serve_cmd::server_policy(RoadConfig::default().foot_kmh);
+        TestServer::start_policy(roster, limits, journal, policy).await
+    }
+
+    /// The server with its policy changed (shorter clocks, for example).
+    pub async fn start_policy(
+        roster: RosterFile,
+        limits: Limits,
+        journal: Box<dyn JournalSink>,
+        policy: dispatch_core::policy::PolicyConfig,
+    ) -> TestServer {
+        let engine = Engine::with_travel_times(roads(), roster.clone(), policy)
+            .expect("the test roster is valid");
         let config = Config {
             engine: Box::new(engine),
             roster,
