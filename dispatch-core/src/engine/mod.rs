@@ -202,6 +202,7 @@ fn roster_to_command_error(e: RosterError) -> CommandError {
             lon: position.lon,
             detail,
         },
+        e @ RosterError::LastPeopleOperator(_) => CommandError::LastPeopleOperator(e.to_string()),
         other => CommandError::Invalid(other.to_string()),
     }
 }

@@ -154,10 +154,12 @@ pub fn roster() -> RosterFile {
             OperatorRecord {
                 id: "OP1".into(),
                 token_sha256: digest(&token("OP1")),
+                roles: None,
             },
             OperatorRecord {
                 id: "OP2".into(),
                 token_sha256: digest(&token("OP2")),
+                roles: None,
             },
         ],
         devices: vec![DeviceRecord {
