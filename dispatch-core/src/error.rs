@@ -44,6 +44,11 @@ pub enum CommandError {
     /// Retiring or restricting the last operator who may manage people.
     #[error("{0}")]
     LastPeopleOperator(String),
+    #[error("responder {responder}: {detail}")]
+    InsufficientBalance {
+        responder: ResponderId,
+        detail: String,
+    },
 }
 
 impl CommandError {
@@ -64,6 +69,7 @@ impl CommandError {
             CommandError::OffMap { .. } => "off_map",
             CommandError::Invalid(_) => "invalid",
             CommandError::LastPeopleOperator(_) => "last_people_operator",
+            CommandError::InsufficientBalance { .. } => "insufficient_balance",
         }
     }
 }

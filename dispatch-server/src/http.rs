@@ -1,9 +1,10 @@
 //! The HTTP side on the one port: the WebSocket upgrade at `/v1/ws` (authenticated before the
-//! 101), `POST /v1/alerts`, the incident and time-bank reads, `/healthz` and `/metrics`.
+//! 101), `POST /v1/alerts`, the incident read, `/healthz` and `/metrics`; people management
+//! (`people.rs`) and the time bank (`time_bank.rs`) are merged in.
 //!
 //! HTTP auth: the same bearer tokens as the WebSocket. Alerts need a device token; incident
-//! timelines an operator with the `dispatch` role; a time bank is readable by operators with
-//! the `care` role and by the responder it belongs to (operator roles: `roster/roles.rs`). `/healthz` and `/metrics` are open (they reveal no person's data and are
+//! timelines an operator with the `dispatch` role (operator roles: `roster/roles.rs`;
+//! `operator_with` checks them for every operator route). `/healthz` and `/metrics` are open (they reveal no person's data and are
 //! scraped by infrastructure).
 
 use crate::auth::{bearer_token, Credential, GridIndex, Principal, RightsIndex, TokenIndex};
@@ -22,7 +23,7 @@ use axum::{Json, Router};
 use dashmap::DashMap;
 use dispatch_core::command::Reply;
 use dispatch_core::ids::DeviceId;
-use dispatch_core::ids::{IncidentId, OperatorId, ResponderId};
+use dispatch_core::ids::{IncidentId, OperatorId};
 use dispatch_core::roster::{OperatorRole, Rights};
 use futures_util::{SinkExt, StreamExt};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -75,7 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::people::routes())
-        .route("/v1/responders/{id}/time-bank", get(get_time_bank))
+        .merge(crate::time_bank::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,
@@ -386,7 +387,7 @@ async fn post_alert(
                     .into_response(),
             }
         }
-        Ok(Reply::Done) => error(
+        Ok(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the engine did not answer an alert",
@@ -435,40 +436,6 @@ async fn get_incident(
                 "unknown incident {incident_id} (incidents closed more than 24 h ago are \
                  forgotten by the service; `dispatch export` reads their history from the journal)"
             ),
-        ),
-        Err(e) => refusal_response(&e),
-    }
-}
-
-async fn get_time_bank(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
-) -> Response {
-    let responder_id = ResponderId::from(id);
-    match authenticate(&state, &headers, &uri) {
-        Ok(Principal::Responder(me)) if me == responder_id => {}
-        Ok(Principal::Operator(_)) => {
-            if let Err(r) = operator_with(&state, &headers, &uri, OperatorRole::Care, "") {
-                return *r;
-            }
-        }
-        Ok(_) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "a time bank is readable by care managers and by its own responder",
-            )
-        }
-        Err(r) => return *r,
-    }
-    match state.engine.time_bank(responder_id.clone()).await {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_responder",
-            format!("unknown responder {responder_id}"),
         ),
         Err(e) => refusal_response(&e),
     }

@@ -31,6 +31,7 @@ pub mod people;
 pub mod roster_cmd;
 pub mod serve_cmd;
 pub mod session;
+pub mod time_bank;
 pub mod web;
 pub mod wire;
 

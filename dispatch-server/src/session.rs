@@ -572,7 +572,7 @@ where
                     }
                 }
             }
-            Ok(Reply::Done) => self.reply(ServerMessage::Ack { re }).await,
+            Ok(_) => self.reply(ServerMessage::Ack { re }).await,
             Err(e) => {
                 if is_alert {
                     tracing::warn!(error = %e, "alert refused");
