@@ -207,6 +207,16 @@ impl TestServer {
         TestServer::start_config(config).await
     }
 
+    /// A server running elsewhere (a `dispatch serve` child process) at `addr`: the same
+    /// helpers; `stop` does nothing (the test ends the process).
+    pub fn external(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            stop: None,
+            join: None,
+        }
+    }
+
     /// Serves a ready configuration (for example `serve_cmd::open`'s) on 127.0.0.1:0.
     pub async fn start_config(config: Config) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
