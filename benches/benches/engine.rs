@@ -96,6 +96,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
         operators: vec![OperatorRecord {
             id: "OP1".into(),
             token_sha256: format!("{:064x}", 1),
+            roles: None,
         }],
         devices: vec![DeviceRecord {
             id: "GW1".into(),

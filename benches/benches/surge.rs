@@ -77,6 +77,7 @@ fn roster() -> RosterFile {
         operators: vec![OperatorRecord {
             id: OperatorId::from("op"),
             token_sha256: "a".repeat(64),
+            roles: None,
         }],
         devices: vec![DeviceRecord {
             id: DeviceId::from("d"),

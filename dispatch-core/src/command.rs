@@ -10,6 +10,7 @@ use crate::ids::{
 use crate::model::{Actor, AlertKind, Availability, ServiceKind};
 use crate::roster::{DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord};
 use crate::time::Timestamp;
+use crate::timebank::LedgerEntry;
 use serde::{Deserialize, Serialize};
 
 /// An alert from a wearable or a help button, already converted to WGS84 at the edge.
@@ -157,6 +158,18 @@ pub enum Command {
         by: Actor,
         device_id: DeviceId,
     },
+
+    // --- the time bank (care managers) ---
+    /// A volunteer spends banked minutes (a service for themselves or a relative).
+    RedeemTimeBank {
+        by: Actor,
+        responder_id: ResponderId,
+        minutes: u32,
+        note: String,
+        /// Allow the balance to go below zero (recorded in the entry).
+        #[serde(default)]
+        override_negative: bool,
+    },
 }
 
 /// What a successful command returns to its sender (events go to everybody else).
@@ -174,6 +187,8 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         problem: Option<crate::incident::NeedsOperator>,
     },
+    /// A redemption was recorded: its ledger entry, with the balance after it.
+    TimeBankRedeemed { entry: LedgerEntry },
     /// Anything else that succeeded.
     Done,
 }

@@ -41,6 +41,14 @@ pub enum CommandError {
     OffMap { lat: f64, lon: f64, detail: String },
     #[error("invalid command: {0}")]
     Invalid(String),
+    /// Retiring or restricting the last operator who may manage people.
+    #[error("{0}")]
+    LastPeopleOperator(String),
+    #[error("responder {responder}: {detail}")]
+    InsufficientBalance {
+        responder: ResponderId,
+        detail: String,
+    },
 }
 
 impl CommandError {
@@ -60,6 +68,8 @@ impl CommandError {
             CommandError::InvalidTransition { .. } => "invalid_transition",
             CommandError::OffMap { .. } => "off_map",
             CommandError::Invalid(_) => "invalid",
+            CommandError::LastPeopleOperator(_) => "last_people_operator",
+            CommandError::InsufficientBalance { .. } => "insufficient_balance",
         }
     }
 }

@@ -83,6 +83,11 @@ fn what_the_schema_refuses_the_server_refuses() {
     });
     assert!(schema.is_valid(&good));
     assert_eq!(server(&good), Ok(()));
+    // Roles are optional; listed, they restrict.
+    let mut restricted = good.clone();
+    restricted["operators"][0]["roles"] = json!(["people", "care"]);
+    assert!(schema.is_valid(&restricted));
+    assert_eq!(server(&restricted), Ok(()));
     let cases: Vec<(&str, Breaker)> = vec![
         (
             "an unknown top-level key",
@@ -147,6 +152,22 @@ fn what_the_schema_refuses_the_server_refuses() {
         (
             "an id that is a number",
             Box::new(|v| v["grids"][0]["id"] = json!(7)),
+        ),
+        (
+            "an unknown operator role",
+            Box::new(|v| v["operators"][0]["roles"] = json!(["people", "admin"])),
+        ),
+        (
+            "an empty list of roles",
+            Box::new(|v| v["operators"][0]["roles"] = json!([])),
+        ),
+        (
+            "a role listed twice",
+            Box::new(|v| v["operators"][0]["roles"] = json!(["people", "people"])),
+        ),
+        (
+            "roles that are not a list",
+            Box::new(|v| v["operators"][0]["roles"] = json!("people")),
         ),
     ];
     for (what, break_it) in cases {

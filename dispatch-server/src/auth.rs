@@ -4,8 +4,8 @@
 //! Looking a digest up in a hash map leaks nothing useful through timing: an attacker controls
 //! the token, not its digest, so timing differences reveal nothing about a valid token.
 
-use dispatch_core::ids::GridId;
-use dispatch_core::roster::GridRecord;
+use dispatch_core::ids::{GridId, OperatorId};
+use dispatch_core::roster::{GridRecord, Rights};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -49,6 +49,11 @@ impl<T> Followed<T> {
             .clone()
     }
 
+    /// Wakes when the table changes (for a session that relies on it).
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Follows the roster: takes its table if it is not the one held (a pointer compare, so
     /// cheap enough to call after every command).
     pub fn follow(&self, table: &Arc<T>) {
@@ -65,12 +70,23 @@ pub type GridIndex = Followed<BTreeMap<GridId, GridRecord>>;
 /// The roster's token table, as connection attempts and open sessions see it.
 pub type TokenIndex = Followed<HashMap<String, Principal>>;
 
+/// Each operator's rights (their roster `roles`), as requests and open sessions see them.
+pub type RightsIndex = Followed<BTreeMap<OperatorId, Rights>>;
+
+impl RightsIndex {
+    /// An operator's rights now (none for an id the roster no longer holds).
+    pub fn of(&self, id: &OperatorId) -> Rights {
+        self.get().get(id).copied().unwrap_or_default()
+    }
+}
+
 /// The roster's tables the server reads outside the engine task, followed after every
 /// accepted command.
 #[derive(Debug, Clone)]
 pub struct RosterViews {
     pub tokens: Arc<TokenIndex>,
     pub grids: Arc<GridIndex>,
+    pub rights: Arc<RightsIndex>,
 }
 
 /// What an open session keeps of the token it was opened with: its digest, and a receiver

@@ -20,7 +20,7 @@ use dispatch_core::error::CommandError;
 use dispatch_core::event::{Event, EventRecord};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{DeviceId, ElderId, GridId, IncidentId, OperatorId, ResponderId};
-use dispatch_core::roster::{GridTable, TokenTable};
+use dispatch_core::roster::{GridTable, RightsTable, TokenTable};
 use dispatch_core::sans_io::SansIo;
 use dispatch_core::time::Timestamp;
 use serde_json::Value;
@@ -49,6 +49,8 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn token_table(&self) -> TokenTable;
     /// The roster's grids (shared; a new table after each change of a grid).
     fn grid_table(&self) -> GridTable;
+    /// The roster's operator rights (shared; a new table after each change of an operator).
+    fn rights_table(&self) -> RightsTable;
     /// A roster entry as the roster file holds it (`None`: no such entry).
     fn roster_entry(&self, entry: &RosterRef) -> Option<Value>;
     /// Everything but the road network, for journal snapshots.
@@ -93,6 +95,9 @@ impl EngineCore for Engine {
     }
     fn grid_table(&self) -> GridTable {
         self.roster().grid_table()
+    }
+    fn rights_table(&self) -> RightsTable {
+        self.roster().rights_table()
     }
     fn roster_entry(&self, entry: &RosterRef) -> Option<Value> {
         let roster = self.roster();
@@ -795,6 +800,7 @@ impl EngineTask {
                     self.last_lsn = lsn;
                     self.roster_views.tokens.follow(&self.engine.token_table());
                     self.roster_views.grids.follow(&self.engine.grid_table());
+                    self.roster_views.rights.follow(&self.engine.rights_table());
                     self.maybe_snapshot();
                     (lsn, Ok(r), Some(label))
                 }

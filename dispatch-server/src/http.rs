@@ -1,12 +1,13 @@
 //! The HTTP side on the one port: the WebSocket upgrade at `/v1/ws` (authenticated before the
-//! 101), `POST /v1/alerts`, the incident and time-bank reads, `/healthz` and `/metrics`.
+//! 101), `POST /v1/alerts`, the incident read, `/healthz` and `/metrics`; people management
+//! (`people.rs`) and the time bank (`time_bank.rs`) are merged in.
 //!
 //! HTTP auth: the same bearer tokens as the WebSocket. Alerts need a device token; incident
-//! timelines need an operator token; a time bank is readable by operators and by the responder
-//! it belongs to. `/healthz` and `/metrics` are open (they reveal no person's data and are
+//! timelines an operator with the `dispatch` role (operator roles: `roster/roles.rs`;
+//! `operator_with` checks them for every operator route). `/healthz` and `/metrics` are open (they reveal no person's data and are
 //! scraped by infrastructure).
 
-use crate::auth::{bearer_token, Credential, GridIndex, Principal, TokenIndex};
+use crate::auth::{bearer_token, Credential, GridIndex, Principal, RightsIndex, TokenIndex};
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::ResponderRegistry;
 use crate::metrics as m;
@@ -22,7 +23,8 @@ use axum::{Json, Router};
 use dashmap::DashMap;
 use dispatch_core::command::Reply;
 use dispatch_core::ids::DeviceId;
-use dispatch_core::ids::{IncidentId, ResponderId};
+use dispatch_core::ids::{IncidentId, OperatorId};
+use dispatch_core::roster::{OperatorRole, Rights};
 use futures_util::{SinkExt, StreamExt};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +41,8 @@ pub struct AppState {
     pub session_limits: SessionLimits,
     /// The roster's grids (console filters naming another are refused `unknown_grid`).
     pub grids: Arc<GridIndex>,
+    /// Each operator's rights (their roster `roles`), checked by every operator request.
+    pub rights: Arc<RightsIndex>,
     /// Cancelled when the server stops: sessions close with 1001.
     pub shutdown: CancellationToken,
     /// Every WebSocket session, so shutdown can wait for them.
@@ -69,10 +73,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ws", get(ws_upgrade))
         .route("/v1/alerts", post(post_alert))
         .route("/v1/incidents/{id}", get(get_incident))
-        .route("/v1/responders/{id}/time-bank", get(get_time_bank))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::people::routes())
+        .merge(crate::time_bank::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,
@@ -117,6 +121,61 @@ pub(crate) fn refusal_response(e: &Refusal) -> Response {
         Refusal::Conflict(_) => StatusCode::CONFLICT,
     };
     error(status, e.code(), e.to_string())
+}
+
+/// The calling operator if they hold `role`: else the 401 (no or unknown token), or a 403
+/// `forbidden` (not an operator: `not_operator` says what needs one) or `missing_role`
+/// naming the role.
+pub(crate) fn operator_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    role: OperatorRole,
+    not_operator: &str,
+) -> Result<OperatorId, Box<Response>> {
+    match authenticate(state, headers, uri)? {
+        Principal::Operator(o) => {
+            check_role(state, &o, role).map_err(|message| {
+                Box::new(error(StatusCode::FORBIDDEN, "missing_role", message))
+            })?;
+            Ok(o)
+        }
+        _ => Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            not_operator.to_string(),
+        ))),
+    }
+}
+
+/// Whether operator `o` holds `role` now; the refusal names the role and what they hold.
+pub(crate) fn check_role(
+    state: &AppState,
+    o: &OperatorId,
+    role: OperatorRole,
+) -> Result<(), String> {
+    missing_role(state.rights.of(o), o, role)
+}
+
+/// The refusal text when `rights` lack `role` (shared with the operator WebSocket).
+pub(crate) fn missing_role(
+    rights: Rights,
+    o: &OperatorId,
+    role: OperatorRole,
+) -> Result<(), String> {
+    if rights.has(role) {
+        return Ok(());
+    }
+    m::frame_rejected("missing_role");
+    let held = rights.names();
+    Err(format!(
+        "operator {o} lacks the `{role}` role (roles held: {})",
+        if held.is_empty() {
+            "none".to_string()
+        } else {
+            held.join(", ")
+        }
+    ))
 }
 
 /// The caller, or the 401 to send.
@@ -177,6 +236,7 @@ async fn ws_upgrade(
         shutdown: state.shutdown.clone(),
         session_no,
         grids: state.grids.clone(),
+        rights: state.rights.clone(),
     };
     let tracker = state.sessions.clone();
     // Small buffers: a phone's frames are a few hundred bytes, and with the library's
@@ -327,7 +387,7 @@ async fn post_alert(
                     .into_response(),
             }
         }
-        Ok(Reply::Done) => error(
+        Ok(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the engine did not answer an alert",
@@ -351,16 +411,14 @@ async fn get_incident(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    match authenticate(&state, &headers, &uri) {
-        Ok(Principal::Operator(_)) => {}
-        Ok(_) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "incident timelines need an operator token",
-            )
-        }
-        Err(r) => return *r,
+    if let Err(r) = operator_with(
+        &state,
+        &headers,
+        &uri,
+        OperatorRole::Dispatch,
+        "incident timelines need an operator token",
+    ) {
+        return *r;
     }
     let Some(incident_id) = parse_incident_id(&id) else {
         return error(
@@ -378,36 +436,6 @@ async fn get_incident(
                 "unknown incident {incident_id} (incidents closed more than 24 h ago are \
                  forgotten by the service; `dispatch export` reads their history from the journal)"
             ),
-        ),
-        Err(e) => refusal_response(&e),
-    }
-}
-
-async fn get_time_bank(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
-) -> Response {
-    let responder_id = ResponderId::from(id);
-    match authenticate(&state, &headers, &uri) {
-        Ok(Principal::Operator(_)) => {}
-        Ok(Principal::Responder(me)) if me == responder_id => {}
-        Ok(_) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "a time bank is readable by operators and by its own responder",
-            )
-        }
-        Err(r) => return *r,
-    }
-    match state.engine.time_bank(responder_id.clone()).await {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_responder",
-            format!("unknown responder {responder_id}"),
         ),
         Err(e) => refusal_response(&e),
     }

@@ -31,10 +31,11 @@ pub mod people;
 pub mod roster_cmd;
 pub mod serve_cmd;
 pub mod session;
+pub mod time_bank;
 pub mod web;
 pub mod wire;
 
-use crate::auth::{GridIndex, RosterViews, TokenIndex};
+use crate::auth::{GridIndex, RightsIndex, RosterViews, TokenIndex};
 use crate::engine_task::{EngineCore, EngineLimits, JournalSink};
 use crate::fanout::{Fanout, ResponderRegistry};
 use crate::session::SessionLimits;
@@ -193,6 +194,7 @@ pub async fn run(
     let roster_views = RosterViews {
         tokens: Arc::new(TokenIndex::new(engine.token_table())),
         grids: Arc::new(GridIndex::new(engine.grid_table())),
+        rights: Arc::new(RightsIndex::new(engine.rights_table())),
     };
     let mut session_limits = limits.session;
     session_limits.area = session_limits.area.or_else(|| service_area(&roster));
@@ -252,6 +254,7 @@ pub async fn run(
         registry,
         session_limits,
         grids: roster_views.grids,
+        rights: roster_views.rights,
         shutdown: sessions_stop.clone(),
         sessions: sessions.clone(),
         session_counter: Arc::new(AtomicU64::new(1)),

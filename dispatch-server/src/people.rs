@@ -19,7 +19,7 @@
 
 use crate::auth::token_digest;
 use crate::engine_task::{Expect, Refusal, RosterRef};
-use crate::http::{authenticate, error, refusal_response, AppState};
+use crate::http::{error, operator_with, refusal_response, AppState};
 use crate::metrics as m;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -31,7 +31,7 @@ use dispatch_core::error::CommandError;
 use dispatch_core::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use dispatch_core::model::Actor;
 use dispatch_core::roster::{
-    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, ResponderRecord,
+    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, OperatorRole, ResponderRecord,
 };
 use rand::RngCore;
 use serde_json::{json, Map, Value};
@@ -167,16 +167,17 @@ pub fn routes() -> Router<AppState> {
     r
 }
 
-/// The calling operator, or the response to send.
+/// The calling operator with the `people` role, or the response to send (403
+/// `missing_role` for an operator without it).
 fn operator(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Actor, Box<Response>> {
-    match authenticate(state, headers, uri)? {
-        crate::auth::Principal::Operator(o) => Ok(Actor::Operator(o)),
-        _ => Err(Box::new(error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "people management needs an operator token",
-        ))),
-    }
+    operator_with(
+        state,
+        headers,
+        uri,
+        OperatorRole::People,
+        "people management needs an operator token",
+    )
+    .map(Actor::Operator)
 }
 
 /// A JSON object body of at most [`BODY_BYTES`].
@@ -234,6 +235,9 @@ fn refused(entry: &RosterRef, e: &Refusal) -> Response {
         | (Refusal::Engine(c @ CommandError::UnknownElder(_)), RosterRef::Elder(_))
         | (Refusal::Engine(c @ CommandError::UnknownGrid(_)), RosterRef::Grid(_)) => {
             (StatusCode::NOT_FOUND, c.code())
+        }
+        (Refusal::Engine(c @ CommandError::LastPeopleOperator(_)), _) => {
+            (StatusCode::CONFLICT, c.code())
         }
         (Refusal::Engine(c), _) => (StatusCode::UNPROCESSABLE_ENTITY, c.code()),
         (Refusal::Conflict(_), _) => (StatusCode::CONFLICT, e.code()),

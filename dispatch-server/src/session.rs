@@ -6,7 +6,7 @@
 //! 1009), a stuck writer, a full responder queue or shutdown end it. The responder id of every
 //! responder command comes from the token, never from the frame.
 
-use crate::auth::{Credential, GridIndex, Principal, TokenIndex};
+use crate::auth::{Credential, GridIndex, Principal, RightsIndex, TokenIndex};
 use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::{ConsoleFrame, Frame, ResponderOutbox, ResponderRegistry, SubscribeReq};
 use crate::metrics as m;
@@ -14,6 +14,7 @@ use crate::moves::{self, MoveBuffer};
 use crate::wire::{self, AlertAccepted, ClientMessage, Filter, MovesMode, Role, ServerMessage};
 use dispatch_core::command::{Command, Reply};
 use dispatch_core::geo::LatLon;
+use dispatch_core::roster::OperatorRole;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use std::fmt::Display;
@@ -113,6 +114,9 @@ pub struct SessionCtx {
     pub session_no: u64,
     /// The roster's grids (for `unknown_grid` in a console filter), as they are now.
     pub grids: Arc<GridIndex>,
+    /// Each operator's rights: every operator message needs `dispatch`, checked per message,
+    /// and a console whose operator loses it is unsubscribed at once.
+    pub rights: Arc<RightsIndex>,
 }
 
 /// A token bucket (per WebSocket session, and per device for `POST /v1/alerts`).
@@ -241,6 +245,7 @@ where
     let mut moves_tick = tokio::time::interval(moves::BATCH_INTERVAL);
     moves_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut credential = ctx.credential.clone();
+    let mut rights_changed = ctx.rights.watch();
     let mut s = Session {
         sink,
         ctx,
@@ -277,6 +282,18 @@ where
                     m::frame_rejected("revoked");
                     let _ = s.close(close::REVOKED, "token revoked or person retired").await;
                     ended = Some(Ended::Revoked);
+                }
+            }
+            () = changed(&mut rights_changed) => {
+                // An operator whose `dispatch` role was withdrawn stops receiving the stream
+                // at once (the session stays: a later change may give the role back).
+                if let (Some(_), Principal::Operator(o)) = (&s.console, &s.ctx.principal) {
+                    let rights = s.ctx.rights.of(o);
+                    if let Err(why) = crate::http::missing_role(rights, o, OperatorRole::Dispatch) {
+                        s.console = None;
+                        let frame = ServerMessage::error(None, "missing_role", why);
+                        ended = s.reply(frame).await.err();
+                    }
                 }
             }
             () = &mut idle => {
@@ -530,6 +547,14 @@ where
                 );
                 return self.reply(ServerMessage::error(re, "forbidden", why)).await;
             }
+            if let (Role::Operator, Principal::Operator(o)) = (role, &self.ctx.principal) {
+                let rights = self.ctx.rights.of(o);
+                if let Err(why) = crate::http::missing_role(rights, o, OperatorRole::Dispatch) {
+                    return self
+                        .reply(ServerMessage::error(re, "missing_role", why))
+                        .await;
+                }
+            }
         }
         let cmd = match self.command_of(msg, re.clone()).await? {
             Some(cmd) => cmd,
@@ -569,7 +594,7 @@ where
                     }
                 }
             }
-            Ok(Reply::Done) => self.reply(ServerMessage::Ack { re }).await,
+            Ok(_) => self.reply(ServerMessage::Ack { re }).await,
             Err(e) => {
                 if is_alert {
                     tracing::warn!(error = %e, "alert refused");
@@ -737,6 +762,13 @@ where
             }
         };
         Ok(Some(cmd))
+    }
+}
+
+/// Resolves when the watched table changed (never, once its sender is gone).
+async fn changed(rx: &mut tokio::sync::watch::Receiver<u64>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

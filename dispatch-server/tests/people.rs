@@ -417,7 +417,8 @@ async fn devices_and_operators_get_tokens_and_the_last_operator_stays() {
     assert_eq!(op2.closed_with().await, Some(4003));
     assert_eq!(console.closed_with().await, Some(4003));
     let (s, body) = op(&server, "DELETE", "/v1/operators/OP1", None).await;
-    assert_eq!(s, 422, "{body}");
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(body["code"], "last_people_operator", "{body}");
     assert!(
         body["message"]
             .as_str()

@@ -62,6 +62,7 @@ mod tests {
             operators: vec![OperatorRecord {
                 id: "OP1".into(),
                 token_sha256: String::new(),
+                roles: None,
             }],
             devices: vec![DeviceRecord {
                 id: "GW1".into(),

@@ -413,6 +413,7 @@ pub fn generate(
         operators: vec![OperatorRecord {
             id: OperatorId::from(OPERATOR_ID),
             token_sha256: String::new(),
+            roles: None,
         }],
         devices: (1..=params.gateways.max(1))
             .map(|i| DeviceRecord {

@@ -59,7 +59,7 @@ use crate::road::RoadNetwork;
 use crate::roster::{Roster, RosterError, RosterFile};
 use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
-use crate::timebank::{TimeBank, TimeBankView};
+use crate::timebank::{RedeemError, RedemptionRequest, TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -202,6 +202,7 @@ fn roster_to_command_error(e: RosterError) -> CommandError {
             lon: position.lon,
             detail,
         },
+        e @ RosterError::LastPeopleOperator(_) => CommandError::LastPeopleOperator(e.to_string()),
         other => CommandError::Invalid(other.to_string()),
     }
 }
@@ -573,6 +574,40 @@ impl Engine {
                     .retire_device(&device_id)
                     .map_err(roster_to_command_error)?;
                 Reply::Done
+            }
+            Command::RedeemTimeBank {
+                by,
+                responder_id,
+                minutes,
+                note,
+                override_negative,
+            } => {
+                let Actor::Operator(by) = by else {
+                    return Err(CommandError::Invalid(format!(
+                        "{by:?} may not redeem time-bank minutes"
+                    )));
+                };
+                self.check_operator(&by)?;
+                self.slot(&responder_id)?;
+                let req = RedemptionRequest {
+                    minutes,
+                    note,
+                    by,
+                    override_negative,
+                };
+                let entry =
+                    self.time_bank
+                        .redeem(&responder_id, now, req)
+                        .map_err(|e| match e {
+                            RedeemError::BadField(m) => CommandError::Invalid(m),
+                            e @ RedeemError::Insufficient { .. } => {
+                                CommandError::InsufficientBalance {
+                                    responder: responder_id.clone(),
+                                    detail: e.to_string(),
+                                }
+                            }
+                        })?;
+                Reply::TimeBankRedeemed { entry }
             }
         };
         if self.config.dispatch_batched {

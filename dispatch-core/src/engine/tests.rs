@@ -42,6 +42,7 @@ fn engine() -> Engine {
         operators: vec![OperatorRecord {
             id: "OP1".into(),
             token_sha256: "a".repeat(64),
+            roles: None,
         }],
         devices: vec![DeviceRecord {
             id: "GW1".into(),

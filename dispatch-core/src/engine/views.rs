@@ -71,12 +71,11 @@ impl Engine {
     /// only for an id that is not (or no longer) on the roster.
     pub fn time_bank(&self, id: &ResponderId) -> Option<TimeBankView> {
         if let Some(a) = self.time_bank.account(id) {
-            return Some(a.clone());
+            return Some(a);
         }
         self.responder(id).map(|_| TimeBankView {
             responder_id: Some(id.clone()),
-            balance_minutes: 0,
-            history: Vec::new(),
+            ..TimeBankView::default()
         })
     }
 

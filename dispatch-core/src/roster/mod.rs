@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod details;
+mod roles;
 #[cfg(test)]
 mod tests;
 
 pub use details::{ElderDetails, MAX_DETAIL_BYTES, MAX_DETAIL_ITEMS};
+pub use roles::{OperatorRole, Rights, RightsTable};
 
 /// The roster file, exactly as a deployment writes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -142,6 +144,37 @@ pub struct OperatorRecord {
     pub id: OperatorId,
     #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub token_sha256: String,
+    /// What this operator may do: `dispatch` (the operator stream and incident actions),
+    /// `people` (people management and tokens), `care` (the time bank). Absent: every right
+    /// (rosters written before roles).
+    // Kept as names, not an enum, so that a bad one is refused naming the entry and the field
+    // (`Rights::of`) rather than by serde with a line and column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "items" = {"enum": ["dispatch", "people", "care"]},
+        "minItems" = 1,
+        "uniqueItems" = true
+    ))]
+    pub roles: Option<Vec<String>>,
+}
+
+impl OperatorRecord {
+    /// An operator with every right (no `roles` field).
+    pub fn new(id: impl Into<OperatorId>, token_sha256: impl Into<String>) -> OperatorRecord {
+        OperatorRecord {
+            id: id.into(),
+            token_sha256: token_sha256.into(),
+            roles: None,
+        }
+    }
+
+    /// The rights its `roles` give, or the refusal naming the entry and the field.
+    pub fn rights(&self) -> Result<Rights, RosterError> {
+        Rights::of(self.roles.as_deref()).map_err(|detail| RosterError::Invalid {
+            entry: format!("operator {}", self.id),
+            detail,
+        })
+    }
 }
 
 /// A device gateway that may send alerts.
@@ -177,6 +210,12 @@ pub enum RosterError {
     InUse { entry: String, by: String },
     #[error("unknown {what} {id}")]
     Unknown { what: &'static str, id: String },
+    /// Retiring or restricting this operator would leave nobody who may manage people.
+    #[error(
+        "operator {0} is the last operator with the `people` role: it cannot be retired or \
+         lose that role (give another operator the `people` role first)"
+    )]
+    LastPeopleOperator(OperatorId),
 }
 
 /// Who a bearer token belongs to (the server's auth lookup).
@@ -223,6 +262,8 @@ pub struct Roster {
     grid_workers: BTreeMap<GridId, Vec<ResponderId>>,
     /// sha256 hex (lower case) → who holds that token.
     tokens: TokenTable,
+    /// Each operator's rights (from its `roles`), shared like the token table.
+    rights: RightsTable,
     /// The fastest walking speed in the roster, for admissible ETA lower bounds. Only grows.
     max_walk_kmh: f64,
 }
@@ -298,11 +339,21 @@ impl Roster {
                 });
             }
             check_digest(&format!("operator {}", o.id), &o.token_sha256)?;
+            let rights = o.rights()?;
             Arc::make_mut(&mut r.tokens).insert(
                 o.token_sha256.to_ascii_lowercase(),
                 Principal::Operator(o.id.clone()),
             );
+            Arc::make_mut(&mut r.rights).insert(o.id.clone(), rights);
             r.operators.insert(o.id.clone(), o);
+        }
+        if !r.operators.is_empty() && r.people_operators().next().is_none() {
+            return Err(RosterError::Invalid {
+                entry: "operators".into(),
+                detail: "no operator has the `people` role, so nobody could manage people: \
+                         give one the role (or omit `roles` for every right)"
+                    .into(),
+            });
         }
         for d in file.devices {
             if r.devices.contains_key(&d.id) {
@@ -426,17 +477,25 @@ impl Roster {
         }
     }
 
-    /// Adds or replaces an operator (a new `token_sha256` revokes the old one).
+    /// Adds or replaces an operator (a new `token_sha256` revokes the old one). Refused if
+    /// it would take the `people` role from the last operator who has it.
     pub fn upsert_operator(&mut self, o: OperatorRecord) -> Result<(), RosterError> {
         let who = Principal::Operator(o.id.clone());
         self.check_token(&format!("operator {}", o.id), &o.token_sha256, &who)?;
+        let rights = o.rights()?;
+        if !rights.has(OperatorRole::People) {
+            self.check_not_last_people_operator(&o.id)?;
+        }
         let old = self.operators.insert(o.id.clone(), o.clone());
         self.swap_token(old.map(|o| o.token_sha256), Some((&o.token_sha256, who)));
+        if self.rights.get(&o.id) != Some(&rights) {
+            Arc::make_mut(&mut self.rights).insert(o.id.clone(), rights);
+        }
         Ok(())
     }
 
-    /// Removes an operator and their token; never the last one (nobody could manage the
-    /// service any more).
+    /// Removes an operator and their token; never the last one with the `people` role
+    /// (nobody could manage people any more, nor add an operator).
     pub fn retire_operator(&mut self, id: &OperatorId) -> Result<OperatorRecord, RosterError> {
         if !self.operators.contains_key(id) {
             return Err(RosterError::Unknown {
@@ -444,15 +503,28 @@ impl Roster {
                 id: id.to_string(),
             });
         }
-        if self.operators.len() == 1 {
-            return Err(RosterError::Invalid {
-                entry: format!("operator {id}"),
-                detail: "the last operator cannot be retired: add another first".into(),
-            });
-        }
+        self.check_not_last_people_operator(id)?;
         let old = self.operators.remove(id).expect("checked above");
+        Arc::make_mut(&mut self.rights).remove(id);
         self.swap_token(Some(old.token_sha256.clone()), None);
         Ok(old)
+    }
+
+    /// Operators who may manage people.
+    fn people_operators(&self) -> impl Iterator<Item = &OperatorId> {
+        self.rights
+            .iter()
+            .filter(|(_, r)| r.has(OperatorRole::People))
+            .map(|(id, _)| id)
+    }
+
+    /// Refuses when `id` is the only operator with the `people` role.
+    fn check_not_last_people_operator(&self, id: &OperatorId) -> Result<(), RosterError> {
+        let mut people = self.people_operators();
+        match (people.next(), people.next()) {
+            (Some(only), None) if only == id => Err(RosterError::LastPeopleOperator(id.clone())),
+            _ => Ok(()),
+        }
     }
 
     /// Adds or replaces a device gateway (a new `token_sha256` revokes the old one).
@@ -649,6 +721,16 @@ impl Roster {
 
     pub fn token_table(&self) -> TokenTable {
         self.tokens.clone()
+    }
+
+    /// Each operator's rights as they are now (cheap: a shared pointer). See [`RightsTable`].
+    pub fn rights_table(&self) -> RightsTable {
+        self.rights.clone()
+    }
+
+    /// An operator's rights (`None`: no such operator).
+    pub fn operator_rights(&self, id: &OperatorId) -> Option<Rights> {
+        self.rights.get(id).copied()
     }
     /// Who holds the token with this SHA-256 digest (hex, any case). A hash-map lookup.
     pub fn principal_for_digest(&self, sha256_hex: &str) -> Option<&Principal> {

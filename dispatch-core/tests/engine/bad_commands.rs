@@ -2,7 +2,7 @@
 //! (compared through `save_state`, which includes the sequence counter and queued events).
 
 use crate::world::*;
-use dispatch_core::command::Command;
+use dispatch_core::command::{Command, Reply};
 use dispatch_core::error::CommandError;
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{AlertId, ElderId, IncidentId, OfferId};
@@ -297,4 +297,79 @@ fn accepted_roster_changes_take_effect() {
         }),
         Err(CommandError::UnknownResponder(_))
     ));
+}
+
+/// A time-bank redemption (issue 15) is a command like any other: refused for an unknown
+/// responder or operator, a caller that is not an operator, a field out of bounds, or a balance
+/// that would go negative without the override, each time changing nothing; accepted, it
+/// answers its ledger entry, emits no event, and is kept by `save_state`.
+#[test]
+fn time_bank_redemptions_are_refused_without_change_or_recorded() {
+    let mut sim = Sim::new(
+        straight(),
+        roster(
+            vec![volunteer("V1", at(100.0, 0.0))],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        PolicyConfig::default(),
+    );
+    let redeem =
+        |who: &str, by: Actor, minutes: u32, note: &str, over: bool| Command::RedeemTimeBank {
+            by,
+            responder_id: rid(who),
+            minutes,
+            note: note.into(),
+            override_negative: over,
+        };
+    let by = || Actor::Operator(op());
+    refused(
+        &mut sim,
+        redeem("V1", by(), 5, "", false),
+        "insufficient_balance",
+    );
+    refused(
+        &mut sim,
+        redeem("V404", by(), 5, "", true),
+        "unknown_responder",
+    );
+    refused(
+        &mut sim,
+        redeem("V1", Actor::Operator("OP404".into()), 5, "", true),
+        "invalid",
+    );
+    refused(
+        &mut sim,
+        redeem("V1", Actor::Device(gw()), 5, "", true),
+        "invalid",
+    );
+    refused(&mut sim, redeem("V1", by(), 0, "", true), "invalid");
+    refused(&mut sim, redeem("V1", by(), 100_001, "", true), "invalid");
+    refused(
+        &mut sim,
+        redeem("V1", by(), 1, &"x".repeat(201), true),
+        "invalid",
+    );
+
+    let seq = sim.engine.last_seq();
+    let reply = sim
+        .cmd(redeem("V1", by(), 5, "agreed", true))
+        .expect("accepted");
+    let Reply::TimeBankRedeemed { entry } = reply else {
+        panic!("{reply:?}");
+    };
+    assert_eq!(entry.balance_minutes(), -5);
+    assert_eq!(sim.engine.last_seq(), seq, "a redemption emits no event");
+    let tb = sim.engine.time_bank(&rid("V1")).unwrap();
+    assert_eq!((tb.balance_minutes, tb.entries.len()), (-5, 1));
+    assert_eq!(tb.entries[0], entry);
+    let state = sim.engine.save_state();
+    let again: dispatch_core::engine::EngineState =
+        serde_json::from_value(serde_json::to_value(&state).unwrap()).unwrap();
+    assert_eq!(again, state);
+    // Now negative: even a small redemption needs the override.
+    refused(
+        &mut sim,
+        redeem("V1", by(), 1, "", false),
+        "insufficient_balance",
+    );
 }

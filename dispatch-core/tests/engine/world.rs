@@ -119,6 +119,7 @@ pub fn roster(responders: Vec<ResponderRecord>, elders: Vec<ElderRecord>) -> Ros
         operators: vec![OperatorRecord {
             id: "OP1".into(),
             token_sha256: digest(1),
+            roles: None,
         }],
         devices: vec![DeviceRecord {
             id: "GW1".into(),

@@ -290,6 +290,7 @@ mod tests {
             operators: vec![OperatorRecord {
                 id: OperatorId::from("op1"),
                 token_sha256: "a".repeat(64),
+                roles: None,
             }],
             devices: vec![DeviceRecord {
                 id: DeviceId::from("d1"),
@@ -853,6 +854,7 @@ mod tests {
                         operator: OperatorRecord {
                             id: OperatorId::from(format!("op{n}")),
                             token_sha256: format!("{:064x}", 0xc000 + u32::from(t)),
+                            roles: None,
                         },
                     },
                     Edit::RetireOperator(n) => Command::RetireOperator {

@@ -154,10 +154,12 @@ pub fn roster() -> RosterFile {
             OperatorRecord {
                 id: "OP1".into(),
                 token_sha256: digest(&token("OP1")),
+                roles: None,
             },
             OperatorRecord {
                 id: "OP2".into(),
                 token_sha256: digest(&token("OP2")),
+                roles: None,
             },
         ],
         devices: vec![DeviceRecord {
@@ -210,6 +212,16 @@ impl TestServer {
             site: Default::default(),
         };
         TestServer::start_config(config).await
+    }
+
+    /// A server running elsewhere (a `dispatch serve` child process) at `addr`: the same
+    /// helpers; `stop` does nothing (the test ends the process).
+    pub fn external(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            stop: None,
+            join: None,
+        }
     }
 
     /// Serves a ready configuration (for example `serve_cmd::open`'s) on 127.0.0.1:0.
