@@ -69,6 +69,7 @@ fn alert_step(i: u64) -> [Record; 2] {
             priority: 4,
             position: at(0.001, 0.002),
             reason: "fall alert, care level 4".into(),
+            needs_operator: None,
         },
     }];
     for k in 0..3 {

@@ -53,8 +53,12 @@ pub enum Event {
         priority: u8,
         position: LatLon,
         reason: String,
+        /// Set when the engine could not dispatch the alert: the incident waits for an
+        /// operator (docs/protocol.md, "Alerts the engine cannot dispatch").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        needs_operator: Option<crate::incident::NeedsOperator>,
     },
-    /// A further alert from an elder with an open incident joined that incident.
+    /// A further alert from an elder with an open incident joined the incident of that need.
     AlertJoined {
         incident_id: IncidentId,
         alert_id: AlertId,

@@ -353,6 +353,10 @@ fn event_samples() -> Vec<Event> {
             priority: 5,
             position: here(),
             reason: "fall".into(),
+            needs_operator: Some(dispatch_core::incident::NeedsOperator {
+                code: dispatch_core::incident::Undispatchable::OffMap,
+                message: "position 10,10 is off the map".into(),
+            }),
         },
         Event::AlertJoined {
             incident_id: i,

@@ -55,6 +55,7 @@ fn opened(id: u64, elder: &str, kind: AlertKind, service: Option<ServiceKind>) -
         priority: 3,
         position: P,
         reason: String::new(),
+        needs_operator: None,
     }
 }
 

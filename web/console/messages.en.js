@@ -33,6 +33,7 @@ export default {
   'queue.empty': 'No open incidents.',
   'queue.more': '… and {n} more, less urgent: narrow them down with the filters',
   'queue.nobody': 'nobody available to ask',
+  'queue.needsOperator': 'needs a person, not dispatched',
   'queue.escalated': 'escalated',
   'queue.elder': 'Elder',
   'queue.care': 'care level {n}',

@@ -33,6 +33,7 @@ export default {
   'queue.empty': '目前没有待处理事件。',
   'queue.more': '……另有 {n} 个较不紧急的事件，可用筛选缩小范围',
   'queue.nobody': '暂无可派人员',
+  'queue.needsOperator': '需人工处理，未自动派单',
   'queue.escalated': '已升级',
   'queue.elder': '老人',
   'queue.care': '照护等级 {n}',

@@ -95,6 +95,7 @@ export function createQueue(el, ctx) {
         <span class="inc-id">#${esc(inc.id)}</span>
       </span>
       ${clocks ? `<span class="clocks">${clocks}</span>` : ''}
+      ${inc.needs_operator ? `<span class="warn needs-operator" data-testid="needs-operator" title="${esc(inc.needs_operator.message)}">☎ ${esc(t('queue.needsOperator'))}: ${esc(inc.needs_operator.message)}</span>` : ''}
       ${inc.nobody ? `<span class="warn" title="${esc(inc.nobody)}">⚠ ${esc(t('queue.nobody'))}</span>` : ''}
       ${inc.escalated ? `<span class="escalated" title="${esc(inc.escalated)}">▲ ${esc(t('queue.escalated'))}</span>` : ''}
     </button>`;

@@ -47,7 +47,10 @@ export function fromSnapshot(s, frame = {}) {
       ambulance: i.ambulance ?? null,
       care_level: i.care_level ?? null,
       clocks: Array.isArray(i.clocks) ? i.clocks.map((c) => ({ ...c })) : [],
+      needs_operator: operatorNeed(i.needs_operator),
     });
+    // an alert kept for an operator has no position to trust (unknown elder, off the map)
+    if (state.incidents.get(i.id).needs_operator) state.incidents.get(i.id).position = null;
   }
   for (const r of s.responders || []) {
     if (!r || r.id === undefined) continue;
@@ -99,6 +102,12 @@ function close(state, e, status) {
   for (const o of inc.open_offers) state.offers.delete(o);
 }
 
+/** An alert the engine could not dispatch (`{code, message}`), or null. */
+function operatorNeed(v) {
+  if (!v || typeof v !== 'object') return null;
+  return { code: String(v.code || ''), message: String(v.message || '') };
+}
+
 function endOffer(state, e) {
   const inc = state.incidents.get(e.incident_id);
   if (inc) inc.open_offers.delete(e.offer_id);
@@ -127,7 +136,9 @@ const FOLD = {
       ambulance: null,
       care_level: m ? Number(m[1]) : null,
       clocks: [],
+      needs_operator: operatorNeed(e.needs_operator),
     };
+    if (inc.needs_operator) inc.position = null;
     if (plan === 'emergency') {
       inc.clocks.push({ sla: 'first_accept', deadline: e.at + state.slaMs.first_accept, met_at: null, breached: false });
       inc.clocks.push({ sla: 'community_on_scene', deadline: e.at + state.slaMs.community_on_scene, met_at: null, breached: false });

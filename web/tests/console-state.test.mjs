@@ -64,6 +64,17 @@ test('an emergency opened after the snapshot gets its clocks from events', () =>
   assert.equal(s.state.responders.get('A1').status.state, 'available');
 });
 
+test('an alert kept for an operator is flagged, with no position to draw', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 3, alert_id: 'z', elder_id: 'E404', kind: 'fall', service: null, priority: 5, position: { lat: 0, lon: 0 }, reason: 'fall from device GW1 (no position) NEEDS AN OPERATOR: unknown elder E404', needs_operator: { code: 'unknown_elder', message: 'unknown elder E404' } });
+  const inc = s.state.incidents.get(3);
+  assert.deepEqual(inc.needs_operator, { code: 'unknown_elder', message: 'unknown elder E404' });
+  assert.equal(inc.position, null, 'never drawn at (0, 0)');
+  s.apply({ seq: 12, at: T0, type: 'incident_opened', incident_id: 4, alert_id: 'y', elder_id: 'E1', kind: 'fall', service: null, priority: 4, position: { lat: -30.03, lon: -51.22 }, reason: 'fall', needs_operator: 'garbage' });
+  assert.equal(s.state.incidents.get(4).needs_operator, null, 'an odd field is ignored');
+  assert.deepEqual(s.state.incidents.get(4).position, { lat: -30.03, lon: -51.22 });
+});
+
 test('nobody to ask and escalation are kept on the incident until someone is asked', () => {
   const s = store();
   s.apply({ seq: 11, at: T0, type: 'no_responder_available', incident_id: 1, reason: 'no volunteer within reach' });

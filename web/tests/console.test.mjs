@@ -288,6 +288,23 @@ test('an action the server refuses shows the server’s message', async () => {
   assert.equal((await incident(id)).summary.status, 'resolved');
 });
 
+test('an alert for an unknown elder reaches the operator, flagged, and the device is told why', async () => {
+  const { status, body } = await postAlert(srv.base, tokens.GW1, { alert_id: `t-unknown-${Date.now()}`, kind: 'fall', elder_id: 'E404' });
+  assert.equal(status, 422, JSON.stringify(body));
+  assert.equal(body.code, 'unknown_elder');
+  assert.ok(Number.isInteger(body.incident_id), JSON.stringify(body));
+  const r = row('E404').first();
+  await r.waitFor({ state: 'visible', timeout: 2000 });
+  const flag = r.locator('[data-testid=needs-operator]');
+  assert.ok(await flag.isVisible(), 'flagged as needing a person');
+  assert.match(await flag.textContent(), /unknown elder E404/);
+  // the operator handles it by phone and resolves it through the server
+  const op = await WsClient.connect(srv.base, tokens.OP1);
+  assert.equal((await op.request({ type: 'resolve', incident_id: body.incident_id, note: 'phoned the family' })).type, 'ack');
+  op.close();
+  await waitFor(async () => (await row('E404').count()) === 0, 5000, 'the row to leave the queue');
+});
+
 test('filters re-subscribe: minimum priority and grid', async () => {
   const meal = await alert('E2', 'help', { service: 'meal' }); // priority below 5
   await row('E2').waitFor({ timeout: 5000 });

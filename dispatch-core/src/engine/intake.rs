@@ -200,6 +200,7 @@ impl Engine {
                 priority,
                 position,
                 reason,
+                needs_operator: None,
             },
         );
         match start {
@@ -330,6 +331,7 @@ impl Engine {
                     a.device_id,
                     problem.message
                 ),
+                needs_operator: Some(problem.clone()),
             },
         );
         Reply::AlertAccepted {
