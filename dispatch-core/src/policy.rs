@@ -179,6 +179,120 @@ impl Plan {
 }
 
 impl PolicyConfig {
+    /// Checks the numbers a deployment may set (`dispatch serve --config`); the error names
+    /// the key and its allowed range. The defaults pass.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.wave_sizes.is_empty() || self.wave_sizes.iter().any(|&w| !(1..=50).contains(&w)) {
+            return Err(format!(
+                "wave_sizes: {:?}: at least one wave, each asking 1 to 50 people",
+                self.wave_sizes
+            ));
+        }
+        const MIN: u64 = 60_000;
+        const DAY: u64 = 86_400_000;
+        let ranges: [(&str, u64, u64, u64); 14] = [
+            ("offer_expiry_ms", self.offer_expiry_ms, 5_000, 600_000),
+            (
+                "service_offer_expiry_ms",
+                self.service_offer_expiry_ms,
+                30_000,
+                DAY,
+            ),
+            (
+                "familiarity_margin_ms",
+                self.familiarity_margin_ms,
+                0,
+                30 * MIN,
+            ),
+            (
+                "ambulance_after_no_accept_ms",
+                self.ambulance_after_no_accept_ms,
+                0,
+                60 * MIN,
+            ),
+            (
+                "sla_first_accept_ms",
+                self.sla_first_accept_ms,
+                1_000,
+                60 * MIN,
+            ),
+            (
+                "sla_community_on_scene_ms",
+                self.sla_community_on_scene_ms,
+                10_000,
+                4 * 60 * MIN,
+            ),
+            (
+                "sla_ambulance_on_scene_ms",
+                self.sla_ambulance_on_scene_ms,
+                10_000,
+                4 * 60 * MIN,
+            ),
+            ("stale_position_ms", self.stale_position_ms, 10_000, DAY),
+            (
+                "rest_after_emergency_ms",
+                self.rest_after_emergency_ms,
+                0,
+                DAY,
+            ),
+            ("retry_ms", self.retry_ms, 1_000, 60 * MIN),
+            ("reask_after_expiry_ms", self.reask_after_expiry_ms, 0, DAY),
+            (
+                "reask_after_decline_ms",
+                self.reask_after_decline_ms,
+                0,
+                DAY,
+            ),
+            ("presence_grace_ms", self.presence_grace_ms, 0, 60 * MIN),
+            (
+                "closed_retention_ms",
+                self.closed_retention_ms,
+                MIN,
+                30 * DAY,
+            ),
+        ];
+        for (key, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("{key}: {v} is outside {lo}..={hi}"));
+            }
+        }
+        let counts = [
+            (
+                "volunteer_daily_cap",
+                self.volunteer_daily_cap as usize,
+                1,
+                100,
+            ),
+            ("surge_candidates", self.surge_candidates, 1, 64),
+            ("surge_max_incidents", self.surge_max_incidents, 1, 1_000),
+        ];
+        for (key, v, lo, hi) in counts {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("{key}: {v} is outside {lo}..={hi}"));
+            }
+        }
+        if !(1..=6).contains(&self.ambulance_min_care_level) {
+            return Err(format!(
+                "ambulance_min_care_level: {} is outside 1..=6 (6: never at once)",
+                self.ambulance_min_care_level
+            ));
+        }
+        if !(self.map_radius_m > 0.0 && self.map_radius_m <= 500_000.0) {
+            return Err(format!(
+                "map_radius_m: {} is outside (0, 500000]",
+                self.map_radius_m
+            ));
+        }
+        if let MatchingMode::NearestRadius { radius_m } = self.matching {
+            if !(radius_m > 0.0 && radius_m <= 50_000.0) {
+                return Err(format!(
+                    "matching.radius_m: {radius_m} is outside (0, 50000]"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Offers in wave `wave` (1-based).
     pub fn wave_size(&self, wave: u32) -> usize {
         let i = (wave.max(1) - 1) as usize;
@@ -238,6 +352,39 @@ mod tests {
         assert_eq!(sizes, vec![3, 5, 8, 8, 8]);
         assert_eq!(c.skill_for(ServiceKind::Medical), Some("medical_escort"));
         assert_eq!(c.skill_for(ServiceKind::Rescue), None);
+    }
+
+    #[test]
+    fn validate_passes_the_defaults_and_names_the_key_it_refuses() {
+        assert_eq!(PolicyConfig::default().validate(), Ok(()));
+        let bad = [
+            PolicyConfig {
+                wave_sizes: vec![3, 0],
+                ..PolicyConfig::default()
+            },
+            PolicyConfig {
+                presence_grace_ms: 2 * 3_600_000,
+                ..PolicyConfig::default()
+            },
+            PolicyConfig {
+                ambulance_min_care_level: 0,
+                ..PolicyConfig::default()
+            },
+            PolicyConfig {
+                surge_candidates: 0,
+                ..PolicyConfig::default()
+            },
+        ];
+        let keys = [
+            "wave_sizes",
+            "presence_grace_ms",
+            "ambulance_min_care_level",
+            "surge_candidates",
+        ];
+        for (c, key) in bad.iter().zip(keys) {
+            let e = c.validate().expect_err(key);
+            assert!(e.starts_with(key), "{e}");
+        }
     }
 
     #[test]

@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         },
         recover_to_corruption: false,
         snapshot_every: 1_000,
+        config: None,
     };
     let config = dispatch_server::serve_cmd::open(&args)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// Journal records between engine snapshots (bounds restart time and live disk use).
     #[arg(long, default_value_t = JournalOptions::default().snapshot_every)]
     pub snapshot_every: u64,
+    /// The dispatch rules (TOML: any key of docs/deploy.md's "Dispatch rules" table; the
+    /// rest keep their defaults). Checked at start; an error names the key. Change it only
+    /// across a clean stop: replaying a crash tail needs the rules that decided it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
 }
 
 /// The limits' flags (docs/limits.md has each with its default and why).
@@ -179,6 +184,55 @@ pub fn server_policy(foot_profile_kmh: f64) -> PolicyConfig {
     }
 }
 
+/// The server's policy, from `--config` when given: keys as `PolicyConfig`'s fields, unknown
+/// keys refused by name, values checked (`PolicyConfig::validate`). `dispatch_batched` and
+/// `foot_profile_kmh` are the server's own (set from the map's profile) and may not be set.
+pub fn load_policy(path: Option<&Path>, foot_profile_kmh: f64) -> anyhow::Result<PolicyConfig> {
+    let Some(path) = path else {
+        return Ok(server_policy(foot_profile_kmh));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("config {} is not TOML", path.display()))?;
+    let known = match serde_json::to_value(PolicyConfig::default())? {
+        serde_json::Value::Object(m) => m,
+        _ => anyhow::bail!("PolicyConfig is not a table"),
+    };
+    for key in table.keys() {
+        if key == "dispatch_batched" || key == "foot_profile_kmh" {
+            anyhow::bail!(
+                "config {}: `{key}` is set by the server, not the config file",
+                path.display()
+            );
+        }
+        if !known.contains_key(key) {
+            let mut names: Vec<&str> = known
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "dispatch_batched" && *k != "foot_profile_kmh")
+                .collect();
+            names.sort_unstable();
+            anyhow::bail!(
+                "config {}: unknown key `{key}` (known: {})",
+                path.display(),
+                names.join(", ")
+            );
+        }
+    }
+    let parsed: PolicyConfig =
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+    let policy = PolicyConfig {
+        foot_profile_kmh,
+        dispatch_batched: true,
+        ..parsed
+    };
+    policy
+        .validate()
+        .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    Ok(policy)
+}
+
 /// Reads and parses the roster file.
 pub fn load_roster(path: &Path) -> anyhow::Result<RosterFile> {
     let text = std::fs::read_to_string(path)
@@ -201,15 +255,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Map, roster, journal → the engine as it was when the service last stopped.
 pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
+    // The quick checks first: a wrong config key or roster fails before the map loads.
+    let road_config = RoadConfig::default();
+    let policy = load_policy(args.config.as_deref(), road_config.foot_kmh)?;
     let roster = load_roster(&args.roster)?;
     let started = std::time::Instant::now();
     let file = std::fs::File::open(&args.map)
         .with_context(|| format!("opening map {}", args.map.display()))?;
-    let road_config = RoadConfig::default();
     let roads = RoadNetwork::from_pbf(std::io::BufReader::new(file), &road_config)
         .with_context(|| format!("reading map {}", args.map.display()))?;
     tracing::info!(map = %args.map.display(), ms = started.elapsed().as_millis() as u64, "road network ready");
-    let policy = server_policy(road_config.foot_kmh);
     let site = crate::web::Site::new(&roads);
     let times: Arc<dyn TravelTimes> = Arc::new(RoadTimes {
         net: Arc::new(roads),

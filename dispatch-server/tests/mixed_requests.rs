@@ -246,3 +246,79 @@ async fn defect_5_a_phone_that_is_gone_is_not_offered_over_the_wire() {
     assert_eq!(offer["incident_id"], acc["incident_id"], "{offer}");
     server.stop().await;
 }
+
+/// Gap 13: the rules are configuration. `dispatch serve --config FILE` (TOML) sets any
+/// `PolicyConfig` key; an unknown key, a wrong type or a value out of range refuses to start,
+/// naming the key; a good file's values are the engine's (a 10-second offer window here).
+#[tokio::test]
+async fn serve_reads_the_dispatch_rules_from_a_config_file_and_names_a_bad_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut args = serve_args(
+        dir.path(),
+        dispatch_core::testdata::porto_alegre_pbf(),
+        write_roster(dir.path(), &roster()),
+    );
+    let config = dir.path().join("rules.toml");
+    for (text, names) in [
+        ("offer_expiry_msec = 10000\n", "offer_expiry_msec"),
+        ("offer_expiry_ms = \"soon\"\n", "offer_expiry_ms"),
+        (
+            "offer_expiry_ms = 1000\n",
+            "offer_expiry_ms: 1000 is outside",
+        ),
+        ("wave_sizes = []\n", "wave_sizes"),
+        ("dispatch_batched = false\n", "dispatch_batched"),
+        ("not toml at all [", "not TOML"),
+    ] {
+        std::fs::write(&config, text).expect("write");
+        args.config = Some(config.clone());
+        let err = format!(
+            "{:#}",
+            dispatch_server::serve_cmd::open(&args)
+                .err()
+                .expect("refused")
+        );
+        assert!(
+            err.contains(names) && err.contains("rules.toml"),
+            "{text}: {err}"
+        );
+        assert!(
+            !args.data_dir.exists(),
+            "a refused config touches nothing: {text}"
+        );
+    }
+    std::fs::write(
+        &config,
+        "offer_expiry_ms = 10000\nwave_sizes = [2, 4]\nreask_after_decline_ms = 60000\n",
+    )
+    .expect("write");
+    let server = serve_from(&args).await;
+    let mut v2 = server.connect("V2").await;
+    let (r, _) = v2
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let (s, acc) = server.post_alert("GW1", &fall("f1", "E1")).await;
+    assert_eq!(s, 202, "{acc}");
+    let (offer, _) = v2.recv_until("offer", |_| true).await;
+    let (s, view) = server
+        .http(
+            "GET",
+            &format!("/v1/incidents/{}", acc["incident_id"]),
+            Some(&token("OP1")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{view}");
+    let sent = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|e| e["event"]["type"] == "offer_sent")
+        .expect("an offer")
+        .clone();
+    let window =
+        offer["expires_at"].as_i64().expect("expires_at") - sent["at"].as_i64().expect("at");
+    assert_eq!(window, 10_000, "{offer} / {sent}");
+    server.stop().await;
+}

@@ -486,6 +486,7 @@ pub fn serve_args(
         },
         recover_to_corruption: false,
         snapshot_every: 100_000,
+        config: None,
     }
 }
 
