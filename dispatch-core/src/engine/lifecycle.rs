@@ -139,7 +139,8 @@ impl Engine {
     }
 
     /// A responder leaves an incident: credit the time bank (volunteers who arrived), then
-    /// rest (volunteers after an emergency) or become available again.
+    /// rest (`PolicyConfig::rest_after`: volunteers and grid workers after an emergency,
+    /// service staff after a job) or become available again.
     pub(super) fn release(&mut self, now: Timestamp, slot: u32, incident_id: IncidentId) {
         let r = &self.responders[slot];
         let id = r.record.id.clone();
@@ -159,8 +160,9 @@ impl Engine {
                 );
             }
         }
-        if kind == ResponderKind::Volunteer && plan == Plan::Emergency && arrived.is_some() {
-            let until = now.plus_ms(self.config.rest_after_emergency_ms);
+        let rest = arrived.and(self.config.rest_after(kind, plan, self.rules));
+        if let Some(ms) = rest {
+            let until = now.plus_ms(ms);
             self.set_status(slot, ResponderStatus::Resting { until });
             self.set_timer(until, Timer::RestOver(id));
         } else {

@@ -42,8 +42,10 @@ impl Engine {
         if !inc.plan.offered_kinds().contains(&r.record.kind) {
             return false;
         }
-        if r.record.kind == ResponderKind::Volunteer
-            && r.assignments_on(now) >= self.config.volunteer_daily_cap
+        if self
+            .config
+            .daily_cap(r.record.kind, self.rules)
+            .is_some_and(|cap| r.assignments_on(now) >= cap)
         {
             return false;
         }

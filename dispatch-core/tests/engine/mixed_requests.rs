@@ -548,3 +548,78 @@ fn defect_5_a_phone_that_is_gone_is_not_offered_jobs() {
     sim.ok(Command::SessionsReset);
     assert!(!sim.engine.has_live_sessions());
 }
+
+/// Gap 12: the daily cap and the rest period hold for everyone who works, not only
+/// volunteers: a grid worker rests after an emergency they reached and stops at their own
+/// cap; service staff rest after a job.
+#[test]
+fn grid_workers_and_service_staff_have_a_cap_and_a_rest() {
+    let config = PolicyConfig {
+        grid_worker_daily_cap: 2,
+        grid_worker_rest_after_emergency_ms: 10 * 60_000,
+        ..PolicyConfig::default()
+    };
+    let mut staff = responder(
+        "S1",
+        ResponderKind::ServiceStaff,
+        TravelMode::Foot,
+        at(60.0, 0.0),
+    );
+    staff.skills = vec!["meal".into()];
+    let mut sim = Sim::new(
+        porto_alegre(),
+        roster(
+            vec![
+                grid_worker("W1", TravelMode::Foot, at(100.0, 0.0), "G1"),
+                staff,
+            ],
+            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
+        ),
+        config.clone(),
+    );
+    sim.on_duty(&["W1", "S1"]);
+    let mut job = |sim: &mut Sim, cmd: Command, who: &str| -> Option<IncidentId> {
+        let ev = sim.ok(cmd);
+        let o = offers(&ev).into_iter().find(|o| o.1.as_str() == who)?;
+        sim.ok(Command::Accept {
+            responder_id: rid(who),
+            offer_id: o.0,
+        });
+        sim.ok(Command::Arrived {
+            responder_id: rid(who),
+            incident_id: o.2,
+        });
+        sim.ok(Command::Complete {
+            responder_id: rid(who),
+            incident_id: o.2,
+        });
+        Some(o.2)
+    };
+    let status = |sim: &Sim, id: &str| sim.engine.responder(&rid(id)).unwrap().status.name();
+    assert!(job(&mut sim, fall("f1", "E1"), "W1").is_some());
+    assert_eq!(
+        status(&sim, "W1"),
+        "resting",
+        "a grid worker rests after an emergency"
+    );
+    sim.advance(config.grid_worker_rest_after_emergency_ms + 1_000);
+    assert_eq!(status(&sim, "W1"), "available");
+    let ping = || Command::Location {
+        responder_id: rid("W1"),
+        position: at(100.0, 0.0),
+    };
+    sim.ok(ping());
+    assert!(job(&mut sim, fall("f2", "E1"), "W1").is_some());
+    sim.advance(config.grid_worker_rest_after_emergency_ms + 1_000);
+    sim.ok(ping());
+    // Two today: the cap. The third fall asks nobody (W1 is the only one who may be asked).
+    let ev = sim.ok(fall("f3", "E1"));
+    assert!(!offered_to(&ev).contains(&"W1".to_string()), "{ev:?}");
+    // Service staff rest after a job too.
+    sim.ok(Command::Location {
+        responder_id: rid("S1"),
+        position: at(60.0, 0.0),
+    });
+    assert!(job(&mut sim, help("m1", "E1", ServiceKind::Meal), "S1").is_some());
+    assert_eq!(status(&sim, "S1"), "resting");
+}
