@@ -578,7 +578,7 @@ fn grid_workers_and_service_staff_have_a_cap_and_a_rest() {
         config.clone(),
     );
     sim.on_duty(&["W1", "S1"]);
-    let mut job = |sim: &mut Sim, cmd: Command, who: &str| -> Option<IncidentId> {
+    let job = |sim: &mut Sim, cmd: Command, who: &str| -> Option<IncidentId> {
         let ev = sim.ok(cmd);
         let o = offers(&ev).into_iter().find(|o| o.1.as_str() == who)?;
         sim.ok(Command::Accept {
