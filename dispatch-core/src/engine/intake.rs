@@ -120,14 +120,7 @@ impl Engine {
                     alert_id: a.alert_id.clone(),
                 },
             );
-            let inc = &self.incidents[&incident_id];
-            if plan == Plan::Emergency
-                && a.ambulance_requested
-                && inc.ambulance.is_none()
-                && inc.ambulance_wanted.is_none()
-            {
-                self.dispatch_ambulance(now, incident_id, "the alert asks for an ambulance".into());
-            }
+            self.ambulance_if_asked(now, incident_id, &a, plan);
             return Ok(Reply::AlertAccepted {
                 incident_id,
                 duplicate: false,
@@ -218,6 +211,25 @@ impl Engine {
             }
         }
         incident_id
+    }
+
+    /// An emergency alert that joined an incident and asks for an ambulance gets one, unless
+    /// one is there or already wanted.
+    pub(super) fn ambulance_if_asked(
+        &mut self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        a: &Alert,
+        plan: Plan,
+    ) {
+        let inc = &self.incidents[&incident_id];
+        if plan == Plan::Emergency
+            && a.ambulance_requested
+            && inc.ambulance.is_none()
+            && inc.ambulance_wanted.is_none()
+        {
+            self.dispatch_ambulance(now, incident_id, "the alert asks for an ambulance".into());
+        }
     }
 
     /// Mints an incident for an alert and puts it in the room (no event).

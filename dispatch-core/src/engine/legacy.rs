@@ -78,14 +78,7 @@ impl Engine {
         if plan == Plan::Emergency && self.incidents[&incident_id].plan != Plan::Emergency {
             self.upgrade_to_emergency_v2(now, incident_id);
         }
-        let inc = &self.incidents[&incident_id];
-        if plan == Plan::Emergency
-            && a.ambulance_requested
-            && inc.ambulance.is_none()
-            && inc.ambulance_wanted.is_none()
-        {
-            self.dispatch_ambulance(now, incident_id, "the alert asks for an ambulance".into());
-        }
+        self.ambulance_if_asked(now, incident_id, &a, plan);
         Ok(Reply::AlertAccepted {
             incident_id,
             duplicate: false,
