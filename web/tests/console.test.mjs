@@ -298,6 +298,7 @@ test('an alert for an unknown elder reaches the operator, flagged, and the devic
   const flag = r.locator('[data-testid=needs-operator]');
   assert.ok(await flag.isVisible(), 'flagged as needing a person');
   assert.match(await flag.textContent(), /unknown elder E404/);
+  await shot('console-needs-operator.png');
   // the operator handles it by phone and resolves it through the server
   const op = await WsClient.connect(srv.base, tokens.OP1);
   assert.equal((await op.request({ type: 'resolve', incident_id: body.incident_id, note: 'phoned the family' })).type, 'ack');

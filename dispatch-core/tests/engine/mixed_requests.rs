@@ -221,31 +221,47 @@ fn defect_4_a_surge_asks_wave_one_of_three() {
         dispatch_batched: true,
         ..PolicyConfig::default()
     };
-    let mut sim = Sim::new(porto_alegre(), roster(vs, es), config.clone());
-    let ids: Vec<String> = (0..12).map(|i| format!("V{i}")).collect();
-    sim.on_duty(&ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let now = sim.now;
-    for (a, e) in [("a1", "E1"), ("a2", "E2"), ("a3", "E3")] {
-        sim.engine.handle_command(now, fall(a, e)).unwrap();
+    // The three falls in one batch, by the rules of `version`: people asked per incident.
+    let surge = |version: u32| -> BTreeMap<IncidentId, usize> {
+        let mut sim = Sim::new(
+            porto_alegre(),
+            roster(vs.clone(), es.clone()),
+            config.clone(),
+        );
+        sim.engine.set_decision_version(version);
+        let ids: Vec<String> = (0..12).map(|i| format!("V{i}")).collect();
+        sim.on_duty(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        let now = sim.now;
+        for (a, e) in [("a1", "E1"), ("a2", "E2"), ("a3", "E3")] {
+            sim.engine.handle_command(now, fall(a, e)).unwrap();
+        }
+        sim.engine.handle_timeout(now);
+        let mut ev = Vec::new();
+        while let Some(e) = sim.engine.poll_event() {
+            ev.push(e);
+        }
+        let joint = ev.iter().any(|e| {
+            matches!(&e.event, Event::OfferSent { reason, .. } if reason.contains("joint assignment"))
+        });
+        assert!(joint, "the three falls were ranked jointly");
+        let mut per_incident: BTreeMap<IncidentId, usize> = BTreeMap::new();
+        for (_, _, i, wave) in offers(&ev) {
+            assert_eq!(wave, 1);
+            *per_incident.entry(i).or_default() += 1;
+        }
+        per_incident
+    };
+    let today = surge(dispatch_core::journal::DECISION_VERSION);
+    assert_eq!(today.len(), 3);
+    for (i, n) in &today {
+        assert_eq!(*n, config.wave_size(1), "{i} asked {n} people in wave 1");
     }
-    sim.engine.handle_timeout(now);
-    let mut ev = Vec::new();
-    while let Some(e) = sim.engine.poll_event() {
-        ev.push(e);
-    }
-    let joint = ev.iter().any(|e| {
-        matches!(&e.event, Event::OfferSent { reason, .. } if reason.contains("joint assignment"))
-    });
-    assert!(joint, "the three falls were ranked jointly");
-    let mut per_incident: BTreeMap<IncidentId, usize> = BTreeMap::new();
-    for (_, _, i, wave) in offers(&ev) {
-        assert_eq!(wave, 1);
-        *per_incident.entry(i).or_default() += 1;
-    }
-    assert_eq!(per_incident.len(), 3);
-    for (i, n) in per_incident {
-        assert_eq!(n, config.wave_size(1), "{i} asked {n} people in wave 1");
-    }
+    // The defect, as version 2 decided it (kept for replay): some incident asked 5.
+    let before = surge(2);
+    assert!(
+        before.values().any(|&n| n > config.wave_size(1)),
+        "{before:?}"
+    );
 }
 
 /// Defect 6: an alert naming an unknown elder, or a position off the map, was answered 422
