@@ -1,5 +1,8 @@
-//! Alert intake: a new alert opens or joins an incident (plan, priority, timers), a device
-//! cancels its alert.
+//! Alert intake: a new alert opens an incident (plan, priority, timers), joins an open one of
+//! the same need, or, when the engine cannot dispatch it (unknown elder, off the map, an
+//! alert key resent with other content), is kept as an incident for the operators; a device
+//! cancels its alert. An alert's key is (device, alert id); a resend is a duplicate only with
+//! the same elder, kind and service (a new position or ambulance flag does not make it new).
 
 use super::*;
 use crate::incident::Undispatchable;
