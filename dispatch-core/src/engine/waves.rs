@@ -14,8 +14,8 @@ impl Engine {
         self.take_back(now, c.slot, incident_id);
         let id = self.responders[c.slot].record.id.clone();
         let inc = &self.incidents[&incident_id];
-        let (plan, wave) = (inc.plan, inc.wave);
-        let expires_at = now.plus_ms(self.config.expiry_ms(plan));
+        let (plan, wave, care) = (inc.plan, inc.wave, inc.care_level);
+        let expires_at = now.plus_ms(self.config.expiry_for(plan, care, self.rules));
         let offer_id = self
             .offers
             .open(incident_id, id.clone(), wave, now, expires_at, c.eta_ms);
@@ -70,7 +70,10 @@ impl Engine {
         };
         // The baseline asks fixed-size waves ("3 nearest, then the next 3").
         let size = match self.config.matching {
-            MatchingMode::RoadEta => self.config.wave_size(wave),
+            MatchingMode::RoadEta => {
+                self.config
+                    .wave_size_for(wave, inc.plan, inc.care_level, self.rules)
+            }
             MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
         };
         let k = size.saturating_sub(already);
