@@ -23,6 +23,20 @@ async fn open_incidents(server: &TestServer) -> Vec<Value> {
         .clone()
 }
 
+/// `GET /v1/incidents/{id}` as OP1, which must answer 200.
+async fn incident_view(server: &TestServer, id: &Value) -> Value {
+    let (s, view) = server
+        .http(
+            "GET",
+            &format!("/v1/incidents/{id}"),
+            Some(&token("OP1")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{view}");
+    view
+}
+
 fn find(incidents: &[Value], id: &Value) -> Value {
     incidents
         .iter()
@@ -192,15 +206,7 @@ async fn defect_5_a_phone_that_is_gone_is_not_offered_over_the_wire() {
         assert_eq!(offer["incident_id"], acc["incident_id"]);
         offered.push((id.to_string(), offer["offer_id"].clone()));
     }
-    let (s, view) = server
-        .http(
-            "GET",
-            &format!("/v1/incidents/{}", acc["incident_id"]),
-            Some(&token("OP1")),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{view}");
+    let view = incident_view(&server, &acc["incident_id"]).await;
     let asked: Vec<&str> = view["timeline"]
         .as_array()
         .expect("timeline")
@@ -301,15 +307,7 @@ async fn serve_reads_the_dispatch_rules_from_a_config_file_and_names_a_bad_key()
     let (s, acc) = server.post_alert("GW1", &fall("f1", "E1")).await;
     assert_eq!(s, 202, "{acc}");
     let (offer, _) = v2.recv_until("offer", |_| true).await;
-    let (s, view) = server
-        .http(
-            "GET",
-            &format!("/v1/incidents/{}", acc["incident_id"]),
-            Some(&token("OP1")),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{view}");
+    let view = incident_view(&server, &acc["incident_id"]).await;
     let sent = view["timeline"]
         .as_array()
         .expect("timeline")

@@ -18,6 +18,12 @@ pub(super) fn is_waiting_emergency(inc: &Incident) -> bool {
     inc.plan == Plan::Emergency && inc.wants_offers()
 }
 
+/// Whether an incident's open offers may be taken over by an emergency next door: an open
+/// service or welfare visit holding offers (`Engine::preemptable_near` reads only these).
+fn holds_preemptable_offers(inc: &Incident) -> bool {
+    inc.status.is_open() && inc.plan != Plan::Emergency && !inc.open_offers.is_empty()
+}
+
 /// The key an incident has in the urgency index, if it belongs there.
 fn waiting_key(inc: &Incident) -> Option<UrgencyKey> {
     is_waiting_emergency(inc).then(|| urgency_key(inc))
@@ -40,6 +46,10 @@ pub(super) struct Incidents {
     /// joint rounds take the most urgent from the front instead of scanning every open
     /// incident. Derived (rebuilt on restore), kept by `update`.
     waiting_emergencies: BTreeSet<UrgencyKey>,
+    /// Open services and welfare visits holding offers (derived, kept by `update`): an
+    /// emergency's ranking looks only at these, not at every open incident (a surge of falls
+    /// has thousands of open incidents and few services).
+    with_preemptable_offers: BTreeSet<IncidentId>,
 }
 
 impl std::ops::Index<&IncidentId> for Incidents {
@@ -79,12 +89,18 @@ impl Incidents {
             .map(|i| (i.elder_id.clone(), i.id))
             .collect();
         let waiting_emergencies = by_id.values().filter_map(waiting_key).collect();
+        let with_preemptable_offers = by_id
+            .values()
+            .filter(|i| holds_preemptable_offers(i))
+            .map(|i| i.id)
+            .collect();
         Incidents {
             by_id,
             alerts,
             open_by_elder,
             closed,
             waiting_emergencies,
+            with_preemptable_offers,
         }
     }
 
@@ -104,6 +120,11 @@ impl Incidents {
     /// The incident an alert (by its device and id) opened or joined.
     pub(super) fn by_alert(&self, key: &AlertKey) -> Option<IncidentId> {
         self.alerts.get(key).copied()
+    }
+
+    /// Open services and welfare visits holding offers, in id order.
+    pub(super) fn with_preemptable_offers(&self) -> impl Iterator<Item = &Incident> + '_ {
+        self.with_preemptable_offers.iter().map(|i| &self.by_id[i])
     }
 
     /// The elder's open incidents, oldest first.
@@ -138,6 +159,11 @@ impl Incidents {
         let before = waiting_key(inc);
         let out = f(inc);
         let after = waiting_key(inc);
+        if holds_preemptable_offers(inc) {
+            self.with_preemptable_offers.insert(id);
+        } else {
+            self.with_preemptable_offers.remove(&id);
+        }
         if before != after {
             if let Some(k) = before {
                 self.waiting_emergencies.remove(&k);

@@ -162,16 +162,6 @@ impl Engine {
             _ => None,
         }
         .filter(|s| *s > now);
-        let incident_id = self.open_incident_record(
-            now,
-            a,
-            plan,
-            priority,
-            care_level,
-            position,
-            start.is_some(),
-            None,
-        );
         let plan_text = match plan {
             Plan::Emergency => "emergency",
             Plan::Service => "service request",
@@ -185,19 +175,14 @@ impl Engine {
         if let Some(s) = start {
             reason.push_str(&format!("; offers go out at {s}"));
         }
-        self.emit(
+        let incident_id = self.mint_incident(
             now,
-            Event::IncidentOpened {
-                incident_id,
-                alert_id: a.alert_id.clone(),
-                elder_id: a.elder_id.clone(),
-                kind: a.kind,
-                service: a.service,
-                priority,
-                position,
-                reason,
-                needs_operator: None,
-            },
+            a,
+            (plan, priority, care_level),
+            position,
+            start.is_some(),
+            reason,
+            None,
         );
         match start {
             Some(s) => self.set_timer(s, Timer::IncidentStart(incident_id)),
@@ -235,17 +220,17 @@ impl Engine {
         }
     }
 
-    /// Mints an incident for an alert and puts it in the room (no event).
+    /// Mints an incident for an alert (its plan, priority and the elder's care level), puts
+    /// it in the room and says so (`incident_opened` with `reason`).
     #[allow(clippy::too_many_arguments)]
-    fn open_incident_record(
+    fn mint_incident(
         &mut self,
         now: Timestamp,
         a: &Alert,
-        plan: Plan,
-        priority: u8,
-        care_level: u8,
+        (plan, priority, care_level): (Plan, u8, u8),
         position: LatLon,
         scheduled: bool,
+        reason: String,
         needs_operator: Option<NeedsOperator>,
     ) -> IncidentId {
         let incident_id = IncidentId(self.next_incident);
@@ -293,9 +278,23 @@ impl Engine {
             completed: BTreeSet::new(),
             timeline: Vec::new(),
             closed_at: None,
-            needs_operator,
+            needs_operator: needs_operator.clone(),
         };
         self.incidents.open(inc);
+        self.emit(
+            now,
+            Event::IncidentOpened {
+                incident_id,
+                alert_id: a.alert_id.clone(),
+                elder_id: a.elder_id.clone(),
+                kind: a.kind,
+                service: a.service,
+                priority,
+                position,
+                reason,
+                needs_operator,
+            },
+        );
         incident_id
     }
 
@@ -315,39 +314,25 @@ impl Engine {
             .or_else(|| self.roster.elder(&a.elder_id).map(|e| e.home))
             .unwrap_or(LatLon { lat: 0.0, lon: 0.0 });
         let priority = plan.priority(5);
-        let incident_id = self.open_incident_record(
-            now,
-            &a,
-            plan,
-            priority,
-            0,
-            position,
-            false,
-            Some(problem.clone()),
-        );
         let raw = match a.position {
             Some(p) => format!("position {},{}", p.lat, p.lon),
             None => "no position".to_string(),
         };
-        self.emit(
+        let reason = format!(
+            "{} from device {} ({raw}) NEEDS AN OPERATOR: {}; nobody is offered it \
+             automatically",
+            what_of(a.kind, a.service),
+            a.device_id,
+            problem.message
+        );
+        let incident_id = self.mint_incident(
             now,
-            Event::IncidentOpened {
-                incident_id,
-                alert_id: a.alert_id.clone(),
-                elder_id: a.elder_id.clone(),
-                kind: a.kind,
-                service: a.service,
-                priority,
-                position,
-                reason: format!(
-                    "{} from device {} ({raw}) NEEDS AN OPERATOR: {}; nobody is offered it \
-                     automatically",
-                    what_of(a.kind, a.service),
-                    a.device_id,
-                    problem.message
-                ),
-                needs_operator: Some(problem.clone()),
-            },
+            &a,
+            (plan, priority, 0),
+            position,
+            false,
+            reason,
+            Some(problem.clone()),
         );
         Reply::AlertAccepted {
             incident_id,

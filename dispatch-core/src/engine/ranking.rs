@@ -71,17 +71,36 @@ impl Engine {
     }
 
     /// The `n` responders nearest `inc` (straight line) holding an offer `inc` may take over
-    /// (`preempts`); none unless `inc` is an emergency. Scans the open offers of open services
-    /// and welfare visits, which are few beside the responders.
+    /// (`preempts`); none unless `inc` is an emergency. Reads only the open offers of open
+    /// services and welfare visits (an index the incidents room keeps), few beside the
+    /// responders.
     pub(super) fn preemptable_near(&self, inc: &Incident, n: usize) -> Vec<u32> {
         if self.rules < 3 || inc.plan != Plan::Emergency {
             return Vec::new();
         }
+        #[cfg(debug_assertions)]
+        {
+            // The index must hold what a scan of every open incident finds (checked in every
+            // debug build: the property tests run thousands of sequences).
+            let indexed: Vec<IncidentId> = self
+                .incidents
+                .with_preemptable_offers()
+                .map(|i| i.id)
+                .collect();
+            let mut scanned: Vec<IncidentId> = self
+                .incidents
+                .open_ids()
+                .filter(|i| {
+                    let o = &self.incidents[i];
+                    o.plan != Plan::Emergency && !o.open_offers.is_empty()
+                })
+                .collect();
+            scanned.sort_unstable();
+            assert_eq!(indexed, scanned, "with_preemptable_offers out of step");
+        }
         let mut near: Vec<(u64, u32)> = self
             .incidents
-            .open_ids()
-            .filter_map(|i| self.incidents.get(&i))
-            .filter(|o| o.plan != Plan::Emergency)
+            .with_preemptable_offers()
             .flat_map(|o| o.open_offers.iter())
             .filter_map(|offer| self.responders.slot_of(&self.offers[offer].responder_id))
             .map(|slot| {
