@@ -8,6 +8,7 @@ use crate::geo::LatLon;
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::model::{Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla};
 use crate::time::Timestamp;
+use crate::timebank::LedgerEntry;
 use serde::{Deserialize, Serialize};
 
 /// One numbered event.
@@ -147,6 +148,50 @@ pub enum Event {
     },
     /// A daily check-in was recorded.
     CheckedIn { elder_id: ElderId },
+    /// A grid, person or device was added, changed or retired at run time, or issued a new
+    /// token (decision version 4 on). It names the entry and who changed it, never the record
+    /// itself: a console that wants it asks `GET /v1/{entry}s/{id}`.
+    RosterChanged {
+        entry: RosterEntry,
+        id: String,
+        change: RosterChange,
+        by: Actor,
+    },
+    /// A care manager recorded a time-bank redemption (decision version 4 on): the ledger
+    /// entry, with the balance after it.
+    TimeBankRedeemed {
+        responder_id: ResponderId,
+        entry: LedgerEntry,
+    },
+    /// An assigned responder was taken off the incident (retired while on it, decision
+    /// version 4 on); the engine asks somebody else as it would have before any accept.
+    Unassigned {
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        reason: String,
+    },
+}
+
+/// Which kind of roster entry a [`Event::RosterChanged`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterEntry {
+    Grid,
+    Responder,
+    Elder,
+    Operator,
+    Device,
+}
+
+/// What happened to the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterChange {
+    Added,
+    Changed,
+    /// Only its token changed: a new one was issued and the earlier one no longer works.
+    TokenIssued,
+    Retired,
 }
 
 impl Event {
@@ -167,8 +212,13 @@ impl Event {
             | ResponderArrived { incident_id, .. }
             | IncidentResolved { incident_id, .. }
             | IncidentCancelled { incident_id, .. }
-            | TimeBankCredited { incident_id, .. } => Some(*incident_id),
-            ResponderMoved { .. } | ResponderAvailability { .. } | CheckedIn { .. } => None,
+            | TimeBankCredited { incident_id, .. }
+            | Unassigned { incident_id, .. } => Some(*incident_id),
+            ResponderMoved { .. }
+            | ResponderAvailability { .. }
+            | CheckedIn { .. }
+            | RosterChanged { .. }
+            | TimeBankRedeemed { .. } => None,
         }
     }
 

@@ -346,7 +346,11 @@ impl KpiCollector {
             | Event::Escalated { .. }
             | Event::ResponderMoved { .. }
             | Event::ResponderAvailability { .. }
-            | Event::CheckedIn { .. } => {}
+            | Event::CheckedIn { .. }
+            // The simulator changes no roster and redeems nothing at run time.
+            | Event::RosterChanged { .. }
+            | Event::TimeBankRedeemed { .. }
+            | Event::Unassigned { .. } => {}
         }
     }
 

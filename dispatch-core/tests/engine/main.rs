@@ -4,6 +4,7 @@
 mod bad_commands;
 mod mixed_requests;
 mod properties;
+mod retire_on_job;
 mod roster_validation;
 mod scenarios;
 mod transcript;
