@@ -13,6 +13,7 @@
 //! | `PATCH /v1/{kind}/{id}` | 200, the stored entry (the body's fields replace the entry's) |
 //! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident) |
 //! | `POST /v1/{responders,operators,devices}/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
+//! | `POST /v1/roster/import[?dry_run=true]` | 200, what a roster file changed (or would change): each change a journaled command |
 //!
 //! Entries are shown without their token digest (`has_token` says whether one is set), and a
 //! body may not set `token_sha256`: tokens are only issued by the server.
@@ -35,13 +36,18 @@ use dispatch_core::error::CommandError;
 use dispatch_core::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use dispatch_core::model::Actor;
 use dispatch_core::roster::{
-    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, OperatorRole, ResponderRecord,
+    DeviceRecord, ElderRecord, GridRecord, ImportStep, OperatorRecord, OperatorRole,
+    ResponderRecord, Roster, RosterFile,
 };
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
 /// The largest body a people request may have.
 pub const BODY_BYTES: usize = 64 * 1024;
+
+/// The largest roster file an import may send (a city of 100,000 elders and 100,000
+/// volunteers is about 70 MB).
+pub const IMPORT_BYTES: usize = 128 * 1024 * 1024;
 
 /// The kinds of roster entries managed here, as their paths name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -169,7 +175,7 @@ pub fn routes() -> Router<AppState> {
             post(move |st, h, u, id| issue_token(kind, st, h, u, id)),
         );
     }
-    r
+    r.route("/v1/roster/import", post(import))
 }
 
 /// What a people request may do (the WebSocket's `op`; HTTP says it with its method).
@@ -532,4 +538,84 @@ async fn issue_token(
         None,
     )
     .await
+}
+
+/// `POST /v1/roster/import`: a roster file applied to the running service as the journaled
+/// changes that make its roster equal to the file (docs/deploy.md, "Changing the roster
+/// file"). The file is checked whole first (as at start: a 400 or 422 naming the entry, and
+/// nothing changed); then each change is one command, validated and journaled like any other
+/// (positions are checked then), and the answer lists what was applied and what the engine
+/// refused, with why (retiring an elder who has an open incident, for example). With
+/// `?dry_run=true` nothing is applied: the answer lists what would be.
+async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Body,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(by) => by,
+        Err(refusal) => return *refusal,
+    };
+    let dry_run = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv == "dry_run=true" || kv == "dry_run=1");
+    let Ok(bytes) = axum::body::to_bytes(body, IMPORT_BYTES).await else {
+        m::frame_rejected("too_big");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_big",
+            format!("a roster file to import is at most {IMPORT_BYTES} bytes"),
+        );
+    };
+    let file: RosterFile = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                format!("not a roster file: {e}"),
+            )
+        }
+    };
+    if let Err(e) = Roster::from_file(file.clone(), &|_| Ok(())) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("the roster file is refused, nothing was changed: {e}"),
+        );
+    }
+    let service = match state.engine.roster_file().await {
+        Ok(r) => r,
+        Err(e) => return Refused::of(&e).response(),
+    };
+    let steps = file.import_steps(&service, &by);
+    let name = |s: &ImportStep| json!({"entry": s.entry, "id": s.id, "change": s.change});
+    if dry_run {
+        let changes: Vec<Value> = steps.iter().map(name).collect();
+        return Json(json!({"dry_run": true, "changes": changes})).into_response();
+    }
+    let (mut applied, mut refused) = (Vec::new(), Vec::new());
+    for step in steps {
+        match state.engine.command(step.command.clone()).await {
+            Ok(_) => applied.push(name(&step)),
+            Err(e) => {
+                let mut v = name(&step);
+                v["code"] = json!(e.code());
+                v["message"] = json!(e.to_string());
+                refused.push(v);
+            }
+        }
+    }
+    if let Actor::Operator(operator) = &by {
+        tracing::info!(
+            %operator,
+            applied = applied.len(),
+            refused = refused.len(),
+            "roster file imported"
+        );
+    }
+    Json(json!({"dry_run": false, "applied": applied, "refused": refused})).into_response()
 }
