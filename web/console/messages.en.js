@@ -130,6 +130,7 @@ export default {
   'event.incident_resolved': 'Resolved by {by}',
   'event.incident_cancelled': 'Cancelled by {by}',
   'event.time_bank_credited': '{responder_id}: {minutes} min credited to the time bank',
+  'event.unassigned': '{responder_id} taken off the incident: {reason}',
   'action.assign': 'Assign…',
   'action.cancel': 'Cancel incident…',
   'action.resolve': 'Resolve…',

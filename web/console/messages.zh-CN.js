@@ -130,6 +130,7 @@ export default {
   'event.incident_resolved': '由 {by} 解决',
   'event.incident_cancelled': '由 {by} 取消',
   'event.time_bank_credited': '{responder_id}：时间银行记入 {minutes} 分钟',
+  'event.unassigned': '{responder_id} 已撤离此事件：{reason}',
   'action.assign': '指派…',
   'action.cancel': '取消事件…',
   'action.resolve': '解决…',
