@@ -63,6 +63,12 @@ pub enum Sla {
     CommunityOnScene,
     /// An ambulance at the door within 11 min.
     AmbulanceOnScene,
+    /// A service or welfare visit: somebody accepted within 10 min of its offers going out
+    /// (decision version 4 on).
+    JobAccept,
+    /// A service or welfare visit: somebody at the door within 60 min of its offers going
+    /// out, or by the requested time of a scheduled service (decision version 4 on).
+    JobOnScene,
 }
 
 /// The role of an assignment on an incident.

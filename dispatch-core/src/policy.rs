@@ -55,6 +55,14 @@ pub struct PolicyConfig {
     pub sla_community_on_scene_ms: u64,
     /// SLA: the ambulance is at the door within this of its dispatch.
     pub sla_ambulance_on_scene_ms: u64,
+    /// SLA of services and welfare visits: somebody accepts within this of the job's offers
+    /// going out (its opening, or a scheduled service's lead time); when breached, the next
+    /// wave goes out at once.
+    pub sla_job_accept_ms: u64,
+    /// SLA of services and welfare visits: somebody is at the door within this of the job's
+    /// offers going out (a scheduled service: by its requested time); when breached, the
+    /// operators are asked to step in.
+    pub sla_job_on_scene_ms: u64,
     /// A position older than this is stale: its responder is not offered.
     pub stale_position_ms: u64,
     /// Assignments per volunteer per (UTC) day.
@@ -131,6 +139,8 @@ impl Default for PolicyConfig {
             sla_first_accept_ms: 30_000,
             sla_community_on_scene_ms: 180_000,
             sla_ambulance_on_scene_ms: 660_000,
+            sla_job_accept_ms: 10 * 60_000,
+            sla_job_on_scene_ms: 60 * 60_000,
             stale_position_ms: 600_000,
             volunteer_daily_cap: 6,
             rest_after_emergency_ms: 30 * 60_000,
@@ -223,7 +233,9 @@ impl PolicyConfig {
         }
         const MIN: u64 = 60_000;
         const DAY: u64 = 86_400_000;
-        let ranges: [(&str, u64, u64, u64); 16] = [
+        let ranges: [(&str, u64, u64, u64); 18] = [
+            ("sla_job_accept_ms", self.sla_job_accept_ms, 10_000, DAY),
+            ("sla_job_on_scene_ms", self.sla_job_on_scene_ms, 60_000, DAY),
             (
                 "grid_worker_rest_after_emergency_ms",
                 self.grid_worker_rest_after_emergency_ms,

@@ -84,6 +84,8 @@ pub fn event(e: &Event) {
                 Sla::FirstAccept => "first_accept",
                 Sla::CommunityOnScene => "community_on_scene",
                 Sla::AmbulanceOnScene => "ambulance_on_scene",
+                Sla::JobAccept => "job_accept",
+                Sla::JobOnScene => "job_on_scene",
             };
             counter!("dispatch_sla_breaches_total", "sla" => sla).increment(1);
         }

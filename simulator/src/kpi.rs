@@ -141,6 +141,11 @@ pub struct SlaBreaches {
     pub first_accept: usize,
     pub community_on_scene: usize,
     pub ambulance_on_scene: usize,
+    /// Services and welfare visits (not accepted, nobody at the door in time).
+    #[serde(default)]
+    pub job_accept: usize,
+    #[serde(default)]
+    pub job_on_scene: usize,
 }
 
 /// Time-bank credits.
@@ -331,6 +336,8 @@ impl KpiCollector {
                 Sla::FirstAccept => self.breaches.first_accept += 1,
                 Sla::CommunityOnScene => self.breaches.community_on_scene += 1,
                 Sla::AmbulanceOnScene => self.breaches.ambulance_on_scene += 1,
+                Sla::JobAccept => self.breaches.job_accept += 1,
+                Sla::JobOnScene => self.breaches.job_on_scene += 1,
             },
             Event::TimeBankCredited {
                 responder_id,

@@ -58,6 +58,8 @@ export default {
   'sla.first_accept': 'Accept',
   'sla.community_on_scene': 'At door',
   'sla.ambulance_on_scene': 'Ambulance',
+  'sla.job_accept': 'Accept',
+  'sla.job_on_scene': 'At door',
   'clock.met': 'met',
   'clock.breached': 'breached',
   'rkind.volunteer': 'Volunteer',

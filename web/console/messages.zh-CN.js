@@ -58,6 +58,8 @@ export default {
   'sla.first_accept': '接单',
   'sla.community_on_scene': '到门',
   'sla.ambulance_on_scene': '救护车',
+  'sla.job_accept': '接单',
+  'sla.job_on_scene': '到门',
   'clock.met': '达成',
   'clock.breached': '超时',
   'rkind.volunteer': '志愿者',

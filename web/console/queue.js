@@ -10,7 +10,7 @@ import { queueOrder, isNew } from './state.js';
 /** Rows kept on screen; the rest are counted below them. */
 export const MAX_ROWS = 100;
 
-export const SLA_ORDER = ['first_accept', 'community_on_scene', 'ambulance_on_scene'];
+export const SLA_ORDER = ['first_accept', 'community_on_scene', 'ambulance_on_scene', 'job_accept', 'job_on_scene'];
 
 export function kindLabel(t, inc) {
   if (inc.kind === 'help' && inc.service) return t(`service.${inc.service}`);

@@ -4,7 +4,14 @@
 // computed from events exactly as the server does (context: SLA clocks); a clock is breached
 // only when `sla_breached` says so.
 
-export const DEFAULT_SLA_MS = { first_accept: 30000, community_on_scene: 180000, ambulance_on_scene: 660000 };
+export const DEFAULT_SLA_MS = {
+  first_accept: 30000,
+  community_on_scene: 180000,
+  ambulance_on_scene: 660000,
+  // a service's or welfare visit's, from when its offers go out
+  job_accept: 600000,
+  job_on_scene: 3600000,
+};
 export const CLOSED_KEEP = 50; // closed incidents kept for the detail view
 
 /** emergency = a fall, or help with service rescue; welfare = check_in_missed; else service. */
@@ -144,6 +151,11 @@ const FOLD = {
       inc.clocks.push({ sla: 'community_on_scene', deadline: e.at + state.slaMs.community_on_scene, met_at: null, breached: false });
       state.newIds.add(inc.id);
       state.emergenciesOpened++;
+    } else if (!inc.needs_operator && !/offers go out at/.test(e.reason || '')) {
+      // a service or welfare visit offered now (a scheduled one gets its clocks from the next
+      // snapshot, which knows its requested time)
+      inc.clocks.push({ sla: 'job_accept', deadline: e.at + state.slaMs.job_accept, met_at: null, breached: false });
+      inc.clocks.push({ sla: 'job_on_scene', deadline: e.at + state.slaMs.job_on_scene, met_at: null, breached: false });
     }
     state.incidents.set(inc.id, inc);
   },
@@ -171,7 +183,7 @@ const FOLD = {
         }
       } else {
         if (!inc.community.includes(e.responder_id)) inc.community.push(e.responder_id);
-        const c = clock(inc, 'first_accept');
+        const c = clock(inc, inc.plan === 'emergency' ? 'first_accept' : 'job_accept');
         if (c && c.met_at === null) c.met_at = e.at;
       }
       if (inc.status === 'dispatching' || inc.status === 'scheduled') inc.status = 'assigned';
@@ -181,7 +193,8 @@ const FOLD = {
   responder_arrived(state, e) {
     const inc = state.incidents.get(e.incident_id);
     if (inc) {
-      const c = clock(inc, e.role === 'ambulance' ? 'ambulance_on_scene' : 'community_on_scene');
+      const door = inc.plan === 'emergency' ? 'community_on_scene' : 'job_on_scene';
+      const c = clock(inc, e.role === 'ambulance' ? 'ambulance_on_scene' : door);
       if (c && c.met_at === null) c.met_at = e.at;
       inc.status = 'on_scene';
     }

@@ -231,3 +231,19 @@ test('a responder retired while on an incident is taken off it, and leaves the m
   assert.deepEqual([...s.state.responders.keys()], before);
   assert.equal(s.lastSeq, 15, "every event was taken in order");
 });
+
+test('a service offered now gets its own two promises, met by the accept and the arrival', () => {
+  const s = store();
+  s.state.slaMs.job_accept = 600000;
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 5, alert_id: 'm', elder_id: 'E1', kind: 'help', service: 'meal', priority: 2, position: { lat: -30.03, lon: -51.22 }, reason: 'meal request from E1 (care level 2): service request, priority 2' });
+  const inc = s.state.incidents.get(5);
+  assert.deepEqual(inc.clocks.map((c) => [c.sla, c.deadline - T0]), [['job_accept', 600000], ['job_on_scene', 3600000]]);
+  assert.ok(!s.state.newIds.has(5), 'only emergencies are highlighted as new');
+  s.apply({ seq: 12, at: T0 + 1000, type: 'assigned', incident_id: 5, responder_id: 'V1', role: 'community', eta_s: 60, route: [], reason: 'accepted' });
+  assert.equal(inc.clocks[0].met_at, T0 + 1000);
+  s.apply({ seq: 13, at: T0 + 2000, type: 'responder_arrived', incident_id: 5, responder_id: 'V1', role: 'community' });
+  assert.equal(inc.clocks[1].met_at, T0 + 2000);
+  // a scheduled one waits for the snapshot's clocks
+  s.apply({ seq: 14, at: T0, type: 'incident_opened', incident_id: 6, alert_id: 'n', elder_id: 'E1', kind: 'help', service: 'shopping', priority: 2, position: { lat: -30.03, lon: -51.22 }, reason: 'shopping request from E1 (care level 2): service request, priority 2; offers go out at 1800003600000' });
+  assert.deepEqual(s.state.incidents.get(6).clocks, []);
+});

@@ -32,6 +32,9 @@ pub struct SlaDurations {
     pub first_accept: u64,
     pub community_on_scene: u64,
     pub ambulance_on_scene: u64,
+    /// A service's or welfare visit's (from its offers going out).
+    pub job_accept: u64,
+    pub job_on_scene: u64,
 }
 
 /// The elder of an incident as an operator sees it: who is familiar to them.
@@ -71,15 +74,15 @@ impl Engine {
             first_accept: self.config.sla_first_accept_ms,
             community_on_scene: self.config.sla_community_on_scene_ms,
             ambulance_on_scene: self.config.sla_ambulance_on_scene_ms,
+            job_accept: self.config.sla_job_accept_ms,
+            job_on_scene: self.config.sla_job_on_scene_ms,
         }
     }
 
-    /// The clocks of an emergency, derived from its fields and timeline (the same instants
-    /// the engine's SLA timers were set from). Services and welfare visits have none.
+    /// The clocks of an incident, derived from its fields and timeline (the same instants
+    /// the engine's SLA timers were set from): an emergency's three promises, or a service's
+    /// or welfare visit's two.
     pub(super) fn clocks(&self, i: &Incident) -> Vec<SlaClock> {
-        if i.plan != Plan::Emergency {
-            return Vec::new();
-        }
         let breached: Vec<Sla> = i
             .timeline
             .iter()
@@ -95,6 +98,32 @@ impl Engine {
             })
         };
         let c = &self.config;
+        if i.plan != Plan::Emergency {
+            if i.needs_operator.is_some() {
+                return Vec::new(); // never offered: an operator has it, with no promise running
+            }
+            // Offers go out at the opening, or at a scheduled service's lead time.
+            let start = i
+                .scheduled_for
+                .map(|t| Timestamp(t.0.saturating_sub(c.service_lead_ms as i64)))
+                .filter(|s| *s > i.opened_at)
+                .unwrap_or(i.opened_at);
+            let (accept, on_scene) = self.job_deadlines(start, i.scheduled_for);
+            return vec![
+                SlaClock {
+                    sla: Sla::JobAccept,
+                    deadline: accept,
+                    met_at: i.first_accept_at,
+                    breached: breached.contains(&Sla::JobAccept),
+                },
+                SlaClock {
+                    sla: Sla::JobOnScene,
+                    deadline: on_scene,
+                    met_at: arrived_as(AssignmentRole::Community),
+                    breached: breached.contains(&Sla::JobOnScene),
+                },
+            ];
+        }
         let mut v = vec![
             SlaClock {
                 sla: Sla::FirstAccept,

@@ -188,6 +188,7 @@ impl Engine {
             Some(s) => self.set_timer(s, Timer::IncidentStart(incident_id)),
             None => {
                 self.pending.insert(incident_id);
+                self.start_job_timers(now, incident_id);
             }
         }
         if plan == Plan::Emergency {
@@ -365,6 +366,35 @@ impl Engine {
                 format!("emergency incident {by} of {elder_id} brings someone to the door: the welfare visit is not needed"),
             );
         }
+    }
+
+    /// A service's or welfare visit's promises, from when its offers go out (`now`): accepted
+    /// within `sla_job_accept_ms`, at the door within `sla_job_on_scene_ms` or, for a
+    /// scheduled service, by its requested time (decision version 4 on; emergencies have
+    /// their own).
+    pub(super) fn start_job_timers(&mut self, now: Timestamp, incident_id: IncidentId) {
+        let inc = &self.incidents[&incident_id];
+        if self.rules < crate::journal::ROSTER_EVENTS_SINCE || inc.plan == Plan::Emergency {
+            return;
+        }
+        let (accept, on_scene) = self.job_deadlines(now, inc.scheduled_for);
+        self.set_timer(accept, Timer::SlaJobAccept(incident_id));
+        self.set_timer(on_scene, Timer::SlaJobOnScene(incident_id));
+    }
+
+    /// The deadlines of a job whose offers go out at `start`.
+    pub(super) fn job_deadlines(
+        &self,
+        start: Timestamp,
+        scheduled_for: Option<Timestamp>,
+    ) -> (Timestamp, Timestamp) {
+        let c = &self.config;
+        (
+            start.plus_ms(c.sla_job_accept_ms),
+            scheduled_for
+                .filter(|t| *t > start)
+                .unwrap_or(start.plus_ms(c.sla_job_on_scene_ms)),
+        )
     }
 
     pub(super) fn start_emergency_timers(&mut self, now: Timestamp, incident_id: IncidentId) {

@@ -90,7 +90,10 @@ impl Engine {
         self.unwait(incident_id);
         self.pending.remove(&incident_id);
         match role {
-            AssignmentRole::Community => self.stop_timer(Timer::SlaCommunityOnScene(incident_id)),
+            AssignmentRole::Community => {
+                self.stop_timer(Timer::SlaCommunityOnScene(incident_id));
+                self.stop_timer(Timer::SlaJobOnScene(incident_id));
+            }
             AssignmentRole::Ambulance => self.stop_timer(Timer::SlaAmbulanceOnScene(incident_id)),
         }
         // Somebody is at the door: nobody else needs to be asked.

@@ -168,6 +168,7 @@ impl Engine {
         self.pending.remove(&incident_id);
         if first {
             self.stop_timer(Timer::SlaFirstAccept(incident_id));
+            self.stop_timer(Timer::SlaJobAccept(incident_id));
             self.stop_timer(Timer::AmbulanceIfNoAccept(incident_id));
         }
         for o in others {

@@ -20,12 +20,15 @@ pub enum Timer {
     SlaCommunityOnScene(IncidentId),
     SlaAmbulanceOnScene(IncidentId),
     RestOver(ResponderId),
+    /// A service's or welfare visit's promises (decision version 4 on).
+    SlaJobAccept(IncidentId),
+    SlaJobOnScene(IncidentId),
 }
 
 impl Timer {
     /// The timers an incident owns (all but offer expiries and rests), for stopping them
     /// all when it closes.
-    fn of_incident(i: IncidentId) -> [Timer; 7] {
+    fn of_incident(i: IncidentId) -> [Timer; 9] {
         [
             Timer::IncidentStart(i),
             Timer::Retry(i),
@@ -34,6 +37,8 @@ impl Timer {
             Timer::SlaFirstAccept(i),
             Timer::SlaCommunityOnScene(i),
             Timer::SlaAmbulanceOnScene(i),
+            Timer::SlaJobAccept(i),
+            Timer::SlaJobOnScene(i),
         ]
     }
 }
@@ -139,6 +144,7 @@ impl Engine {
                 });
                 if started == Some(true) {
                     self.pending.insert(i);
+                    self.start_job_timers(now, i);
                 }
             }
             Timer::Retry(i) => {
@@ -245,6 +251,54 @@ impl Engine {
                         Event::Escalated {
                             incident_id: i,
                             reason: "ambulance not on scene in time: operator attention".into(),
+                        },
+                    );
+                }
+            }
+            Timer::SlaJobAccept(i) => {
+                let Some(inc) = self.incidents.get(&i) else {
+                    return;
+                };
+                let (status, accepted) = (inc.status, inc.first_accept_at.is_some());
+                if status.is_open() && !accepted {
+                    self.emit(
+                        now,
+                        Event::SlaBreached {
+                            incident_id: i,
+                            sla: Sla::JobAccept,
+                            deadline: at,
+                        },
+                    );
+                    if status == IncidentStatus::Dispatching {
+                        let ms = self.config.sla_job_accept_ms;
+                        let within = if ms % 60_000 == 0 {
+                            format!("{} min", ms / 60_000)
+                        } else {
+                            format!("{} s", ms / 1_000)
+                        };
+                        self.emit(now, Event::Escalated { incident_id: i, reason: format!("nobody accepted the job within {within}: widening to the next wave now") });
+                        self.pending.insert(i);
+                    }
+                }
+            }
+            Timer::SlaJobOnScene(i) => {
+                let Some(inc) = self.incidents.get(&i) else {
+                    return;
+                };
+                if inc.status.is_open() && inc.arrived.is_empty() {
+                    self.emit(
+                        now,
+                        Event::SlaBreached {
+                            incident_id: i,
+                            sla: Sla::JobOnScene,
+                            deadline: at,
+                        },
+                    );
+                    self.emit(
+                        now,
+                        Event::Escalated {
+                            incident_id: i,
+                            reason: "nobody at the door in time: operator attention (call the elder, or assign by hand)".into(),
                         },
                     );
                 }

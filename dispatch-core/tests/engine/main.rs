@@ -2,6 +2,7 @@
 //! tests over random command sequences. `world` builds the fixtures; each module is one theme.
 
 mod bad_commands;
+mod job_promises;
 mod mixed_requests;
 mod properties;
 mod retire_on_job;
