@@ -147,6 +147,30 @@ pub enum Event {
     },
     /// A daily check-in was recorded.
     CheckedIn { elder_id: ElderId },
+    /// A care-plan occurrence's window closed, and the grace after it passed, with nobody
+    /// at the door: it is missed (its job is cancelled next). Like `sla_breached`, for the
+    /// compliance report and the operators.
+    CareVisitMissed {
+        incident_id: IncidentId,
+        elder_id: ElderId,
+        item_id: String,
+        /// The window's close.
+        due_by: Timestamp,
+        /// Who was asked first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned_responder: Option<ResponderId>,
+    },
+    /// A care-plan occurrence was done (its job completed, or resolved by an operator):
+    /// `on_time` when by its window's close, else late.
+    CareVisitDone {
+        incident_id: IncidentId,
+        elder_id: ElderId,
+        item_id: String,
+        due_by: Timestamp,
+        on_time: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done_by: Option<ResponderId>,
+    },
 }
 
 impl Event {
@@ -167,7 +191,9 @@ impl Event {
             | ResponderArrived { incident_id, .. }
             | IncidentResolved { incident_id, .. }
             | IncidentCancelled { incident_id, .. }
-            | TimeBankCredited { incident_id, .. } => Some(*incident_id),
+            | TimeBankCredited { incident_id, .. }
+            | CareVisitMissed { incident_id, .. }
+            | CareVisitDone { incident_id, .. } => Some(*incident_id),
             ResponderMoved { .. } | ResponderAvailability { .. } | CheckedIn { .. } => None,
         }
     }

@@ -441,6 +441,21 @@ fn event_samples() -> Vec<Event> {
         Event::CheckedIn {
             elder_id: ElderId::from("E1"),
         },
+        Event::CareVisitMissed {
+            incident_id: i,
+            elder_id: ElderId::from("E1"),
+            item_id: "weekly-visit".into(),
+            due_by: Timestamp(4_000),
+            planned_responder: Some(r()),
+        },
+        Event::CareVisitDone {
+            incident_id: i,
+            elder_id: ElderId::from("E1"),
+            item_id: "daily-call".into(),
+            due_by: Timestamp(4_000),
+            on_time: false,
+            done_by: Some(r()),
+        },
     ]
 }
 
@@ -464,9 +479,11 @@ fn event_variant(e: &Event) -> usize {
         Event::ResponderAvailability { .. } => 14,
         Event::TimeBankCredited { .. } => 15,
         Event::CheckedIn { .. } => 16,
+        Event::CareVisitMissed { .. } => 17,
+        Event::CareVisitDone { .. } => 18,
     }
 }
-const EVENT_VARIANTS: usize = 17;
+const EVENT_VARIANTS: usize = 19;
 
 #[test]
 fn document_is_asyncapi_3_for_the_v1_socket() {

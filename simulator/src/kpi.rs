@@ -250,7 +250,7 @@ impl KpiCollector {
                 let emergency = match kind {
                     AlertKind::Fall => true,
                     AlertKind::Help => matches!(service, None | Some(ServiceKind::Rescue)),
-                    AlertKind::CheckInMissed => false,
+                    AlertKind::CheckInMissed | AlertKind::CarePlan => false,
                 };
                 self.counts.opened += 1;
                 match (kind, emergency) {
@@ -346,7 +346,9 @@ impl KpiCollector {
             | Event::Escalated { .. }
             | Event::ResponderMoved { .. }
             | Event::ResponderAvailability { .. }
-            | Event::CheckedIn { .. } => {}
+            | Event::CheckedIn { .. }
+            | Event::CareVisitMissed { .. }
+            | Event::CareVisitDone { .. } => {}
         }
     }
 

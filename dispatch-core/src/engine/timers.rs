@@ -20,6 +20,9 @@ pub enum Timer {
     SlaCommunityOnScene(IncidentId),
     SlaAmbulanceOnScene(IncidentId),
     RestOver(ResponderId),
+    /// The next thing to do for one care-plan item: open a window's job, or call an
+    /// occurrence missed (`care.rs`).
+    CarePlan(crate::care_plan::CareKey),
 }
 
 impl Timer {
@@ -249,6 +252,7 @@ impl Engine {
                     );
                 }
             }
+            Timer::CarePlan(key) => self.care_reconcile(now, key),
             Timer::RestOver(id) => {
                 let Some(slot) = self.responders.slot_of(&id) else {
                     return;

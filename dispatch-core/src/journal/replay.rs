@@ -160,7 +160,9 @@ pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
         | ResponderMoved { .. }
         | ResponderAvailability { .. }
         | TimeBankCredited { .. }
-        | CheckedIn { .. } => None,
+        | CheckedIn { .. }
+        | CareVisitMissed { .. }
+        | CareVisitDone { .. } => None,
     }
 }
 
