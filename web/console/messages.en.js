@@ -43,6 +43,7 @@ export default {
   'kind.fall': 'Fall',
   'kind.help': 'Help',
   'kind.check_in_missed': 'Welfare visit',
+  'kind.care_plan': 'Care plan',
   'service.rescue': 'Rescue',
   'service.meal': 'Meal',
   'service.medical': 'Medical',

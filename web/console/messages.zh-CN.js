@@ -43,6 +43,7 @@ export default {
   'kind.fall': '跌倒',
   'kind.help': '求助',
   'kind.check_in_missed': '探访（未报平安）',
+  'kind.care_plan': '照护计划',
   'service.rescue': '紧急救助',
   'service.meal': '送餐',
   'service.medical': '就医',
