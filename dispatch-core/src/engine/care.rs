@@ -101,7 +101,15 @@ impl Care {
             .take_while(|o| o.outcome != Outcome::Pending && o.due_by.0 < horizon)
             .count()
             .max(v.len().saturating_sub(MAX_OCCURRENCES));
-        v.drain(..old);
+        for gone in v.drain(..old) {
+            // Only past the count bound can a pending one go (its job then counts nowhere).
+            if let Some(i) = gone
+                .incident_id
+                .filter(|_| gone.outcome == Outcome::Pending)
+            {
+                self.by_incident.remove(&i);
+            }
+        }
     }
 
     /// Settles the pending occurrence of job `i`; returns its item and the occurrence.
@@ -483,5 +491,68 @@ impl Engine {
             .get(elder_id)
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::care_plan::CareKind;
+
+    fn occ(day: i64, outcome: Outcome, incident: u64) -> Occurrence {
+        let d = 86_400_000;
+        Occurrence {
+            period_from: Timestamp(day * d),
+            opened_at: Timestamp(day * d),
+            due_by: Timestamp((day + 1) * d),
+            kind: CareKind::Call,
+            grid_id: "G1".into(),
+            planned: None,
+            incident_id: Some(IncidentId(incident)),
+            outcome,
+            settled_at: None,
+            done_by: None,
+        }
+    }
+
+    #[test]
+    fn the_history_is_bounded_by_age_and_count_and_the_index_follows() {
+        let key = CareKey {
+            elder_id: "E1".into(),
+            item_id: "call".into(),
+        };
+        let mut care = Care::default();
+        // A pending one first (a job somebody is still on), then a year and a half of days.
+        care.push(&key, occ(0, Outcome::Pending, 1));
+        for day in 1..550 {
+            care.push(&key, occ(day, Outcome::Missed, 1 + day as u64));
+        }
+        let kept = care.occurrences(&key);
+        assert_eq!(kept.len(), MAX_OCCURRENCES);
+        assert_eq!(
+            kept.last().unwrap().period_from,
+            Timestamp(549 * 86_400_000)
+        );
+        // The pending one went only by the count bound, and its index entry with it.
+        assert!(!care.holds(IncidentId(1)));
+        // By age alone: settled ones older than the horizon go, a pending one stays.
+        let mut care = Care::default();
+        care.push(&key, occ(0, Outcome::Pending, 1));
+        care.push(&key, occ(1, Outcome::Missed, 2));
+        care.push(&key, occ(500, Outcome::Missed, 3));
+        assert_eq!(
+            care.occurrences(&key).len(),
+            3,
+            "the pending one holds the rest"
+        );
+        let mut care = Care::default();
+        care.push(&key, occ(1, Outcome::Missed, 2));
+        care.push(&key, occ(500, Outcome::Pending, 3));
+        assert_eq!(care.occurrences(&key).len(), 1);
+        assert!(care.holds(IncidentId(3)));
+        // The saved book rebuilds the same index.
+        let again = Care::from_saved(care.to_saved());
+        assert!(again.holds(IncidentId(3)));
+        assert_eq!(again.to_saved(), care.to_saved());
     }
 }
