@@ -62,7 +62,7 @@ async fn as_op(server: &TestServer, method: &str, path: &str, body: Option<Value
 async fn a_planned_visit_is_offered_done_and_counted_and_a_missed_call_is_reported() {
     // The map first (it takes a while to build), then the clock-sensitive part.
     let _ = roads();
-    let lead_s = 12;
+    let lead_s = 15;
     let offset = offset_for_noon_in(lead_s);
     let noon_ms = now_ms() + lead_s * 1000;
     let policy = dispatch_core::policy::PolicyConfig {

@@ -234,6 +234,9 @@ const FOLD = {
   alert_joined() {},
   time_bank_credited() {},
   checked_in() {},
+  // On the incident's timeline (fetched); the queue needs nothing of them.
+  care_visit_missed() {},
+  care_visit_done() {},
 };
 
 function validPosition(p) {
