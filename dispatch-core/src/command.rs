@@ -194,6 +194,27 @@ pub enum Reply {
 }
 
 impl Command {
+    /// A change to who exists (`Upsert*`, `Retire*`) or to the time bank's ledger by a care
+    /// manager: the commands that emit `roster_changed` / `time_bank_redeemed` from decision
+    /// version 4 on.
+    pub fn is_roster_change(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            UpsertGrid { .. }
+                | UpsertResponder { .. }
+                | RetireResponder { .. }
+                | UpsertElder { .. }
+                | RetireElder { .. }
+                | RetireGrid { .. }
+                | UpsertOperator { .. }
+                | RetireOperator { .. }
+                | UpsertDevice { .. }
+                | RetireDevice { .. }
+                | RedeemTimeBank { .. }
+        )
+    }
+
     /// A responder's answer to an offer: `Accept` when `accept`, else `Decline`.
     pub fn answer_offer(responder_id: ResponderId, offer_id: OfferId, accept: bool) -> Command {
         if accept {

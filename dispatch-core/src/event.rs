@@ -8,6 +8,7 @@ use crate::geo::LatLon;
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::model::{Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla};
 use crate::time::Timestamp;
+use crate::timebank::LedgerEntry;
 use serde::{Deserialize, Serialize};
 
 /// One numbered event.
@@ -147,6 +148,28 @@ pub enum Event {
     },
     /// A daily check-in was recorded.
     CheckedIn { elder_id: ElderId },
+    /// A grid, person or device was added, changed or retired at run time, or issued a new
+    /// token (decision version 4 on). It names the entry and who changed it, never the record
+    /// itself: a console that wants it asks `GET /v1/{entry}s/{id}`.
+    RosterChanged {
+        entry: RosterEntry,
+        id: String,
+        change: RosterChange,
+        by: Actor,
+    },
+    /// A care manager recorded a time-bank redemption (decision version 4 on): the ledger
+    /// entry, with the balance after it.
+    TimeBankRedeemed {
+        responder_id: ResponderId,
+        entry: LedgerEntry,
+    },
+    /// An assigned responder was taken off the incident (retired while on it, decision
+    /// version 4 on); the engine asks somebody else as it would have before any accept.
+    Unassigned {
+        incident_id: IncidentId,
+        responder_id: ResponderId,
+        reason: String,
+    },
     /// A care-plan occurrence's window closed, and the grace after it passed, with nobody
     /// at the door: it is missed (its job is cancelled next). Like `sla_breached`, for the
     /// compliance report and the operators.
@@ -173,6 +196,28 @@ pub enum Event {
     },
 }
 
+/// Which kind of roster entry a [`Event::RosterChanged`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterEntry {
+    Grid,
+    Responder,
+    Elder,
+    Operator,
+    Device,
+}
+
+/// What happened to the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterChange {
+    Added,
+    Changed,
+    /// Only its token changed: a new one was issued and the earlier one no longer works.
+    TokenIssued,
+    Retired,
+}
+
 impl Event {
     /// The incident this event is about, if any (for console filters and timelines).
     pub fn incident_id(&self) -> Option<IncidentId> {
@@ -192,9 +237,14 @@ impl Event {
             | IncidentResolved { incident_id, .. }
             | IncidentCancelled { incident_id, .. }
             | TimeBankCredited { incident_id, .. }
+            | Unassigned { incident_id, .. }
             | CareVisitMissed { incident_id, .. }
             | CareVisitDone { incident_id, .. } => Some(*incident_id),
-            ResponderMoved { .. } | ResponderAvailability { .. } | CheckedIn { .. } => None,
+            ResponderMoved { .. }
+            | ResponderAvailability { .. }
+            | CheckedIn { .. }
+            | RosterChanged { .. }
+            | TimeBankRedeemed { .. } => None,
         }
     }
 

@@ -57,6 +57,8 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn rights_table(&self) -> RightsTable;
     /// A roster entry as the roster file holds it (`None`: no such entry).
     fn roster_entry(&self, entry: &RosterRef) -> Option<Value>;
+    /// The whole roster as a file (digests included), for an import's differences.
+    fn roster_file(&self) -> dispatch_core::roster::RosterFile;
     /// Everything but the road network, for journal snapshots.
     fn save_state(&self) -> EngineState;
     /// The open offer or assignment a reconnecting phone must be told again.
@@ -115,6 +117,9 @@ impl EngineCore for Engine {
             RosterRef::Operator(id) => serde_json::to_value(roster.operator(id)?).ok(),
             RosterRef::Device(id) => serde_json::to_value(roster.device(id)?).ok(),
         }
+    }
+    fn roster_file(&self) -> dispatch_core::roster::RosterFile {
+        self.roster().to_file()
     }
     fn save_state(&self) -> EngineState {
         Engine::save_state(self)
@@ -317,6 +322,9 @@ pub enum Request {
         entry: RosterRef,
         reply: oneshot::Sender<Option<Value>>,
     },
+    RosterFile {
+        reply: oneshot::Sender<dispatch_core::roster::RosterFile>,
+    },
     Subscribe(SubscribeReq),
     Incident {
         id: IncidentId,
@@ -416,6 +424,14 @@ impl EngineHandle {
     pub async fn roster_entry(&self, entry: RosterRef) -> Result<Option<Value>, Refusal> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::RosterEntry { entry, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// The whole roster as it is now (digests included: callers never show them).
+    pub async fn roster_file(&self) -> Result<dispatch_core::roster::RosterFile, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::RosterFile { reply }).await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
@@ -735,6 +751,9 @@ impl EngineTask {
             Request::Command { cmd, expect, reply } => self.apply_if(expect, cmd, reply),
             Request::RosterEntry { entry, reply } => {
                 let _ = reply.send(self.engine.roster_entry(&entry));
+            }
+            Request::RosterFile { reply } => {
+                let _ = reply.send(self.engine.roster_file());
             }
             Request::Subscribe(sub) => {
                 let engine = &self.engine;

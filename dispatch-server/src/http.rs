@@ -116,12 +116,16 @@ pub(crate) fn error(
 }
 
 pub(crate) fn refusal_response(e: &Refusal) -> Response {
-    let status = match e {
+    error(refusal_status(e), e.code(), e.to_string())
+}
+
+/// The HTTP status of an engine task's refusal.
+pub(crate) fn refusal_status(e: &Refusal) -> StatusCode {
+    match e {
         Refusal::Busy | Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::Engine(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Refusal::Conflict(_) => StatusCode::CONFLICT,
-    };
-    error(status, e.code(), e.to_string())
+    }
 }
 
 /// The calling operator if they hold `role`: else the 401 (no or unknown token), or a 403

@@ -13,13 +13,18 @@
 //! | `PATCH /v1/{kind}/{id}` | 200, the stored entry (the body's fields replace the entry's) |
 //! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident) |
 //! | `POST /v1/{responders,operators,devices}/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
+//! | `POST /v1/roster/import[?dry_run=true]` | 200, what a roster file changed (or would change): each change a journaled command |
 //!
 //! Entries are shown without their token digest (`has_token` says whether one is set), and a
 //! body may not set `token_sha256`: tokens are only issued by the server.
+//!
+//! The same operations reach a console over the WebSocket as `people` messages, answered by
+//! `people_result` with the status and body HTTP would answer, or by an `error` frame with the
+//! same code ([`perform`] serves both).
 
 use crate::auth::token_digest;
-use crate::engine_task::{Expect, Refusal, RosterRef};
-use crate::http::{error, operator_with, refusal_response, AppState};
+use crate::engine_task::{EngineHandle, Expect, Refusal, RosterRef};
+use crate::http::{error, operator_with, refusal_status, AppState};
 use crate::metrics as m;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -31,7 +36,8 @@ use dispatch_core::error::CommandError;
 use dispatch_core::ids::{DeviceId, ElderId, GridId, OperatorId, ResponderId};
 use dispatch_core::model::Actor;
 use dispatch_core::roster::{
-    DeviceRecord, ElderRecord, GridRecord, OperatorRecord, OperatorRole, ResponderRecord,
+    DeviceRecord, ElderRecord, GridRecord, ImportStep, OperatorRecord, OperatorRole,
+    ResponderRecord, Roster, RosterFile,
 };
 use rand::RngCore;
 use serde_json::{json, Map, Value};
@@ -39,8 +45,13 @@ use serde_json::{json, Map, Value};
 /// The largest body a people request may have.
 pub const BODY_BYTES: usize = 64 * 1024;
 
+/// The largest roster file an import may send (a city of 100,000 elders and 100,000
+/// volunteers is about 70 MB).
+pub const IMPORT_BYTES: usize = 128 * 1024 * 1024;
+
 /// The kinds of roster entries managed here, as their paths name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     Responder,
     Elder,
@@ -77,13 +88,13 @@ impl Kind {
     }
 
     /// The engine command that stores `body` (a whole entry), or a 400 naming the field.
-    fn upsert(self, by: Actor, body: Value) -> Result<Command, Box<Response>> {
+    fn upsert(self, by: Actor, body: Value) -> Result<Command, Refused> {
         let bad = |e: serde_json::Error| {
-            Box::new(error(
+            Refused::new(
                 StatusCode::BAD_REQUEST,
                 "bad_field",
                 format!("not a valid {}: {e}", self.name()),
-            ))
+            )
         };
         Ok(match self {
             Kind::Responder => Command::UpsertResponder {
@@ -164,7 +175,50 @@ pub fn routes() -> Router<AppState> {
             post(move |st, h, u, id| issue_token(kind, st, h, u, id)),
         );
     }
-    r
+    r.route("/v1/roster/import", post(import))
+}
+
+/// What a people request may do (the WebSocket's `op`; HTTP says it with its method).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// `POST /v1/{kind}`
+    Create,
+    /// `GET /v1/{kind}/{id}`
+    Read,
+    /// `PATCH /v1/{kind}/{id}`
+    Change,
+    /// `DELETE /v1/{kind}/{id}`
+    Retire,
+    /// `POST /v1/{kind}/{id}/tokens`
+    IssueToken,
+}
+
+/// A people request refused: the HTTP status, the error code and the message (an `error`
+/// frame with the same code on the WebSocket).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refused {
+        Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn of(e: &Refusal) -> Refused {
+        Refused::new(refusal_status(e), e.code(), e.to_string())
+    }
+
+    fn response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
 }
 
 /// The calling operator with the `people` role, or the response to send (403
@@ -181,37 +235,42 @@ fn operator(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Actor, B
 }
 
 /// A JSON object body of at most [`BODY_BYTES`].
-async fn object_body(body: axum::body::Body) -> Result<Map<String, Value>, Box<Response>> {
+async fn object_body(body: axum::body::Body) -> Result<Map<String, Value>, Refused> {
     let bytes = axum::body::to_bytes(body, BODY_BYTES).await.map_err(|_| {
         m::frame_rejected("too_big");
-        Box::new(error(
+        Refused::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_big",
             format!("a people request body is at most {BODY_BYTES} bytes"),
-        ))
+        )
     })?;
     match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => {
-            if map.contains_key("token_sha256") {
-                return Err(Box::new(error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_field",
-                    "`token_sha256` cannot be set: issue a token with POST /v1/responders/{id}/tokens",
-                )));
-            }
-            Ok(map)
-        }
-        Ok(_) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            "the body must be a JSON object",
-        ))),
-        Err(e) => Err(Box::new(error(
+        Ok(v) => object(v),
+        Err(e) => Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "bad_json",
             format!("the body is not JSON: {e}"),
-        ))),
+        )),
     }
+}
+
+/// A request body: a JSON object that does not set `token_sha256`.
+pub fn object(body: Value) -> Result<Map<String, Value>, Refused> {
+    let Value::Object(map) = body else {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "the body must be a JSON object",
+        ));
+    };
+    if map.contains_key("token_sha256") {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "bad_field",
+            "`token_sha256` cannot be set: issue a token with POST /v1/responders/{id}/tokens",
+        ));
+    }
+    Ok(map)
 }
 
 /// An entry as operators see it: a token digest replaced by `has_token`.
@@ -228,7 +287,7 @@ fn shown(kind: Kind, mut entry: Value) -> Value {
 
 /// An engine refusal about `entry` as an answer naming it: unknown entries are 404, a conflict
 /// 409, the rest as elsewhere (422 for what the roster's rules refuse).
-fn refused(entry: &RosterRef, e: &Refusal) -> Response {
+fn refused(entry: &RosterRef, e: &Refusal) -> Refused {
     let (status, code) = match (e, entry) {
         // The entry itself is unknown (an unknown id it refers to is a 422 below).
         (Refusal::Engine(c @ CommandError::UnknownResponder(_)), RosterRef::Responder(_))
@@ -241,49 +300,167 @@ fn refused(entry: &RosterRef, e: &Refusal) -> Response {
         }
         (Refusal::Engine(c), _) => (StatusCode::UNPROCESSABLE_ENTITY, c.code()),
         (Refusal::Conflict(_), _) => (StatusCode::CONFLICT, e.code()),
-        (other, _) => return refusal_response(other),
+        (other, _) => return Refused::of(other),
     };
-    error(status, code, format!("{entry}: {e}"))
-}
-
-/// A handler's answer: `Err` is the refusal to send (`?` returns it early).
-type Answer = Result<Response, Box<Response>>;
-
-fn answer(a: Answer) -> Response {
-    a.unwrap_or_else(|refusal| *refusal)
+    Refused::new(status, code, format!("{entry}: {e}"))
 }
 
 /// The entry as the roster holds it now (digest included), or a 404 naming it.
-async fn current(state: &AppState, entry: &RosterRef) -> Result<Value, Box<Response>> {
-    match state.engine.roster_entry(entry.clone()).await {
+async fn current(engine: &EngineHandle, entry: &RosterRef) -> Result<Value, Refused> {
+    match engine.roster_entry(entry.clone()).await {
         Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Box::new(error(
+        Ok(None) => Err(Refused::new(
             StatusCode::NOT_FOUND,
             "unknown",
             format!("no {entry}"),
-        ))),
-        Err(e) => Err(Box::new(refusal_response(&e))),
+        )),
+        Err(e) => Err(Refused::of(&e)),
     }
 }
 
 /// Runs `cmd` about `entry` if `expect` holds when its turn comes; the refusal names `entry`.
 async fn run(
-    state: &AppState,
+    engine: &EngineHandle,
     entry: &RosterRef,
     expect: Expect,
     cmd: Command,
-) -> Result<(), Box<Response>> {
-    state
-        .engine
+) -> Result<(), Refused> {
+    engine
         .command_if(expect, cmd)
         .await
         .map(drop)
-        .map_err(|e| Box::new(refused(entry, &e)))
+        .map_err(|e| refused(entry, &e))
 }
 
-/// The entry as stored, with `status`.
-async fn stored(state: &AppState, kind: Kind, entry: &RosterRef, status: StatusCode) -> Answer {
-    Ok((status, Json(shown(kind, current(state, entry).await?))).into_response())
+/// One people request by operator `by` (who holds the `people` role: the caller checked),
+/// for HTTP and the WebSocket alike: the status and body to answer.
+pub async fn perform(
+    engine: &EngineHandle,
+    by: Actor,
+    op: Op,
+    kind: Kind,
+    id: Option<&str>,
+    body: Option<Map<String, Value>>,
+) -> Result<(StatusCode, Value), Refused> {
+    let need_id = || {
+        id.ok_or_else(|| {
+            Refused::new(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                format!("this request needs the {}'s `id`", kind.name()),
+            )
+        })
+    };
+    let need_body = |body: Option<Map<String, Value>>| {
+        body.ok_or_else(|| {
+            Refused::new(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                "this request needs a `body` object",
+            )
+        })
+    };
+    match op {
+        Op::Create => {
+            let mut map = need_body(body)?;
+            let Some(id) = map.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    format!("a {} needs a string `id`", kind.name()),
+                ));
+            };
+            let entry = kind.entry(&id);
+            let token = kind.needs_token().then(new_token);
+            if let Some(t) = &token {
+                map.insert("token_sha256".into(), Value::String(token_digest(t)));
+            }
+            let cmd = kind.upsert(by, Value::Object(map))?;
+            run(engine, &entry, Expect::Absent(entry.clone()), cmd).await?;
+            let mut answer = shown(kind, current(engine, &entry).await?);
+            if let Some(t) = token {
+                answer["token"] = Value::String(t);
+            }
+            Ok((StatusCode::CREATED, answer))
+        }
+        Op::Read => {
+            let entry = kind.entry(need_id()?);
+            Ok((StatusCode::OK, shown(kind, current(engine, &entry).await?)))
+        }
+        Op::Change => {
+            let id = need_id()?;
+            let patch = need_body(body)?;
+            if patch.get("id").is_some_and(|v| v.as_str() != Some(id)) {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    "`id` cannot be changed (retire the entry and add a new one)",
+                ));
+            }
+            let entry = kind.entry(id);
+            let now = current(engine, &entry).await?;
+            let mut merged = now.as_object().cloned().unwrap_or_default();
+            merged.extend(patch);
+            let cmd = kind.upsert(by, Value::Object(merged))?;
+            run(engine, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
+            Ok((StatusCode::OK, shown(kind, current(engine, &entry).await?)))
+        }
+        Op::Retire => {
+            let id = need_id()?;
+            let entry = kind.entry(id);
+            current(engine, &entry).await?; // 404 for an unknown id, whatever its kind
+            run(engine, &entry, Expect::Nothing, kind.retire(by, id)).await?;
+            Ok((StatusCode::OK, json!({ "retired": id })))
+        }
+        Op::IssueToken => {
+            let id = need_id()?;
+            if kind == Kind::Elder || kind == Kind::Grid {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    format!("a {} has no token", kind.name()),
+                ));
+            }
+            let entry = kind.entry(id);
+            let now = current(engine, &entry).await?;
+            let token = new_token();
+            let mut record = now.clone();
+            record["token_sha256"] = Value::String(token_digest(&token));
+            let cmd = kind.upsert(by.clone(), record)?;
+            run(engine, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
+            if let Actor::Operator(operator) = &by {
+                tracing::info!(entry = %entry, %operator, "token issued; earlier tokens revoked");
+            }
+            Ok((StatusCode::CREATED, json!({ "id": id, "token": token })))
+        }
+    }
+}
+
+/// An HTTP people request: the operator checked, the body read, then [`perform`].
+async fn over_http(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    op: Op,
+    kind: Kind,
+    id: Option<&str>,
+    body: Option<axum::body::Body>,
+) -> Response {
+    let by = match operator(state, headers, uri) {
+        Ok(by) => by,
+        Err(refusal) => return *refusal,
+    };
+    let body = match body {
+        Some(b) => match object_body(b).await {
+            Ok(map) => Some(map),
+            Err(r) => return r.response(),
+        },
+        None => None,
+    };
+    match perform(&state.engine, by, op, kind, id, body).await {
+        Ok((status, answer)) => (status, Json(answer)).into_response(),
+        Err(r) => r.response(),
+    }
 }
 
 async fn create(
@@ -293,33 +470,7 @@ async fn create(
     uri: Uri,
     body: axum::body::Body,
 ) -> Response {
-    answer(
-        async {
-            let by = operator(&state, &headers, &uri)?;
-            let map = object_body(body).await?;
-            let Some(id) = map.get("id").and_then(Value::as_str).map(str::to_owned) else {
-                return Ok(error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_field",
-                    format!("a {} needs a string `id`", kind.name()),
-                ));
-            };
-            let entry = kind.entry(&id);
-            let mut map = map;
-            let token = kind.needs_token().then(new_token);
-            if let Some(t) = &token {
-                map.insert("token_sha256".into(), Value::String(token_digest(t)));
-            }
-            let cmd = kind.upsert(by, Value::Object(map))?;
-            run(&state, &entry, Expect::Absent(entry.clone()), cmd).await?;
-            let mut answer = shown(kind, current(&state, &entry).await?);
-            if let Some(t) = token {
-                answer["token"] = Value::String(t);
-            }
-            Ok((StatusCode::CREATED, Json(answer)).into_response())
-        }
-        .await,
-    )
+    over_http(&state, &headers, &uri, Op::Create, kind, None, Some(body)).await
 }
 
 async fn read(
@@ -329,13 +480,7 @@ async fn read(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    answer(
-        async {
-            operator(&state, &headers, &uri)?;
-            stored(&state, kind, &kind.entry(&id), StatusCode::OK).await
-        }
-        .await,
-    )
+    over_http(&state, &headers, &uri, Op::Read, kind, Some(&id), None).await
 }
 
 async fn change(
@@ -346,30 +491,16 @@ async fn change(
     Path(id): Path<String>,
     body: axum::body::Body,
 ) -> Response {
-    answer(
-        async {
-            let by = operator(&state, &headers, &uri)?;
-            let patch = object_body(body).await?;
-            if patch
-                .get("id")
-                .is_some_and(|v| v.as_str() != Some(id.as_str()))
-            {
-                return Ok(error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_field",
-                    "`id` cannot be changed (retire the entry and add a new one)",
-                ));
-            }
-            let entry = kind.entry(&id);
-            let now = current(&state, &entry).await?;
-            let mut merged = now.as_object().cloned().unwrap_or_default();
-            merged.extend(patch);
-            let cmd = kind.upsert(by, Value::Object(merged))?;
-            run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
-            stored(&state, kind, &entry, StatusCode::OK).await
-        }
-        .await,
+    over_http(
+        &state,
+        &headers,
+        &uri,
+        Op::Change,
+        kind,
+        Some(&id),
+        Some(body),
     )
+    .await
 }
 
 async fn retire(
@@ -379,16 +510,7 @@ async fn retire(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    answer(
-        async {
-            let by = operator(&state, &headers, &uri)?;
-            let entry = kind.entry(&id);
-            current(&state, &entry).await?; // 404 for an unknown id, whatever its kind
-            run(&state, &entry, Expect::Nothing, kind.retire(by, &id)).await?;
-            Ok(Json(json!({ "retired": id })).into_response())
-        }
-        .await,
-    )
+    over_http(&state, &headers, &uri, Op::Retire, kind, Some(&id), None).await
 }
 
 /// A new token: 32 random bytes, hex. `rand::rng()` is a cryptographically secure generator
@@ -406,25 +528,94 @@ async fn issue_token(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    answer(
-        async {
-            let by = operator(&state, &headers, &uri)?;
-            let entry = kind.entry(&id);
-            let now = current(&state, &entry).await?;
-            let token = new_token();
-            let mut record = now.clone();
-            record["token_sha256"] = Value::String(token_digest(&token));
-            let cmd = kind.upsert(by.clone(), record)?;
-            run(&state, &entry, Expect::Unchanged(entry.clone(), now), cmd).await?;
-            if let Actor::Operator(operator) = &by {
-                tracing::info!(entry = %entry, %operator, "token issued; earlier tokens revoked");
-            }
-            Ok((
-                StatusCode::CREATED,
-                Json(json!({ "id": id, "token": token })),
-            )
-                .into_response())
-        }
-        .await,
+    over_http(
+        &state,
+        &headers,
+        &uri,
+        Op::IssueToken,
+        kind,
+        Some(&id),
+        None,
     )
+    .await
+}
+
+/// `POST /v1/roster/import`: a roster file applied to the running service as the journaled
+/// changes that make its roster equal to the file (docs/deploy.md, "Changing the roster
+/// file"). The file is checked whole first (as at start: a 400 or 422 naming the entry, and
+/// nothing changed); then each change is one command, validated and journaled like any other
+/// (positions are checked then), and the answer lists what was applied and what the engine
+/// refused, with why (retiring an elder who has an open incident, for example). With
+/// `?dry_run=true` nothing is applied: the answer lists what would be.
+async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Body,
+) -> Response {
+    let by = match operator(&state, &headers, &uri) {
+        Ok(by) => by,
+        Err(refusal) => return *refusal,
+    };
+    let dry_run = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv == "dry_run=true" || kv == "dry_run=1");
+    let Ok(bytes) = axum::body::to_bytes(body, IMPORT_BYTES).await else {
+        m::frame_rejected("too_big");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_big",
+            format!("a roster file to import is at most {IMPORT_BYTES} bytes"),
+        );
+    };
+    let file: RosterFile = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                format!("not a roster file: {e}"),
+            )
+        }
+    };
+    if let Err(e) = Roster::from_file(file.clone(), &|_| Ok(())) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("the roster file is refused, nothing was changed: {e}"),
+        );
+    }
+    let service = match state.engine.roster_file().await {
+        Ok(r) => r,
+        Err(e) => return Refused::of(&e).response(),
+    };
+    let steps = file.import_steps(&service, &by);
+    let name = |s: &ImportStep| json!({"entry": s.entry, "id": s.id, "change": s.change});
+    if dry_run {
+        let changes: Vec<Value> = steps.iter().map(name).collect();
+        return Json(json!({"dry_run": true, "changes": changes})).into_response();
+    }
+    let (mut applied, mut refused) = (Vec::new(), Vec::new());
+    for step in steps {
+        match state.engine.command(step.command.clone()).await {
+            Ok(_) => applied.push(name(&step)),
+            Err(e) => {
+                let mut v = name(&step);
+                v["code"] = json!(e.code());
+                v["message"] = json!(e.to_string());
+                refused.push(v);
+            }
+        }
+    }
+    if let Actor::Operator(operator) = &by {
+        tracing::info!(
+            %operator,
+            applied = applied.len(),
+            refused = refused.len(),
+            "roster file imported"
+        );
+    }
+    Json(json!({"dry_run": false, "applied": applied, "refused": refused})).into_response()
 }

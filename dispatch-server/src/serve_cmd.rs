@@ -316,7 +316,7 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
                 differences = %differences.join("; "),
                 "the roster file differs from the data directory's roster, which is the truth \
                  (run-time changes are kept; the file only seeds an empty data directory); \
-                 apply changes over HTTP (docs/protocol.md, people management)"
+                 to apply the file, import it: POST /v1/roster/import (docs/deploy.md)"
             );
         }
     }

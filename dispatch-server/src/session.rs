@@ -549,7 +549,7 @@ where
             }
             if let (Role::Operator, Principal::Operator(o)) = (role, &self.ctx.principal) {
                 let rights = self.ctx.rights.of(o);
-                if let Err(why) = crate::http::missing_role(rights, o, OperatorRole::Dispatch) {
+                if let Err(why) = crate::http::missing_role(rights, o, msg.operator_role()) {
                     return self
                         .reply(ServerMessage::error(re, "missing_role", why))
                         .await;
@@ -746,6 +746,35 @@ where
                         format!("no open incident {incident_id}"),
                     ),
                     Err(e) => refusal(re, &e),
+                };
+                self.reply(msg).await?;
+                return Ok(None);
+            }
+            (
+                C::People {
+                    op,
+                    entry,
+                    entry_id,
+                    body,
+                },
+                Principal::Operator(o),
+            ) => {
+                let by = dispatch_core::model::Actor::Operator(o.clone());
+                let done = match body.map(crate::people::object).transpose() {
+                    Ok(body) => {
+                        let engine = &self.ctx.engine;
+                        crate::people::perform(engine, by, op, entry, entry_id.as_deref(), body)
+                            .await
+                    }
+                    Err(r) => Err(r),
+                };
+                let msg = match done {
+                    Ok((status, body)) => ServerMessage::PeopleResult {
+                        re,
+                        status: status.as_u16(),
+                        body,
+                    },
+                    Err(r) => ServerMessage::error(re, r.code, r.message),
                 };
                 self.reply(msg).await?;
                 return Ok(None);

@@ -150,6 +150,18 @@ pub enum ClientMessage {
         #[serde(default)]
         limit: Option<usize>,
     },
+    /// People management (an operator with the `people` role): the operations of
+    /// `/v1/{responders,elders,grids,operators,devices}` over HTTP, answered by
+    /// `people_result` (docs/protocol.md, "People management").
+    People {
+        op: crate::people::Op,
+        entry: crate::people::Kind,
+        /// The entry's id (every `op` but `create`, whose `body` holds it).
+        #[serde(default)]
+        entry_id: Option<String>,
+        #[serde(default)]
+        body: Option<Value>,
+    },
     // --- any role ---
     Ping,
 }
@@ -228,6 +240,9 @@ impl ClientMessage {
                     .try_for_each(|g| check_id("filter.grids", g.as_str())),
                 None => Ok(()),
             },
+            C::People { entry_id, .. } => entry_id
+                .as_deref()
+                .map_or(Ok(()), |id| check_id("entry_id", id)),
             C::Location { .. }
             | C::Availability { .. }
             | C::Accept { .. }
@@ -337,8 +352,18 @@ impl ClientMessage {
             | Assign { .. }
             | Cancel { .. }
             | Resolve { .. }
-            | Candidates { .. } => Some(Role::Operator),
+            | Candidates { .. }
+            | People { .. } => Some(Role::Operator),
             Ping => None,
+        }
+    }
+
+    /// The operator role an operator's message needs: `people` for people management,
+    /// `dispatch` for the rest.
+    pub fn operator_role(&self) -> dispatch_core::roster::OperatorRole {
+        match self {
+            ClientMessage::People { .. } => dispatch_core::roster::OperatorRole::People,
+            _ => dispatch_core::roster::OperatorRole::Dispatch,
         }
     }
 }
@@ -641,6 +666,13 @@ pub enum ServerMessage {
         re: Option<Value>,
         incident_id: IncidentId,
         candidates: Value,
+    },
+    /// To an operator: the answer to `people`, with the status and body HTTP would answer.
+    PeopleResult {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<Value>,
+        status: u16,
+        body: Value,
     },
     /// To a console that resumed: events after `from_seq` follow; no snapshot needed.
     Resumed {

@@ -4,11 +4,12 @@
 //! example in the document matches its schema (client examples also parse with
 //! `wire::parse_client`).
 
-use dispatch_core::event::{Event, EventRecord, WithdrawReason};
+use dispatch_core::event::{Event, EventRecord, RosterChange, RosterEntry, WithdrawReason};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{AlertId, ElderId, IncidentId, OfferId, OperatorId, ResponderId};
 use dispatch_core::model::{Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla};
 use dispatch_core::time::Timestamp;
+use dispatch_core::timebank::LedgerEntry;
 use dispatch_server::wire::{
     self, AlertAccepted, AlertAcceptedTag, Role, ServerMessage, CLIENT_TYPES,
 };
@@ -314,6 +315,12 @@ fn server_samples() -> Vec<ServerMessage> {
             candidates: json!([{"responder_id": "V1", "kind": "volunteer", "travel_mode": "foot",
                 "eta_s": 142, "distance_m": 178, "familiar": true}]),
         },
+        ServerMessage::PeopleResult {
+            re: Some(json!("p")),
+            status: 201,
+            body: json!({"id": "V9", "kind": "volunteer", "travel_mode": "foot",
+                "home": {"lat": -30.03, "lon": -51.22}, "skills": [], "has_token": false}),
+        },
     ]
 }
 
@@ -334,9 +341,10 @@ fn server_variant(m: &ServerMessage) -> usize {
         ServerMessage::Resumed { .. } => 10,
         ServerMessage::Candidates { .. } => 11,
         ServerMessage::RespondersMoved { .. } => 12,
+        ServerMessage::PeopleResult { .. } => 13,
     }
 }
-const SERVER_VARIANTS: usize = 13;
+const SERVER_VARIANTS: usize = 14;
 
 /// One sample of each `Event` variant.
 fn event_samples() -> Vec<Event> {
@@ -441,6 +449,28 @@ fn event_samples() -> Vec<Event> {
         Event::CheckedIn {
             elder_id: ElderId::from("E1"),
         },
+        Event::RosterChanged {
+            entry: RosterEntry::Responder,
+            id: "V7".into(),
+            change: RosterChange::TokenIssued,
+            by: Actor::Operator(OperatorId::from("OP1")),
+        },
+        Event::TimeBankRedeemed {
+            responder_id: r(),
+            entry: LedgerEntry::Redemption {
+                at: Timestamp(4_000),
+                minutes: 30,
+                note: "a haircut for her mother".into(),
+                by: OperatorId::from("OP1"),
+                override_negative: false,
+                balance_minutes: 12,
+            },
+        },
+        Event::Unassigned {
+            incident_id: i,
+            responder_id: r(),
+            reason: "V7 was retired: somebody else is asked".into(),
+        },
         Event::CareVisitMissed {
             incident_id: i,
             elder_id: ElderId::from("E1"),
@@ -479,11 +509,14 @@ fn event_variant(e: &Event) -> usize {
         Event::ResponderAvailability { .. } => 14,
         Event::TimeBankCredited { .. } => 15,
         Event::CheckedIn { .. } => 16,
-        Event::CareVisitMissed { .. } => 17,
-        Event::CareVisitDone { .. } => 18,
+        Event::RosterChanged { .. } => 17,
+        Event::TimeBankRedeemed { .. } => 18,
+        Event::Unassigned { .. } => 19,
+        Event::CareVisitMissed { .. } => 20,
+        Event::CareVisitDone { .. } => 21,
     }
 }
-const EVENT_VARIANTS: usize = 19;
+const EVENT_VARIANTS: usize = 22;
 
 #[test]
 fn document_is_asyncapi_3_for_the_v1_socket() {

@@ -438,3 +438,420 @@ async fn devices_and_operators_get_tokens_and_the_last_operator_stays() {
     assert_eq!(s, 404);
     server.stop().await;
 }
+
+/// A console request over the socket with OP1's session; the `people_result` or `error`.
+async fn over_socket(console: &mut common::Client, msg: Value, id: &str) -> Value {
+    let mut msg = msg;
+    msg["type"] = json!("people");
+    console.request(msg, id).await.0
+}
+
+/// The same operations as HTTP over the operator's WebSocket (`people` → `people_result`),
+/// with the same refusals, and only for an operator with the `people` role.
+#[tokio::test]
+async fn people_over_the_socket_does_what_http_does() {
+    let mut roster = common::roster();
+    roster.operators[1].roles = Some(vec!["dispatch".into()]); // OP2: dispatch only
+    let server = TestServer::start_with(
+        roster,
+        dispatch_server::Limits::default(),
+        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
+    )
+    .await;
+    let mut console = server.connect("OP1").await;
+    let r = over_socket(
+        &mut console,
+        json!({"op": "create", "entry": "responder", "body": volunteer("V9", 0.001)}),
+        "c",
+    )
+    .await;
+    assert_eq!(
+        (r["type"].clone(), r["status"].clone()),
+        (json!("people_result"), json!(201)),
+        "{r}"
+    );
+    assert_eq!(r["body"]["has_token"], false, "{r}");
+    let r = over_socket(
+        &mut console,
+        json!({"op": "issue_token", "entry": "responder", "entry_id": "V9"}),
+        "t",
+    )
+    .await;
+    assert_eq!(r["status"], 201, "{r}");
+    let t = r["body"]["token"].as_str().expect("token").to_string();
+    assert_eq!(server.upgrade_status(&t).await, 101);
+    let r = over_socket(
+        &mut console,
+        json!({"op": "change", "entry": "responder", "entry_id": "V9", "body": {"skills": ["cleaning"]}}),
+        "p",
+    )
+    .await;
+    assert_eq!(
+        (r["status"].clone(), r["body"]["skills"].clone()),
+        (json!(200), json!(["cleaning"])),
+        "{r}"
+    );
+    // What HTTP now reads is what the socket wrote.
+    let (s, stored) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!((s, &stored), (200, &r["body"]));
+    let r = over_socket(
+        &mut console,
+        json!({"op": "read", "entry": "responder", "entry_id": "V9"}),
+        "r",
+    )
+    .await;
+    assert_eq!(r["body"], stored, "{r}");
+
+    // Refusals are error frames with HTTP's codes, naming what is wrong; nothing changes.
+    for (msg, code, named) in [
+        (
+            json!({"op": "read", "entry": "elder", "entry_id": "E404"}),
+            "unknown",
+            "E404",
+        ),
+        (json!({"op": "read", "entry": "elder"}), "bad_field", "id"),
+        (
+            json!({"op": "change", "entry": "responder", "entry_id": "V9", "body": {"token_sha256": "00"}}),
+            "bad_field",
+            "token_sha256",
+        ),
+        (
+            json!({"op": "create", "entry": "responder", "body": volunteer("V1", 0.0)}),
+            "conflict",
+            "V1",
+        ),
+        (
+            json!({"op": "change", "entry": "elder", "entry_id": "E1", "body": {"paired_responders": ["V404"]}}),
+            "unknown_responder",
+            "V404",
+        ),
+        (
+            json!({"op": "issue_token", "entry": "elder", "entry_id": "E1"}),
+            "bad_field",
+            "token",
+        ),
+        (
+            json!({"op": "fly", "entry": "elder", "entry_id": "E1"}),
+            "bad_field",
+            "fly",
+        ),
+    ] {
+        let r = over_socket(&mut console, msg.clone(), "x").await;
+        assert_eq!(r["type"], "error", "{msg}: {r}");
+        assert_eq!(r["code"], code, "{msg}: {r}");
+        assert!(
+            r["message"].as_str().unwrap_or("").contains(named),
+            "{msg}: {r}"
+        );
+    }
+    let (_, after) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(after, stored);
+    let (_, e1) = op(&server, "GET", "/v1/elders/E1", None).await;
+    assert_eq!(e1["paired_responders"], json!(["V1"]));
+
+    // OP2 may dispatch but not manage people; a phone may do neither.
+    let mut dispatcher = server.connect("OP2").await;
+    let r = over_socket(
+        &mut dispatcher,
+        json!({"op": "retire", "entry": "responder", "entry_id": "V9"}),
+        "d",
+    )
+    .await;
+    assert_eq!(
+        (r["type"].clone(), r["code"].clone()),
+        (json!("error"), json!("missing_role")),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().unwrap_or("").contains("`people`"),
+        "{r}"
+    );
+    let mut phone = server.connect("V1").await;
+    let r = over_socket(
+        &mut phone,
+        json!({"op": "retire", "entry": "responder", "entry_id": "V9"}),
+        "v",
+    )
+    .await;
+    assert_eq!(r["code"], "forbidden", "{r}");
+    let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(s, 200, "V9 is still there");
+    // Retired over the socket: gone, and its token refused.
+    let r = over_socket(
+        &mut console,
+        json!({"op": "retire", "entry": "responder", "entry_id": "V9"}),
+        "del",
+    )
+    .await;
+    assert_eq!(
+        (r["status"].clone(), r["body"].clone()),
+        (json!(200), json!({"retired": "V9"})),
+        "{r}"
+    );
+    assert_eq!(server.upgrade_status(&t).await, 401);
+    server.stop().await;
+}
+
+/// Every roster change and redemption reaches the operator stream as a numbered event that
+/// names the entry and who made the change, and never carries the record (no token digest,
+/// no elder's details).
+#[tokio::test]
+async fn roster_changes_and_redemptions_are_on_the_operator_stream() {
+    let server = TestServer::start().await;
+    let mut console = server.connect("OP2").await;
+    console.request(json!({"type": "subscribe"}), "s").await;
+    add_with_token(&server, "V9").await;
+    let (s, _) = op(
+        &server,
+        "PATCH",
+        "/v1/elders/E1",
+        Some(&json!({"details": {"name": "Dona Lurdes"}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, r) = op(
+        &server,
+        "POST",
+        "/v1/responders/V9/time-bank/redemptions",
+        Some(&json!({"minutes": 30, "note": "cleaning for her mother", "override_negative": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = op(&server, "DELETE", "/v1/responders/V9", None).await;
+    assert_eq!(s, 200);
+    let mut seen = Vec::new();
+    let mut seqs = Vec::new();
+    while seen.len() < 5 {
+        let e = console.recv().await;
+        if e["type"] == "roster_changed" || e["type"] == "time_bank_redeemed" {
+            seqs.push(e["seq"].as_u64().expect("numbered"));
+            assert_eq!(
+                e["by"].get("id").or(e["entry"].get("by")),
+                Some(&json!("OP1")),
+                "{e}"
+            );
+            let text = e.to_string();
+            assert!(
+                !text.contains("token_sha256") && !text.contains("Lurdes"),
+                "{e}"
+            );
+            seen.push(if e["type"] == "roster_changed" {
+                format!(
+                    "{} {} {}",
+                    e["entry"].as_str().unwrap(),
+                    e["id"].as_str().unwrap(),
+                    e["change"].as_str().unwrap()
+                )
+            } else {
+                format!(
+                    "redeemed {} {}",
+                    e["responder_id"].as_str().unwrap(),
+                    e["entry"]["balance_minutes"]
+                )
+            });
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            "responder V9 added",
+            "responder V9 token_issued",
+            "elder E1 changed",
+            "redeemed V9 -30",
+            "responder V9 retired",
+        ]
+    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    server.stop().await;
+}
+
+/// A volunteer retired on the way to a fall is taken off it, their phone closed, and the
+/// incident is offered to somebody else: the console sees `unassigned`, V1 gets the offer.
+#[tokio::test]
+async fn a_volunteer_retired_on_the_way_is_replaced_by_somebody_else() {
+    let server = TestServer::start().await;
+    let t = add_with_token(&server, "V9").await;
+    let mut console = server.connect("OP1").await;
+    console.request(json!({"type": "subscribe"}), "s").await;
+    let mut phone = server.connect_with("V9", &t).await;
+    phone
+        .request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("people-job", "E1"), "1").await;
+    let (offer, _) = phone.recv_until("offer", |_| true).await;
+    let (r, _) = phone
+        .request(
+            json!({"type": "accept", "offer_id": offer["offer_id"]}),
+            "a",
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    phone.recv_until("assigned", |_| true).await;
+    // V1 comes on duty while V9 is on the way.
+    let mut v1 = server.connect("V1").await;
+    v1.request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+
+    let (s, body) = op(&server, "DELETE", "/v1/responders/V9", None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(phone.closed_with().await, Some(4003));
+    let (gone, _) = console
+        .recv_until("unassigned", |e| e["responder_id"] == "V9")
+        .await;
+    assert_eq!(gone["incident_id"], acc["incident_id"], "{gone}");
+    let (again, _) = v1.recv_until("offer", |_| true).await;
+    assert_eq!(again["incident_id"], acc["incident_id"], "{again}");
+    let (_, view) = op(
+        &server,
+        "GET",
+        &format!("/v1/incidents/{}", acc["incident_id"]),
+        None,
+    )
+    .await;
+    assert_eq!(view["summary"]["community"], json!([]), "{view}");
+    server.stop().await;
+}
+
+fn changes(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["entry"].as_str().unwrap(),
+                c["id"].as_str().unwrap(),
+                c["change"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A changed roster file reaches a running service only through an explicit import: a dry run
+/// lists the differences and changes nothing; the import applies each as a journaled change
+/// (seen on the operator stream), reports what the engine refused and why, and a bad file is
+/// refused whole.
+#[tokio::test]
+async fn a_changed_roster_file_is_imported_explicitly_and_reports_its_differences() {
+    let server = TestServer::start().await;
+    let mut console = server.connect("OP2").await;
+    console.request(json!({"type": "subscribe"}), "s").await;
+    // E1 has an open incident: retiring E1 must be refused, and reported.
+    let mut gw = server.connect("GW1").await;
+    let (acc, _) = gw.request(fall("import-1", "E1"), "1").await;
+    assert_eq!(acc["type"], "alert_accepted", "{acc}");
+
+    let mut file = common::roster();
+    let mut v9 = file.responders[0].clone();
+    v9.id = "V9".into();
+    v9.token_sha256 = Some(common::digest("v9-token"));
+    file.responders.push(v9);
+    file.responders[0].token_sha256 = Some(common::digest("v1-new-token")); // V1's lost phone
+    file.responders.retain(|r| r.id.as_str() != "V2"); // V2 left
+    file.elders[1].care_level = 3; // E2
+    file.elders.retain(|e| e.id.as_str() != "E1"); // E1 moved away, but has an open incident
+    let body = serde_json::to_value(&file).unwrap();
+    let want = vec![
+        "responder V1 token_issued",
+        "responder V9 added",
+        "elder E2 changed",
+        "elder E1 retired",
+        "responder V2 retired",
+    ];
+
+    let (s, dry) = op(
+        &server,
+        "POST",
+        "/v1/roster/import?dry_run=true",
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(changes(&dry["changes"]), want);
+    let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(s, 404, "a dry run changes nothing");
+    assert_eq!(server.upgrade_status(&token("V1")).await, 101);
+
+    let (s, done) = op(&server, "POST", "/v1/roster/import", Some(&body)).await;
+    assert_eq!(s, 200, "{done}");
+    let mut applied = want.clone();
+    applied.retain(|c| *c != "elder E1 retired");
+    assert_eq!(changes(&done["applied"]), applied, "{done}");
+    assert_eq!(
+        changes(&done["refused"]),
+        vec!["elder E1 retired"],
+        "{done}"
+    );
+    let why = done["refused"][0]["message"].as_str().unwrap_or("");
+    assert!(why.contains("open incident"), "{done}");
+    // The changes hold: V9 exists, V1's old token is refused and the new one works, V2 is gone.
+    let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(server.upgrade_status(&token("V1")).await, 401);
+    assert_eq!(server.upgrade_status("v1-new-token").await, 101);
+    let (s, _) = op(&server, "GET", "/v1/responders/V2", None).await;
+    assert_eq!(s, 404);
+    let (_, e2) = op(&server, "GET", "/v1/elders/E2", None).await;
+    assert_eq!(e2["care_level"], 3);
+    // The console saw each applied change, in order.
+    let mut seen = Vec::new();
+    while seen.len() < applied.len() {
+        let e = console.recv().await;
+        if e["type"] == "roster_changed" {
+            seen.push(format!(
+                "{} {} {}",
+                e["entry"].as_str().unwrap(),
+                e["id"].as_str().unwrap(),
+                e["change"].as_str().unwrap()
+            ));
+        }
+    }
+    assert_eq!(seen, applied);
+    // Importing the same file again changes nothing but what was refused.
+    let (_, again) = op(
+        &server,
+        "POST",
+        "/v1/roster/import?dry_run=true",
+        Some(&body),
+    )
+    .await;
+    assert_eq!(
+        changes(&again["changes"]),
+        vec!["elder E1 retired"],
+        "{again}"
+    );
+
+    // A bad file is refused whole, naming the problem, and nothing changes.
+    let mut bad = body.clone();
+    bad["responders"][0]["grid_id"] = json!("G404");
+    bad["grids"][0]["name"] = json!("Renamed");
+    let (s, r) = op(&server, "POST", "/v1/roster/import", Some(&bad)).await;
+    assert_eq!(s, 422, "{r}");
+    assert!(r["message"].as_str().unwrap_or("").contains("G404"), "{r}");
+    let mut unknown = body.clone();
+    unknown["responders"][0]["colour"] = json!("red");
+    let (s, r) = op(&server, "POST", "/v1/roster/import", Some(&unknown)).await;
+    assert_eq!(s, 400, "{r}");
+    assert!(
+        r["message"].as_str().unwrap_or("").contains("colour"),
+        "{r}"
+    );
+    let (_, g1) = op(&server, "GET", "/v1/grids/G1", None).await;
+    assert_eq!(g1["name"], "Centro");
+    // Only an operator with the `people` role may import.
+    let (s, _) = server
+        .http("POST", "/v1/roster/import", Some(&token("V1")), Some(&body))
+        .await;
+    assert_eq!(s, 401, "V1's old token no longer works at all");
+    let (s, _) = server
+        .http(
+            "POST",
+            "/v1/roster/import",
+            Some(&token("GW1")),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(s, 403);
+    server.stop().await;
+}

@@ -347,6 +347,10 @@ impl KpiCollector {
             | Event::ResponderMoved { .. }
             | Event::ResponderAvailability { .. }
             | Event::CheckedIn { .. }
+            // The simulator changes no roster and redeems nothing at run time.
+            | Event::RosterChanged { .. }
+            | Event::TimeBankRedeemed { .. }
+            | Event::Unassigned { .. }
             | Event::CareVisitMissed { .. }
             | Event::CareVisitDone { .. } => {}
         }

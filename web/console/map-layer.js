@@ -98,7 +98,14 @@ export function createMapLayer(map, ctx) {
       if (!full) {
         for (const id of state.touched) {
           const r = state.responders.get(id);
-          if (!r) continue;
+          if (!r) {
+            // a responder who left (retired): their marker goes with a rebuild
+            if (pool.delete(id)) {
+              full = true;
+              break;
+            }
+            continue;
+          }
           const m = pool.get(id);
           if (!m || !r.position || labelledIds.has(id) || (sel !== null && r.status.incident_id === sel)) {
             full = true;

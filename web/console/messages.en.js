@@ -131,6 +131,7 @@ export default {
   'event.incident_resolved': 'Resolved by {by}',
   'event.incident_cancelled': 'Cancelled by {by}',
   'event.time_bank_credited': '{responder_id}: {minutes} min credited to the time bank',
+  'event.unassigned': '{responder_id} taken off the incident: {reason}',
   'event.care_visit_missed': 'Care plan ({item_id}): missed, nobody came in its window',
   'event.care_visit_done': 'Care plan ({item_id}): done {when}',
   'care.on_time': 'on time',

@@ -131,6 +131,7 @@ export default {
   'event.incident_resolved': '由 {by} 解决',
   'event.incident_cancelled': '由 {by} 取消',
   'event.time_bank_credited': '{responder_id}：时间银行记入 {minutes} 分钟',
+  'event.unassigned': '{responder_id} 已撤离此事件：{reason}',
   'event.care_visit_missed': '照护计划（{item_id}）：未完成，时段内无人上门',
   'event.care_visit_done': '照护计划（{item_id}）：已完成（{when}）',
   'care.on_time': '按时',

@@ -231,8 +231,30 @@ const FOLD = {
     const inc = state.incidents.get(e.incident_id);
     if (inc) inc.nobody = e.reason;
   },
+  // a responder taken off an incident (retired while on it): the incident goes on without them
+  unassigned(state, e) {
+    const inc = state.incidents.get(e.incident_id);
+    if (inc) {
+      if (inc.ambulance === e.responder_id) inc.ambulance = null;
+      inc.community = inc.community.filter((r) => r !== e.responder_id);
+      if (inc.community.length === 0 && (inc.status === 'assigned' || inc.status === 'on_scene')) {
+        inc.status = 'dispatching';
+      }
+    }
+    const r = state.responders.get(e.responder_id);
+    if (r && r.status.incident_id === e.incident_id) r.status = { state: 'off_duty' };
+  },
+  // people management: a retired responder leaves the map (an added one appears with the
+  // next snapshot, once it has a position)
+  roster_changed(state, e) {
+    if (e.entry === 'responder' && e.change === 'retired' && state.responders.has(e.id)) {
+      state.responders.delete(e.id);
+      state.touched.add(e.id);
+    }
+  },
   alert_joined() {},
   time_bank_credited() {},
+  time_bank_redeemed() {},
   checked_in() {},
   // On the incident's timeline (fetched); the queue needs nothing of them.
   care_visit_missed() {},

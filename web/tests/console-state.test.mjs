@@ -212,3 +212,22 @@ test('the two catalogues have the same keys', async () => {
   for (const [p, ks] of Object.entries(dynamic)) for (const k of ks) used.add(`${p}.${k}`);
   for (const k of used) assert.ok(k in en, `en lacks ${k}`);
 });
+
+test('a responder retired while on an incident is taken off it, and leaves the map', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'assigned', incident_id: 1, responder_id: 'V1', role: 'community', eta_s: 60, route: [], reason: 'accepted' });
+  const inc = s.state.incidents.get(1);
+  assert.equal(inc.status, 'assigned');
+  s.apply({ seq: 12, at: T0 + 1000, type: 'unassigned', incident_id: 1, responder_id: 'V1', reason: 'V1 was retired: somebody else is asked' });
+  assert.deepEqual(inc.community, []);
+  assert.equal(inc.status, 'dispatching');
+  assert.equal(s.state.responders.get('V1').status.state, 'off_duty');
+  s.apply({ seq: 13, at: T0 + 1000, type: 'roster_changed', entry: 'responder', id: 'V1', change: 'retired', by: { role: 'operator', id: 'OP1' } });
+  assert.ok(!s.state.responders.has('V1'));
+  // other roster changes and a redemption change nothing the console draws
+  const before = [...s.state.responders.keys()];
+  s.apply({ seq: 14, at: T0 + 2000, type: 'roster_changed', entry: 'elder', id: 'E1', change: 'changed', by: { role: 'operator', id: 'OP1' } });
+  s.apply({ seq: 15, at: T0 + 2000, type: 'time_bank_redeemed', responder_id: 'A1', entry: { kind: 'redemption', minutes: 30, balance_minutes: 0 } });
+  assert.deepEqual([...s.state.responders.keys()], before);
+  assert.equal(s.lastSeq, 15, "every event was taken in order");
+});

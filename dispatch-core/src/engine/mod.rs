@@ -46,10 +46,11 @@
 
 use crate::command::{Alert, Command, Reply};
 use crate::error::CommandError;
-use crate::event::{Event, EventRecord, WithdrawReason};
+use crate::event::{Event, EventRecord, RosterChange, RosterEntry, WithdrawReason};
 use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, NeedsOperator, Offer, OfferStatus};
+use crate::journal::ROSTER_EVENTS_SINCE;
 use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
@@ -57,7 +58,9 @@ use crate::model::{
 use crate::policy::{MatchingMode, Plan, PolicyConfig};
 use crate::responder::{ResponderState, ResponderStatus};
 use crate::road::RoadNetwork;
-use crate::roster::{Roster, RosterError, RosterFile};
+use crate::roster::{
+    DeviceRecord, OperatorRecord, ResponderRecord, Roster, RosterError, RosterFile,
+};
 use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
 use crate::timebank::{RedeemError, RedemptionRequest, TimeBank, TimeBankView};
@@ -526,26 +529,49 @@ impl Engine {
             }
             Command::UpsertGrid { by, grid } => {
                 self.check_actor(&by)?;
+                let id = grid.id.to_string();
+                let change = added_or_changed(self.roster.grid(&grid.id).is_some(), false);
                 self.roster
                     .upsert_grid(grid)
                     .map_err(roster_to_command_error)?;
+                self.roster_changed(now, by, RosterEntry::Grid, id, change);
                 Reply::Done
             }
             Command::UpsertResponder { by, responder } => {
                 self.check_actor(&by)?;
-                self.upsert_responder(responder)?
+                let id = responder.id.to_string();
+                let old = self.roster.responder(&responder.id);
+                let change = added_or_changed(
+                    old.is_some(),
+                    old.is_some_and(|o| {
+                        o.token_sha256 != responder.token_sha256
+                            && ResponderRecord {
+                                token_sha256: responder.token_sha256.clone(),
+                                ..o.clone()
+                            } == responder
+                    }),
+                );
+                let reply = self.upsert_responder(responder)?;
+                self.roster_changed(now, by, RosterEntry::Responder, id, change);
+                reply
             }
             Command::RetireResponder { by, responder_id } => {
                 self.check_actor(&by)?;
-                self.retire_responder(now, &responder_id)?
+                let reply = self.retire_responder(now, &responder_id)?;
+                let id = responder_id.to_string();
+                self.roster_changed(now, by, RosterEntry::Responder, id, RosterChange::Retired);
+                reply
             }
             Command::UpsertElder { by, elder } => {
                 self.check_actor(&by)?;
+                let id = elder.id.to_string();
+                let change = added_or_changed(self.roster.elder(&elder.id).is_some(), false);
                 let roads = self.roads.clone();
                 let on_map = |p: LatLon| roads.check_on_map(p);
                 self.roster
                     .upsert_elder(elder, &on_map)
                     .map_err(roster_to_command_error)?;
+                self.roster_changed(now, by, RosterEntry::Elder, id, change);
                 Reply::Done
             }
             Command::RetireElder { by, elder_id } => {
@@ -561,6 +587,8 @@ impl Engine {
                 self.roster
                     .retire_elder(&elder_id)
                     .map_err(roster_to_command_error)?;
+                let id = elder_id.to_string();
+                self.roster_changed(now, by, RosterEntry::Elder, id, RosterChange::Retired);
                 Reply::Done
             }
             Command::RetireGrid { by, grid_id } => {
@@ -571,13 +599,28 @@ impl Engine {
                 self.roster
                     .retire_grid(&grid_id)
                     .map_err(roster_to_command_error)?;
+                let id = grid_id.to_string();
+                self.roster_changed(now, by, RosterEntry::Grid, id, RosterChange::Retired);
                 Reply::Done
             }
             Command::UpsertOperator { by, operator } => {
                 self.check_actor(&by)?;
+                let id = operator.id.to_string();
+                let old = self.roster.operator(&operator.id);
+                let change = added_or_changed(
+                    old.is_some(),
+                    old.is_some_and(|o| {
+                        o.token_sha256 != operator.token_sha256
+                            && OperatorRecord {
+                                token_sha256: operator.token_sha256.clone(),
+                                ..o.clone()
+                            } == operator
+                    }),
+                );
                 self.roster
                     .upsert_operator(operator)
                     .map_err(roster_to_command_error)?;
+                self.roster_changed(now, by, RosterEntry::Operator, id, change);
                 Reply::Done
             }
             Command::RetireOperator { by, operator_id } => {
@@ -585,13 +628,28 @@ impl Engine {
                 self.roster
                     .retire_operator(&operator_id)
                     .map_err(roster_to_command_error)?;
+                let id = operator_id.to_string();
+                self.roster_changed(now, by, RosterEntry::Operator, id, RosterChange::Retired);
                 Reply::Done
             }
             Command::UpsertDevice { by, device } => {
                 self.check_actor(&by)?;
+                let id = device.id.to_string();
+                let old = self.roster.device(&device.id);
+                let change = added_or_changed(
+                    old.is_some(),
+                    old.is_some_and(|o| {
+                        o.token_sha256 != device.token_sha256
+                            && DeviceRecord {
+                                token_sha256: device.token_sha256.clone(),
+                                ..o.clone()
+                            } == device
+                    }),
+                );
                 self.roster
                     .upsert_device(device)
                     .map_err(roster_to_command_error)?;
+                self.roster_changed(now, by, RosterEntry::Device, id, change);
                 Reply::Done
             }
             Command::RetireDevice { by, device_id } => {
@@ -599,6 +657,8 @@ impl Engine {
                 self.roster
                     .retire_device(&device_id)
                     .map_err(roster_to_command_error)?;
+                let id = device_id.to_string();
+                self.roster_changed(now, by, RosterEntry::Device, id, RosterChange::Retired);
                 Reply::Done
             }
             Command::RedeemTimeBank {
@@ -633,6 +693,15 @@ impl Engine {
                                 }
                             }
                         })?;
+                if self.rules >= ROSTER_EVENTS_SINCE {
+                    self.emit(
+                        now,
+                        Event::TimeBankRedeemed {
+                            responder_id,
+                            entry: entry.clone(),
+                        },
+                    );
+                }
                 Reply::TimeBankRedeemed { entry }
             }
         };
@@ -671,6 +740,28 @@ impl Engine {
             self.incidents.update(id, |i| i.timeline.push(rec.clone()));
         }
         self.events.push_back(rec);
+    }
+
+    /// Tells the operators that a roster entry changed (decision version 4 on).
+    fn roster_changed(
+        &mut self,
+        now: Timestamp,
+        by: Actor,
+        entry: RosterEntry,
+        id: String,
+        change: RosterChange,
+    ) {
+        if self.rules >= ROSTER_EVENTS_SINCE {
+            self.emit(
+                now,
+                Event::RosterChanged {
+                    entry,
+                    id,
+                    change,
+                    by,
+                },
+            );
+        }
     }
 
     fn slot(&self, id: &ResponderId) -> Result<u32, CommandError> {
@@ -713,6 +804,15 @@ impl Engine {
                 "{other:?} may not change the roster"
             ))),
         }
+    }
+}
+
+/// `added`, `changed`, or `token_issued` when only the token digest differs.
+fn added_or_changed(existed: bool, token_only: bool) -> RosterChange {
+    match (existed, token_only) {
+        (false, _) => RosterChange::Added,
+        (true, true) => RosterChange::TokenIssued,
+        (true, false) => RosterChange::Changed,
     }
 }
 

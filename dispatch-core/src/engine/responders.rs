@@ -181,6 +181,14 @@ impl Responders {
     }
 
     /// Retires a responder (already off duty, so out of the R-tree); the slot is kept.
+    /// A responder retired while on a job leaves it: off duty, whatever the job's state (the
+    /// one move the status table has no row for, because nobody but a retirement makes it).
+    pub(super) fn leave_job(&mut self, slot: u32) {
+        debug_assert!(self.list[slot as usize].status.incident().is_some());
+        self.list[slot as usize].status = ResponderStatus::OffDuty;
+        self.index_remove(slot);
+    }
+
     pub(super) fn retire(&mut self, slot: u32) {
         debug_assert!(self.list[slot as usize].anchor.is_none());
         self.list[slot as usize].retired = true;
@@ -369,7 +377,8 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         let slot = self.slot(id)?;
         let st = self.responders[slot].status;
-        if st.incident().is_some() {
+        // Decision versions before 4 refused to retire somebody on a job.
+        if st.incident().is_some() && self.rules < crate::journal::ROSTER_EVENTS_SINCE {
             return Err(CommandError::InvalidTransition {
                 responder: id.clone(),
                 action: "retire",
@@ -379,6 +388,9 @@ impl Engine {
         self.roster
             .retire_responder(id)
             .map_err(roster_to_command_error)?;
+        if let Some(incident_id) = st.incident() {
+            self.take_off_incident(now, slot, incident_id, format!("{id} was retired"));
+        }
         match st {
             ResponderStatus::Offered { offer_id, .. } => self.withdraw(
                 now,
@@ -395,5 +407,76 @@ impl Engine {
         }
         self.responders.retire(slot);
         Ok(Reply::Done)
+    }
+
+    /// Takes a committed responder off an open incident (they were retired while on it) and
+    /// lets the incident go on as if they had never accepted: with nobody else from the
+    /// community assigned and nobody at the door, it is offered again, wave after wave; an
+    /// ambulance crew is replaced by another ambulance. The promises keep their clocks.
+    fn take_off_incident(
+        &mut self,
+        now: Timestamp,
+        slot: u32,
+        incident_id: IncidentId,
+        why: String,
+    ) {
+        let id = self.responders[slot].record.id.clone();
+        self.responders.leave_job(slot);
+        let was_ambulance = self
+            .incidents
+            .update(incident_id, |inc| {
+                inc.arrived.remove(&id);
+                if inc.ambulance.as_ref() == Some(&id) {
+                    inc.ambulance = None;
+                    inc.ambulance_at = None;
+                    return true;
+                }
+                inc.community.retain(|r| r != &id);
+                // Whoever was told "somebody else took it" never declined: ask them again.
+                let filled: Vec<ResponderId> = inc
+                    .timeline
+                    .iter()
+                    .filter_map(|e| match &e.event {
+                        Event::OfferWithdrawn {
+                            responder_id,
+                            reason: WithdrawReason::Filled,
+                            ..
+                        } => Some(responder_id.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                for r in &filled {
+                    inc.asked.remove(r);
+                }
+                if !inc.has_community()
+                    && inc.arrived.is_empty()
+                    && matches!(
+                        inc.status,
+                        IncidentStatus::Assigned | IncidentStatus::OnScene
+                    )
+                {
+                    inc.status = IncidentStatus::Dispatching;
+                }
+                false
+            })
+            .unwrap_or(false);
+        let reason = if was_ambulance {
+            format!("{why}: another ambulance is sent")
+        } else {
+            format!("{why}: somebody else is asked")
+        };
+        self.emit(
+            now,
+            Event::Unassigned {
+                incident_id,
+                responder_id: id,
+                reason: reason.clone(),
+            },
+        );
+        if was_ambulance {
+            self.dispatch_ambulance(now, incident_id, reason);
+        } else if self.incidents[&incident_id].wants_offers() {
+            self.pending.insert(incident_id);
+        }
     }
 }

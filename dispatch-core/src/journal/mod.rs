@@ -67,9 +67,18 @@ pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// in the records); 2 = the first that records it; 3 = alerts keyed by (device, alert id),
 /// one open incident per need rather than per elder, alerts the engine cannot dispatch kept
 /// for the operators, surge waves of their own size, emergencies that ask again and take
-/// responders from services next door (issue 12). The earlier rules stay in
-/// `engine/legacy.rs` so that a crash tail of the previous release replays as decided.
-pub const DECISION_VERSION: u32 = 3;
+/// responders from services next door (issue 12); 4 = run-time roster changes and time-bank
+/// redemptions are events (`roster_changed`, `time_bank_redeemed`), and a responder retired
+/// while assigned is taken off the incident (`unassigned`) instead of being refused (issue 15).
+/// The earlier rules stay in `engine/legacy.rs` so that a crash tail of the previous release
+/// replays as decided.
+pub const DECISION_VERSION: u32 = 4;
+
+/// The first decision version whose roster changes and redemptions emit events. Such a command
+/// journaled with no Decisions record after it was decided by an earlier version (or crashed
+/// before its events were durable, so nobody saw them): replay decides it by the rules just
+/// before this one (`Replayer::apply_before`).
+pub const ROSTER_EVENTS_SINCE: u32 = 4;
 
 fn readable(version: u8) -> bool {
     (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)

@@ -41,6 +41,8 @@ pub struct Replayer {
     pub verified_ignoring_reasons: u64,
     pub commands: u64,
     pub timeouts: u64,
+    /// The decision version last set on the target (`None`: the target's own, the current).
+    rules: Option<u32>,
 }
 
 impl Replayer {
@@ -62,23 +64,35 @@ impl Replayer {
         record: &Record,
         next: Option<&Record>,
     ) -> Result<(), ReplayError> {
-        if let Some(Record {
-            entry: Entry::Decisions {
-                decision_version, ..
-            },
-            ..
-        }) = next
-        {
+        let decided_by = match next {
+            Some(Record {
+                entry: Entry::Decisions {
+                    decision_version, ..
+                },
+                ..
+            }) => Some(*decision_version),
+            _ => None,
+        };
+        if let Some(v) = decided_by {
             if matches!(record.entry, Entry::Command { .. } | Entry::Timeout { .. }) {
-                target.set_decision_version(*decision_version);
+                target.set_decision_version(v);
+                self.rules = Some(v);
             }
         }
         match &record.entry {
             Entry::Command { now, command } => {
                 self.pending.clear();
-                target
-                    .handle_command(*now, command.clone())
-                    .map_err(|error| ReplayError::Refused { now: *now, error })?;
+                // A roster change with no events after it predates the events for roster
+                // changes (see `ROSTER_EVENTS_SINCE`): decided as it was, without them.
+                let silent = decided_by.is_none() && command.is_roster_change();
+                if silent {
+                    target.set_decision_version(ROSTER_EVENTS_SINCE - 1);
+                }
+                let done = target.handle_command(*now, command.clone());
+                if silent {
+                    target.set_decision_version(self.rules.unwrap_or(DECISION_VERSION));
+                }
+                done.map_err(|error| ReplayError::Refused { now: *now, error })?;
                 self.commands += 1;
                 self.drain(target);
             }
@@ -150,7 +164,8 @@ pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
         | NoResponderAvailable { reason, .. }
         | Escalated { reason, .. }
         | IncidentResolved { reason, .. }
-        | IncidentCancelled { reason, .. } => Some(reason),
+        | IncidentCancelled { reason, .. }
+        | Unassigned { reason, .. } => Some(reason),
         AlertJoined { .. }
         | OfferDeclined { .. }
         | OfferExpired { .. }
@@ -161,6 +176,8 @@ pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
         | ResponderAvailability { .. }
         | TimeBankCredited { .. }
         | CheckedIn { .. }
+        | RosterChanged { .. }
+        | TimeBankRedeemed { .. }
         | CareVisitMissed { .. }
         | CareVisitDone { .. } => None,
     }

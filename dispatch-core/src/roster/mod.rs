@@ -82,6 +82,217 @@ impl RosterFile {
     }
 }
 
+/// One change of an import: what it does to which entry, and the command that does it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportStep {
+    pub entry: crate::event::RosterEntry,
+    pub id: String,
+    pub change: crate::event::RosterChange,
+    pub command: crate::command::Command,
+}
+
+impl RosterFile {
+    /// The commands that make `service` (the roster a running service holds) equal to `self`
+    /// (a roster file), in an order each can be applied in: grids, responders, elders,
+    /// operators and devices added or changed first, then what the file no longer holds
+    /// retired (devices, operators, elders, responders, grids: nothing is retired while an
+    /// entry still in the file names it). Entries equal in both are left alone.
+    pub fn import_steps(&self, service: &RosterFile, by: &crate::model::Actor) -> Vec<ImportStep> {
+        use crate::command::Command as C;
+        use crate::event::{RosterChange, RosterEntry as E};
+        fn upserts<T: Clone + PartialEq>(
+            file: &[T],
+            live: &[T],
+            id: impl Fn(&T) -> String,
+            token_only: impl Fn(&T, &T) -> bool,
+            mut step: impl FnMut(String, RosterChange, T),
+        ) {
+            let live: BTreeMap<String, &T> = live.iter().map(|t| (id(t), t)).collect();
+            for t in file {
+                let change = match live.get(&id(t)) {
+                    None => RosterChange::Added,
+                    Some(old) if *old == t => continue,
+                    Some(old) if token_only(old, t) => RosterChange::TokenIssued,
+                    Some(_) => RosterChange::Changed,
+                };
+                step(id(t), change, t.clone());
+            }
+        }
+        fn gone<T>(file: &[T], live: &[T], id: impl Fn(&T) -> String) -> Vec<String> {
+            let kept: std::collections::BTreeSet<String> = file.iter().map(&id).collect();
+            live.iter().map(id).filter(|i| !kept.contains(i)).collect()
+        }
+        let mut out = Vec::new();
+        let mut push = |entry, id, change, command| {
+            out.push(ImportStep {
+                entry,
+                id,
+                change,
+                command,
+            })
+        };
+        upserts(
+            &self.grids,
+            &service.grids,
+            |g| g.id.to_string(),
+            |_, _| false,
+            |id, c, grid| {
+                push(
+                    E::Grid,
+                    id,
+                    c,
+                    C::UpsertGrid {
+                        by: by.clone(),
+                        grid,
+                    },
+                )
+            },
+        );
+        upserts(
+            &self.responders,
+            &service.responders,
+            |r| r.id.to_string(),
+            |a, b| {
+                a.token_sha256 != b.token_sha256
+                    && ResponderRecord {
+                        token_sha256: b.token_sha256.clone(),
+                        ..a.clone()
+                    } == *b
+            },
+            |id, c, responder| {
+                push(
+                    E::Responder,
+                    id,
+                    c,
+                    C::UpsertResponder {
+                        by: by.clone(),
+                        responder,
+                    },
+                )
+            },
+        );
+        upserts(
+            &self.elders,
+            &service.elders,
+            |e| e.id.to_string(),
+            |_, _| false,
+            |id, c, elder| {
+                push(
+                    E::Elder,
+                    id,
+                    c,
+                    C::UpsertElder {
+                        by: by.clone(),
+                        elder,
+                    },
+                )
+            },
+        );
+        upserts(
+            &self.operators,
+            &service.operators,
+            |o| o.id.to_string(),
+            |a, b| {
+                a.token_sha256 != b.token_sha256
+                    && OperatorRecord {
+                        token_sha256: b.token_sha256.clone(),
+                        ..a.clone()
+                    } == *b
+            },
+            |id, c, operator| {
+                push(
+                    E::Operator,
+                    id,
+                    c,
+                    C::UpsertOperator {
+                        by: by.clone(),
+                        operator,
+                    },
+                )
+            },
+        );
+        upserts(
+            &self.devices,
+            &service.devices,
+            |d| d.id.to_string(),
+            |a, b| a.token_sha256 != b.token_sha256,
+            |id, c, device| {
+                push(
+                    E::Device,
+                    id,
+                    c,
+                    C::UpsertDevice {
+                        by: by.clone(),
+                        device,
+                    },
+                )
+            },
+        );
+        let retired = RosterChange::Retired;
+        for id in gone(&self.devices, &service.devices, |d| d.id.to_string()) {
+            let device_id = DeviceId::from(id.as_str());
+            push(
+                E::Device,
+                id,
+                retired,
+                C::RetireDevice {
+                    by: by.clone(),
+                    device_id,
+                },
+            );
+        }
+        for id in gone(&self.operators, &service.operators, |o| o.id.to_string()) {
+            let operator_id = OperatorId::from(id.as_str());
+            push(
+                E::Operator,
+                id,
+                retired,
+                C::RetireOperator {
+                    by: by.clone(),
+                    operator_id,
+                },
+            );
+        }
+        for id in gone(&self.elders, &service.elders, |e| e.id.to_string()) {
+            let elder_id = ElderId::from(id.as_str());
+            push(
+                E::Elder,
+                id,
+                retired,
+                C::RetireElder {
+                    by: by.clone(),
+                    elder_id,
+                },
+            );
+        }
+        for id in gone(&self.responders, &service.responders, |r| r.id.to_string()) {
+            let responder_id = ResponderId::from(id.as_str());
+            push(
+                E::Responder,
+                id,
+                retired,
+                C::RetireResponder {
+                    by: by.clone(),
+                    responder_id,
+                },
+            );
+        }
+        for id in gone(&self.grids, &service.grids, |g| g.id.to_string()) {
+            let grid_id = GridId::from(id.as_str());
+            push(
+                E::Grid,
+                id,
+                retired,
+                C::RetireGrid {
+                    by: by.clone(),
+                    grid_id,
+                },
+            );
+        }
+        out
+    }
+}
+
 /// A grid: the small area one grid worker knows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -136,3 +136,137 @@ fn the_last_operator_with_people_rights_is_never_retired_nor_restricted() {
         Err(RosterError::LastPeopleOperator("OP1".into()))
     );
 }
+
+/// A small random roster over a fixed universe of ids (each present or not, each field
+/// drawn from a few values), valid by construction: OP1 (every right) and grid G1 always.
+fn random_roster(seed: u64) -> RosterFile {
+    let mut x = seed | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let digest = |id: &str, version: u64| {
+        let n: u64 = id.bytes().map(u64::from).sum::<u64>() * 8 + version;
+        format!("{n:064x}")
+    };
+    let home = |k: u64| LatLon {
+        lat: -30.03 + k as f64 * 0.001,
+        lon: -51.22,
+    };
+    let mut r = RosterFile::default();
+    for (i, id) in ["G1", "G2", "G3"].iter().enumerate() {
+        if i == 0 || next(2) == 0 {
+            r.grids
+                .push(grid(id, ["Centro", "Norte"][next(2) as usize]));
+        }
+    }
+    let grids: Vec<GridId> = r.grids.iter().map(|g| g.id.clone()).collect();
+    for id in ["V1", "V2", "V3", "V4", "V5"] {
+        if next(3) == 0 {
+            continue;
+        }
+        r.responders.push(ResponderRecord {
+            id: id.into(),
+            kind: ResponderKind::Volunteer,
+            travel_mode: crate::model::TravelMode::Foot,
+            walk_kmh: None,
+            home: home(next(3)),
+            grid_id: (next(2) == 0).then(|| grids[next(grids.len() as u64) as usize].clone()),
+            skills: if next(2) == 0 {
+                vec![]
+            } else {
+                vec!["cleaning".into()]
+            },
+            token_sha256: (next(3) > 0).then(|| digest(id, next(3))),
+        });
+    }
+    let responders: Vec<ResponderId> = r.responders.iter().map(|p| p.id.clone()).collect();
+    for id in ["E1", "E2", "E3"] {
+        if next(3) == 0 {
+            continue;
+        }
+        let paired = match responders.len() {
+            0 => vec![],
+            n => vec![responders[next(n as u64) as usize].clone()],
+        };
+        r.elders.push(ElderRecord {
+            id: id.into(),
+            home: home(next(3)),
+            grid_id: grids[next(grids.len() as u64) as usize].clone(),
+            care_level: 1 + next(5) as u8,
+            paired_responders: if next(2) == 0 { vec![] } else { paired },
+            family: vec![],
+            details: Default::default(),
+            care_plan: Vec::new(),
+        });
+    }
+    r.operators
+        .push(OperatorRecord::new("OP1", digest("OP1", next(3))));
+    if next(2) == 0 {
+        r.operators.push(OperatorRecord {
+            roles: Some(vec!["dispatch".into()]),
+            ..OperatorRecord::new("OP2", digest("OP2", next(3)))
+        });
+    }
+    for id in ["D1", "D2"] {
+        if next(2) == 0 {
+            r.devices.push(DeviceRecord {
+                id: id.into(),
+                token_sha256: digest(id, next(3)),
+            });
+        }
+    }
+    r
+}
+
+/// The same roster whatever the order of its entries.
+fn sorted(mut r: RosterFile) -> RosterFile {
+    r.grids.sort_by(|a, b| a.id.cmp(&b.id));
+    r.responders.sort_by(|a, b| a.id.cmp(&b.id));
+    r.elders.sort_by(|a, b| a.id.cmp(&b.id));
+    r.operators.sort_by(|a, b| a.id.cmp(&b.id));
+    r.devices.sort_by(|a, b| a.id.cmp(&b.id));
+    r
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 500,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x1e9f),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// An import's steps, applied in order to the service's roster, each accepted by the
+    /// roster's own rules, leave exactly the file's roster; a file equal to the service
+    /// imports nothing; and each step is labelled with what it does.
+    #[test]
+    fn an_import_turns_the_service_roster_into_the_file(a in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u64>()) {
+        let (file, service) = (random_roster(a), random_roster(b));
+        let anywhere: OnMap = &|_| Ok(());
+        let by = crate::model::Actor::Operator("OP1".into());
+        let mut live = Roster::from_file(service.clone(), anywhere).expect("valid service roster");
+        Roster::from_file(file.clone(), anywhere).expect("valid file");
+        let steps = file.import_steps(&service, &by);
+        for s in &steps {
+            live.replay_change(&s.command)
+                .unwrap_or_else(|e| panic!("{} {} {:?}: {e}", s.id, s.id, s.change));
+            let exists = |f: &RosterFile| match s.entry {
+                crate::event::RosterEntry::Grid => f.grids.iter().any(|g| g.id.as_str() == s.id),
+                crate::event::RosterEntry::Responder => f.responders.iter().any(|g| g.id.as_str() == s.id),
+                crate::event::RosterEntry::Elder => f.elders.iter().any(|g| g.id.as_str() == s.id),
+                crate::event::RosterEntry::Operator => f.operators.iter().any(|g| g.id.as_str() == s.id),
+                crate::event::RosterEntry::Device => f.devices.iter().any(|g| g.id.as_str() == s.id),
+            };
+            use crate::event::RosterChange::*;
+            match s.change {
+                Added => proptest::prop_assert!(exists(&file) && !exists(&service)),
+                Changed | TokenIssued => proptest::prop_assert!(exists(&file) && exists(&service)),
+                Retired => proptest::prop_assert!(!exists(&file) && exists(&service)),
+            }
+        }
+        proptest::prop_assert_eq!(sorted(live.to_file()), sorted(file.clone()));
+        proptest::prop_assert!(file.import_steps(&file, &by).is_empty());
+    }
+}

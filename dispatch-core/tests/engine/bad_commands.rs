@@ -176,6 +176,9 @@ fn refused_commands_change_nothing() {
         },
         "offer_closed",
     );
+    // Retiring V1, who is on E1's incident, is accepted from decision version 4 on (V1 is
+    // taken off it: tests/engine/retire_on_job.rs); version 3 refused it.
+    sim.engine.set_decision_version(3);
     refused(
         &mut sim,
         Command::RetireResponder {
@@ -184,6 +187,8 @@ fn refused_commands_change_nothing() {
         },
         "invalid_transition",
     );
+    sim.engine
+        .set_decision_version(dispatch_core::journal::DECISION_VERSION);
     refused(
         &mut sim,
         Command::RetireElder {
@@ -302,7 +307,7 @@ fn accepted_roster_changes_take_effect() {
 /// A time-bank redemption (issue 15) is a command like any other: refused for an unknown
 /// responder or operator, a caller that is not an operator, a field out of bounds, or a balance
 /// that would go negative without the override, each time changing nothing; accepted, it
-/// answers its ledger entry, emits no event, and is kept by `save_state`.
+/// answers its ledger entry, emits `time_bank_redeemed` with it, and is kept by `save_state`.
 #[test]
 fn time_bank_redemptions_are_refused_without_change_or_recorded() {
     let mut sim = Sim::new(
@@ -358,7 +363,14 @@ fn time_bank_redemptions_are_refused_without_change_or_recorded() {
         panic!("{reply:?}");
     };
     assert_eq!(entry.balance_minutes(), -5);
-    assert_eq!(sim.engine.last_seq(), seq, "a redemption emits no event");
+    assert_eq!(sim.engine.last_seq(), seq + 1, "a redemption is one event");
+    assert_eq!(
+        sim.events.last().map(|e| &e.event),
+        Some(&dispatch_core::event::Event::TimeBankRedeemed {
+            responder_id: rid("V1"),
+            entry: entry.clone(),
+        })
+    );
     let tb = sim.engine.time_bank(&rid("V1")).unwrap();
     assert_eq!((tb.balance_minutes, tb.entries.len()), (-5, 1));
     assert_eq!(tb.entries[0], entry);

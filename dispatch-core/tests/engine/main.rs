@@ -5,6 +5,7 @@ mod bad_commands;
 mod care_plans;
 mod mixed_requests;
 mod properties;
+mod retire_on_job;
 mod roster_validation;
 mod scenarios;
 mod transcript;
