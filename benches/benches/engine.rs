@@ -86,6 +86,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
             care_level: 1 + (i % 3) as u8,
             paired_responders: vec![format!("R{}", (i * 7 + 3) % n).into()],
             details: Default::default(),
+            care_plan: Vec::new(),
             family: Vec::new(),
         })
         .collect();

@@ -71,6 +71,7 @@ fn roster() -> RosterFile {
                 care_level: 1 + (i % 3) as u8,
                 paired_responders: vec![],
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: vec![],
             })
             .collect(),

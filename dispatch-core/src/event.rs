@@ -170,6 +170,30 @@ pub enum Event {
         responder_id: ResponderId,
         reason: String,
     },
+    /// A care-plan occurrence's window closed, and the grace after it passed, with nobody
+    /// at the door: it is missed (its job is cancelled next). Like `sla_breached`, for the
+    /// compliance report and the operators.
+    CareVisitMissed {
+        incident_id: IncidentId,
+        elder_id: ElderId,
+        item_id: String,
+        /// The window's close.
+        due_by: Timestamp,
+        /// Who was asked first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned_responder: Option<ResponderId>,
+    },
+    /// A care-plan occurrence was done (its job completed, or resolved by an operator):
+    /// `on_time` when by its window's close, else late.
+    CareVisitDone {
+        incident_id: IncidentId,
+        elder_id: ElderId,
+        item_id: String,
+        due_by: Timestamp,
+        on_time: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done_by: Option<ResponderId>,
+    },
 }
 
 /// Which kind of roster entry a [`Event::RosterChanged`] is about.
@@ -213,7 +237,9 @@ impl Event {
             | IncidentResolved { incident_id, .. }
             | IncidentCancelled { incident_id, .. }
             | TimeBankCredited { incident_id, .. }
-            | Unassigned { incident_id, .. } => Some(*incident_id),
+            | Unassigned { incident_id, .. }
+            | CareVisitMissed { incident_id, .. }
+            | CareVisitDone { incident_id, .. } => Some(*incident_id),
             ResponderMoved { .. }
             | ResponderAvailability { .. }
             | CheckedIn { .. }

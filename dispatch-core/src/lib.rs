@@ -11,11 +11,13 @@
 //! - [`spatial`]: the responder R-trees. [`responder`], [`incident`]: the two state machines.
 //! - [`matching`]: candidates → road ETA → ranking; joint assignment for surges.
 //! - [`timebank`]: volunteers' credited minutes.
+//! - [`care_plan`]: care plans (routines per elder), their local calendar, the compliance report.
 //! - [`engine`]: the sans-IO façade (`handle_*` in, `poll_*` out).
 //! - [`sans_io`]: those calls as one trait, shared by the server, the simulator and replay.
 //! - [`journal`]: the journal record codec (versioned, checksummed) and replay.
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
+pub mod care_plan;
 pub mod command;
 pub mod engine;
 pub mod error;

@@ -13,10 +13,13 @@ pub enum AlertKind {
     Help,
     /// The daily check-in did not happen: a welfare visit.
     CheckInMissed,
+    /// An occurrence of the elder's care plan (`care_plan`): opened by the engine, never
+    /// sent by a device.
+    CarePlan,
 }
 
 /// The "six helps".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
     Rescue,

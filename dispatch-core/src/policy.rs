@@ -125,6 +125,13 @@ pub struct PolicyConfig {
     /// engine forgets it, so memory and snapshots stay bounded. Its history stays in the
     /// journal (`dispatch export`).
     pub closed_retention_ms: u64,
+    /// The deployment's local time, seconds ahead of UTC (Porto Alegre: -10800). A fixed
+    /// offset, no daylight saving: care plans' days, weeks and months, and the compliance
+    /// report's calendar week and month, are counted in it.
+    pub utc_offset_s: i32,
+    /// A care-plan occurrence nobody has reached this long after its window closed is
+    /// missed (`care_visit_missed`) and its job cancelled.
+    pub care_missed_grace_ms: u64,
 }
 
 impl Default for PolicyConfig {
@@ -168,6 +175,8 @@ impl Default for PolicyConfig {
             foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,
             care_levels: Vec::new(),
+            utc_offset_s: 0,
+            care_missed_grace_ms: 60 * 60_000,
         }
     }
 }
@@ -185,7 +194,8 @@ pub enum Plan {
 }
 
 impl Plan {
-    /// The plan for an alert; `None` for a `help` without a service.
+    /// The plan for an alert; `None` for a `help` without a service, or a `care_plan` kind
+    /// (the engine's own).
     pub fn of(kind: AlertKind, service: Option<ServiceKind>) -> Option<Plan> {
         match (kind, service) {
             (AlertKind::Fall, _) | (AlertKind::Help, Some(ServiceKind::Rescue)) => {
@@ -194,6 +204,8 @@ impl Plan {
             (AlertKind::Help, Some(_)) => Some(Plan::Service),
             (AlertKind::Help, None) => None,
             (AlertKind::CheckInMissed, _) => Some(Plan::WelfareVisit),
+            // Opened by the engine from a care plan (`engine/care.rs`), never from an alert.
+            (AlertKind::CarePlan, _) => None,
         }
     }
 
@@ -233,9 +245,21 @@ impl PolicyConfig {
         }
         const MIN: u64 = 60_000;
         const DAY: u64 = 86_400_000;
-        let ranges: [(&str, u64, u64, u64); 18] = [
+        if !(-14 * 3600..=14 * 3600).contains(&self.utc_offset_s) {
+            return Err(format!(
+                "utc_offset_s: {} is outside -50400..=50400",
+                self.utc_offset_s
+            ));
+        }
+        let ranges: [(&str, u64, u64, u64); 19] = [
             ("sla_job_accept_ms", self.sla_job_accept_ms, 10_000, DAY),
             ("sla_job_on_scene_ms", self.sla_job_on_scene_ms, 60_000, DAY),
+            (
+                "care_missed_grace_ms",
+                self.care_missed_grace_ms,
+                0,
+                7 * DAY,
+            ),
             (
                 "grid_worker_rest_after_emergency_ms",
                 self.grid_worker_rest_after_emergency_ms,

@@ -88,7 +88,41 @@ fn what_the_schema_refuses_the_server_refuses() {
     restricted["operators"][0]["roles"] = json!(["people", "care"]);
     assert!(schema.is_valid(&restricted));
     assert_eq!(server(&restricted), Ok(()));
+    // A care plan is optional; a good one passes both.
+    let mut planned = good.clone();
+    planned["elders"][0]["care_plan"] = json!([{"id": "weekly-visit", "kind": "visit",
+        "period": "week", "planned_responder": "V1",
+        "window": {"from_day": 1, "to_day": 5, "from": "09:00", "to": "17:00"}}]);
+    assert!(schema.is_valid(&planned));
+    assert_eq!(server(&planned), Ok(()));
     let cases: Vec<(&str, Breaker)> = vec![
+        (
+            "a care-plan item with an unknown field",
+            Box::new(|v| {
+                v["elders"][0]["care_plan"] =
+                    json!([{"id": "a", "kind": "visit", "period": "week", "every": 2}])
+            }),
+        ),
+        (
+            "a care-plan item id with a space",
+            Box::new(|v| {
+                v["elders"][0]["care_plan"] =
+                    json!([{"id": "a b", "kind": "call", "period": "day"}])
+            }),
+        ),
+        (
+            "a care-plan window closing at 25:00",
+            Box::new(|v| {
+                v["elders"][0]["care_plan"] = json!([{"id": "a", "kind": "call", "period": "day",
+                    "window": {"to": "25:00"}}])
+            }),
+        ),
+        (
+            "an unknown care-plan period",
+            Box::new(|v| {
+                v["elders"][0]["care_plan"] = json!([{"id": "a", "kind": "call", "period": "year"}])
+            }),
+        ),
         (
             "an unknown top-level key",
             Box::new(|v| v["shifts"] = json!([])),

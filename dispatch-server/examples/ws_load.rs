@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 care_level: 2,
                 paired_responders: vec![],
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: vec![],
             })
             .collect(),

@@ -39,6 +39,10 @@ pub trait EngineCore: SansIo + Send + 'static {
     /// One incident with its full timeline and reasons.
     fn incident_json(&self, id: IncidentId) -> Option<Value>;
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value>;
+    /// The care plans' compliance report as things stood at `at`.
+    fn care_compliance_json(&self, _at: Timestamp) -> Value {
+        Value::Null
+    }
     /// Who an operator may assign to an open incident, best ETA first.
     fn candidates_json(&self, id: IncidentId, limit: usize) -> Option<Value>;
     /// What delivering an event needs beyond the event, read now (see [`Delivery`]).
@@ -78,6 +82,9 @@ impl EngineCore for Engine {
     fn time_bank_json(&self, id: &ResponderId) -> Option<Value> {
         self.time_bank(id)
             .and_then(|v| serde_json::to_value(v).ok())
+    }
+    fn care_compliance_json(&self, at: Timestamp) -> Value {
+        serde_json::to_value(self.care_compliance(at)).unwrap_or(Value::Null)
     }
     fn candidates_json(&self, id: IncidentId, limit: usize) -> Option<Value> {
         self.candidates(id, limit)
@@ -323,6 +330,11 @@ pub enum Request {
         id: IncidentId,
         reply: oneshot::Sender<Option<Value>>,
     },
+    /// The care plans' compliance report (`None`: as of now).
+    CareCompliance {
+        at: Option<Timestamp>,
+        reply: oneshot::Sender<Value>,
+    },
     TimeBank {
         id: ResponderId,
         reply: oneshot::Sender<Option<Value>>,
@@ -451,6 +463,14 @@ impl EngineHandle {
     pub async fn candidates(&self, id: IncidentId, limit: usize) -> Result<Option<Value>, Refusal> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::Candidates { id, limit, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// The care plans' compliance report as things stood at `at` (`None`: now).
+    pub async fn care_compliance(&self, at: Option<Timestamp>) -> Result<Value, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::CareCompliance { at, reply }).await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
@@ -746,6 +766,10 @@ impl EngineTask {
             }
             Request::Incident { id, reply } => {
                 let _ = reply.send(self.engine.incident_json(id));
+            }
+            Request::CareCompliance { at, reply } => {
+                let at = at.unwrap_or_else(|| self.now());
+                let _ = reply.send(self.engine.care_compliance_json(at));
             }
             Request::TimeBank { id, reply } => {
                 let _ = reply.send(self.engine.time_bank_json(&id));

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::people::routes())
         .merge(crate::time_bank::routes())
+        .merge(crate::care_plans::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,

@@ -17,6 +17,7 @@
 //! a test binds `127.0.0.1:0` and passes any future.
 
 pub mod auth;
+pub mod care_plans;
 pub mod disk_budget;
 pub mod engine_task;
 pub mod export_cmd;

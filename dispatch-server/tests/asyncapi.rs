@@ -471,6 +471,21 @@ fn event_samples() -> Vec<Event> {
             responder_id: r(),
             reason: "V7 was retired: somebody else is asked".into(),
         },
+        Event::CareVisitMissed {
+            incident_id: i,
+            elder_id: ElderId::from("E1"),
+            item_id: "weekly-visit".into(),
+            due_by: Timestamp(4_000),
+            planned_responder: Some(r()),
+        },
+        Event::CareVisitDone {
+            incident_id: i,
+            elder_id: ElderId::from("E1"),
+            item_id: "daily-call".into(),
+            due_by: Timestamp(4_000),
+            on_time: false,
+            done_by: Some(r()),
+        },
     ]
 }
 
@@ -497,9 +512,11 @@ fn event_variant(e: &Event) -> usize {
         Event::RosterChanged { .. } => 17,
         Event::TimeBankRedeemed { .. } => 18,
         Event::Unassigned { .. } => 19,
+        Event::CareVisitMissed { .. } => 20,
+        Event::CareVisitDone { .. } => 21,
     }
 }
-const EVENT_VARIANTS: usize = 20;
+const EVENT_VARIANTS: usize = 22;
 
 #[test]
 fn document_is_asyncapi_3_for_the_v1_socket() {

@@ -68,7 +68,8 @@ impl BehaviourParams {
                 self.emergency_service_min
             }
             (AlertKind::Help, _) => self.help_service_min,
-            (AlertKind::CheckInMissed, _) => self.welfare_visit_min,
+            // A care-plan visit takes as long as a welfare visit.
+            (AlertKind::CheckInMissed | AlertKind::CarePlan, _) => self.welfare_visit_min,
         }
     }
 }

@@ -255,7 +255,7 @@ impl KpiCollector {
                 let emergency = match kind {
                     AlertKind::Fall => true,
                     AlertKind::Help => matches!(service, None | Some(ServiceKind::Rescue)),
-                    AlertKind::CheckInMissed => false,
+                    AlertKind::CheckInMissed | AlertKind::CarePlan => false,
                 };
                 self.counts.opened += 1;
                 match (kind, emergency) {
@@ -357,7 +357,9 @@ impl KpiCollector {
             // The simulator changes no roster and redeems nothing at run time.
             | Event::RosterChanged { .. }
             | Event::TimeBankRedeemed { .. }
-            | Event::Unassigned { .. } => {}
+            | Event::Unassigned { .. }
+            | Event::CareVisitMissed { .. }
+            | Event::CareVisitDone { .. } => {}
         }
     }
 

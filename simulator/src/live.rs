@@ -1075,6 +1075,7 @@ mod tests {
                     care_level: (i % 5 + 1) as u8,
                     paired_responders: vec![],
                     details: Default::default(),
+                    care_plan: Vec::new(),
                     family: vec![],
                 })
                 .collect(),

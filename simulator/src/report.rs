@@ -120,6 +120,7 @@ impl ScenarioSummary {
                 (AlertKind::Help, Some(ServiceKind::Rescue) | None) => "help_rescue",
                 (AlertKind::Help, _) => "help_service",
                 (AlertKind::CheckInMissed, _) => "check_in_missed",
+                (AlertKind::CarePlan, _) => "care_plan",
             };
             *alerts.entry(name.to_string()).or_default() += 1;
         }

@@ -269,6 +269,7 @@ pub fn generate(
             care_level,
             paired_responders: Vec::new(),
             details: Default::default(),
+            care_plan: Vec::new(),
             family: Vec::new(),
         });
     }

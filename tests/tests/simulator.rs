@@ -37,6 +37,7 @@ fn elder(id: &str, grid: &str, paired: &[&str]) -> ElderRecord {
         care_level: 3,
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
         details: Default::default(),
+        care_plan: Vec::new(),
         family: vec![],
     }
 }
@@ -414,6 +415,7 @@ mod baseline {
                 care_level: 2,
                 paired_responders: vec!["Vfam".into()],
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: vec![],
             }],
             devices: vec![DeviceRecord {

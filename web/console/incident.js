@@ -120,6 +120,7 @@ export function createDetail(el, ctx, setRoutes) {
     if (ev.sla) p.sla = t(`sla.${ev.sla}`);
     if (ev.role) p.role = t(`role.${ev.role}`);
     if (ev.type === 'offer_withdrawn' && ev.reason) p.reason = t(`withdrawn.${ev.reason}`);
+    if (ev.type === 'care_visit_done') p.when = t(ev.on_time ? 'care.on_time' : 'care.late');
     if (ev.eta_s !== undefined) p.eta = i18n.duration(ev.eta_s);
     if (ev.distance_m !== undefined) p.distance = i18n.distance(ev.distance_m);
     const key = `event.${ev.type}`;

@@ -151,9 +151,9 @@ const FOLD = {
       inc.clocks.push({ sla: 'community_on_scene', deadline: e.at + state.slaMs.community_on_scene, met_at: null, breached: false });
       state.newIds.add(inc.id);
       state.emergenciesOpened++;
-    } else if (!inc.needs_operator && !/offers go out at/.test(e.reason || '')) {
+    } else if (!inc.needs_operator && e.kind !== 'care_plan' && !/offers go out at/.test(e.reason || '')) {
       // a service or welfare visit offered now (a scheduled one gets its clocks from the next
-      // snapshot, which knows its requested time)
+      // snapshot, which knows its requested time; a care-plan job's promise is its window)
       inc.clocks.push({ sla: 'job_accept', deadline: e.at + state.slaMs.job_accept, met_at: null, breached: false });
       inc.clocks.push({ sla: 'job_on_scene', deadline: e.at + state.slaMs.job_on_scene, met_at: null, breached: false });
     }
@@ -269,6 +269,9 @@ const FOLD = {
   time_bank_credited() {},
   time_bank_redeemed() {},
   checked_in() {},
+  // On the incident's timeline (fetched); the queue needs nothing of them.
+  care_visit_missed() {},
+  care_visit_done() {},
 };
 
 function validPosition(p) {

@@ -47,6 +47,7 @@ export default {
   'kind.fall': 'Someone has fallen',
   'kind.help': 'Someone asks for help',
   'kind.check_in_missed': 'A daily check-in was missed: please visit',
+  'kind.care_plan': 'A planned visit or call',
   'service.rescue': 'Urgent rescue',
   'service.meal': 'Meal',
   'service.medical': 'Medical escort',

@@ -44,6 +44,7 @@ export default {
   'kind.fall': '有老人摔倒了',
   'kind.help': '有老人请求帮助',
   'kind.check_in_missed': '老人今天没有报平安，请去看看',
+  'kind.care_plan': '照护计划中的探访或电话',
   'service.rescue': '紧急救助',
   'service.meal': '助餐',
   'service.medical': '助医',

@@ -99,8 +99,10 @@ impl Engine {
         };
         let c = &self.config;
         if i.plan != Plan::Emergency {
-            if i.needs_operator.is_some() {
-                return Vec::new(); // never offered: an operator has it, with no promise running
+            if i.needs_operator.is_some() || i.kind == crate::model::AlertKind::CarePlan {
+                // Never offered (an operator has it), or a care-plan job, whose promise is its
+                // plan's window (`care_visit_done` / `care_visit_missed`).
+                return Vec::new();
             }
             // Offers go out at the opening, or at a scheduled service's lead time.
             let start = i

@@ -11,8 +11,13 @@ impl Engine {
     pub(super) fn alert(&mut self, now: Timestamp, a: Alert) -> Result<Reply, CommandError> {
         // Checks that refuse outright (nothing kept): the sender and the alert's own shape.
         self.check_device(&a.device_id)?;
-        let plan = Plan::of(a.kind, a.service)
-            .ok_or_else(|| CommandError::Invalid("a help alert needs a service".into()))?;
+        let plan = Plan::of(a.kind, a.service).ok_or_else(|| {
+            CommandError::Invalid(if a.kind == AlertKind::CarePlan {
+                "care_plan jobs are opened by the engine from care plans, not sent".into()
+            } else {
+                "a help alert needs a service".into()
+            })
+        })?;
         if a.scheduled_for.is_some() && plan != Plan::Service {
             return Err(CommandError::Invalid(
                 "scheduled_for is only for service requests".into(),
@@ -110,10 +115,9 @@ impl Engine {
         };
 
         // A repeat of a need already open joins it; a different need is a different job.
-        let joined = self
-            .incidents
-            .open_of(&a.elder_id)
-            .find(|i| self.incidents[i].same_need(plan, a.service, a.scheduled_for));
+        let joined = self.incidents.open_of(&a.elder_id).find(|i| {
+            !self.care.holds(*i) && self.incidents[i].same_need(plan, a.service, a.scheduled_for)
+        });
         if let Some(incident_id) = joined {
             self.incidents.join(incident_id, alert_ref);
             self.emit(
@@ -224,7 +228,7 @@ impl Engine {
     /// Mints an incident for an alert (its plan, priority and the elder's care level), puts
     /// it in the room and says so (`incident_opened` with `reason`).
     #[allow(clippy::too_many_arguments)]
-    fn mint_incident(
+    pub(super) fn mint_incident(
         &mut self,
         now: Timestamp,
         a: &Alert,
@@ -474,6 +478,7 @@ pub(super) fn what_of(kind: AlertKind, service: Option<ServiceKind>) -> String {
     match (kind, service) {
         (AlertKind::Fall, _) => "fall".to_string(),
         (AlertKind::CheckInMissed, _) => "missed check-in".to_string(),
+        (AlertKind::CarePlan, _) => "care plan".to_string(),
         (AlertKind::Help, Some(s)) => format!(
             "help ({})",
             serde_json::to_value(s)

@@ -203,6 +203,7 @@ impl Engine {
             }
         }
         self.timers.stop_incident(incident_id);
+        let care_by = self.care.holds(incident_id).then(|| by.clone());
         let event = match to {
             IncidentStatus::Cancelled => Event::IncidentCancelled {
                 incident_id,
@@ -216,5 +217,8 @@ impl Engine {
             },
         };
         self.emit(now, event);
+        if let Some(by) = care_by {
+            self.care_closed(now, incident_id, to, &by);
+        }
     }
 }

@@ -39,6 +39,7 @@
 //! | `responders.rs` | the `Responders` room; locations, availability, roster edits; every status change |
 //! | `incidents.rs` | the `Incidents` room; urgency order, what a waiting emergency is |
 //! | `timers.rs` | the [`Timer`]s and what each does when it fires |
+//! | `care.rs` | the `Care` room (care-plan occurrences); opening each window's job, outcomes, the compliance report |
 //! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
 //!
 //! Methods the use-case files share are `pub(super)`; nothing outside `engine` reaches in.
@@ -68,6 +69,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
+mod care;
 mod console_views;
 mod incidents;
 mod intake;
@@ -81,6 +83,7 @@ mod timers;
 mod views;
 mod waves;
 
+pub use care::CARE_PLAN_DEVICE;
 pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
 use incidents::{is_waiting_emergency, Incidents};
 pub use timers::Timer;
@@ -108,6 +111,9 @@ pub struct EngineState {
     pub pending_dispatch: Vec<IncidentId>,
     #[serde(default)]
     pub dispatch_due: Option<Timestamp>,
+    /// Care-plan occurrences (absent in snapshots from before care plans).
+    #[serde(default)]
+    pub care: crate::care_plan::CareBook,
 }
 
 /// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
@@ -160,6 +166,8 @@ pub struct Engine {
     waiting: BTreeMap<IncidentId, Timestamp>,
     timers: timers::TimerTable,
     time_bank: TimeBank,
+    /// The care room: care-plan occurrences and their jobs (`care.rs`).
+    care: care::Care,
     next_incident: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
@@ -255,6 +263,7 @@ impl Engine {
         let on_map = |p: LatLon| roads.check_on_map(p);
         let roster = Roster::from_file(roster, &on_map)?;
         let projection = roads.projection();
+        let has_plans = roster.elders().any(|e| !e.care_plan.is_empty());
         let responders: Vec<ResponderState> = roster
             .responders()
             .map(|r| ResponderState::new(r.clone(), projection.to_xy(r.home)))
@@ -273,6 +282,10 @@ impl Engine {
             pending_events: Vec::new(),
             pending_dispatch: Vec::new(),
             dispatch_due: None,
+            care: crate::care_plan::CareBook {
+                unsynced: has_plans,
+                ..Default::default()
+            },
         };
         Ok(Engine::restore_with_travel_times(roads, config, state))
     }
@@ -298,6 +311,7 @@ impl Engine {
             waiting: state.waiting,
             timers: timers::TimerTable::from_saved(state.timers),
             time_bank: state.time_bank,
+            care: care::Care::from_saved(state.care),
             next_incident: state.next_incident,
             seq: state.seq,
             events: state.pending_events.into(),
@@ -325,6 +339,7 @@ impl Engine {
             pending_events: self.events.iter().cloned().collect(),
             pending_dispatch: self.pending.iter().copied().collect(),
             dispatch_due: self.dispatch_due,
+            care: self.care.to_saved(),
         }
     }
 
@@ -341,6 +356,10 @@ impl Engine {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.care.needs_sync() {
+            // A new engine's care plans are scheduled on its first call: now.
+            return Some(Timestamp(i64::MIN));
+        }
         let timer = self.timers.next();
         match (timer, self.dispatch_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -362,6 +381,13 @@ impl Engine {
     /// Applies one command. `Err` changes nothing.
     pub fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
         self.forget_closed(now);
+        self.care_sync_all(now);
+        // An elder's record carries their care plan: reschedule it once the change is in.
+        let care_of = match &cmd {
+            Command::UpsertElder { elder, .. } => Some(elder.id.clone()),
+            Command::RetireElder { elder_id, .. } => Some(elder_id.clone()),
+            _ => None,
+        };
         let reply = match cmd {
             Command::Location {
                 responder_id,
@@ -679,6 +705,9 @@ impl Engine {
                 Reply::TimeBankRedeemed { entry }
             }
         };
+        if let Some(elder_id) = care_of {
+            self.care_sync_elder(now, &elder_id);
+        }
         if self.config.dispatch_batched {
             if !self.pending.is_empty() && self.dispatch_due.is_none() {
                 self.dispatch_due = Some(now);
@@ -692,6 +721,7 @@ impl Engine {
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.forget_closed(now);
+        self.care_sync_all(now);
         while let Some((at, timer)) = self.timers.pop_due(now) {
             self.fire(now, at, timer);
         }

@@ -42,11 +42,12 @@ impl Engine {
         if !inc.plan.offered_kinds().contains(&r.record.kind) {
             return false;
         }
-        if self
-            .config
-            .daily_cap(r.record.kind, self.rules)
-            .is_some_and(|cap| r.assignments_on(now) >= cap)
-        {
+        match self.care_may_offer(slot, inc) {
+            Some(false) => return false,
+            Some(true) => return self.under_daily_cap(now, slot),
+            None => {}
+        }
+        if !self.under_daily_cap(now, slot) {
             return false;
         }
         if let (Plan::Service, Some(s)) = (inc.plan, inc.service) {
@@ -57,6 +58,14 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Whether `slot` is under their kind's daily cap of assignments.
+    fn under_daily_cap(&self, now: Timestamp, slot: u32) -> bool {
+        let r = &self.responders[slot];
+        self.config
+            .daily_cap(r.record.kind, self.rules)
+            .is_none_or(|cap| r.assignments_on(now) < cap)
     }
 
     /// Whether `inc` may take a responder away from their open offer of `other`: an emergency
@@ -161,16 +170,26 @@ impl Engine {
         extra: &BTreeSet<u32>,
         reserved: &BTreeSet<u32>,
     ) -> Vec<Ranked> {
+        if let Some(care) = self.care_rank(now, incident_id, k, extra, reserved) {
+            return care;
+        }
         let inc = &self.incidents[&incident_id];
         if inc.plan == Plan::WelfareVisit && inc.wave == 0 {
             // A welfare visit's first wave is the elder's own grid worker(s) alone; nobody
             // there, and it goes to everyone eligible.
-            let own = self.rank_among(now, incident_id, k, extra, reserved, true);
+            let e = self.roster.elder(&inc.elder_id);
+            let mut own = self.familiar_slots(inc);
+            own.retain(|&s| {
+                let r = &self.responders[s].record;
+                r.kind == ResponderKind::GridWorker
+                    && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
+            });
+            let own = self.rank_among(now, incident_id, k, extra, reserved, Some(&own));
             if !own.is_empty() {
                 return own;
             }
         }
-        self.rank_among(now, incident_id, k, extra, reserved, false)
+        self.rank_among(now, incident_id, k, extra, reserved, None)
     }
 
     pub(super) fn rank_among(
@@ -180,19 +199,16 @@ impl Engine {
         k: usize,
         extra: &BTreeSet<u32>,
         reserved: &BTreeSet<u32>,
-        welfare_first: bool,
+        only: Option<&[u32]>,
     ) -> Vec<Ranked> {
         let inc = &self.incidents[&incident_id];
-        let mut forced = self.familiar_slots(inc);
-        if welfare_first {
-            // Wave 1 of a welfare visit: the elder's own grid worker(s) only.
-            let e = self.roster.elder(&inc.elder_id);
-            forced.retain(|&s| {
-                let r = &self.responders[s].record;
-                r.kind == ResponderKind::GridWorker
-                    && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
-            });
-        }
+        // `only`: these responders and nobody else (wave 1 of a welfare visit: the elder's
+        // own grid worker(s); of a care-plan job: its planned person).
+        let mut forced = match only {
+            Some(slots) => slots.to_vec(),
+            None => self.familiar_slots(inc),
+        };
+        let welfare_first = only.is_some();
         forced.extend(extra.iter().copied());
         if !welfare_first {
             // Not in the R-tree (it holds the available only): the nearest holding offers an

@@ -36,6 +36,7 @@ fn engine() -> Engine {
                 care_level: 2,
                 paired_responders: Vec::new(),
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: Vec::new(),
             })
             .collect(),

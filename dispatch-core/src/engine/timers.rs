@@ -23,6 +23,9 @@ pub enum Timer {
     /// A service's or welfare visit's promises (decision version 4 on).
     SlaJobAccept(IncidentId),
     SlaJobOnScene(IncidentId),
+    /// The next thing to do for one care-plan item: open a window's job, or call an
+    /// occurrence missed (`care.rs`).
+    CarePlan(crate::care_plan::CareKey),
 }
 
 impl Timer {
@@ -303,6 +306,7 @@ impl Engine {
                     );
                 }
             }
+            Timer::CarePlan(key) => self.care_reconcile(now, key),
             Timer::RestOver(id) => {
                 let Some(slot) = self.responders.slot_of(&id) else {
                     return;

@@ -177,7 +177,9 @@ pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
         | TimeBankCredited { .. }
         | CheckedIn { .. }
         | RosterChanged { .. }
-        | TimeBankRedeemed { .. } => None,
+        | TimeBankRedeemed { .. }
+        | CareVisitMissed { .. }
+        | CareVisitDone { .. } => None,
     }
 }
 

@@ -346,6 +346,10 @@ pub struct ElderRecord {
     // Boxed: most commands carry no elder, and every command is as large as its largest.
     #[serde(default, skip_serializing_if = "ElderDetails::is_empty")]
     pub details: Box<ElderDetails>,
+    /// Recurring visits, calls and services ("a visit a week by V12"): see `care_plan`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub care_plan: Vec<crate::care_plan::CarePlanItem>,
 }
 
 /// An operator who may connect a console.
@@ -653,7 +657,8 @@ impl Roster {
                 });
             }
         }
-        Ok(())
+        crate::care_plan::check_plan(&e.care_plan, &|r| self.responders.contains_key(r))
+            .map_err(|detail| RosterError::Invalid { entry, detail })
     }
 
     fn insert_responder(&mut self, p: ResponderRecord) {
@@ -844,12 +849,18 @@ impl Roster {
         }
     }
 
-    /// Removes a responder and every pairing that names them.
+    /// Removes a responder and every pairing that names them; care-plan items that planned
+    /// them fall back to the elder's grid worker.
     pub fn retire_responder(&mut self, id: &ResponderId) -> Result<ResponderRecord, RosterError> {
         self.check_retire_responder(id)?;
         self.remove_responder_indexes(id);
         for e in self.elders.values_mut() {
             e.paired_responders.retain(|p| p != id);
+            for item in &mut e.care_plan {
+                if item.planned_responder.as_ref() == Some(id) {
+                    item.planned_responder = None;
+                }
+            }
         }
         Ok(self.responders.remove(id).expect("checked above"))
     }

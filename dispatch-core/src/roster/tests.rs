@@ -199,6 +199,7 @@ fn random_roster(seed: u64) -> RosterFile {
             paired_responders: if next(2) == 0 { vec![] } else { paired },
             family: vec![],
             details: Default::default(),
+            care_plan: Vec::new(),
         });
     }
     r.operators

@@ -2,6 +2,7 @@
 //! tests over random command sequences. `world` builds the fixtures; each module is one theme.
 
 mod bad_commands;
+mod care_plans;
 mod job_promises;
 mod mixed_requests;
 mod properties;

@@ -97,6 +97,7 @@ pub fn elder(id: &str, home: LatLon, grid: &str, care_level: u8, paired: &[&str]
         care_level,
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
         details: Default::default(),
+        care_plan: Vec::new(),
         family: Vec::new(),
     }
 }

@@ -284,6 +284,7 @@ mod tests {
                         vec![]
                     },
                     details: Default::default(),
+                    care_plan: Vec::new(),
                     family: vec![],
                 })
                 .collect(),
@@ -837,6 +838,7 @@ mod tests {
                             care_level: 1 + n % 5,
                             paired_responders: paired.map(|p| ResponderId::from(format!("r{p}"))).into_iter().collect(),
                             details: Default::default(),
+                            care_plan: Vec::new(),
                             family: vec![],
                         },
                     },

@@ -138,6 +138,7 @@ pub fn roster() -> RosterFile {
                 care_level: 4,
                 paired_responders: vec!["V1".into()],
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: vec!["Maria (daughter) +55 51 0000-0000".into()],
             },
             ElderRecord {
@@ -147,6 +148,7 @@ pub fn roster() -> RosterFile {
                 care_level: 2,
                 paired_responders: vec![],
                 details: Default::default(),
+                care_plan: Vec::new(),
                 family: vec![],
             },
         ],
