@@ -58,9 +58,7 @@ use crate::model::{
 use crate::policy::{MatchingMode, Plan, PolicyConfig};
 use crate::responder::{ResponderState, ResponderStatus};
 use crate::road::RoadNetwork;
-use crate::roster::{
-    DeviceRecord, OperatorRecord, ResponderRecord, Roster, RosterError, RosterFile,
-};
+use crate::roster::{change_of, Roster, RosterError, RosterFile};
 use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
 use crate::timebank::{RedeemError, RedemptionRequest, TimeBank, TimeBankView};
@@ -530,7 +528,7 @@ impl Engine {
             Command::UpsertGrid { by, grid } => {
                 self.check_actor(&by)?;
                 let id = grid.id.to_string();
-                let change = added_or_changed(self.roster.grid(&grid.id).is_some(), false);
+                let change = change_of(self.roster.grid(&grid.id), &grid);
                 self.roster
                     .upsert_grid(grid)
                     .map_err(roster_to_command_error)?;
@@ -540,17 +538,7 @@ impl Engine {
             Command::UpsertResponder { by, responder } => {
                 self.check_actor(&by)?;
                 let id = responder.id.to_string();
-                let old = self.roster.responder(&responder.id);
-                let change = added_or_changed(
-                    old.is_some(),
-                    old.is_some_and(|o| {
-                        o.token_sha256 != responder.token_sha256
-                            && ResponderRecord {
-                                token_sha256: responder.token_sha256.clone(),
-                                ..o.clone()
-                            } == responder
-                    }),
-                );
+                let change = change_of(self.roster.responder(&responder.id), &responder);
                 let reply = self.upsert_responder(responder)?;
                 self.roster_changed(now, by, RosterEntry::Responder, id, change);
                 reply
@@ -565,7 +553,7 @@ impl Engine {
             Command::UpsertElder { by, elder } => {
                 self.check_actor(&by)?;
                 let id = elder.id.to_string();
-                let change = added_or_changed(self.roster.elder(&elder.id).is_some(), false);
+                let change = change_of(self.roster.elder(&elder.id), &elder);
                 let roads = self.roads.clone();
                 let on_map = |p: LatLon| roads.check_on_map(p);
                 self.roster
@@ -606,17 +594,7 @@ impl Engine {
             Command::UpsertOperator { by, operator } => {
                 self.check_actor(&by)?;
                 let id = operator.id.to_string();
-                let old = self.roster.operator(&operator.id);
-                let change = added_or_changed(
-                    old.is_some(),
-                    old.is_some_and(|o| {
-                        o.token_sha256 != operator.token_sha256
-                            && OperatorRecord {
-                                token_sha256: operator.token_sha256.clone(),
-                                ..o.clone()
-                            } == operator
-                    }),
-                );
+                let change = change_of(self.roster.operator(&operator.id), &operator);
                 self.roster
                     .upsert_operator(operator)
                     .map_err(roster_to_command_error)?;
@@ -635,17 +613,7 @@ impl Engine {
             Command::UpsertDevice { by, device } => {
                 self.check_actor(&by)?;
                 let id = device.id.to_string();
-                let old = self.roster.device(&device.id);
-                let change = added_or_changed(
-                    old.is_some(),
-                    old.is_some_and(|o| {
-                        o.token_sha256 != device.token_sha256
-                            && DeviceRecord {
-                                token_sha256: device.token_sha256.clone(),
-                                ..o.clone()
-                            } == device
-                    }),
-                );
+                let change = change_of(self.roster.device(&device.id), &device);
                 self.roster
                     .upsert_device(device)
                     .map_err(roster_to_command_error)?;
@@ -804,15 +772,6 @@ impl Engine {
                 "{other:?} may not change the roster"
             ))),
         }
-    }
-}
-
-/// `added`, `changed`, or `token_issued` when only the token digest differs.
-fn added_or_changed(existed: bool, token_only: bool) -> RosterChange {
-    match (existed, token_only) {
-        (false, _) => RosterChange::Added,
-        (true, true) => RosterChange::TokenIssued,
-        (true, false) => RosterChange::Changed,
     }
 }
 

@@ -117,6 +117,31 @@ impl Engine {
         self.timers.stop(&t);
     }
 
+    /// An accept promise (`first_accept`, `job_accept`) due at `at`: if the open incident
+    /// has nobody who accepted, says `sla_breached` and returns its status.
+    fn accept_breached(
+        &mut self,
+        now: Timestamp,
+        at: Timestamp,
+        i: IncidentId,
+        sla: Sla,
+    ) -> Option<IncidentStatus> {
+        let inc = self.incidents.get(&i)?;
+        let (status, accepted) = (inc.status, inc.first_accept_at.is_some());
+        if !status.is_open() || accepted {
+            return None;
+        }
+        self.emit(
+            now,
+            Event::SlaBreached {
+                incident_id: i,
+                sla,
+                deadline: at,
+            },
+        );
+        Some(status)
+    }
+
     pub(super) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: Timer) {
         match timer {
             Timer::OfferExpiry(offer_id) => {
@@ -188,19 +213,7 @@ impl Engine {
                 }
             }
             Timer::SlaFirstAccept(i) => {
-                let Some(inc) = self.incidents.get(&i) else {
-                    return;
-                };
-                let (status, accepted) = (inc.status, inc.first_accept_at.is_some());
-                if status.is_open() && !accepted {
-                    self.emit(
-                        now,
-                        Event::SlaBreached {
-                            incident_id: i,
-                            sla: Sla::FirstAccept,
-                            deadline: at,
-                        },
-                    );
+                if let Some(status) = self.accept_breached(now, at, i, Sla::FirstAccept) {
                     if status == IncidentStatus::Dispatching && !self.pending.contains(&i) {
                         self.emit(now, Event::Escalated { incident_id: i, reason: "nobody accepted within the first-accept SLA: widening to the next wave now".into() });
                         self.pending.insert(i);
@@ -259,19 +272,7 @@ impl Engine {
                 }
             }
             Timer::SlaJobAccept(i) => {
-                let Some(inc) = self.incidents.get(&i) else {
-                    return;
-                };
-                let (status, accepted) = (inc.status, inc.first_accept_at.is_some());
-                if status.is_open() && !accepted {
-                    self.emit(
-                        now,
-                        Event::SlaBreached {
-                            incident_id: i,
-                            sla: Sla::JobAccept,
-                            deadline: at,
-                        },
-                    );
+                if let Some(status) = self.accept_breached(now, at, i, Sla::JobAccept) {
                     if status == IncidentStatus::Dispatching {
                         let ms = self.config.sla_job_accept_ms;
                         let within = if ms % 60_000 == 0 {

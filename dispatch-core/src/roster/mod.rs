@@ -82,6 +82,54 @@ impl RosterFile {
     }
 }
 
+/// A roster entry, as far as telling what a change to it is goes.
+pub trait Entry: Clone + PartialEq {
+    /// The entry with its token digest taken out (itself, for entries without one).
+    fn without_token(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl Entry for GridRecord {}
+impl Entry for ElderRecord {}
+impl Entry for ResponderRecord {
+    fn without_token(&self) -> Self {
+        ResponderRecord {
+            token_sha256: None,
+            ..self.clone()
+        }
+    }
+}
+impl Entry for OperatorRecord {
+    fn without_token(&self) -> Self {
+        OperatorRecord {
+            token_sha256: String::new(),
+            ..self.clone()
+        }
+    }
+}
+impl Entry for DeviceRecord {
+    fn without_token(&self) -> Self {
+        DeviceRecord {
+            token_sha256: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// What storing `new` where `old` was is: `added`, `changed`, or `token_issued` when only the
+/// token digest differs (a run-time change's event and an import's report both say it).
+pub fn change_of<T: Entry>(old: Option<&T>, new: &T) -> crate::event::RosterChange {
+    use crate::event::RosterChange;
+    match old {
+        None => RosterChange::Added,
+        Some(o) if o != new && o.without_token() == new.without_token() => {
+            RosterChange::TokenIssued
+        }
+        Some(_) => RosterChange::Changed,
+    }
+}
+
 /// One change of an import: what it does to which entry, and the command that does it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportStep {
@@ -100,22 +148,18 @@ impl RosterFile {
     pub fn import_steps(&self, service: &RosterFile, by: &crate::model::Actor) -> Vec<ImportStep> {
         use crate::command::Command as C;
         use crate::event::{RosterChange, RosterEntry as E};
-        fn upserts<T: Clone + PartialEq>(
+        fn upserts<T: Entry>(
             file: &[T],
             live: &[T],
             id: impl Fn(&T) -> String,
-            token_only: impl Fn(&T, &T) -> bool,
             mut step: impl FnMut(String, RosterChange, T),
         ) {
             let live: BTreeMap<String, &T> = live.iter().map(|t| (id(t), t)).collect();
             for t in file {
-                let change = match live.get(&id(t)) {
-                    None => RosterChange::Added,
-                    Some(old) if *old == t => continue,
-                    Some(old) if token_only(old, t) => RosterChange::TokenIssued,
-                    Some(_) => RosterChange::Changed,
-                };
-                step(id(t), change, t.clone());
+                let old = live.get(&id(t)).copied();
+                if old != Some(t) {
+                    step(id(t), change_of(old, t), t.clone());
+                }
             }
         }
         fn gone<T>(file: &[T], live: &[T], id: impl Fn(&T) -> String) -> Vec<String> {
@@ -135,7 +179,6 @@ impl RosterFile {
             &self.grids,
             &service.grids,
             |g| g.id.to_string(),
-            |_, _| false,
             |id, c, grid| {
                 push(
                     E::Grid,
@@ -152,13 +195,6 @@ impl RosterFile {
             &self.responders,
             &service.responders,
             |r| r.id.to_string(),
-            |a, b| {
-                a.token_sha256 != b.token_sha256
-                    && ResponderRecord {
-                        token_sha256: b.token_sha256.clone(),
-                        ..a.clone()
-                    } == *b
-            },
             |id, c, responder| {
                 push(
                     E::Responder,
@@ -175,7 +211,6 @@ impl RosterFile {
             &self.elders,
             &service.elders,
             |e| e.id.to_string(),
-            |_, _| false,
             |id, c, elder| {
                 push(
                     E::Elder,
@@ -192,13 +227,6 @@ impl RosterFile {
             &self.operators,
             &service.operators,
             |o| o.id.to_string(),
-            |a, b| {
-                a.token_sha256 != b.token_sha256
-                    && OperatorRecord {
-                        token_sha256: b.token_sha256.clone(),
-                        ..a.clone()
-                    } == *b
-            },
             |id, c, operator| {
                 push(
                     E::Operator,
@@ -215,7 +243,6 @@ impl RosterFile {
             &self.devices,
             &service.devices,
             |d| d.id.to_string(),
-            |a, b| a.token_sha256 != b.token_sha256,
             |id, c, device| {
                 push(
                     E::Device,
