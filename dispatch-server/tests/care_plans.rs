@@ -11,13 +11,10 @@
 
 mod common;
 
-use common::{roads, roster, token, TestServer};
+use common::{roads, roster, token, Served, TestServer};
 use dispatch_server::engine_task::VolatileJournal;
 use dispatch_server::Limits;
 use serde_json::{json, Value};
-use std::io::BufRead;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAY_S: i64 = 86_400;
@@ -223,54 +220,6 @@ async fn a_planned_visit_is_offered_done_and_counted_and_a_missed_call_is_report
     server.stop().await;
 }
 
-/// A real `dispatch serve` child process, killed with SIGKILL when dropped.
-struct Served {
-    child: Child,
-    server: TestServer,
-}
-
-impl Served {
-    fn start(data_dir: &Path, roster: &Path, config: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--map"])
-            .arg(dispatch_core::testdata::porto_alegre_pbf())
-            .arg("--roster")
-            .arg(roster)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn dispatch serve");
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.split("http://").nth(1) {
-                        break rest.split_whitespace().next().expect("address").to_string();
-                    }
-                }
-                _ => panic!("dispatch serve exited before listening: {:?}", child.wait()),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Served {
-            child,
-            server: TestServer::external(addr.parse().expect("a socket address")),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_and_its_open_occurrence_survive_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,7 +236,11 @@ async fn a_plan_and_its_open_occurrence_survive_a_kill_9() {
     .unwrap();
     let data_dir = dir.path().join("data");
 
-    let served = Served::start(&data_dir, &roster_path, &config);
+    let served = Served::start(
+        &data_dir,
+        &roster_path,
+        &["--config".as_ref(), config.as_os_str()],
+    );
     let plan = json!([morning("visit", "visit", "V1")]);
     let (s, stored) = as_op(
         &served.server,
@@ -303,7 +256,11 @@ async fn a_plan_and_its_open_occurrence_survive_a_kill_9() {
     assert_eq!(before["grids"]["G1"]["week"]["pending"], 1, "{before}");
     drop(served); // kill -9
 
-    let served = Served::start(&data_dir, &roster_path, &config);
+    let served = Served::start(
+        &data_dir,
+        &roster_path,
+        &["--config".as_ref(), config.as_os_str()],
+    );
     let (s, e1) = as_op(&served.server, "GET", "/v1/elders/E1", None).await;
     assert_eq!(s, 200, "{e1}");
     assert_eq!(e1["care_plan"], stored["care_plan"], "{e1}");

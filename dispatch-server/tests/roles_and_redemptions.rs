@@ -8,15 +8,12 @@
 
 mod common;
 
-use common::{digest, fall, token, TestServer};
+use common::{digest, fall, token, Served, TestServer};
 use dispatch_core::roster::{OperatorRecord, RosterFile};
 use dispatch_server::engine_task::VolatileJournal;
 use dispatch_server::Limits;
 use serde_json::{json, Value};
-use std::io::BufRead;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 
 /// The test roster with OP1 as it always was (no `roles`: every right), OP2 restricted to
 /// dispatch, PM1 to people management and CM1 to care (the time bank).
@@ -514,77 +511,6 @@ async fn bad_redemptions_are_refused_naming_the_field_and_change_nothing() {
     server.stop().await;
 }
 
-/// A real `dispatch serve` on the real map with a journal in `data_dir`.
-struct Served {
-    child: Child,
-    server: TestServer,
-    /// Its log lines (stderr), as they come.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    fn start(data_dir: &Path, roster: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--map"])
-            .arg(dispatch_core::testdata::porto_alegre_pbf())
-            .arg("--roster")
-            .arg(roster)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dispatch serve");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.split("http://").nth(1) {
-                        break rest.split_whitespace().next().expect("address").to_string();
-                    }
-                }
-                _ => panic!("dispatch serve exited before listening: {:?}", child.wait()),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let addr = addr.parse().expect("a socket address");
-        Served {
-            child,
-            server: TestServer::external(addr),
-            log,
-        }
-    }
-
-    /// Waits (up to 5 s) for a log line containing `text`.
-    async fn logged(&self, text: &str) -> bool {
-        for _ in 0..100 {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(text)) {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        false
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        // SIGKILL: no clean stop, no final snapshot.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redemptions_and_roles_survive_a_kill_9_and_are_exported() {
     let dir = tempfile::tempdir().unwrap();
@@ -592,7 +518,7 @@ async fn redemptions_and_roles_survive_a_kill_9_and_are_exported() {
     std::fs::write(&roster_path, serde_json::to_vec(&roster()).unwrap()).unwrap();
     let data_dir = dir.path().join("data");
 
-    let served = Served::start(&data_dir, &roster_path);
+    let served = Served::start(&data_dir, &roster_path, &[]);
     let earned = earn(&served.server, "kill9-earn").await;
     let (s, r) = as_(
         &served.server,
@@ -632,7 +558,7 @@ async fn redemptions_and_roles_survive_a_kill_9_and_are_exported() {
     let (_, before) = as_(&served.server, "CM1", "GET", BANK, None).await;
     drop(served); // kill -9
 
-    let served = Served::start(&data_dir, &roster_path);
+    let served = Served::start(&data_dir, &roster_path, &[]);
     let (s, after) = as_(&served.server, "CM1", "GET", BANK, None).await;
     assert_eq!(s, 200, "{after}");
     assert_eq!(after, before);

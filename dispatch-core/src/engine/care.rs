@@ -185,22 +185,11 @@ impl Engine {
                 .filter_map(|o| o.incident_id)
                 .collect();
             for i in open {
-                if self
-                    .incidents
-                    .get(&i)
-                    .is_some_and(|inc| inc.status.is_open())
-                {
-                    self.close(
-                        now,
-                        i,
-                        IncidentStatus::Cancelled,
-                        Actor::Engine,
-                        format!(
-                            "care plan of {elder_id}: item {} was taken out of the plan",
-                            key.item_id
-                        ),
-                    );
-                }
+                let why = format!(
+                    "care plan of {elder_id}: item {} was taken out of the plan",
+                    key.item_id
+                );
+                self.cancel_care_job(now, i, why);
             }
         }
         for item_id in current {
@@ -243,26 +232,15 @@ impl Engine {
                     planned_responder: o.planned.clone(),
                 },
             );
-            if self
-                .incidents
-                .get(&i)
-                .is_some_and(|inc| inc.status.is_open())
-            {
-                self.close(
-                    now,
-                    i,
-                    IncidentStatus::Cancelled,
-                    Actor::Engine,
-                    format!(
-                        "care plan of {}: {} missed: nobody reached {} by {} and {} s of grace",
-                        key.elder_id,
-                        key.item_id,
-                        key.elder_id,
-                        o.due_by,
-                        secs(grace)
-                    ),
-                );
-            }
+            let why = format!(
+                "care plan of {}: {} missed: nobody reached {} by {} and {} s of grace",
+                key.elder_id,
+                key.item_id,
+                key.elder_id,
+                o.due_by,
+                secs(grace)
+            );
+            self.cancel_care_job(now, i, why);
         }
         let item = self
             .roster
@@ -419,6 +397,17 @@ impl Engine {
         );
         // The item's timer need not wait for this occurrence's grace any more.
         self.care_reconcile(now, key);
+    }
+
+    /// Cancels care-plan job `i` with `why`, if it is still open.
+    fn cancel_care_job(&mut self, now: Timestamp, i: IncidentId, why: String) {
+        let open = self
+            .incidents
+            .get(&i)
+            .is_some_and(|inc| inc.status.is_open());
+        if open {
+            self.close(now, i, IncidentStatus::Cancelled, Actor::Engine, why);
+        }
     }
 
     /// The first wave of a care-plan job asks only its planned person (or the elder's grid

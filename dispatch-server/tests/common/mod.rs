@@ -497,3 +497,82 @@ pub async fn serve_from(args: &dispatch_server::serve_cmd::ServeArgs) -> TestSer
     let config = dispatch_server::serve_cmd::open(args).expect("opens");
     TestServer::start_config(config).await
 }
+
+/// A real `dispatch serve` child process on 127.0.0.1:0 (its stderr log kept and echoed),
+/// killed with SIGKILL when dropped: no clean stop, no final snapshot.
+pub struct Served {
+    child: std::process::Child,
+    pub server: TestServer,
+    /// Its log lines (stderr), as they come.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// Starts `dispatch serve` on the real map with `roster` and `data_dir`, plus `extra`
+    /// arguments (for example `--config FILE`), and waits until it listens.
+    pub fn start(
+        data_dir: &std::path::Path,
+        roster: &std::path::Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Served {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--map"])
+            .arg(dispatch_core::testdata::porto_alegre_pbf())
+            .arg("--roster")
+            .arg(roster)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dispatch serve");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("http://").nth(1) {
+                        break rest.split_whitespace().next().expect("address").to_string();
+                    }
+                }
+                _ => panic!("dispatch serve exited before listening: {:?}", child.wait()),
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Served {
+            child,
+            server: TestServer::external(addr.parse().expect("a socket address")),
+            log,
+        }
+    }
+
+    /// Waits (up to 5 s) for a log line containing `text`.
+    pub async fn logged(&self, text: &str) -> bool {
+        for _ in 0..100 {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(text)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
