@@ -15,6 +15,7 @@ import { createQueue } from './queue.js';
 import { createMapLayer } from './map-layer.js';
 import { createDetail } from './incident.js';
 import { createActions } from './actions.js';
+import { createCareReport } from './care.js';
 import { createFilters } from './filters.js';
 import { createAlertSound } from './alert-sound.js';
 import { ConsoleSocket } from './socket.js';
@@ -108,6 +109,7 @@ let mapLayer = null;
 const queue = createQueue($('queue'), ctx);
 const detail = createDetail($('detail'), ctx, (routes) => mapLayer && mapLayer.setRoutes(routes));
 const actions = createActions($('dialog'), ctx);
+const care = createCareReport($('dialog'), ctx);
 detail.onAction((action, incident) => actions.open(action, incident));
 const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, () => subscribe(false));
@@ -237,6 +239,7 @@ async function login(token) {
   $('login').hidden = true;
   $('app').hidden = false;
   $('logout').hidden = false;
+  $('care').hidden = false;
   if (!map) {
     try {
       map = await RoadMap.create($('map'), { labels: { zoomIn: t('map.zoomIn'), zoomOut: t('map.zoomOut') } });
@@ -271,6 +274,7 @@ function logout(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   $('app').hidden = true;
   $('logout').hidden = true;
+  $('care').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message || '';
   $('token').focus();
@@ -299,6 +303,7 @@ function applyTexts() {
 i18n.onChange(applyTexts);
 $('lang').addEventListener('change', (e) => i18n.setLang(e.target.value));
 $('logout').addEventListener('click', () => logout(''));
+$('care').addEventListener('click', () => care.open());
 $('login-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const token = $('token').value.trim();

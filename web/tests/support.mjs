@@ -77,10 +77,11 @@ export function testRoster() {
 
 /**
  * Start `dispatch serve` on the real map. `dataDir` (default: a fresh temp dir) and `port`
- * (default: any free one) let a test restart the same service on the same origin.
+ * (default: any free one) let a test restart the same service on the same origin; `args` are
+ * more `dispatch serve` flags (for example `--config FILE`).
  * Resolves once the server prints its address; rejects after `timeoutMs` or if it exits.
  */
-export async function startServer({ roster, rosterPath, dataDir, port = 0, timeoutMs = 60000, env = {} } = {}) {
+export async function startServer({ roster, rosterPath, dataDir, port = 0, timeoutMs = 60000, env = {}, args: extra = [] } = {}) {
   if (!existsSync(DISPATCH_BIN)) throw new Error(`${DISPATCH_BIN} is missing: cargo build -p dispatch-server --bin dispatch`);
   if (!existsSync(MAP)) throw new Error(`${MAP} is missing (the real map, ../shared/data)`);
   const ownDir = !dataDir;
@@ -91,7 +92,7 @@ export async function startServer({ roster, rosterPath, dataDir, port = 0, timeo
   }
   const journal = join(dir, 'journal');
   mkdirSync(journal, { recursive: true });
-  const args = ['serve', '--map', MAP, '--roster', rosterPath, '--data-dir', journal, '--listen', `127.0.0.1:${port}`];
+  const args = ['serve', '--map', MAP, '--roster', rosterPath, '--data-dir', journal, '--listen', `127.0.0.1:${port}`, ...extra];
   const proc = spawn(DISPATCH_BIN, args, {
     env: { ...process.env, DISPATCH_WEB_DIR: join(ROOT, 'web'), RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
