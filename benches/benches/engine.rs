@@ -87,6 +87,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
             paired_responders: vec![format!("R{}", (i * 7 + 3) % n).into()],
             details: Default::default(),
             care_plan: Vec::new(),
+            check_in_by: None,
             family: Vec::new(),
         })
         .collect();

@@ -72,6 +72,7 @@ fn roster() -> RosterFile {
                 paired_responders: vec![],
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: vec![],
             })
             .collect(),

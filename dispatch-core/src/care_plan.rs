@@ -33,7 +33,7 @@ pub const MAX_OCCURRENCES: usize = 400;
 pub const HISTORY_MS: i64 = 400 * DAY_MS;
 
 const MIN_MS: i64 = 60_000;
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// What is done for the elder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -143,7 +143,7 @@ pub struct CarePlanItem {
 }
 
 /// Minutes after midnight of an "HH:MM" ("24:00" allowed when `end`).
-fn parse_hhmm(s: &str, end: bool) -> Option<i64> {
+pub(crate) fn parse_hhmm(s: &str, end: bool) -> Option<i64> {
     let (h, m) = s.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;

@@ -95,7 +95,20 @@ fn what_the_schema_refuses_the_server_refuses() {
         "window": {"from_day": 1, "to_day": 5, "from": "09:00", "to": "17:00"}}]);
     assert!(schema.is_valid(&planned));
     assert_eq!(server(&planned), Ok(()));
+    // A check-in schedule is optional; a good one passes both.
+    let mut scheduled = good.clone();
+    scheduled["elders"][0]["check_in_by"] = json!("10:00");
+    assert!(schema.is_valid(&scheduled));
+    assert_eq!(server(&scheduled), Ok(()));
     let cases: Vec<(&str, Breaker)> = vec![
+        (
+            "a check-in time that is not a time of day",
+            Box::new(|v| v["elders"][0]["check_in_by"] = json!("24:30")),
+        ),
+        (
+            "a check-in time without minutes",
+            Box::new(|v| v["elders"][0]["check_in_by"] = json!("9")),
+        ),
         (
             "a care-plan item with an unknown field",
             Box::new(|v| {

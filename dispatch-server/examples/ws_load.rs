@@ -100,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
                 paired_responders: vec![],
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: vec![],
             })
             .collect(),

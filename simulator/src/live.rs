@@ -1076,6 +1076,7 @@ mod tests {
                     paired_responders: vec![],
                     details: Default::default(),
                     care_plan: Vec::new(),
+                    check_in_by: None,
                     family: vec![],
                 })
                 .collect(),

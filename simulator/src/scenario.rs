@@ -270,6 +270,7 @@ pub fn generate(
             paired_responders: Vec::new(),
             details: Default::default(),
             care_plan: Vec::new(),
+            check_in_by: None,
             family: Vec::new(),
         });
     }

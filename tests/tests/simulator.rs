@@ -38,6 +38,7 @@ fn elder(id: &str, grid: &str, paired: &[&str]) -> ElderRecord {
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
         details: Default::default(),
         care_plan: Vec::new(),
+        check_in_by: None,
         family: vec![],
     }
 }
@@ -416,6 +417,7 @@ mod baseline {
                 paired_responders: vec!["Vfam".into()],
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: vec![],
             }],
             devices: vec![DeviceRecord {

@@ -137,8 +137,8 @@ impl Care {
 }
 
 impl Engine {
-    /// A new engine's roster plans are scheduled on its first call (a constructor has no
-    /// `now`); `poll_timeout` asks for that call at once.
+    /// A new engine's roster plans (and check-in schedules) are scheduled on its first call
+    /// (a constructor has no `now`); `poll_timeout` asks for that call at once.
     pub(super) fn care_sync_all(&mut self, now: Timestamp) {
         if !self.care.needs_sync() {
             return;
@@ -147,11 +147,12 @@ impl Engine {
         let elders: Vec<ElderId> = self
             .roster
             .elders()
-            .filter(|e| !e.care_plan.is_empty())
+            .filter(|e| !e.care_plan.is_empty() || e.check_in_by.is_some())
             .map(|e| e.id.clone())
             .collect();
         for e in elders {
             self.care_sync_elder(now, &e);
+            self.check_in_sync_elder(now, &e);
         }
     }
 

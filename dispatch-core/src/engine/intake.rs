@@ -11,6 +11,16 @@ impl Engine {
     pub(super) fn alert(&mut self, now: Timestamp, a: Alert) -> Result<Reply, CommandError> {
         // Checks that refuse outright (nothing kept): the sender and the alert's own shape.
         self.check_device(&a.device_id)?;
+        self.alert_from_known(now, a)
+    }
+
+    /// An alert whose sender is known: a roster device, or the engine's own check-in
+    /// schedule (`check_ins.rs`).
+    pub(super) fn alert_from_known(
+        &mut self,
+        now: Timestamp,
+        a: Alert,
+    ) -> Result<Reply, CommandError> {
         let plan = Plan::of(a.kind, a.service).ok_or_else(|| {
             CommandError::Invalid(if a.kind == AlertKind::CarePlan {
                 "care_plan jobs are opened by the engine from care plans, not sent".into()

@@ -40,6 +40,7 @@
 //! | `incidents.rs` | the `Incidents` room; urgency order, what a waiting emergency is |
 //! | `timers.rs` | the [`Timer`]s and what each does when it fires |
 //! | `care.rs` | the `Care` room (care-plan occurrences); opening each window's job, outcomes, the compliance report |
+//! | `check_ins.rs` | elders' check-in schedules: a welfare visit when the daily check-in does not come |
 //! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
 //!
 //! Methods the use-case files share are `pub(super)`; nothing outside `engine` reaches in.
@@ -68,6 +69,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 mod care;
+mod check_ins;
 mod console_views;
 mod incidents;
 mod intake;
@@ -82,6 +84,7 @@ mod views;
 mod waves;
 
 pub use care::CARE_PLAN_DEVICE;
+pub use check_ins::CHECK_IN_DEVICE;
 pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
 use incidents::{is_waiting_emergency, Incidents};
 pub use timers::Timer;
@@ -112,6 +115,9 @@ pub struct EngineState {
     /// Care-plan occurrences (absent in snapshots from before care plans).
     #[serde(default)]
     pub care: crate::care_plan::CareBook,
+    /// When each elder last checked in (absent in snapshots from before check-in schedules).
+    #[serde(default)]
+    pub check_ins: BTreeMap<ElderId, Timestamp>,
 }
 
 /// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
@@ -166,6 +172,8 @@ pub struct Engine {
     time_bank: TimeBank,
     /// The care room: care-plan occurrences and their jobs (`care.rs`).
     care: care::Care,
+    /// When each elder last checked in (`check_ins.rs`).
+    check_ins: BTreeMap<ElderId, Timestamp>,
     next_incident: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
@@ -261,7 +269,9 @@ impl Engine {
         let on_map = |p: LatLon| roads.check_on_map(p);
         let roster = Roster::from_file(roster, &on_map)?;
         let projection = roads.projection();
-        let has_plans = roster.elders().any(|e| !e.care_plan.is_empty());
+        let has_plans = roster
+            .elders()
+            .any(|e| !e.care_plan.is_empty() || e.check_in_by.is_some());
         let responders: Vec<ResponderState> = roster
             .responders()
             .map(|r| ResponderState::new(r.clone(), projection.to_xy(r.home)))
@@ -284,6 +294,7 @@ impl Engine {
                 unsynced: has_plans,
                 ..Default::default()
             },
+            check_ins: BTreeMap::new(),
         };
         Ok(Engine::restore_with_travel_times(roads, config, state))
     }
@@ -310,6 +321,7 @@ impl Engine {
             timers: timers::TimerTable::from_saved(state.timers),
             time_bank: state.time_bank,
             care: care::Care::from_saved(state.care),
+            check_ins: state.check_ins,
             next_incident: state.next_incident,
             seq: state.seq,
             events: state.pending_events.into(),
@@ -338,6 +350,7 @@ impl Engine {
             pending_dispatch: self.pending.iter().copied().collect(),
             dispatch_due: self.dispatch_due,
             care: self.care.to_saved(),
+            check_ins: self.check_ins.clone(),
         }
     }
 
@@ -406,6 +419,7 @@ impl Engine {
                 if self.roster.elder(&elder_id).is_none() {
                     return Err(CommandError::UnknownElder(elder_id));
                 }
+                self.check_ins.insert(elder_id.clone(), now);
                 // A late check-in answers the missed one: a welfare visit nobody has reached
                 // yet is called off (its offers withdrawn, its visitor released). Emergencies
                 // are never closed by a check-in, and a visitor already at the door finishes.
@@ -675,6 +689,7 @@ impl Engine {
         };
         if let Some(elder_id) = care_of {
             self.care_sync_elder(now, &elder_id);
+            self.check_in_sync_elder(now, &elder_id);
         }
         if self.config.dispatch_batched {
             if !self.pending.is_empty() && self.dispatch_due.is_none() {

@@ -37,6 +37,7 @@ fn engine() -> Engine {
                 paired_responders: Vec::new(),
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: Vec::new(),
             })
             .collect(),

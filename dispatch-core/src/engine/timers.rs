@@ -26,6 +26,8 @@ pub enum Timer {
     /// The next thing to do for one care-plan item: open a window's job, or call an
     /// occurrence missed (`care.rs`).
     CarePlan(crate::care_plan::CareKey),
+    /// An elder's daily check-in is due (`check_ins.rs`).
+    CheckInDue(ElderId),
 }
 
 impl Timer {
@@ -308,6 +310,7 @@ impl Engine {
                 }
             }
             Timer::CarePlan(key) => self.care_reconcile(now, key),
+            Timer::CheckInDue(elder_id) => self.check_in_due(now, at, elder_id),
             Timer::RestOver(id) => {
                 let Some(slot) = self.responders.slot_of(&id) else {
                     return;

@@ -377,6 +377,13 @@ pub struct ElderRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub care_plan: Vec<crate::care_plan::CarePlanItem>,
+    /// The daily check-in is due by this local time ("HH:MM", the deployment's
+    /// `utc_offset_s`): with none since local midnight by then, the engine opens the welfare
+    /// visit itself (decision version 4 on). Absent: no schedule (a device may still send
+    /// `check_in_missed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub check_in_by: Option<String>,
 }
 
 /// An operator who may connect a console.
@@ -681,6 +688,16 @@ impl Roster {
                 return Err(RosterError::UnknownPairedResponder {
                     entry,
                     responder: p.clone(),
+                });
+            }
+        }
+        if let Some(by) = &e.check_in_by {
+            if crate::care_plan::parse_hhmm(by, false).is_none() {
+                return Err(RosterError::Invalid {
+                    entry,
+                    detail: format!(
+                        "check_in_by: {by:?} is not a time of day \"HH:MM\" (00:00 to 23:59)"
+                    ),
                 });
             }
         }

@@ -200,6 +200,7 @@ fn random_roster(seed: u64) -> RosterFile {
             family: vec![],
             details: Default::default(),
             care_plan: Vec::new(),
+            check_in_by: None,
         });
     }
     r.operators

@@ -3,6 +3,7 @@
 
 mod bad_commands;
 mod care_plans;
+mod check_ins;
 mod job_promises;
 mod mixed_requests;
 mod properties;

@@ -98,6 +98,7 @@ pub fn elder(id: &str, home: LatLon, grid: &str, care_level: u8, paired: &[&str]
         paired_responders: paired.iter().map(|p| ResponderId::from(*p)).collect(),
         details: Default::default(),
         care_plan: Vec::new(),
+        check_in_by: None,
         family: Vec::new(),
     }
 }

@@ -285,6 +285,7 @@ mod tests {
                     },
                     details: Default::default(),
                     care_plan: Vec::new(),
+                    check_in_by: None,
                     family: vec![],
                 })
                 .collect(),
@@ -839,6 +840,7 @@ mod tests {
                             paired_responders: paired.map(|p| ResponderId::from(format!("r{p}"))).into_iter().collect(),
                             details: Default::default(),
                             care_plan: Vec::new(),
+                            check_in_by: None,
                             family: vec![],
                         },
                     },

@@ -139,6 +139,7 @@ pub fn roster() -> RosterFile {
                 paired_responders: vec!["V1".into()],
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: vec!["Maria (daughter) +55 51 0000-0000".into()],
             },
             ElderRecord {
@@ -149,6 +150,7 @@ pub fn roster() -> RosterFile {
                 paired_responders: vec![],
                 details: Default::default(),
                 care_plan: Vec::new(),
+                check_in_by: None,
                 family: vec![],
             },
         ],
