@@ -26,8 +26,11 @@ impl Engine {
     }
 
     /// Arms `elder_id`'s check-in timer from their record, or stops it (no schedule, or the
-    /// elder left).
+    /// elder left: then their last check-in is forgotten too).
     pub(super) fn check_in_sync_elder(&mut self, now: Timestamp, elder_id: &ElderId) {
+        if self.roster.elder(elder_id).is_none() {
+            self.check_ins.remove(elder_id);
+        }
         let minutes = self
             .roster
             .elder(elder_id)
