@@ -50,8 +50,8 @@ fn changes(ev: &[EventRecord]) -> Vec<(RosterEntry, String, RosterChange)> {
         .collect()
 }
 
-#[test]
-fn a_volunteer_retired_on_the_way_is_replaced_by_the_next_wave() {
+/// E1 falls; V1 (100 m) and V2 (1.5 km) are on duty; V1, asked first, accepts.
+fn v1_on_the_way() -> (Sim, dispatch_core::ids::IncidentId) {
     let mut sim = Sim::new(
         straight(),
         roster(
@@ -78,6 +78,12 @@ fn a_volunteer_retired_on_the_way_is_replaced_by_the_next_wave() {
         sim.engine.incident(i).unwrap().summary.status,
         IncidentStatus::Assigned
     );
+    (sim, i)
+}
+
+#[test]
+fn a_volunteer_retired_on_the_way_is_replaced_by_the_next_wave() {
+    let (mut sim, i) = v1_on_the_way();
 
     let ev = sim.ok(retire("V1"));
     assert_eq!(unassigned(&ev), vec!["V1"]);
@@ -121,28 +127,7 @@ fn a_volunteer_retired_on_the_way_is_replaced_by_the_next_wave() {
 
 #[test]
 fn a_volunteer_retired_at_the_door_reopens_the_search() {
-    let mut sim = Sim::new(
-        straight(),
-        roster(
-            vec![
-                volunteer("V1", at(100.0, 0.0)),
-                volunteer("V2", at(1500.0, 0.0)),
-            ],
-            vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
-        ),
-        PolicyConfig::default(),
-    );
-    sim.on_duty(&["V1", "V2"]);
-    let i = incident_of(sim.cmd(fall("a1", "E1")).expect("alert"));
-    let o = offers(&sim.events)
-        .into_iter()
-        .find(|o| o.1 == rid("V1"))
-        .unwrap()
-        .0;
-    sim.ok(Command::Accept {
-        responder_id: rid("V1"),
-        offer_id: o,
-    });
+    let (mut sim, i) = v1_on_the_way();
     sim.ok(Command::Arrived {
         responder_id: rid("V1"),
         incident_id: i,
