@@ -115,6 +115,22 @@ pub(crate) fn error(
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A request body of at most `limit` bytes, or the `413` `too_big` saying so of `what`.
+pub(crate) async fn bounded_body(
+    body: axum::body::Body,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        m::frame_rejected("too_big");
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_big",
+            format!("{what} is at most {limit} bytes"),
+        )
+    })
+}
+
 pub(crate) fn refusal_response(e: &Refusal) -> Response {
     error(refusal_status(e), e.code(), e.to_string())
 }
@@ -340,16 +356,9 @@ async fn post_alert(
         return r;
     }
     let limit = state.http_limits.alert_body_bytes;
-    let body: Bytes = match axum::body::to_bytes(body, limit).await {
+    let body = match bounded_body(body, limit, "an alert body").await {
         Ok(b) => b,
-        Err(_) => {
-            m::frame_rejected("too_big");
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_big",
-                format!("an alert body is at most {limit} bytes"),
-            );
-        }
+        Err(refusal) => return refusal,
     };
     let alert: AlertBody = match serde_json::from_slice(&body) {
         Ok(a) => a,

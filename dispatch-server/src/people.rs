@@ -24,7 +24,7 @@
 
 use crate::auth::token_digest;
 use crate::engine_task::{EngineHandle, Expect, Refusal, RosterRef};
-use crate::http::{error, operator_with, refusal_status, AppState};
+use crate::http::{bounded_body, error, operator_with, refusal_status, AppState};
 use crate::metrics as m;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -360,6 +360,7 @@ pub async fn perform(
             )
         })
     };
+    let id_given = id;
     match op {
         Op::Create => {
             let mut map = need_body(body)?;
@@ -370,6 +371,13 @@ pub async fn perform(
                     format!("a {} needs a string `id`", kind.name()),
                 ));
             };
+            if id_given.is_some_and(|given| given != id) {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    format!("`entry_id` {id_given:?} is not the body's `id` {id:?}"),
+                ));
+            }
             let entry = kind.entry(&id);
             let token = kind.needs_token().then(new_token);
             if let Some(t) = &token {
@@ -557,18 +565,30 @@ async fn import(
         Ok(by) => by,
         Err(refusal) => return *refusal,
     };
-    let dry_run = uri
+    // A misspelt parameter must not turn a preview into the real import: anything but
+    // `dry_run=true|false|1|0` is refused.
+    let mut dry_run = false;
+    for kv in uri
         .query()
         .unwrap_or("")
         .split('&')
-        .any(|kv| kv == "dry_run=true" || kv == "dry_run=1");
-    let Ok(bytes) = axum::body::to_bytes(body, IMPORT_BYTES).await else {
-        m::frame_rejected("too_big");
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_big",
-            format!("a roster file to import is at most {IMPORT_BYTES} bytes"),
-        );
+        .filter(|kv| !kv.is_empty())
+    {
+        dry_run = match kv {
+            "dry_run=true" | "dry_run=1" => true,
+            "dry_run=false" | "dry_run=0" => false,
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_field",
+                    format!("unknown query `{other}`: the only one is dry_run=true or false"),
+                )
+            }
+        };
+    }
+    let bytes = match bounded_body(body, IMPORT_BYTES, "a roster file to import").await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
     };
     let file: RosterFile = match serde_json::from_slice(&bytes) {
         Ok(f) => f,

@@ -535,6 +535,11 @@ async fn people_over_the_socket_does_what_http_does() {
             "bad_field",
             "fly",
         ),
+        (
+            json!({"op": "create", "entry": "grid", "entry_id": "G8", "body": {"id": "G9"}}),
+            "bad_field",
+            "G9",
+        ),
     ] {
         let r = over_socket(&mut console, msg.clone(), "x").await;
         assert_eq!(r["type"], "error", "{msg}: {r}");
@@ -760,6 +765,21 @@ async fn a_changed_roster_file_is_imported_explicitly_and_reports_its_difference
         "responder V2 retired",
     ];
 
+    // A misspelt preview is refused, not taken for the real import.
+    let (s, r) = op(
+        &server,
+        "POST",
+        "/v1/roster/import?dryrun=true",
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 400, "{r}");
+    assert!(
+        r["message"].as_str().unwrap_or("").contains("dryrun"),
+        "{r}"
+    );
+    let (s, _) = op(&server, "GET", "/v1/responders/V9", None).await;
+    assert_eq!(s, 404, "a refused import changes nothing");
     let (s, dry) = op(
         &server,
         "POST",
