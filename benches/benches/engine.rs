@@ -67,6 +67,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
                 _ => (ResponderKind::Volunteer, TravelMode::Foot),
             };
             ResponderRecord {
+                kin_of: Vec::new(),
                 id: format!("R{i}").into(),
                 kind,
                 travel_mode: mode,

@@ -222,6 +222,7 @@ fn roster() -> RosterFile {
         }],
         responders: (0..RESPONDERS)
             .map(|i| ResponderRecord {
+                kin_of: Vec::new(),
                 id: ResponderId::from(format!("v{i}")),
                 // Every tenth is an ambulance, so incidents that need one can close.
                 kind: if i % 10 == 9 {

@@ -42,6 +42,7 @@ fn roster() -> RosterFile {
         }],
         responders: (0..RESPONDERS)
             .map(|i| ResponderRecord {
+                kin_of: Vec::new(),
                 id: ResponderId::from(format!("v{i}")),
                 kind: ResponderKind::Volunteer,
                 travel_mode: if i % 2 == 0 {

@@ -38,6 +38,10 @@ pub enum ResponderKind {
     GridWorker,
     Ambulance,
     ServiceStaff,
+    /// A family member bound to their elder(s) (`kin_of`): offered only their elder's
+    /// emergencies and welfare visits, first within the kin margin, and told of every
+    /// incident of their elder (decision version 5 on).
+    Kin,
 }
 
 /// How a responder moves, which decides the road profile their ETA is computed on.

@@ -18,8 +18,11 @@ pub enum MatchingMode {
     NearestRadius { radius_m: f64 },
 }
 
-/// What an elder's care level changes in their emergencies' response (decision version 3 on;
-/// issue 12, gap 10). A field left out keeps the general value.
+/// What an elder's care level changes in their emergencies' response (issue 12, gap 10).
+/// A field left out keeps the built-in table's value for the level ([`CareLevelRule::builtin`],
+/// decision version 5 on), or the general value where the table has none. `wave_sizes` and
+/// `offer_expiry_ms` set in a config apply from decision version 3, the other fields and the
+/// built-in table from version 5.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CareLevelRule {
@@ -29,6 +32,57 @@ pub struct CareLevelRule {
     pub wave_sizes: Option<Vec<u32>>,
     /// How long this level's emergency offers stay open.
     pub offer_expiry_ms: Option<u64>,
+    /// How far by road the search goes: community responders with a longer ETA are not asked
+    /// (the ambulance track covers them).
+    pub max_eta_ms: Option<u64>,
+    /// This level's familiarity margin (and kin margin: see `PolicyConfig::kin_margin_ms`).
+    pub familiarity_margin_ms: Option<u64>,
+    /// This level's first-accept promise (breached: the next wave at once).
+    pub sla_first_accept_ms: Option<u64>,
+    /// This level's community on-scene promise (breached: an ambulance goes).
+    pub sla_community_on_scene_ms: Option<u64>,
+    /// An ambulance goes when no community responder accepted within this.
+    pub ambulance_after_no_accept_ms: Option<u64>,
+}
+
+impl CareLevelRule {
+    /// The built-in table (decision version 5 on; docs/deploy.md "Care levels"). The frailer
+    /// the elder, the sooner the next wave and the ambulance, and the less a familiar face may
+    /// cost in ETA; the lighter the need, the nearer the people asked, so that a light case
+    /// does not take a volunteer from across town whom the next fall may need.
+    pub fn builtin(level: u8) -> CareLevelRule {
+        const S: u64 = 1_000;
+        let rule = CareLevelRule {
+            level,
+            ..CareLevelRule::default()
+        };
+        match level {
+            1 | 2 => CareLevelRule {
+                max_eta_ms: Some(20 * 60 * S),
+                ..rule
+            },
+            3 => CareLevelRule {
+                max_eta_ms: Some(30 * 60 * S),
+                ambulance_after_no_accept_ms: Some(45 * S),
+                ..rule
+            },
+            4 => CareLevelRule {
+                offer_expiry_ms: Some(25 * S),
+                familiarity_margin_ms: Some(45 * S),
+                sla_first_accept_ms: Some(25 * S),
+                ..rule
+            },
+            5 => CareLevelRule {
+                wave_sizes: Some(vec![4, 6, 8]),
+                offer_expiry_ms: Some(20 * S),
+                familiarity_margin_ms: Some(30 * S),
+                sla_first_accept_ms: Some(20 * S),
+                sla_community_on_scene_ms: Some(150 * S),
+                ..rule
+            },
+            _ => rule,
+        }
+    }
 }
 
 /// Every dispatch number, with DESIGN §4's defaults.
@@ -108,11 +162,15 @@ pub struct PolicyConfig {
     /// (`RoadConfig::foot_kmh`); responders walking at `walk_kmh` scale from it.
     pub foot_profile_kmh: f64,
     pub matching: MatchingMode,
-    /// Care levels that change an emergency's waves and offer window (for example level 5:
-    /// waves of 5, 8, 12 and 25-second offers: more people asked at once, sooner). Empty by
-    /// default: wider waves for levels 4 and 5 made the simulator's figures over all
-    /// emergencies worse on most of the documented seeds (docs/simulator.md).
+    /// Care levels that change an emergency's response (waves, offer window, search width,
+    /// familiarity margin, SLA clocks), over the built-in table [`CareLevelRule::builtin`]:
+    /// a field set here wins, a field left out keeps the table's. Empty by default (the
+    /// table alone).
     pub care_levels: Vec<CareLevelRule>,
+    /// A family member bound to the elder (`kin` responder) beats a stranger whose ETA is at
+    /// most this much shorter (decision version 5 on): "first to kin, then to the nearest,
+    /// then to the familiar".
+    pub kin_margin_ms: u64,
     /// Batched dispatch (the server's mode): a command only records what needs a wave, and
     /// the waves of everything recorded since are sent by the next `handle_timeout`, which
     /// `poll_timeout` asks for at once. A burst of alerts then shares one dispatch round
@@ -175,6 +233,7 @@ impl Default for PolicyConfig {
             foot_profile_kmh: 4.5,
             matching: MatchingMode::RoadEta,
             care_levels: Vec::new(),
+            kin_margin_ms: 120_000,
             utc_offset_s: 0,
             care_missed_grace_ms: 60 * 60_000,
         }
@@ -251,7 +310,8 @@ impl PolicyConfig {
                 self.utc_offset_s
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 19] = [
+        let ranges: [(&str, u64, u64, u64); 20] = [
+            ("kin_margin_ms", self.kin_margin_ms, 0, 30 * MIN),
             ("sla_job_accept_ms", self.sla_job_accept_ms, 10_000, DAY),
             ("sla_job_on_scene_ms", self.sla_job_on_scene_ms, 60_000, DAY),
             (
@@ -392,11 +452,27 @@ impl PolicyConfig {
                     ));
                 }
             }
-            if let Some(e) = r.offer_expiry_ms {
-                if !(5_000..=600_000).contains(&e) {
-                    return Err(format!(
-                        "care_levels.{l}.offer_expiry_ms: {e} is outside 5000..=600000"
-                    ));
+            let fields = [
+                ("offer_expiry_ms", r.offer_expiry_ms, 5_000, 600_000),
+                ("max_eta_ms", r.max_eta_ms, 60_000, 4 * 60 * MIN),
+                ("familiarity_margin_ms", r.familiarity_margin_ms, 0, 30 * MIN),
+                ("sla_first_accept_ms", r.sla_first_accept_ms, 1_000, 60 * MIN),
+                (
+                    "sla_community_on_scene_ms",
+                    r.sla_community_on_scene_ms,
+                    10_000,
+                    4 * 60 * MIN,
+                ),
+                (
+                    "ambulance_after_no_accept_ms",
+                    r.ambulance_after_no_accept_ms,
+                    0,
+                    60 * MIN,
+                ),
+            ];
+            for (key, v, lo, hi) in fields {
+                if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
+                    return Err(format!("care_levels.{l}.{key}: {v} is outside {lo}..={hi}"));
                 }
             }
         }
@@ -415,13 +491,64 @@ impl PolicyConfig {
         self.care_levels.iter().find(|r| r.level == care_level)
     }
 
+    /// A field of an emergency's care-level rule under decision version `rules`: the config's
+    /// (from version `since`), else the built-in table's (from version 5); `None` for other
+    /// plans and earlier versions (the general value applies).
+    fn care_field<T>(
+        &self,
+        plan: Plan,
+        care_level: u8,
+        rules: u32,
+        since: u32,
+        field: impl Fn(&CareLevelRule) -> Option<T>,
+    ) -> Option<T> {
+        if plan != Plan::Emergency || rules < since {
+            return None;
+        }
+        self.care_rule(care_level)
+            .and_then(&field)
+            .or_else(|| (rules >= 5).then(|| field(&CareLevelRule::builtin(care_level)))?)
+    }
+
+    /// How far by road an emergency's search goes (`None`: no limit).
+    pub fn max_eta_for(&self, plan: Plan, care_level: u8, rules: u32) -> Option<u64> {
+        self.care_field(plan, care_level, rules, 5, |r| r.max_eta_ms)
+    }
+
+    /// The familiarity margin of an incident's ranking.
+    pub fn familiarity_margin_for(&self, plan: Plan, care_level: u8, rules: u32) -> u64 {
+        self.care_field(plan, care_level, rules, 5, |r| r.familiarity_margin_ms)
+            .unwrap_or(self.familiarity_margin_ms)
+    }
+
+    /// An emergency's first-accept promise.
+    pub fn sla_first_accept_for(&self, care_level: u8, rules: u32) -> u64 {
+        self.care_field(Plan::Emergency, care_level, rules, 5, |r| {
+            r.sla_first_accept_ms
+        })
+        .unwrap_or(self.sla_first_accept_ms)
+    }
+
+    /// An emergency's community on-scene promise.
+    pub fn sla_community_on_scene_for(&self, care_level: u8, rules: u32) -> u64 {
+        self.care_field(Plan::Emergency, care_level, rules, 5, |r| {
+            r.sla_community_on_scene_ms
+        })
+        .unwrap_or(self.sla_community_on_scene_ms)
+    }
+
+    /// How long an emergency waits for a community accept before an ambulance goes.
+    pub fn ambulance_after_for(&self, care_level: u8, rules: u32) -> u64 {
+        self.care_field(Plan::Emergency, care_level, rules, 5, |r| {
+            r.ambulance_after_no_accept_ms
+        })
+        .unwrap_or(self.ambulance_after_no_accept_ms)
+    }
+
     /// Offers in wave `wave` of an emergency of an elder at `care_level` (decision version 3
     /// on; the general sizes otherwise, and for services and welfare visits).
     pub fn wave_size_for(&self, wave: u32, plan: Plan, care_level: u8, rules: u32) -> usize {
-        let sizes = (rules >= 3 && plan == Plan::Emergency)
-            .then(|| self.care_rule(care_level))
-            .flatten()
-            .and_then(|r| r.wave_sizes.as_ref());
+        let sizes = self.care_field(plan, care_level, rules, 3, |r| r.wave_sizes.clone());
         match sizes {
             Some(s) => {
                 let i = (wave.max(1) - 1) as usize;
@@ -434,10 +561,7 @@ impl PolicyConfig {
     /// How long an offer stays open, for a plan and the elder's care level (decision version 3
     /// on for the care level).
     pub fn expiry_for(&self, plan: Plan, care_level: u8, rules: u32) -> u64 {
-        let own = (rules >= 3 && plan == Plan::Emergency)
-            .then(|| self.care_rule(care_level))
-            .flatten()
-            .and_then(|r| r.offer_expiry_ms);
+        let own = self.care_field(plan, care_level, rules, 3, |r| r.offer_expiry_ms);
         own.unwrap_or_else(|| self.expiry_ms(plan))
     }
 
@@ -567,6 +691,7 @@ mod tests {
                 level: 5,
                 wave_sizes: Some(vec![5, 8]),
                 offer_expiry_ms: Some(25_000),
+                ..CareLevelRule::default()
             }],
             ..PolicyConfig::default()
         };

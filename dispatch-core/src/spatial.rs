@@ -14,7 +14,7 @@ use rstar::RTree;
 /// A responder's slot (dense index into the engine's responder table) at its anchor.
 pub type Entry = GeomWithData<[f64; 2], u32>;
 
-const TREES: usize = 8;
+const TREES: usize = 10;
 
 /// Which tree a responder lives in.
 pub fn tree_of(kind: ResponderKind, mode: TravelMode) -> usize {
@@ -23,6 +23,7 @@ pub fn tree_of(kind: ResponderKind, mode: TravelMode) -> usize {
         ResponderKind::GridWorker => 1,
         ResponderKind::Ambulance => 2,
         ResponderKind::ServiceStaff => 3,
+        ResponderKind::Kin => 4,
     };
     k * 2 + usize::from(mode == TravelMode::Car)
 }

@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         }],
         responders: (0..responders)
             .map(|i| ResponderRecord {
+                kin_of: Vec::new(),
                 id: format!("V{i}").into(),
                 kind: ResponderKind::Volunteer,
                 travel_mode: TravelMode::Foot,

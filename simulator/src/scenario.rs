@@ -291,6 +291,7 @@ pub fn generate(
             }
         }
         responders.push(ResponderRecord {
+            kin_of: Vec::new(),
             id: ResponderId::from(id),
             kind: ResponderKind::Volunteer,
             travel_mode: TravelMode::Foot,
@@ -355,6 +356,7 @@ pub fn generate(
         })?;
         let drives = rng.random_bool(params.grid_worker_car_share.clamp(0.0, 1.0));
         responders.push(ResponderRecord {
+            kin_of: Vec::new(),
             id: ResponderId::from(id),
             kind: ResponderKind::GridWorker,
             travel_mode: if drives {
@@ -390,6 +392,7 @@ pub fn generate(
         };
         placed += 1;
         responders.push(ResponderRecord {
+            kin_of: Vec::new(),
             id: ResponderId::from(format!("A{placed:03}")),
             kind: ResponderKind::Ambulance,
             travel_mode: TravelMode::Car,

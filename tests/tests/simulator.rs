@@ -18,6 +18,7 @@ const P: LatLon = LatLon {
 
 fn responder(id: &str, kind: ResponderKind, grid: &str) -> ResponderRecord {
     ResponderRecord {
+        kin_of: Vec::new(),
         id: id.into(),
         kind,
         travel_mode: TravelMode::Foot,
@@ -399,6 +400,7 @@ mod baseline {
             responders: PEOPLE
                 .iter()
                 .map(|(id, x, _)| ResponderRecord {
+                    kin_of: Vec::new(),
                     id: (*id).into(),
                     kind: ResponderKind::Volunteer,
                     travel_mode: TravelMode::Foot,

@@ -129,13 +129,17 @@ impl Engine {
         let mut v = vec![
             SlaClock {
                 sla: Sla::FirstAccept,
-                deadline: i.opened_at.plus_ms(c.sla_first_accept_ms),
+                deadline: i
+                    .opened_at
+                    .plus_ms(c.sla_first_accept_for(i.care_level, self.rules)),
                 met_at: i.first_accept_at,
                 breached: breached.contains(&Sla::FirstAccept),
             },
             SlaClock {
                 sla: Sla::CommunityOnScene,
-                deadline: i.opened_at.plus_ms(c.sla_community_on_scene_ms),
+                deadline: i
+                    .opened_at
+                    .plus_ms(c.sla_community_on_scene_for(i.care_level, self.rules)),
                 met_at: arrived_as(AssignmentRole::Community),
                 breached: breached.contains(&Sla::CommunityOnScene),
             },

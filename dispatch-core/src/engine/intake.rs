@@ -412,18 +412,19 @@ impl Engine {
     }
 
     pub(super) fn start_emergency_timers(&mut self, now: Timestamp, incident_id: IncidentId) {
-        let c = &self.config;
+        let (c, rules) = (&self.config, self.rules);
+        let level = self.incidents[&incident_id].care_level;
         let timers = [
             (
-                now.plus_ms(c.sla_first_accept_ms),
+                now.plus_ms(c.sla_first_accept_for(level, rules)),
                 Timer::SlaFirstAccept(incident_id),
             ),
             (
-                now.plus_ms(c.sla_community_on_scene_ms),
+                now.plus_ms(c.sla_community_on_scene_for(level, rules)),
                 Timer::SlaCommunityOnScene(incident_id),
             ),
             (
-                now.plus_ms(c.ambulance_after_no_accept_ms),
+                now.plus_ms(c.ambulance_after_for(level, rules)),
                 Timer::AmbulanceIfNoAccept(incident_id),
             ),
         ];

@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// What being familiar to an incident's elder, or their kin, is worth in ETA.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Margins {
+    pub familiar_ms: u64,
+    pub kin_ms: u64,
+}
+
 /// At most this many responders holding service or welfare-visit offers are considered by an
 /// emergency's ranking (the nearest): bounds its cost.
 const PREEMPT_CANDIDATES: usize = 8;
@@ -29,7 +36,8 @@ impl Engine {
     }
 
     /// Whether `slot` may be offered `incident` (state aside): fresh position, right kind,
-    /// skill, daily cap, not already asked.
+    /// skill, daily cap, not already asked. Kin: only their own elder's emergencies and
+    /// welfare visits (decision version 5 on; never offered before).
     pub(super) fn may_offer(&self, now: Timestamp, slot: u32, inc: &Incident) -> bool {
         let r = &self.responders[slot];
         if r.retired
@@ -38,6 +46,12 @@ impl Engine {
             || (self.rules >= 3 && !r.reachable(now, self.config.presence_grace_ms))
         {
             return false;
+        }
+        if r.record.kind == ResponderKind::Kin {
+            return self.rules >= 5
+                && matches!(inc.plan, Plan::Emergency | Plan::WelfareVisit)
+                && inc.kind != crate::model::AlertKind::CarePlan
+                && r.record.kin_of.contains(&inc.elder_id);
         }
         if !inc.plan.offered_kinds().contains(&r.record.kind) {
             return false;
@@ -127,32 +141,69 @@ impl Engine {
         self.responders.placed(slot, self.roads.as_ref())
     }
 
-    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
+    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity), with the
+    /// margins its incident gives the familiar and kin.
     pub(super) fn candidate_info(
         &self,
         slot: u32,
-        elder: Option<&crate::roster::ElderRecord>,
+        elder: Option<(&crate::roster::ElderRecord, Margins)>,
     ) -> Option<CandidateInfo> {
         let position = self.placed(slot)?;
         let r = &self.responders[slot];
-        let familiar = elder.and_then(|e| self.roster.is_familiar(e, &r.record));
+        let (familiar, margin_ms) = self.familiarity(slot, elder);
         Some(CandidateInfo {
             position,
             mode: r.record.travel_mode,
             time_factor: self.time_factor(slot),
             familiar,
+            margin_ms,
         })
     }
 
-    /// The familiar responders of an incident's elder (paired, own grid workers), by slot.
+    /// Why `slot` is familiar to the elder (kin first, decision version 5 on), and what that
+    /// is worth in ETA.
+    pub(super) fn familiarity(
+        &self,
+        slot: u32,
+        elder: Option<(&crate::roster::ElderRecord, Margins)>,
+    ) -> (Option<&'static str>, u64) {
+        let r = &self.responders[slot].record;
+        match elder {
+            Some((e, m)) if self.rules >= 5 && self.roster.is_kin(&e.id, r) => (Some("kin"), m.kin_ms),
+            Some((e, m)) => match self.roster.is_familiar(e, r) {
+                Some(why) => (Some(why), m.familiar_ms),
+                None => (None, 0),
+            },
+            None => (None, 0),
+        }
+    }
+
+    /// What familiarity and kinship are worth in ETA for `inc` (its care level's familiarity
+    /// margin; the kin margin, decision version 5 on).
+    pub(super) fn margins(&self, inc: &Incident) -> Margins {
+        Margins {
+            familiar_ms: self
+                .config
+                .familiarity_margin_for(inc.plan, inc.care_level, self.rules),
+            kin_ms: self.config.kin_margin_ms,
+        }
+    }
+
+    /// The familiar responders of an incident's elder (kin, paired, own grid workers), by
+    /// slot.
     pub(super) fn familiar_slots(&self, inc: &Incident) -> Vec<u32> {
         let Some(e) = self.roster.elder(&inc.elder_id) else {
             return Vec::new();
+        };
+        let kin = match self.rules >= 5 {
+            true => self.roster.kin_of_elder(&e.id),
+            false => &[],
         };
         let mut v: Vec<u32> = e
             .paired_responders
             .iter()
             .chain(self.roster.grid_workers(&e.grid_id))
+            .chain(kin)
             .filter_map(|id| self.responders.slot_of(id))
             .collect();
         v.sort_unstable();
@@ -217,7 +268,10 @@ impl Engine {
         }
         forced.sort_unstable();
         forced.dedup();
-        let elder = self.roster.elder(&inc.elder_id);
+        let elder = self
+            .roster
+            .elder(&inc.elder_id)
+            .map(|e| (e, self.margins(inc)));
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
                 return None;
@@ -247,10 +301,17 @@ impl Engine {
             trees: &trees,
             forced: &forced,
             k,
-            margin_ms: self.config.familiarity_margin_ms,
         };
         let mut ranked =
             matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
+        // How wide the search goes, by care level (decision version 5 on): nobody farther by
+        // road than the level's limit is asked; the ambulance track covers the rest.
+        if let Some(max) = self
+            .config
+            .max_eta_for(inc.plan, inc.care_level, self.rules)
+        {
+            ranked.retain(|c| c.eta_ms <= max);
+        }
         // Someone is taken from a service only for an emergency next door: within the
         // community's on-scene promise (3 min), else the service keeps them.
         let next_door = self.config.sla_community_on_scene_ms;
@@ -330,7 +391,13 @@ impl Engine {
         }
     }
 
-    pub(super) fn reason_for(&self, c: &Ranked, ranked: &[Ranked], position: usize) -> String {
+    pub(super) fn reason_for(
+        &self,
+        inc_id: IncidentId,
+        c: &Ranked,
+        ranked: &[Ranked],
+        position: usize,
+    ) -> String {
         let r = &self.responders[c.slot].record;
         let mut s = format!("{}: ", r.id);
         match c.familiar {
@@ -348,10 +415,20 @@ impl Engine {
                 .min_by_key(|o| o.eta_ms)
             {
                 let nid = &self.responders[n.slot].record.id;
+                let (what, margin) = match c.familiar {
+                    Some("kin") => ("kin", self.config.kin_margin_ms),
+                    _ => (
+                        "familiar",
+                        self.incidents.get(&inc_id).map_or(
+                            self.config.familiarity_margin_ms,
+                            |inc| self.margins(inc).familiar_ms,
+                        ),
+                    ),
+                };
                 s.push_str(&format!(
-                    "; {nid} was nearer at {} s but not familiar (margin {} s)",
+                    "; {nid} was nearer at {} s but not {what} (margin {} s)",
                     secs(n.eta_ms),
-                    secs(self.config.familiarity_margin_ms)
+                    secs(margin)
                 ));
             }
         }

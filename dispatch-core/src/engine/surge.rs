@@ -88,7 +88,6 @@ impl Engine {
             .filter_map(|o| self.responders.slot_of(&self.offers[o].responder_id))
             .collect();
         let k = self.config.surge_candidates.max(1);
-        let margin = self.config.familiarity_margin_ms as i64;
         // A surge incident is ranked again in every round until someone accepts: its
         // walking sweep is worth keeping from the first round (then a ranking is lookups).
         for i in surge {
@@ -114,7 +113,11 @@ impl Engine {
             .iter()
             .zip(&ranked)
             .map(|(i, rs)| {
-                let w = u64::from(self.incidents[i].priority);
+                let inc = &self.incidents[i];
+                let w = u64::from(inc.priority);
+                // Costs are kept non-negative: a familiar responder's score is down to the
+                // margin below their ETA (kin, whose margin may be larger, floor at 0).
+                let margin = self.margins(inc).familiar_ms as i64;
                 cols.iter()
                     .map(|s| {
                         rs.iter()
@@ -160,6 +163,7 @@ impl Engine {
             }
             let id = self.responders[r.slot].record.id.clone();
             let mut reason = self.reason_for(
+                *i,
                 r,
                 &ranked[surge.iter().position(|x| x == i).expect("in surge")],
                 0,
@@ -188,25 +192,20 @@ impl Engine {
     /// The responders holding open offers of `incident`, as ranked entries (their ETAs).
     pub(super) fn own_offers(&self, incident_id: IncidentId) -> Vec<Ranked> {
         let inc = &self.incidents[&incident_id];
+        let elder = self
+            .roster
+            .elder(&inc.elder_id)
+            .map(|e| (e, self.margins(inc)));
         inc.open_offers
             .iter()
             .filter_map(|o| {
                 let offer = &self.offers[o];
                 let slot = self.responders.slot_of(&offer.responder_id)?;
-                let familiar = self
-                    .roster
-                    .elder(&inc.elder_id)
-                    .and_then(|e| self.roster.is_familiar(e, &self.responders[slot].record));
-                let score_ms = offer.eta_ms as i64
-                    - if familiar.is_some() {
-                        self.config.familiarity_margin_ms as i64
-                    } else {
-                        0
-                    };
+                let (familiar, margin_ms) = self.familiarity(slot, elder);
                 Some(Ranked {
                     slot,
                     eta_ms: offer.eta_ms,
-                    score_ms,
+                    score_ms: offer.eta_ms as i64 - margin_ms as i64,
                     familiar,
                     mode: self.responders[slot].record.travel_mode,
                 })

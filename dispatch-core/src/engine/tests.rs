@@ -19,6 +19,7 @@ fn engine() -> Engine {
             name: String::new(),
         }],
         responders: vec![ResponderRecord {
+            kin_of: Vec::new(),
             id: "V1".into(),
             kind: ResponderKind::Volunteer,
             travel_mode: TravelMode::Foot,

@@ -206,7 +206,7 @@ impl Engine {
                     && inc.ambulance.is_none()
                     && inc.ambulance_wanted.is_none()
                 {
-                    let s = secs(self.config.ambulance_after_no_accept_ms);
+                    let s = secs(self.config.ambulance_after_for(inc.care_level, self.rules));
                     self.dispatch_ambulance(
                         now,
                         i,
@@ -238,7 +238,10 @@ impl Engine {
                     );
                     let inc = &self.incidents[&i];
                     if inc.ambulance.is_none() && inc.ambulance_wanted.is_none() {
-                        let s = secs(self.config.sla_community_on_scene_ms);
+                        let s = secs(
+                            self.config
+                                .sla_community_on_scene_for(inc.care_level, self.rules),
+                        );
                         self.dispatch_ambulance(
                             now,
                             i,

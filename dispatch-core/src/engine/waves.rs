@@ -162,7 +162,7 @@ impl Engine {
             }
         }
         for (n, c) in chosen.iter().enumerate() {
-            let reason = self.reason_for(c, &ranked, n + already);
+            let reason = self.reason_for(incident_id, c, &ranked, n + already);
             self.send_offer(now, incident_id, c, reason);
         }
     }
@@ -263,7 +263,6 @@ impl Engine {
             trees: &trees,
             forced: &[],
             k: 1,
-            margin_ms: 0,
         };
         let best = matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
         match best.first() {

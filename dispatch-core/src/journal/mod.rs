@@ -69,10 +69,14 @@ pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// for the operators, surge waves of their own size, emergencies that ask again and take
 /// responders from services next door (issue 12); 4 = run-time roster changes and time-bank
 /// redemptions are events (`roster_changed`, `time_bank_redeemed`), and a responder retired
-/// while assigned is taken off the incident (`unassigned`) instead of being refused (issue 15).
+/// while assigned is taken off the incident (`unassigned`) instead of being refused (issue 15);
+/// 5 = care levels steer the response by a built-in table (search width, familiarity margin,
+/// SLA clocks, the ambulance's wait, level 5's waves and offer window), and family members
+/// are responders of their own kind (`kin`), offered their elder's emergencies first (issue
+/// 12, gaps 10 and 11).
 /// The earlier rules stay in `engine/legacy.rs` so that a crash tail of the previous release
 /// replays as decided.
-pub const DECISION_VERSION: u32 = 4;
+pub const DECISION_VERSION: u32 = 5;
 
 /// The first decision version whose roster changes and redemptions emit events. Such a command
 /// journaled with no Decisions record after it was decided by an earlier version (or crashed

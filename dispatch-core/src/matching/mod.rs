@@ -282,8 +282,12 @@ pub struct CandidateInfo {
     pub mode: TravelMode,
     /// Multiply the profile's time by this (foot: `foot_kmh / walk_kmh`; car: 1).
     pub time_factor: f64,
-    /// Why the responder is familiar to the elder, if they are.
+    /// Why the responder is familiar to the elder, if they are ("kin", "paired volunteer",
+    /// "own grid worker").
     pub familiar: Option<&'static str>,
+    /// How much ETA their familiarity is worth: their score is the ETA less this (0 for a
+    /// stranger; the familiarity margin, or the kin margin for kin).
+    pub margin_ms: u64,
 }
 
 /// One ranked candidate.
@@ -291,7 +295,7 @@ pub struct CandidateInfo {
 pub struct Ranked {
     pub slot: u32,
     pub eta_ms: u64,
-    /// What ranking sorts by: the ETA, less the margin for familiar responders.
+    /// What ranking sorts by: the ETA, less the candidate's margin (familiar, kin).
     pub score_ms: i64,
     pub familiar: Option<&'static str>,
     pub mode: TravelMode,
@@ -307,7 +311,6 @@ pub struct RankQuery<'a> {
     /// Responders to evaluate whatever their distance (the familiar ones).
     pub forced: &'a [u32],
     pub k: usize,
-    pub margin_ms: u64,
 }
 
 const BATCH: usize = 4;
@@ -316,14 +319,9 @@ const CHUNK: usize = 16;
 /// After this many sources of one mode, [`rank`] asks for the target's sweep.
 const SWEEP_AFTER: usize = 24;
 
-fn score(eta_ms: u64, familiar: bool, margin_ms: u64) -> i64 {
-    eta_ms as i64 - if familiar { margin_ms as i64 } else { 0 }
-}
-
 fn evaluate(
     roads: &dyn TravelTimes,
     targets: &[Option<Placed>; 2],
-    margin_ms: u64,
     batch: &[(u32, CandidateInfo)],
     out: &mut Vec<Ranked>,
 ) {
@@ -344,7 +342,7 @@ fn evaluate(
                 out.push(Ranked {
                     slot: *slot,
                     eta_ms,
-                    score_ms: score(eta_ms, c.familiar.is_some(), margin_ms),
+                    score_ms: eta_ms as i64 - c.margin_ms as i64,
                     familiar: c.familiar,
                     mode,
                 });
@@ -395,12 +393,7 @@ pub fn rank(
             let xy = proj.to_xy(c.position.point);
             let d = ((xy[0] - q.target_xy[0]).powi(2) + (xy[1] - q.target_xy[1]).powi(2)).sqrt();
             let own_top = roads.max_speed_mps(c.mode) / c.time_factor;
-            let lb = lb_ms(d, own_top)
-                - if c.familiar.is_some() {
-                    q.margin_ms as i64
-                } else {
-                    0
-                };
+            let lb = lb_ms(d, own_top) - c.margin_ms as i64;
             Some((lb, s, c))
         })
         .collect();
@@ -456,7 +449,7 @@ pub fn rank(
                 }
             }
         }
-        evaluate(roads, &targets, q.margin_ms, &batch, &mut found);
+        evaluate(roads, &targets, &batch, &mut found);
         batch.clear();
         // Only the best k matter from here on.
         sort_ranked(&mut found);

@@ -61,10 +61,11 @@ fn rank_matches_brute_force() {
                 TravelMode::Foot
             };
             let walk: f64 = rng.random_range(3.0..5.5);
-            let familiar = if rng.random_bool(0.02) {
-                Some("paired volunteer")
-            } else {
-                None
+            // Some familiar (60 s margin), fewer kin (a larger one).
+            let (familiar, margin_ms) = match rng.random_range(0..100) {
+                0 | 1 => (Some("paired volunteer"), 60_000),
+                2 => (Some("kin"), 120_000),
+                _ => (None, 0),
             };
             idx.insert(tree_of(ResponderKind::Volunteer, mode), slot, proj.to_xy(p));
             pos.push(p);
@@ -77,6 +78,7 @@ fn rank_matches_brute_force() {
                     1.0
                 },
                 familiar,
+                margin_ms,
             });
         }
         let forced: Vec<u32> = (0..n)
@@ -107,7 +109,6 @@ fn rank_matches_brute_force() {
             trees: &trees,
             forced: &forced,
             k,
-            margin_ms: 60_000,
         };
         let got = rank(&q, &idx, &roads, &eligible);
         let mut brute = Vec::new();
@@ -117,7 +118,7 @@ fn rank_matches_brute_force() {
             roads.place(TravelMode::Foot, target),
             roads.place(TravelMode::Car, target),
         ];
-        evaluate(&roads, &targets, 60_000, &all, &mut brute);
+        evaluate(&roads, &targets, &all, &mut brute);
         sort_ranked(&mut brute);
         brute.truncate(k);
         assert_eq!(got, brute, "round {round}");

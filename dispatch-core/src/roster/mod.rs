@@ -346,6 +346,11 @@ pub struct ResponderRecord {
     pub grid_id: Option<GridId>,
     #[serde(default)]
     pub skills: Vec<String>,
+    /// A `kin` responder's elders (at least one, each on the roster); empty for every other
+    /// kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub kin_of: Vec<ElderId>,
     /// SHA-256 (hex) of the bearer token of this responder's phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
@@ -509,6 +514,8 @@ pub struct Roster {
     devices: BTreeMap<DeviceId, DeviceRecord>,
     /// Grid workers by grid, for "the elder's own grid worker first".
     grid_workers: BTreeMap<GridId, Vec<ResponderId>>,
+    /// Kin by elder, for "first to kin".
+    kin: BTreeMap<ElderId, Vec<ResponderId>>,
     /// sha256 hex (lower case) → who holds that token.
     tokens: TokenTable,
     /// Each operator's rights (from its `roles`), shared like the token table.
@@ -580,6 +587,10 @@ impl Roster {
             r.check_elder(&e, on_map)?;
             r.elders.insert(e.id.clone(), e);
         }
+        // Kin name elders, which come after the responders in the file.
+        for p in r.responders.values() {
+            r.check_kin(p)?;
+        }
         for o in file.operators {
             if r.operators.contains_key(&o.id) {
                 return Err(RosterError::DuplicateId {
@@ -632,6 +643,7 @@ impl Roster {
         }
     }
 
+    /// Everything but `kin_of` (`check_kin`: a file's kin are checked once its elders are in).
     fn check_responder(&self, p: &ResponderRecord, on_map: OnMap) -> Result<(), RosterError> {
         let entry = format!("responder {}", p.id);
         check_position(&entry, p.home, on_map)?;
@@ -660,6 +672,38 @@ impl Roster {
                         detail: "token_sha256 already belongs to someone else".into(),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `kin` responder names one to eight known elders, once each; nobody else names any.
+    fn check_kin(&self, p: &ResponderRecord) -> Result<(), RosterError> {
+        let entry = format!("responder {}", p.id);
+        let invalid = |detail: String| RosterError::Invalid {
+            entry: entry.clone(),
+            detail,
+        };
+        if p.kind != ResponderKind::Kin {
+            return match p.kin_of.is_empty() {
+                true => Ok(()),
+                false => Err(invalid("kin_of is only for responders of kind `kin`".into())),
+            };
+        }
+        if p.kin_of.is_empty() || p.kin_of.len() > 8 {
+            return Err(invalid(
+                "a `kin` responder names their elder(s) in kin_of (1 to 8)".into(),
+            ));
+        }
+        for (i, e) in p.kin_of.iter().enumerate() {
+            if p.kin_of[..i].contains(e) {
+                return Err(invalid(format!("kin_of names elder {e} twice")));
+            }
+            if !self.elders.contains_key(e) {
+                return Err(RosterError::Unknown {
+                    what: "elder",
+                    id: e.to_string(),
+                });
             }
         }
         Ok(())
@@ -721,6 +765,11 @@ impl Roster {
                 v.sort();
             }
         }
+        for e in &p.kin_of {
+            let v = self.kin.entry(e.clone()).or_default();
+            v.push(p.id.clone());
+            v.sort();
+        }
         self.responders.insert(p.id.clone(), p);
     }
 
@@ -732,6 +781,14 @@ impl Roster {
             if let Some(g) = &old.grid_id {
                 if let Some(v) = self.grid_workers.get_mut(g) {
                     v.retain(|x| x != id);
+                }
+            }
+            for e in &old.kin_of {
+                if let Some(v) = self.kin.get_mut(e) {
+                    v.retain(|x| x != id);
+                    if v.is_empty() {
+                        self.kin.remove(e);
+                    }
                 }
             }
         }
@@ -870,6 +927,7 @@ impl Roster {
         on_map: OnMap,
     ) -> Result<(), RosterError> {
         self.check_responder(&p, on_map)?;
+        self.check_kin(&p)?;
         self.insert_responder(p);
         Ok(())
     }
@@ -909,8 +967,15 @@ impl Roster {
         Ok(self.responders.remove(id).expect("checked above"))
     }
 
-    /// Removes an elder.
+    /// Removes an elder; refused while a `kin` responder is bound to them (retire the kin, or
+    /// bind them to nobody else first: a family member is on the roster for their elder).
     pub fn retire_elder(&mut self, id: &ElderId) -> Result<ElderRecord, RosterError> {
+        if let Some(k) = self.kin_of_elder(id).first() {
+            return Err(RosterError::InUse {
+                entry: format!("elder {id}"),
+                by: format!("responder {k} (kin)"),
+            });
+        }
         self.elders.remove(id).ok_or_else(|| RosterError::Unknown {
             what: "elder",
             id: id.to_string(),
@@ -978,6 +1043,14 @@ impl Roster {
             .get(grid)
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+    /// Whether `responder` is kin of `elder`.
+    pub fn is_kin(&self, elder: &ElderId, responder: &ResponderRecord) -> bool {
+        responder.kind == ResponderKind::Kin && responder.kin_of.contains(elder)
+    }
+    /// The kin bound to an elder, sorted by id.
+    pub fn kin_of_elder(&self, elder: &ElderId) -> &[ResponderId] {
+        self.kin.get(elder).map(Vec::as_slice).unwrap_or(&[])
     }
     /// The token index as it is now (cheap: a shared pointer). See [`TokenTable`].
     /// The grids (shared; a new table after each change of a grid).

@@ -168,6 +168,7 @@ fn random_roster(seed: u64) -> RosterFile {
             continue;
         }
         r.responders.push(ResponderRecord {
+            kin_of: Vec::new(),
             id: id.into(),
             kind: ResponderKind::Volunteer,
             travel_mode: crate::model::TravelMode::Foot,

@@ -2,9 +2,11 @@
 //! tests over random command sequences. `world` builds the fixtures; each module is one theme.
 
 mod bad_commands;
+mod care_levels;
 mod care_plans;
 mod check_ins;
 mod job_promises;
+mod kin;
 mod mixed_requests;
 mod properties;
 mod retire_on_job;

@@ -23,8 +23,8 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-const RESPONDERS: [&str; 11] = [
-    "V0", "V1", "V2", "V3", "V4", "V5", "W1", "W2", "A1", "A2", "S1",
+const RESPONDERS: [&str; 12] = [
+    "V0", "V1", "V2", "V3", "V4", "V5", "W1", "W2", "A1", "A2", "S1", "K1",
 ];
 const ELDERS: [&str; 4] = ["E1", "E2", "E3", "E4"];
 
@@ -48,7 +48,11 @@ fn world() -> RosterFile {
         at(-800.0, 0.0),
     );
     s1.skills = vec!["meal".into(), "medical_escort".into()];
+    // E2's son, who lives next door to E1.
+    let mut k1 = responder("K1", ResponderKind::Kin, TravelMode::Foot, at(20.0, 0.0));
+    k1.kin_of = vec!["E2".into()];
     ps.extend([
+        k1,
         w1,
         w2,
         ambulance("A1", at(2000.0, 0.0)),
@@ -319,6 +323,13 @@ fn check_invariants(
                 holder.insert(r.to_string(), i.id).is_none(),
                 "{r} committed to two incidents"
             );
+            // Kin only ever help their own elder (issue 12, gap 11).
+            prop_assert!(
+                r.as_str() != "K1" || i.elder_id.as_str() == "E2",
+                "kin K1 on {}'s incident {}",
+                i.elder_id,
+                i.id
+            );
         }
     }
     let mut offered: BTreeSet<OfferId> = BTreeSet::new();
@@ -343,6 +354,14 @@ fn check_invariants(
                     !(r.kind == ResponderKind::ServiceStaff
                         && inc.is_some_and(|i| i.plan == Plan::Emergency)),
                     "service staff {} offered emergency {}",
+                    r.id,
+                    incident_id
+                );
+                prop_assert!(
+                    r.kind != ResponderKind::Kin
+                        || inc.is_some_and(|i| i.elder_id.as_str() == "E2"
+                            && i.plan != Plan::Service),
+                    "kin {} offered {}",
                     r.id,
                     incident_id
                 );

@@ -50,14 +50,14 @@ fn changes(ev: &[EventRecord]) -> Vec<(RosterEntry, String, RosterChange)> {
         .collect()
 }
 
-/// E1 falls; V1 (100 m) and V2 (1.5 km) are on duty; V1, asked first, accepts.
+/// E1 falls; V1 (100 m) and V2 (1 km, within a level-2 search: 20 min on foot) are on duty; V1, asked first, accepts.
 fn v1_on_the_way() -> (Sim, dispatch_core::ids::IncidentId) {
     let mut sim = Sim::new(
         straight(),
         roster(
             vec![
                 volunteer("V1", at(100.0, 0.0)),
-                volunteer("V2", at(1500.0, 0.0)),
+                volunteer("V2", at(1000.0, 0.0)),
             ],
             vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])],
         ),

@@ -61,6 +61,7 @@ pub fn digest(n: u32) -> String {
 
 pub fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) -> ResponderRecord {
     ResponderRecord {
+        kin_of: Vec::new(),
         id: id.into(),
         kind,
         travel_mode: mode,
@@ -80,6 +81,7 @@ pub fn ambulance(id: &str, home: LatLon) -> ResponderRecord {
 /// A grid worker of `grid` who travels by `mode`.
 pub fn grid_worker(id: &str, mode: TravelMode, home: LatLon, grid_id: &str) -> ResponderRecord {
     ResponderRecord {
+        kin_of: Vec::new(),
         grid_id: Some(grid(grid_id)),
         ..responder(id, ResponderKind::GridWorker, mode, home)
     }

@@ -220,6 +220,7 @@ mod tests {
 
     fn roster() -> RosterFile {
         let responder = |id: &str, kind, travel_mode, home| ResponderRecord {
+            kin_of: Vec::new(),
             id: ResponderId::from(id),
             kind,
             travel_mode,
@@ -816,6 +817,7 @@ mod tests {
                     Edit::Responder(n, (dlat, dlon)) => Command::UpsertResponder {
                         by: by(),
                         responder: ResponderRecord {
+                            kin_of: Vec::new(),
                             id: ResponderId::from(format!("r{n}")),
                             kind: ResponderKind::Volunteer,
                             travel_mode: TravelMode::Foot,

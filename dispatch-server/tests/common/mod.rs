@@ -72,6 +72,7 @@ fn at(dlat: f64, dlon: f64) -> LatLon {
 
 fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) -> ResponderRecord {
     ResponderRecord {
+        kin_of: Vec::new(),
         id: id.into(),
         kind,
         travel_mode: mode,

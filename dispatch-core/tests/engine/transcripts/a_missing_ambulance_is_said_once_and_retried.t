@@ -8,7 +8,8 @@
   +0.000 escalated {"incident_id":1,"reason":"ambulance needed (care level 5) but none is available; trying again every 15 s"}
   +0.000 no_responder_available {"incident_id":1,"reason":"nobody eligible and reachable is available; trying again every 15 s and whenever a responder becomes available"}
 > wait 60001ms
-  +30.000 sla_breached {"deadline":1030000,"incident_id":1,"sla":"first_accept"}
+  +20.000 sla_breached {"deadline":1020000,"incident_id":1,"sla":"first_accept"}
+  +20.000 escalated {"incident_id":1,"reason":"nobody accepted within the first-accept SLA: widening to the next wave now"}
 > on_duty A1
 = done
   +60.001 responder_availability {"responder_id":"A1","status":"available"}
