@@ -47,9 +47,12 @@ pub struct CareLevelRule {
 
 impl CareLevelRule {
     /// The built-in table (decision version 5 on; docs/deploy.md "Care levels"). The frailer
-    /// the elder, the sooner the next wave and the ambulance, and the less a familiar face may
-    /// cost in ETA; the lighter the need, the nearer the people asked, so that a light case
-    /// does not take a volunteer from across town whom the next fall may need.
+    /// the elder, the sooner the next wave (asked while the first is still open: more people
+    /// at once, sooner) and the less a familiar face may cost in ETA; the lighter the need,
+    /// the nearer the people asked, so that a light case does not take a volunteer from
+    /// across town whom the next fall may need. Wider first waves and shorter offer windows
+    /// for levels 4–5 were measured and left out: they used up the people the next emergency
+    /// needed (docs/simulator.md, decision version 5).
     pub fn builtin(level: u8) -> CareLevelRule {
         const S: u64 = 1_000;
         let rule = CareLevelRule {
@@ -67,14 +70,11 @@ impl CareLevelRule {
                 ..rule
             },
             4 => CareLevelRule {
-                offer_expiry_ms: Some(25 * S),
                 familiarity_margin_ms: Some(45 * S),
                 sla_first_accept_ms: Some(25 * S),
                 ..rule
             },
             5 => CareLevelRule {
-                wave_sizes: Some(vec![4, 6, 8]),
-                offer_expiry_ms: Some(20 * S),
                 familiarity_margin_ms: Some(30 * S),
                 sla_first_accept_ms: Some(20 * S),
                 sla_community_on_scene_ms: Some(150 * S),

@@ -44,20 +44,31 @@ fn first_accept_breach(ev: &[EventRecord]) -> Option<i64> {
 
 #[test]
 fn a_level_5_fall_asks_more_people_at_once_and_sooner() {
+    // Level 5: nobody accepts within 20 s, so the next wave goes while the first is still
+    // open: 3 + 5 people asked at once by 20 s.
     let mut five = crowd(5, PolicyConfig::default());
     let t0 = five.now.0;
     five.ok(fall("a1", "E1"));
-    assert_eq!(offered_to(&five.events).len(), 4, "level 5: a wave of 4");
-    assert!(expiries(&five.events).iter().all(|&ms| ms == 20_000));
+    assert_eq!(offered_to(&five.events).len(), 3);
     let later = five.advance(20_000);
     assert_eq!(first_accept_breach(&later), Some(t0 + 20_000));
+    assert_eq!(offered_to(&later).len(), 3, "the rest of the crowd, at 20 s");
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e.event, Event::OfferExpired { .. })),
+        "the first wave is still open"
+    );
 
+    // Level 3: the general 30 s.
     let mut three = crowd(3, PolicyConfig::default());
     let t0 = three.now.0;
     three.ok(fall("a1", "E1"));
-    assert_eq!(offered_to(&three.events).len(), 3, "level 3: the general 3");
+    assert_eq!(offered_to(&three.events).len(), 3);
     assert!(expiries(&three.events).iter().all(|&ms| ms == 30_000));
-    assert_eq!(first_accept_breach(&three.advance(20_000)), None);
+    let quiet = three.advance(20_000);
+    assert_eq!(first_accept_breach(&quiet), None);
+    assert!(offered_to(&quiet).is_empty());
     assert_eq!(first_accept_breach(&three.advance(10_000)), Some(t0 + 30_000));
 }
 
@@ -133,11 +144,14 @@ fn a_deployment_overrides_a_level_field_by_field() {
         ..PolicyConfig::default()
     };
     let mut sim = crowd(5, config);
+    let t0 = sim.now.0;
     sim.ok(fall("a1", "E1"));
     assert_eq!(offered_to(&sim.events).len(), 2, "the deployment's wave");
-    assert!(
-        expiries(&sim.events).iter().all(|&ms| ms == 20_000),
-        "the table's offer window, not overridden"
+    assert!(expiries(&sim.events).iter().all(|&ms| ms == 30_000));
+    assert_eq!(
+        first_accept_breach(&sim.advance(20_000)),
+        Some(t0 + 20_000),
+        "the table's 20 s promise, not overridden"
     );
     let bad = PolicyConfig {
         care_levels: vec![CareLevelRule {
@@ -155,7 +169,8 @@ fn a_deployment_overrides_a_level_field_by_field() {
 fn journals_of_version_4_replay_with_the_general_values() {
     let mut sim = crowd(5, PolicyConfig::default());
     sim.engine.set_decision_version(4);
+    let t0 = sim.now.0;
     sim.ok(fall("a1", "E1"));
-    assert_eq!(offered_to(&sim.events).len(), 3);
-    assert!(expiries(&sim.events).iter().all(|&ms| ms == 30_000));
+    assert_eq!(first_accept_breach(&sim.advance(20_000)), None);
+    assert_eq!(first_accept_breach(&sim.advance(10_000)), Some(t0 + 30_000));
 }
