@@ -219,6 +219,21 @@ pub enum RosterChange {
 }
 
 impl Event {
+    /// The step of an incident its elder's kin are told of (issue 12, gap 11): `opened`,
+    /// `coming` (somebody accepted or an ambulance was sent), `arrived`, `resolved`,
+    /// `cancelled`; `None` for every other event.
+    pub fn kin_stage(&self) -> Option<&'static str> {
+        use Event::*;
+        match self {
+            IncidentOpened { .. } => Some("opened"),
+            Assigned { .. } => Some("coming"),
+            ResponderArrived { .. } => Some("arrived"),
+            IncidentResolved { .. } => Some("resolved"),
+            IncidentCancelled { .. } => Some("cancelled"),
+            _ => None,
+        }
+    }
+
     /// The incident this event is about, if any (for console filters and timelines).
     pub fn incident_id(&self) -> Option<IncidentId> {
         use Event::*;

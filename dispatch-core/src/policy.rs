@@ -455,8 +455,18 @@ impl PolicyConfig {
             let fields = [
                 ("offer_expiry_ms", r.offer_expiry_ms, 5_000, 600_000),
                 ("max_eta_ms", r.max_eta_ms, 60_000, 4 * 60 * MIN),
-                ("familiarity_margin_ms", r.familiarity_margin_ms, 0, 30 * MIN),
-                ("sla_first_accept_ms", r.sla_first_accept_ms, 1_000, 60 * MIN),
+                (
+                    "familiarity_margin_ms",
+                    r.familiarity_margin_ms,
+                    0,
+                    30 * MIN,
+                ),
+                (
+                    "sla_first_accept_ms",
+                    r.sla_first_accept_ms,
+                    1_000,
+                    60 * MIN,
+                ),
                 (
                     "sla_community_on_scene_ms",
                     r.sla_community_on_scene_ms,

@@ -63,6 +63,8 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn save_state(&self) -> EngineState;
     /// The open offer or assignment a reconnecting phone must be told again.
     fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord>;
+    /// What a reconnecting kin's phone must be told again of their elders' open incidents.
+    fn kin_news_events(&self, id: &ResponderId) -> Vec<EventRecord>;
     /// Whether the state believes some phone session is live (reset at start).
     fn has_live_sessions(&self) -> bool {
         false
@@ -123,6 +125,9 @@ impl EngineCore for Engine {
     }
     fn save_state(&self) -> EngineState {
         Engine::save_state(self)
+    }
+    fn kin_news_events(&self, id: &ResponderId) -> Vec<EventRecord> {
+        Engine::kin_news_events(self, id)
     }
     fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord> {
         Engine::open_job_events(self, id)
@@ -778,9 +783,9 @@ impl EngineTask {
                 let _ = reply.send(self.engine.candidates_json(id, limit));
             }
             Request::ResponderJoined { id, session_no } => {
-                let jobs: Vec<_> = self
-                    .engine
-                    .open_job_events(&id)
+                let mut events = self.engine.kin_news_events(&id);
+                events.extend(self.engine.open_job_events(&id));
+                let jobs: Vec<_> = events
                     .into_iter()
                     .map(|r| {
                         let d = self.engine.delivery(&r.event);

@@ -15,7 +15,7 @@
 //! full is disconnected (it reconnects).
 
 use crate::moves::MoveBuffer;
-use crate::wire::{self, Filter, JobFacts, ServerMessage};
+use crate::wire::{self, Filter, JobFacts, KinNews, ServerMessage};
 use dashmap::DashMap;
 use dispatch_core::engine::Engine;
 use dispatch_core::event::{Event, EventRecord};
@@ -102,6 +102,8 @@ pub struct Delivery {
     job: Option<JobFacts>,
     /// Who is told that the incident closed: everybody assigned to it.
     closed_to: Vec<ResponderId>,
+    /// What the elder's kin are told of this step, and who they are.
+    kin: Option<(KinNews, Vec<ResponderId>)>,
 }
 
 impl Delivery {
@@ -132,6 +134,38 @@ impl Delivery {
                 event,
                 Event::IncidentResolved { .. } | Event::IncidentCancelled { .. }
             );
+            let kin = event.kin_stage().and_then(|stage| {
+                let to = engine.roster().kin_of_elder(&inc.elder_id);
+                if to.is_empty() {
+                    return None;
+                }
+                let (responder_kind, eta_s) = match event {
+                    Event::Assigned {
+                        responder_id,
+                        eta_s,
+                        ..
+                    } => (
+                        engine.roster().responder(responder_id).map(|r| r.kind),
+                        Some(*eta_s),
+                    ),
+                    Event::ResponderArrived { responder_id, .. } => (
+                        engine.roster().responder(responder_id).map(|r| r.kind),
+                        None,
+                    ),
+                    _ => (None, None),
+                };
+                let news = KinNews {
+                    incident_id: id,
+                    elder_id: inc.elder_id.clone(),
+                    stage,
+                    kind: inc.kind,
+                    service: inc.service,
+                    at: Timestamp(0),
+                    responder_kind,
+                    eta_s,
+                };
+                Some((news, to.to_vec()))
+            });
             return Delivery {
                 meta: meta_of(engine, inc),
                 closed_to: if closes {
@@ -144,6 +178,7 @@ impl Delivery {
                     Vec::new()
                 },
                 job: event.responder_id().is_some().then_some(job),
+                kin,
             };
         }
         Delivery {
@@ -305,6 +340,21 @@ impl Fanout {
                 }
             }
         }
+        // The elder's kin (a kin who is the responder it concerns has just been told).
+        if let Some((news, to)) = &delivery.kin {
+            let news = KinNews {
+                at: record.at,
+                ..news.clone()
+            };
+            for k in to
+                .iter()
+                .filter(|k| Some(*k) != record.event.responder_id())
+            {
+                if !self.send_to_responder(k, ServerMessage::KinUpdate(news.clone())) {
+                    out.responders_dropped += 1;
+                }
+            }
+        }
         if let Event::IncidentResolved { incident_id, .. }
         | Event::IncidentCancelled { incident_id, .. } = &record.event
         {
@@ -327,8 +377,9 @@ impl Fanout {
     }
 
     /// Sends a reconnected phone (connection `session_no`) its open job again: the
-    /// `offer` or `assigned` frames of `records`, each with its delivery (read from the engine
-    /// now). Returns how many frames could not be queued.
+    /// `offer` or `assigned` frames of `records` that concern it, and (a kin's phone) the
+    /// `kin_update` frames of its elders' open incidents; each record with its delivery (read
+    /// from the engine now). Returns how many frames could not be queued.
     pub fn resend(
         &mut self,
         r: &ResponderId,
@@ -344,6 +395,18 @@ impl Fanout {
         }
         let mut dropped = 0;
         for (record, delivery) in records {
+            if record.event.responder_id() != Some(r) {
+                if let Some((news, _)) = &delivery.kin {
+                    let news = KinNews {
+                        at: record.at,
+                        ..news.clone()
+                    };
+                    if !self.send_to_responder(r, ServerMessage::KinUpdate(news)) {
+                        dropped += 1;
+                    }
+                }
+                continue;
+            }
             if let Some(msg) = wire::responder_message(&record.event, |_| delivery.job.clone()) {
                 if !self.send_to_responder(r, msg) {
                     dropped += 1;

@@ -9,7 +9,7 @@ use dispatch_core::command::{Alert, Command};
 use dispatch_core::event::{Event, EventRecord, WithdrawReason};
 use dispatch_core::geo::{Crs, LatLon};
 use dispatch_core::ids::{AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, ResponderId};
-use dispatch_core::model::{AlertKind, AssignmentRole, Availability, ServiceKind};
+use dispatch_core::model::{AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind};
 use dispatch_core::roster::ElderDetails;
 use dispatch_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -514,6 +514,26 @@ pub struct JobFacts {
     pub position: LatLon,
 }
 
+/// What an elder's kin are told of one step of the elder's incident (`kin_update`, issue 12
+/// gap 11): what happened and when, and of who is coming only their kind and ETA (a
+/// volunteer's identity stays theirs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KinNews {
+    pub incident_id: IncidentId,
+    pub elder_id: ElderId,
+    /// `opened`, `coming`, `arrived`, `resolved` or `cancelled`.
+    pub stage: &'static str,
+    pub kind: AlertKind,
+    pub service: Option<ServiceKind>,
+    pub at: Timestamp,
+    /// `coming` and `arrived`: who (their kind: `volunteer`, `grid_worker`, `ambulance`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responder_kind: Option<ResponderKind>,
+    /// `coming`: their ETA when they accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<u32>,
+}
+
 /// What the assigned responder is told of the person at the door: the elder's name, address,
 /// phone, languages and keyholders; an ambulance crew also the medical notes. Never the
 /// family's contacts, never in an offer (DESIGN §5's privacy rule).
@@ -646,6 +666,8 @@ pub enum ServerMessage {
         incident_id: IncidentId,
         status: &'static str,
     },
+    /// To an elder's kin: a step of the elder's incident.
+    KinUpdate(KinNews),
     /// To a volunteer: minutes credited to the time bank.
     TimeBankCredited {
         incident_id: IncidentId,

@@ -283,6 +283,26 @@ fn server_samples() -> Vec<ServerMessage> {
             incident_id: IncidentId(7),
             minutes: 24,
         },
+        ServerMessage::KinUpdate(wire::KinNews {
+            incident_id: IncidentId(7),
+            elder_id: ElderId::from("E1"),
+            stage: "coming",
+            kind: AlertKind::Fall,
+            service: None,
+            at: Timestamp(1_000),
+            responder_kind: Some(dispatch_core::model::ResponderKind::Volunteer),
+            eta_s: Some(95),
+        }),
+        ServerMessage::KinUpdate(wire::KinNews {
+            incident_id: IncidentId(7),
+            elder_id: ElderId::from("E1"),
+            stage: "opened",
+            kind: AlertKind::Help,
+            service: Some(ServiceKind::Rescue),
+            at: Timestamp(900),
+            responder_kind: None,
+            eta_s: None,
+        }),
         ServerMessage::Snapshot {
             re: Some(json!("s")),
             seq: 3,
@@ -342,9 +362,10 @@ fn server_variant(m: &ServerMessage) -> usize {
         ServerMessage::Candidates { .. } => 11,
         ServerMessage::RespondersMoved { .. } => 12,
         ServerMessage::PeopleResult { .. } => 13,
+        ServerMessage::KinUpdate(_) => 14,
     }
 }
-const SERVER_VARIANTS: usize = 14;
+const SERVER_VARIANTS: usize = 15;
 
 /// One sample of each `Event` variant.
 fn event_samples() -> Vec<Event> {

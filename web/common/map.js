@@ -3,7 +3,7 @@
 // route, circles, or any drawing function). No tiles, nothing fetched from elsewhere.
 //
 //   const map = await RoadMap.create(containerEl, { fetchImpl, labels: { zoomIn, zoomOut } });
-//   map.setMarkers([{ id, lat, lon, shape: 'circle'|'square'|'triangle'|'diamond',
+//   map.setMarkers([{ id, lat, lon, shape: 'circle'|'square'|'triangle'|'diamond'|'pentagon',
 //                     color, size, ring, label }]);      // drawn in order: last on top, but
 //                                                        // plain ones (no ring, no label) under
 //                                                        // everything else on the map
@@ -69,6 +69,16 @@ function shapePath(ctx, shape, x, y, r) {
       ctx.lineTo(x + r * 1.3, y);
       ctx.lineTo(x, y + r * 1.3);
       ctx.lineTo(x - r * 1.3, y);
+      ctx.closePath();
+      break;
+    case 'pentagon':
+      for (let k = 0; k < 5; k++) {
+        const a = (2 * Math.PI * k) / 5;
+        const px = x + r * 1.2 * Math.sin(a);
+        const py = y - r * 1.2 * Math.cos(a);
+        if (k === 0) ctx.moveTo(px, py);
+        else ctx.lineTo(px, py);
+      }
       ctx.closePath();
       break;
     default:

@@ -198,6 +198,7 @@ export function createDetail(el, ctx, setRoutes) {
           <dt>${esc(t('detail.grid'))}</dt><dd>${esc(elder.grid_id)}</dd>
           <dt>${esc(t('detail.paired'))}</dt><dd>${(elder.paired_responders || []).map(who).join(', ') || esc(t('detail.none.short'))}</dd>
           <dt>${esc(t('detail.gridWorkers'))}</dt><dd>${(elder.grid_workers || []).map(who).join(', ') || esc(t('detail.none.short'))}</dd>
+          ${(elder.kin || []).length ? `<dt>${esc(t('detail.kin'))}</dt><dd data-testid="elder-kin">${elder.kin.map(who).join(', ')}</dd>` : ''}
         </dl>`;
       }
       const ws = waves(d);

@@ -5,7 +5,7 @@
 
 import { isNew } from './state.js';
 
-export const KIND_SHAPE = { volunteer: 'circle', grid_worker: 'square', ambulance: 'diamond', service_staff: 'triangle' };
+export const KIND_SHAPE = { volunteer: 'circle', grid_worker: 'square', ambulance: 'diamond', service_staff: 'triangle', kin: 'pentagon' };
 export const STATUS_COLOR = {
   available: '#188038',
   offered: '#f29900',
@@ -180,6 +180,7 @@ function legend(el, { t }) {
       square: '<rect x="2" y="2" width="12" height="12"/>',
       diamond: '<polygon points="8,1 15,8 8,15 1,8"/>',
       triangle: '<polygon points="8,1 15,14 1,14"/>',
+      pentagon: '<polygon points="8.0,1.0 14.7,5.8 12.1,13.7 3.9,13.7 1.3,5.8"/>',
     }[shape];
     return `<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true" fill="${color}" stroke="#202124">${s}</svg>`;
   };

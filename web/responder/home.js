@@ -1,5 +1,5 @@
 // The home screen: hello, the one big on-duty / off-duty switch, where the phone's position
-// stands, and the time bank.
+// stands, a family member's news of their elder, and the time bank.
 import { renderNotice } from './notice.js';
 import { renderTimeBank } from './timebank.js';
 
@@ -39,5 +39,34 @@ export function renderHome(root, state, loc) {
   offline.hidden = !line;
   offline.textContent = line;
 
+  renderFamily(root, state, loc);
   renderTimeBank(root, state, loc);
+}
+
+/** A family member's card: each recent incident of their elder, at its latest step. */
+function renderFamily(root, state, loc) {
+  const card = root.querySelector('#family');
+  card.hidden = state.family.length === 0;
+  const list = root.querySelector('#family-list');
+  list.replaceChildren(
+    ...state.family.map((f) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'kin-update';
+      li.dataset.stage = f.stage;
+      li.dataset.incident = String(f.incident_id);
+      li.className = `kin kin-${f.stage}`;
+      const what = document.createElement('strong');
+      what.textContent = loc.t(`kin.kind.${f.kind}`, { id: f.elder_id ?? '' });
+      const step = document.createElement('span');
+      const who = f.responder_kind ? loc.t(`kin.who.${f.responder_kind}`) : '';
+      step.textContent =
+        f.stage === 'coming' && f.eta_s != null
+          ? loc.t('kin.coming.eta', { who, duration: loc.duration(f.eta_s) })
+          : loc.t(`kin.${f.stage}`, { who });
+      const when = document.createElement('small');
+      when.textContent = f.at != null ? loc.clock(f.at) : '';
+      li.append(what, step, when);
+      return li;
+    }),
+  );
 }

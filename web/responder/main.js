@@ -162,7 +162,7 @@ async function syncAfterWelcome(c) {
   if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
 }
 
-const SERVER_FRAMES = new Set(['welcome', 'offer', 'offer_withdrawn', 'assigned', 'incident_closed', 'time_bank_credited']);
+const SERVER_FRAMES = new Set(['welcome', 'offer', 'offer_withdrawn', 'assigned', 'incident_closed', 'time_bank_credited', 'kin_update']);
 
 function onFrame(c, frame) {
   if (c !== conn || !SERVER_FRAMES.has(frame.type)) return;
@@ -172,6 +172,10 @@ function onFrame(c, frame) {
     alerter.ring();
   }
   if (frame.type === 'time_bank_credited') refreshBank();
+  // A family member's phone rings when their elder needs help (once per incident).
+  if (frame.type === 'kin_update' && frame.stage === 'opened' && !before.family.some((f) => f.incident_id === frame.incident_id)) {
+    alerter.ring();
+  }
 }
 
 /** Sends a request and resolves with its reply frame: `ack`, or an `error` (never throws). */

@@ -1,5 +1,5 @@
 // The responder app's one store: its state is a fold of what the server said (welcome, offer,
-// offer_withdrawn, assigned, incident_closed, time_bank_credited, replies) and of what the
+// offer_withdrawn, assigned, incident_closed, time_bank_credited, kin_update, replies) and of what the
 // volunteer did (local events named `ui.*`). Views only read it. The fold is pure and
 // idempotent by offer_id / incident_id, so the frames a server re-sends after a reconnect
 // fold into the same state instead of stacking up.
@@ -23,6 +23,7 @@ export function initialState({ token = null, duty = false, arrived = [], respond
     notice: null, // {key, params, tone: 'info'|'error', seq}
     noticeSeq: 0,
     pending: {}, // action name → true while its request waits for the reply
+    family: [], // a family member's phone: the latest kin_update of each incident of their elder, newest first
   };
 }
 
@@ -108,6 +109,10 @@ export function fold(state, ev) {
     }
     case 'time_bank_credited':
       return notice(state, 'bank.credited', { minutes: ev.minutes });
+    case 'kin_update': {
+      const family = foldKin(state.family, ev);
+      return family === state.family ? state : { ...state, family };
+    }
     case 'time_bank':
       return { ...state, timeBank: { balance_minutes: ev.balance_minutes, history: ev.history }, timeBankError: false };
     case 'time_bank_error':
@@ -200,4 +205,28 @@ export function createStore(state) {
       return () => listeners.delete(l);
     },
   };
+}
+
+/** Kin steps in the order they happen: a re-sent earlier step never overwrites a later one. */
+const KIN_STAGES = ['opened', 'coming', 'arrived', 'resolved', 'cancelled'];
+/** How many of an elder's incidents a family member's phone keeps on screen. */
+const KIN_KEPT = 5;
+
+function foldKin(family, ev) {
+  if (!KIN_STAGES.includes(ev.stage) || ev.incident_id == null) return family;
+  const old = family.find((f) => f.incident_id === ev.incident_id);
+  if (old && KIN_STAGES.indexOf(old.stage) > KIN_STAGES.indexOf(ev.stage)) return family;
+  const entry = {
+    incident_id: ev.incident_id,
+    elder_id: ev.elder_id ?? null,
+    stage: ev.stage,
+    kind: ev.kind ?? null,
+    service: ev.service ?? null,
+    at: ev.at ?? null,
+    // Who is coming is kept from the `coming` step through `arrived`.
+    responder_kind: ev.responder_kind ?? old?.responder_kind ?? null,
+    eta_s: ev.eta_s ?? old?.eta_s ?? null,
+  };
+  const rest = family.filter((f) => f.incident_id !== ev.incident_id);
+  return [entry, ...rest].sort((a, b) => (b.at ?? 0) - (a.at ?? 0)).slice(0, KIN_KEPT);
 }

@@ -165,3 +165,31 @@ test('the facts for the door come from the assigned frame, and a malformed one s
   }
   assert.equal(run([ASSIGNED]).job.elder, null, 'no details sent: none shown');
 });
+
+test('kin_update: a family member sees each incident of their elder at its latest step, never stepped back', () => {
+  const up = (incident_id, stage, at, extra = {}) => ({ type: 'kin_update', incident_id, elder_id: 'E4', kind: 'fall', service: null, stage, at, ...extra });
+  let s = initialState({ token: 't' });
+  s = fold(s, up(7, 'opened', 1000));
+  s = fold(s, up(7, 'coming', 2000, { responder_kind: 'volunteer', eta_s: 95 }));
+  assert.deepEqual(
+    s.family.map((f) => [f.incident_id, f.stage, f.responder_kind, f.eta_s]),
+    [[7, 'coming', 'volunteer', 95]],
+  );
+  // A reconnect re-sends "opened": it does not undo "coming".
+  s = fold(s, up(7, 'opened', 1000));
+  assert.equal(s.family[0].stage, 'coming');
+  // "arrived" keeps who came; a second incident comes first; an unknown step changes nothing.
+  s = fold(s, up(7, 'arrived', 3000, { responder_kind: 'volunteer' }));
+  s = fold(s, up(9, 'opened', 4000));
+  const before = s;
+  s = fold(s, up(9, 'teleported', 5000));
+  assert.equal(s, before);
+  assert.deepEqual(
+    s.family.map((f) => [f.incident_id, f.stage, f.eta_s]),
+    [[9, 'opened', null], [7, 'arrived', 95]],
+  );
+  // At most five incidents are kept.
+  for (let i = 10; i < 20; i++) s = fold(s, up(i, 'opened', 5000 + i));
+  assert.equal(s.family.length, 5);
+  assert.equal(s.family[0].incident_id, 19);
+});

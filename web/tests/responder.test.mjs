@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { testRoster, startServer, postAlert, getJson, waitFor, WsClient, artifactPath, ROOT } from './support.mjs';
+import { testRoster, startServer, postAlert, getJson, waitFor, WsClient, artifactPath, ROOT, sha256hex } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -540,6 +540,58 @@ test('the installed app opens with no connection and says it is offline', async 
     await page.getByText('No connection right now.').waitFor();
     await shot(page, 'offline-en');
   } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('a family member is told, in Chinese, that her mother fell and who is coming, and is never asked to go', async () => {
+  // K1, E4's daughter, 2 km away: a `kin` responder bound to E4. She signs in and stays off
+  // duty: she is told, not asked.
+  const family = structuredClone(roster);
+  family.responders.push({
+    id: 'K1', kind: 'kin', kin_of: ['E4'], travel_mode: 'foot', home: { lat: -30.012, lon: -51.2195 }, skills: [], token_sha256: sha256hex('tok-K1'),
+  });
+  const srv = await startServer({ roster: family });
+  const { context, page, errors } = await phone(srv.base, { locale: 'zh-CN', at: { latitude: -30.012, longitude: -51.2195 } });
+  let v3 = null;
+  try {
+    await page.goto(`${srv.base}/responder/?access_token=tok-K1`);
+    await waitFor(async () => (await status(page)) === 'online', 15000, 'K1 online');
+    assert.equal(await page.locator(sel('kin-updates')).isVisible(), false, 'no news, no card');
+
+    // V3 (paired with E4) is on duty nearby.
+    v3 = await WsClient.connect(srv.base, tokens.V3);
+    v3.send({ type: 'location', position: { lat: HOME.V3.latitude, lon: HOME.V3.longitude } });
+    assert.equal((await v3.request({ type: 'availability', status: 'available' })).type, 'ack');
+
+    // Somebody else's mother falls first: nothing reaches K1.
+    await fall(srv.base, 'E5');
+    const alert = await fall(srv.base, 'E4');
+    const item = page.locator(`${sel('kin-update')}[data-incident="${alert.body.incident_id}"]`);
+    await item.waitFor({ state: 'visible', timeout: 15000 });
+    assert.equal(await page.locator(sel('kin-update')).count(), 1, 'only her mother');
+    assert.match(await item.innerText(), /E4 摔倒了/);
+    assert.match(await item.innerText(), /正在安排人/);
+
+    const offer = await v3.next((f) => f.type === 'offer' && f.incident_id === alert.body.incident_id, 20000);
+    assert.equal((await v3.request({ type: 'accept', offer_id: offer.offer_id })).type, 'ack');
+    await waitFor(async () => (await item.getAttribute('data-stage')) === 'coming', 10000, 'coming');
+    const text = await item.innerText();
+    assert.match(text, /一位志愿者正在赶来，大约 \d+\s?分钟/);
+    assert.ok(!text.includes('V3'), `a volunteer's id reached the family: ${text}`);
+    // Never an offer on her phone.
+    assert.equal(await page.locator(sel('offer')).isVisible(), false);
+    await audit(page, 'family');
+    await assertTapTargets(page, 'family');
+    await shot(page, 'kin-zh', { docs: true });
+
+    assert.equal((await v3.request({ type: 'arrived', incident_id: alert.body.incident_id })).type, 'ack');
+    await waitFor(async () => (await item.getAttribute('data-stage')) === 'arrived', 10000, 'arrived');
+    assert.match(await item.innerText(), /一位志愿者已经到了/);
+    assert.deepEqual(errors, []);
+  } finally {
+    v3?.close();
     await context.close();
     await srv.stop();
   }

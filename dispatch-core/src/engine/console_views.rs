@@ -45,6 +45,9 @@ pub struct ElderView {
     pub grid_id: GridId,
     pub paired_responders: Vec<ResponderId>,
     pub grid_workers: Vec<ResponderId>,
+    /// Family members on the roster as `kin` responders bound to this elder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kin: Vec<ResponderId>,
     /// Name, address, phone, languages, medical notes and keyholders (operators see all).
     #[serde(default, skip_serializing_if = "ElderDetails::is_empty")]
     pub details: ElderDetails,
@@ -163,6 +166,7 @@ impl Engine {
             grid_id: e.grid_id.clone(),
             paired_responders: e.paired_responders.clone(),
             grid_workers: self.roster.grid_workers(&e.grid_id).to_vec(),
+            kin: self.roster.kin_of_elder(&e.id).to_vec(),
             details: (*e.details).clone(),
             family: e.family.clone(),
         })
@@ -228,7 +232,9 @@ impl Engine {
                         travel_mode: r.travel_mode,
                         eta_s: super::secs(eta_ms) as u32,
                         distance_m: distance_m.round() as u32,
-                        familiar: elder.is_some_and(|e| self.roster.is_familiar(e, r).is_some()),
+                        familiar: elder.is_some_and(|e| {
+                            self.roster.is_familiar(e, r).is_some() || self.roster.is_kin(&e.id, r)
+                        }),
                     }
                 })
                 .collect(),

@@ -169,7 +169,9 @@ impl Engine {
     ) -> (Option<&'static str>, u64) {
         let r = &self.responders[slot].record;
         match elder {
-            Some((e, m)) if self.rules >= 5 && self.roster.is_kin(&e.id, r) => (Some("kin"), m.kin_ms),
+            Some((e, m)) if self.rules >= 5 && self.roster.is_kin(&e.id, r) => {
+                (Some("kin"), m.kin_ms)
+            }
             Some((e, m)) => match self.roster.is_familiar(e, r) {
                 Some(why) => (Some(why), m.familiar_ms),
                 None => (None, 0),
@@ -419,10 +421,11 @@ impl Engine {
                     Some("kin") => ("kin", self.config.kin_margin_ms),
                     _ => (
                         "familiar",
-                        self.incidents.get(&inc_id).map_or(
-                            self.config.familiarity_margin_ms,
-                            |inc| self.margins(inc).familiar_ms,
-                        ),
+                        self.incidents
+                            .get(&inc_id)
+                            .map_or(self.config.familiarity_margin_ms, |inc| {
+                                self.margins(inc).familiar_ms
+                            }),
                     ),
                 };
                 s.push_str(&format!(

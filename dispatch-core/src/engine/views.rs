@@ -160,6 +160,28 @@ impl Engine {
             .collect()
     }
 
+    /// For a `kin` responder: what they were told so far of their elders' open incidents
+    /// (`Event::kin_stage`), oldest first, for a reconnecting phone. Empty for anyone else.
+    pub fn kin_news_events(&self, id: &ResponderId) -> Vec<EventRecord> {
+        let Some(r) = self.roster.responder(id) else {
+            return Vec::new();
+        };
+        if r.kind != crate::model::ResponderKind::Kin {
+            return Vec::new();
+        }
+        let mut v: Vec<EventRecord> = self
+            .incidents
+            .open_ids()
+            .map(|i| &self.incidents[&i])
+            .filter(|inc| r.kin_of.contains(&inc.elder_id))
+            .flat_map(|inc| inc.timeline.iter())
+            .filter(|rec| rec.event.kin_stage().is_some())
+            .cloned()
+            .collect();
+        v.sort_by_key(|rec| rec.seq);
+        v
+    }
+
     /// Open incidents and every responder on the roster.
     pub fn snapshot_view(&self) -> SnapshotView {
         SnapshotView {

@@ -687,7 +687,9 @@ impl Roster {
         if p.kind != ResponderKind::Kin {
             return match p.kin_of.is_empty() {
                 true => Ok(()),
-                false => Err(invalid("kin_of is only for responders of kind `kin`".into())),
+                false => Err(invalid(
+                    "kin_of is only for responders of kind `kin`".into(),
+                )),
             };
         }
         if p.kin_of.is_empty() || p.kin_of.len() > 8 {

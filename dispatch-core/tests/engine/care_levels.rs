@@ -52,7 +52,11 @@ fn a_level_5_fall_asks_more_people_at_once_and_sooner() {
     assert_eq!(offered_to(&five.events).len(), 3);
     let later = five.advance(20_000);
     assert_eq!(first_accept_breach(&later), Some(t0 + 20_000));
-    assert_eq!(offered_to(&later).len(), 3, "the rest of the crowd, at 20 s");
+    assert_eq!(
+        offered_to(&later).len(),
+        3,
+        "the rest of the crowd, at 20 s"
+    );
     assert!(
         !later
             .iter()
@@ -69,7 +73,10 @@ fn a_level_5_fall_asks_more_people_at_once_and_sooner() {
     let quiet = three.advance(20_000);
     assert_eq!(first_accept_breach(&quiet), None);
     assert!(offered_to(&quiet).is_empty());
-    assert_eq!(first_accept_breach(&three.advance(10_000)), Some(t0 + 30_000));
+    assert_eq!(
+        first_accept_breach(&three.advance(10_000)),
+        Some(t0 + 30_000)
+    );
 }
 
 #[test]

@@ -129,7 +129,10 @@ fn the_roster_binds_kin_to_known_elders_only() {
     };
     assert!(load(file(kin("K1", at(0.0, 0.0), &["E1"]))).is_ok());
     let none = load(file(kin("K1", at(0.0, 0.0), &[]))).unwrap_err();
-    assert!(none.contains("responder K1") && none.contains("kin_of"), "{none}");
+    assert!(
+        none.contains("responder K1") && none.contains("kin_of"),
+        "{none}"
+    );
     let unknown = load(file(kin("K1", at(0.0, 0.0), &["E9"]))).unwrap_err();
     assert!(unknown.contains("E9"), "{unknown}");
     let twice = load(file(kin("K1", at(0.0, 0.0), &["E1", "E1"]))).unwrap_err();
@@ -137,7 +140,10 @@ fn the_roster_binds_kin_to_known_elders_only() {
     let mut v = volunteer("V1", at(0.0, 0.0));
     v.kin_of = vec!["E1".into()];
     let not_kin = load(file(v)).unwrap_err();
-    assert!(not_kin.contains("only for responders of kind `kin`"), "{not_kin}");
+    assert!(
+        not_kin.contains("only for responders of kind `kin`"),
+        "{not_kin}"
+    );
 
     // At run time: an elder with kin bound is not retired from under them.
     let mut sim = family(200.0, 5000.0);

@@ -63,14 +63,14 @@ pub fn token(id: &str) -> String {
     format!("secret-token-of-{id}")
 }
 
-fn at(dlat: f64, dlon: f64) -> LatLon {
+pub fn at(dlat: f64, dlon: f64) -> LatLon {
     LatLon {
         lat: CENTRE.lat + dlat,
         lon: CENTRE.lon + dlon,
     }
 }
 
-fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) -> ResponderRecord {
+pub fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) -> ResponderRecord {
     ResponderRecord {
         kin_of: Vec::new(),
         id: id.into(),
