@@ -322,6 +322,8 @@ pub enum Request {
         /// create and read-modify-write, without a race between the check and the change).
         expect: Expect,
         reply: oneshot::Sender<Outcome>,
+        /// When the session or HTTP handler handed it over (for `alert_to_offer`).
+        sent_at: Instant,
     },
     RosterEntry {
         entry: RosterRef,
@@ -411,6 +413,7 @@ impl EngineHandle {
             cmd,
             expect: Expect::Nothing,
             reply,
+            sent_at: Instant::now(),
         })
         .await?;
         rx.await
@@ -420,7 +423,13 @@ impl EngineHandle {
     /// Runs a command if `expect` holds when its turn comes (else `Refusal::Conflict`).
     pub async fn command_if(&self, expect: Expect, cmd: Command) -> Outcome {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::Command { cmd, expect, reply }).await?;
+        self.send(Request::Command {
+            cmd,
+            expect,
+            reply,
+            sent_at: Instant::now(),
+        })
+        .await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))?
     }
@@ -530,6 +539,8 @@ struct Pending {
     events: Vec<EventRecord>,
     /// One per event, read from the engine when the step was decided.
     deliveries: Vec<Delivery>,
+    /// When the step was decided (its journal record appended): `release_wait` is from here.
+    decided: Instant,
 }
 
 /// The task's state.
@@ -553,6 +564,36 @@ pub struct EngineTask {
     /// Pings taken from `locations` and not yet applied (a responder may also have a newer
     /// one back in `locations`: it is applied later, so the newest still wins).
     pings: VecDeque<(ResponderId, LatLon)>,
+    /// New incidents whose first offer is not released yet, with when their alert was
+    /// handed to the engine task (`AwaitingOffer`: bounded).
+    awaiting_offer: AwaitingOffer,
+}
+
+/// Alerts waiting for their incident's first offer, for `dispatch_alert_to_offer_seconds`.
+/// Bounded: past `AwaitingOffer::MAX` entries, those older than a minute are dropped (an
+/// incident nobody could be offered, or one an ambulance took alone, never stops a clock).
+#[derive(Default)]
+struct AwaitingOffer(HashMap<IncidentId, Instant>);
+
+impl AwaitingOffer {
+    const MAX: usize = 10_000;
+
+    fn insert(&mut self, id: IncidentId, at: Instant) {
+        if self.0.len() >= Self::MAX {
+            self.0.retain(|_, t| t.elapsed() < Duration::from_secs(60));
+        }
+        if self.0.len() < Self::MAX {
+            self.0.insert(id, at);
+        }
+    }
+
+    /// The alert's hand-over instant, if `event` is the first offer of its incident.
+    fn first_offer(&mut self, event: &Event) -> Option<Instant> {
+        match event {
+            Event::OfferSent { incident_id, .. } => self.0.remove(incident_id),
+            _ => None,
+        }
+    }
 }
 
 /// Starts the engine task on its own thread; returns its handle and a receiver of its result
@@ -591,6 +632,7 @@ pub fn spawn(
         limits,
         locations,
         pings: VecDeque::new(),
+        awaiting_offer: AwaitingOffer::default(),
     };
     // A restart: the sessions the state remembers are gone (each phone reconnects).
     if task.engine.has_live_sessions() {
@@ -745,7 +787,12 @@ impl EngineTask {
 
     fn request(&mut self, req: Request) {
         match req {
-            Request::Command { cmd, expect, reply } => self.apply_if(expect, cmd, reply),
+            Request::Command {
+                cmd,
+                expect,
+                reply,
+                sent_at,
+            } => self.apply_if(expect, cmd, reply, sent_at),
             other if !self.uncommitted.is_empty() => self.deferred.push_back(other),
             other => self.read(other),
         }
@@ -753,7 +800,12 @@ impl EngineTask {
 
     fn read(&mut self, req: Request) {
         match req {
-            Request::Command { cmd, expect, reply } => self.apply_if(expect, cmd, reply),
+            Request::Command {
+                cmd,
+                expect,
+                reply,
+                sent_at,
+            } => self.apply_if(expect, cmd, reply, sent_at),
             Request::RosterEntry { entry, reply } => {
                 let _ = reply.send(self.engine.roster_entry(&entry));
             }
@@ -809,7 +861,13 @@ impl EngineTask {
         (events, deliveries)
     }
 
-    fn apply_if(&mut self, expect: Expect, cmd: Command, reply: oneshot::Sender<Outcome>) {
+    fn apply_if(
+        &mut self,
+        expect: Expect,
+        cmd: Command,
+        reply: oneshot::Sender<Outcome>,
+        sent_at: Instant,
+    ) {
         let unmet = match &expect {
             Expect::Nothing => None,
             Expect::Absent(entry) => self
@@ -824,11 +882,15 @@ impl EngineTask {
             Some(why) => {
                 let _ = reply.send(Err(Refusal::Conflict(why)));
             }
-            None => self.apply(cmd, Some(reply)),
+            None => self.apply(cmd, Some((reply, sent_at))),
         }
     }
 
-    fn apply(&mut self, cmd: Command, reply: Option<oneshot::Sender<Outcome>>) {
+    fn apply(&mut self, cmd: Command, reply: Option<(oneshot::Sender<Outcome>, Instant)>) {
+        let (reply, sent_at) = match reply {
+            Some((tx, at)) => (Some(tx), Some(at)),
+            None => (None, None),
+        };
         if let Some(why) = &self.failed {
             if let Some(tx) = reply {
                 let _ = tx.send(Err(Refusal::Unavailable(why.clone())));
@@ -867,6 +929,20 @@ impl EngineTask {
             // A refusal changes nothing; it waits behind earlier records all the same.
             Err(e) => (self.last_lsn, Err(Refusal::Engine(e)), None),
         };
+        // A new incident's alert: the clock of `dispatch_alert_to_offer_seconds` starts when
+        // its handler handed it over, and stops when its first offer is released.
+        if let (
+            Ok(Reply::AlertAccepted {
+                incident_id,
+                duplicate: false,
+                merged: false,
+                problem: None,
+            }),
+            Some(at),
+        ) = (&outcome, sent_at)
+        {
+            self.awaiting_offer.insert(*incident_id, at);
+        }
         if reply.is_none() {
             if let Err(e) = &outcome {
                 m::refused(label);
@@ -879,6 +955,7 @@ impl EngineTask {
             counted,
             events,
             deliveries,
+            decided: Instant::now(),
         });
     }
 
@@ -919,6 +996,7 @@ impl EngineTask {
                     counted: None,
                     events,
                     deliveries,
+                    decided: Instant::now(),
                 });
             }
             Err(e) => self.fail(format!("journal append failed: {e:#}")),
@@ -971,10 +1049,16 @@ impl EngineTask {
             if let Some((tx, outcome)) = p.reply {
                 let _ = tx.send(outcome);
             }
+            if !p.events.is_empty() {
+                m::release_wait(p.decided.elapsed());
+            }
             for (record, delivery) in p.events.iter().zip(&p.deliveries) {
                 m::event(&record.event);
                 let published = self.fanout.publish(record, delivery);
                 m::lagged(published.consoles_lagged, published.responders_dropped);
+                if let Some(at) = self.awaiting_offer.first_offer(&record.event) {
+                    m::alert_to_offer(at.elapsed());
+                }
             }
         }
         m::consoles(self.fanout.console_count());

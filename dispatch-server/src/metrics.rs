@@ -70,6 +70,19 @@ pub fn decision_latency(kind: &'static str, elapsed: Duration) {
     histogram!("dispatch_decision_latency_seconds", "kind" => kind).record(elapsed.as_secs_f64());
 }
 
+/// From a new incident's alert handed to the engine task (by its session or HTTP handler) to
+/// its first offer queued to the responder's socket: the server's share of "alert → first
+/// offer" (the load client's share of the machine does not count).
+pub fn alert_to_offer(elapsed: Duration) {
+    histogram!("dispatch_alert_to_offer_seconds").record(elapsed.as_secs_f64());
+}
+
+/// From an engine step decided (its record appended) to its events released to consoles and
+/// phones: the wait for the journal's group commit to make it durable, and for earlier steps.
+pub fn release_wait(elapsed: Duration) {
+    histogram!("dispatch_release_wait_seconds").record(elapsed.as_secs_f64());
+}
+
 /// Released events, by type; offers, declines, expiries and SLA breaches also get their own
 /// names because dashboards ask for them by name.
 pub fn event(e: &Event) {

@@ -130,6 +130,34 @@ async fn metrics_count_what_the_test_did() {
         offers_in_timelines as f64
     );
     assert_eq!(sample(&text, "dispatch_offer_declines_total"), 1.0);
+    // The server's own alert → first offer clock: one sample per new incident that got an
+    // offer (the duplicate starts none), and the release wait of every step with events.
+    let mut offered_incidents = 0;
+    for id in [1, 2] {
+        let (_, inc) = server
+            .http(
+                "GET",
+                &format!("/v1/incidents/{id}"),
+                Some(&common::token("OP1")),
+                None,
+            )
+            .await;
+        if inc["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["type"] == "offer_sent")
+        {
+            offered_incidents += 1;
+        }
+    }
+    assert!(offered_incidents >= 1);
+    assert_eq!(
+        sample(&text, "dispatch_alert_to_offer_seconds_count"),
+        offered_incidents as f64,
+        "{text}"
+    );
+    assert!(sample(&text, "dispatch_release_wait_seconds_count") >= 1.0);
     assert_eq!(
         sample(&text, r#"dispatch_commands_accepted_total{kind="accept"}"#),
         1.0
