@@ -569,7 +569,9 @@ pub struct EngineTask {
     awaiting_offer: AwaitingOffer,
 }
 
-/// Alerts waiting for their incident's first offer, for `dispatch_alert_to_offer_seconds`.
+/// Alerts waiting for their incident's first offer, for `dispatch_alert_to_offer_seconds`
+/// (the incidents dispatched as soon as they came in: not those that had to wait for somebody
+/// to become available).
 /// Bounded: past `AwaitingOffer::MAX` entries, those older than a minute are dropped (an
 /// incident nobody could be offered, or one an ambulance took alone, never stops a clock).
 #[derive(Default)]
@@ -587,10 +589,16 @@ impl AwaitingOffer {
         }
     }
 
-    /// The alert's hand-over instant, if `event` is the first offer of its incident.
+    /// The alert's hand-over instant, if `event` is the first offer of its incident. An
+    /// incident that found nobody to ask (`no_responder_available`) stops its clock unrecorded:
+    /// its wait is for a person, not for the server.
     fn first_offer(&mut self, event: &Event) -> Option<Instant> {
         match event {
             Event::OfferSent { incident_id, .. } => self.0.remove(incident_id),
+            Event::NoResponderAvailable { incident_id, .. } => {
+                self.0.remove(incident_id);
+                None
+            }
             _ => None,
         }
     }

@@ -257,6 +257,16 @@ try {
     };
   });
   await page.screenshot({ path: join(opt.out, 'console-under-load.png') });
+  // The server's own clocks over the whole run (its Prometheus histograms: a quantile is the
+  // upper bound of the bucket it falls in).
+  const metricsText = await (await fetch(`http://${addr}/metrics`)).text();
+  const quantiles = (name) => {
+    const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((x) => [Number(x[1]), Number(x[2])]);
+    const n = buckets.length ? buckets[buckets.length - 1][1] : 0;
+    const at = (p) => (n ? (buckets.find(([, c]) => c >= (p / 100) * n)?.[0] ?? null) : null);
+    const ms = (s) => (s === null || !Number.isFinite(s) ? s : s * 1000);
+    return { samples: n, p50_at_most_ms: ms(at(50)), p99_at_most_ms: ms(at(99)) };
+  };
   result = {
     date: new Date().toISOString(),
     load_average_at_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
@@ -272,6 +282,8 @@ try {
     map_draw_ms: { p50: pct(m.drawMs, 50), p95: pct(m.drawMs, 95) },
     views_render_ms: { p50: pct(m.renderMs, 50), p95: pct(m.renderMs, 95) },
     frame_ms: { frames: m.deltas.length, p50: pct(m.deltas, 50), p95: pct(m.deltas, 95), p99: pct(m.deltas, 99), max: pct(m.deltas, 100) },
+    server_alert_to_offer: quantiles('dispatch_alert_to_offer_seconds'),
+    server_release_wait: quantiles('dispatch_release_wait_seconds'),
     frame_ms_with_200_open_incidents: { frames: m.deltasWith200Open.length, p50: pct(m.deltasWith200Open, 50), p95: pct(m.deltasWith200Open, 95) },
   };
 } finally {
