@@ -191,28 +191,37 @@ impl RosterFile {
                 )
             },
         );
+        // Kin name elders and elders name responders: kin are added after the elders, and
+        // everyone else before them.
+        let (kin, others): (Vec<ResponderRecord>, Vec<ResponderRecord>) = self
+            .responders
+            .iter()
+            .cloned()
+            .partition(|r| r.kind == ResponderKind::Kin);
+        let responder_step = |id, c, responder| {
+            (
+                E::Responder,
+                id,
+                c,
+                C::UpsertResponder {
+                    by: by.clone(),
+                    responder,
+                },
+            )
+        };
+        let mut steps = Vec::new();
         upserts(
-            &self.responders,
+            &others,
             &service.responders,
             |r| r.id.to_string(),
-            |id, c, responder| {
-                push(
-                    E::Responder,
-                    id,
-                    c,
-                    C::UpsertResponder {
-                        by: by.clone(),
-                        responder,
-                    },
-                )
-            },
+            |id, c, r| steps.push(responder_step(id, c, r)),
         );
         upserts(
             &self.elders,
             &service.elders,
             |e| e.id.to_string(),
             |id, c, elder| {
-                push(
+                steps.push((
                     E::Elder,
                     id,
                     c,
@@ -220,9 +229,18 @@ impl RosterFile {
                         by: by.clone(),
                         elder,
                     },
-                )
+                ))
             },
         );
+        upserts(
+            &kin,
+            &service.responders,
+            |r| r.id.to_string(),
+            |id, c, r| steps.push(responder_step(id, c, r)),
+        );
+        for (entry, id, c, command) in steps {
+            push(entry, id, c, command);
+        }
         upserts(
             &self.operators,
             &service.operators,
@@ -280,18 +298,7 @@ impl RosterFile {
                 },
             );
         }
-        for id in gone(&self.elders, &service.elders, |e| e.id.to_string()) {
-            let elder_id = ElderId::from(id.as_str());
-            push(
-                E::Elder,
-                id,
-                retired,
-                C::RetireElder {
-                    by: by.clone(),
-                    elder_id,
-                },
-            );
-        }
+        // Responders go before elders: an elder's kin must be gone before the elder.
         for id in gone(&self.responders, &service.responders, |r| r.id.to_string()) {
             let responder_id = ResponderId::from(id.as_str());
             push(
@@ -301,6 +308,18 @@ impl RosterFile {
                 C::RetireResponder {
                     by: by.clone(),
                     responder_id,
+                },
+            );
+        }
+        for id in gone(&self.elders, &service.elders, |e| e.id.to_string()) {
+            let elder_id = ElderId::from(id.as_str());
+            push(
+                E::Elder,
+                id,
+                retired,
+                C::RetireElder {
+                    by: by.clone(),
+                    elder_id,
                 },
             );
         }

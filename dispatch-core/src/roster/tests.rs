@@ -204,6 +204,22 @@ fn random_roster(seed: u64) -> RosterFile {
             check_in_by: None,
         });
     }
+    // A family member bound to one of the elders (kin name elders, elders name responders:
+    // an import must order its steps around both).
+    if !r.elders.is_empty() && next(2) == 0 {
+        let elder = r.elders[next(r.elders.len() as u64) as usize].id.clone();
+        r.responders.push(ResponderRecord {
+            kin_of: vec![elder],
+            id: "K1".into(),
+            kind: ResponderKind::Kin,
+            travel_mode: crate::model::TravelMode::Foot,
+            walk_kmh: None,
+            home: home(next(3)),
+            grid_id: None,
+            skills: vec![],
+            token_sha256: (next(2) == 0).then(|| digest("K1", next(3))),
+        });
+    }
     r.operators
         .push(OperatorRecord::new("OP1", digest("OP1", next(3))));
     if next(2) == 0 {
