@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         },
         recover_to_corruption: false,
         snapshot_every: 1_000,
+        snapshot_after_s: 600,
         config: None,
     };
     let config = dispatch_server::serve_cmd::open(&args)?;

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Journal records between engine snapshots (bounds restart time and live disk use).
     #[arg(long, default_value_t = JournalOptions::default().snapshot_every)]
     pub snapshot_every: u64,
+    /// Seconds after which a snapshot is taken anyway once any record was appended since the
+    /// last one (0: by record count only).
+    #[arg(long, default_value_t = 600)]
+    pub snapshot_after_s: u64,
     /// The dispatch rules (TOML: any key of docs/deploy.md's "Dispatch rules" table; the
     /// rest keep their defaults). Checked at start; an error names the key. Change it only
     /// across a clean stop: replaying a crash tail needs the rules that decided it.
@@ -294,6 +298,8 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
     let journal_opts = JournalOptions {
         recover_past_corruption: args.recover_to_corruption,
         snapshot_every: args.snapshot_every,
+        snapshot_after: (args.snapshot_after_s > 0)
+            .then(|| std::time::Duration::from_secs(args.snapshot_after_s)),
         ..JournalOptions::default()
     };
     let (journal, recovered) = Journal::open(&args.data_dir, journal_opts)

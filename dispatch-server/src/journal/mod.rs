@@ -89,6 +89,10 @@ pub struct JournalOptions {
     pub region: RegionId,
     /// Records between snapshots (`snapshot_due`); 0 turns snapshots off.
     pub snapshot_every: u64,
+    /// A snapshot is also due this long after the last one once any record was appended
+    /// since (`None`: by record count only): a quiet day's journal tail stays short too, so a
+    /// restart never replays more than this much time of records.
+    pub snapshot_after: Option<std::time::Duration>,
     /// Start even if a record in the middle of the journal is corrupt, keeping the records
     /// before it and setting the rest aside (`.torn`). Off by default: an operator decides.
     pub recover_past_corruption: bool,
@@ -100,6 +104,7 @@ impl Default for JournalOptions {
         JournalOptions {
             region: RegionId(0),
             snapshot_every: 100_000,
+            snapshot_after: Some(std::time::Duration::from_secs(600)),
             recover_past_corruption: false,
             sync: SyncMode::Group,
         }

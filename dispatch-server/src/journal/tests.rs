@@ -186,6 +186,44 @@ fn snapshots_archive_old_segments_and_restart_replays_only_the_tail() {
     assert_eq!(state_of(&rec), applied);
 }
 
+#[test]
+fn a_snapshot_is_due_by_time_once_anything_was_appended() {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 1_000,
+        snapshot_after: Some(std::time::Duration::from_millis(5)),
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts).expect("open");
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    assert!(
+        !j.snapshot_due(),
+        "nothing appended: no snapshot however long it has been"
+    );
+    j.append(&record(1)).expect("append");
+    assert!(j.snapshot_due(), "a record, and the time has gone by");
+    let at = j.snapshot(&vec![1u64]).expect("snapshot");
+    j.wait_snapshot_blocking(at).expect("written");
+    assert!(!j.snapshot_due(), "just taken, nothing since");
+    j.append(&record(2)).expect("append");
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    assert!(j.snapshot_due());
+
+    // With the time rule off, only the count decides.
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 2,
+        snapshot_after: None,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts).expect("open");
+    j.append(&record(1)).expect("append");
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    assert!(!j.snapshot_due());
+    j.append(&record(2)).expect("append");
+    assert!(j.snapshot_due());
+}
+
 /// Writes a small journal (one segment, no snapshot) and returns the disk as a power loss
 /// right after the 6 records were durable leaves it (the marker says 0, as written at open:
 /// no roll, no clean close), with the segment's path and bytes.

@@ -35,6 +35,8 @@ pub(super) struct Queue {
     snapshot: Option<PendingSnapshot>,
     /// Records appended since the last snapshot was asked for.
     since_snapshot: u64,
+    /// When the last snapshot was asked for (or the journal opened).
+    last_snapshot_at: std::time::Instant,
 }
 
 pub(super) struct Shared {
@@ -112,6 +114,7 @@ impl Journal {
                 closing: false,
                 snapshot: None,
                 since_snapshot: last_lsn - base,
+                last_snapshot_at: std::time::Instant::now(),
             }),
             wake: Condvar::new(),
             durable,
@@ -209,10 +212,19 @@ impl Journal {
         }
     }
 
-    /// Whether enough records have been appended since the last snapshot to take another.
+    /// Whether enough records, or records and enough time (`snapshot_after`), have gone by
+    /// since the last snapshot to take another.
     pub fn snapshot_due(&self) -> bool {
-        self.opts.snapshot_every > 0
-            && lock(&self.shared.queue).since_snapshot >= self.opts.snapshot_every
+        if self.opts.snapshot_every == 0 {
+            return false;
+        }
+        let q = lock(&self.shared.queue);
+        q.since_snapshot >= self.opts.snapshot_every
+            || (q.since_snapshot > 0
+                && self
+                    .opts
+                    .snapshot_after
+                    .is_some_and(|after| q.last_snapshot_at.elapsed() >= after))
     }
 
     /// Hands the writer a snapshot of the state after every record appended so far. It is
@@ -234,6 +246,7 @@ impl Journal {
             split_at,
         });
         q.since_snapshot = 0;
+        q.last_snapshot_at = std::time::Instant::now();
         drop(q);
         self.shared.wake.notify_one();
         Ok(lsn)
