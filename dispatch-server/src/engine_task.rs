@@ -793,16 +793,12 @@ impl EngineTask {
         self.last_now
     }
 
+    /// A command runs at once; a read waits until everything before it is durable.
     fn request(&mut self, req: Request) {
-        match req {
-            Request::Command {
-                cmd,
-                expect,
-                reply,
-                sent_at,
-            } => self.apply_if(expect, cmd, reply, sent_at),
-            other if !self.uncommitted.is_empty() => self.deferred.push_back(other),
-            other => self.read(other),
+        if matches!(req, Request::Command { .. }) || self.uncommitted.is_empty() {
+            self.read(req);
+        } else {
+            self.deferred.push_back(req);
         }
     }
 
