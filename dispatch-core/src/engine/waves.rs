@@ -102,9 +102,18 @@ impl Engine {
                     MatchingMode::NearestRadius { radius_m } => {
                         format!("nobody eligible within {radius_m:.0} m")
                     }
-                    MatchingMode::RoadEta => {
-                        "nobody eligible and reachable is available".to_string()
-                    }
+                    MatchingMode::RoadEta => match self.config.max_eta_for(
+                        inc.plan,
+                        inc.care_level,
+                        self.rules,
+                    ) {
+                        Some(max) => format!(
+                            "nobody eligible and reachable within {} min by road (the care level {} search) is available",
+                            max / 60_000,
+                            inc.care_level
+                        ),
+                        None => "nobody eligible and reachable is available".to_string(),
+                    },
                 };
                 // Already said since this incident's last offer or assignment?
                 let repeated = matches!(

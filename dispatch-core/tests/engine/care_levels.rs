@@ -100,9 +100,11 @@ fn a_light_need_asks_nobody_beyond_its_search_width() {
     let mut light = far();
     let ev = light.ok(fall("a1", "E1"));
     assert!(offered_to(&ev).is_empty(), "{ev:#?}");
-    assert!(ev
-        .iter()
-        .any(|e| matches!(e.event, Event::NoResponderAvailable { .. })));
+    assert!(
+        ev.iter().any(|e| matches!(&e.event,
+            Event::NoResponderAvailable { reason, .. } if reason.contains("within 20 min by road (the care level 1 search)"))),
+        "{ev:#?}"
+    );
     let mut frail = far();
     let ev = frail.ok(fall("a1", "E4"));
     assert_eq!(offered_to(&ev), vec!["V1"], "level 4 has no search limit");

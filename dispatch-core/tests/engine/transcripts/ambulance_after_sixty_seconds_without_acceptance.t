@@ -18,7 +18,7 @@
 > wait 59999ms
   +30.000 offer_expired {"incident_id":1,"offer_id":1,"responder_id":"V1"}
   +30.000 sla_breached {"deadline":1030000,"incident_id":1,"sla":"first_accept"}
-  +30.000 no_responder_available {"incident_id":1,"reason":"nobody eligible and reachable is available; trying again every 15 s and whenever a responder becomes available"}
+  +30.000 no_responder_available {"incident_id":1,"reason":"nobody eligible and reachable within 20 min by road (the care level 2 search) is available; trying again every 15 s and whenever a responder becomes available"}
 > wait 1ms
   +60.000 escalated {"incident_id":1,"reason":"ambulance dispatched: no community responder accepted within 60 s"}
   +60.000 assigned {"eta_s":260,"incident_id":1,"reason":"no community responder accepted within 60 s: A1 is the nearest available ambulance, ETA 260 s by car","responder_id":"A1","role":"ambulance","route":"2 points"}

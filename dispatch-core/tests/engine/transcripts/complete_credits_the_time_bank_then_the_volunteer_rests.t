@@ -28,4 +28,4 @@
 > fall a2 E2
 = alert_accepted {"duplicate":false,"incident_id":2}
   +1305.000 incident_opened {"alert_id":"a2","elder_id":"E2","incident_id":2,"kind":"fall","position":{"lat":-30.02955,"lon":-51.2},"priority":4,"reason":"fall from E2 (care level 2): emergency, priority 4","service":null}
-  +1305.000 no_responder_available {"incident_id":2,"reason":"nobody eligible and reachable is available; trying again every 15 s and whenever a responder becomes available"}
+  +1305.000 no_responder_available {"incident_id":2,"reason":"nobody eligible and reachable within 20 min by road (the care level 2 search) is available; trying again every 15 s and whenever a responder becomes available"}
