@@ -304,6 +304,24 @@ impl Engine {
         }
         let st = self.responders[slot].status;
         let kind = self.responders[slot].record.kind;
+        // Kin help only their own elder, in emergencies and welfare visits (decision version
+        // 5): an operator cannot send them elsewhere either.
+        if kind == ResponderKind::Kin
+            && !(self.responders[slot].record.kin_of.contains(&inc.elder_id)
+                && matches!(inc.plan, Plan::Emergency | Plan::WelfareVisit)
+                && inc.kind != crate::model::AlertKind::CarePlan)
+        {
+            return Err(CommandError::Invalid(format!(
+                "{id} is family of {}: they are only sent to that elder's emergencies and                  welfare visits",
+                self.responders[slot]
+                    .record
+                    .kin_of
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         if kind == ResponderKind::Ambulance && inc.ambulance.is_some() {
             return Err(CommandError::Invalid(format!(
                 "incident {incident_id} already has an ambulance"

@@ -360,6 +360,22 @@ impl Engine {
         &mut self,
         rec: crate::roster::ResponderRecord,
     ) -> Result<Reply, CommandError> {
+        // A family member's ties decide which jobs they may hold (decision version 5): they
+        // change only while the person holds no offer and no job, so nobody keeps a job the
+        // new record would not allow.
+        if let Some(slot) = self.responders.slot_of(&rec.id) {
+            let (old, st) = (&self.responders[slot].record, self.responders[slot].status);
+            let kin = old.kind == ResponderKind::Kin || rec.kind == ResponderKind::Kin;
+            let ties_change = old.kind != rec.kind || old.kin_of != rec.kin_of;
+            let busy = st.incident().is_some() || matches!(st, ResponderStatus::Offered { .. });
+            if self.rules >= 5 && kin && ties_change && busy {
+                return Err(CommandError::InvalidTransition {
+                    responder: rec.id.clone(),
+                    action: "change kind or kin_of",
+                    state: st.name(),
+                });
+            }
+        }
         let roads = self.roads.clone();
         let on_map = |p: LatLon| roads.check_on_map(p);
         self.roster

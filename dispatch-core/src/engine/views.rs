@@ -175,7 +175,8 @@ impl Engine {
             .map(|i| &self.incidents[&i])
             .filter(|inc| r.kin_of.contains(&inc.elder_id))
             .flat_map(|inc| inc.timeline.iter())
-            .filter(|rec| rec.event.kin_stage().is_some())
+            // Their own offer or job is resent as such (`open_job_events`), not as news.
+            .filter(|rec| rec.event.kin_stage().is_some() && rec.event.responder_id() != Some(id))
             .cloned()
             .collect();
         v.sort_by_key(|rec| rec.seq);

@@ -156,3 +156,61 @@ fn the_roster_binds_kin_to_known_elders_only() {
     assert!(err.to_string().contains("K1"), "{err}");
     assert!(sim.engine.roster().elder(&"E1".into()).is_some());
 }
+
+#[test]
+fn an_operator_cannot_send_kin_to_another_elders_job() {
+    let mut sim = family(10.0, 5000.0);
+    let i = incident_of(sim.cmd(fall("a1", "E2")).expect("alert"));
+    let err = sim
+        .cmd(Command::Assign {
+            operator_id: op(),
+            incident_id: i,
+            responder_id: rid("K1"),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("family of E1"), "{err}");
+    // Their own elder's emergency: yes.
+    let mine = incident_of(sim.cmd(fall("a2", "E1")).expect("alert"));
+    let ev = sim.ok(Command::Assign {
+        operator_id: op(),
+        incident_id: mine,
+        responder_id: rid("K1"),
+    });
+    assert!(
+        ev.iter().any(|e| matches!(&e.event,
+            dispatch_core::event::Event::Assigned { responder_id, .. } if responder_id.as_str() == "K1")),
+        "{ev:#?}"
+    );
+}
+
+#[test]
+fn kin_ties_do_not_change_under_an_open_offer() {
+    // K1 holds E1's offer; rebinding her to E2 meanwhile is refused (she would keep a job
+    // the new record does not allow), and allowed once the offer is gone.
+    let mut sim = family(200.0, 5000.0);
+    assert_eq!(offered_to(&sim.ok(fall("a1", "E1"))), vec!["K1"]);
+    let rebound = kin("K1", at(200.0, 0.0), &["E2"]);
+    let err = sim
+        .cmd(Command::UpsertResponder {
+            by: dispatch_core::model::Actor::Operator(op()),
+            responder: rebound.clone(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("kin_of"), "{err}");
+    assert_eq!(
+        sim.engine.roster().responder(&rid("K1")).unwrap().kin_of,
+        vec!["E1".into()]
+    );
+    let offer = offers(&sim.events)
+        .into_iter()
+        .find(|o| o.1 == rid("K1"))
+        .unwrap();
+    sim.ok(Command::Decline {
+        responder_id: rid("K1"),
+        offer_id: offer.0,
+    });
+    sim.ok(Command::UpsertResponder {
+        by: dispatch_core::model::Actor::Operator(op()),
+        responder: rebound,
+    });
+}

@@ -109,11 +109,11 @@ fn intent() -> impl Strategy<Value = Intent> {
         3 => any::<u8>().prop_map(Intent::Arrive),
         3 => any::<u8>().prop_map(Intent::Complete),
         1 => any::<u8>().prop_map(Intent::RequestAmbulance),
-        3 => (0u8..11, any::<bool>()).prop_map(|(r, b)| Intent::Availability(r, b)),
-        3 => (0u8..11, -300i16..300, -300i16..300).prop_map(|(r, x, y)| Intent::Move(r, x, y)),
+        3 => (0u8..RESPONDERS.len() as u8, any::<bool>()).prop_map(|(r, b)| Intent::Availability(r, b)),
+        3 => (0u8..RESPONDERS.len() as u8, -300i16..300, -300i16..300).prop_map(|(r, x, y)| Intent::Move(r, x, y)),
         1 => any::<u8>().prop_map(Intent::OperatorCancel),
         1 => any::<u8>().prop_map(Intent::OperatorResolve),
-        1 => (any::<u8>(), 0u8..11).prop_map(|(i, r)| Intent::OperatorAssign(i, r)),
+        1 => (any::<u8>(), 0u8..RESPONDERS.len() as u8).prop_map(|(i, r)| Intent::OperatorAssign(i, r)),
         4 => (0u32..90_000).prop_map(Intent::Wait),
     ]
 }
