@@ -35,7 +35,7 @@ pub struct CareLevelRule {
     /// How far by road the search goes: community responders with a longer ETA are not asked
     /// (the ambulance track covers them).
     pub max_eta_ms: Option<u64>,
-    /// This level's familiarity margin (and kin margin: see `PolicyConfig::kin_margin_ms`).
+    /// This level's familiarity margin (kin have their own, `PolicyConfig::kin_margin_ms`).
     pub familiarity_margin_ms: Option<u64>,
     /// This level's first-accept promise (breached: the next wave at once).
     pub sla_first_accept_ms: Option<u64>,

@@ -11,7 +11,7 @@
 //! | `POST /v1/operators`, `/v1/devices` | 201, the stored entry and its first `token`, shown once |
 //! | `GET /v1/{kind}/{id}` | 200, the entry; 404 if unknown |
 //! | `PATCH /v1/{kind}/{id}` | 200, the stored entry (the body's fields replace the entry's) |
-//! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident) |
+//! | `DELETE /v1/{kind}/{id}` | 200 `{"retired": id}` (the engine refuses what would break an open incident, and an elder with kin bound) |
 //! | `POST /v1/{responders,operators,devices}/{id}/tokens` | 201 `{"token": …}`, once; earlier tokens stop working |
 //! | `POST /v1/roster/import[?dry_run=true]` | 200, what a roster file changed (or would change): each change a journaled command |
 //!

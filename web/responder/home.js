@@ -43,6 +43,8 @@ export function renderHome(root, state, loc) {
   renderTimeBank(root, state, loc);
 }
 
+const urgent = (f) => f.kind === 'fall' || f.kind === 'check_in_missed' || (f.kind === 'help' && f.service === 'rescue');
+
 /** A family member's card: each recent incident of their elder, at its latest step. */
 function renderFamily(root, state, loc) {
   const card = root.querySelector('#family');
@@ -62,7 +64,7 @@ function renderFamily(root, state, loc) {
       step.textContent =
         f.stage === 'coming' && f.eta_s != null
           ? loc.t('kin.coming.eta', { who, duration: loc.duration(f.eta_s) })
-          : loc.t(`kin.${f.stage}`, { who });
+          : loc.t(f.stage === 'opened' && !urgent(f) ? 'kin.opened.planned' : `kin.${f.stage}`, { who });
       const when = document.createElement('small');
       when.textContent = f.at != null ? loc.clock(f.at) : '';
       li.append(what, step, when);

@@ -3,7 +3,7 @@
 // turns the volunteer's taps into protocol requests, and renders the one screen the state asks
 // for. Registers the service worker that lets the app open without a connection.
 import { Connection } from '../common/connection.js';
-import { createStore, initialState, screenOf, trackingModeOf } from './store.js';
+import { createStore, initialState, kinRings, screenOf, trackingModeOf } from './store.js';
 import { createTracker, distanceM } from './tracker.js';
 import { createAppLocale } from './locale.js';
 import { createRouteMap } from './route-map.js';
@@ -164,6 +164,9 @@ async function syncAfterWelcome(c) {
 
 const SERVER_FRAMES = new Set(['welcome', 'offer', 'offer_withdrawn', 'assigned', 'incident_closed', 'time_bank_credited', 'kin_update']);
 
+/** Incidents a family member's phone already rang for. */
+const rangFor = new Set();
+
 function onFrame(c, frame) {
   if (c !== conn || !SERVER_FRAMES.has(frame.type)) return;
   const before = store.state;
@@ -173,7 +176,8 @@ function onFrame(c, frame) {
   }
   if (frame.type === 'time_bank_credited') refreshBank();
   // A family member's phone rings when their elder needs help (once per incident).
-  if (frame.type === 'kin_update' && frame.stage === 'opened' && !before.family.some((f) => f.incident_id === frame.incident_id)) {
+  if (frame.type === 'kin_update' && kinRings(frame) && !rangFor.has(frame.incident_id)) {
+    rangFor.add(frame.incident_id); // once per incident, not again when a reconnect re-sends it
     alerter.ring();
   }
 }

@@ -106,6 +106,7 @@ export default {
   'kin.kind.check_in_missed': '{id} missed the daily check-in',
   'kin.kind.care_plan': 'A planned visit for {id}',
   'kin.opened': 'We are finding someone to go now.',
+  'kin.opened.planned': 'We are arranging someone for this.',
   'kin.coming': '{who} is on the way.',
   'kin.coming.eta': '{who} is on the way, about {duration}.',
   'kin.arrived': '{who} is with them now.',

@@ -103,6 +103,7 @@ export default {
   'kin.kind.check_in_missed': '{id} 今天还没有报平安',
   'kin.kind.care_plan': '{id} 的预约探访',
   'kin.opened': '正在安排人马上过去。',
+  'kin.opened.planned': '正在为此安排人员。',
   'kin.coming': '{who}正在赶来。',
   'kin.coming.eta': '{who}正在赶来，大约 {duration}。',
   'kin.arrived': '{who}已经到了，正在身边。',

@@ -57,7 +57,9 @@ export function fold(state, ev) {
   switch (ev.type) {
     // ---- from the server ----
     case 'welcome':
-      return { ...state, responderId: ev.id ?? null, connection: 'online' };
+      // A family member's cards start again from what the server re-sends (its elders' open
+      // incidents): one that closed while the phone was away would otherwise stay stale.
+      return { ...state, responderId: ev.id ?? null, connection: 'online', family: [] };
     case 'offer': {
       // A re-sent offer (same offer_id) replaces itself; an offer for the job we already hold
       // is stale and ignored.
@@ -207,15 +209,21 @@ export function createStore(state) {
   };
 }
 
-/** Kin steps in the order they happen: a re-sent earlier step never overwrites a later one. */
-const KIN_STAGES = ['opened', 'coming', 'arrived', 'resolved', 'cancelled'];
+/** The steps that end an incident: nothing after them changes its card. */
+const KIN_FINAL = ['resolved', 'cancelled'];
+const KIN_STAGES = ['opened', 'coming', 'arrived', ...KIN_FINAL];
 /** How many of an elder's incidents a family member's phone keeps on screen. */
 const KIN_KEPT = 5;
 
+/**
+ * The newest step of each incident wins (by `at`): an incident may have several people coming
+ * (a volunteer, then an ambulance), and a reconnect re-sends earlier steps, which are older;
+ * a closed incident stays closed.
+ */
 function foldKin(family, ev) {
   if (!KIN_STAGES.includes(ev.stage) || ev.incident_id == null) return family;
   const old = family.find((f) => f.incident_id === ev.incident_id);
-  if (old && KIN_STAGES.indexOf(old.stage) > KIN_STAGES.indexOf(ev.stage)) return family;
+  if (old && (KIN_FINAL.includes(old.stage) || (ev.at ?? 0) < (old.at ?? 0))) return family;
   const entry = {
     incident_id: ev.incident_id,
     elder_id: ev.elder_id ?? null,
@@ -229,4 +237,10 @@ function foldKin(family, ev) {
   };
   const rest = family.filter((f) => f.incident_id !== ev.incident_id);
   return [entry, ...rest].sort((a, b) => (b.at ?? 0) - (a.at ?? 0)).slice(0, KIN_KEPT);
+}
+
+/** Whether a kin_update is one a family member's phone should ring for: a new emergency or a missed check-in, not a planned visit or a meal. */
+export function kinRings(ev) {
+  if (ev.stage !== 'opened') return false;
+  return ev.kind === 'fall' || ev.kind === 'check_in_missed' || (ev.kind === 'help' && ev.service === 'rescue');
 }

@@ -3,7 +3,7 @@
 // rules (en route, idle, off duty) and the locale's wording of times and distances.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fold, initialState, screenOf, trackingModeOf } from '../responder/store.js';
+import { fold, initialState, kinRings, screenOf, trackingModeOf } from '../responder/store.js';
 import { shouldSend, distanceM, EN_ROUTE_EVERY_MS, IDLE_EVERY_MS } from '../responder/tracker.js';
 import { createLocale, CATALOGUES } from '../responder/locale.js';
 
@@ -166,7 +166,7 @@ test('the facts for the door come from the assigned frame, and a malformed one s
   assert.equal(run([ASSIGNED]).job.elder, null, 'no details sent: none shown');
 });
 
-test('kin_update: a family member sees each incident of their elder at its latest step, never stepped back', () => {
+test('kin_update: a family member sees each incident of their elder at its newest step', () => {
   const up = (incident_id, stage, at, extra = {}) => ({ type: 'kin_update', incident_id, elder_id: 'E4', kind: 'fall', service: null, stage, at, ...extra });
   let s = initialState({ token: 't' });
   s = fold(s, up(7, 'opened', 1000));
@@ -175,21 +175,40 @@ test('kin_update: a family member sees each incident of their elder at its lates
     s.family.map((f) => [f.incident_id, f.stage, f.responder_kind, f.eta_s]),
     [[7, 'coming', 'volunteer', 95]],
   );
-  // A reconnect re-sends "opened": it does not undo "coming".
+  // A re-sent older step does not undo a newer one.
   s = fold(s, up(7, 'opened', 1000));
   assert.equal(s.family[0].stage, 'coming');
-  // "arrived" keeps who came; a second incident comes first; an unknown step changes nothing.
+  // "arrived" keeps who came; then an ambulance is coming too (a newer step); a second
+  // incident comes first; an unknown step changes nothing.
   s = fold(s, up(7, 'arrived', 3000, { responder_kind: 'volunteer' }));
+  s = fold(s, up(7, 'coming', 3500, { responder_kind: 'ambulance', eta_s: 400 }));
+  assert.deepEqual([s.family[0].stage, s.family[0].responder_kind], ['coming', 'ambulance']);
   s = fold(s, up(9, 'opened', 4000));
   const before = s;
   s = fold(s, up(9, 'teleported', 5000));
   assert.equal(s, before);
   assert.deepEqual(
     s.family.map((f) => [f.incident_id, f.stage, f.eta_s]),
-    [[9, 'opened', null], [7, 'arrived', 95]],
+    [[9, 'opened', null], [7, 'coming', 400]],
   );
+  // Closed stays closed.
+  s = fold(s, up(7, 'resolved', 6000));
+  s = fold(s, up(7, 'arrived', 7000, { responder_kind: 'ambulance' }));
+  assert.equal(s.family.find((f) => f.incident_id === 7).stage, 'resolved');
+  // A reconnect starts the cards again from what the server re-sends.
+  assert.deepEqual(fold(s, { type: 'welcome', id: 'K1' }).family, []);
   // At most five incidents are kept.
-  for (let i = 10; i < 20; i++) s = fold(s, up(i, 'opened', 5000 + i));
+  for (let i = 10; i < 20; i++) s = fold(s, up(i, 'opened', 8000 + i));
   assert.equal(s.family.length, 5);
   assert.equal(s.family[0].incident_id, 19);
+});
+
+test('a family member\'s phone rings for emergencies and missed check-ins, not planned visits or meals', () => {
+  const ev = (kind, service = null, stage = 'opened') => ({ type: 'kin_update', incident_id: 1, kind, service, stage });
+  assert.equal(kinRings(ev('fall')), true);
+  assert.equal(kinRings(ev('help', 'rescue')), true);
+  assert.equal(kinRings(ev('check_in_missed')), true);
+  assert.equal(kinRings(ev('help', 'meal')), false);
+  assert.equal(kinRings(ev('care_plan', 'meal')), false);
+  assert.equal(kinRings(ev('fall', null, 'coming')), false);
 });

@@ -71,7 +71,7 @@ pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// redemptions are events (`roster_changed`, `time_bank_redeemed`), and a responder retired
 /// while assigned is taken off the incident (`unassigned`) instead of being refused (issue 15);
 /// 5 = care levels steer the response by a built-in table (search width, familiarity margin,
-/// SLA clocks, the ambulance's wait, level 5's waves and offer window), and family members
+/// SLA clocks, the ambulance's wait), and family members
 /// are responders of their own kind (`kin`), offered their elder's emergencies first (issue
 /// 12, gaps 10 and 11).
 /// The earlier rules stay in `engine/legacy.rs` so that a crash tail of the previous release

@@ -721,10 +721,7 @@ impl Roster {
                 return Err(invalid(format!("kin_of names elder {e} twice")));
             }
             if !self.elders.contains_key(e) {
-                return Err(RosterError::Unknown {
-                    what: "elder",
-                    id: e.to_string(),
-                });
+                return Err(invalid(format!("kin_of names unknown elder {e}")));
             }
         }
         Ok(())
