@@ -220,13 +220,15 @@ pub enum RosterChange {
 
 impl Event {
     /// The step of an incident its elder's kin are told of (issue 12, gap 11): `opened`,
-    /// `coming` (somebody accepted or an ambulance was sent), `arrived`, `resolved`,
-    /// `cancelled`; `None` for every other event.
+    /// `coming` (somebody accepted or an ambulance was sent), `unassigned` (somebody coming was
+    /// taken off: someone else is found), `arrived`, `resolved`, `cancelled`; `None` for every
+    /// other event.
     pub fn kin_stage(&self) -> Option<&'static str> {
         use Event::*;
         match self {
             IncidentOpened { .. } => Some("opened"),
             Assigned { .. } => Some("coming"),
+            Unassigned { .. } => Some("unassigned"),
             ResponderArrived { .. } => Some("arrived"),
             IncidentResolved { .. } => Some("resolved"),
             IncidentCancelled { .. } => Some("cancelled"),

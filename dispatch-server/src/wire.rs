@@ -521,7 +521,7 @@ pub struct JobFacts {
 pub struct KinNews {
     pub incident_id: IncidentId,
     pub elder_id: ElderId,
-    /// `opened`, `coming`, `arrived`, `resolved` or `cancelled`.
+    /// `opened`, `coming`, `unassigned`, `arrived`, `resolved` or `cancelled`.
     pub stage: &'static str,
     pub kind: AlertKind,
     pub service: Option<ServiceKind>,

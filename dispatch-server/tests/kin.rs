@@ -104,3 +104,38 @@ async fn kin_are_told_each_step_of_their_elders_incident_and_nobody_elses() {
     assert_eq!(resolved["incident_id"], incident);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn kin_are_told_when_the_person_coming_is_taken_off_the_job() {
+    let server = TestServer::start_with(
+        with_kin(),
+        dispatch_server::Limits::default(),
+        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
+    )
+    .await;
+    let mut k1 = server.connect("K1").await;
+    let mut v1 = server.connect("V1").await;
+    v1.request(json!({"type": "availability", "status": "available"}), "on")
+        .await;
+    let (s, opened) = server.post_alert("GW1", &fall("f1", "E1")).await;
+    assert_eq!(s, 202, "{opened}");
+    let incident = opened["incident_id"].clone();
+    let (offer, _) = v1
+        .recv_until("offer", |o| o["incident_id"] == incident)
+        .await;
+    v1.request(
+        json!({"type": "accept", "offer_id": offer["offer_id"]}),
+        "acc",
+    )
+    .await;
+    kin_update(&mut k1, "coming").await;
+    // V1 leaves the programme while on the way: the card must not keep saying they come.
+    let (s, body) = server
+        .http("DELETE", "/v1/responders/V1", Some(&token("OP1")), None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let off = kin_update(&mut k1, "unassigned").await;
+    assert_eq!(off["incident_id"], incident);
+    assert!(off.get("responder_kind").is_none(), "{off}");
+    server.stop().await;
+}

@@ -109,6 +109,7 @@ export default {
   'kin.opened.planned': 'We are arranging someone for this.',
   'kin.coming': '{who} is on the way.',
   'kin.coming.eta': '{who} is on the way, about {duration}.',
+  'kin.unassigned': 'The person who was coming cannot come after all. We are finding someone else.',
   'kin.arrived': '{who} is with them now.',
   'kin.resolved': 'Closed: they are being looked after.',
   'kin.cancelled': 'Called off: no help is needed.',

@@ -106,6 +106,7 @@ export default {
   'kin.opened.planned': '正在为此安排人员。',
   'kin.coming': '{who}正在赶来。',
   'kin.coming.eta': '{who}正在赶来，大约 {duration}。',
+  'kin.unassigned': '原定赶来的人来不了了，正在另找人。',
   'kin.arrived': '{who}已经到了，正在身边。',
   'kin.resolved': '已结束：老人已得到照顾。',
   'kin.cancelled': '已取消：不需要帮助。',

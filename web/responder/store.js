@@ -211,7 +211,7 @@ export function createStore(state) {
 
 /** The steps that end an incident: nothing after them changes its card. */
 const KIN_FINAL = ['resolved', 'cancelled'];
-const KIN_STAGES = ['opened', 'coming', 'arrived', ...KIN_FINAL];
+const KIN_STAGES = ['opened', 'coming', 'unassigned', 'arrived', ...KIN_FINAL];
 /** How many of an elder's incidents a family member's phone keeps on screen. */
 const KIN_KEPT = 5;
 
@@ -231,9 +231,10 @@ function foldKin(family, ev) {
     kind: ev.kind ?? null,
     service: ev.service ?? null,
     at: ev.at ?? null,
-    // Who is coming is kept from the `coming` step through `arrived`.
-    responder_kind: ev.responder_kind ?? old?.responder_kind ?? null,
-    eta_s: ev.eta_s ?? old?.eta_s ?? null,
+    // Who is coming is kept from the `coming` step through `arrived` (not past an
+    // `unassigned`: that person is no longer coming).
+    responder_kind: ev.stage === 'unassigned' ? null : (ev.responder_kind ?? old?.responder_kind ?? null),
+    eta_s: ev.stage === 'unassigned' ? null : (ev.eta_s ?? old?.eta_s ?? null),
   };
   const rest = family.filter((f) => f.incident_id !== ev.incident_id);
   return [entry, ...rest].sort((a, b) => (b.at ?? 0) - (a.at ?? 0)).slice(0, KIN_KEPT);

@@ -191,6 +191,12 @@ test('kin_update: a family member sees each incident of their elder at its newes
     s.family.map((f) => [f.incident_id, f.stage, f.eta_s]),
     [[9, 'opened', null], [7, 'coming', 400]],
   );
+  // Somebody coming taken off the job: who and when are forgotten.
+  const off = fold(s, up(7, 'unassigned', 3600));
+  assert.deepEqual(
+    [off.family.find((f) => f.incident_id === 7).stage, off.family.find((f) => f.incident_id === 7).responder_kind],
+    ['unassigned', null],
+  );
   // Closed stays closed.
   s = fold(s, up(7, 'resolved', 6000));
   s = fold(s, up(7, 'arrived', 7000, { responder_kind: 'ambulance' }));
