@@ -36,18 +36,24 @@ async fn kin_update(k: &mut Client, stage: &str) -> Value {
     v
 }
 
-#[tokio::test]
-async fn kin_are_told_each_step_of_their_elders_incident_and_nobody_elses() {
+/// A server with K1 (E1's daughter) connected and V1 connected and on duty.
+async fn kin_and_volunteer_on_duty() -> (TestServer, Client, Client) {
     let server = TestServer::start_with(
         with_kin(),
         dispatch_server::Limits::default(),
         Box::new(dispatch_server::engine_task::VolatileJournal::default()),
     )
     .await;
-    let mut k1 = server.connect("K1").await;
+    let k1 = server.connect("K1").await;
     let mut v1 = server.connect("V1").await;
     v1.request(json!({"type": "availability", "status": "available"}), "on")
         .await;
+    (server, k1, v1)
+}
+
+#[tokio::test]
+async fn kin_are_told_each_step_of_their_elders_incident_and_nobody_elses() {
+    let (server, mut k1, mut v1) = kin_and_volunteer_on_duty().await;
 
     // E2 (not hers) falls first: K1 hears nothing of it; E1's fall is the first she hears.
     let (s, other) = server.post_alert("GW1", &fall("f0", "E2")).await;
@@ -107,16 +113,7 @@ async fn kin_are_told_each_step_of_their_elders_incident_and_nobody_elses() {
 
 #[tokio::test]
 async fn kin_are_told_when_the_person_coming_is_taken_off_the_job() {
-    let server = TestServer::start_with(
-        with_kin(),
-        dispatch_server::Limits::default(),
-        Box::new(dispatch_server::engine_task::VolatileJournal::default()),
-    )
-    .await;
-    let mut k1 = server.connect("K1").await;
-    let mut v1 = server.connect("V1").await;
-    v1.request(json!({"type": "availability", "status": "available"}), "on")
-        .await;
+    let (server, mut k1, mut v1) = kin_and_volunteer_on_duty().await;
     let (s, opened) = server.post_alert("GW1", &fall("f1", "E1")).await;
     assert_eq!(s, 202, "{opened}");
     let incident = opened["incident_id"].clone();
