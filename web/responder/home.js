@@ -2,6 +2,7 @@
 // stands, a family member's news of their elder, and the time bank.
 import { renderNotice } from './notice.js';
 import { renderTimeBank } from './timebank.js';
+import { kinUrgent } from './store.js';
 
 export function bindHome(root, { onDuty, onLogout, onDismiss }) {
   root.querySelector('#duty').addEventListener('click', onDuty);
@@ -43,8 +44,6 @@ export function renderHome(root, state, loc) {
   renderTimeBank(root, state, loc);
 }
 
-const urgent = (f) => f.kind === 'fall' || f.kind === 'check_in_missed' || (f.kind === 'help' && f.service === 'rescue');
-
 /** A family member's card: each recent incident of their elder, at its latest step. */
 function renderFamily(root, state, loc) {
   const card = root.querySelector('#family');
@@ -64,7 +63,7 @@ function renderFamily(root, state, loc) {
       step.textContent =
         f.stage === 'coming' && f.eta_s != null
           ? loc.t('kin.coming.eta', { who, duration: loc.duration(f.eta_s) })
-          : loc.t(f.stage === 'opened' && !urgent(f) ? 'kin.opened.planned' : `kin.${f.stage}`, { who });
+          : loc.t(f.stage === 'opened' && !kinUrgent(f) ? 'kin.opened.planned' : `kin.${f.stage}`, { who });
       const when = document.createElement('small');
       when.textContent = f.at != null ? loc.clock(f.at) : '';
       li.append(what, step, when);

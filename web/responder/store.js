@@ -242,6 +242,10 @@ function foldKin(family, ev) {
 
 /** Whether a kin_update is one a family member's phone should ring for: a new emergency or a missed check-in, not a planned visit or a meal. */
 export function kinRings(ev) {
-  if (ev.stage !== 'opened') return false;
-  return ev.kind === 'fall' || ev.kind === 'check_in_missed' || (ev.kind === 'help' && ev.service === 'rescue');
+  return ev.stage === 'opened' && kinUrgent(ev);
+}
+
+/** An emergency (a fall, a rescue call) or a missed check-in, rather than a planned visit or a service. */
+export function kinUrgent(f) {
+  return f.kind === 'fall' || f.kind === 'check_in_missed' || (f.kind === 'help' && f.service === 'rescue');
 }
