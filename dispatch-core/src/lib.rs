@@ -10,6 +10,7 @@
 //! - [`policy`]: every dispatch number (DESIGN §4) and the plan per kind of alert.
 //! - [`spatial`]: the responder R-trees. [`responder`], [`incident`]: the two state machines.
 //! - [`matching`]: candidates → road ETA → ranking; joint assignment for surges.
+//! - [`coverage`]: live coverage of the elders by the available responders (3 and 15 minutes).
 //! - [`timebank`]: volunteers' credited minutes.
 //! - [`care_plan`]: care plans (routines per elder), their local calendar, the compliance report.
 //! - [`engine`]: the sans-IO façade (`handle_*` in, `poll_*` out).
@@ -19,6 +20,7 @@
 
 pub mod care_plan;
 pub mod command;
+pub mod coverage;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -71,6 +71,7 @@ use std::sync::{Arc, Mutex};
 mod care;
 mod check_ins;
 mod console_views;
+mod coverage;
 mod incidents;
 mod intake;
 mod legacy;
@@ -185,6 +186,8 @@ pub struct Engine {
     /// `journal::DECISION_VERSION`, except while journal replay feeds records an earlier
     /// release decided (`legacy.rs`). Not saved.
     rules: u32,
+    /// Bumped by every change of an elder, for live coverage (`coverage.rs`). Not saved.
+    elders_version: u64,
     /// Test-only count of incidents visited to find surges (history must not add to it).
     #[cfg(test)]
     surge_scanned: std::sync::atomic::AtomicU64,
@@ -328,6 +331,7 @@ impl Engine {
             pending: state.pending_dispatch.into_iter().collect(),
             dispatch_due: state.dispatch_due,
             rules: crate::journal::DECISION_VERSION,
+            elders_version: 1,
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
         }
@@ -573,6 +577,7 @@ impl Engine {
                 self.roster
                     .upsert_elder(elder, &on_map)
                     .map_err(roster_to_command_error)?;
+                self.elders_version += 1;
                 self.roster_changed(now, by, RosterEntry::Elder, id, change);
                 Reply::Done
             }
@@ -589,6 +594,7 @@ impl Engine {
                 self.roster
                     .retire_elder(&elder_id)
                     .map_err(roster_to_command_error)?;
+                self.elders_version += 1;
                 let id = elder_id.to_string();
                 self.roster_changed(now, by, RosterEntry::Elder, id, RosterChange::Retired);
                 Reply::Done

@@ -75,7 +75,7 @@ impl Engine {
     }
 
     /// Whether `slot` is under their kind's daily cap of assignments.
-    fn under_daily_cap(&self, now: Timestamp, slot: u32) -> bool {
+    pub(super) fn under_daily_cap(&self, now: Timestamp, slot: u32) -> bool {
         let r = &self.responders[slot];
         self.config
             .daily_cap(r.record.kind, self.rules)

@@ -10,12 +10,14 @@
 
 mod ch;
 mod dijkstra;
+mod field;
 mod graph;
 mod osm;
 mod outline;
 pub mod profile;
 mod snap;
 
+pub use field::{Reach, SourceField};
 pub use graph::GraphStats;
 pub use osm::{OsmNode, OsmWay};
 pub use outline::{LineClass, RoadLine, MAIN_ROAD_KMH};
@@ -68,6 +70,8 @@ pub struct ProfileGraph {
     snap: SnapIndex,
     ch: ch::Ch,
     targets: TargetCache,
+    /// Incoming arcs, built the first time a [`SourceField`] needs them.
+    in_arcs: std::sync::OnceLock<field::InArcs>,
 }
 
 /// The many-to-one sweeps of the most recently asked targets (incident positions), so that
@@ -306,6 +310,7 @@ impl ProfileGraph {
             ch: ch::Ch::build(&base),
             base,
             targets: TargetCache::default(),
+            in_arcs: std::sync::OnceLock::new(),
         }
     }
 
@@ -478,6 +483,28 @@ impl ProfileGraph {
         self.base.coords.get(v).copied()
     }
 
+    /// The vertices a target at `s` may be reached from (its segment's ends).
+    pub fn target_vertices(&self, s: &Snapped) -> impl Iterator<Item = u32> {
+        let ends = self
+            .owns(s)
+            .then(|| {
+                let seg = self.segment(s);
+                [seg.a, seg.b]
+            })
+            .unwrap_or([u32::MAX; 2]);
+        ends.into_iter().filter(|&v| v != u32::MAX)
+    }
+
+    /// The segment `s` stands on (an opaque number: equal for two points on the same one).
+    pub fn segment_of(&self, s: &Snapped) -> u32 {
+        s.segment
+    }
+
+    fn in_arcs(&self) -> &field::InArcs {
+        self.in_arcs
+            .get_or_init(|| field::InArcs::build(&self.base))
+    }
+
     fn owns(&self, s: &Snapped) -> bool {
         debug_assert_eq!(
             s.profile, self.base.profile,
@@ -535,6 +562,8 @@ fn dedup(mut path: Vec<LatLon>) -> Vec<LatLon> {
     path
 }
 
+#[cfg(test)]
+mod field_tests;
 #[cfg(test)]
 mod porto_alegre_tests;
 #[cfg(test)]

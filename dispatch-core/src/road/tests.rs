@@ -3,15 +3,15 @@
 use super::*;
 use crate::geo::haversine_m;
 
-fn ll(lat: f64, lon: f64) -> LatLon {
+pub(super) fn ll(lat: f64, lon: f64) -> LatLon {
     LatLon::new(lat, lon).unwrap()
 }
 
-fn node(id: i64, lat: f64, lon: f64) -> OsmNode {
+pub(super) fn node(id: i64, lat: f64, lon: f64) -> OsmNode {
     OsmNode { id, lat, lon }
 }
 
-fn way(id: i64, nodes: &[i64], tags: &[(&str, &str)]) -> OsmWay {
+pub(super) fn way(id: i64, nodes: &[i64], tags: &[(&str, &str)]) -> OsmWay {
     OsmWay {
         id,
         nodes: nodes.to_vec(),

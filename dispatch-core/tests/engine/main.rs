@@ -5,6 +5,7 @@ mod bad_commands;
 mod care_levels;
 mod care_plans;
 mod check_ins;
+mod coverage;
 mod job_promises;
 mod kin;
 mod mixed_requests;

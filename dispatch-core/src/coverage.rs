@@ -1,0 +1,505 @@
+//! Live coverage: for every elder on the roster, the best road ETA from an available community
+//! responder (volunteers and grid workers, each on their own travel mode and speed) and from
+//! the nearest available ambulance; from those, the share of elders inside the two promises,
+//! a community responder at the door within 3 minutes and any help within the 15-minute
+//! service circle, overall, per care level, per grid and per hexagon.
+//!
+//! The ETAs are the dispatch ranking's own (DESIGN §4): the same snapping, the same road
+//! times on the responder's profile, the same off-road allowance, the same speed factor. They
+//! are kept by one [`SourceField`] per group of responders who move alike (kind, profile,
+//! speed): a responder who moves, comes on duty or goes off it changes only their own cell
+//! of their group's field, and only the elders at the vertices that changed are read again.
+//! An elder further than 15 minutes from everyone has no ETA (`None`: outside both circles).
+
+use crate::geo::LatLon;
+use crate::ids::{ElderId, GridId, ResponderId};
+use crate::model::TravelMode;
+use crate::road::{Profile, Reach, RoadNetwork, Snapped, SourceField};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The community promise: a rescuer at the door within 3 minutes.
+pub const DOOR_MS: u64 = 180_000;
+/// The service circle: help within 15 minutes. ETAs beyond it are not kept.
+pub const CIRCLE_MS: u64 = 900_000;
+
+/// Which promise a responder counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoverKind {
+    /// Volunteers and grid workers: the 3-minute promise (and the 15-minute circle).
+    Community,
+    /// Ambulances: the 15-minute circle.
+    Ambulance,
+}
+
+/// An available responder as coverage needs them (the engine's
+/// [`crate::engine::Engine::coverage_sources`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverSource {
+    pub id: ResponderId,
+    pub kind: CoverKind,
+    pub mode: TravelMode,
+    /// The ranking's factor on the profile's time (foot: `foot_kmh / walk_kmh`; car: 1).
+    pub time_factor: f64,
+    pub position: LatLon,
+}
+
+/// An elder as coverage needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverElder {
+    pub id: ElderId,
+    pub grid_id: GridId,
+    pub care_level: u8,
+    pub home: LatLon,
+}
+
+/// One elder's coverage.
+#[derive(Debug, Clone)]
+pub struct ElderCover {
+    pub elder: CoverElder,
+    snapped: [Option<Snapped>; 2],
+    /// Best ETA from an available community responder, if within 15 minutes.
+    pub community_ms: Option<u64>,
+    /// Best ETA from an available ambulance, if within 15 minutes.
+    pub ambulance_ms: Option<u64>,
+}
+
+impl ElderCover {
+    /// Inside the 3-minute promise.
+    pub fn at_door(&self) -> bool {
+        self.community_ms.is_some_and(|t| t <= DOOR_MS)
+    }
+    /// Inside the 15-minute circle (any responder able to serve).
+    pub fn in_circle(&self) -> bool {
+        self.community_ms.is_some() || self.ambulance_ms.is_some()
+    }
+}
+
+/// Counts and shares of one set of elders (shares are 0 for an empty set).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tally {
+    pub elders: u64,
+    pub within_180_s: u64,
+    pub within_900_s: u64,
+    pub share_180_s: f64,
+    pub share_900_s: f64,
+    /// The same shares with each elder weighted by their care level (1–5): the level-5
+    /// elders count five times a level-1 elder.
+    pub weighted_share_180_s: f64,
+    pub weighted_share_900_s: f64,
+    #[serde(skip)]
+    weight: u64,
+    #[serde(skip)]
+    weight_180: u64,
+    #[serde(skip)]
+    weight_900: u64,
+}
+
+impl Tally {
+    fn add(&mut self, e: &ElderCover) {
+        let w = u64::from(e.elder.care_level.max(1));
+        self.elders += 1;
+        self.weight += w;
+        if e.at_door() {
+            self.within_180_s += 1;
+            self.weight_180 += w;
+        }
+        if e.in_circle() {
+            self.within_900_s += 1;
+            self.weight_900 += w;
+        }
+    }
+
+    fn finish(mut self) -> Tally {
+        let share = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        self.share_180_s = share(self.within_180_s, self.elders);
+        self.share_900_s = share(self.within_900_s, self.elders);
+        self.weighted_share_180_s = share(self.weight_180, self.weight);
+        self.weighted_share_900_s = share(self.weight_900, self.weight);
+        self
+    }
+}
+
+/// The whole picture: overall, per care level and per grid, and who is counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub overall: Tally,
+    pub by_care_level: BTreeMap<u8, Tally>,
+    pub by_grid: BTreeMap<GridId, Tally>,
+    /// Available responders counted, by kind.
+    pub community_responders: u64,
+    pub ambulances: u64,
+}
+
+/// One hexagon of the map with the elders whose homes fall in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    /// Axial coordinates of the hexagon.
+    pub q: i64,
+    pub r: i64,
+    pub center: LatLon,
+    /// The six corners, closed (the first repeated last), as GeoJSON wants a ring.
+    pub ring: Vec<LatLon>,
+    pub tally: Tally,
+}
+
+/// What one [`Coverage::sync`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStats {
+    pub added: usize,
+    pub moved: usize,
+    pub removed: usize,
+    /// Vertices whose label changed, over all fields.
+    pub vertices: usize,
+    /// Elders whose ETAs were read again.
+    pub elders: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct GroupKey {
+    kind: CoverKind,
+    mode: TravelMode,
+    factor_bits: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    key: GroupKey,
+    factor: f64,
+    field: SourceField,
+    /// Each source's off-road distance (m), by source number.
+    moved: HashMap<u32, f64>,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    /// `(group, source number, segment)`; `None`: the position is off this mode's roads.
+    placed: Option<(usize, u32, u32)>,
+    source: CoverSource,
+}
+
+fn profile_of(mode: TravelMode) -> Profile {
+    match mode {
+        TravelMode::Car => Profile::Car,
+        TravelMode::Foot => Profile::Foot,
+    }
+}
+
+fn lane(p: Profile) -> usize {
+    usize::from(p == Profile::Car)
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    net: Arc<RoadNetwork>,
+    elders: Vec<ElderCover>,
+    /// Per profile lane: elders by the vertices they are reached from, and by the segment
+    /// they stand on.
+    by_vertex: [HashMap<u32, Vec<u32>>; 2],
+    by_segment: [HashMap<u32, Vec<u32>>; 2],
+    groups: Vec<Group>,
+    group_of: HashMap<GroupKey, usize>,
+    held: HashMap<ResponderId, Held>,
+    next_number: u32,
+    /// Scratch: the sync each elder was last read again in.
+    seen: Vec<u64>,
+    syncs: u64,
+}
+
+impl Coverage {
+    /// Coverage of nobody by nobody on `net`.
+    pub fn new(net: Arc<RoadNetwork>) -> Coverage {
+        Coverage {
+            net,
+            elders: Vec::new(),
+            by_vertex: Default::default(),
+            by_segment: Default::default(),
+            groups: Vec::new(),
+            group_of: HashMap::new(),
+            held: HashMap::new(),
+            next_number: 0,
+            seen: Vec::new(),
+            syncs: 0,
+        }
+    }
+
+    /// Every elder with their ETAs, in the order last given to [`Self::set_elders`].
+    pub fn elders(&self) -> &[ElderCover] {
+        &self.elders
+    }
+
+    /// Replaces the elders (a roster change): places each on both profiles (reusing the
+    /// places of elders whose home did not move) and reads their ETAs. Costs a snap per new
+    /// home and a read per elder: meant for roster changes, not for every period.
+    pub fn set_elders(&mut self, elders: Vec<CoverElder>) {
+        let old: HashMap<ElderId, (LatLon, [Option<Snapped>; 2])> = self
+            .elders
+            .drain(..)
+            .map(|e| (e.elder.id.clone(), (e.elder.home, e.snapped)))
+            .collect();
+        self.by_vertex = Default::default();
+        self.by_segment = Default::default();
+        for (i, elder) in elders.into_iter().enumerate() {
+            let snapped = match old.get(&elder.id) {
+                Some((home, s)) if *home == elder.home => *s,
+                _ => {
+                    [Profile::Foot, Profile::Car].map(|p| self.net.profile(p).snap(elder.home).ok())
+                }
+            };
+            for (l, s) in snapped.iter().enumerate() {
+                if let Some(s) = s {
+                    let g = self.net.profile(s.profile());
+                    for v in g.target_vertices(s) {
+                        self.by_vertex[l].entry(v).or_default().push(i as u32);
+                    }
+                    self.by_segment[l]
+                        .entry(g.segment_of(s))
+                        .or_default()
+                        .push(i as u32);
+                }
+            }
+            self.elders.push(ElderCover {
+                elder,
+                snapped,
+                community_ms: None,
+                ambulance_ms: None,
+            });
+        }
+        self.seen = vec![0; self.elders.len()];
+        for i in 0..self.elders.len() {
+            self.read(i);
+        }
+    }
+
+    /// Brings the responders to `sources` (the available ones now): adds the new, moves
+    /// those whose place or speed changed, removes those no longer given, and reads again
+    /// the elders whose ETAs may have changed.
+    pub fn sync(&mut self, sources: &[CoverSource]) -> SyncStats {
+        let mut stats = SyncStats::default();
+        let mut touched: [Vec<u32>; 2] = Default::default();
+        let mut segments: [Vec<u32>; 2] = Default::default();
+        let given: HashMap<&ResponderId, &CoverSource> =
+            sources.iter().map(|s| (&s.id, s)).collect();
+        let gone: Vec<ResponderId> = self
+            .held
+            .keys()
+            .filter(|id| !given.contains_key(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.drop_source(&id, &mut touched, &mut segments);
+            stats.removed += 1;
+        }
+        for s in sources {
+            match self.held.get(&s.id) {
+                Some(h) if h.source == *s => continue,
+                Some(_) => {
+                    self.drop_source(&s.id, &mut touched, &mut segments);
+                    stats.moved += 1;
+                }
+                None => stats.added += 1,
+            }
+            self.add_source(s.clone(), &mut touched, &mut segments);
+        }
+        self.syncs += 1;
+        let mark = self.syncs;
+        let mut again = Vec::new();
+        for l in 0..2 {
+            stats.vertices += touched[l].len();
+            let from_vertices = touched[l].iter().filter_map(|v| self.by_vertex[l].get(v));
+            let from_segments = segments[l].iter().filter_map(|s| self.by_segment[l].get(s));
+            for &e in from_vertices.chain(from_segments).flatten() {
+                if self.seen[e as usize] != mark {
+                    self.seen[e as usize] = mark;
+                    again.push(e as usize);
+                }
+            }
+        }
+        stats.elders = again.len();
+        for e in again {
+            self.read(e);
+        }
+        stats
+    }
+
+    fn add_source(
+        &mut self,
+        s: CoverSource,
+        touched: &mut [Vec<u32>; 2],
+        segs: &mut [Vec<u32>; 2],
+    ) {
+        let profile = profile_of(s.mode);
+        let g = self.net.profile(profile);
+        let Ok(at) = g.snap(s.position) else {
+            self.held.insert(
+                s.id.clone(),
+                Held {
+                    placed: None,
+                    source: s,
+                },
+            );
+            return;
+        };
+        let key = GroupKey {
+            kind: s.kind,
+            mode: s.mode,
+            factor_bits: s.time_factor.to_bits(),
+        };
+        let group = match self.group_of.get(&key) {
+            Some(&i) => i,
+            None => {
+                // Graph time up to the circle at this speed, a ms over for the rounding.
+                let horizon = CIRCLE_MS as f64 / s.time_factor.max(1e-9) + 1.0;
+                self.groups.push(Group {
+                    key,
+                    factor: s.time_factor,
+                    field: SourceField::new(g, horizon),
+                    moved: HashMap::new(),
+                });
+                self.group_of.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let number = self.next_number;
+        self.next_number += 1;
+        let offset_ms = at.moved_m / g.max_speed_mps() * 1000.0;
+        let grp = &mut self.groups[group];
+        grp.field
+            .insert(g, number, at, offset_ms, &mut touched[lane(profile)]);
+        grp.moved.insert(number, at.moved_m);
+        let segment = g.segment_of(&at);
+        segs[lane(profile)].push(segment);
+        self.held.insert(
+            s.id.clone(),
+            Held {
+                placed: Some((group, number, segment)),
+                source: s,
+            },
+        );
+    }
+
+    fn drop_source(
+        &mut self,
+        id: &ResponderId,
+        touched: &mut [Vec<u32>; 2],
+        segs: &mut [Vec<u32>; 2],
+    ) {
+        let Some(Held {
+            placed: Some((group, number, segment)),
+            ..
+        }) = self.held.remove(id)
+        else {
+            return;
+        };
+        let grp = &mut self.groups[group];
+        let profile = profile_of(grp.key.mode);
+        let g = self.net.profile(profile);
+        segs[lane(profile)].push(segment);
+        grp.field.remove(g, number, &mut touched[lane(profile)]);
+        grp.moved.remove(&number);
+    }
+
+    /// Reads elder `i`'s ETAs from every group.
+    fn read(&mut self, i: usize) {
+        let mut best = [None::<u64>; 2];
+        let mut reach: Vec<Reach> = Vec::new();
+        for grp in &self.groups {
+            let profile = profile_of(grp.key.mode);
+            let Some(target) = &self.elders[i].snapped[lane(profile)] else {
+                continue;
+            };
+            let g = self.net.profile(profile);
+            reach.clear();
+            grp.field.reach(g, target, &mut reach);
+            let top = g.max_speed_mps();
+            for r in &reach {
+                // The ranking's ETA (matching::RoadTimes::times_from, then the factor).
+                let off = ((grp.moved[&r.source] + target.moved_m) / top * 1000.0).ceil() as u64;
+                let eta = ((u64::from(r.ms) + off) as f64 * grp.factor).round() as u64;
+                let slot = &mut best[usize::from(grp.key.kind == CoverKind::Ambulance)];
+                if eta <= CIRCLE_MS && slot.is_none_or(|b| eta < b) {
+                    *slot = Some(eta);
+                }
+            }
+        }
+        let e = &mut self.elders[i];
+        e.community_ms = best[0];
+        e.ambulance_ms = best[1];
+    }
+
+    /// Overall, per care level and per grid.
+    pub fn summary(&self) -> Summary {
+        let mut overall = Tally::default();
+        let mut by_level: BTreeMap<u8, Tally> = BTreeMap::new();
+        let mut by_grid: BTreeMap<GridId, Tally> = BTreeMap::new();
+        for e in &self.elders {
+            overall.add(e);
+            by_level.entry(e.elder.care_level).or_default().add(e);
+            by_grid.entry(e.elder.grid_id.clone()).or_default().add(e);
+        }
+        let count = |k: CoverKind| {
+            self.held
+                .values()
+                .filter(|h| h.source.kind == k && h.placed.is_some())
+                .count() as u64
+        };
+        Summary {
+            overall: overall.finish(),
+            by_care_level: by_level.into_iter().map(|(k, t)| (k, t.finish())).collect(),
+            by_grid: by_grid.into_iter().map(|(k, t)| (k, t.finish())).collect(),
+            community_responders: count(CoverKind::Community),
+            ambulances: count(CoverKind::Ambulance),
+        }
+    }
+
+    /// The elders in pointy-top hexagons of circumradius `size_m` (metres, on the map's
+    /// projection), only the hexagons holding someone, in axial order.
+    pub fn cells(&self, size_m: f64) -> Vec<Cell> {
+        let proj = self.net.projection();
+        let s3 = 3f64.sqrt();
+        let mut tallies: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
+        for e in &self.elders {
+            let [x, y] = proj.to_xy(e.elder.home);
+            let q = (s3 / 3.0 * x - y / 3.0) / size_m;
+            let r = (2.0 / 3.0 * y) / size_m;
+            tallies.entry(hex_round(q, r)).or_default().add(e);
+        }
+        tallies
+            .into_iter()
+            .map(|((q, r), t)| {
+                let cx = size_m * s3 * (q as f64 + r as f64 / 2.0);
+                let cy = size_m * 1.5 * r as f64;
+                let mut ring: Vec<LatLon> = (0..6)
+                    .map(|k| {
+                        let a = (60.0 * k as f64 - 30.0).to_radians();
+                        proj.to_latlon([cx + size_m * a.cos(), cy + size_m * a.sin()])
+                    })
+                    .collect();
+                ring.push(ring[0]);
+                Cell {
+                    q,
+                    r,
+                    center: proj.to_latlon([cx, cy]),
+                    ring,
+                    tally: t.finish(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The hexagon holding fractional axial coordinates `(q, r)` (cube rounding).
+fn hex_round(q: f64, r: f64) -> (i64, i64) {
+    let s = -q - r;
+    let (mut rq, mut rr, rs) = (q.round(), r.round(), s.round());
+    let (dq, dr, ds) = ((rq - q).abs(), (rr - r).abs(), (rs - s).abs());
+    if dq > dr && dq > ds {
+        rq = -rr - rs;
+    } else if dr > ds {
+        rr = -rq - rs;
+    }
+    (rq as i64, rr as i64)
+}

@@ -1,0 +1,56 @@
+//! What live coverage (`crate::coverage`) reads of the engine: the responders the ranking
+//! could offer an emergency to right now, and the elders.
+
+use super::*;
+use crate::coverage::{CoverElder, CoverKind, CoverSource};
+
+impl Engine {
+    /// Every responder an emergency's ranking could consider now, as coverage needs them:
+    /// available (not offered, not on a job, not resting), on a fresh position, reachable,
+    /// under their daily cap; volunteers and grid workers as community, ambulances as
+    /// ambulances (kin serve only their own elder and service staff no emergency: neither
+    /// counts).
+    pub fn coverage_sources(&self, now: Timestamp) -> Vec<CoverSource> {
+        (0..self.responders.len() as u32)
+            .filter_map(|slot| {
+                let r = &self.responders[slot];
+                let kind = match r.record.kind {
+                    ResponderKind::Volunteer | ResponderKind::GridWorker => CoverKind::Community,
+                    ResponderKind::Ambulance => CoverKind::Ambulance,
+                    ResponderKind::ServiceStaff | ResponderKind::Kin => return None,
+                };
+                let ready = !r.retired
+                    && r.status == ResponderStatus::Available
+                    && r.position_fresh(now, self.config.stale_position_ms)
+                    && (self.rules < 3 || r.reachable(now, self.config.presence_grace_ms))
+                    && self.under_daily_cap(now, slot);
+                ready.then(|| CoverSource {
+                    id: r.record.id.clone(),
+                    kind,
+                    mode: r.record.travel_mode,
+                    time_factor: self.time_factor(slot),
+                    position: r.position,
+                })
+            })
+            .collect()
+    }
+
+    /// A number that changes whenever an elder is added, changed or retired (not saved:
+    /// compare it only within one run).
+    pub fn elders_version(&self) -> u64 {
+        self.elders_version
+    }
+
+    /// Every elder on the roster, as coverage needs them.
+    pub fn coverage_elders(&self) -> Vec<CoverElder> {
+        self.roster
+            .elders()
+            .map(|e| CoverElder {
+                id: e.id.clone(),
+                grid_id: e.grid_id.clone(),
+                care_level: e.care_level,
+                home: e.home,
+            })
+            .collect()
+    }
+}

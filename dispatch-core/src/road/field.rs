@@ -1,0 +1,290 @@
+//! A live travel-time field: for every vertex of one profile's graph, the shortest time from
+//! the nearest of a changing set of sources (responders of one travel mode and speed), and
+//! which source that is, up to a horizon. Coverage keeps one per group of responders and reads
+//! an elder's best ETA from it in a few lookups.
+//!
+//! Sources come and go one at a time and only the part of the graph that changes is touched:
+//! - adding a source runs Dijkstra from it only where it is strictly nearer than the current
+//!   owner (its cell of the road Voronoi diagram, within the horizon);
+//! - removing one clears its cell and fills it again from the cell's border and from any
+//!   other source seeded inside it.
+//!
+//! The labels are `(key, owner)` ordered lexicographically, with the key in 1/1024 ms so that
+//! a source's off-road time (a fraction of a ms) takes part in the order in exact integer
+//! arithmetic. With that order each vertex's label is the minimum over all sources whatever
+//! the order of changes, so an owner's cell is connected along its shortest-path tree (what
+//! removal relies on) and the incremental field equals the one built from scratch (the
+//! property tests compare them).
+
+use super::graph::BaseGraph;
+use super::snap::{self, Snapped};
+use super::ProfileGraph;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// Key units per ms.
+const UNIT: u64 = 1024;
+const NONE: u32 = u32::MAX;
+
+/// One way a source reaches a target: which source and the on-graph time in whole ms from
+/// its snapped point to the target's, as [`ProfileGraph::route`] would find it (off-road
+/// time not included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    pub source: u32,
+    pub ms: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    snapped: Snapped,
+    offset: u64,
+}
+
+/// The incoming arcs of every vertex (what refilling a cleared cell reads).
+#[derive(Debug, Clone)]
+pub(crate) struct InArcs {
+    first: Vec<u32>,
+    tail: Vec<u32>,
+    ms: Vec<u32>,
+}
+
+impl InArcs {
+    pub(crate) fn build(g: &BaseGraph) -> InArcs {
+        let n = g.vertex_count();
+        let mut count = vec![0u32; n + 1];
+        for &h in &g.out_head {
+            count[h as usize + 1] += 1;
+        }
+        for i in 0..n {
+            count[i + 1] += count[i];
+        }
+        let first = count.clone();
+        let mut tail = vec![0u32; g.out_head.len()];
+        let mut ms = vec![0u32; g.out_head.len()];
+        let mut next = count;
+        for v in 0..n as u32 {
+            for a in g.out_arcs(v) {
+                let h = g.out_head[a] as usize;
+                let i = next[h] as usize;
+                tail[i] = v;
+                ms[i] = g.out_ms[a];
+                next[h] += 1;
+            }
+        }
+        InArcs { first, tail, ms }
+    }
+
+    fn of(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let r = self.first[v as usize] as usize..self.first[v as usize + 1] as usize;
+        r.map(|i| (self.tail[i], self.ms[i]))
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone)]
+pub struct SourceField {
+    cap: u64,
+    key: Vec<u64>,
+    owner: Vec<u32>,
+    sources: HashMap<u32, Source>,
+    /// Sources by the vertices they are seeded at (refilling a cell seeds them again).
+    at_vertex: HashMap<u32, Vec<u32>>,
+    /// Sources by the segment they stand on (a target on the same segment may be reached
+    /// along it without touching a vertex).
+    on_segment: HashMap<u32, Vec<u32>>,
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+}
+
+impl SourceField {
+    /// An empty field on `g` keeping times up to `horizon_ms` (a source's off-road offset
+    /// included); vertices further from every source hold nothing.
+    pub fn new(g: &ProfileGraph, horizon_ms: f64) -> SourceField {
+        let n = g.base.vertex_count();
+        SourceField {
+            cap: (horizon_ms.max(0.0) * UNIT as f64).ceil() as u64,
+            key: vec![u64::MAX; n],
+            owner: vec![NONE; n],
+            sources: HashMap::new(),
+            at_vertex: HashMap::new(),
+            on_segment: HashMap::new(),
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// How many sources the field holds.
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Adds source `id` standing at `at`, starting `offset_ms` late (its off-road time), and
+    /// pushes every vertex whose label changed onto `changed`. A source already there is
+    /// moved.
+    pub fn insert(
+        &mut self,
+        g: &ProfileGraph,
+        id: u32,
+        at: Snapped,
+        offset_ms: f64,
+        changed: &mut Vec<u32>,
+    ) {
+        assert_ne!(id, NONE, "source id {NONE} is reserved");
+        if !g.owns(&at) {
+            return;
+        }
+        self.remove(g, id, changed);
+        let offset = (offset_ms.max(0.0) * UNIT as f64).round() as u64;
+        self.sources.insert(
+            id,
+            Source {
+                snapped: at,
+                offset,
+            },
+        );
+        self.on_segment.entry(at.segment).or_default().push(id);
+        for seed in snap::source_seeds(g.segment(&at), at.frac).iter().flatten() {
+            self.at_vertex.entry(seed.node).or_default().push(id);
+            self.offer(seed.node, offset + u64::from(seed.ms) * UNIT, id);
+        }
+        self.run(&g.base, changed);
+    }
+
+    /// Removes source `id` (false if it is not there), pushing every vertex whose label
+    /// changed onto `changed`.
+    pub fn remove(&mut self, g: &ProfileGraph, id: u32, changed: &mut Vec<u32>) -> bool {
+        let Some(src) = self.sources.remove(&id) else {
+            return false;
+        };
+        let seeds = snap::source_seeds(g.segment(&src.snapped), src.snapped.frac);
+        detach(&mut self.on_segment, src.snapped.segment, id);
+        for seed in seeds.iter().flatten() {
+            detach(&mut self.at_vertex, seed.node, id);
+        }
+        // The cell: every vertex `id` owns, reached from its seeds along its own vertices.
+        let base = &g.base;
+        let mut cell = Vec::new();
+        for seed in seeds.iter().flatten() {
+            if self.owner[seed.node as usize] == id {
+                self.clear(seed.node, &mut cell);
+            }
+        }
+        let mut i = 0;
+        while i < cell.len() {
+            let v = cell[i];
+            for a in base.out_arcs(v) {
+                let w = base.out_head[a];
+                if self.owner[w as usize] == id {
+                    self.clear(w, &mut cell);
+                }
+            }
+            i += 1;
+        }
+        changed.extend_from_slice(&cell);
+        // Fill it again: from its border, and from the sources seeded inside it.
+        let inn = g.in_arcs();
+        for &v in &cell {
+            for (u, ms) in inn.of(v) {
+                if self.owner[u as usize] != NONE {
+                    let k = self.key[u as usize] + u64::from(ms) * UNIT;
+                    self.offer(v, k, self.owner[u as usize]);
+                }
+            }
+            let inside: Vec<(u64, u32)> = self
+                .at_vertex
+                .get(&v)
+                .into_iter()
+                .flatten()
+                .flat_map(|&s| {
+                    let other = self.sources[&s];
+                    snap::source_seeds(g.segment(&other.snapped), other.snapped.frac)
+                        .into_iter()
+                        .flatten()
+                        .filter(move |x| x.node == v)
+                        .map(move |x| (other.offset + u64::from(x.ms) * UNIT, s))
+                })
+                .collect();
+            for (k, s) in inside {
+                self.offer(v, k, s);
+            }
+        }
+        self.run(base, changed);
+        true
+    }
+
+    /// The ways the field's sources reach `target`: the owner of each vertex the target is
+    /// reached from, and every source on the target's own segment. The best of them (after
+    /// each source's off-road time and speed) is the best of all sources.
+    pub fn reach(&self, g: &ProfileGraph, target: &Snapped, out: &mut Vec<Reach>) {
+        if !g.owns(target) {
+            return;
+        }
+        let seg = g.segment(target);
+        for t in snap::target_seeds(seg, target.frac).iter().flatten() {
+            let o = self.owner[t.node as usize];
+            if o != NONE {
+                let path = (self.key[t.node as usize] - self.sources[&o].offset) / UNIT;
+                out.push(Reach {
+                    source: o,
+                    ms: u32::try_from(path).unwrap_or(u32::MAX).saturating_add(t.ms),
+                });
+            }
+        }
+        if let Some(ids) = self.on_segment.get(&target.segment) {
+            for &s in ids {
+                let from = self.sources[&s].snapped.frac;
+                if let Some(ms) = snap::same_segment_ms(seg, from, target.frac) {
+                    out.push(Reach { source: s, ms });
+                }
+            }
+        }
+    }
+
+    /// The label of vertex `v`: `(time in 1/1024 ms, owner)`, or `None` beyond the horizon
+    /// (tests compare whole fields with it).
+    pub fn label(&self, v: u32) -> Option<(u64, u32)> {
+        let o = *self.owner.get(v as usize)?;
+        (o != NONE).then(|| (self.key[v as usize], o))
+    }
+
+    fn clear(&mut self, v: u32, cell: &mut Vec<u32>) {
+        self.key[v as usize] = u64::MAX;
+        self.owner[v as usize] = NONE;
+        cell.push(v);
+    }
+
+    /// Lowers `v`'s label to `(k, id)` if that is smaller and within the horizon.
+    fn offer(&mut self, v: u32, k: u64, id: u32) {
+        let i = v as usize;
+        if k <= self.cap && (k, id) < (self.key[i], self.owner[i]) {
+            self.key[i] = k;
+            self.owner[i] = id;
+            self.heap.push(Reverse((k, id, v)));
+        }
+    }
+
+    fn run(&mut self, base: &BaseGraph, changed: &mut Vec<u32>) {
+        while let Some(Reverse((k, id, v))) = self.heap.pop() {
+            if self.key[v as usize] != k || self.owner[v as usize] != id {
+                continue;
+            }
+            changed.push(v);
+            for a in base.out_arcs(v) {
+                let w = base.out_head[a];
+                self.offer(w, k + u64::from(base.out_ms[a]) * UNIT, id);
+            }
+        }
+    }
+}
+
+fn detach(map: &mut HashMap<u32, Vec<u32>>, at: u32, id: u32) {
+    if let Some(v) = map.get_mut(&at) {
+        v.retain(|&x| x != id);
+        if v.is_empty() {
+            map.remove(&at);
+        }
+    }
+}

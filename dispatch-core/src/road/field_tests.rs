@@ -1,0 +1,172 @@
+//! The live travel-time field against a field built from scratch and against Dijkstra, on
+//! many small random maps under random sequences of sources arriving, moving and leaving.
+
+use super::field::Reach;
+use super::tests::{ll, node, way};
+use super::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+const UNIT: u64 = 1024;
+
+fn random_map(rng: &mut rand_chacha::ChaCha8Rng) -> Option<RoadNetwork> {
+    let classes = ["residential", "primary", "service", "footway", "steps"];
+    let oneways = [None, Some("yes"), Some("-1"), Some("no")];
+    let n = rng.random_range(4..40);
+    let nodes: Vec<OsmNode> = (0..n)
+        .map(|i| node(i, rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+        .collect();
+    let ways: Vec<OsmWay> = (0..rng.random_range(3..2 * n))
+        .map(|w| {
+            let len = rng.random_range(2..5);
+            let refs: Vec<i64> = (0..len).map(|_| rng.random_range(0..n)).collect();
+            let mut tags = vec![("highway", classes[rng.random_range(0..classes.len())])];
+            if let Some(o) = oneways[rng.random_range(0..oneways.len())] {
+                tags.push(("oneway", o));
+            }
+            way(w, &refs, &tags)
+        })
+        .collect();
+    RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).ok()
+}
+
+fn best(
+    g: &ProfileGraph,
+    f: &SourceField,
+    offsets: &HashMap<u32, f64>,
+    t: &Snapped,
+) -> Option<u64> {
+    let mut out: Vec<Reach> = Vec::new();
+    f.reach(g, t, &mut out);
+    out.iter()
+        .map(|r| u64::from(r.ms) * UNIT + (offsets[&r.source] * UNIT as f64).round() as u64)
+        .min()
+}
+
+/// After every change: each vertex's label equals the label of a field built from scratch
+/// from the same sources (in another order), and the best way to each probe point equals
+/// the best of plain Dijkstra from every source, whenever that is within the horizon.
+#[test]
+fn field_equals_a_rebuilt_field_and_dijkstra_on_small_random_maps() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut checked = 0;
+    for map in 0..150 {
+        let Some(net) = random_map(&mut rng) else {
+            continue;
+        };
+        for p in Profile::ALL {
+            let g = net.profile(p);
+            if g.vertex_count() == 0 {
+                continue;
+            }
+            let horizon = if rng.random_bool(0.5) {
+                f64::MAX / 4096.0
+            } else {
+                rng.random_range(20_000.0..400_000.0)
+            };
+            let mut field = SourceField::new(g, horizon);
+            let mut here: HashMap<u32, (Snapped, f64)> = HashMap::new();
+            // On a vertex half the time, so that sources tie.
+            let point = |rng: &mut rand_chacha::ChaCha8Rng| {
+                let at = if rng.random_bool(0.5) {
+                    g.vertex(rng.random_range(0..g.vertex_count()))?
+                } else {
+                    ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01))
+                };
+                g.snap(at).ok()
+            };
+            let probes: Vec<Snapped> = (0..6).filter_map(|_| point(&mut rng)).collect();
+            for step in 0..25 {
+                let id = rng.random_range(0..8u32);
+                let mut changed = Vec::new();
+                if rng.random_bool(0.3) {
+                    assert_eq!(
+                        field.remove(g, id, &mut changed),
+                        here.remove(&id).is_some()
+                    );
+                } else if let Some(at) = point(&mut rng) {
+                    // Whole ms sometimes, so that ties between sources occur.
+                    let offset = if rng.random_bool(0.5) {
+                        f64::from(rng.random_range(0..3u32) * 1000)
+                    } else {
+                        rng.random_range(0.0..20_000.0)
+                    };
+                    field.insert(g, id, at, offset, &mut changed);
+                    here.insert(id, (at, offset));
+                }
+                assert_eq!(field.len(), here.len());
+                let mut order: Vec<u32> = here.keys().copied().collect();
+                order.shuffle(&mut rng);
+                let mut fresh = SourceField::new(g, horizon);
+                for id in order {
+                    let (at, offset) = here[&id];
+                    fresh.insert(g, id, at, offset, &mut Vec::new());
+                }
+                for v in 0..g.vertex_count() as u32 {
+                    assert_eq!(
+                        field.label(v),
+                        fresh.label(v),
+                        "map {map} {p} step {step}: vertex {v}"
+                    );
+                }
+                let offsets: HashMap<u32, f64> = here.iter().map(|(k, (_, o))| (*k, *o)).collect();
+                let cap = (horizon * UNIT as f64).ceil() as u64;
+                for t in &probes {
+                    let oracle = here
+                        .iter()
+                        .filter_map(|(_, (s, o))| {
+                            let r = g.route_dijkstra(s, t)?;
+                            Some(r.duration_ms * UNIT + (o * UNIT as f64).round() as u64)
+                        })
+                        .min();
+                    let got = best(g, &field, &offsets, t);
+                    match oracle {
+                        Some(o) if o <= cap => {
+                            assert_eq!(got, Some(o), "map {map} {p} step {step}")
+                        }
+                        Some(o) => assert!(got.is_none_or(|x| x >= o)),
+                        None => assert_eq!(got, None),
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 5_000, "{checked}");
+}
+
+/// A changed vertex is reported as changed: every vertex whose label differs before and after
+/// a change is in `changed` (coverage re-reads only the elders at those vertices).
+#[test]
+fn every_changed_label_is_reported() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    let mut checked = 0;
+    for _ in 0..100 {
+        let Some(net) = random_map(&mut rng) else {
+            continue;
+        };
+        let g = net.profile(Profile::Foot);
+        let mut field = SourceField::new(g, rng.random_range(20_000.0..400_000.0));
+        for _ in 0..20 {
+            let before: Vec<_> = (0..g.vertex_count() as u32)
+                .map(|v| field.label(v))
+                .collect();
+            let id = rng.random_range(0..5u32);
+            let mut changed = Vec::new();
+            if rng.random_bool(0.3) {
+                field.remove(g, id, &mut changed);
+            } else if let Ok(at) =
+                g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+            {
+                field.insert(g, id, at, rng.random_range(0.0..5_000.0), &mut changed);
+            }
+            for v in 0..g.vertex_count() as u32 {
+                if field.label(v) != before[v as usize] {
+                    assert!(changed.contains(&v), "vertex {v} changed unreported");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+}

@@ -1,0 +1,288 @@
+//! Live coverage on the real Porto Alegre roads: its ETAs are the dispatch ranking's (checked
+//! against the ranking's own road times for every responder, and against plain Dijkstra on a
+//! sample), kept current incrementally (equal to coverage rebuilt from scratch after random
+//! moves), and fed by the engine with exactly the responders an emergency could be offered to.
+
+use crate::world::*;
+use dispatch_core::command::Command;
+use dispatch_core::coverage::{CoverElder, CoverKind, CoverSource, Coverage, CIRCLE_MS, DOOR_MS};
+use dispatch_core::geo::LatLon;
+use dispatch_core::ids::{ElderId, GridId, ResponderId};
+use dispatch_core::matching::{RoadTimes, TravelTimes};
+use dispatch_core::model::{Availability, ResponderKind, TravelMode};
+use dispatch_core::policy::PolicyConfig;
+use dispatch_core::road::{Profile, RoadConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_sources(rng: &mut ChaCha8Rng, n: usize, spread_m: f64) -> Vec<CoverSource> {
+    let foot_kmh = RoadConfig::default().foot_kmh;
+    (0..n)
+        .map(|i| {
+            let (kind, mode, factor) = match i % 10 {
+                0 => (CoverKind::Ambulance, TravelMode::Car, 1.0),
+                1 => (CoverKind::Community, TravelMode::Car, 1.0),
+                _ => {
+                    let walk = (rng.random_range(3.5..=5.0f64) * 10.0).round() / 10.0;
+                    (CoverKind::Community, TravelMode::Foot, foot_kmh / walk)
+                }
+            };
+            CoverSource {
+                id: ResponderId::from(format!("R{i}")),
+                kind,
+                mode,
+                time_factor: factor,
+                position: at(
+                    rng.random_range(-spread_m..spread_m),
+                    rng.random_range(-spread_m..spread_m),
+                ),
+            }
+        })
+        .collect()
+}
+
+fn random_elders(rng: &mut ChaCha8Rng, n: usize, spread_m: f64) -> Vec<CoverElder> {
+    (0..n)
+        .map(|i| CoverElder {
+            id: ElderId::from(format!("E{i}")),
+            grid_id: GridId::from(format!("G{}", i % 4)),
+            care_level: (i % 5) as u8 + 1,
+            home: at(
+                rng.random_range(-spread_m..spread_m),
+                rng.random_range(-spread_m..spread_m),
+            ),
+        })
+        .collect()
+}
+
+/// The ranking's ETA from one source to one place: `TravelTimes::times_to` on the source's
+/// profile (what `Engine::eta_of` and the ranking call), times the source's factor.
+fn ranking_eta(times: &RoadTimes, s: &CoverSource, to: LatLon) -> Option<u64> {
+    let t = times.times_to(s.mode, &[s.position], to)[0]?;
+    Some((t as f64 * s.time_factor).round() as u64)
+}
+
+fn best(times: &RoadTimes, sources: &[CoverSource], kind: CoverKind, to: LatLon) -> Option<u64> {
+    sources
+        .iter()
+        .filter(|s| s.kind == kind)
+        .filter_map(|s| ranking_eta(times, s, to))
+        .filter(|&t| t <= CIRCLE_MS)
+        .min()
+}
+
+#[test]
+fn coverage_etas_are_the_rankings_on_porto_alegre() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let net = porto_alegre_net();
+    let times = RoadTimes {
+        net: net.clone(),
+        foot_kmh: RoadConfig::default().foot_kmh,
+    };
+    let sources = random_sources(&mut rng, 300, 3_000.0);
+    let elders = random_elders(&mut rng, 300, 3_000.0);
+    let mut cov = Coverage::new(net.clone());
+    cov.set_elders(elders);
+    cov.sync(&sources);
+    let (mut door, mut circle, mut ambulance) = (0, 0, 0);
+    for e in cov.elders() {
+        let c = best(&times, &sources, CoverKind::Community, e.elder.home);
+        let a = best(&times, &sources, CoverKind::Ambulance, e.elder.home);
+        assert_eq!(e.community_ms, c, "{}: community", e.elder.id);
+        assert_eq!(e.ambulance_ms, a, "{}: ambulance", e.elder.id);
+        door += usize::from(c.is_some_and(|t| t <= DOOR_MS));
+        circle += usize::from(e.in_circle());
+        ambulance += usize::from(a.is_some());
+    }
+    // The sample must exercise every case: inside 3 minutes, only inside 15, reached by an
+    // ambulance.
+    assert!(
+        door > 20 && circle > door && ambulance > 20,
+        "{door} {circle} {ambulance}"
+    );
+    let s = cov.summary();
+    assert_eq!(s.overall.elders, 300);
+    assert_eq!(s.overall.within_180_s, door as u64);
+    assert_eq!(s.overall.within_900_s, circle as u64);
+    let on_roads = sources
+        .iter()
+        .filter(|s| {
+            let p = match s.mode {
+                TravelMode::Car => Profile::Car,
+                TravelMode::Foot => Profile::Foot,
+            };
+            net.profile(p).snap(s.position).is_ok()
+        })
+        .count() as u64;
+    assert!(on_roads > 250, "{on_roads}");
+    assert_eq!(s.community_responders + s.ambulances, on_roads);
+}
+
+/// Plain Dijkstra (the road layer's oracle, no hierarchy, no sweep) agrees on a sample.
+#[test]
+fn coverage_etas_equal_plain_dijkstra_on_a_sample() {
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let net = porto_alegre_net();
+    let sources = random_sources(&mut rng, 120, 1_500.0);
+    let elders = random_elders(&mut rng, 6, 1_500.0);
+    let mut cov = Coverage::new(net.clone());
+    cov.set_elders(elders);
+    cov.sync(&sources);
+    let mut found = 0;
+    for e in cov.elders() {
+        for kind in [CoverKind::Community, CoverKind::Ambulance] {
+            let oracle = sources
+                .iter()
+                .filter(|s| s.kind == kind)
+                .filter_map(|s| {
+                    let p = match s.mode {
+                        TravelMode::Car => Profile::Car,
+                        TravelMode::Foot => Profile::Foot,
+                    };
+                    let g = net.profile(p);
+                    let (from, to) = (g.snap(s.position).ok()?, g.snap(e.elder.home).ok()?);
+                    let r = g.route_dijkstra(&from, &to)?;
+                    let off = ((from.moved_m + to.moved_m) / g.max_speed_mps() * 1000.0).ceil();
+                    Some(((r.duration_ms as f64 + off) * s.time_factor).round() as u64)
+                })
+                .filter(|&t| t <= CIRCLE_MS)
+                .min();
+            let got = match kind {
+                CoverKind::Community => e.community_ms,
+                CoverKind::Ambulance => e.ambulance_ms,
+            };
+            assert_eq!(got, oracle, "{} {kind:?}", e.elder.id);
+            found += usize::from(got.is_some());
+        }
+    }
+    assert!(found >= 8, "{found}");
+}
+
+/// Responders arriving, moving, changing speed and leaving, in random batches: after each
+/// batch, every elder's ETAs equal those of coverage built afresh from the same responders.
+#[test]
+fn incremental_coverage_equals_coverage_rebuilt() {
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let net = porto_alegre_net();
+    let pool = random_sources(&mut rng, 200, 2_000.0);
+    let elders = random_elders(&mut rng, 400, 2_000.0);
+    let mut live = Coverage::new(net.clone());
+    live.set_elders(elders.clone());
+    // Each source on or off duty and where it is; each round a few come, go and move.
+    let mut state: Vec<Option<CoverSource>> = pool.iter().map(|s| Some(s.clone())).collect();
+    let mut now: Vec<CoverSource> = Vec::new();
+    let mut touched_fewer = 0;
+    for round in 0..12 {
+        for (slot, s) in state.iter_mut().zip(&pool) {
+            let roll: f64 = rng.random();
+            if roll < 0.04 {
+                *slot = match slot {
+                    Some(_) => None,
+                    None => Some(s.clone()),
+                };
+            } else if roll < 0.08 {
+                if let Some(x) = slot {
+                    let d = [
+                        rng.random_range(-300.0..300.0),
+                        rng.random_range(-300.0..300.0),
+                    ];
+                    x.position = dispatch_core::geo::Projection::new(x.position).to_latlon(d);
+                }
+            }
+        }
+        let next: Vec<CoverSource> = state.iter().flatten().cloned().collect();
+        let stats = live.sync(&next);
+        touched_fewer += usize::from(stats.elders < elders.len());
+        now = next;
+        let mut fresh = Coverage::new(net.clone());
+        fresh.set_elders(elders.clone());
+        fresh.sync(&now);
+        for (a, b) in live.elders().iter().zip(fresh.elders()) {
+            assert_eq!(
+                (a.community_ms, a.ambulance_ms),
+                (b.community_ms, b.ambulance_ms),
+                "round {round}: {}",
+                a.elder.id
+            );
+        }
+        assert_eq!(live.summary(), fresh.summary());
+    }
+    assert!(!now.is_empty());
+    // Incremental: a batch reads again only the elders it may have changed.
+    assert!(touched_fewer >= 6, "{touched_fewer}");
+}
+
+/// The engine gives coverage the responders the ranking could offer an emergency to: on duty
+/// on a fresh position, not holding an offer; volunteers, grid workers and ambulances, never
+/// service staff or kin.
+#[test]
+fn engine_gives_coverage_only_responders_an_emergency_could_be_offered_to() {
+    let mut kin = responder("K1", ResponderKind::Kin, TravelMode::Foot, at(50.0, 0.0));
+    kin.kin_of = vec![ElderId::from("E1")];
+    let staff = responder(
+        "S1",
+        ResponderKind::ServiceStaff,
+        TravelMode::Foot,
+        at(0.0, 60.0),
+    );
+    let r = roster(
+        vec![
+            volunteer("V1", at(100.0, 0.0)),
+            volunteer("V2", at(0.0, 120.0)),
+            ambulance("A1", at(2_000.0, 0.0)),
+            kin,
+            staff,
+        ],
+        vec![elder("E1", at(0.0, 0.0), "G1", 3, &[])],
+    );
+    let mut sim = Sim::new(porto_alegre(), r, PolicyConfig::default());
+    let ids = |sim: &Sim| {
+        let mut v: Vec<(String, CoverKind)> = sim
+            .engine
+            .coverage_sources(sim.now)
+            .into_iter()
+            .map(|s| (s.id.to_string(), s.kind))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert!(ids(&sim).is_empty(), "nobody is on duty yet");
+    sim.on_duty(&["V1", "V2", "A1", "K1", "S1"]);
+    assert_eq!(
+        ids(&sim),
+        vec![
+            ("A1".to_string(), CoverKind::Ambulance),
+            ("V1".to_string(), CoverKind::Community),
+            ("V2".to_string(), CoverKind::Community),
+        ]
+    );
+    let v = sim.engine.elders_version();
+    let es = sim.engine.coverage_elders();
+    assert_eq!(es.len(), 1);
+    assert_eq!((es[0].care_level, es[0].home), (3, at(0.0, 0.0)));
+    // A fall: whoever is offered it drops out of coverage while they hold the offer.
+    sim.ok(fall("a1", "E1"));
+    let offered = offered_to(&sim.events);
+    assert!(!offered.is_empty());
+    for id in &offered {
+        assert!(
+            !ids(&sim).iter().any(|(x, _)| x == id),
+            "{id} holds an offer"
+        );
+    }
+    // Off duty: gone. An elder's change moves the version on.
+    sim.ok(Command::SetAvailability {
+        responder_id: rid("A1"),
+        status: Availability::OffDuty,
+    });
+    assert!(!ids(&sim).iter().any(|(x, _)| x == "A1"));
+    sim.ok(Command::UpsertElder {
+        by: dispatch_core::model::Actor::Operator(op()),
+        elder: elder("E2", at(10.0, 10.0), "G1", 5, &[]),
+    });
+    assert!(sim.engine.elders_version() > v);
+    assert_eq!(sim.engine.coverage_elders().len(), 2);
+    // A position older than the staleness limit: not counted.
+    sim.advance(PolicyConfig::default().stale_position_ms + 1_000);
+    assert!(ids(&sim).is_empty(), "{:?}", ids(&sim));
+}
