@@ -485,13 +485,12 @@ impl ProfileGraph {
 
     /// The vertices a target at `s` may be reached from (its segment's ends).
     pub fn target_vertices(&self, s: &Snapped) -> impl Iterator<Item = u32> {
-        let ends = self
-            .owns(s)
-            .then(|| {
-                let seg = self.segment(s);
-                [seg.a, seg.b]
-            })
-            .unwrap_or([u32::MAX; 2]);
+        let ends = if self.owns(s) {
+            let seg = self.segment(s);
+            [seg.a, seg.b]
+        } else {
+            [u32::MAX; 2]
+        };
         ends.into_iter().filter(|&v| v != u32::MAX)
     }
 
