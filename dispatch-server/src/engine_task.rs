@@ -65,6 +65,16 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn open_job_events(&self, id: &ResponderId) -> Vec<EventRecord>;
     /// What a reconnecting kin's phone must be told again of their elders' open incidents.
     fn kin_news_events(&self, id: &ResponderId) -> Vec<EventRecord>;
+    /// What live coverage needs now: the responders an emergency could be offered to, and
+    /// the elders if their version is not `known_elders` (`None`: no road network, no
+    /// coverage).
+    fn coverage_input(
+        &self,
+        _now: Timestamp,
+        _known_elders: u64,
+    ) -> Option<crate::coverage::CoverageInput> {
+        None
+    }
     /// Whether the state believes some phone session is live (reset at start).
     fn has_live_sessions(&self) -> bool {
         false
@@ -97,6 +107,19 @@ impl EngineCore for Engine {
     }
     fn has_live_sessions(&self) -> bool {
         Engine::has_live_sessions(self)
+    }
+    fn coverage_input(
+        &self,
+        now: Timestamp,
+        known_elders: u64,
+    ) -> Option<crate::coverage::CoverageInput> {
+        let version = self.elders_version();
+        Some(crate::coverage::CoverageInput {
+            net: self.road_network()?,
+            now,
+            sources: self.coverage_sources(now),
+            elders: (version != known_elders).then(|| (version, self.coverage_elders())),
+        })
     }
     fn incident_meta(&self, id: IncidentId) -> Option<Meta> {
         Delivery::incident_meta(self, id)
@@ -351,6 +374,11 @@ pub enum Request {
         limit: usize,
         reply: oneshot::Sender<Option<Value>>,
     },
+    /// What live coverage needs (see [`EngineCore::coverage_input`]).
+    Coverage {
+        known_elders: u64,
+        reply: oneshot::Sender<Option<crate::coverage::CoverageInput>>,
+    },
     /// A responder's phone (re)connected: send it its open offer or assignment again.
     ResponderJoined {
         id: ResponderId,
@@ -477,6 +505,21 @@ impl EngineHandle {
     pub async fn candidates(&self, id: IncidentId, limit: usize) -> Result<Option<Value>, Refusal> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::Candidates { id, limit, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// What live coverage needs now (`None`: this engine has no road network).
+    pub async fn coverage_input(
+        &self,
+        known_elders: u64,
+    ) -> Result<Option<crate::coverage::CoverageInput>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Coverage {
+            known_elders,
+            reply,
+        })
+        .await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
@@ -837,6 +880,13 @@ impl EngineTask {
             }
             Request::Candidates { id, limit, reply } => {
                 let _ = reply.send(self.engine.candidates_json(id, limit));
+            }
+            Request::Coverage {
+                known_elders,
+                reply,
+            } => {
+                let now = self.now();
+                let _ = reply.send(self.engine.coverage_input(now, known_elders));
             }
             Request::ResponderJoined { id, session_no } => {
                 let mut events = self.engine.kin_news_events(&id);

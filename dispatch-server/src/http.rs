@@ -56,6 +56,8 @@ pub struct AppState {
     pub alert_buckets: Arc<DashMap<DeviceId, RateLimit>>,
     /// Free space in the data dir for `/healthz` (`None`: not watched).
     pub disk: Option<Arc<crate::disk_budget::DiskBudget>>,
+    /// The latest live coverage (`coverage.rs`), for `GET /v1/coverage`.
+    pub coverage: Arc<crate::coverage::CoverageCell>,
 }
 
 /// The HTTP side's limits (docs/limits.md).
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::people::routes())
         .merge(crate::time_bank::routes())
         .merge(crate::care_plans::routes())
+        .merge(crate::coverage::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,

@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod care_plans;
+pub mod coverage;
 pub mod disk_budget;
 pub mod engine_task;
 pub mod export_cmd;
@@ -94,6 +95,8 @@ pub struct Limits {
     pub ring_events: usize,
     /// At most one `responder_moved` per responder per console per this interval. Default 1 s.
     pub moved_interval_ms: u64,
+    /// How often live coverage is brought up to date (docs/limits.md). Default 5 s.
+    pub coverage_period: Duration,
     pub session: SessionLimits,
 }
 
@@ -116,6 +119,7 @@ impl Default for Limits {
             send_wait: Duration::from_secs(2),
             ring_events: 65_536,
             moved_interval_ms: 1_000,
+            coverage_period: Duration::from_secs(5),
             session: SessionLimits {
                 max_frame_bytes: 64 * 1024,
                 rate_per_s: 50.0,
@@ -267,7 +271,14 @@ pub async fn run(
         },
         alert_buckets: Arc::default(),
         disk: disk.clone(),
+        coverage: Arc::default(),
     };
+    let coverage_task = coverage::spawn(
+        state.engine.clone(),
+        state.coverage.clone(),
+        limits.coverage_period,
+        sessions_stop.clone(),
+    );
     let app = http::router(state).merge(web::routes(site));
     tracing::info!(%addr, "serving");
     let server = tokio::spawn(
@@ -292,6 +303,7 @@ pub async fn run(
     sessions_stop.cancel();
     sessions.close();
     sessions.wait().await;
+    let _ = coverage_task.await;
     engine_stop.cancel();
     let drained = engine_join.await.context("the engine thread panicked")?;
     served

@@ -154,3 +154,29 @@ pub fn journal_failed() {
 pub fn http_unauthorized() {
     counter!("dispatch_auth_refused_total").increment(1);
 }
+
+/// Live coverage after an update: the shares of elders inside the 3-minute promise and the
+/// 15-minute circle (overall and per care level, plain and weighted by care level), the
+/// elders and responders counted, and how long the update took.
+pub fn coverage(s: &dispatch_core::coverage::Summary, elapsed: Duration) {
+    let set = |level: String, t: &dispatch_core::coverage::Tally| {
+        for (circle, share, weighted) in [
+            ("door_180s", t.share_180_s, "false"),
+            ("circle_900s", t.share_900_s, "false"),
+            ("door_180s", t.weighted_share_180_s, "true"),
+            ("circle_900s", t.weighted_share_900_s, "true"),
+        ] {
+            gauge!("dispatch_coverage_share_ratio", "circle" => circle, "care_level" => level.clone(), "weighted" => weighted)
+                .set(share);
+        }
+        gauge!("dispatch_coverage_elders_count", "care_level" => level).set(t.elders as f64);
+    };
+    set("all".into(), &s.overall);
+    for (level, t) in &s.by_care_level {
+        set(level.to_string(), t);
+    }
+    gauge!("dispatch_coverage_responders_count", "kind" => "community")
+        .set(s.community_responders as f64);
+    gauge!("dispatch_coverage_responders_count", "kind" => "ambulance").set(s.ambulances as f64);
+    histogram!("dispatch_coverage_update_seconds").record(elapsed.as_secs_f64());
+}

@@ -96,6 +96,10 @@ pub struct LimitArgs {
     /// `/healthz` is degraded below this percentage free in the data dir.
     #[arg(long, default_value_t = Limits::default().disk_min_free_percent)]
     pub disk_min_free_percent: f64,
+    /// How often live coverage (`GET /v1/coverage`) is brought up to date, in ms.
+    #[arg(long, default_value_t = Limits::default().coverage_period.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub coverage_period_ms: u64,
 }
 
 impl Default for LimitArgs {
@@ -116,6 +120,7 @@ impl Default for LimitArgs {
             http_rate_burst: d.http_rate_burst,
             disk_min_free_bytes: d.disk_min_free_bytes,
             disk_min_free_percent: d.disk_min_free_percent,
+            coverage_period_ms: d.coverage_period.as_millis() as u64,
         }
     }
 }
@@ -148,6 +153,7 @@ impl LimitArgs {
             data_dir: Some(data_dir.to_path_buf()),
             disk_min_free_bytes: self.disk_min_free_bytes,
             disk_min_free_percent: self.disk_min_free_percent,
+            coverage_period: Duration::from_millis(self.coverage_period_ms),
             session: SessionLimits {
                 max_frame_bytes: self.max_frame_bytes,
                 rate_per_s: self.ws_rate_per_s,

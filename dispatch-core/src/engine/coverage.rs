@@ -35,6 +35,12 @@ impl Engine {
             .collect()
     }
 
+    /// The road network the engine routes on (`None` over a test stand-in): coverage needs
+    /// it to compute the same ETAs.
+    pub fn road_network(&self) -> Option<Arc<RoadNetwork>> {
+        self.roads.road_network()
+    }
+
     /// A number that changes whenever an elder is added, changed or retired (not saved:
     /// compare it only within one run).
     pub fn elders_version(&self) -> u64 {

@@ -44,6 +44,10 @@ pub trait TravelTimes: Send + Sync {
     /// first round, or an incident ranked again in every surge round): a source that keeps
     /// one many-to-one sweep per target does it now. Changes no result.
     fn prepare_target(&self, _mode: TravelMode, _target: &Placed) {}
+    /// The road network behind these times, if there is one (live coverage routes on it).
+    fn road_network(&self) -> Option<Arc<RoadNetwork>> {
+        None
+    }
     /// Travel times from positions: places them, then [`TravelTimes::times_from`].
     fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
         let Some(t) = self.place(mode, target) else {
@@ -252,6 +256,9 @@ impl TravelTimes for RoadTimes {
                 Some(u64::from(times.next().flatten()?) + off(&s))
             })
             .collect()
+    }
+    fn road_network(&self) -> Option<Arc<RoadNetwork>> {
+        Some(self.net.clone())
     }
     fn prepare_target(&self, mode: TravelMode, target: &Placed) {
         if let Some(t) = &target.snapped {
