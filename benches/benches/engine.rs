@@ -277,6 +277,107 @@ fn location_updates(c: &mut Criterion) {
     });
 }
 
+/// Live coverage (issue 17) with 10,000 responders (the engine's available ones, plus 20
+/// ambulances) and 100,000 elders: one responder moving, one ambulance moving, and one period
+/// in which 1 % of the responders moved, each against one alert's dispatch in the same run
+/// (`alert_to_offers/10000`).
+fn coverage_updates(c: &mut Criterion) {
+    use dispatch_core::coverage::{CoverElder, CoverKind, CoverSource, Coverage};
+    let n = 10_000usize;
+    let e = engine(n);
+    let net = network();
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut sources = e.coverage_sources(T0.plus_ms(1));
+    sources.extend((0..20).map(|i| CoverSource {
+        id: ResponderId::from(format!("AMB{i}")),
+        kind: CoverKind::Ambulance,
+        mode: TravelMode::Car,
+        time_factor: 1.0,
+        position: near_road(&net, &mut rng),
+    }));
+    let elders: Vec<CoverElder> = (0..100_000)
+        .map(|i| CoverElder {
+            id: ElderId::from(format!("E{i}")),
+            grid_id: format!("G{}", i % 50).into(),
+            care_level: 1 + (i % 5) as u8,
+            home: near_road(&net, &mut rng),
+        })
+        .collect();
+    let mut cov = Coverage::new(net.clone());
+    let t = Instant::now();
+    cov.set_elders(elders);
+    let placed = t.elapsed();
+    let t = Instant::now();
+    let first = cov.sync(&sources);
+    let built = t.elapsed();
+    let s = cov.summary();
+    println!(
+        "coverage n={} elders=100000: elders placed in {placed:?}, first sync {built:?} \
+         ({first:?}); within 3 min {:.1} %, within 15 min {:.1} %",
+        sources.len(),
+        s.overall.share_180_s * 100.0,
+        s.overall.share_900_s * 100.0
+    );
+    // A walking ping: a few metres.
+    let mut step = |s: &mut CoverSource, rng: &mut ChaCha8Rng, d: f64| {
+        s.position = LatLon {
+            lat: s.position.lat + rng.random_range(-d..d),
+            lon: s.position.lon + rng.random_range(-d..d),
+        };
+    };
+    let walkers: Vec<usize> = (0..sources.len())
+        .filter(|&i| sources[i].mode == TravelMode::Foot)
+        .collect();
+    let ambulances: Vec<usize> = (0..sources.len())
+        .filter(|&i| sources[i].kind == CoverKind::Ambulance)
+        .collect();
+    let mut k = 0usize;
+    c.bench_function("coverage_move_one_volunteer/10000x100000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let i = walkers[(k * 7919) % walkers.len()];
+                k += 1;
+                step(&mut sources[i], &mut rng, 0.0002);
+                let t = Instant::now();
+                black_box(cov.update(std::slice::from_ref(&sources[i]), &[]));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    c.bench_function("coverage_move_one_ambulance/10000x100000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let i = ambulances[k % ambulances.len()];
+                k += 1;
+                step(&mut sources[i], &mut rng, 0.002);
+                let t = Instant::now();
+                black_box(cov.update(std::slice::from_ref(&sources[i]), &[]));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    c.bench_function("coverage_period_1pc_moved/10000x100000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                for _ in 0..sources.len() / 100 {
+                    let i = walkers[(k * 7919) % walkers.len()];
+                    k += 1;
+                    step(&mut sources[i], &mut rng, 0.0002);
+                }
+                let t = Instant::now();
+                black_box(cov.sync(&sources));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+}
+
 /// Memory per responder and per elder, estimated from the sizes of what the engine keeps.
 fn memory_estimate(_c: &mut Criterion) {
     let id_heap = 16 + 6; // Arc<str> header + a short id such as "V00042"
@@ -303,6 +404,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = memory_estimate, alert_to_offers, location_updates
+    targets = memory_estimate, alert_to_offers, location_updates, coverage_updates
 }
 criterion_main!(benches);

@@ -278,9 +278,6 @@ impl Coverage {
     /// those whose place or speed changed, removes those no longer given, and reads again
     /// the elders whose ETAs may have changed.
     pub fn sync(&mut self, sources: &[CoverSource]) -> SyncStats {
-        let mut stats = SyncStats::default();
-        let mut touched: [Vec<u32>; 2] = Default::default();
-        let mut segments: [Vec<u32>; 2] = Default::default();
         let given: HashMap<&ResponderId, &CoverSource> =
             sources.iter().map(|s| (&s.id, s)).collect();
         let gone: Vec<ResponderId> = self
@@ -289,11 +286,28 @@ impl Coverage {
             .filter(|id| !given.contains_key(id))
             .cloned()
             .collect();
+        let changed: Vec<CoverSource> = sources
+            .iter()
+            .filter(|s| self.held.get(&s.id).is_none_or(|h| h.source != **s))
+            .cloned()
+            .collect();
+        self.update(&changed, &gone)
+    }
+
+    /// Applies what changed since the last call: `upsert` came on duty, moved or changed
+    /// speed; `gone` are no longer available. Reads again only the elders whose ETAs may
+    /// have changed.
+    pub fn update(&mut self, upsert: &[CoverSource], gone: &[ResponderId]) -> SyncStats {
+        let mut stats = SyncStats::default();
+        let mut touched: [Vec<u32>; 2] = Default::default();
+        let mut segments: [Vec<u32>; 2] = Default::default();
         for id in gone {
-            self.drop_source(&id, &mut touched, &mut segments);
-            stats.removed += 1;
+            if self.held.contains_key(id) {
+                self.drop_source(id, &mut touched, &mut segments);
+                stats.removed += 1;
+            }
         }
-        for s in sources {
+        for s in upsert {
             match self.held.get(&s.id) {
                 Some(h) if h.source == *s => continue,
                 Some(_) => {
