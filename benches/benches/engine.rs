@@ -287,6 +287,10 @@ fn coverage_updates(c: &mut Criterion) {
     let e = engine(n);
     let net = network();
     let mut rng = ChaCha8Rng::seed_from_u64(17);
+    // What the engine's thread pays per period: the list of the available.
+    c.bench_function("coverage_engine_side/10000", |b| {
+        b.iter(|| black_box(e.coverage_sources(T0.plus_ms(1))))
+    });
     let mut sources = e.coverage_sources(T0.plus_ms(1));
     sources.extend((0..20).map(|i| CoverSource {
         id: ResponderId::from(format!("AMB{i}")),
@@ -303,7 +307,7 @@ fn coverage_updates(c: &mut Criterion) {
             home: near_road(&net, &mut rng),
         })
         .collect();
-    let mut cov = Coverage::new(net.clone());
+    let mut cov = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
     let t = Instant::now();
     cov.set_elders(elders);
     let placed = t.elapsed();
@@ -319,7 +323,7 @@ fn coverage_updates(c: &mut Criterion) {
         s.overall.share_900_s * 100.0
     );
     // A walking ping: a few metres.
-    let mut step = |s: &mut CoverSource, rng: &mut ChaCha8Rng, d: f64| {
+    let step = |s: &mut CoverSource, rng: &mut ChaCha8Rng, d: f64| {
         s.position = LatLon {
             lat: s.position.lat + rng.random_range(-d..d),
             lon: s.position.lon + rng.random_range(-d..d),

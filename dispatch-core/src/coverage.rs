@@ -195,6 +195,7 @@ fn lane(p: Profile) -> usize {
 #[derive(Debug, Clone)]
 pub struct Coverage {
     net: Arc<RoadNetwork>,
+    foot_kmh: f64,
     elders: Vec<ElderCover>,
     /// Per profile lane: elders by the vertices they are reached from, and by the segment
     /// they stand on.
@@ -211,9 +212,12 @@ pub struct Coverage {
 
 impl Coverage {
     /// Coverage of nobody by nobody on `net`.
-    pub fn new(net: Arc<RoadNetwork>) -> Coverage {
+    /// `foot_kmh`: the walking speed the network's foot profile was built at
+    /// (`RoadConfig::foot_kmh`), against which walking speeds are factors.
+    pub fn new(net: Arc<RoadNetwork>, foot_kmh: f64) -> Coverage {
         Coverage {
             net,
+            foot_kmh,
             elders: Vec::new(),
             by_vertex: Default::default(),
             by_segment: Default::default(),
@@ -357,19 +361,20 @@ impl Coverage {
             );
             return;
         };
+        let factor = self.group_factor(&s);
         let key = GroupKey {
             kind: s.kind,
             mode: s.mode,
-            factor_bits: s.time_factor.to_bits(),
+            factor_bits: factor.to_bits(),
         };
         let group = match self.group_of.get(&key) {
             Some(&i) => i,
             None => {
                 // Graph time up to the circle at this speed, a ms over for the rounding.
-                let horizon = CIRCLE_MS as f64 / s.time_factor.max(1e-9) + 1.0;
+                let horizon = CIRCLE_MS as f64 / factor.max(1e-9) + 1.0;
                 self.groups.push(Group {
                     key,
-                    factor: s.time_factor,
+                    factor,
                     field: SourceField::new(g, horizon),
                     moved: HashMap::new(),
                 });
@@ -393,6 +398,23 @@ impl Coverage {
                 source: s,
             },
         );
+    }
+
+    /// The speed factor of `s`'s group: walking speeds to the nearest 0.1 km/h (what the
+    /// roster example and the simulator give), so that a roster of many slightly different
+    /// speeds still makes a few groups (each group keeps a field over the whole graph, and
+    /// every elder is read from every group). For a speed given to 0.1 km/h the factor is
+    /// the ranking's exactly; for another, within 0.05 km/h of it (about 1.4 % of the ETA
+    /// at 3.5 km/h). Cars: 1.
+    fn group_factor(&self, s: &CoverSource) -> f64 {
+        match s.mode {
+            TravelMode::Car => s.time_factor,
+            TravelMode::Foot => {
+                let walk = self.foot_kmh / s.time_factor.max(1e-9);
+                let step = ((walk * 10.0).round() / 10.0).max(0.1);
+                self.foot_kmh / step
+            }
+        }
     }
 
     fn drop_source(
@@ -428,11 +450,8 @@ impl Coverage {
             let g = self.net.profile(profile);
             reach.clear();
             grp.field.reach(g, target, &mut reach);
-            let top = g.max_speed_mps();
             for r in &reach {
-                // The ranking's ETA (matching::RoadTimes::times_from, then the factor).
-                let off = ((grp.moved[&r.source] + target.moved_m) / top * 1000.0).ceil() as u64;
-                let eta = ((u64::from(r.ms) + off) as f64 * grp.factor).round() as u64;
+                let eta = ranking_eta(g, grp.moved[&r.source], target, r, grp.factor);
                 let slot = &mut best[usize::from(grp.key.kind == CoverKind::Ambulance)];
                 if eta <= CIRCLE_MS && slot.is_none_or(|b| eta < b) {
                     *slot = Some(eta);
@@ -442,6 +461,51 @@ impl Coverage {
         let e = &mut self.elders[i];
         e.community_ms = best[0];
         e.ambulance_ms = best[1];
+    }
+
+    /// The elders `s` would reach within `within_ms` (at most the 15-minute circle) if they
+    /// were available, with their ETAs, by index into [`Self::elders`]: what recruiting
+    /// someone there would add (`simulator plan`). Changes nothing.
+    pub fn reach_of(&self, s: &CoverSource, within_ms: u64) -> Vec<(usize, u64)> {
+        let within_ms = within_ms.min(CIRCLE_MS);
+        let profile = profile_of(s.mode);
+        let g = self.net.profile(profile);
+        let Ok(at) = g.snap(s.position) else {
+            return Vec::new();
+        };
+        let horizon = within_ms as f64 / s.time_factor.max(1e-9) + 1.0;
+        let mut field = SourceField::new(g, horizon);
+        let mut vertices = Vec::new();
+        field.insert(
+            g,
+            0,
+            at,
+            at.moved_m / g.max_speed_mps() * 1000.0,
+            &mut vertices,
+        );
+        let l = lane(profile);
+        let mut near: Vec<u32> = vertices
+            .iter()
+            .filter_map(|v| self.by_vertex[l].get(v))
+            .chain(self.by_segment[l].get(&g.segment_of(&at)))
+            .flatten()
+            .copied()
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        let mut reach = Vec::new();
+        near.into_iter()
+            .filter_map(|e| {
+                let target = self.elders[e as usize].snapped[l].as_ref()?;
+                reach.clear();
+                field.reach(g, target, &mut reach);
+                let eta = reach
+                    .iter()
+                    .map(|r| ranking_eta(g, at.moved_m, target, r, s.time_factor))
+                    .min()?;
+                (eta <= within_ms).then_some((e as usize, eta))
+            })
+            .collect()
     }
 
     /// Overall, per care level and per grid.
@@ -503,6 +567,19 @@ impl Coverage {
             })
             .collect()
     }
+}
+
+/// The ranking's ETA (`matching::RoadTimes::times_from`, then the speed factor) for a source
+/// `moved_m` off the road reaching `target` by `r`.
+fn ranking_eta(
+    g: &crate::road::ProfileGraph,
+    moved_m: f64,
+    target: &Snapped,
+    r: &Reach,
+    factor: f64,
+) -> u64 {
+    let off = ((moved_m + target.moved_m) / g.max_speed_mps() * 1000.0).ceil() as u64;
+    ((u64::from(r.ms) + off) as f64 * factor).round() as u64
 }
 
 /// The hexagon holding fractional axial coordinates `(q, r)` (cube rounding).

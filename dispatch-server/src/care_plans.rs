@@ -36,13 +36,7 @@ async fn compliance(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
         return *r;
     }
     let mut at = None;
-    for (k, v) in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-    {
+    for (k, v) in crate::http::query_pairs(&uri) {
         match k {
             "at" => match parse_at(&percent_decode(v)) {
                 Some(t) => at = Some(t),

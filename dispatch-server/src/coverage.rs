@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct CoverageInput {
     pub net: Arc<RoadNetwork>,
+    /// The walking speed the foot profile was built at (speeds are factors of it).
+    pub foot_kmh: f64,
     pub now: Timestamp,
     pub sources: Vec<CoverSource>,
     /// The elders and their version, when the version differs from the one the task knows.
@@ -96,7 +98,7 @@ fn update(cell: &CoverageCell, input: CoverageInput) {
     let started = Instant::now();
     let mut g = cell.inner.lock().unwrap_or_else(|e| e.into_inner());
     let latest = g.get_or_insert_with(|| Latest {
-        coverage: Coverage::new(input.net.clone()),
+        coverage: Coverage::new(input.net.clone(), input.foot_kmh),
         at: input.now,
     });
     if let Some((_, elders)) = input.elders {
@@ -127,13 +129,7 @@ enum By {
 
 fn parse_query(uri: &Uri) -> Result<By, String> {
     let (mut by, mut hex_m) = ("hex".to_string(), None::<f64>);
-    for (k, v) in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-    {
+    for (k, v) in crate::http::query_pairs(uri) {
         match k {
             "by" => by = v.to_string(),
             "hex_m" => match v.parse::<f64>() {

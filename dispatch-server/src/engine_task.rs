@@ -116,6 +116,7 @@ impl EngineCore for Engine {
         let version = self.elders_version();
         Some(crate::coverage::CoverageInput {
             net: self.road_network()?,
+            foot_kmh: self.foot_kmh(),
             now,
             sources: self.coverage_sources(now),
             elders: (version != known_elders).then(|| (version, self.coverage_elders())),

@@ -108,6 +108,15 @@ async fn mark_authenticated(
     next.run(req).await
 }
 
+/// A request's query as `(key, value)` pairs, not decoded (`a=1&b` → `("a","1"), ("b","")`).
+pub(crate) fn query_pairs(uri: &Uri) -> impl Iterator<Item = (&str, &str)> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 /// An error response with the protocol's error body.
 pub(crate) fn error(
     status: StatusCode,

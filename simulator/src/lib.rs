@@ -23,6 +23,7 @@ pub mod hexgrid;
 pub mod kpi;
 pub mod live;
 pub mod load;
+pub mod plan;
 pub mod replay;
 pub mod report;
 pub mod roads;

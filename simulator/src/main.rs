@@ -34,7 +34,34 @@ enum Cmd {
         /// The baseline policy's straight-line radius (metres).
         #[arg(long, default_value_t = BASELINE_RADIUS_M)]
         radius_m: f64,
+        /// Add a plan's recruits (`simulator plan`'s plan.json) to the scenario as volunteers.
+        #[arg(long, value_name = "plan.json")]
+        recruits: Option<PathBuf>,
+        /// Which of the plan's recruits: `plan` (its choice) or `random` (as many where
+        /// people live, the naive plan).
+        #[arg(long, default_value = "plan", requires = "recruits")]
+        recruit_set: RecruitSet,
         /// Where report.json, summary.md and the SVG charts go.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Where to recruit `--add` more volunteers so that the share of elders within 3 minutes
+    /// of a community responder rises most; writes plan.json, summary.md and plan.svg.
+    Plan {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Plan for this roster (its elders and responders) instead of the generated one.
+        #[arg(long)]
+        roster: Option<PathBuf>,
+        /// How many volunteers to recruit.
+        #[arg(long)]
+        add: usize,
+        /// The recruits' walking speed (the generated volunteers walk 3.5–5 km/h).
+        #[arg(long, default_value_t = 4.2)]
+        walk_kmh: f64,
+        /// Count each elder by their care level (1–5) instead of once.
+        #[arg(long)]
+        weighted: bool,
         #[arg(long)]
         out: PathBuf,
     },
@@ -138,6 +165,12 @@ enum Cmd {
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RecruitSet {
+    Plan,
+    Random,
+}
+
 #[derive(Args)]
 struct ScenarioArgs {
     /// The OSM extract (.osm.pbf).
@@ -234,10 +267,24 @@ fn main() -> anyhow::Result<()> {
             scenario: args,
             behaviour,
             radius_m,
+            recruits,
+            recruit_set,
             out,
         } => {
             let roads = load_roads(&args.map)?;
-            let s = scenario(&args, &roads)?;
+            let mut s = scenario(&args, &roads)?;
+            if let Some(path) = recruits {
+                let plan: simulator::plan::Plan = read_json(&path, "plan")?;
+                let people = match recruit_set {
+                    RecruitSet::Plan => &plan.recruits,
+                    RecruitSet::Random => &plan.random_recruits,
+                };
+                let n = simulator::plan::add_recruits(&mut s.roster, people, plan.params.walk_kmh);
+                eprintln!(
+                    "simulator: {n} recruits ({recruit_set:?}) from {} added",
+                    path.display()
+                );
+            }
             let behaviour = BehaviourParams {
                 accept_share: behaviour.accept_share,
                 decline_share: behaviour.decline_share,
@@ -262,6 +309,57 @@ fn main() -> anyhow::Result<()> {
             print!("{}", report.to_markdown());
             eprintln!(
                 "simulator: wrote {}/report.json, summary.md and charts",
+                out.display()
+            );
+        }
+        Cmd::Plan {
+            scenario: args,
+            roster,
+            add,
+            walk_kmh,
+            weighted,
+            out,
+        } => {
+            let roads = load_roads(&args.map)?;
+            let text = std::fs::read_to_string(&args.population).with_context(|| {
+                format!("reading population grid {}", args.population.display())
+            })?;
+            let grid = Hexgrid::parse(&text)
+                .with_context(|| format!("in {}", args.population.display()))?;
+            let roster_file: dispatch_core::roster::RosterFile = match &roster {
+                Some(path) => read_json(path, "roster")?,
+                None => scenario(&args, &roads)?.roster,
+            };
+            let params = simulator::plan::PlanParams {
+                add,
+                walk_kmh,
+                seed: args.seed,
+                weighted,
+            };
+            let foot_kmh = dispatch_core::road::RoadConfig::default().foot_kmh;
+            let t = Instant::now();
+            let plan = simulator::plan::make_plan(
+                roads.net.clone(),
+                foot_kmh,
+                &roster_file,
+                &grid,
+                &params,
+                &|p| roads.snap_home(p),
+            )
+            .context("planning")?;
+            eprintln!(
+                "simulator: planned {add} recruits over {} places in {:.1} s",
+                plan.candidates,
+                t.elapsed().as_secs_f64()
+            );
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            write_json(&out.join("plan.json"), &plan)?;
+            std::fs::write(out.join("summary.md"), plan.to_markdown())?;
+            let points = plan.after_points(roads.net.clone(), foot_kmh, &roster_file);
+            std::fs::write(out.join("plan.svg"), plan.to_svg(&points))?;
+            print!("{}", plan.to_markdown());
+            eprintln!(
+                "simulator: wrote {}/plan.json, summary.md and plan.svg",
                 out.display()
             );
         }

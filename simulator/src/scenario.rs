@@ -132,12 +132,12 @@ pub enum ScenarioError {
 }
 
 /// Draws hexagons by weight (cumulative table + binary search).
-struct WeightedIndex {
+pub(crate) struct WeightedIndex {
     cumulative: Vec<u64>,
 }
 
 impl WeightedIndex {
-    fn new(weights: impl Iterator<Item = u64>) -> Option<WeightedIndex> {
+    pub(crate) fn new(weights: impl Iterator<Item = u64>) -> Option<WeightedIndex> {
         let mut total = 0u64;
         let cumulative: Vec<u64> = weights
             .map(|w| {
@@ -148,7 +148,7 @@ impl WeightedIndex {
         (total > 0).then_some(WeightedIndex { cumulative })
     }
 
-    fn sample(&self, rng: &mut ChaCha8Rng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = *self.cumulative.last().unwrap_or(&1);
         let x = rng.random_range(0..total);
         self.cumulative.partition_point(|&c| c <= x)
@@ -156,7 +156,7 @@ impl WeightedIndex {
 }
 
 /// A uniformly random point within `radius_m` of `centre`.
-fn point_near(rng: &mut ChaCha8Rng, centre: LatLon, radius_m: f64) -> LatLon {
+pub(crate) fn point_near(rng: &mut ChaCha8Rng, centre: LatLon, radius_m: f64) -> LatLon {
     let r = radius_m * rng.random::<f64>().sqrt();
     let theta = rng.random::<f64>() * std::f64::consts::TAU;
     let p = Projection::new(centre);
@@ -171,7 +171,7 @@ fn exp_gap_ms(rng: &mut ChaCha8Rng, per_hour: f64) -> u64 {
 }
 
 /// The radius within which a point is drawn around a hexagon centroid (its edge is ~174 m).
-const HEXAGON_SPREAD_M: f64 = 170.0;
+pub(crate) const HEXAGON_SPREAD_M: f64 = 170.0;
 const SNAP_TRIES: usize = 20;
 
 /// Generates a scenario. `snap` puts a position on the road network (`None`: off the map).

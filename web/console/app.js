@@ -16,6 +16,7 @@ import { createMapLayer } from './map-layer.js';
 import { createDetail } from './incident.js';
 import { createActions } from './actions.js';
 import { createCareReport } from './care.js';
+import { createCoverage } from './coverage.js';
 import { createFilters } from './filters.js';
 import { createAlertSound } from './alert-sound.js';
 import { ConsoleSocket } from './socket.js';
@@ -110,6 +111,7 @@ const queue = createQueue($('queue'), ctx);
 const detail = createDetail($('detail'), ctx, (routes) => mapLayer && mapLayer.setRoutes(routes));
 const actions = createActions($('dialog'), ctx);
 const care = createCareReport($('dialog'), ctx);
+const coverage = createCoverage($('coverage'), $('coverage-panel'), ctx, () => map && map.invalidate());
 detail.onAction((action, incident) => actions.open(action, incident));
 const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, () => subscribe(false));
@@ -240,10 +242,12 @@ async function login(token) {
   $('app').hidden = false;
   $('logout').hidden = false;
   $('care').hidden = false;
+  $('coverage').hidden = false;
   if (!map) {
     try {
       map = await RoadMap.create($('map'), { labels: { zoomIn: t('map.zoomIn'), zoomOut: t('map.zoomOut') } });
       mapLayer = createMapLayer(map, ctx);
+      mapLayer.setBackdrop(coverage.draw);
       render();
     } catch (e) {
       $('map').textContent = t('map.failed', { message: e.message });
@@ -275,6 +279,8 @@ function logout(message) {
   $('app').hidden = true;
   $('logout').hidden = true;
   $('care').hidden = true;
+  coverage.stop();
+  $('coverage').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message || '';
   $('token').focus();
@@ -293,6 +299,7 @@ function applyTexts() {
   if (ctx.connStatus) $('conn').textContent = t(`conn.${ctx.connStatus === 'unauthorized' ? 'unauthorized' : ctx.connStatus}`);
   else $('conn').textContent = t('conn.closed');
   sound.renderButton();
+  coverage.render();
   filters.renderStatic();
   if (mapLayer) mapLayer.renderLegend($('legend'));
   else createMapLayer.legend($('legend'), ctx);
@@ -339,6 +346,7 @@ window.__console = {
   store,
   metrics,
   sound,
+  coverage,
   inject: (frame) => onFrame(frame),
   get map() {
     return map;

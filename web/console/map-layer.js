@@ -28,6 +28,7 @@ export function createMapLayer(map, ctx) {
   let nResponders = 0;
   const labelled = []; // the selected incident's responders
   const labelledIds = new Set();
+  let backdrop = null; // drawn first, under the routes (coverage.js)
 
   function place(m, r) {
     const shape = KIND_SHAPE[r.kind] || 'circle';
@@ -45,6 +46,7 @@ export function createMapLayer(map, ctx) {
   });
 
   map.setUnderlay((c, project) => {
+    if (backdrop) backdrop(c, project);
     for (const r of routes) {
       if (!r.points || r.points.length < 2) continue;
       c.beginPath();
@@ -163,6 +165,11 @@ export function createMapLayer(map, ctx) {
     },
     setRoutes(r) {
       routes = r || [];
+      map.invalidate();
+    },
+    /** A drawing under everything else (the coverage hexagons). */
+    setBackdrop(fn) {
+      backdrop = fn;
       map.invalidate();
     },
     renderLegend(el) {

@@ -41,6 +41,12 @@ impl Engine {
         self.roads.road_network()
     }
 
+    /// The walking speed the foot profile's times are at (a walker's factor is this over
+    /// their own speed).
+    pub fn foot_kmh(&self) -> f64 {
+        self.roads.foot_kmh()
+    }
+
     /// A number that changes whenever an elder is added, changed or retired (not saved:
     /// compare it only within one run).
     pub fn elders_version(&self) -> u64 {

@@ -2,33 +2,12 @@
 //! many small random maps under random sequences of sources arriving, moving and leaving.
 
 use super::field::Reach;
-use super::tests::{ll, node, way};
+use super::tests::{ll, random_map};
 use super::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 const UNIT: u64 = 1024;
-
-fn random_map(rng: &mut rand_chacha::ChaCha8Rng) -> Option<RoadNetwork> {
-    let classes = ["residential", "primary", "service", "footway", "steps"];
-    let oneways = [None, Some("yes"), Some("-1"), Some("no")];
-    let n = rng.random_range(4..40);
-    let nodes: Vec<OsmNode> = (0..n)
-        .map(|i| node(i, rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
-        .collect();
-    let ways: Vec<OsmWay> = (0..rng.random_range(3..2 * n))
-        .map(|w| {
-            let len = rng.random_range(2..5);
-            let refs: Vec<i64> = (0..len).map(|_| rng.random_range(0..n)).collect();
-            let mut tags = vec![("highway", classes[rng.random_range(0..classes.len())])];
-            if let Some(o) = oneways[rng.random_range(0..oneways.len())] {
-                tags.push(("oneway", o));
-            }
-            way(w, &refs, &tags)
-        })
-        .collect();
-    RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).ok()
-}
 
 fn best(
     g: &ProfileGraph,

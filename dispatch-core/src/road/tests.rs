@@ -375,13 +375,11 @@ pub(crate) fn assert_walk_adds_up(
     assert!(sources.contains(&Some(f.source)) && targets.contains(&Some(f.target)));
 }
 
-/// Contraction hierarchies against Dijkstra on many small random maps: random ways between
-/// random nodes, with random one-way forms, classes and speeds, so that shortcuts, parallel
-/// arcs, one-way loops and same-segment trips all occur.
-#[test]
-fn ch_equals_dijkstra_on_small_random_maps() {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+/// A small random map: random ways between random nodes, with random one-way forms, classes
+/// and speeds, so that shortcuts, parallel arcs, one-way loops and same-segment trips all
+/// occur (`None` when it has no usable road).
+pub(super) fn random_map(rng: &mut rand_chacha::ChaCha8Rng) -> Option<RoadNetwork> {
+    use rand::Rng;
     let classes = [
         "residential",
         "primary",
@@ -391,30 +389,40 @@ fn ch_equals_dijkstra_on_small_random_maps() {
         "motorway",
     ];
     let oneways = [None, Some("yes"), Some("-1"), Some("no")];
+    let n = rng.random_range(4..40);
+    let nodes: Vec<OsmNode> = (0..n)
+        .map(|i| node(i, rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+        .collect();
+    let ways: Vec<OsmWay> = (0..rng.random_range(3..2 * n))
+        .map(|w| {
+            let len = rng.random_range(2..5);
+            let refs: Vec<i64> = (0..len).map(|_| rng.random_range(0..n)).collect();
+            let mut tags = vec![("highway", classes[rng.random_range(0..classes.len())])];
+            if let Some(o) = oneways[rng.random_range(0..oneways.len())] {
+                tags.push(("oneway", o));
+            }
+            if rng.random_bool(0.3) {
+                tags.push((
+                    "maxspeed",
+                    ["30", "60 km/h", "20 mph", "x"][rng.random_range(0..4)],
+                ));
+            }
+            way(w, &refs, &tags)
+        })
+        .collect();
+    RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).ok()
+}
+
+/// Contraction hierarchies against Dijkstra on many small random maps: random ways between
+/// random nodes, with random one-way forms, classes and speeds, so that shortcuts, parallel
+/// arcs, one-way loops and same-segment trips all occur.
+#[test]
+fn ch_equals_dijkstra_on_small_random_maps() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut checked = 0;
     for map in 0..300 {
-        let n = rng.random_range(4..40);
-        let nodes: Vec<OsmNode> = (0..n)
-            .map(|i| node(i, rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
-            .collect();
-        let ways: Vec<OsmWay> = (0..rng.random_range(3..2 * n))
-            .map(|w| {
-                let len = rng.random_range(2..5);
-                let refs: Vec<i64> = (0..len).map(|_| rng.random_range(0..n)).collect();
-                let mut tags = vec![("highway", classes[rng.random_range(0..classes.len())])];
-                if let Some(o) = oneways[rng.random_range(0..oneways.len())] {
-                    tags.push(("oneway", o));
-                }
-                if rng.random_bool(0.3) {
-                    tags.push((
-                        "maxspeed",
-                        ["30", "60 km/h", "20 mph", "x"][rng.random_range(0..4)],
-                    ));
-                }
-                way(w, &refs, &tags)
-            })
-            .collect();
-        let Ok(net) = RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()) else {
+        let Some(net) = random_map(&mut rng) else {
             continue;
         };
         for p in Profile::ALL {

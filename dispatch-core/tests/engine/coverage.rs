@@ -81,7 +81,7 @@ fn coverage_etas_are_the_rankings_on_porto_alegre() {
     };
     let sources = random_sources(&mut rng, 300, 3_000.0);
     let elders = random_elders(&mut rng, 300, 3_000.0);
-    let mut cov = Coverage::new(net.clone());
+    let mut cov = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
     cov.set_elders(elders);
     cov.sync(&sources);
     let (mut door, mut circle, mut ambulance) = (0, 0, 0);
@@ -125,7 +125,7 @@ fn coverage_etas_equal_plain_dijkstra_on_a_sample() {
     let net = porto_alegre_net();
     let sources = random_sources(&mut rng, 120, 1_500.0);
     let elders = random_elders(&mut rng, 6, 1_500.0);
-    let mut cov = Coverage::new(net.clone());
+    let mut cov = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
     cov.set_elders(elders);
     cov.sync(&sources);
     let mut found = 0;
@@ -158,6 +158,53 @@ fn coverage_etas_equal_plain_dijkstra_on_a_sample() {
     assert!(found >= 8, "{found}");
 }
 
+/// Walking speeds not given to 0.1 km/h are grouped at the nearest 0.1 (so that a roster of
+/// many slightly different speeds still makes few fields): their ETA is the ranking's at that
+/// speed, within 1.5 % of the ranking's at their own.
+#[test]
+fn walking_speeds_off_the_tenth_are_grouped_at_the_nearest_tenth() {
+    let net = porto_alegre_net();
+    let foot = RoadConfig::default().foot_kmh;
+    let times = RoadTimes {
+        net: net.clone(),
+        foot_kmh: foot,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let elders = random_elders(&mut rng, 200, 1_200.0);
+    let mut sources = random_sources(&mut rng, 80, 1_200.0);
+    for s in sources.iter_mut().filter(|s| s.mode == TravelMode::Foot) {
+        let walk = rng.random_range(3.5..5.0f64);
+        s.time_factor = foot / walk;
+    }
+    let mut cov = Coverage::new(net.clone(), foot);
+    cov.set_elders(elders);
+    cov.sync(&sources);
+    let rounded: Vec<CoverSource> = sources
+        .iter()
+        .map(|s| {
+            let mut r = s.clone();
+            if s.mode == TravelMode::Foot {
+                r.time_factor = foot / ((foot / s.time_factor * 10.0).round() / 10.0);
+            }
+            r
+        })
+        .collect();
+    let mut compared = 0;
+    for e in cov.elders() {
+        let at_tenth = best(&times, &rounded, CoverKind::Community, e.elder.home);
+        assert_eq!(e.community_ms, at_tenth, "{}", e.elder.id);
+        let exact = best(&times, &sources, CoverKind::Community, e.elder.home);
+        if let (Some(a), Some(b)) = (e.community_ms, exact) {
+            assert!(
+                (a as f64 - b as f64).abs() <= 0.015 * b as f64 + 1.0,
+                "{a} vs {b}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 100, "{compared}");
+}
+
 /// Responders arriving, moving, changing speed and leaving, in random batches: after each
 /// batch, every elder's ETAs equal those of coverage built afresh from the same responders.
 #[test]
@@ -166,7 +213,7 @@ fn incremental_coverage_equals_coverage_rebuilt() {
     let net = porto_alegre_net();
     let pool = random_sources(&mut rng, 200, 2_000.0);
     let elders = random_elders(&mut rng, 400, 2_000.0);
-    let mut live = Coverage::new(net.clone());
+    let mut live = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
     live.set_elders(elders.clone());
     // Each source on or off duty and where it is; each round a few come, go and move.
     let mut state: Vec<Option<CoverSource>> = pool.iter().map(|s| Some(s.clone())).collect();
@@ -194,7 +241,7 @@ fn incremental_coverage_equals_coverage_rebuilt() {
         let stats = live.sync(&next);
         touched_fewer += usize::from(stats.elders < elders.len());
         now = next;
-        let mut fresh = Coverage::new(net.clone());
+        let mut fresh = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
         fresh.set_elders(elders.clone());
         fresh.sync(&now);
         for (a, b) in live.elders().iter().zip(fresh.elders()) {
