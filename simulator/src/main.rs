@@ -62,6 +62,10 @@ enum Cmd {
         /// Count each elder by their care level (1–5) instead of once.
         #[arg(long)]
         weighted: bool,
+        /// The chance one responder within 3 minutes is not there for an alert (busy, off
+        /// duty, declining); 0 counts only elders nobody reaches (plain maximum coverage).
+        #[arg(long, default_value_t = 0.5)]
+        miss_share: f64,
         #[arg(long)]
         out: PathBuf,
     },
@@ -318,6 +322,7 @@ fn main() -> anyhow::Result<()> {
             add,
             walk_kmh,
             weighted,
+            miss_share,
             out,
         } => {
             let roads = load_roads(&args.map)?;
@@ -335,6 +340,7 @@ fn main() -> anyhow::Result<()> {
                 walk_kmh,
                 seed: args.seed,
                 weighted,
+                miss_share,
             };
             let foot_kmh = dispatch_core::road::RoadConfig::default().foot_kmh;
             let t = Instant::now();

@@ -31,6 +31,7 @@ fn the_plan_adds_what_it_says_and_beats_recruiting_where_people_live() {
             walk_kmh: 4.2,
             seed: 3,
             weighted: false,
+            miss_share: 0.0,
         },
         &|p| map.snap_home(p),
     )
@@ -67,6 +68,28 @@ fn the_plan_adds_what_it_says_and_beats_recruiting_where_people_live() {
     )
     .expect("a roster with the recruits is valid");
     assert!(plan.to_markdown().contains("after (this plan)"));
+
+    // Each responder missing half the time: the gains are the expected elders added.
+    let robust = make_plan(
+        map.net.clone(),
+        foot_kmh,
+        &scenario.roster,
+        &grid,
+        &PlanParams {
+            add: 12,
+            walk_kmh: 4.2,
+            seed: 3,
+            weighted: false,
+            miss_share: 0.5,
+        },
+        &|p| map.snap_home(p),
+    )
+    .unwrap();
+    let gained: f64 = robust.recruits.iter().map(|r| r.gain).sum();
+    let expected =
+        (robust.after.expected_within_180_s - robust.before.expected_within_180_s) * 800.0;
+    assert!((gained - expected).abs() < 1e-6, "{gained} vs {expected}");
+    assert!(robust.after.expected_within_180_s > robust.random_after.expected_within_180_s);
     let svg = plan.to_svg(&plan.after_points(map.net.clone(), foot_kmh, &scenario.roster));
     assert_eq!(svg.matches("fill=\"#f29900\"").count(), 12);
 }
