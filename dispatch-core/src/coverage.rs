@@ -8,7 +8,8 @@
 //! times on the responder's profile, the same off-road allowance, the same speed factor. They
 //! are kept by one [`SourceField`] per group of responders who move alike (kind, profile,
 //! speed): a responder who moves, comes on duty or goes off it changes only their own cell
-//! of their group's field, and only the elders at the vertices that changed are read again.
+//! of their group's field, and only the elders at the vertices that changed are read again,
+//! from that group only (each group keeps its best ETA per elder).
 //! An elder further than 15 minutes from everyone has no ETA (`None`: outside both circles).
 
 use crate::geo::LatLon;
@@ -171,7 +172,12 @@ struct Group {
     field: SourceField,
     /// Each source's off-road distance (m), by source number.
     moved: HashMap<u32, f64>,
+    /// Each elder's best ETA (ms) from this group, `NO_ETA` beyond the circle: a change in
+    /// one group reads the elders from that group only, then takes the minimum over groups.
+    best: Vec<u32>,
 }
+
+const NO_ETA: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 struct Held {
@@ -273,8 +279,14 @@ impl Coverage {
             });
         }
         self.seen = vec![0; self.elders.len()];
+        for gi in 0..self.groups.len() {
+            self.groups[gi].best = vec![NO_ETA; self.elders.len()];
+            for i in 0..self.elders.len() {
+                self.read_group(gi, i);
+            }
+        }
         for i in 0..self.elders.len() {
-            self.read(i);
+            self.combine(i);
         }
     }
 
@@ -303,8 +315,10 @@ impl Coverage {
     /// have changed.
     pub fn update(&mut self, upsert: &[CoverSource], gone: &[ResponderId]) -> SyncStats {
         let mut stats = SyncStats::default();
-        let mut touched: [Vec<u32>; 2] = Default::default();
-        let mut segments: [Vec<u32>; 2] = Default::default();
+        // Per group: the vertices whose labels changed and the segments sources left or
+        // joined.
+        let mut touched: Vec<Vec<u32>> = Vec::new();
+        let mut segments: Vec<Vec<u32>> = Vec::new();
         for id in gone {
             if self.held.contains_key(id) {
                 self.drop_source(id, &mut touched, &mut segments);
@@ -322,23 +336,36 @@ impl Coverage {
             }
             self.add_source(s.clone(), &mut touched, &mut segments);
         }
-        self.syncs += 1;
-        let mark = self.syncs;
         let mut again = Vec::new();
-        for l in 0..2 {
-            stats.vertices += touched[l].len();
-            let from_vertices = touched[l].iter().filter_map(|v| self.by_vertex[l].get(v));
-            let from_segments = segments[l].iter().filter_map(|s| self.by_segment[l].get(s));
+        for gi in 0..touched.len().max(segments.len()) {
+            let l = lane(profile_of(self.groups[gi].key.mode));
+            let none = Vec::new();
+            let (vs, ss) = (
+                touched.get(gi).unwrap_or(&none),
+                segments.get(gi).unwrap_or(&none),
+            );
+            stats.vertices += vs.len();
+            self.syncs += 1;
+            let mark = self.syncs;
+            let mut here = Vec::new();
+            let from_vertices = vs.iter().filter_map(|v| self.by_vertex[l].get(v));
+            let from_segments = ss.iter().filter_map(|s| self.by_segment[l].get(s));
             for &e in from_vertices.chain(from_segments).flatten() {
                 if self.seen[e as usize] != mark {
                     self.seen[e as usize] = mark;
-                    again.push(e as usize);
+                    here.push(e as usize);
                 }
             }
+            for &e in &here {
+                self.read_group(gi, e);
+            }
+            again.extend(here);
         }
+        again.sort_unstable();
+        again.dedup();
         stats.elders = again.len();
         for e in again {
-            self.read(e);
+            self.combine(e);
         }
         stats
     }
@@ -346,8 +373,8 @@ impl Coverage {
     fn add_source(
         &mut self,
         s: CoverSource,
-        touched: &mut [Vec<u32>; 2],
-        segs: &mut [Vec<u32>; 2],
+        touched: &mut Vec<Vec<u32>>,
+        segs: &mut Vec<Vec<u32>>,
     ) {
         let profile = profile_of(s.mode);
         let g = self.net.profile(profile);
@@ -377,6 +404,7 @@ impl Coverage {
                     factor,
                     field: SourceField::new(g, horizon),
                     moved: HashMap::new(),
+                    best: vec![NO_ETA; self.elders.len()],
                 });
                 self.group_of.insert(key, self.groups.len() - 1);
                 self.groups.len() - 1
@@ -387,10 +415,10 @@ impl Coverage {
         let offset_ms = at.moved_m / g.max_speed_mps() * 1000.0;
         let grp = &mut self.groups[group];
         grp.field
-            .insert(g, number, at, offset_ms, &mut touched[lane(profile)]);
+            .insert(g, number, at, offset_ms, of_group(touched, group));
         grp.moved.insert(number, at.moved_m);
         let segment = g.segment_of(&at);
-        segs[lane(profile)].push(segment);
+        of_group(segs, group).push(segment);
         self.held.insert(
             s.id.clone(),
             Held {
@@ -420,8 +448,8 @@ impl Coverage {
     fn drop_source(
         &mut self,
         id: &ResponderId,
-        touched: &mut [Vec<u32>; 2],
-        segs: &mut [Vec<u32>; 2],
+        touched: &mut Vec<Vec<u32>>,
+        segs: &mut Vec<Vec<u32>>,
     ) {
         let Some(Held {
             placed: Some((group, number, segment)),
@@ -433,34 +461,40 @@ impl Coverage {
         let grp = &mut self.groups[group];
         let profile = profile_of(grp.key.mode);
         let g = self.net.profile(profile);
-        segs[lane(profile)].push(segment);
-        grp.field.remove(g, number, &mut touched[lane(profile)]);
+        of_group(segs, group).push(segment);
+        grp.field.remove(g, number, of_group(touched, group));
         grp.moved.remove(&number);
     }
 
-    /// Reads elder `i`'s ETAs from every group.
-    fn read(&mut self, i: usize) {
-        let mut best = [None::<u64>; 2];
-        let mut reach: Vec<Reach> = Vec::new();
-        for grp in &self.groups {
-            let profile = profile_of(grp.key.mode);
-            let Some(target) = &self.elders[i].snapped[lane(profile)] else {
-                continue;
-            };
+    /// Reads elder `i`'s best ETA from group `gi` (kept in the group).
+    fn read_group(&mut self, gi: usize, i: usize) {
+        let grp = &self.groups[gi];
+        let profile = profile_of(grp.key.mode);
+        let mut best = NO_ETA;
+        if let Some(target) = &self.elders[i].snapped[lane(profile)] {
             let g = self.net.profile(profile);
-            reach.clear();
+            let mut reach: Vec<Reach> = Vec::new();
             grp.field.reach(g, target, &mut reach);
             for r in &reach {
                 let eta = ranking_eta(g, grp.moved[&r.source], target, r, grp.factor);
-                let slot = &mut best[usize::from(grp.key.kind == CoverKind::Ambulance)];
-                if eta <= CIRCLE_MS && slot.is_none_or(|b| eta < b) {
-                    *slot = Some(eta);
+                if eta <= CIRCLE_MS {
+                    best = best.min(eta as u32);
                 }
             }
         }
+        self.groups[gi].best[i] = best;
+    }
+
+    /// Elder `i`'s ETAs: the best over the groups of each kind.
+    fn combine(&mut self, i: usize) {
+        let mut best = [NO_ETA; 2];
+        for grp in &self.groups {
+            let k = usize::from(grp.key.kind == CoverKind::Ambulance);
+            best[k] = best[k].min(grp.best[i]);
+        }
         let e = &mut self.elders[i];
-        e.community_ms = best[0];
-        e.ambulance_ms = best[1];
+        e.community_ms = (best[0] != NO_ETA).then_some(u64::from(best[0]));
+        e.ambulance_ms = (best[1] != NO_ETA).then_some(u64::from(best[1]));
     }
 
     /// The elders `s` would reach within `within_ms` (at most the 15-minute circle) if they
@@ -567,6 +601,14 @@ impl Coverage {
             })
             .collect()
     }
+}
+
+/// Group `g`'s list in a per-group table, grown as groups are added.
+fn of_group(table: &mut Vec<Vec<u32>>, g: usize) -> &mut Vec<u32> {
+    if table.len() <= g {
+        table.resize_with(g + 1, Vec::new);
+    }
+    &mut table[g]
 }
 
 /// The ranking's ETA (`matching::RoadTimes::times_from`, then the speed factor) for a source
