@@ -41,6 +41,10 @@ pub struct BehaviourParams {
     pub location_interval_s: f64,
     /// An idle responder's phone reports its position this often (keeps it fresh for ranking).
     pub idle_ping_s: f64,
+    /// `accept_share` is multiplied by these at night (00–07), by day (07–16) and in the
+    /// evening (16–24), virtual time (the run starts at midnight). A share that would pass
+    /// 1 − `decline_share` is capped there.
+    pub accept_by_hour: [f64; 3],
 }
 
 impl Default for BehaviourParams {
@@ -56,7 +60,48 @@ impl Default for BehaviourParams {
             welfare_visit_min: (10.0, 20.0),
             location_interval_s: 30.0,
             idle_ping_s: 240.0,
+            accept_by_hour: [1.0; 3],
         }
+    }
+}
+
+/// The behaviour presets `--behaviour` names (docs/simulator.md, "Behaviour presets").
+pub const PRESETS: [&str; 2] = ["optimistic", "scquizzato2020"];
+
+impl BehaviourParams {
+    /// A named preset: `optimistic` (the default above: 60 % accept within 5–25 s, all day),
+    /// or `scquizzato2020`, volunteers as published programmes report them (every figure and
+    /// its source in docs/simulator.md and docs/research/volunteer-behaviour.md): 28.7 % of
+    /// alerts accepted (the median over 12 systems, Scquizzato et al., Resuscitation 2020),
+    /// half that at night and 1.3 times by evening (the Danish day/evening/night acceptors
+    /// per arrest, 3.7 / 4.8 / 1.8), 40 % of the others declining and the rest silent (an
+    /// assumption: no split is published), accepting 10–70 s after the alert (median 40 s,
+    /// sized so that alert to leaving home is about the published 1:45 median with the
+    /// walk out of the door).
+    pub fn preset(name: &str) -> Option<BehaviourParams> {
+        match name {
+            "optimistic" => Some(BehaviourParams::default()),
+            "scquizzato2020" => Some(BehaviourParams {
+                accept_share: 0.287,
+                decline_share: 0.285,
+                accept_delay_s: (10.0, 70.0),
+                decline_delay_s: (5.0, 40.0),
+                accept_by_hour: [0.49, 1.0, 1.30],
+                ..BehaviourParams::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// The accept share at `now` (virtual time).
+    pub fn accept_share_at(&self, now: Timestamp) -> f64 {
+        let hour = (now.0 / 3_600_000).rem_euclid(24);
+        let m = match hour {
+            0..=6 => self.accept_by_hour[0],
+            7..=15 => self.accept_by_hour[1],
+            _ => self.accept_by_hour[2],
+        };
+        (self.accept_share * m).clamp(0.0, (1.0 - self.decline_share).max(0.0))
     }
 }
 
@@ -465,9 +510,10 @@ impl World for SimWorld {
                 );
                 let u: f64 = rng.random();
                 let b = &self.behaviour;
-                let (accept, delay) = if u < b.accept_share {
+                let accept_share = b.accept_share_at(now);
+                let (accept, delay) = if u < accept_share {
                     (true, uniform(&mut rng, b.accept_delay_s))
-                } else if u < b.accept_share + b.decline_share {
+                } else if u < accept_share + b.decline_share {
                     (false, uniform(&mut rng, b.decline_delay_s))
                 } else {
                     return; // silent: the offer will expire
@@ -567,5 +613,31 @@ mod tests {
         assert_eq!(along(&p, 1.0), p[2]);
         assert_eq!(along(&p, 0.0), p[0]);
         assert_eq!(along(&p[..1], 0.7), p[0]);
+    }
+
+    #[test]
+    fn presets_and_the_accept_share_by_hour() {
+        for name in PRESETS {
+            assert!(BehaviourParams::preset(name).is_some(), "{name}");
+        }
+        assert!(BehaviourParams::preset("pessimistic").is_none());
+        assert_eq!(
+            BehaviourParams::preset("optimistic"),
+            Some(BehaviourParams::default())
+        );
+        let p = BehaviourParams::preset("scquizzato2020").unwrap();
+        let at = |h: i64| Timestamp(crate::scenario::VIRTUAL_EPOCH.0 + h * 3_600_000 + 60_000);
+        assert!((p.accept_share_at(at(3)) - 0.287 * 0.49).abs() < 1e-12);
+        assert!((p.accept_share_at(at(10)) - 0.287).abs() < 1e-12);
+        assert!((p.accept_share_at(at(20)) - 0.287 * 1.3).abs() < 1e-12);
+        assert!((p.accept_share_at(at(24 + 10)) - 0.287).abs() < 1e-12);
+        // Never past what declines leave.
+        let greedy = BehaviourParams {
+            accept_share: 0.9,
+            decline_share: 0.3,
+            accept_by_hour: [2.0; 3],
+            ..BehaviourParams::default()
+        };
+        assert!((greedy.accept_share_at(at(1)) - 0.7).abs() < 1e-12);
     }
 }

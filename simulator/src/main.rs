@@ -34,6 +34,9 @@ enum Cmd {
         /// The baseline policy's straight-line radius (metres).
         #[arg(long, default_value_t = BASELINE_RADIUS_M)]
         radius_m: f64,
+        /// Also run the published baselines beside the radius rule (`everyone_800m`).
+        #[arg(long)]
+        more_baselines: bool,
         /// Add a plan's recruits (`simulator plan`'s plan.json) to the scenario as volunteers.
         #[arg(long, value_name = "plan.json")]
         recruits: Option<PathBuf>,
@@ -212,12 +215,43 @@ struct ScenarioArgs {
 
 #[derive(Args)]
 struct BehaviourArgs {
-    /// Chance a responder accepts an offer.
-    #[arg(long, default_value_t = BehaviourParams::default().accept_share)]
-    accept_share: f64,
-    /// Chance a responder declines (the rest stay silent and let the offer expire).
-    #[arg(long, default_value_t = BehaviourParams::default().decline_share)]
-    decline_share: f64,
+    /// How simulated people answer offers: `optimistic` (60 % accept within 5–25 s) or
+    /// `scquizzato2020` (as published programmes report; docs/simulator.md).
+    #[arg(long, default_value = "optimistic", value_parser = clap::builder::PossibleValuesParser::new(simulator::behaviour::PRESETS))]
+    behaviour: String,
+    /// Chance a responder accepts an offer (default: the preset's).
+    #[arg(long)]
+    accept_share: Option<f64>,
+    /// Chance a responder declines; the rest stay silent and let the offer expire (default:
+    /// the preset's).
+    #[arg(long)]
+    decline_share: Option<f64>,
+}
+
+impl BehaviourArgs {
+    fn params(&self) -> anyhow::Result<BehaviourParams> {
+        let p = BehaviourParams::preset(&self.behaviour)
+            .with_context(|| format!("unknown behaviour preset {}", self.behaviour))?;
+        let p = BehaviourParams {
+            accept_share: self.accept_share.unwrap_or(p.accept_share),
+            decline_share: self.decline_share.unwrap_or(p.decline_share),
+            ..p
+        };
+        for (name, v) in [
+            ("accept-share", p.accept_share),
+            ("decline-share", p.decline_share),
+        ] {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "--{name} must be in [0, 1], got {v}"
+            );
+        }
+        anyhow::ensure!(
+            p.accept_share + p.decline_share <= 1.0 + 1e-9,
+            "--accept-share + --decline-share must be at most 1"
+        );
+        Ok(p)
+    }
 }
 
 impl ScenarioArgs {
@@ -271,6 +305,7 @@ fn main() -> anyhow::Result<()> {
             scenario: args,
             behaviour,
             radius_m,
+            more_baselines,
             recruits,
             recruit_set,
             out,
@@ -289,17 +324,19 @@ fn main() -> anyhow::Result<()> {
                     path.display()
                 );
             }
-            let behaviour = BehaviourParams {
-                accept_share: behaviour.accept_share,
-                decline_share: behaviour.decline_share,
-                ..BehaviourParams::default()
-            };
+            let behaviour = behaviour.params()?;
             let t = Instant::now();
             let (report, runs) = run_all(
                 &s,
                 &behaviour,
                 roads.net.clone(),
-                &policies(radius_m),
+                &{
+                    let mut p = policies(radius_m);
+                    if more_baselines {
+                        p.extend(simulator::runner::more_baselines(s.roster.responders.len()));
+                    }
+                    p
+                },
                 &file_name(&args.map),
                 &file_name(&args.population),
             )?;
@@ -457,11 +494,7 @@ fn main() -> anyhow::Result<()> {
                 max_phones,
                 gateways,
                 leave_free,
-                behaviour: BehaviourParams {
-                    accept_share: behaviour.accept_share,
-                    decline_share: behaviour.decline_share,
-                    ..BehaviourParams::default()
-                },
+                behaviour: behaviour.params()?,
                 connect_over_s,
                 summary_every_s,
                 ..LiveParams::new(url)

@@ -32,6 +32,20 @@ pub fn policies(radius_m: f64) -> Vec<(String, PolicyConfig)> {
     ]
 }
 
+/// The published baselines beside the radius rule (`simulator run --more-baselines`):
+/// `everyone_800m`, every eligible responder within 800 m straight line asked at once (one
+/// wave as large as the roster), then again as offers run out.
+pub fn more_baselines(roster_size: usize) -> Vec<(String, PolicyConfig)> {
+    vec![(
+        "everyone_800m".to_string(),
+        PolicyConfig {
+            matching: MatchingMode::NearestRadius { radius_m: 800.0 },
+            wave_sizes: vec![roster_size.max(1) as u32],
+            ..PolicyConfig::default()
+        },
+    )]
+}
+
 /// Runs `scenario` under each policy and builds the report.
 pub fn run_all(
     scenario: &Scenario,
