@@ -56,6 +56,17 @@ pub struct CoverElder {
     pub home: LatLon,
 }
 
+impl From<&crate::roster::ElderRecord> for CoverElder {
+    fn from(e: &crate::roster::ElderRecord) -> CoverElder {
+        CoverElder {
+            id: e.id.clone(),
+            grid_id: e.grid_id.clone(),
+            care_level: e.care_level,
+            home: e.home,
+        }
+    }
+}
+
 /// One elder's coverage.
 #[derive(Debug, Clone)]
 pub struct ElderCover {

@@ -297,16 +297,7 @@ pub fn make_plan(
     if roster.elders.is_empty() {
         return Err(PlanError::NoElders);
     }
-    let elders: Vec<CoverElder> = roster
-        .elders
-        .iter()
-        .map(|e| CoverElder {
-            id: e.id.clone(),
-            grid_id: e.grid_id.clone(),
-            care_level: e.care_level,
-            home: e.home,
-        })
-        .collect();
+    let elders: Vec<CoverElder> = roster.elders.iter().map(CoverElder::from).collect();
     let mut cov = Coverage::new(net.clone(), foot_kmh);
     cov.set_elders(elders);
     let sources = roster_sources(roster, foot_kmh);
@@ -534,18 +525,7 @@ impl Plan {
         roster: &RosterFile,
     ) -> Vec<(LatLon, bool)> {
         let mut cov = Coverage::new(net, foot_kmh);
-        cov.set_elders(
-            roster
-                .elders
-                .iter()
-                .map(|e| CoverElder {
-                    id: e.id.clone(),
-                    grid_id: e.grid_id.clone(),
-                    care_level: e.care_level,
-                    home: e.home,
-                })
-                .collect(),
-        );
+        cov.set_elders(roster.elders.iter().map(CoverElder::from).collect());
         let mut all = roster_sources(roster, foot_kmh);
         all.extend(
             self.recruits

@@ -55,14 +55,6 @@ impl Engine {
 
     /// Every elder on the roster, as coverage needs them.
     pub fn coverage_elders(&self) -> Vec<CoverElder> {
-        self.roster
-            .elders()
-            .map(|e| CoverElder {
-                id: e.id.clone(),
-                grid_id: e.grid_id.clone(),
-                care_level: e.care_level,
-                home: e.home,
-            })
-            .collect()
+        self.roster.elders().map(CoverElder::from).collect()
     }
 }
