@@ -316,6 +316,13 @@ pub fn make_plan(
     if places.is_empty() {
         return Err(PlanError::NoCandidates);
     }
+    if params.add > places.len() {
+        return Err(PlanError::Invalid(format!(
+            "add: {} recruits asked for, but the map has only {} candidate places (one per populated hexagon on the roads)",
+            params.add,
+            places.len()
+        )));
+    }
     let sets: Vec<Vec<usize>> = places
         .iter()
         .map(|&(_, at)| {

@@ -21,14 +21,14 @@ fn the_plan_adds_what_it_says_and_beats_recruiting_where_people_live() {
     };
     let scenario = generate(&grid, &params, &|p| map.snap_home(p)).unwrap();
     let foot_kmh = dispatch_core::road::RoadConfig::default().foot_kmh;
-    let plan_with = |miss_share: f64| {
+    let plan_with = |add: usize, miss_share: f64| {
         make_plan(
             map.net.clone(),
             foot_kmh,
             &scenario.roster,
             &grid,
             &PlanParams {
-                add: 12,
+                add,
                 walk_kmh: 4.2,
                 seed: 3,
                 weighted: false,
@@ -36,9 +36,14 @@ fn the_plan_adds_what_it_says_and_beats_recruiting_where_people_live() {
             },
             &|p| map.snap_home(p),
         )
-        .unwrap()
     };
-    let plan = plan_with(0.0);
+    let plan = plan_with(12, 0.0).unwrap();
+    // More recruits than places: refused, naming why.
+    let too_many = plan_with(1_000_000, 0.5);
+    assert!(
+        matches!(&too_many, Err(simulator::plan::PlanError::Invalid(m)) if m.contains("candidate places")),
+        "{too_many:?}"
+    );
     assert_eq!(plan.recruits.len(), 12);
     assert_eq!(plan.random_recruits.len(), 12);
     assert_eq!(plan.before.elders, 800);
@@ -73,7 +78,7 @@ fn the_plan_adds_what_it_says_and_beats_recruiting_where_people_live() {
     assert!(plan.to_markdown().contains("after (this plan)"));
 
     // Each responder missing half the time: the gains are the expected elders added.
-    let robust = plan_with(0.5);
+    let robust = plan_with(12, 0.5).unwrap();
     let gained: f64 = robust.recruits.iter().map(|r| r.gain).sum();
     let expected =
         (robust.after.expected_within_180_s - robust.before.expected_within_180_s) * 800.0;
