@@ -13,7 +13,7 @@
 //! (their cell of the road Voronoi diagram; the elders at its vertices are read again).
 
 use crate::engine_task::EngineHandle;
-use crate::http::{authenticate, check_role, error, AppState};
+use crate::http::{error, operator_with_any, AppState};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -154,25 +154,14 @@ fn parse_query(uri: &Uri) -> Result<By, String> {
 }
 
 async fn get_coverage(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    match authenticate(&state, &headers, &uri) {
-        Err(r) => return *r,
-        Ok(crate::auth::Principal::Operator(o)) => {
-            let dispatch = check_role(&state, &o, OperatorRole::Dispatch);
-            if dispatch.is_err() && check_role(&state, &o, OperatorRole::Care).is_err() {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "missing_role",
-                    format!("coverage is for operators with the dispatch or care role; {o} holds neither"),
-                );
-            }
-        }
-        Ok(_) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "coverage is for operators",
-            )
-        }
+    if let Err(r) = operator_with_any(
+        &state,
+        &headers,
+        &uri,
+        &[OperatorRole::Dispatch, OperatorRole::Care],
+        "coverage is for operators",
+    ) {
+        return *r;
     }
     let by = match parse_query(&uri) {
         Ok(b) => b,

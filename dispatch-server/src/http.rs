@@ -166,12 +166,35 @@ pub(crate) fn operator_with(
     role: OperatorRole,
     not_operator: &str,
 ) -> Result<OperatorId, Box<Response>> {
+    operator_with_any(state, headers, uri, &[role], not_operator)
+}
+
+/// The calling operator if they hold at least one of `roles` (a route open to dispatchers
+/// and care managers alike); the refusals as [`operator_with`]'s, naming the first role.
+pub(crate) fn operator_with_any(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    roles: &[OperatorRole],
+    not_operator: &str,
+) -> Result<OperatorId, Box<Response>> {
     match authenticate(state, headers, uri)? {
         Principal::Operator(o) => {
-            check_role(state, &o, role).map_err(|message| {
-                Box::new(error(StatusCode::FORBIDDEN, "missing_role", message))
-            })?;
-            Ok(o)
+            let rights = state.rights.of(&o);
+            if roles.iter().any(|&r| rights.has(r)) {
+                return Ok(o);
+            }
+            let first = roles.first().copied().unwrap_or(OperatorRole::Dispatch);
+            let mut message = missing_role(rights, &o, first).err().unwrap_or_default();
+            if roles.len() > 1 {
+                let names: Vec<String> = roles.iter().map(|r| format!("`{r}`")).collect();
+                message = format!("{message}; any of {} will do", names.join(", "));
+            }
+            Err(Box::new(error(
+                StatusCode::FORBIDDEN,
+                "missing_role",
+                message,
+            )))
         }
         _ => Err(Box::new(error(
             StatusCode::FORBIDDEN,
@@ -179,15 +202,6 @@ pub(crate) fn operator_with(
             not_operator.to_string(),
         ))),
     }
-}
-
-/// Whether operator `o` holds `role` now; the refusal names the role and what they hold.
-pub(crate) fn check_role(
-    state: &AppState,
-    o: &OperatorId,
-    role: OperatorRole,
-) -> Result<(), String> {
-    missing_role(state.rights.of(o), o, role)
 }
 
 /// The refusal text when `rights` lack `role` (shared with the operator WebSocket).

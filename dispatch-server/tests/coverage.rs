@@ -14,8 +14,16 @@ async fn coverage_server() -> TestServer {
         coverage_period: Duration::from_millis(100),
         ..Default::default()
     };
+    // PM1 manages people only; CM1 is a care manager.
+    let mut r = roster();
+    for (id, role) in [("PM1", "people"), ("CM1", "care")] {
+        r.operators.push(dispatch_core::roster::OperatorRecord {
+            roles: Some(vec![role.to_string()]),
+            ..dispatch_core::roster::OperatorRecord::new(id, digest(&token(id)))
+        });
+    }
     TestServer::start_with(
-        roster(),
+        r,
         limits,
         Box::new(dispatch_server::engine_task::VolatileJournal::default()),
     )
@@ -183,6 +191,26 @@ async fn coverage_is_for_operators_and_bad_queries_are_refused() {
             "{who}: {v}"
         );
     }
+    // A care manager may read it; an operator with neither role is told which would do.
+    let mut ok = false;
+    for _ in 0..100 {
+        let (s, _) = server
+            .http("GET", "/v1/coverage", Some(&token("CM1")), None)
+            .await;
+        assert!(s == 200 || s == 503, "{s}");
+        if s == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "a care manager never read coverage");
+    let (s, v) = server
+        .http("GET", "/v1/coverage", Some(&token("PM1")), None)
+        .await;
+    assert_eq!((s, v["code"].as_str()), (403, Some("missing_role")), "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("`dispatch`") && m.contains("`care`"), "{m}");
     for (q, says) in [
         ("?by=street", "by"),
         ("?hex_m=5", "hex_m"),

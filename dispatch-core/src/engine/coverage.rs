@@ -19,10 +19,8 @@ impl Engine {
                     ResponderKind::Ambulance => CoverKind::Ambulance,
                     ResponderKind::ServiceStaff | ResponderKind::Kin => return None,
                 };
-                let ready = !r.retired
-                    && r.status == ResponderStatus::Available
-                    && r.position_fresh(now, self.config.stale_position_ms)
-                    && (self.rules < 3 || r.reachable(now, self.config.presence_grace_ms))
+                let ready = r.status == ResponderStatus::Available
+                    && self.ready(now, slot)
                     && self.under_daily_cap(now, slot);
                 ready.then(|| CoverSource {
                     id: r.record.id.clone(),

@@ -40,11 +40,7 @@ impl Engine {
     /// welfare visits (decision version 5 on; never offered before).
     pub(super) fn may_offer(&self, now: Timestamp, slot: u32, inc: &Incident) -> bool {
         let r = &self.responders[slot];
-        if r.retired
-            || !r.position_fresh(now, self.config.stale_position_ms)
-            || inc.asked.contains(&r.record.id)
-            || (self.rules >= 3 && !r.reachable(now, self.config.presence_grace_ms))
-        {
+        if !self.ready(now, slot) || inc.asked.contains(&r.record.id) {
             return false;
         }
         if r.record.kind == ResponderKind::Kin {
@@ -72,6 +68,16 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Whether `slot` could be offered anything now, whatever the incident: on the roster,
+    /// on a fresh position, reachable (decision version 3 on). Ranking and live coverage
+    /// both ask this.
+    pub(super) fn ready(&self, now: Timestamp, slot: u32) -> bool {
+        let r = &self.responders[slot];
+        !r.retired
+            && r.position_fresh(now, self.config.stale_position_ms)
+            && (self.rules < 3 || r.reachable(now, self.config.presence_grace_ms))
     }
 
     /// Whether `slot` is under their kind's daily cap of assignments.
