@@ -17,8 +17,14 @@ pub(crate) struct Found {
     pub target: Seed,
 }
 
-/// The shortest path from any source seed to any target seed, or `None` if there is none.
-pub(crate) fn shortest(g: &BaseGraph, sources: &Seeds, targets: &Seeds) -> Option<Found> {
+/// The shortest path from any source seed to any target seed, or `None` if there is none,
+/// with `weight(arc)` the time of each arc ([`super::graph::NO_ARC`]: not travelled).
+pub(crate) fn shortest(
+    g: &BaseGraph,
+    sources: &Seeds,
+    targets: &Seeds,
+    weight: impl Fn(usize) -> u32,
+) -> Option<Found> {
     const INF: u32 = u32::MAX;
     let n = g.vertex_count();
     let mut dist = vec![INF; n];
@@ -46,7 +52,7 @@ pub(crate) fn shortest(g: &BaseGraph, sources: &Seeds, targets: &Seeds) -> Optio
             }
         }
         for arc in g.out_arcs(v) {
-            let (w, nd) = (g.out_head[arc], d.saturating_add(g.out_ms[arc]));
+            let (w, nd) = (g.out_head[arc], d.saturating_add(weight(arc)));
             if nd < dist[w as usize] {
                 dist[w as usize] = nd;
                 pred_seg[w as usize] = g.out_seg[arc];

@@ -47,6 +47,7 @@ pub(crate) struct InArcs {
     first: Vec<u32>,
     tail: Vec<u32>,
     ms: Vec<u32>,
+    seg: Vec<u32>,
 }
 
 impl InArcs {
@@ -62,6 +63,7 @@ impl InArcs {
         let first = count.clone();
         let mut tail = vec![0u32; g.out_head.len()];
         let mut ms = vec![0u32; g.out_head.len()];
+        let mut seg = vec![0u32; g.out_head.len()];
         let mut next = count;
         for v in 0..n as u32 {
             for a in g.out_arcs(v) {
@@ -69,10 +71,22 @@ impl InArcs {
                 let i = next[h] as usize;
                 tail[i] = v;
                 ms[i] = g.out_ms[a];
+                seg[i] = g.out_seg[a];
                 next[h] += 1;
             }
         }
-        InArcs { first, tail, ms }
+        InArcs {
+            first,
+            tail,
+            ms,
+            seg,
+        }
+    }
+
+    /// The incoming arcs of `v` as `(tail, ms, segment)`.
+    pub(crate) fn with_segments(&self, v: u32) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        let r = self.first[v as usize] as usize..self.first[v as usize + 1] as usize;
+        r.map(|i| (self.tail[i], self.ms[i], self.seg[i]))
     }
 
     fn of(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {

@@ -18,6 +18,8 @@ pub(crate) struct Segment {
     pub a: u32,
     pub b: u32,
     pub len_m: f64,
+    /// The OSM way it belongs to (road closures may name ways).
+    pub way: i64,
     /// Travel time a → b in whole ms, or [`NO_ARC`].
     pub fwd_ms: u32,
     /// Travel time b → a in whole ms, or [`NO_ARC`].
@@ -110,6 +112,7 @@ impl BaseGraph {
                     a,
                     b,
                     len_m,
+                    way: way.id,
                     fwd_ms: if rule.forward { ms } else { NO_ARC },
                     bwd_ms: if rule.backward { ms } else { NO_ARC },
                 });

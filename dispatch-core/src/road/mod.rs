@@ -9,6 +9,7 @@
 //! ([`ProfileGraph::route_dijkstra`]).
 
 mod ch;
+mod closure;
 mod dijkstra;
 mod field;
 mod graph;
@@ -17,6 +18,9 @@ mod outline;
 pub mod profile;
 mod snap;
 
+pub use closure::{
+    ClosureArea, Effect, ProfileOverlay, DEFAULT_LINE_WIDTH_M, MAX_AREA_POINTS, MAX_LINE_WIDTH_M,
+};
 pub use field::{Reach, SourceField};
 pub use graph::GraphStats;
 pub use osm::{OsmNode, OsmWay};
@@ -80,12 +84,13 @@ pub struct ProfileGraph {
 /// exact snapped target: a hit returns what a fresh sweep would, so it changes no decision.
 #[derive(Default)]
 struct TargetCache {
-    /// `(segment, frac bits)` → per-rank times, most recently used last.
+    /// `(segment, frac bits, overlay id)` → per-rank times, most recently used last.
     entries: std::sync::Mutex<Vec<(TargetKey, Sweep)>>,
 }
 
-/// A target as `(segment, frac bits)`: the exact snapped position.
-type TargetKey = (u32, u64);
+/// A target as `(segment, frac bits)`: the exact snapped position; and the id of the overlay
+/// its times were repaired for (0: none).
+type TargetKey = (u32, u64, u64);
 /// One many-to-one sweep: the time from every vertex (by rank) to the target.
 type Sweep = std::sync::Arc<Vec<u32>>;
 
@@ -351,7 +356,7 @@ impl ProfileGraph {
             &snap::source_seeds(fs, from.frac),
             &snap::target_seeds(ts, to.frac),
         );
-        self.assemble(from, to, found)
+        self.assemble(from, to, fs, found)
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;
@@ -362,7 +367,7 @@ impl ProfileGraph {
             return vec![None; sources.len()];
         }
         let dist = self.sweep_to(target);
-        self.times_from_sweep(sources, target, &dist)
+        self.times_from_sweep(sources, target, &dist, &ProfileOverlay::none())
     }
 
     /// Makes sure `target`'s many-to-one sweep is kept (see [`Self::times_to`]).
@@ -373,7 +378,7 @@ impl ProfileGraph {
     }
 
     fn sweep_to(&self, target: &Snapped) -> Sweep {
-        let key = (target.segment, target.frac.to_bits());
+        let key = (target.segment, target.frac.to_bits(), 0);
         if let Some(d) = self.targets.get(key) {
             return d;
         }
@@ -388,11 +393,23 @@ impl ProfileGraph {
     /// Whether [`Self::times_to`] would find `target`'s sweep already done (then it costs
     /// a lookup per source, cheaper than any point-to-point query).
     pub fn has_sweep_to(&self, target: &Snapped) -> bool {
+        self.has_sweep_to_with(target, &ProfileOverlay::none())
+    }
+
+    /// [`Self::has_sweep_to`] for the times as `overlay` changes them.
+    pub fn has_sweep_to_with(&self, target: &Snapped, overlay: &ProfileOverlay) -> bool {
         self.owns(target)
             && self
                 .targets
-                .get((target.segment, target.frac.to_bits()))
+                .get((target.segment, target.frac.to_bits(), overlay.id()))
                 .is_some()
+    }
+
+    /// [`Self::prepare_sweep_to`] for the times as `overlay` changes them.
+    pub fn prepare_sweep_to_with(&self, target: &Snapped, overlay: &ProfileOverlay) {
+        if self.owns(target) {
+            self.sweep_to_with(target, overlay);
+        }
     }
 
     fn times_from_sweep(
@@ -400,6 +417,7 @@ impl ProfileGraph {
         sources: &[Snapped],
         target: &Snapped,
         dist: &[u32],
+        overlay: &ProfileOverlay,
     ) -> Vec<Option<u32>> {
         sources
             .iter()
@@ -407,7 +425,7 @@ impl ProfileGraph {
                 if !self.owns(s) {
                     return None;
                 }
-                let seg = self.segment(s);
+                let seg = &overlay.partial(s.segment, self.segment(s));
                 let via_graph = snap::source_seeds(seg, s.frac)
                     .iter()
                     .flatten()
@@ -417,8 +435,9 @@ impl ProfileGraph {
                     })
                     .min()
                     .filter(|&ms| ms != u32::MAX);
+                let along = overlay.whole(s.segment, self.segment(s));
                 let direct = (s.segment == target.segment)
-                    .then(|| snap::same_segment_ms(seg, s.frac, target.frac))
+                    .then(|| snap::same_segment_ms(&along, s.frac, target.frac))
                     .flatten();
                 match (via_graph, direct) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -445,12 +464,14 @@ impl ProfileGraph {
             return None;
         }
         let (fs, ts) = (self.segment(from), self.segment(to));
+        let g = &self.base;
         let found = dijkstra::shortest(
-            &self.base,
+            g,
             &snap::source_seeds(fs, from.frac),
             &snap::target_seeds(ts, to.frac),
+            |a| g.out_ms[a],
         );
-        self.assemble(from, to, found)
+        self.assemble(from, to, fs, found)
     }
 
     /// The upper bound of speed on this graph (m/s): a straight-line distance divided by it
@@ -516,15 +537,17 @@ impl ProfileGraph {
         &self.base.segments[s.segment as usize]
     }
 
-    /// A route from a search result, or the direct way along one shared segment if shorter.
+    /// A route from a search result, or the direct way along one shared segment if shorter
+    /// (`from_seg`: the segment `from` stands on, as the trip sees it).
     fn assemble(
         &self,
         from: &Snapped,
         to: &Snapped,
+        from_seg: &graph::Segment,
         found: Option<dijkstra::Found>,
     ) -> Option<Route> {
         let direct = (from.segment == to.segment)
-            .then(|| snap::same_segment_ms(self.segment(from), from.frac, to.frac))
+            .then(|| snap::same_segment_ms(from_seg, from.frac, to.frac))
             .flatten();
         match (direct, found) {
             (Some(ms), found) if found.as_ref().is_none_or(|f| ms <= f.ms) => Some(Route {
@@ -561,6 +584,8 @@ fn dedup(mut path: Vec<LatLon>) -> Vec<LatLon> {
     path
 }
 
+#[cfg(test)]
+mod closure_tests;
 #[cfg(test)]
 mod field_tests;
 #[cfg(test)]

@@ -167,13 +167,16 @@ fn kept_sweeps_evict_the_least_recently_used_target() {
     let cache = super::TargetCache::default();
     let n = super::TARGET_CACHE_ENTRIES as u32;
     for i in 0..n {
-        cache.put((i, 0), std::sync::Arc::new(vec![i]));
+        cache.put((i, 0, 0), std::sync::Arc::new(vec![i]));
     }
-    assert!(cache.get((0, 0)).is_some(), "0 is now the most recent");
-    cache.put((n, 0), std::sync::Arc::new(vec![n]));
-    assert!(cache.get((1, 0)).is_none(), "1 was the least recently used");
-    assert_eq!(cache.get((0, 0)).as_deref(), Some(&vec![0]));
-    assert_eq!(cache.get((n, 0)).as_deref(), Some(&vec![n]));
+    assert!(cache.get((0, 0, 0)).is_some(), "0 is now the most recent");
+    cache.put((n, 0, 0), std::sync::Arc::new(vec![n]));
+    assert!(
+        cache.get((1, 0, 0)).is_none(),
+        "1 was the least recently used"
+    );
+    assert_eq!(cache.get((0, 0, 0)).as_deref(), Some(&vec![0]));
+    assert_eq!(cache.get((n, 0, 0)).as_deref(), Some(&vec![n]));
 }
 
 /// An oracle that shares no code with ours: petgraph's Dijkstra on the same arcs, between

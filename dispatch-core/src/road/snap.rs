@@ -178,6 +178,13 @@ pub(crate) fn target_seeds(seg: &Segment, frac: f64) -> Seeds {
 }
 
 fn seeds(seg: &Segment, frac: f64, via_a: Option<u32>, via_b: Option<u32>) -> Seeds {
+    // On a vertex, the other end is reached through the graph's own arc (the same time):
+    // a seed along the whole segment would let a trip cross a closed one (`closure.rs`).
+    let (via_a, via_b) = match frac {
+        0.0 => (via_a, None),
+        1.0 => (None, via_b),
+        _ => (via_a, via_b),
+    };
     [
         via_a.map(|ms| Seed {
             node: seg.a,
