@@ -42,10 +42,7 @@ fn main() -> anyhow::Result<()> {
     let config = RoadConfig::default();
     let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf())?;
     let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)?;
-    let times = Arc::new(RoadTimes {
-        net: Arc::new(net),
-        foot_kmh: config.foot_kmh,
-    });
+    let times = Arc::new(RoadTimes::new(Arc::new(net), config.foot_kmh));
     let policy = PolicyConfig {
         dispatch_batched: batch > 1,
         ..PolicyConfig::default()

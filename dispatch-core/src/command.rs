@@ -3,6 +3,7 @@
 //! Commands are also what the journal stores, so they are plain serde data with no derived
 //! state: replaying the same commands at the same times reproduces the same engine.
 
+use crate::closures::RoadClosure;
 use crate::geo::LatLon;
 use crate::ids::{
     AlertId, DeviceId, ElderId, GridId, IncidentId, OfferId, OperatorId, ResponderId,
@@ -157,6 +158,18 @@ pub enum Command {
     RetireDevice {
         by: Actor,
         device_id: DeviceId,
+    },
+
+    // --- roads that change (operators, or a feed acting as one) ---
+    /// Lays a road closure or slowdown for its window (replacing one of the same id).
+    CloseRoad {
+        by: Actor,
+        closure: RoadClosure,
+    },
+    /// Lifts a closure before its window ends.
+    ReopenRoad {
+        by: Actor,
+        closure_id: String,
     },
 
     // --- the time bank (care managers) ---

@@ -194,6 +194,21 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         done_by: Option<ResponderId>,
     },
+    /// A road closure or slowdown was laid (or replaced): it holds from `starts_at` (or
+    /// now) until `ends_at`. Counts of the road segments it covers on each graph.
+    RoadClosed {
+        closure: crate::closures::RoadClosure,
+        by: Actor,
+        car_segments: u32,
+        foot_segments: u32,
+    },
+    /// A closure was lifted: by an operator, or by itself at the end of its window
+    /// (`expired`).
+    RoadReopened {
+        closure_id: String,
+        by: Actor,
+        expired: bool,
+    },
 }
 
 /// Which kind of roster entry a [`Event::RosterChanged`] is about.
@@ -261,7 +276,9 @@ impl Event {
             | ResponderAvailability { .. }
             | CheckedIn { .. }
             | RosterChanged { .. }
-            | TimeBankRedeemed { .. } => None,
+            | TimeBankRedeemed { .. }
+            | RoadClosed { .. }
+            | RoadReopened { .. } => None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! - [`testdata`]: where tests, benchmarks and the demo find `../shared/data/`.
 
 pub mod care_plan;
+pub mod closures;
 pub mod command;
 pub mod coverage;
 pub mod engine;

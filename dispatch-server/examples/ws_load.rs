@@ -111,10 +111,7 @@ async fn main() -> anyhow::Result<()> {
             token_sha256: token_digest("gw"),
         }],
     };
-    let times = Arc::new(RoadTimes {
-        net: Arc::new(net),
-        foot_kmh: config.foot_kmh,
-    });
+    let times = Arc::new(RoadTimes::new(Arc::new(net), config.foot_kmh));
     // The engine alone, in process, for comparison with the figure through the server.
     {
         use dispatch_core::command::Command;

@@ -276,10 +276,8 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
         .with_context(|| format!("reading map {}", args.map.display()))?;
     tracing::info!(map = %args.map.display(), ms = started.elapsed().as_millis() as u64, "road network ready");
     let site = crate::web::Site::new(&roads);
-    let times: Arc<dyn TravelTimes> = Arc::new(RoadTimes {
-        net: Arc::new(roads),
-        foot_kmh: road_config.foot_kmh,
-    });
+    let times: Arc<dyn TravelTimes> =
+        Arc::new(RoadTimes::new(Arc::new(roads), road_config.foot_kmh));
     // Check the roster against the map before touching the journal, so a bad roster is
     // reported as such (naming the entry) rather than as a replay failure.
     let from_file = Engine::with_travel_times(times.clone(), roster.clone(), policy.clone())

@@ -7,7 +7,9 @@
 use dispatch_core::event::{Event, EventRecord, RosterChange, RosterEntry, WithdrawReason};
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{AlertId, ElderId, IncidentId, OfferId, OperatorId, ResponderId};
-use dispatch_core::model::{Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla};
+use dispatch_core::model::{
+    Actor, AlertKind, AssignmentRole, Availability, ServiceKind, Sla, TravelMode,
+};
 use dispatch_core::time::Timestamp;
 use dispatch_core::timebank::LedgerEntry;
 use dispatch_server::wire::{
@@ -507,6 +509,28 @@ fn event_samples() -> Vec<Event> {
             on_time: false,
             done_by: Some(r()),
         },
+        Event::RoadClosed {
+            closure: dispatch_core::closures::RoadClosure {
+                closure_id: "flood-1".into(),
+                area: dispatch_core::road::ClosureArea::Line {
+                    points: vec![here(), here()],
+                    width_m: 20.0,
+                },
+                effect: dispatch_core::closures::ClosureEffect::Slow { factor: 2.5 },
+                modes: vec![TravelMode::Car, TravelMode::Foot],
+                starts_at: Some(Timestamp(5_000)),
+                ends_at: Timestamp(9_000),
+                reason: "flooded lane".into(),
+            },
+            by: Actor::Operator(OperatorId::from("OP1")),
+            car_segments: 3,
+            foot_segments: 4,
+        },
+        Event::RoadReopened {
+            closure_id: "flood-1".into(),
+            by: Actor::Engine,
+            expired: true,
+        },
     ]
 }
 
@@ -535,9 +559,11 @@ fn event_variant(e: &Event) -> usize {
         Event::Unassigned { .. } => 19,
         Event::CareVisitMissed { .. } => 20,
         Event::CareVisitDone { .. } => 21,
+        Event::RoadClosed { .. } => 22,
+        Event::RoadReopened { .. } => 23,
     }
 }
-const EVENT_VARIANTS: usize = 22;
+const EVENT_VARIANTS: usize = 24;
 
 #[test]
 fn document_is_asyncapi_3_for_the_v1_socket() {

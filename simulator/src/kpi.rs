@@ -357,6 +357,8 @@ impl KpiCollector {
             // The simulator changes no roster and redeems nothing at run time.
             | Event::RosterChanged { .. }
             | Event::TimeBankRedeemed { .. }
+            | Event::RoadClosed { .. }
+            | Event::RoadReopened { .. }
             | Event::Unassigned { .. }
             | Event::CareVisitMissed { .. }
             | Event::CareVisitDone { .. } => {}

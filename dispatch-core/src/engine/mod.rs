@@ -41,6 +41,7 @@
 //! | `timers.rs` | the [`Timer`]s and what each does when it fires |
 //! | `care.rs` | the `Care` room (care-plan occurrences); opening each window's job, outcomes, the compliance report |
 //! | `check_ins.rs` | elders' check-in schedules: a welfare visit when the daily check-in does not come |
+//! | `roads.rs` | the `Closures` room; road closures and slowdowns laid over the travel times for their window |
 //! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
 //!
 //! Methods the use-case files share are `pub(super)`; nothing outside `engine` reaches in.
@@ -79,6 +80,7 @@ mod lifecycle;
 mod offers;
 mod ranking;
 mod responders;
+mod roads;
 mod surge;
 mod timers;
 mod views;
@@ -119,6 +121,9 @@ pub struct EngineState {
     /// When each elder last checked in (absent in snapshots from before check-in schedules).
     #[serde(default)]
     pub check_ins: BTreeMap<ElderId, Timestamp>,
+    /// Road closures laid (absent in snapshots from before road closures).
+    #[serde(default)]
+    pub closures: Vec<crate::closures::LaidClosure>,
 }
 
 /// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
@@ -175,6 +180,8 @@ pub struct Engine {
     care: care::Care,
     /// When each elder last checked in (`check_ins.rs`).
     check_ins: BTreeMap<ElderId, Timestamp>,
+    /// The closures room: road closures laid and the segments each covers (`roads.rs`).
+    closures: roads::Closures,
     next_incident: u64,
     seq: u64,
     events: VecDeque<EventRecord>,
@@ -247,19 +254,13 @@ impl Engine {
         roster: RosterFile,
         config: PolicyConfig,
     ) -> Result<Engine, RosterError> {
-        let times = RoadTimes {
-            net: roads,
-            foot_kmh: config.foot_profile_kmh,
-        };
+        let times = RoadTimes::new(roads, config.foot_profile_kmh);
         Engine::with_travel_times(Arc::new(times), roster, config)
     }
 
     /// Rebuilds an engine from `save_state` over the road network.
     pub fn restore(roads: Arc<RoadNetwork>, config: PolicyConfig, state: EngineState) -> Engine {
-        let times = RoadTimes {
-            net: roads,
-            foot_kmh: config.foot_profile_kmh,
-        };
+        let times = RoadTimes::new(roads, config.foot_profile_kmh);
         Engine::restore_with_travel_times(Arc::new(times), config, state)
     }
 
@@ -298,6 +299,7 @@ impl Engine {
                 ..Default::default()
             },
             check_ins: BTreeMap::new(),
+            closures: Vec::new(),
         };
         Ok(Engine::restore_with_travel_times(roads, config, state))
     }
@@ -312,7 +314,8 @@ impl Engine {
         // the on-map check is skipped); a saved roster that fails validation is a bug.
         let roster = Roster::from_file(state.roster, &|_| Ok(()))
             .expect("a roster saved by the engine is valid");
-        Engine {
+        let net = roads.road_network();
+        let engine = Engine {
             projection: roads.projection(),
             roads,
             config,
@@ -325,6 +328,7 @@ impl Engine {
             time_bank: state.time_bank,
             care: care::Care::from_saved(state.care),
             check_ins: state.check_ins,
+            closures: roads::Closures::from_saved(state.closures, net.as_deref()),
             next_incident: state.next_incident,
             seq: state.seq,
             events: state.pending_events.into(),
@@ -334,7 +338,10 @@ impl Engine {
             elders_version: 1,
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
-        }
+        };
+        // Lays the saved closures, or none: travel times never keep an earlier engine's.
+        engine.lay_closures();
+        engine
     }
 
     /// Everything but the road network.
@@ -355,6 +362,7 @@ impl Engine {
             dispatch_due: self.dispatch_due,
             care: self.care.to_saved(),
             check_ins: self.check_ins.clone(),
+            closures: self.closures.to_saved(),
         }
     }
 
@@ -649,6 +657,8 @@ impl Engine {
                 self.roster_changed(now, by, RosterEntry::Device, id, RosterChange::Retired);
                 Reply::Done
             }
+            Command::CloseRoad { by, closure } => self.close_road(now, by, closure)?,
+            Command::ReopenRoad { by, closure_id } => self.reopen_road(now, by, closure_id)?,
             Command::RedeemTimeBank {
                 by,
                 responder_id,

@@ -28,6 +28,8 @@ pub enum Timer {
     CarePlan(crate::care_plan::CareKey),
     /// An elder's daily check-in is due (`check_ins.rs`).
     CheckInDue(ElderId),
+    /// A road closure's window opens or ends (`roads.rs`).
+    RoadClosure(String),
 }
 
 impl Timer {
@@ -146,6 +148,7 @@ impl Engine {
 
     pub(super) fn fire(&mut self, now: Timestamp, at: Timestamp, timer: Timer) {
         match timer {
+            Timer::RoadClosure(id) => self.road_closure_due(now, id),
             Timer::OfferExpiry(offer_id) => {
                 let Some(o) = self.offers.settle(offer_id, OfferStatus::Expired) else {
                     return;

@@ -178,6 +178,8 @@ pub fn reason_text_mut(event: &mut Event) -> Option<&mut String> {
         | CheckedIn { .. }
         | RosterChanged { .. }
         | TimeBankRedeemed { .. }
+        | RoadClosed { .. }
+        | RoadReopened { .. }
         | CareVisitMissed { .. }
         | CareVisitDone { .. } => None,
     }

@@ -10,7 +10,7 @@
 
 use crate::geo::{LatLon, Projection};
 use crate::model::TravelMode;
-use crate::road::{Profile, RoadNetwork, Snapped};
+use crate::road::{Profile, RoadNetwork, RoadOverlay, Snapped};
 use crate::spatial::ResponderIndex;
 use std::sync::Arc;
 
@@ -48,6 +48,9 @@ pub trait TravelTimes: Send + Sync {
     fn road_network(&self) -> Option<Arc<RoadNetwork>> {
         None
     }
+    /// Lays road closures over the network: every later time and route honours them (the
+    /// engine calls it whenever the closures holding change). Nothing without a network.
+    fn set_overlay(&self, _overlay: Arc<RoadOverlay>) {}
     /// Travel times from positions: places them, then [`TravelTimes::times_from`].
     fn times_to(&self, mode: TravelMode, sources: &[LatLon], target: LatLon) -> Vec<Option<u64>> {
         let Some(t) = self.place(mode, target) else {
@@ -172,11 +175,24 @@ impl TravelTimes for StraightLine {
 /// A position's ETA includes its off-road legs (the distance it was moved to snap, at the
 /// profile's top speed), so that straight-line distance / top speed stays an admissible lower
 /// bound even for positions away from the roads.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RoadTimes {
     pub net: Arc<RoadNetwork>,
     /// The walking speed the network's foot profile was built at (`RoadConfig::foot_kmh`).
     pub foot_kmh: f64,
+    /// The closures laid now (the engine's, through [`TravelTimes::set_overlay`]).
+    overlay: std::sync::RwLock<Arc<RoadOverlay>>,
+}
+
+impl Clone for RoadTimes {
+    /// A clone starts with the closures laid at the time.
+    fn clone(&self) -> Self {
+        RoadTimes {
+            net: self.net.clone(),
+            foot_kmh: self.foot_kmh,
+            overlay: std::sync::RwLock::new(self.overlay()),
+        }
+    }
 }
 
 fn profile_of(mode: TravelMode) -> Profile {
@@ -192,6 +208,23 @@ fn profile_of(mode: TravelMode) -> Profile {
 const SWEEP_FROM_SOURCES: usize = 32;
 
 impl RoadTimes {
+    /// Travel times on `net` with no closure laid.
+    pub fn new(net: Arc<RoadNetwork>, foot_kmh: f64) -> RoadTimes {
+        RoadTimes {
+            net,
+            foot_kmh,
+            overlay: Default::default(),
+        }
+    }
+
+    /// The closures laid now.
+    pub fn overlay(&self) -> Arc<RoadOverlay> {
+        self.overlay
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn off_road_ms(&self, mode: TravelMode, moved_m: f64) -> u64 {
         (moved_m / self.max_speed_mps(mode) * 1000.0).ceil() as u64
     }
@@ -233,22 +266,24 @@ impl TravelTimes for RoadTimes {
         let Some(t) = target.snapped else {
             return vec![None; sources.len()];
         };
+        let overlay = self.overlay();
+        let ov = overlay.profile(profile_of(mode));
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
         // A point-to-point query costs a few µs near the target; the many-to-one sweep costs
         // a few hundred whatever the number of sources: few sources go one by one.
         // A sweep already done for this target (the incident was ranked before) is cheaper
         // still: a lookup per source.
-        if sources.len() <= SWEEP_FROM_SOURCES && !g.has_sweep_to(&t) {
+        if sources.len() <= SWEEP_FROM_SOURCES && !g.has_sweep_to_with(&t, ov) {
             return sources
                 .iter()
                 .map(|s| {
                     let s = s.snapped?;
-                    Some(g.route(&s, &t)?.duration_ms + off(&s))
+                    Some(g.route_with(&s, &t, ov)?.duration_ms + off(&s))
                 })
                 .collect();
         }
         let ok: Vec<Snapped> = sources.iter().filter_map(|s| s.snapped).collect();
-        let mut times = g.times_to(&ok, &t).into_iter();
+        let mut times = g.times_to_with(&ok, &t, ov).into_iter();
         sources
             .iter()
             .map(|s| {
@@ -260,15 +295,22 @@ impl TravelTimes for RoadTimes {
     fn road_network(&self) -> Option<Arc<RoadNetwork>> {
         Some(self.net.clone())
     }
+    fn set_overlay(&self, overlay: Arc<RoadOverlay>) {
+        *self.overlay.write().unwrap_or_else(|e| e.into_inner()) = overlay;
+    }
     fn prepare_target(&self, mode: TravelMode, target: &Placed) {
         if let Some(t) = &target.snapped {
-            self.net.profile(profile_of(mode)).prepare_sweep_to(t);
+            let overlay = self.overlay();
+            self.net
+                .profile(profile_of(mode))
+                .prepare_sweep_to_with(t, overlay.profile(profile_of(mode)));
         }
     }
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
         let g = self.net.profile(profile_of(mode));
         let (f, t) = (g.snap(from).ok()?, g.snap(to).ok()?);
-        let r = g.route(&f, &t)?;
+        let overlay = self.overlay();
+        let r = g.route_with(&f, &t, overlay.profile(profile_of(mode)))?;
         let mut path = Vec::with_capacity(r.path.len() + 2);
         path.push(from);
         path.extend(r.path);

@@ -139,6 +139,22 @@ impl ProfileOverlay {
     }
 }
 
+/// Both profiles' overlays: what the engine lays while closures hold.
+#[derive(Debug, Clone, Default)]
+pub struct RoadOverlay {
+    pub car: ProfileOverlay,
+    pub foot: ProfileOverlay,
+}
+
+impl RoadOverlay {
+    pub fn profile(&self, p: super::Profile) -> &ProfileOverlay {
+        match p {
+            super::Profile::Car => &self.car,
+            super::Profile::Foot => &self.foot,
+        }
+    }
+}
+
 fn scale(ms: u32, permille: u32) -> u32 {
     let t = (u64::from(ms) * u64::from(permille)).div_ceil(1000);
     t.min(u64::from(NO_ARC - 1)) as u32

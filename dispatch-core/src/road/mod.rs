@@ -19,7 +19,8 @@ pub mod profile;
 mod snap;
 
 pub use closure::{
-    ClosureArea, Effect, ProfileOverlay, DEFAULT_LINE_WIDTH_M, MAX_AREA_POINTS, MAX_LINE_WIDTH_M,
+    ClosureArea, Effect, ProfileOverlay, RoadOverlay, DEFAULT_LINE_WIDTH_M, MAX_AREA_POINTS,
+    MAX_LINE_WIDTH_M,
 };
 pub use field::{Reach, SourceField};
 pub use graph::GraphStats;

@@ -75,10 +75,7 @@ fn best(times: &RoadTimes, sources: &[CoverSource], kind: CoverKind, to: LatLon)
 fn coverage_etas_are_the_rankings_on_porto_alegre() {
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     let net = porto_alegre_net();
-    let times = RoadTimes {
-        net: net.clone(),
-        foot_kmh: RoadConfig::default().foot_kmh,
-    };
+    let times = RoadTimes::new(net.clone(), RoadConfig::default().foot_kmh);
     let sources = random_sources(&mut rng, 300, 3_000.0);
     let elders = random_elders(&mut rng, 300, 3_000.0);
     let mut cov = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
@@ -165,10 +162,7 @@ fn coverage_etas_equal_plain_dijkstra_on_a_sample() {
 fn walking_speeds_off_the_tenth_are_grouped_at_the_nearest_tenth() {
     let net = porto_alegre_net();
     let foot = RoadConfig::default().foot_kmh;
-    let times = RoadTimes {
-        net: net.clone(),
-        foot_kmh: foot,
-    };
+    let times = RoadTimes::new(net.clone(), foot);
     let mut rng = ChaCha8Rng::seed_from_u64(23);
     let elders = random_elders(&mut rng, 200, 1_200.0);
     let mut sources = random_sources(&mut rng, 80, 1_200.0);

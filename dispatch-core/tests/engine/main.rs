@@ -11,6 +11,7 @@ mod kin;
 mod mixed_requests;
 mod properties;
 mod retire_on_job;
+mod roads;
 mod roster_validation;
 mod scenarios;
 mod transcript;

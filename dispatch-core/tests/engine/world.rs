@@ -44,10 +44,10 @@ pub fn porto_alegre_net() -> Arc<RoadNetwork> {
 
 /// Porto Alegre as the engine sees it (`centre()` is in the middle of its roads).
 pub fn porto_alegre() -> Arc<dyn TravelTimes> {
-    Arc::new(RoadTimes {
-        net: porto_alegre_net(),
-        foot_kmh: RoadConfig::default().foot_kmh,
-    })
+    Arc::new(RoadTimes::new(
+        porto_alegre_net(),
+        RoadConfig::default().foot_kmh,
+    ))
 }
 
 /// Straight lines, 1.3 detour, foot 4.5 km/h, car 10 m/s, 20 km radius.

@@ -101,10 +101,7 @@ pub fn open_durable_engine(
 ) -> anyhow::Result<(Journal, Engine, ReplayStats)> {
     let (journal, recovered) = Journal::open(data_dir, opts)
         .with_context(|| format!("opening the journal in {}", data_dir.display()))?;
-    let times = Arc::new(RoadTimes {
-        net: roads,
-        foot_kmh: config.foot_profile_kmh,
-    });
+    let times = Arc::new(RoadTimes::new(roads, config.foot_profile_kmh));
     let (engine, stats) = restore_engine(&recovered, times, roster, config)?;
     Ok((journal, engine, stats))
 }

@@ -45,10 +45,7 @@ pub fn roads() -> Arc<dyn TravelTimes> {
             let config = RoadConfig::default();
             let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)
                 .expect("the Porto Alegre map builds");
-            Arc::new(RoadTimes {
-                net: Arc::new(net),
-                foot_kmh: config.foot_kmh,
-            })
+            Arc::new(RoadTimes::new(Arc::new(net), config.foot_kmh))
         })
         .clone()
 }
