@@ -44,6 +44,8 @@ pub enum CommandError {
     /// Retiring or restricting the last operator who may manage people.
     #[error("{0}")]
     LastPeopleOperator(String),
+    #[error("unknown road closure {0:?}")]
+    UnknownClosure(String),
     #[error("responder {responder}: {detail}")]
     InsufficientBalance {
         responder: ResponderId,
@@ -70,6 +72,7 @@ impl CommandError {
             CommandError::Invalid(_) => "invalid",
             CommandError::LastPeopleOperator(_) => "last_people_operator",
             CommandError::InsufficientBalance { .. } => "insufficient_balance",
+            CommandError::UnknownClosure(_) => "unknown_closure",
         }
     }
 }

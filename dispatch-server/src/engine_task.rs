@@ -79,9 +79,16 @@ pub trait EngineCore: SansIo + Send + 'static {
     fn has_live_sessions(&self) -> bool {
         false
     }
+    /// The road closures laid, with the lines they cover.
+    fn road_closures(&self) -> Vec<dispatch_core::closures::ClosureView> {
+        Vec::new()
+    }
 }
 
 impl EngineCore for Engine {
+    fn road_closures(&self) -> Vec<dispatch_core::closures::ClosureView> {
+        Engine::road_closures(self)
+    }
     fn last_seq(&self) -> u64 {
         Engine::last_seq(self)
     }
@@ -370,6 +377,10 @@ pub enum Request {
         id: ResponderId,
         reply: oneshot::Sender<Option<Value>>,
     },
+    /// The road closures laid (holding or waiting for their window).
+    Closures {
+        reply: oneshot::Sender<Vec<dispatch_core::closures::ClosureView>>,
+    },
     Candidates {
         id: IncidentId,
         limit: usize,
@@ -536,6 +547,16 @@ impl EngineHandle {
     pub async fn time_bank(&self, id: ResponderId) -> Result<Option<Value>, Refusal> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::TimeBank { id, reply }).await?;
+        rx.await
+            .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
+    }
+
+    /// The road closures laid, with the lines they cover.
+    pub async fn road_closures(
+        &self,
+    ) -> Result<Vec<dispatch_core::closures::ClosureView>, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Closures { reply }).await?;
         rx.await
             .map_err(|_| Refusal::Unavailable("the engine stopped".into()))
     }
@@ -878,6 +899,9 @@ impl EngineTask {
             }
             Request::TimeBank { id, reply } => {
                 let _ = reply.send(self.engine.time_bank_json(&id));
+            }
+            Request::Closures { reply } => {
+                let _ = reply.send(self.engine.road_closures());
             }
             Request::Candidates { id, limit, reply } => {
                 let _ = reply.send(self.engine.candidates_json(id, limit));

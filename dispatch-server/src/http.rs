@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::time_bank::routes())
         .merge(crate::care_plans::routes())
         .merge(crate::coverage::routes())
+        .merge(crate::closures::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth_state,
             mark_authenticated,

@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod care_plans;
+pub mod closures;
 pub mod coverage;
 pub mod disk_budget;
 pub mod engine_task;

@@ -152,9 +152,7 @@ impl Engine {
     ) -> Result<Reply, CommandError> {
         self.check_actor(&by)?;
         if !self.closures.laid.contains_key(&closure_id) {
-            return Err(CommandError::Invalid(format!(
-                "unknown road closure {closure_id:?}"
-            )));
+            return Err(CommandError::UnknownClosure(closure_id));
         }
         self.lift(now, closure_id, by, false);
         Ok(Reply::Done)

@@ -264,7 +264,7 @@ fn a_bad_closure_is_refused_and_changes_nothing() {
         by: Actor::Operator(op()),
         closure_id: "never-laid".into(),
     });
-    assert!(matches!(r, Err(CommandError::Invalid(_))), "{r:?}");
+    assert!(matches!(r, Err(CommandError::UnknownClosure(_))), "{r:?}");
     assert_eq!(sim.engine.last_seq(), seq, "no event");
     assert!(sim.engine.road_closures().is_empty());
     assert_eq!(

@@ -34,20 +34,21 @@ pub const CENTRE: LatLon = LatLon {
     lon: -51.2200,
 };
 
-/// The real Porto Alegre road network, built once per test binary.
+/// The real Porto Alegre road network (built once per test binary) as one server's travel
+/// times: each call gives its own (a server's road closures are laid on its times only).
 pub fn roads() -> Arc<dyn TravelTimes> {
-    static ROADS: OnceLock<Arc<dyn TravelTimes>> = OnceLock::new();
-    ROADS
+    static NET: OnceLock<Arc<RoadNetwork>> = OnceLock::new();
+    let net = NET
         .get_or_init(|| {
             let path = dispatch_core::testdata::porto_alegre_pbf();
             let file =
                 std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let config = RoadConfig::default();
-            let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)
+            let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &RoadConfig::default())
                 .expect("the Porto Alegre map builds");
-            Arc::new(RoadTimes::new(Arc::new(net), config.foot_kmh))
+            Arc::new(net)
         })
-        .clone()
+        .clone();
+    Arc::new(RoadTimes::new(net, RoadConfig::default().foot_kmh))
 }
 
 pub fn digest(token: &str) -> String {
