@@ -53,7 +53,10 @@ pub fn feature(v: &ClosureView) -> Value {
         .collect();
     let mut props = serde_json::to_value(&v.laid.closure).unwrap_or_default();
     if let Some(o) = props.as_object_mut() {
-        o.insert("by".into(), serde_json::to_value(&v.laid.by).unwrap_or_default());
+        o.insert(
+            "by".into(),
+            serde_json::to_value(&v.laid.by).unwrap_or_default(),
+        );
         o.insert("laid_at".into(), json!(v.laid.laid_at));
         o.insert("holding".into(), json!(v.laid.holding));
         o.insert("car_segments".into(), json!(v.car_segments));

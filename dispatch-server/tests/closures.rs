@@ -151,7 +151,10 @@ async fn a_closure_laid_over_http_reroutes_the_next_offer_and_is_lifted() {
         + 500)
         / 1000;
     assert_eq!(offer["eta_s"].as_u64(), Some(want), "{offer}");
-    assert!(want > before, "{want} s with the closure, {before} s without");
+    assert!(
+        want > before,
+        "{want} s with the closure, {before} s without"
+    );
 
     // Lifted: 204, consoles told, the list is empty.
     let (s, v) = server
@@ -196,7 +199,12 @@ async fn bad_closure_requests_are_refused_and_change_nothing() {
             "bad_field",
         ),
         ("OP1", with("ends_at", json!("tomorrow")), 400, "bad_field"),
-        ("OP1", with("ends_at", json!(now_ms() - 1000)), 422, "invalid"),
+        (
+            "OP1",
+            with("ends_at", json!(now_ms() - 1000)),
+            422,
+            "invalid",
+        ),
         (
             "OP1",
             with(
@@ -214,7 +222,12 @@ async fn bad_closure_requests_are_refused_and_change_nothing() {
             422,
             "invalid",
         ),
-        ("OP1", with("closure_id", json!("no spaces")), 422, "invalid"),
+        (
+            "OP1",
+            with("closure_id", json!("no spaces")),
+            422,
+            "invalid",
+        ),
         ("CM1", body("x", &points), 403, "missing_role"),
         ("W1", body("x", &points), 403, "forbidden"),
     ];
@@ -238,7 +251,11 @@ async fn bad_closure_requests_are_refused_and_change_nothing() {
     let (s, v) = server
         .http("DELETE", "/v1/closures/nope", Some(&token("OP1")), None)
         .await;
-    assert_eq!((s, v["code"].as_str()), (404, Some("unknown_closure")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("unknown_closure")),
+        "{v}"
+    );
     assert_eq!(closures(&server, "OP1").await["features"], json!([]));
     server.stop().await;
 }
@@ -264,7 +281,10 @@ async fn a_closure_survives_a_restart() {
 
     let server = serve_from(&args).await;
     let list = closures(&server, "OP1").await;
-    assert_eq!(list["features"][0], laid, "the same closure, drawn the same");
+    assert_eq!(
+        list["features"][0], laid,
+        "the same closure, drawn the same"
+    );
     assert_eq!(laid["properties"]["effect"]["factor"], 2.5);
     assert!(laid["properties"]["foot_segments"].as_u64().unwrap() > 0);
     server.stop().await;

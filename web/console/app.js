@@ -17,6 +17,7 @@ import { createDetail } from './incident.js';
 import { createActions } from './actions.js';
 import { createCareReport } from './care.js';
 import { createCoverage } from './coverage.js';
+import { createClosures } from './closures.js';
 import { createFilters } from './filters.js';
 import { createAlertSound } from './alert-sound.js';
 import { ConsoleSocket } from './socket.js';
@@ -112,6 +113,13 @@ const detail = createDetail($('detail'), ctx, (routes) => mapLayer && mapLayer.s
 const actions = createActions($('dialog'), ctx);
 const care = createCareReport($('dialog'), ctx);
 const coverage = createCoverage($('coverage'), $('coverage-panel'), ctx, () => map && map.invalidate());
+const closures = createClosures(
+  $('closures'),
+  $('closures-panel'),
+  ctx,
+  () => map && map.invalidate(),
+  (fn) => mapLayer && mapLayer.setClickTool(fn),
+);
 detail.onAction((action, incident) => actions.open(action, incident));
 const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, () => subscribe(false));
@@ -217,6 +225,7 @@ function onFrame(f) {
     }
     sawServerTime(f.at);
     if (store.apply(f) && Number.isFinite(f.at)) metrics.pendingAt.push(f.at);
+    closures.onEvent(f.type);
   }
 }
 
@@ -243,11 +252,13 @@ async function login(token) {
   $('logout').hidden = false;
   $('care').hidden = false;
   $('coverage').hidden = false;
+  $('closures').hidden = false;
   if (!map) {
     try {
       map = await RoadMap.create($('map'), { labels: { zoomIn: t('map.zoomIn'), zoomOut: t('map.zoomOut') } });
       mapLayer = createMapLayer(map, ctx);
       mapLayer.setBackdrop(coverage.draw);
+      mapLayer.setRoads(closures.draw);
       render();
     } catch (e) {
       $('map').textContent = t('map.failed', { message: e.message });
@@ -270,6 +281,7 @@ async function login(token) {
     },
   });
   ctx.conn.start();
+  closures.start();
 }
 
 function logout(message) {
@@ -281,6 +293,8 @@ function logout(message) {
   $('care').hidden = true;
   coverage.stop();
   $('coverage').hidden = true;
+  closures.stop();
+  $('closures').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message || '';
   $('token').focus();
@@ -300,6 +314,7 @@ function applyTexts() {
   else $('conn').textContent = t('conn.closed');
   sound.renderButton();
   coverage.render();
+  closures.render();
   filters.renderStatic();
   if (mapLayer) mapLayer.renderLegend($('legend'));
   else createMapLayer.legend($('legend'), ctx);
@@ -347,6 +362,7 @@ window.__console = {
   metrics,
   sound,
   coverage,
+  closures,
   inject: (frame) => onFrame(frame),
   get map() {
     return map;

@@ -1,7 +1,7 @@
 // What the console puts on the road map: responders (shape by kind, colour by status, moving
 // as `responder_moved` arrives), open incidents (colour by priority, the elder's id beside
 // them, a ring on the selected one and on unseen new emergencies), the selected incident's
-// assigned routes, and the legend that explains the shapes and colours.
+// assigned routes, road closures (closures.js), and the legend that explains the shapes and colours.
 
 import { isNew } from './state.js';
 
@@ -29,6 +29,8 @@ export function createMapLayer(map, ctx) {
   const labelled = []; // the selected incident's responders
   const labelledIds = new Set();
   let backdrop = null; // drawn first, under the routes (coverage.js)
+  let roadsLayer = null; // drawn over the backdrop, under the routes (closures.js)
+  let clickTool = null; // while set, a click on the map goes to it (drawing a closure)
 
   function place(m, r) {
     const shape = KIND_SHAPE[r.kind] || 'circle';
@@ -42,11 +44,13 @@ export function createMapLayer(map, ctx) {
   }
 
   map.onClick((lat, lon, hit) => {
-    if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
+    if (clickTool) clickTool(lat, lon);
+    else if (hit && hit.incidentId !== undefined) ctx.select(hit.incidentId);
   });
 
   map.setUnderlay((c, project) => {
     if (backdrop) backdrop(c, project);
+    if (roadsLayer) roadsLayer(c, project);
     for (const r of routes) {
       if (!r.points || r.points.length < 2) continue;
       c.beginPath();
@@ -171,6 +175,15 @@ export function createMapLayer(map, ctx) {
     setBackdrop(fn) {
       backdrop = fn;
       map.invalidate();
+    },
+    /** The road closures, over the backdrop and under the routes. */
+    setRoads(fn) {
+      roadsLayer = fn;
+      map.invalidate();
+    },
+    /** Clicks on the map go to `fn(lat, lon)` instead of selecting (null: back to selecting). */
+    setClickTool(fn) {
+      clickTool = fn;
     },
     renderLegend(el) {
       legend(el, ctx);

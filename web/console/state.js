@@ -266,6 +266,9 @@ const FOLD = {
     }
   },
   alert_joined() {},
+  // road closures: the map's closure layer fetches them again (closures.js)
+  road_closed() {},
+  road_reopened() {},
   time_bank_credited() {},
   time_bank_redeemed() {},
   checked_in() {},

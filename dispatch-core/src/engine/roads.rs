@@ -103,15 +103,12 @@ impl Engine {
         }
         let segs = resolve(&net, &closure);
         if segs.iter().all(Vec::is_empty) {
+            let modes: Vec<&str> = closure.modes.iter().map(|&m| mode_name(m)).collect();
             return Err(CommandError::Invalid(format!(
-                "closure {} covers no road on this map for {}",
+                "closure {} covers no road of this map travelled {}: draw a line along a road, \
+                 name its OSM ways, or give an area that holds roads",
                 closure.closure_id,
-                closure
-                    .modes
-                    .iter()
-                    .map(|&m| mode_name(m))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                modes.join(" or ")
             )));
         }
         let holding = closure.is_active(now);

@@ -166,8 +166,9 @@ fn scale(ms: u32, permille: u32) -> u32 {
 pub enum ClosureArea {
     /// Whole OSM ways by id.
     Ways { ids: Vec<i64> },
-    /// A line drawn along the road: every segment lying within `width_m / 2` of it along its
-    /// whole length (a street crossing the line is not caught, a stretch along it is).
+    /// A line drawn along the road: every segment lying along it, mostly within `width_m / 2`
+    /// and in its direction (a stretch drawn over part of a long segment catches it; a street
+    /// crossing the line is not caught).
     Line {
         points: Vec<LatLon>,
         #[serde(default = "default_line_width_m")]
@@ -246,12 +247,7 @@ impl ProfileGraph {
             ClosureArea::Line { points, width_m } => {
                 let line: Vec<[f64; 2]> = points.iter().map(|p| projection.to_xy(*p)).collect();
                 let half = width_m / 2.0;
-                Box::new(move |s: &Segment| {
-                    let (a, b) = (xy(s.a), xy(s.b));
-                    [a, mid(a, b), b]
-                        .iter()
-                        .all(|p| distance_to_line(*p, &line) <= half)
-                })
+                Box::new(move |s: &Segment| along(xy(s.a), xy(s.b), &line, half))
             }
             ClosureArea::Polygon { points } => {
                 let ring: Vec<[f64; 2]> = points.iter().map(|p| projection.to_xy(*p)).collect();
@@ -531,10 +527,40 @@ impl ProfileGraph {
     }
 }
 
-/// Distance from a point to a polyline, in the projection's metres.
-fn distance_to_line(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
+/// Whether the segment `a`–`b` lies along the drawn line: most of it (3 of 5 points spread
+/// along it) within `half` of the line, and running within 35° of the line's direction there.
+/// A stretch drawn over part of a long segment catches it; a street crossing the line does not.
+fn along(a: [f64; 2], b: [f64; 2], line: &[[f64; 2]], half: f64) -> bool {
+    let at = |t: f64| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    let near = [0.0, 0.25, 0.5, 0.75, 1.0]
+        .iter()
+        .filter(|&&t| distance_to_line(at(t), line).0 <= half)
+        .count();
+    if near < 3 {
+        return false;
+    }
+    let (_, piece) = distance_to_line(at(0.5), line);
+    let (u, v) = (
+        [b[0] - a[0], b[1] - a[1]],
+        [
+            line[piece + 1][0] - line[piece][0],
+            line[piece + 1][1] - line[piece][1],
+        ],
+    );
+    let (lu, lv) = (u[0].hypot(u[1]), v[0].hypot(v[1]));
+    if lu == 0.0 || lv == 0.0 {
+        return true;
+    }
+    let sin = (u[0] * v[1] - u[1] * v[0]).abs() / (lu * lv);
+    sin <= 35f64.to_radians().sin()
+}
+
+/// Distance from a point to a polyline, in the projection's metres, and the index of the
+/// nearest piece.
+fn distance_to_line(p: [f64; 2], line: &[[f64; 2]]) -> (f64, usize) {
     line.windows(2)
-        .map(|w| {
+        .enumerate()
+        .map(|(i, w)| {
             let (a, b) = (w[0], w[1]);
             let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
             let len2 = dx * dx + dy * dy;
@@ -544,9 +570,12 @@ fn distance_to_line(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
                 (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0)
             };
             let (x, y) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
-            (x * x + y * y).sqrt()
+            ((x * x + y * y).sqrt(), i)
         })
-        .fold(f64::INFINITY, f64::min)
+        .fold(
+            (f64::INFINITY, 0),
+            |best, d| if d.0 < best.0 { d } else { best },
+        )
 }
 
 /// Whether a point is inside a ring (even-odd rule).

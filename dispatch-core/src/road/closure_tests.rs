@@ -278,6 +278,18 @@ fn lines_and_polygons_catch_the_roads_they_cover() {
     // Only a stretch of it: one segment.
     let part = g.segments_in(&along(&[(0.0, 0.0009), (0.0, 0.0018)]), proj);
     assert_eq!(part.len(), 1);
+    // Over two thirds of that segment only: still that one.
+    assert_eq!(
+        g.segments_in(&along(&[(0.0, 0.0009), (0.0, 0.0015)]), proj),
+        part
+    );
+    // Across the row, along the second column's street: its own segments, not the row's.
+    let across = g.segments_in(&along(&[(-0.0002, 0.0009), (0.0011, 0.0009)]), proj);
+    let column = g.segments_in(&ClosureArea::Ways { ids: vec![201] }, proj);
+    assert!(
+        !across.is_empty() && across.iter().all(|s| column.contains(s)),
+        "{across:?}"
+    );
     // A polygon round the middle crossing: the four segments meeting there at least.
     let square = ClosureArea::Polygon {
         points: vec![

@@ -76,7 +76,10 @@ fn oracle_ms(from: LatLon, to: LatLon, area: &ClosureArea) -> u64 {
             .map(|s| (s, Effect::Closed)),
     );
     let (f, t) = (g.snap(from).unwrap(), g.snap(to).unwrap());
-    let off = self::times().route(TravelMode::Car, from, to).unwrap().duration_ms
+    let off = self::times()
+        .route(TravelMode::Car, from, to)
+        .unwrap()
+        .duration_ms
         - g.route(&f, &t).unwrap().duration_ms;
     g.route_dijkstra_with(&f, &t, &ov).unwrap().duration_ms + off
 }
