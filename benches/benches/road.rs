@@ -1,11 +1,15 @@
 //! Road layer benchmarks on Porto Alegre: graph build, CH preparation, one route (snapping and
 //! path included) per profile with p50/p99, Dijkstra vs CH in the same run, many-to-one
-//! 1 → 1,000, and the memory of the prepared graphs. Each asserts a checksum of its result.
+//! 1 → 1,000, the same under a road closure (laying it, routes and sweeps on the changed
+//! weights), and the memory of the prepared graphs. Each asserts a checksum of its result.
 //! Figures and the command are in `benches/README.md`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use dispatch_core::geo::LatLon;
-use dispatch_core::road::{ImportedRoads, Profile, ProfileGraph, RoadConfig, RoadNetwork};
+use dispatch_core::road::{
+    ClosureArea, Effect, ImportedRoads, Profile, ProfileGraph, ProfileOverlay, RoadConfig,
+    RoadNetwork,
+};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -220,6 +224,113 @@ fn bench_road(c: &mut Criterion) {
             });
         }
         group.finish();
+
+        // Roads that change: a line closure along the middle of a long route (a main road
+        // for cars), laid as an operator lays it, then routes and 1 → 1,000 sweeps on the
+        // changed weights, checked against Dijkstra on them.
+        let (a, b) = (0..PAIRS)
+            .map(|i| (from[i], to[i]))
+            .max_by_key(|&(a, b)| route_ms(g, a, b))
+            .unwrap();
+        let (sa, sb) = (g.snap(a).unwrap(), g.snap(b).unwrap());
+        let path = g.route(&sa, &sb).unwrap().path;
+        let n = path.len();
+        let area = ClosureArea::Line {
+            points: path[n / 3..2 * n / 3].to_vec(),
+            width_m: 20.0,
+        };
+        let lay = || {
+            ProfileOverlay::new(
+                g.segments_in(&area, net.projection())
+                    .into_iter()
+                    .map(|s| (s, Effect::Closed)),
+            )
+        };
+        let t0 = Instant::now();
+        let ov = lay();
+        let laid = t0.elapsed();
+        let t0 = Instant::now();
+        let first = g.times_to_with(&sources, &targets[0], &ov);
+        let first_sweep = t0.elapsed();
+        assert_eq!(
+            first[0],
+            g.route_dijkstra_with(&sources[0], &targets[0], &ov)
+                .map(|r| r.duration_ms as u32)
+        );
+        let fallbacks = (0..200)
+            .filter(|&i| {
+                let (f, t) = (g.snap(from[i]).unwrap(), g.snap(to[i]).unwrap());
+                g.route_with(&f, &t, &ov).map(|r| r.duration_ms)
+                    != g.route(&f, &t).map(|r| r.duration_ms)
+            })
+            .count();
+        println!(
+            "closure {p}: {} segments closed along {:.1} km; resolving the line and building the overlay {:.2} ms; first 1 -> 1,000 sweep after it {:.2} ms; {fallbacks} of 200 random routes changed by it",
+            ov.len(),
+            path.windows(2)
+                .skip(n / 3)
+                .take(n / 3)
+                .map(|w| dispatch_core::geo::haversine_m(w[0], w[1]))
+                .sum::<f64>()
+                / 1000.0,
+            laid.as_secs_f64() * 1e3,
+            first_sweep.as_secs_f64() * 1e3,
+        );
+        let closed_expected: Vec<u64> = targets
+            .iter()
+            .map(|t| {
+                // A stretch closed may cut a dead end off: unreachable counts 0.
+                sources[..3]
+                    .iter()
+                    .map(|s| {
+                        g.route_dijkstra_with(s, t, &ov)
+                            .map_or(0, |r| r.duration_ms)
+                    })
+                    .sum()
+            })
+            .collect();
+        let closed_route: u64 = (0..PAIRS)
+            .map(|i| {
+                let (f, t) = (g.snap(from[i]).unwrap(), g.snap(to[i]).unwrap());
+                g.route_dijkstra_with(&f, &t, &ov)
+                    .map_or(0, |r| r.duration_ms)
+            })
+            .sum();
+        let mut group = c.benchmark_group(format!("road_closure_{p}"));
+        group.bench_function("lay_line_closure", |b| b.iter(|| lay().len()));
+        let mut i = 0;
+        let mut sum = 0;
+        group.bench_function("route_with_closure", |b| {
+            b.iter(|| {
+                i = (i + 1) % PAIRS;
+                let (f, t) = (g.snap(from[i]).unwrap(), g.snap(to[i]).unwrap());
+                let ms = g.route_with(&f, &t, &ov).map_or(0, |r| r.duration_ms);
+                sum += ms;
+                ms
+            })
+        });
+        let check: u64 = (0..PAIRS)
+            .map(|i| {
+                let (f, t) = (g.snap(from[i]).unwrap(), g.snap(to[i]).unwrap());
+                g.route_with(&f, &t, &ov).map_or(0, |r| r.duration_ms)
+            })
+            .sum();
+        assert_eq!(
+            check, closed_route,
+            "routes under the closure equal Dijkstra's"
+        );
+        let mut k = 0;
+        group.bench_function("1_to_1000_with_closure", |b| {
+            b.iter(|| {
+                k = (k + 1) % targets.len();
+                let times = g.times_to_with(&sources, &targets[k], &ov);
+                let check: u64 = times[..3].iter().map(|x| x.map_or(0, u64::from)).sum();
+                assert_eq!(check, closed_expected[k]);
+                times
+            })
+        });
+        group.finish();
+        black_box(sum);
     }
 }
 

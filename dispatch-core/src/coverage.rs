@@ -15,7 +15,7 @@
 use crate::geo::LatLon;
 use crate::ids::{ElderId, GridId, ResponderId};
 use crate::model::TravelMode;
-use crate::road::{Profile, Reach, RoadNetwork, Snapped, SourceField};
+use crate::road::{Profile, Reach, RoadNetwork, RoadOverlay, Snapped, SourceField};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -225,6 +225,8 @@ pub struct Coverage {
     /// Scratch: the sync each elder was last read again in.
     seen: Vec<u64>,
     syncs: u64,
+    /// The road closures the ETAs honour ([`Self::set_overlay`]).
+    overlay: Arc<RoadOverlay>,
 }
 
 impl Coverage {
@@ -244,7 +246,28 @@ impl Coverage {
             next_number: 0,
             seen: Vec::new(),
             syncs: 0,
+            overlay: Arc::default(),
         }
+    }
+
+    /// Lays road closures (the engine's, [`crate::engine::Engine::road_overlay`]) under the
+    /// ETAs, as the ranking does. The same overlay again changes nothing; another rebuilds
+    /// every group's field from the responders held (a closure is rare; each field is one
+    /// Dijkstra per responder within the circle).
+    pub fn set_overlay(&mut self, overlay: Arc<RoadOverlay>) -> SyncStats {
+        if Arc::ptr_eq(&self.overlay, &overlay) {
+            return SyncStats::default();
+        }
+        self.overlay = overlay;
+        let mut sources: Vec<CoverSource> = self.held.drain().map(|(_, h)| h.source).collect();
+        sources.sort_by(|a, b| a.id.cmp(&b.id));
+        self.groups.clear();
+        self.group_of.clear();
+        for e in &mut self.elders {
+            e.community_ms = None;
+            e.ambulance_ms = None;
+        }
+        self.update(&sources, &[])
     }
 
     /// Every elder with their ETAs, in the order last given to [`Self::set_elders`].
@@ -413,7 +436,11 @@ impl Coverage {
                 self.groups.push(Group {
                     key,
                     factor,
-                    field: SourceField::new(g, horizon),
+                    field: SourceField::with_overlay(
+                        g,
+                        horizon,
+                        self.overlay.profile(profile).clone(),
+                    ),
                     moved: HashMap::new(),
                     best: vec![NO_ETA; self.elders.len()],
                 });
@@ -519,7 +546,8 @@ impl Coverage {
             return Vec::new();
         };
         let horizon = within_ms as f64 / s.time_factor.max(1e-9) + 1.0;
-        let mut field = SourceField::new(g, horizon);
+        let mut field =
+            SourceField::with_overlay(g, horizon, self.overlay.profile(profile).clone());
         let mut vertices = Vec::new();
         field.insert(
             g,

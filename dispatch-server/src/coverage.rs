@@ -39,6 +39,8 @@ pub struct CoverageInput {
     pub sources: Vec<CoverSource>,
     /// The elders and their version, when the version differs from the one the task knows.
     pub elders: Option<(u64, Vec<CoverElder>)>,
+    /// The road closures laid now (the same `Arc` until they change).
+    pub overlay: Arc<dispatch_core::road::RoadOverlay>,
 }
 
 /// The latest coverage, shared by the task (writer) and the HTTP handler (reader).
@@ -104,6 +106,9 @@ fn update(cell: &CoverageCell, input: CoverageInput) {
     if let Some((_, elders)) = input.elders {
         latest.coverage.set_elders(elders);
     }
+    // Closures first: a new overlay rebuilds the fields from the responders held, and the
+    // sync then applies who came, went or moved.
+    latest.coverage.set_overlay(input.overlay);
     let stats = latest.coverage.sync(&input.sources);
     latest.at = input.now;
     let summary = latest.coverage.summary();

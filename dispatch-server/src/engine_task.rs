@@ -127,6 +127,7 @@ impl EngineCore for Engine {
             now,
             sources: self.coverage_sources(now),
             elders: (version != known_elders).then(|| (version, self.coverage_elders())),
+            overlay: self.road_overlay(),
         })
     }
     fn incident_meta(&self, id: IncidentId) -> Option<Meta> {

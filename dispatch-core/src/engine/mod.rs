@@ -315,7 +315,7 @@ impl Engine {
         let roster = Roster::from_file(state.roster, &|_| Ok(()))
             .expect("a roster saved by the engine is valid");
         let net = roads.road_network();
-        let engine = Engine {
+        let mut engine = Engine {
             projection: roads.projection(),
             roads,
             config,

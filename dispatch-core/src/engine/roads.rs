@@ -14,6 +14,8 @@ use crate::road::{Profile, ProfileOverlay, RoadOverlay};
 #[derive(Debug, Clone, Default)]
 pub(super) struct Closures {
     laid: BTreeMap<String, (LaidClosure, [Vec<u32>; 2])>,
+    /// The overlay of those that hold, as last laid (shared with live coverage).
+    overlay: Arc<RoadOverlay>,
 }
 
 fn index(p: Profile) -> usize {
@@ -50,7 +52,10 @@ impl Closures {
                 (l.closure.closure_id.clone(), (l, segs))
             })
             .collect();
-        Closures { laid }
+        Closures {
+            laid,
+            overlay: Arc::default(),
+        }
     }
 
     pub(super) fn to_saved(&self) -> Vec<LaidClosure> {
@@ -76,8 +81,15 @@ impl Closures {
 
 impl Engine {
     /// Lays the closures that hold over the travel times (after any change to them).
-    pub(super) fn lay_closures(&self) {
-        self.roads.set_overlay(Arc::new(self.closures.overlay()));
+    pub(super) fn lay_closures(&mut self) {
+        self.closures.overlay = Arc::new(self.closures.overlay());
+        self.roads.set_overlay(self.closures.overlay.clone());
+    }
+
+    /// The road closures laid over the travel times now (live coverage honours them too).
+    /// The same `Arc` until the closures that hold change.
+    pub fn road_overlay(&self) -> Arc<RoadOverlay> {
+        self.closures.overlay.clone()
     }
 
     /// `close_road`: lays (or replaces) a closure. Refused, changing nothing, when it is

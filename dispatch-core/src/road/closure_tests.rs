@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-fn random_overlay(rng: &mut rand_chacha::ChaCha8Rng, segments: usize) -> ProfileOverlay {
+pub(super) fn random_overlay(rng: &mut rand_chacha::ChaCha8Rng, segments: usize) -> ProfileOverlay {
     let n = rng.random_range(1..=segments.clamp(1, 6));
     ProfileOverlay::new((0..n).map(|_| {
         let s = rng.random_range(0..segments as u32);

@@ -16,7 +16,8 @@
 //! removal relies on) and the incremental field equals the one built from scratch (the
 //! property tests compare them).
 
-use super::graph::BaseGraph;
+use super::closure::ProfileOverlay;
+use super::graph::{BaseGraph, NO_ARC};
 use super::snap::{self, Snapped};
 use super::ProfileGraph;
 use std::cmp::Reverse;
@@ -88,11 +89,6 @@ impl InArcs {
         let r = self.first[v as usize] as usize..self.first[v as usize + 1] as usize;
         r.map(|i| (self.tail[i], self.ms[i], self.seg[i]))
     }
-
-    fn of(&self, v: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let r = self.first[v as usize] as usize..self.first[v as usize + 1] as usize;
-        r.map(|i| (self.tail[i], self.ms[i]))
-    }
 }
 
 /// See the module documentation.
@@ -108,12 +104,21 @@ pub struct SourceField {
     /// along it without touching a vertex).
     on_segment: HashMap<u32, Vec<u32>>,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// The road closures its times honour (fixed for the field's life: a new overlay is a
+    /// new field).
+    overlay: ProfileOverlay,
 }
 
 impl SourceField {
     /// An empty field on `g` keeping times up to `horizon_ms` (a source's off-road offset
     /// included); vertices further from every source hold nothing.
     pub fn new(g: &ProfileGraph, horizon_ms: f64) -> SourceField {
+        SourceField::with_overlay(g, horizon_ms, ProfileOverlay::none())
+    }
+
+    /// [`Self::new`] on the weights as `overlay` changes them (road closures): the times
+    /// [`ProfileGraph::route_with`] gives.
+    pub fn with_overlay(g: &ProfileGraph, horizon_ms: f64, overlay: ProfileOverlay) -> SourceField {
         let n = g.base.vertex_count();
         SourceField {
             cap: (horizon_ms.max(0.0) * UNIT as f64).ceil() as u64,
@@ -123,6 +128,7 @@ impl SourceField {
             at_vertex: HashMap::new(),
             on_segment: HashMap::new(),
             heap: BinaryHeap::new(),
+            overlay,
         }
     }
 
@@ -160,7 +166,7 @@ impl SourceField {
             },
         );
         self.on_segment.entry(at.segment).or_default().push(id);
-        for seed in snap::source_seeds(g.segment(&at), at.frac).iter().flatten() {
+        for seed in self.seeds(g, &at).iter().flatten() {
             self.at_vertex.entry(seed.node).or_default().push(id);
             self.offer(seed.node, offset + u64::from(seed.ms) * UNIT, id);
         }
@@ -173,7 +179,7 @@ impl SourceField {
         let Some(src) = self.sources.remove(&id) else {
             return false;
         };
-        let seeds = snap::source_seeds(g.segment(&src.snapped), src.snapped.frac);
+        let seeds = self.seeds(g, &src.snapped);
         detach(&mut self.on_segment, src.snapped.segment, id);
         for seed in seeds.iter().flatten() {
             detach(&mut self.at_vertex, seed.node, id);
@@ -201,8 +207,9 @@ impl SourceField {
         // Fill it again: from its border, and from the sources seeded inside it.
         let inn = g.in_arcs();
         for &v in &cell {
-            for (u, ms) in inn.of(v) {
-                if self.owner[u as usize] != NONE {
+            for (u, ms, s) in inn.with_segments(v) {
+                let ms = self.overlay.through(s, ms);
+                if self.owner[u as usize] != NONE && ms != NO_ARC {
                     let k = self.key[u as usize] + u64::from(ms) * UNIT;
                     self.offer(v, k, self.owner[u as usize]);
                 }
@@ -214,7 +221,7 @@ impl SourceField {
                 .flatten()
                 .flat_map(|&s| {
                     let other = self.sources[&s];
-                    snap::source_seeds(g.segment(&other.snapped), other.snapped.frac)
+                    self.seeds(g, &other.snapped)
                         .into_iter()
                         .flatten()
                         .filter(move |x| x.node == v)
@@ -237,7 +244,8 @@ impl SourceField {
             return;
         }
         let seg = g.segment(target);
-        for t in snap::target_seeds(seg, target.frac).iter().flatten() {
+        let ends = self.overlay.partial(target.segment, seg);
+        for t in snap::target_seeds(&ends, target.frac).iter().flatten() {
             let o = self.owner[t.node as usize];
             if o != NONE {
                 let path = (self.key[t.node as usize] - self.sources[&o].offset) / UNIT;
@@ -248,9 +256,10 @@ impl SourceField {
             }
         }
         if let Some(ids) = self.on_segment.get(&target.segment) {
+            let along = self.overlay.whole(target.segment, seg);
             for &s in ids {
                 let from = self.sources[&s].snapped.frac;
-                if let Some(ms) = snap::same_segment_ms(seg, from, target.frac) {
+                if let Some(ms) = snap::same_segment_ms(&along, from, target.frac) {
                     out.push(Reach { source: s, ms });
                 }
             }
@@ -287,10 +296,20 @@ impl SourceField {
             }
             changed.push(v);
             for a in base.out_arcs(v) {
-                let w = base.out_head[a];
-                self.offer(w, k + u64::from(base.out_ms[a]) * UNIT, id);
+                let (w, ms) = (
+                    base.out_head[a],
+                    self.overlay.through(base.out_seg[a], base.out_ms[a]),
+                );
+                if ms != NO_ARC {
+                    self.offer(w, k + u64::from(ms) * UNIT, id);
+                }
             }
         }
+    }
+
+    /// The vertices a source at `at` reaches first, on the field's weights.
+    fn seeds(&self, g: &ProfileGraph, at: &Snapped) -> snap::Seeds {
+        snap::source_seeds(&self.overlay.partial(at.segment, g.segment(at)), at.frac)
     }
 }
 

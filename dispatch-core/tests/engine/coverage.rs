@@ -11,9 +11,10 @@ use dispatch_core::ids::{ElderId, GridId, ResponderId};
 use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::model::{Availability, ResponderKind, TravelMode};
 use dispatch_core::policy::PolicyConfig;
-use dispatch_core::road::{Profile, RoadConfig};
+use dispatch_core::road::{ClosureArea, Effect, Profile, ProfileOverlay, RoadConfig, RoadOverlay};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 fn random_sources(rng: &mut ChaCha8Rng, n: usize, spread_m: f64) -> Vec<CoverSource> {
     let foot_kmh = RoadConfig::default().foot_kmh;
@@ -113,6 +114,73 @@ fn coverage_etas_are_the_rankings_on_porto_alegre() {
         .count() as u64;
     assert!(on_roads > 250, "{on_roads}");
     assert_eq!(s.community_responders + s.ambulances, on_roads);
+}
+
+/// Road closures laid under coverage: its ETAs are the ranking's on the changed weights (the
+/// same overlay laid on the ranking's times), some elders fall out of the 3-minute circle,
+/// and lifting the closures brings every ETA back.
+#[test]
+fn coverage_honours_road_closures_as_the_ranking_does() {
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    let net = porto_alegre_net();
+    let times = RoadTimes::new(net.clone(), RoadConfig::default().foot_kmh);
+    let sources = random_sources(&mut rng, 200, 1_500.0);
+    let elders = random_elders(&mut rng, 200, 1_500.0);
+    let mut cov = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
+    cov.set_elders(elders);
+    cov.sync(&sources);
+    let before: Vec<(Option<u64>, Option<u64>)> = cov
+        .elders()
+        .iter()
+        .map(|e| (e.community_ms, e.ambulance_ms))
+        .collect();
+    // A flood over a 1 km square in the middle: closed to cars and walkers alike.
+    let square = ClosureArea::Polygon {
+        points: vec![
+            at(-500.0, -500.0),
+            at(500.0, -500.0),
+            at(500.0, 500.0),
+            at(-500.0, 500.0),
+        ],
+    };
+    let of = |p: Profile| {
+        ProfileOverlay::new(
+            net.profile(p)
+                .segments_in(&square, net.projection())
+                .into_iter()
+                .map(|s| (s, Effect::Closed)),
+        )
+    };
+    let flood = Arc::new(RoadOverlay {
+        car: of(Profile::Car),
+        foot: of(Profile::Foot),
+    });
+    assert!(flood.car.len() > 50 && flood.foot.len() > 50);
+    times.set_overlay(flood.clone());
+    cov.set_overlay(flood.clone());
+    assert_eq!(
+        cov.set_overlay(flood.clone()).added,
+        0,
+        "the same overlay again: nothing"
+    );
+    let mut worse = 0;
+    for (e, was) in cov.elders().iter().zip(&before) {
+        let c = best(&times, &sources, CoverKind::Community, e.elder.home);
+        let a = best(&times, &sources, CoverKind::Ambulance, e.elder.home);
+        assert_eq!(e.community_ms, c, "{}: community", e.elder.id);
+        assert_eq!(e.ambulance_ms, a, "{}: ambulance", e.elder.id);
+        worse += usize::from((c, a) != *was);
+    }
+    assert!(worse > 20, "{worse} elders' ETAs changed");
+    // Lifted: back to the ETAs before, exactly.
+    let none = Arc::new(RoadOverlay::default());
+    cov.set_overlay(none);
+    let after: Vec<(Option<u64>, Option<u64>)> = cov
+        .elders()
+        .iter()
+        .map(|e| (e.community_ms, e.ambulance_ms))
+        .collect();
+    assert_eq!(after, before);
 }
 
 /// Plain Dijkstra (the road layer's oracle, no hierarchy, no sweep) agrees on a sample.
