@@ -247,13 +247,32 @@ impl ProfileGraph {
             ClosureArea::Line { points, width_m } => {
                 let line: Vec<[f64; 2]> = points.iter().map(|p| projection.to_xy(*p)).collect();
                 let half = width_m / 2.0;
-                Box::new(move |s: &Segment| along(xy(s.a), xy(s.b), &line, half))
+                // Only the pieces of the line whose box, widened by `half`, meets a segment's
+                // box can be near it: the others cost a box test, not a distance.
+                let pieces: Vec<Bounds> = line
+                    .windows(2)
+                    .map(|w| Bounds::of(w).widened(half))
+                    .collect();
+                let bounds = Bounds::of(&line).widened(half);
+                Box::new(move |s: &Segment| {
+                    let (a, b) = (xy(s.a), xy(s.b));
+                    let sb = Bounds::of(&[a, b]);
+                    if !bounds.meets(&sb) {
+                        return false;
+                    }
+                    let near: Vec<usize> = (0..pieces.len())
+                        .filter(|&i| pieces[i].meets(&sb))
+                        .collect();
+                    !near.is_empty() && along(a, b, &line, &near, half)
+                })
             }
             ClosureArea::Polygon { points } => {
                 let ring: Vec<[f64; 2]> = points.iter().map(|p| projection.to_xy(*p)).collect();
+                let bounds = Bounds::of(&ring);
                 Box::new(move |s: &Segment| {
                     let (a, b) = (xy(s.a), xy(s.b));
-                    [a, mid(a, b), b].iter().any(|p| inside(*p, &ring))
+                    bounds.meets(&Bounds::of(&[a, b]))
+                        && [a, mid(a, b), b].iter().any(|p| inside(*p, &ring))
                 })
             }
         };
@@ -530,16 +549,18 @@ impl ProfileGraph {
 /// Whether the segment `a`–`b` lies along the drawn line: most of it (3 of 5 points spread
 /// along it) within `half` of the line, and running within 35° of the line's direction there.
 /// A stretch drawn over part of a long segment catches it; a street crossing the line does not.
-fn along(a: [f64; 2], b: [f64; 2], line: &[[f64; 2]], half: f64) -> bool {
+/// `pieces`: the indices of the line's pieces that may be near the segment (the others are
+/// further than `half` from all of it).
+fn along(a: [f64; 2], b: [f64; 2], line: &[[f64; 2]], pieces: &[usize], half: f64) -> bool {
     let at = |t: f64| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
     let near = [0.0, 0.25, 0.5, 0.75, 1.0]
         .iter()
-        .filter(|&&t| distance_to_line(at(t), line).0 <= half)
+        .filter(|&&t| distance_to_line(at(t), line, pieces).0 <= half)
         .count();
     if near < 3 {
         return false;
     }
-    let (_, piece) = distance_to_line(at(0.5), line);
+    let (_, piece) = distance_to_line(at(0.5), line, pieces);
     let (u, v) = (
         [b[0] - a[0], b[1] - a[1]],
         [
@@ -555,13 +576,47 @@ fn along(a: [f64; 2], b: [f64; 2], line: &[[f64; 2]], half: f64) -> bool {
     sin <= 35f64.to_radians().sin()
 }
 
-/// Distance from a point to a polyline, in the projection's metres, and the index of the
-/// nearest piece.
-fn distance_to_line(p: [f64; 2], line: &[[f64; 2]]) -> (f64, usize) {
-    line.windows(2)
-        .enumerate()
-        .map(|(i, w)| {
-            let (a, b) = (w[0], w[1]);
+/// An axis-aligned box in the projection's metres.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    min: [f64; 2],
+    max: [f64; 2],
+}
+
+impl Bounds {
+    fn of(points: &[[f64; 2]]) -> Bounds {
+        let mut b = Bounds {
+            min: [f64::INFINITY; 2],
+            max: [f64::NEG_INFINITY; 2],
+        };
+        for p in points {
+            for k in 0..2 {
+                b.min[k] = b.min[k].min(p[k]);
+                b.max[k] = b.max[k].max(p[k]);
+            }
+        }
+        b
+    }
+
+    fn widened(self, by: f64) -> Bounds {
+        Bounds {
+            min: [self.min[0] - by, self.min[1] - by],
+            max: [self.max[0] + by, self.max[1] + by],
+        }
+    }
+
+    fn meets(&self, o: &Bounds) -> bool {
+        (0..2).all(|k| self.min[k] <= o.max[k] && o.min[k] <= self.max[k])
+    }
+}
+
+/// Distance from a point to the given pieces of a polyline (piece `i` runs from point `i` to
+/// `i + 1`), in the projection's metres, and the index of the nearest piece.
+fn distance_to_line(p: [f64; 2], line: &[[f64; 2]], pieces: &[usize]) -> (f64, usize) {
+    pieces
+        .iter()
+        .map(|&i| {
+            let (a, b) = (line[i], line[i + 1]);
             let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
             let len2 = dx * dx + dy * dy;
             let t = if len2 == 0.0 {
