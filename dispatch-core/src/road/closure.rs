@@ -590,9 +590,9 @@ impl Bounds {
             max: [f64::NEG_INFINITY; 2],
         };
         for p in points {
-            for k in 0..2 {
-                b.min[k] = b.min[k].min(p[k]);
-                b.max[k] = b.max[k].max(p[k]);
+            for (k, &x) in p.iter().enumerate() {
+                b.min[k] = b.min[k].min(x);
+                b.max[k] = b.max[k].max(x);
             }
         }
         b
