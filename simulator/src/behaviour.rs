@@ -45,6 +45,11 @@ pub struct BehaviourParams {
     /// evening (16–24), virtual time (the run starts at midnight). A share that would pass
     /// 1 − `decline_share` is capped there.
     pub accept_by_hour: [f64; 3],
+    /// The share of volunteers on duty at night (00–07), by day (07–16) and in the evening
+    /// (16–24). Each volunteer's duty is drawn per day and period from the run's seed; a
+    /// volunteer due off duty while on a job goes off when it is done. Grid workers and
+    /// ambulances stay on duty all day.
+    pub on_duty_by_hour: [f64; 3],
 }
 
 impl Default for BehaviourParams {
@@ -61,12 +66,13 @@ impl Default for BehaviourParams {
             location_interval_s: 30.0,
             idle_ping_s: 240.0,
             accept_by_hour: [1.0; 3],
+            on_duty_by_hour: [1.0; 3],
         }
     }
 }
 
 /// The behaviour presets `--behaviour` names (docs/simulator.md, "Behaviour presets").
-pub const PRESETS: [&str; 2] = ["optimistic", "scquizzato2020"];
+pub const PRESETS: [&str; 3] = ["optimistic", "scquizzato2020", "mottlau2022"];
 
 impl BehaviourParams {
     /// A named preset: `optimistic` (the default above: 60 % accept within 5–25 s, all day),
@@ -77,7 +83,13 @@ impl BehaviourParams {
     /// per arrest, 3.7 / 4.8 / 1.8), 40 % of the others declining and the rest silent (an
     /// assumption: no split is published), accepting 10–70 s after the alert (median 40 s,
     /// sized so that alert to leaving home is about the published 1:45 median with the
-    /// walk out of the door).
+    /// walk out of the door). `mottlau2022`: the same day's shape as people going on and off
+    /// duty instead of a willingness that changes by the hour (the Danish acceptors per
+    /// arrest, Mottlau et al. 2022): 30 % of volunteers on duty at night, 60 % by day, 78 % in
+    /// the evening, and those on duty accepting 40 % of offers (declining 24 %, silent for
+    /// the rest), so that by day 0.60 × 0.40 = 24 % of all volunteers would accept, as
+    /// published (docs/research/volunteer-behaviour.md, 2.6: the split is a modelling
+    /// choice).
     pub fn preset(name: &str) -> Option<BehaviourParams> {
         match name {
             "optimistic" => Some(BehaviourParams::default()),
@@ -89,19 +101,67 @@ impl BehaviourParams {
                 accept_by_hour: [0.49, 1.0, 1.30],
                 ..BehaviourParams::default()
             }),
+            "mottlau2022" => Some(BehaviourParams {
+                accept_share: 0.40,
+                decline_share: 0.24,
+                accept_delay_s: (10.0, 70.0),
+                decline_delay_s: (5.0, 40.0),
+                on_duty_by_hour: [0.30, 0.60, 0.78],
+                ..BehaviourParams::default()
+            }),
             _ => None,
         }
     }
 
     /// The accept share at `now` (virtual time).
     pub fn accept_share_at(&self, now: Timestamp) -> f64 {
-        let hour = (now.0 / 3_600_000).rem_euclid(24);
-        let m = match hour {
-            0..=6 => self.accept_by_hour[0],
-            7..=15 => self.accept_by_hour[1],
-            _ => self.accept_by_hour[2],
-        };
+        let m = self.accept_by_hour[period_of(now)];
         (self.accept_share * m).clamp(0.0, (1.0 - self.decline_share).max(0.0))
+    }
+
+    /// Whether volunteer `id` is on duty in the period holding `at` (drawn from `seed`, the
+    /// day and the period: the same in every run of that seed).
+    pub fn on_duty(&self, seed: u64, id: &ResponderId, at: Timestamp) -> bool {
+        let share = self.on_duty_by_hour[period_of(at)];
+        if share >= 1.0 {
+            return true;
+        }
+        let day = at.0.div_euclid(DAY_MS).to_le_bytes();
+        let period = [period_of(at) as u8];
+        let mut rng = keyed_rng(seed, &[b"duty", id.as_str().as_bytes(), &day, &period]);
+        rng.random::<f64>() < share
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Where the periods begin, in hours of the day.
+const PERIOD_STARTS_H: [i64; 3] = [0, 7, 16];
+
+/// The period of the day holding `at`: 0 night (00–07), 1 day (07–16), 2 evening (16–24).
+fn period_of(at: Timestamp) -> usize {
+    let hour = (at.0 / HOUR_MS).rem_euclid(24);
+    PERIOD_STARTS_H
+        .iter()
+        .rposition(|&h| hour >= h)
+        .unwrap_or(0)
+}
+
+/// The period boundaries after `from` up to `to` (virtual time).
+fn period_starts(from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
+    let mut out = Vec::new();
+    let mut day = from.0.div_euclid(DAY_MS);
+    loop {
+        for h in PERIOD_STARTS_H {
+            let t = Timestamp(day * DAY_MS + h * HOUR_MS);
+            if t > to {
+                return out;
+            }
+            if t > from {
+                out.push(t);
+            }
+        }
+        day += 1;
     }
 }
 
@@ -159,6 +219,11 @@ enum Action {
     OnDuty {
         responder: usize,
     },
+    /// A volunteer's duty changes at a period's start.
+    Duty {
+        responder: usize,
+        on: bool,
+    },
     Alert(usize),
     CancelAlert(usize),
     Reply {
@@ -193,6 +258,8 @@ struct Responder {
     /// Bumped whenever a trip starts or is abandoned, so stale moves are skipped.
     trip: u64,
     incident: Option<IncidentId>,
+    /// Due off duty while on a job: goes off when it is done.
+    off_after_job: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -240,14 +307,44 @@ impl SimWorld {
                 position: r.home,
                 trip: 0,
                 incident: None,
+                off_after_job: false,
             })
             .collect();
-        // Everybody comes on duty in the first ten seconds (responders start off duty), and
-        // their phone reports right after, then every `idle_ping_s`.
+        let seed = scenario.params.seed;
+        let volunteer: Vec<bool> = scenario
+            .roster
+            .responders
+            .iter()
+            .map(|r| r.kind == dispatch_core::model::ResponderKind::Volunteer)
+            .collect();
+        let on = |i: usize, at: Timestamp| {
+            !volunteer[i] || behaviour.on_duty(seed, &responders[i].id, at)
+        };
+        // Everybody on duty comes on in the first ten seconds (responders start off duty),
+        // and every phone reports right after, then every `idle_ping_s`.
         for i in 0..responders.len() {
             let at = scenario.start.plus_ms(i as u64 * 10_000 / n);
-            agenda.push(at, Action::OnDuty { responder: i });
+            if on(i, scenario.start) {
+                agenda.push(at, Action::OnDuty { responder: i });
+            }
             agenda.push(at, Action::Ping { responder: i });
+        }
+        // Volunteers going on and off duty at each period's start.
+        let mut before = scenario.start;
+        for t in period_starts(scenario.start, scenario.end) {
+            for i in (0..responders.len()).filter(|&i| volunteer[i]) {
+                let (was, now_on) = (on(i, before), on(i, t));
+                if was != now_on {
+                    agenda.push(
+                        t,
+                        Action::Duty {
+                            responder: i,
+                            on: now_on,
+                        },
+                    );
+                }
+            }
+            before = t;
         }
         SimWorld {
             seed: scenario.params.seed,
@@ -272,6 +369,19 @@ impl SimWorld {
             offers_seen: HashMap::new(),
             alerts_end: scenario.end,
             refusals: BTreeMap::new(),
+        }
+    }
+
+    /// A volunteer due off duty during their job goes off now that it is done.
+    fn off_if_due(&mut self, now: Timestamp, r: usize) {
+        if std::mem::take(&mut self.responders[r].off_after_job) {
+            self.agenda.push(
+                now,
+                Action::Duty {
+                    responder: r,
+                    on: false,
+                },
+            );
         }
     }
 
@@ -417,6 +527,21 @@ impl World for SimWorld {
                 responder_id: self.responders[responder].id.clone(),
                 status: dispatch_core::model::Availability::Available,
             }),
+            Action::Duty { responder, on } => {
+                let r = &mut self.responders[responder];
+                r.off_after_job = !on && r.incident.is_some();
+                let status = if on {
+                    dispatch_core::model::Availability::Available
+                } else if r.incident.is_some() {
+                    return None; // goes off once the job is done
+                } else {
+                    dispatch_core::model::Availability::OffDuty
+                };
+                Some(Command::SetAvailability {
+                    responder_id: r.id.clone(),
+                    status,
+                })
+            }
             Action::Ping { responder } => {
                 let every_ms = secs_ms(self.behaviour.idle_ping_s).max(1_000);
                 self.agenda
@@ -465,6 +590,7 @@ impl World for SimWorld {
                     if let Some(&r) = self.responder_index.get(responder_id) {
                         self.responders[r].incident = None;
                         self.responders[r].trip += 1;
+                        self.off_if_due(now, r);
                     }
                 }
                 _ => {}
@@ -561,13 +687,13 @@ impl World for SimWorld {
             Event::IncidentResolved { incident_id, .. }
             | Event::IncidentCancelled { incident_id, .. } => {
                 self.open_incidents = self.open_incidents.saturating_sub(1);
-                for r in self
-                    .responders
-                    .iter_mut()
-                    .filter(|r| r.incident == Some(*incident_id))
-                {
-                    r.incident = None;
-                    r.trip += 1;
+                let freed: Vec<usize> = (0..self.responders.len())
+                    .filter(|&r| self.responders[r].incident == Some(*incident_id))
+                    .collect();
+                for r in freed {
+                    self.responders[r].incident = None;
+                    self.responders[r].trip += 1;
+                    self.off_if_due(now, r);
                 }
             }
             _ => {}
@@ -639,5 +765,55 @@ mod tests {
             ..BehaviourParams::default()
         };
         assert!((greedy.accept_share_at(at(1)) - 0.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn volunteers_go_on_and_off_duty_in_the_published_shares() {
+        let p = BehaviourParams::preset("mottlau2022").unwrap();
+        let at = |h: i64| Timestamp(crate::scenario::VIRTUAL_EPOCH.0 + h * 3_600_000 + 60_000);
+        let ids: Vec<ResponderId> = (0..4000)
+            .map(|i| ResponderId::from(format!("V{i}")))
+            .collect();
+        let share = |h: i64| {
+            ids.iter().filter(|id| p.on_duty(7, id, at(h))).count() as f64 / ids.len() as f64
+        };
+        for (h, want) in [(3, 0.30), (10, 0.60), (20, 0.78), (24 + 3, 0.30)] {
+            assert!((share(h) - want).abs() < 0.025, "{h} h: {}", share(h));
+        }
+        // The same all through a period, drawn again in the next one and the next day.
+        let same = |a: i64, b: i64| {
+            ids.iter()
+                .filter(|id| p.on_duty(7, id, at(a)) == p.on_duty(7, id, at(b)))
+                .count()
+        };
+        assert_eq!(same(8, 15), ids.len());
+        assert!(
+            same(10, 24 + 10) < ids.len() * 9 / 10,
+            "another day, another draw"
+        );
+        assert!(same(10, 20) < ids.len(), "another period, another draw");
+        // And another seed, another draw; everybody on duty where the share is 1.
+        assert!(ids
+            .iter()
+            .any(|id| p.on_duty(7, id, at(10)) != p.on_duty(8, id, at(10))));
+        assert!(ids
+            .iter()
+            .all(|id| BehaviourParams::default().on_duty(7, id, at(3))));
+        // By day, those on duty accept 40 %: 24 % of all volunteers, as published.
+        assert!((share(10) * p.accept_share_at(at(10)) - 0.24).abs() < 0.02);
+    }
+
+    #[test]
+    fn periods_start_at_7_16_and_midnight() {
+        let e = crate::scenario::VIRTUAL_EPOCH.0;
+        let h = |x: i64| Timestamp(e + x * 3_600_000);
+        assert_eq!(
+            period_starts(h(0), h(48)),
+            vec![h(7), h(16), h(24), h(31), h(40), h(48)]
+        );
+        assert_eq!(period_starts(h(7), h(15)), Vec::<Timestamp>::new());
+        assert_eq!(period_of(h(6)), 0);
+        assert_eq!(period_of(h(7)), 1);
+        assert_eq!(period_of(h(23)), 2);
     }
 }

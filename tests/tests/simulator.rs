@@ -710,4 +710,92 @@ mod replay_equals_live {
         assert_eq!(replay_events.len(), live_events.len());
         assert_eq!(replay_events, live_events);
     }
+
+    /// Issue 17: under `mottlau2022` volunteers go on and off duty through the day in the
+    /// published shares (30 % at night, 60 % by day, 78 % in the evening), with no refusal
+    /// from the engine (a volunteer on a job goes off when it is done).
+    #[test]
+    fn volunteers_go_on_and_off_duty_through_a_simulated_day() {
+        use dispatch_core::event::Event;
+        use dispatch_core::model::{Availability, ResponderKind};
+        use std::collections::BTreeSet;
+        let text =
+            std::fs::read_to_string(dispatch_core::testdata::porto_alegre_hexgrid()).unwrap();
+        let grid = Hexgrid::parse(&text).unwrap();
+        let params = ScenarioParams {
+            seed: 4,
+            hours: 24.0,
+            elders: 200,
+            volunteers: 300,
+            ambulances: 3,
+            falls_per_hour: 3.0,
+            ..ScenarioParams::default()
+        };
+        let map = roads();
+        let scenario = generate(&grid, &params, &|p| map.snap_home(p)).unwrap();
+        let mut engine = Engine::new(
+            map.net.clone(),
+            scenario.roster.clone(),
+            PolicyConfig::default(),
+        )
+        .unwrap();
+        let behaviour = BehaviourParams::preset("mottlau2022").unwrap();
+        let mut world = SimWorld::new(&scenario, &behaviour);
+        let mut events: Vec<EventRecord> = Vec::new();
+        drive(
+            &mut engine,
+            &mut world,
+            scenario.start,
+            scenario.end,
+            scenario.end.plus_ms(3_600_000),
+            |r| events.push(r.clone()),
+        )
+        .unwrap();
+        let volunteers: BTreeSet<String> = scenario
+            .roster
+            .responders
+            .iter()
+            .filter(|r| r.kind == ResponderKind::Volunteer)
+            .map(|r| r.id.to_string())
+            .collect();
+        // Who is on duty at `h` hours, from the availability events.
+        let on_duty_at = |h: i64| {
+            let t = scenario.start.0 + h * 3_600_000;
+            let mut on = BTreeSet::new();
+            for e in events.iter().take_while(|e| e.at.0 <= t) {
+                if let Event::ResponderAvailability {
+                    responder_id,
+                    status,
+                } = &e.event
+                {
+                    if volunteers.contains(responder_id.as_str()) {
+                        match status {
+                            Availability::Available => on.insert(responder_id.to_string()),
+                            Availability::OffDuty => on.remove(responder_id.as_str()),
+                        };
+                    }
+                }
+            }
+            on.len() as f64 / volunteers.len() as f64
+        };
+        for (h, want) in [(3, 0.30), (12, 0.60), (20, 0.78)] {
+            let got = on_duty_at(h);
+            assert!(
+                (got - want).abs() < 0.08,
+                "{h} h: {got:.2} on duty, {want} published"
+            );
+        }
+        assert!(
+            on_duty_at(12) > on_duty_at(3) + 0.15,
+            "more by day than at night"
+        );
+        assert!(
+            world.refusals.is_empty(),
+            "the engine refused: {:?}",
+            world.refusals
+        );
+        assert!(events
+            .iter()
+            .any(|r| matches!(r.event, Event::Assigned { .. })));
+    }
 }

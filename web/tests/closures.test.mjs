@@ -49,7 +49,10 @@ async function aRoadPiece() {
 async function clickAt(p, pt) {
   const box = await p.getByTestId('map').boundingBox();
   const xy = await p.evaluate(({ lat, lon }) => window.__console.map.project(lat, lon), pt);
-  await p.mouse.click(box.x + xy.x, box.y + xy.y);
+  const panel = await p.getByTestId('closures-panel').boundingBox();
+  const [x, y] = [box.x + xy.x, box.y + xy.y];
+  assert.ok(!(x >= panel.x && x <= panel.x + panel.width && y >= panel.y && y <= panel.y + panel.height), 'the point is under the panel');
+  await p.mouse.click(x, y);
 }
 
 test('a dispatcher draws a closure along a road, lays it, sees it, and reopens the road', async () => {
@@ -65,7 +68,9 @@ test('a dispatcher draws a closure along a road, lays it, sees it, and reopens t
   assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
   await page.getByTestId('closures-panel').getByText('No road is closed or slowed.').waitFor({ timeout: 10000 });
   await page.getByTestId('closure-draw').click();
-  await page.evaluate((pts) => window.__console.map.fitPoints(pts, 120, 0.0008), [a, b]);
+  // Centred and not too close: the points stay clear of the panel in the map's top-left
+  // corner (1 CSS px is about a metre, well inside the 10 m a drawn line catches).
+  await page.evaluate((pts) => window.__console.map.fitPoints(pts, 120, 0.004), [a, b]);
   await page.evaluate(() => window.__console.map.drawNow());
   await clickAt(page, a);
   await clickAt(page, b);
@@ -147,8 +152,8 @@ test('a refusal shows the server’s words, and a malformed list breaks nothing'
   assert.equal(await p.evaluate(() => window.__console.closures.drawn), 0);
   await p.getByTestId('closure-draw').click();
   const box = await p.getByTestId('map').boundingBox();
-  await p.mouse.click(box.x + 200, box.y + 200);
-  await p.mouse.click(box.x + 260, box.y + 240);
+  await p.mouse.click(box.x + 500, box.y + 200);
+  await p.mouse.click(box.x + 560, box.y + 240);
   await p.getByTestId('closure-mode-foot').check();
   await p.getByTestId('closure-reason').fill('flooded underpass');
   await p.getByTestId('closure-save').click();
