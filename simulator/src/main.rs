@@ -215,8 +215,9 @@ struct ScenarioArgs {
 
 #[derive(Args)]
 struct BehaviourArgs {
-    /// How simulated people answer offers: `optimistic` (60 % accept within 5–25 s) or
-    /// `scquizzato2020` (as published programmes report; docs/simulator.md).
+    /// How simulated people answer offers: `optimistic` (60 % accept within 5–25 s, all on
+    /// duty), `scquizzato2020` (as published programmes report) or `mottlau2022` (the same
+    /// day as people going on and off duty; docs/simulator.md).
     #[arg(long, default_value = "optimistic", value_parser = clap::builder::PossibleValuesParser::new(simulator::behaviour::PRESETS))]
     behaviour: String,
     /// Chance a responder accepts an offer (default: the preset's).

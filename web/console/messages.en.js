@@ -28,6 +28,8 @@ export default {
   'map.failed': 'The map could not be loaded: {message}',
   'legend.title': 'Legend',
   'legend.incident': 'Incident (colour = priority)',
+  'legend.closed': 'Road closed',
+  'legend.slowed': 'Road slowed',
   'queue.title': 'Open incidents',
   'queue.titleN': 'Open incidents ({n})',
   'queue.empty': 'No open incidents.',

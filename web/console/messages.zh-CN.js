@@ -28,6 +28,8 @@ export default {
   'map.failed': '地图无法载入：{message}',
   'legend.title': '图例',
   'legend.incident': '事件（颜色表示优先级）',
+  'legend.closed': '道路封闭',
+  'legend.slowed': '道路限速',
   'queue.title': '待处理事件',
   'queue.titleN': '待处理事件（{n}）',
   'queue.empty': '目前没有待处理事件。',
