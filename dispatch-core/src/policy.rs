@@ -14,8 +14,14 @@ pub enum MatchingMode {
     RoadEta,
     /// The baseline the simulator compares against: the nearest by straight line within
     /// `radius_m`, in waves of the same sizes; no familiarity, no joint assignment. Ambulance
-    /// rules are unchanged.
-    NearestRadius { radius_m: f64 },
+    /// rules are unchanged. With `replace`, a wave's offers are kept open: each decline or
+    /// expiry is replaced at once by the next nearest (GoodSAM New Zealand's "alert 7,
+    /// replace each one who declines"); without it the next wave waits for the whole wave.
+    NearestRadius {
+        radius_m: f64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replace: bool,
+    },
 }
 
 /// What an elder's care level changes in their emergencies' response (issue 12, gap 10).
@@ -486,7 +492,7 @@ impl PolicyConfig {
                 }
             }
         }
-        if let MatchingMode::NearestRadius { radius_m } = self.matching {
+        if let MatchingMode::NearestRadius { radius_m, .. } = self.matching {
             if !(radius_m > 0.0 && radius_m <= 50_000.0) {
                 return Err(format!(
                     "matching.radius_m: {radius_m} is outside (0, 50000]"

@@ -34,7 +34,8 @@ enum Cmd {
         /// The baseline policy's straight-line radius (metres).
         #[arg(long, default_value_t = BASELINE_RADIUS_M)]
         radius_m: f64,
-        /// Also run the published baselines beside the radius rule (`everyone_800m`).
+        /// Also run the published baselines beside the radius rule (`everyone_800m`,
+        /// `alert7_replace_1km`; docs/simulator.md).
         #[arg(long)]
         more_baselines: bool,
         /// Add a plan's recruits (`simulator plan`'s plan.json) to the scenario as volunteers.

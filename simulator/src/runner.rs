@@ -22,7 +22,10 @@ pub const BASELINE_RADIUS_M: f64 = 500.0;
 pub fn policies(radius_m: f64) -> Vec<(String, PolicyConfig)> {
     let ours = PolicyConfig::default();
     let baseline = PolicyConfig {
-        matching: MatchingMode::NearestRadius { radius_m },
+        matching: MatchingMode::NearestRadius {
+            radius_m,
+            replace: false,
+        },
         wave_sizes: vec![3],
         ..PolicyConfig::default()
     };
@@ -34,16 +37,34 @@ pub fn policies(radius_m: f64) -> Vec<(String, PolicyConfig)> {
 
 /// The published baselines beside the radius rule (`simulator run --more-baselines`):
 /// `everyone_800m`, every eligible responder within 800 m straight line asked at once (one
-/// wave as large as the roster), then again as offers run out.
+/// wave as large as the roster), then again as offers run out; `alert7_replace_1km`, the 7
+/// nearest within 1 km, each decline or expiry replaced at once by the next nearest (GoodSAM
+/// New Zealand, van den Berg et al., PLOS One 2026).
 pub fn more_baselines(roster_size: usize) -> Vec<(String, PolicyConfig)> {
-    vec![(
-        "everyone_800m".to_string(),
-        PolicyConfig {
-            matching: MatchingMode::NearestRadius { radius_m: 800.0 },
-            wave_sizes: vec![roster_size.max(1) as u32],
-            ..PolicyConfig::default()
-        },
-    )]
+    vec![
+        (
+            "everyone_800m".to_string(),
+            PolicyConfig {
+                matching: MatchingMode::NearestRadius {
+                    radius_m: 800.0,
+                    replace: false,
+                },
+                wave_sizes: vec![roster_size.max(1) as u32],
+                ..PolicyConfig::default()
+            },
+        ),
+        (
+            "alert7_replace_1km".to_string(),
+            PolicyConfig {
+                matching: MatchingMode::NearestRadius {
+                    radius_m: 1000.0,
+                    replace: true,
+                },
+                wave_sizes: vec![7],
+                ..PolicyConfig::default()
+            },
+        ),
+    ]
 }
 
 /// Runs `scenario` under each policy and builds the report.

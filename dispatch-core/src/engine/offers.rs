@@ -269,11 +269,16 @@ impl Engine {
         Ok(Reply::Done)
     }
 
-    /// After a decline or expiry: a wave with no open offer left moves on to the next wave.
+    /// After a decline or expiry: a wave with no open offer left moves on to the next wave
+    /// (the replacing baseline replaces each one at once: `waves.rs` `top_up`).
     pub(super) fn offer_closed(&mut self, incident_id: IncidentId, offer_id: OfferId) {
+        let replace = matches!(
+            self.config.matching,
+            MatchingMode::NearestRadius { replace: true, .. }
+        );
         let drained = self.incidents.update(incident_id, |i| {
             i.open_offers.remove(&offer_id);
-            i.open_offers.is_empty() && i.status == IncidentStatus::Dispatching
+            (i.open_offers.is_empty() || replace) && i.status == IncidentStatus::Dispatching
         });
         if drained == Some(true) {
             self.pending.insert(incident_id);

@@ -59,6 +59,15 @@ impl Engine {
         reserved: &BTreeSet<u32>,
         already: usize,
     ) {
+        if let MatchingMode::NearestRadius {
+            radius_m,
+            replace: true,
+        } = self.config.matching
+        {
+            if self.top_up(now, incident_id, radius_m) {
+                return;
+            }
+        }
         let inc = &self.incidents[&incident_id];
         // `already` offers of this wave went out in the joint round, which started the wave
         // (its number is `inc.wave` now): the wave is completed to its own size, not the
@@ -81,7 +90,7 @@ impl Engine {
             MatchingMode::RoadEta => {
                 self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved)
             }
-            MatchingMode::NearestRadius { radius_m } => {
+            MatchingMode::NearestRadius { radius_m, .. } => {
                 self.rank_baseline(now, incident_id, k, radius_m)
             }
         };
@@ -99,7 +108,7 @@ impl Engine {
             let inc = &self.incidents[&incident_id];
             if inc.open_offers.is_empty() && !self.waiting.contains_key(&incident_id) {
                 let why = match self.config.matching {
-                    MatchingMode::NearestRadius { radius_m } => {
+                    MatchingMode::NearestRadius { radius_m, .. } => {
                         format!("nobody eligible within {radius_m:.0} m")
                     }
                     MatchingMode::RoadEta => match self.config.max_eta_for(
@@ -174,6 +183,23 @@ impl Engine {
             let reason = self.reason_for(incident_id, c, &ranked, n + already);
             self.send_offer(now, incident_id, c, reason);
         }
+    }
+
+    /// The replacing baseline: a wave with offers still open is topped up to its size with
+    /// the next nearest (one for each who declined or let the offer expire). Returns false
+    /// when no offer is open (then a new wave goes out as for any policy).
+    fn top_up(&mut self, now: Timestamp, incident_id: IncidentId, radius_m: f64) -> bool {
+        let open = self.incidents[&incident_id].open_offers.len();
+        if open == 0 {
+            return false;
+        }
+        let k = self.config.wave_size(1).saturating_sub(open);
+        let ranked = self.rank_baseline(now, incident_id, k, radius_m);
+        for (n, c) in ranked.iter().take(k).enumerate() {
+            let reason = self.reason_for(incident_id, c, &ranked, n + open);
+            self.send_offer(now, incident_id, c, reason);
+        }
+        true
     }
 
     /// An emergency with nobody new to ask asks again: first those who let its offer expire

@@ -706,7 +706,10 @@ fn daily_cap_stops_offers_for_the_day() {
 fn baseline_offers_the_nearest_by_straight_line_within_the_radius() {
     let roads = porto_alegre();
     let config = PolicyConfig {
-        matching: dispatch_core::policy::MatchingMode::NearestRadius { radius_m: 500.0 },
+        matching: dispatch_core::policy::MatchingMode::NearestRadius {
+            radius_m: 500.0,
+            replace: false,
+        },
         ..base_config()
     };
     // P is paired but the baseline ignores familiarity; F is outside the radius.
@@ -731,6 +734,59 @@ fn baseline_offers_the_nearest_by_straight_line_within_the_radius() {
         vec!["P"],
         "then the next within the radius; F is beyond it"
     );
+}
+
+/// The replacing baseline ("alert 7, replace each one who declines"): a decline or an expiry
+/// is replaced at once by the next nearest, the wave never waits to drain, and nobody beyond
+/// the radius is asked.
+#[test]
+fn replacing_baseline_replaces_each_decline_and_expiry_at_once() {
+    let roads = porto_alegre();
+    let config = PolicyConfig {
+        matching: dispatch_core::policy::MatchingMode::NearestRadius {
+            radius_m: 1000.0,
+            replace: true,
+        },
+        wave_sizes: vec![3],
+        ..base_config()
+    };
+    let ps: Vec<_> = (1..=6)
+        .map(|i| volunteer(&format!("N{i}"), at(100.0 * i as f64, 0.0)))
+        .chain([volunteer("F", at(1500.0, 0.0))])
+        .collect();
+    let mut sim = Sim::new(
+        roads,
+        roster(ps, vec![elder("E1", at(0.0, 0.0), "G1", 2, &[])]),
+        config,
+    );
+    sim.on_duty(&["N1", "N2", "N3", "N4", "N5", "N6", "F"]);
+    let ev = sim.ok(fall("a1", "E1"));
+    assert_eq!(offered_to(&ev), vec!["N1", "N2", "N3"]);
+    let offer_of = |ev: &[dispatch_core::event::EventRecord], who: &str| {
+        offers(ev)
+            .into_iter()
+            .find(|o| o.1.as_str() == who)
+            .map(|o| o.0)
+            .unwrap()
+    };
+    let n2 = offer_of(&ev, "N2");
+    sim.advance(5_000);
+    let ev = sim.ok(Command::Decline {
+        responder_id: rid("N2"),
+        offer_id: n2,
+    });
+    assert_eq!(offered_to(&ev), vec!["N4"], "the decline replaced at once");
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e.event, Event::Escalated { .. })),
+        "a replacement is not a new wave"
+    );
+    // N1 and N3 let theirs expire (30 s after they were sent): both replaced, by N5 and N6.
+    let ev = sim.advance(25_001);
+    assert_eq!(offered_to(&ev), vec!["N5", "N6"]);
+    // N4's expires later; nobody is left within 1 km (F is beyond): nobody more is asked.
+    let ev = sim.advance(5_000);
+    assert!(offered_to(&ev).is_empty(), "{ev:?}");
 }
 
 /// Oracle: one-by-one point-to-point times equal the many-to-one sweep (both are used,
