@@ -10,7 +10,9 @@
 //! | `DELETE /v1/closures/{id}` | `dispatch` operators | 204; 404 `unknown_closure` |
 
 use crate::engine_task::Refusal;
-use crate::http::{error, operator_with, operator_with_any, refusal_response, AppState};
+use crate::http::{
+    error, object_body, operator_with, operator_with_any, refusal_response, AppState,
+};
 use crate::metrics as m;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -90,6 +92,21 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
     }
 }
 
+/// The calling operator if they may lay and lift closures (the `dispatch` role).
+fn dispatcher(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<dispatch_core::ids::OperatorId, Box<Response>> {
+    operator_with(
+        state,
+        headers,
+        uri,
+        OperatorRole::Dispatch,
+        "road closures are laid and lifted by dispatchers (operators)",
+    )
+}
+
 fn bad_field(message: impl Into<String>) -> Response {
     m::frame_rejected("bad_field");
     error(StatusCode::BAD_REQUEST, "bad_field", message)
@@ -101,33 +118,13 @@ async fn lay(
     uri: Uri,
     body: axum::body::Body,
 ) -> Response {
-    let operator = match operator_with(
-        &state,
-        &headers,
-        &uri,
-        OperatorRole::Dispatch,
-        "road closures are laid by dispatchers (operators)",
-    ) {
+    let operator = match dispatcher(&state, &headers, &uri) {
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let Ok(bytes) = axum::body::to_bytes(body, BODY_BYTES).await else {
-        m::frame_rejected("too_big");
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_big",
-            format!("a closure body is at most {BODY_BYTES} bytes"),
-        );
-    };
-    let map = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "the body must be a JSON object",
-            )
-        }
+    let map = match object_body(body, BODY_BYTES, "a closure body").await {
+        Ok(map) => map,
+        Err(r) => return r,
     };
     if let Some(k) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return bad_field(format!("unknown field `{k}`"));
@@ -161,13 +158,7 @@ async fn lift(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let operator = match operator_with(
-        &state,
-        &headers,
-        &uri,
-        OperatorRole::Dispatch,
-        "road closures are lifted by dispatchers (operators)",
-    ) {
+    let operator = match dispatcher(&state, &headers, &uri) {
         Ok(o) => o,
         Err(r) => return *r,
     };

@@ -128,6 +128,24 @@ pub(crate) fn error(
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A request body that is one JSON object of at most `limit` bytes: else the `413` `too_big`
+/// (saying so of `what`) or the `400` `bad_json`.
+pub(crate) async fn object_body(
+    body: axum::body::Body,
+    limit: usize,
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Response> {
+    let bytes = bounded_body(body, limit, what).await?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
 /// A request body of at most `limit` bytes, or the `413` `too_big` saying so of `what`.
 pub(crate) async fn bounded_body(
     body: axum::body::Body,

@@ -11,7 +11,7 @@
 //! redemption is logged at WARN and its entry says `"override_negative": true`.
 
 use crate::engine_task::Refusal;
-use crate::http::{authenticate, error, operator_with, refusal_response, AppState};
+use crate::http::{authenticate, error, object_body, operator_with, refusal_response, AppState};
 use crate::metrics as m;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -135,23 +135,9 @@ async fn redeem(
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let Ok(bytes) = axum::body::to_bytes(body, BODY_BYTES).await else {
-        m::frame_rejected("too_big");
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_big",
-            format!("a redemption body is at most {BODY_BYTES} bytes"),
-        );
-    };
-    let map = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "the body must be a JSON object",
-            )
-        }
+    let map = match object_body(body, BODY_BYTES, "a redemption body").await {
+        Ok(map) => map,
+        Err(r) => return r,
     };
     let body = match parse(map) {
         Ok(b) => b,

@@ -397,14 +397,6 @@ impl ProfileGraph {
         targets: &Seeds,
         overlay: &ProfileOverlay,
     ) -> Option<u32> {
-        let seed_ms = |seeds: &Seeds, v: u32| {
-            seeds
-                .iter()
-                .flatten()
-                .filter(|s| s.node == v)
-                .map(|s| s.ms)
-                .min()
-        };
         let mut total = seed_ms(sources, f.start)?;
         let mut v = f.start;
         for &s in &f.segments {
@@ -450,14 +442,6 @@ impl ProfileGraph {
         let seg_t = self.segment(target);
         let old_seeds = snap::target_seeds(seg_t, target.frac);
         let new_seeds = snap::target_seeds(&overlay.partial(target.segment, seg_t), target.frac);
-        let seed_ms = |seeds: &Seeds, v: u32| {
-            seeds
-                .iter()
-                .flatten()
-                .filter(|s| s.node == v)
-                .map(|s| s.ms)
-                .min()
-        };
 
         // Which vertices lose every shortest way they had, in increasing old time.
         let n = g.vertex_count();
@@ -608,6 +592,16 @@ impl Bounds {
     fn meets(&self, o: &Bounds) -> bool {
         (0..2).all(|k| self.min[k] <= o.max[k] && o.min[k] <= self.max[k])
     }
+}
+
+/// The time of the cheapest of `seeds` at vertex `v`, if any seed is there.
+fn seed_ms(seeds: &Seeds, v: u32) -> Option<u32> {
+    seeds
+        .iter()
+        .flatten()
+        .filter(|s| s.node == v)
+        .map(|s| s.ms)
+        .min()
 }
 
 /// Distance from a point to the given pieces of a polyline (piece `i` runs from point `i` to
