@@ -90,6 +90,9 @@ impl RoadClosure {
         if self.ends_at.ms_since(start.max(now)) > MAX_WINDOW_MS {
             return Err("a closure may last at most 90 days".into());
         }
+        if start.ms_since(now) > MAX_WINDOW_MS {
+            return Err("a closure may start at most 90 days from now".into());
+        }
         if self.reason.len() > MAX_REASON_BYTES {
             return Err(format!("reason is longer than {MAX_REASON_BYTES} bytes"));
         }

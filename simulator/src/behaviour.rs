@@ -47,8 +47,8 @@ pub struct BehaviourParams {
     pub accept_by_hour: [f64; 3],
     /// The share of volunteers on duty at night (00–07), by day (07–16) and in the evening
     /// (16–24). Each volunteer's duty is drawn per day and period from the run's seed; a
-    /// volunteer due off duty while on a job goes off when it is done. Grid workers and
-    /// ambulances stay on duty all day.
+    /// volunteer due off duty while on a job goes off when it is done. Everyone else (grid
+    /// workers, ambulances, service staff, kin) stays on duty all day.
     pub on_duty_by_hour: [f64; 3],
 }
 

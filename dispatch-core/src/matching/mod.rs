@@ -273,7 +273,9 @@ impl TravelTimes for RoadTimes {
         // a few hundred whatever the number of sources: few sources go one by one.
         // A sweep already done for this target (the incident was ranked before) is cheaper
         // still: a lookup per source.
-        if sources.len() <= SWEEP_FROM_SOURCES && !g.has_sweep_to_with(&t, ov) {
+        // With a closure laid a route through it falls back to Dijkstra: one repaired sweep
+        // then costs less than a few of those.
+        if sources.len() <= SWEEP_FROM_SOURCES && ov.is_empty() && !g.has_sweep_to(&t) {
             return sources
                 .iter()
                 .map(|s| {

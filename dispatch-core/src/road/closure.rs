@@ -166,8 +166,8 @@ fn scale(ms: u32, permille: u32) -> u32 {
 pub enum ClosureArea {
     /// Whole OSM ways by id.
     Ways { ids: Vec<i64> },
-    /// A line drawn along the road: every segment lying along it, mostly within `width_m / 2`
-    /// and in its direction (a stretch drawn over part of a long segment catches it; a street
+    /// A line drawn along the road: every segment lying along it (half of it, or 30 m of it,
+    /// within `width_m / 2`) and in its direction (a stretch drawn over part of a long segment catches it; a street
     /// crossing the line is not caught).
     Line {
         points: Vec<LatLon>,
@@ -530,21 +530,30 @@ impl ProfileGraph {
     }
 }
 
-/// Whether the segment `a`–`b` lies along the drawn line: most of it (3 of 5 points spread
-/// along it) within `half` of the line, and running within 35° of the line's direction there.
-/// A stretch drawn over part of a long segment catches it; a street crossing the line does not.
+/// A drawn line catches a long segment it runs along for at least this much of it.
+const MIN_ALONG_M: f64 = 30.0;
+
+/// Whether the segment `a`–`b` lies along the drawn line: half of it, or at least
+/// [`MIN_ALONG_M`] of it (of 21 points spread along it), within `half` of the line, running
+/// within 35° of the line's direction there. A stretch drawn over part of a long segment
+/// catches it; a street crossing the line does not.
 /// `pieces`: the indices of the line's pieces that may be near the segment (the others are
 /// further than `half` from all of it).
 fn along(a: [f64; 2], b: [f64; 2], line: &[[f64; 2]], pieces: &[usize], half: f64) -> bool {
     let at = |t: f64| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
-    let near = [0.0, 0.25, 0.5, 0.75, 1.0]
-        .iter()
-        .filter(|&&t| distance_to_line(at(t), line, pieces).0 <= half)
-        .count();
-    if near < 3 {
+    // 21 points spread along the segment: the share of it within `half` of the line.
+    const SAMPLES: usize = 21;
+    let near: Vec<f64> = (0..SAMPLES)
+        .map(|i| i as f64 / (SAMPLES - 1) as f64)
+        .filter(|&t| distance_to_line(at(t), line, pieces).0 <= half)
+        .collect();
+    let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+    let covered = near.len() as f64 / SAMPLES as f64;
+    if covered < 0.5 && covered * len < MIN_ALONG_M {
         return false;
     }
-    let (_, piece) = distance_to_line(at(0.5), line, pieces);
+    let mid = near[near.len() / 2];
+    let (_, piece) = distance_to_line(at(mid), line, pieces);
     let (u, v) = (
         [b[0] - a[0], b[1] - a[1]],
         [

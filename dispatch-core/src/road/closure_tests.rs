@@ -283,6 +283,27 @@ fn lines_and_polygons_catch_the_roads_they_cover() {
         g.segments_in(&along(&[(0.0, 0.0009), (0.0, 0.0015)]), proj),
         part
     );
+    // A long segment (a 600 m way of two nodes) caught by a line over a sixth of it (100 m),
+    // not by the same line 40 m beside it.
+    let long = RoadNetwork::from_elements(
+        &[node(1, 0.0, 0.0), node(2, 0.0, 0.0062)],
+        &[way(9, &[1, 2], &[("highway", "primary")])],
+        &RoadConfig::default(),
+    )
+    .unwrap();
+    let lg = long.profile(Profile::Car);
+    let part = |to: f64| {
+        lg.segments_in(
+            &along(&[(0.0, 0.002), (0.0, 0.002 + to)]),
+            long.projection(),
+        )
+    };
+    assert_eq!(part(0.0009).len(), 1, "100 m of a 600 m piece");
+    let beside = lg.segments_in(
+        &along(&[(0.00036, 0.002), (0.00036, 0.0029)]),
+        long.projection(),
+    );
+    assert!(beside.is_empty(), "40 m beside it");
     // Across the row, along the second column's street: its own segments, not the row's.
     let across = g.segments_in(&along(&[(-0.0002, 0.0009), (0.0011, 0.0009)]), proj);
     let column = g.segments_in(&ClosureArea::Ways { ids: vec![201] }, proj);

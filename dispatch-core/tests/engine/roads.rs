@@ -251,6 +251,12 @@ fn a_bad_closure_is_refused_and_changes_nothing() {
             ..closure("nobody", area.clone(), None, now.plus_ms(HOUR))
         },
         closure("forever", area.clone(), None, now.plus_ms(91 * 24 * HOUR)),
+        closure(
+            "typo-year",
+            area.clone(),
+            Some(now.plus_ms(365 * 24 * HOUR)),
+            now.plus_ms(366 * 24 * HOUR),
+        ),
     ];
     for c in bad {
         let id = c.closure_id.clone();
