@@ -1,5 +1,5 @@
 // Road closures on the console: every closure laid (GET /v1/closures) drawn on the map —
-// closed roads red, slowed ones amber and dashed, a closure whose window has not opened yet
+// closed roads red, slowed ones purple and dashed (amber is a main road), a closure whose window has not opened yet
 // grey and dashed — and a panel to lay one (draw a line along the road by clicking the map,
 // choose closed or slowed, who it holds for and for how long) or to lift one. Laying and
 // lifting are dispatchers' (the server answers anyone else with its own words, shown here).
@@ -26,7 +26,7 @@ export function createClosures(button, panel, ctx, invalidate, setClickTool) {
 
   function style(p) {
     if (!p.holding) return { color: '#5f6368', dash: [6, 5] };
-    if (p.effect && p.effect.type === 'slow') return { color: '#e8710a', dash: [8, 4] };
+    if (p.effect && p.effect.type === 'slow') return { color: '#6a1b9a', dash: [8, 4] };
     return { color: '#c5221f', dash: [] };
   }
 

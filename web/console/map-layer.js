@@ -211,7 +211,7 @@ function legend(el, { t }) {
   const line = (color, dash) =>
     `<svg width="22" height="16" viewBox="0 0 22 16" aria-hidden="true"><line x1="1" y1="8" x2="21" y2="8" stroke="${color}" stroke-width="5" stroke-linecap="round"${dash ? ' stroke-dasharray="6 4"' : ''}/></svg>`;
   items.push(`<li>${line('#c5221f', false)} ${t('legend.closed')}</li>`);
-  items.push(`<li>${line('#e8710a', true)} ${t('legend.slowed')}</li>`);
+  items.push(`<li>${line('#6a1b9a', true)} ${t('legend.slowed')}</li>`);
   el.innerHTML = `<span class="legend-title">${t('legend.title')}</span><ul>${items.join('')}</ul>`;
 }
 createMapLayer.legend = legend;
