@@ -98,6 +98,25 @@ pub struct PolicyConfig {
     /// Offers per wave: wave 1 asks `wave_sizes[0]`, wave 2 `wave_sizes[1]`, …; later waves
     /// repeat the last size ("the next wave, wider").
     pub wave_sizes: Vec<u32>,
+    /// Decision version 6 (issue 17): an emergency's wave asks at least its `wave_sizes`
+    /// entry, and more, nearest first, until the chance that someone accepts before the
+    /// offers expire reaches this, each responder's chance predicted from their own answers
+    /// (shrunk towards the engine-wide rate, `acceptance_prior_weight`). 0: fixed sizes.
+    pub acceptance_target: f64,
+    /// How many offers' worth of the engine-wide acceptance rate a responder's own record is
+    /// weighed against: a newcomer is predicted as the average responder; after many more
+    /// offers than this, their own record decides.
+    pub acceptance_prior_weight: f64,
+    /// The acceptance assumed before anyone has answered (the engine-wide rate starts here,
+    /// with the weight of `acceptance_prior_weight` offers). 0.6 keeps a new deployment's
+    /// first waves at their configured sizes (three people at 0.6 reach 93.6 %) until the
+    /// answers say otherwise.
+    pub acceptance_prior: f64,
+    /// The most offers an emergency holds open at once when waves are sized from acceptance.
+    pub max_wave_size: u32,
+    /// Emergency offers per volunteer per (UTC) day (decision version 6): the fairness cap
+    /// that bounds how often larger waves ask the same people (alert fatigue).
+    pub volunteer_daily_offer_cap: u32,
     /// How long an emergency offer stays open.
     pub offer_expiry_ms: u64,
     /// How long a service or welfare-visit offer stays open (the longer window).
@@ -202,6 +221,11 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             wave_sizes: vec![3, 5, 8],
+            acceptance_target: 0.8,
+            acceptance_prior_weight: 4.0,
+            acceptance_prior: 0.6,
+            max_wave_size: 10,
+            volunteer_daily_offer_cap: 30,
             offer_expiry_ms: 30_000,
             service_offer_expiry_ms: 300_000,
             familiarity_margin_ms: 60_000,
@@ -423,12 +447,37 @@ impl PolicyConfig {
                 100,
             ),
             ("surge_candidates", self.surge_candidates, 1, 64),
+            ("max_wave_size", self.max_wave_size as usize, 1, 50),
+            (
+                "volunteer_daily_offer_cap",
+                self.volunteer_daily_offer_cap as usize,
+                1,
+                1_000,
+            ),
             ("surge_max_incidents", self.surge_max_incidents, 1, 1_000),
         ];
         for (key, v, lo, hi) in counts {
             if !(lo..=hi).contains(&v) {
                 return Err(format!("{key}: {v} is outside {lo}..={hi}"));
             }
+        }
+        if !(0.0..=0.99).contains(&self.acceptance_target) {
+            return Err(format!(
+                "acceptance_target: {} is outside 0..=0.99 (0: fixed wave sizes)",
+                self.acceptance_target
+            ));
+        }
+        if !(0.05..=0.95).contains(&self.acceptance_prior) {
+            return Err(format!(
+                "acceptance_prior: {} is outside 0.05..=0.95",
+                self.acceptance_prior
+            ));
+        }
+        if !(0.5..=1_000.0).contains(&self.acceptance_prior_weight) {
+            return Err(format!(
+                "acceptance_prior_weight: {} is outside 0.5..=1000",
+                self.acceptance_prior_weight
+            ));
         }
         if !(1..=6).contains(&self.ambulance_min_care_level) {
             return Err(format!(

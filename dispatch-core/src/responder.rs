@@ -117,6 +117,76 @@ pub struct ResponderState {
     /// for a responder the server never reported on (the simulator, old journals): reachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_since: Option<Timestamp>,
+    /// How this responder has answered emergency offers, and how many they were sent today
+    /// (absent in snapshots before decision version 6: no history yet).
+    #[serde(default, skip_serializing_if = "Answers::is_empty")]
+    pub answers: Answers,
+}
+
+/// A responder's answers to emergency offers: the history waves are sized from (decision
+/// version 6, issue 17), and the offers sent today, for the fairness cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Answers {
+    /// Offers answered or left to expire (withdrawn ones are not counted: nobody was asked
+    /// to the end), the recent past weighing more: both counts halve at [`Answers::MEMORY`].
+    pub settled: u32,
+    /// … of which accepted.
+    pub accepted: u32,
+    /// (UTC day number, emergency offers sent that day).
+    pub day_offers: (i64, u32),
+}
+
+impl Answers {
+    /// Past this many settled offers both counts halve, so a volunteer's estimate follows a
+    /// change in their habits instead of averaging over years.
+    pub const MEMORY: u32 = 40;
+
+    pub fn is_empty(&self) -> bool {
+        *self == Answers::default()
+    }
+
+    /// Records one settled offer. Returns the change to the engine-wide totals (settled,
+    /// accepted), which a halving makes negative.
+    pub fn record(&mut self, accepted: bool) -> (i64, i64) {
+        let before = (i64::from(self.settled), i64::from(self.accepted));
+        self.settled += 1;
+        self.accepted += u32::from(accepted);
+        if self.settled >= Self::MEMORY {
+            self.settled /= 2;
+            self.accepted /= 2;
+        }
+        (
+            i64::from(self.settled) - before.0,
+            i64::from(self.accepted) - before.1,
+        )
+    }
+
+    /// The chance this responder accepts an emergency offer before it expires: their own
+    /// record shrunk towards `prior` (the engine-wide rate) with the weight of `weight`
+    /// offers, so that a newcomer is predicted as the average responder and a long record
+    /// speaks for itself.
+    pub fn predicted(&self, prior: f64, weight: f64) -> f64 {
+        (f64::from(self.accepted) + weight * prior) / (f64::from(self.settled) + weight)
+    }
+
+    /// Emergency offers sent on the day of `now`.
+    pub fn offers_on(&self, now: Timestamp) -> u32 {
+        if self.day_offers.0 == now.0.div_euclid(DAY_MS) {
+            self.day_offers.1
+        } else {
+            0
+        }
+    }
+
+    /// Counts one more emergency offer on the day of `now`.
+    pub fn count_offer(&mut self, now: Timestamp) {
+        let day = now.0.div_euclid(DAY_MS);
+        if self.day_offers.0 == day {
+            self.day_offers.1 += 1;
+        } else {
+            self.day_offers = (day, 1);
+        }
+    }
 }
 
 /// Milliseconds in a day, for the daily cap's day number.
@@ -142,6 +212,7 @@ impl ResponderState {
             retired: false,
             session: None,
             offline_since: None,
+            answers: Answers::default(),
         }
     }
 
@@ -175,6 +246,43 @@ impl ResponderState {
 mod tests {
     use super::*;
     use ResponderStatus::*;
+
+    proptest::proptest! {
+        /// Whatever the answers, the totals the engine keeps from `record`'s deltas equal
+        /// the counts held, the counts stay under `MEMORY`, and the prediction lies between
+        /// the prior and the responder's own rate.
+        #[test]
+        fn answers_keep_their_totals_and_shrink_towards_the_prior(
+            accepts in proptest::collection::vec(proptest::bool::ANY, 0..200),
+            prior in 0.05f64..0.95,
+            weight in 0.5f64..100.0,
+        ) {
+            let mut a = Answers::default();
+            let (mut settled, mut accepted) = (0i64, 0i64);
+            for yes in accepts {
+                let (ds, da) = a.record(yes);
+                settled += ds;
+                accepted += da;
+                proptest::prop_assert!(a.settled < Answers::MEMORY && a.accepted <= a.settled);
+            }
+            proptest::prop_assert_eq!((settled, accepted), (i64::from(a.settled), i64::from(a.accepted)));
+            let p = a.predicted(prior, weight);
+            let own = if a.settled == 0 { prior } else { f64::from(a.accepted) / f64::from(a.settled) };
+            proptest::prop_assert!(p >= own.min(prior) - 1e-12 && p <= own.max(prior) + 1e-12, "{p} {own} {prior}");
+        }
+    }
+
+    #[test]
+    fn offers_are_counted_per_utc_day() {
+        let mut a = Answers::default();
+        let noon = Timestamp(DAY_MS * 100 + DAY_MS / 2);
+        a.count_offer(noon);
+        a.count_offer(noon.plus_ms(1));
+        assert_eq!(a.offers_on(noon), 2);
+        assert_eq!(a.offers_on(Timestamp(DAY_MS * 101)), 0, "a new day");
+        a.count_offer(Timestamp(DAY_MS * 101));
+        assert_eq!(a.offers_on(Timestamp(DAY_MS * 101)), 1);
+    }
 
     #[test]
     fn transition_table_is_exactly_the_documented_one() {

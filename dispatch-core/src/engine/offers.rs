@@ -119,6 +119,7 @@ impl Engine {
             .settle(offer_id, OfferStatus::Accepted)
             .expect("checked");
         let (incident_id, eta_ms) = (o.incident_id, o.eta_ms);
+        self.record_answer(slot, incident_id, true);
         self.stop_timer(Timer::OfferExpiry(offer_id));
         let wave = self
             .incidents
@@ -255,6 +256,7 @@ impl Engine {
             .settle(offer_id, OfferStatus::Declined)
             .expect("checked")
             .incident_id;
+        self.record_answer(slot, incident_id, false);
         self.stop_timer(Timer::OfferExpiry(offer_id));
         self.set_status(slot, ResponderStatus::Available);
         self.offer_closed(incident_id, offer_id);
@@ -267,6 +269,18 @@ impl Engine {
             },
         );
         Ok(Reply::Done)
+    }
+
+    /// Remembers how `slot` answered an offer of `incident_id` (emergencies only: a service's
+    /// long offer says little about answering a fall): the history waves are sized from.
+    pub(super) fn record_answer(&mut self, slot: u32, incident_id: IncidentId, accepted: bool) {
+        if self
+            .incidents
+            .get(&incident_id)
+            .is_some_and(|i| i.plan == Plan::Emergency)
+        {
+            self.responders.record_answer(slot, accepted);
+        }
     }
 
     /// After a decline or expiry: a wave with no open offer left moves on to the next wave

@@ -60,6 +60,15 @@ impl Engine {
         if !self.under_daily_cap(now, slot) {
             return false;
         }
+        // The fairness cap on emergency offers (decision version 6): larger waves must not
+        // ask the same few people all day.
+        if self.rules >= 6
+            && inc.plan == Plan::Emergency
+            && r.record.kind == ResponderKind::Volunteer
+            && r.answers.offers_on(now) >= self.config.volunteer_daily_offer_cap
+        {
+            return false;
+        }
         if let (Plan::Service, Some(s)) = (inc.plan, inc.service) {
             if let Some(skill) = self.config.skill_for(s) {
                 if !r.record.skills.iter().any(|k| k == skill) {

@@ -21,6 +21,9 @@ pub(super) struct Responders {
     /// Behind a `Mutex` (never contended: one owner) so that `Engine` stays `Sync` for
     /// callers that share it behind a lock.
     placed_cache: Mutex<Vec<Option<PlacedEntry>>>,
+    /// Derived, not saved: the sums of every responder's [`Answers`] (settled, accepted), the
+    /// engine-wide acceptance a newcomer is predicted by.
+    answer_totals: (u64, u64),
 }
 
 impl std::ops::Index<u32> for Responders {
@@ -42,11 +45,18 @@ impl Responders {
             r.anchor
                 .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
         }));
+        let answer_totals = list.iter().fold((0, 0), |(s, a), r| {
+            (
+                s + u64::from(r.answers.settled),
+                a + u64::from(r.answers.accepted),
+            )
+        });
         Responders {
             list,
             slots,
             index,
             placed_cache: Mutex::new(Vec::new()),
+            answer_totals,
         }
     }
 
@@ -147,6 +157,26 @@ impl Responders {
     /// The responder's position is confirmed as of `now` (going available).
     pub(super) fn confirm_position(&mut self, slot: u32, now: Timestamp) {
         self.list[slot as usize].position_at = Some(now);
+    }
+
+    /// Records how `slot` answered an emergency offer (accepted, or declined / let expire).
+    pub(super) fn record_answer(&mut self, slot: u32, accepted: bool) {
+        let (ds, da) = self.list[slot as usize].answers.record(accepted);
+        self.answer_totals.0 = self.answer_totals.0.saturating_add_signed(ds);
+        self.answer_totals.1 = self.answer_totals.1.saturating_add_signed(da);
+    }
+
+    /// Counts an emergency offer sent to `slot` on the day of `now` (the fairness cap).
+    pub(super) fn count_offer(&mut self, slot: u32, now: Timestamp) {
+        self.list[slot as usize].answers.count_offer(now);
+    }
+
+    /// The engine-wide share of emergency offers accepted, over every responder's record,
+    /// shrunk towards `prior` with the weight of `weight` offers, so that an engine with no
+    /// history yet predicts `prior`.
+    pub(super) fn acceptance_rate(&self, prior: f64, weight: f64) -> f64 {
+        let (s, a) = self.answer_totals;
+        (a as f64 + weight * prior) / (s as f64 + weight)
     }
 
     /// Counts an assignment against the volunteer daily cap.

@@ -155,6 +155,7 @@ impl Engine {
                 };
                 let (incident_id, responder_id) = (o.incident_id, o.responder_id.clone());
                 if let Some(slot) = self.responders.slot_of(&responder_id) {
+                    self.record_answer(slot, incident_id, false);
                     self.set_status(slot, ResponderStatus::Available);
                 }
                 self.offer_closed(incident_id, offer_id);

@@ -15,6 +15,9 @@ impl Engine {
         let id = self.responders[c.slot].record.id.clone();
         let inc = &self.incidents[&incident_id];
         let (plan, wave, care) = (inc.plan, inc.wave, inc.care_level);
+        if plan == Plan::Emergency {
+            self.responders.count_offer(c.slot, now);
+        }
         let expires_at = now.plus_ms(self.config.expiry_for(plan, care, self.rules));
         let offer_id = self
             .offers
@@ -86,23 +89,37 @@ impl Engine {
             MatchingMode::NearestRadius { .. } => self.config.wave_size(1),
         };
         let k = size.saturating_sub(already);
+        let by_acceptance = self.sized_by_acceptance(inc);
+        // Sized from acceptance, a wave may ask more than `k`: rank enough to choose from.
+        let fetch = if by_acceptance {
+            self.acceptance_fetch(k)
+        } else {
+            k
+        };
         let ranked = match self.config.matching {
             MatchingMode::RoadEta => {
-                self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved)
+                self.rank_for(now, incident_id, fetch + 1, &BTreeSet::new(), reserved)
             }
             MatchingMode::NearestRadius { radius_m, .. } => {
                 self.rank_baseline(now, incident_id, k, radius_m)
             }
         };
-        let mut chosen: Vec<Ranked> = ranked.iter().take(k).cloned().collect();
+        let pick = |engine: &Engine, ranked: &[Ranked]| -> (Vec<Ranked>, Option<f64>) {
+            if by_acceptance {
+                engine.choose_by_acceptance(incident_id, wave, ranked, k)
+            } else {
+                (ranked.iter().take(k).cloned().collect(), None)
+            }
+        };
+        let (mut chosen, mut chance) = pick(self, &ranked);
         let mut ranked = ranked;
         if chosen.is_empty()
             && already == 0
             && self.config.matching == MatchingMode::RoadEta
             && self.ask_again(now, incident_id)
         {
-            ranked = self.rank_for(now, incident_id, k + 1, &BTreeSet::new(), reserved);
-            chosen = ranked.iter().take(k).cloned().collect();
+            ranked = self.rank_for(now, incident_id, fetch + 1, &BTreeSet::new(), reserved);
+            (chosen, chance) = pick(self, &ranked);
         }
         if chosen.is_empty() && already == 0 {
             let inc = &self.incidents[&incident_id];
@@ -172,17 +189,98 @@ impl Engine {
                     Event::Escalated {
                         incident_id,
                         reason: format!(
-                            "wave {wave}: asking {} more (the previous wave declined or expired)",
-                            chosen.len()
+                            "wave {wave}: asking {} more (the previous wave declined or expired){}",
+                            chosen.len(),
+                            widened(chance, chosen.len(), k, self.config.acceptance_target)
                         ),
                     },
                 );
             }
         }
+        let why_size = widened(chance, chosen.len(), k, self.config.acceptance_target);
         for (n, c) in chosen.iter().enumerate() {
-            let reason = self.reason_for(incident_id, c, &ranked, n + already);
+            let mut reason = self.reason_for(incident_id, c, &ranked, n + already);
+            reason.push_str(&why_size);
             self.send_offer(now, incident_id, c, reason);
         }
+    }
+
+    /// Whether this incident's waves are sized from predicted acceptance: emergencies under
+    /// our rules, decision version 6 on, with a target set.
+    fn sized_by_acceptance(&self, inc: &Incident) -> bool {
+        self.rules >= 6
+            && self.config.matching == MatchingMode::RoadEta
+            && inc.plan == Plan::Emergency
+            && self.config.acceptance_target > 0.0
+    }
+
+    /// The chance that `slot` accepts an emergency offer before it expires: their own answers
+    /// shrunk towards the engine-wide rate.
+    pub(super) fn predicted_acceptance(&self, slot: u32) -> f64 {
+        self.responders[slot].answers.predicted(
+            self.engine_acceptance(),
+            self.config.acceptance_prior_weight,
+        )
+    }
+
+    /// The engine-wide acceptance a newcomer is predicted by: everyone's answers, starting
+    /// from `acceptance_prior` while there are few.
+    fn engine_acceptance(&self) -> f64 {
+        self.responders.acceptance_rate(
+            self.config.acceptance_prior,
+            self.config.acceptance_prior_weight,
+        )
+    }
+
+    /// How many to rank for a wave sized from acceptance: as many as people of the
+    /// engine-wide rate it would take to reach the target, and two more (some predict
+    /// lower), at least `k`, at most `max_wave_size`.
+    fn acceptance_fetch(&self, k: usize) -> usize {
+        let m = self.engine_acceptance().clamp(0.01, 0.99);
+        let target = self.config.acceptance_target;
+        let n = ((1.0 - target).ln() / (1.0 - m).ln()).ceil().max(1.0) as usize;
+        (n + 2).min(self.config.max_wave_size as usize).max(k)
+    }
+
+    /// Chooses a wave from `ranked` (nearest first): at least `k`, then more while the
+    /// predicted chance that someone accepts (offers already open on the incident included)
+    /// is under `acceptance_target`, as long as the incident holds fewer than
+    /// `max_wave_size` open offers. Returns the chosen and the chance they give.
+    fn choose_by_acceptance(
+        &self,
+        incident_id: IncidentId,
+        wave: u32,
+        ranked: &[Ranked],
+        k: usize,
+    ) -> (Vec<Ranked>, Option<f64>) {
+        let inc = &self.incidents[&incident_id];
+        let open = inc.open_offers.len();
+        let mut miss: f64 = inc
+            .open_offers
+            .iter()
+            .filter_map(|o| self.responders.slot_of(&self.offers[o].responder_id))
+            .map(|s| 1.0 - self.predicted_acceptance(s))
+            .product();
+        let target = self.config.acceptance_target;
+        let max = self.config.max_wave_size as usize;
+        // Beyond its configured size a wave takes only those who could still keep the
+        // on-scene promise: whoever accepts first goes, so a farther extra would often
+        // replace a nearer acceptor rather than add one.
+        let reach = self
+            .config
+            .sla_community_on_scene_for(inc.care_level, self.rules);
+        let mut chosen = Vec::new();
+        for c in ranked {
+            if chosen.len() >= k && (1.0 - miss >= target || open + chosen.len() >= max) {
+                break;
+            }
+            if chosen.len() >= k && wave == 1 && c.eta_ms > reach {
+                continue;
+            }
+            miss *= 1.0 - self.predicted_acceptance(c.slot);
+            chosen.push(c.clone());
+        }
+        (chosen, Some(1.0 - miss))
     }
 
     /// The replacing baseline: a wave with offers still open is topped up to its size with
@@ -416,5 +514,18 @@ impl Engine {
                 self.send_wave(now, i, &reserved, already);
             }
         }
+    }
+}
+
+/// What a wave's offers and escalation say when acceptance made the wave larger than its
+/// configured size (empty otherwise).
+fn widened(chance: Option<f64>, asked: usize, k: usize, target: f64) -> String {
+    match chance {
+        Some(p) if asked > k => format!(
+            "; asking {asked} (not {k}): predicted chance that someone accepts {:.0} % (target {:.0} %)",
+            p * 100.0,
+            target * 100.0
+        ),
+        _ => String::new(),
     }
 }

@@ -73,10 +73,12 @@ pub const OLDEST_FORMAT_VERSION: u8 = 1;
 /// 5 = care levels steer the response by a built-in table (search width, familiarity margin,
 /// SLA clocks, the ambulance's wait), and family members
 /// are responders of their own kind (`kin`), offered their elder's emergencies first (issue
-/// 12, gaps 10 and 11).
+/// 12, gaps 10 and 11); 6 = an emergency's waves are sized from each responder's predicted
+/// acceptance, learnt from their answers, to reach `acceptance_target`, under a daily cap of
+/// emergency offers per volunteer (issue 17).
 /// The earlier rules stay in `engine/legacy.rs` so that a crash tail of the previous release
 /// replays as decided.
-pub const DECISION_VERSION: u32 = 5;
+pub const DECISION_VERSION: u32 = 6;
 
 /// The first decision version whose roster changes and redemptions emit events. Such a command
 /// journaled with no Decisions record after it was decided by an earlier version (or crashed

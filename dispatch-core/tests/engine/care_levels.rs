@@ -125,6 +125,7 @@ fn the_familiarity_margin_narrows_as_the_care_level_rises() {
             ),
             PolicyConfig {
                 wave_sizes: vec![1],
+                acceptance_target: 0.0, // one at a time: the order is what is tested
                 care_levels: vec![CareLevelRule {
                     level: 5,
                     wave_sizes: Some(vec![1]),
@@ -145,6 +146,7 @@ fn the_familiarity_margin_narrows_as_the_care_level_rises() {
 #[test]
 fn a_deployment_overrides_a_level_field_by_field() {
     let config = PolicyConfig {
+        acceptance_target: 0.0, // the level's wave as written, not widened
         care_levels: vec![CareLevelRule {
             level: 5,
             wave_sizes: Some(vec![2]),

@@ -22,6 +22,7 @@ use dispatch_core::geo::LatLon;
 fn one_at_a_time() -> PolicyConfig {
     PolicyConfig {
         wave_sizes: vec![1],
+        acceptance_target: 0.0, // one at a time: the order is what is tested
         care_levels: (1..=5)
             .map(|level| dispatch_core::policy::CareLevelRule {
                 level,

@@ -1,6 +1,7 @@
 //! Engine tests: scenarios on virtual time, refused commands, roster validation, and property
 //! tests over random command sequences. `world` builds the fixtures; each module is one theme.
 
+mod acceptance;
 mod bad_commands;
 mod care_levels;
 mod care_plans;

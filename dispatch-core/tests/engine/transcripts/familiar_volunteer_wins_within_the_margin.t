@@ -1,7 +1,7 @@
 # DESIGN §4 rule 3: a paired volunteer is asked before a stranger who is nearer by less than
 # the familiarity margin (60 s by default). On foot, S is 100 m away and P 130 m (about 31 s
 # further by the 1.3 detour at 4.5 km/h).
-> config {"wave_sizes": [1]}
+> config {"wave_sizes": [1], "acceptance_target": 0.0}
 > volunteer P 0 130
 > volunteer S 100 0
 > elder E1 0 0 G1 2 P

@@ -1,6 +1,6 @@
 # The margin is a bound: when the paired volunteer is more than 60 s further than a stranger,
 # the stranger is asked first. S is 100 m away, P 200 m (about 104 s further).
-> config {"wave_sizes": [1]}
+> config {"wave_sizes": [1], "acceptance_target": 0.0}
 > volunteer P 0 200
 > volunteer S 100 0
 > elder E1 0 0 G1 2 P
