@@ -265,3 +265,18 @@ fn a_snapshot_without_answers_starts_from_the_prior() {
         vec!["V01", "V02", "V03"]
     );
 }
+
+#[test]
+fn version_5_journals_keep_fixed_waves_and_no_cap() {
+    // A crash tail written by decision version 5 replays by its rules: the wave a street of
+    // decliners would widen, and a volunteer past the daily cap, are as version 5 decided.
+    let config = PolicyConfig {
+        volunteer_daily_offer_cap: 1,
+        ..PolicyConfig::default()
+    };
+    let mut sim = street(config);
+    everyone_declines(&mut sim, "a1");
+    sim.engine.set_decision_version(5);
+    let ev = sim.ok(fall("a2", "E1"));
+    assert_eq!(offered_to(&ev), vec!["V01", "V02", "V03"]);
+}
