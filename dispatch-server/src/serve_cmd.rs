@@ -201,6 +201,23 @@ pub fn load_policy(path: Option<&Path>, foot_profile_kmh: f64) -> anyhow::Result
     let Some(path) = path else {
         return Ok(server_policy(foot_profile_kmh));
     };
+    let parsed = read_policy_file(path)?;
+    let policy = PolicyConfig {
+        foot_profile_kmh,
+        dispatch_batched: true,
+        ..parsed
+    };
+    policy
+        .validate()
+        .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    Ok(policy)
+}
+
+/// A policy file (TOML, `PolicyConfig`'s fields over the defaults), unknown keys refused by
+/// name and the values checked; `dispatch_batched` and `foot_profile_kmh` belong to whoever
+/// runs the engine (the server, the simulator) and may not be set. Shared by `dispatch
+/// serve --config` and `simulator run --engine-config`.
+pub fn read_policy_file(path: &Path) -> anyhow::Result<PolicyConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     let table: toml::Table =
@@ -232,15 +249,10 @@ pub fn load_policy(path: Option<&Path>, foot_profile_kmh: f64) -> anyhow::Result
     }
     let parsed: PolicyConfig =
         toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-    let policy = PolicyConfig {
-        foot_profile_kmh,
-        dispatch_batched: true,
-        ..parsed
-    };
-    policy
+    parsed
         .validate()
         .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-    Ok(policy)
+    Ok(parsed)
 }
 
 /// Reads and parses the roster file.

@@ -50,6 +50,48 @@ pub struct BehaviourParams {
     /// volunteer due off duty while on a job goes off when it is done. Everyone else (grid
     /// workers, ambulances, service staff, kin) stays on duty all day.
     pub on_duty_by_hour: [f64; 3],
+    /// Each volunteer's own willingness (`--propensity`): absent, every volunteer accepts
+    /// with the same chance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<Propensity>,
+}
+
+/// Volunteers who differ: whether a volunteer ignores an alert is predictable from their
+/// history (Khalemsky et al., JMIR mHealth uHealth 2023: 79 % of ignored alerts predicted),
+/// so some answer most alerts and many rarely do. Each volunteer draws a propensity
+/// `p ~ Beta(alpha, beta)` once per seed, a `dormant_share` of them 0; `beta` is chosen so
+/// that the mean over all volunteers is the preset's `accept_share` (the published
+/// averages stay as they are). The shape is an assumption (docs/research/
+/// volunteer-behaviour.md, "Per-volunteer heterogeneity").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Propensity {
+    pub alpha: f64,
+    pub dormant_share: f64,
+}
+
+impl Propensity {
+    /// The research note's suggestion: J-shaped (`alpha` < 1: many near 0, a tail of
+    /// frequent responders), 10 % dormant.
+    pub const RESEARCH: Propensity = Propensity {
+        alpha: 0.8,
+        dormant_share: 0.10,
+    };
+
+    /// Volunteer `id`'s propensity for a population whose mean is `mean` (the same in every
+    /// run of `seed`).
+    pub fn draw(&self, seed: u64, id: &ResponderId, mean: f64) -> f64 {
+        let mut rng = keyed_rng(seed, &[b"propensity", id.as_str().as_bytes()]);
+        if rng.random::<f64>() < self.dormant_share {
+            return 0.0;
+        }
+        // The awake carry the whole mean.
+        let m = (mean / (1.0 - self.dormant_share).max(1e-9)).clamp(1e-6, 1.0 - 1e-6);
+        let beta = self.alpha * (1.0 - m) / m;
+        match rand_distr::Beta::new(self.alpha, beta) {
+            Ok(d) => rng.sample(d),
+            Err(_) => m,
+        }
+    }
 }
 
 impl Default for BehaviourParams {
@@ -67,6 +109,7 @@ impl Default for BehaviourParams {
             idle_ping_s: 240.0,
             accept_by_hour: [1.0; 3],
             on_duty_by_hour: [1.0; 3],
+            propensity: None,
         }
     }
 }
@@ -117,6 +160,21 @@ impl BehaviourParams {
     pub fn accept_share_at(&self, now: Timestamp) -> f64 {
         let m = self.accept_by_hour[period_of(now)];
         (self.accept_share * m).clamp(0.0, (1.0 - self.decline_share).max(0.0))
+    }
+
+    /// The chances that a responder of propensity `own` (None: the average responder)
+    /// accepts and declines an offer at `now`. With a propensity, the hour's multiplier
+    /// scales it and those who do not accept decline and stay silent in the preset's ratio.
+    pub fn answer_shares(&self, now: Timestamp, own: Option<f64>) -> (f64, f64) {
+        match own {
+            None => (self.accept_share_at(now), self.decline_share),
+            Some(p) => {
+                let accept = (p * self.accept_by_hour[period_of(now)]).clamp(0.0, 0.98);
+                let rest = (1.0 - self.accept_share).max(1e-9);
+                let decline = (1.0 - accept) * (self.decline_share / rest).min(1.0);
+                (accept, decline)
+            }
+        }
     }
 
     /// Whether volunteer `id` is on duty in the period holding `at` (drawn from `seed`, the
@@ -277,6 +335,8 @@ pub struct SimWorld {
     alert_index: HashMap<AlertId, usize>,
     responders: Vec<Responder>,
     responder_index: HashMap<ResponderId, usize>,
+    /// Each volunteer's own propensity (`--propensity`), by responder index.
+    propensity: Vec<Option<f64>>,
     agenda: Agenda<Action>,
     incidents: HashMap<IncidentId, IncidentInfo>,
     open_incidents: usize,
@@ -346,8 +406,15 @@ impl SimWorld {
             }
             before = t;
         }
+        let propensity = (0..responders.len())
+            .map(|i| {
+                let p = behaviour.propensity.filter(|_| volunteer[i])?;
+                Some(p.draw(seed, &responders[i].id, behaviour.accept_share))
+            })
+            .collect();
         SimWorld {
             seed: scenario.params.seed,
+            propensity,
             behaviour: behaviour.clone(),
             alert_index: scenario
                 .alerts
@@ -636,10 +703,10 @@ impl World for SimWorld {
                 );
                 let u: f64 = rng.random();
                 let b = &self.behaviour;
-                let accept_share = b.accept_share_at(now);
+                let (accept_share, decline_share) = b.answer_shares(now, self.propensity[r]);
                 let (accept, delay) = if u < accept_share {
                     (true, uniform(&mut rng, b.accept_delay_s))
-                } else if u < accept_share + b.decline_share {
+                } else if u < accept_share + decline_share {
                     (false, uniform(&mut rng, b.decline_delay_s))
                 } else {
                     return; // silent: the offer will expire
@@ -801,6 +868,55 @@ mod tests {
             .all(|id| BehaviourParams::default().on_duty(7, id, at(3))));
         // By day, those on duty accept 40 %: 24 % of all volunteers, as published.
         assert!((share(10) * p.accept_share_at(at(10)) - 0.24).abs() < 0.02);
+    }
+
+    #[test]
+    fn varied_volunteers_keep_the_published_mean_and_differ() {
+        let p = BehaviourParams {
+            propensity: Some(Propensity::RESEARCH),
+            ..BehaviourParams::preset("scquizzato2020").unwrap()
+        };
+        let at = |h: i64| Timestamp(crate::scenario::VIRTUAL_EPOCH.0 + h * 3_600_000 + 60_000);
+        let ids: Vec<ResponderId> = (0..20_000)
+            .map(|i| ResponderId::from(format!("V{i}")))
+            .collect();
+        let own: Vec<f64> = ids
+            .iter()
+            .map(|id| Propensity::RESEARCH.draw(7, id, p.accept_share))
+            .collect();
+        let mean = own.iter().sum::<f64>() / own.len() as f64;
+        assert!((mean - 0.287).abs() < 0.01, "mean {mean}");
+        let dormant = own.iter().filter(|&&x| x == 0.0).count() as f64 / own.len() as f64;
+        assert!((dormant - 0.10).abs() < 0.01, "dormant {dormant}");
+        // Skewed: well over half under the mean, and a tail of frequent responders.
+        let under = own.iter().filter(|&&x| x < 0.287).count() as f64 / own.len() as f64;
+        let frequent = own.iter().filter(|&&x| x > 0.7).count() as f64 / own.len() as f64;
+        assert!(under > 0.55 && frequent > 0.03, "{under} {frequent}");
+        // Drawn once per seed: the same again, another seed another.
+        assert_eq!(Propensity::RESEARCH.draw(7, &ids[5], 0.287), own[5]);
+        assert!(ids
+            .iter()
+            .take(100)
+            .any(|id| Propensity::RESEARCH.draw(8, id, 0.287)
+                != Propensity::RESEARCH.draw(7, id, 0.287)));
+        // By day the population accepts the preset's share on average; declines and silence
+        // keep the preset's ratio.
+        let day: f64 = own
+            .iter()
+            .map(|&x| p.answer_shares(at(10), Some(x)).0)
+            .sum::<f64>()
+            / own.len() as f64;
+        assert!((day - 0.287).abs() < 0.01, "{day}");
+        let (a, d) = p.answer_shares(at(10), Some(0.5));
+        assert!((a - 0.5).abs() < 1e-12);
+        assert!((d / (1.0 - a) - 0.285 / (1.0 - 0.287)).abs() < 1e-9);
+        // At night the hour's multiplier scales one's own.
+        assert!((p.answer_shares(at(3), Some(0.5)).0 - 0.5 * 0.49).abs() < 1e-12);
+        // Without a propensity, the preset's shares as before.
+        assert_eq!(
+            p.answer_shares(at(10), None),
+            (p.accept_share_at(at(10)), p.decline_share)
+        );
     }
 
     #[test]

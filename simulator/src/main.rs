@@ -38,6 +38,10 @@ enum Cmd {
         /// `alert7_replace_1km`; docs/simulator.md).
         #[arg(long)]
         more_baselines: bool,
+        /// The engine column's rules from a policy file (TOML, the keys of `dispatch serve
+        /// --config`, docs/deploy.md); the baselines keep theirs.
+        #[arg(long, value_name = "rules.toml")]
+        engine_config: Option<PathBuf>,
         /// Add a plan's recruits (`simulator plan`'s plan.json) to the scenario as volunteers.
         #[arg(long, value_name = "plan.json")]
         recruits: Option<PathBuf>,
@@ -228,6 +232,11 @@ struct BehaviourArgs {
     /// the preset's).
     #[arg(long)]
     decline_share: Option<f64>,
+    /// `same`: every volunteer accepts with the preset's chance; `varied` (`simulator run`
+    /// only): each volunteer has their own, drawn once per seed (J-shaped around the preset's
+    /// mean, 10 % dormant; docs/simulator.md, "Volunteers who differ").
+    #[arg(long, default_value = "same", value_parser = ["same", "varied"])]
+    propensity: String,
 }
 
 impl BehaviourArgs {
@@ -237,6 +246,8 @@ impl BehaviourArgs {
         let p = BehaviourParams {
             accept_share: self.accept_share.unwrap_or(p.accept_share),
             decline_share: self.decline_share.unwrap_or(p.decline_share),
+            propensity: (self.propensity == "varied")
+                .then_some(simulator::behaviour::Propensity::RESEARCH),
             ..p
         };
         for (name, v) in [
@@ -308,10 +319,15 @@ fn main() -> anyhow::Result<()> {
             behaviour,
             radius_m,
             more_baselines,
+            engine_config,
             recruits,
             recruit_set,
             out,
         } => {
+            let engine_policy = match &engine_config {
+                Some(path) => Some(dispatch_server::serve_cmd::read_policy_file(path)?),
+                None => None,
+            };
             let roads = load_roads(&args.map)?;
             let mut s = scenario(&args, &roads)?;
             if let Some(path) = recruits {
@@ -334,6 +350,15 @@ fn main() -> anyhow::Result<()> {
                 roads.net.clone(),
                 &{
                     let mut p = policies(radius_m);
+                    if let Some(rules) = engine_policy {
+                        // The engine column is the first; how it is run stays the simulator's.
+                        let ours = &mut p[0].1;
+                        *ours = dispatch_core::policy::PolicyConfig {
+                            dispatch_batched: ours.dispatch_batched,
+                            foot_profile_kmh: ours.foot_profile_kmh,
+                            ..rules
+                        };
+                    }
                     if more_baselines {
                         p.extend(simulator::runner::more_baselines(s.roster.responders.len()));
                     }
@@ -496,7 +521,14 @@ fn main() -> anyhow::Result<()> {
                 max_phones,
                 gateways,
                 leave_free,
-                behaviour: behaviour.params()?,
+                behaviour: {
+                    anyhow::ensure!(
+                        behaviour.propensity == "same",
+                        "--propensity varied applies to `simulator run`; live phones answer \
+                         with the preset's shares"
+                    );
+                    behaviour.params()?
+                },
                 connect_over_s,
                 summary_every_s,
                 ..LiveParams::new(url)
