@@ -461,23 +461,27 @@ impl PolicyConfig {
                 return Err(format!("{key}: {v} is outside {lo}..={hi}"));
             }
         }
-        if !(0.0..=0.99).contains(&self.acceptance_target) {
-            return Err(format!(
-                "acceptance_target: {} is outside 0..=0.99 (0: fixed wave sizes)",
-                self.acceptance_target
-            ));
-        }
-        if !(0.05..=0.95).contains(&self.acceptance_prior) {
-            return Err(format!(
-                "acceptance_prior: {} is outside 0.05..=0.95",
-                self.acceptance_prior
-            ));
-        }
-        if !(0.5..=1_000.0).contains(&self.acceptance_prior_weight) {
-            return Err(format!(
-                "acceptance_prior_weight: {} is outside 0.5..=1000",
-                self.acceptance_prior_weight
-            ));
+        let shares = [
+            (
+                "acceptance_target",
+                self.acceptance_target,
+                0.0,
+                0.99,
+                " (0: fixed wave sizes)",
+            ),
+            ("acceptance_prior", self.acceptance_prior, 0.05, 0.95, ""),
+            (
+                "acceptance_prior_weight",
+                self.acceptance_prior_weight,
+                0.5,
+                1_000.0,
+                "",
+            ),
+        ];
+        for (key, v, lo, hi, note) in shares {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("{key}: {v} is outside {lo}..={hi}{note}"));
+            }
         }
         if !(1..=6).contains(&self.ambulance_min_care_level) {
             return Err(format!(

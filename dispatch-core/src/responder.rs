@@ -171,21 +171,31 @@ impl Answers {
 
     /// Emergency offers sent on the day of `now`.
     pub fn offers_on(&self, now: Timestamp) -> u32 {
-        if self.day_offers.0 == now.0.div_euclid(DAY_MS) {
-            self.day_offers.1
-        } else {
-            0
-        }
+        on_day(self.day_offers, now)
     }
 
     /// Counts one more emergency offer on the day of `now`.
     pub fn count_offer(&mut self, now: Timestamp) {
-        let day = now.0.div_euclid(DAY_MS);
-        if self.day_offers.0 == day {
-            self.day_offers.1 += 1;
-        } else {
-            self.day_offers = (day, 1);
-        }
+        count_on_day(&mut self.day_offers, now);
+    }
+}
+
+/// A (UTC day number, count) pair's count on the day of `now` (0 on another day).
+fn on_day((day, n): (i64, u32), now: Timestamp) -> u32 {
+    if day == now.0.div_euclid(DAY_MS) {
+        n
+    } else {
+        0
+    }
+}
+
+/// Counts one more on the day of `now`, starting again on a new day.
+fn count_on_day(c: &mut (i64, u32), now: Timestamp) {
+    let day = now.0.div_euclid(DAY_MS);
+    if c.0 == day {
+        c.1 += 1;
+    } else {
+        *c = (day, 1);
     }
 }
 
@@ -218,21 +228,12 @@ impl ResponderState {
 
     /// Assignments already taken on the day of `now`.
     pub fn assignments_on(&self, now: Timestamp) -> u32 {
-        if self.day_assignments.0 == now.0.div_euclid(DAY_MS) {
-            self.day_assignments.1
-        } else {
-            0
-        }
+        on_day(self.day_assignments, now)
     }
 
     /// Counts one more assignment on the day of `now`.
     pub fn count_assignment(&mut self, now: Timestamp) {
-        let day = now.0.div_euclid(DAY_MS);
-        if self.day_assignments.0 == day {
-            self.day_assignments.1 += 1;
-        } else {
-            self.day_assignments = (day, 1);
-        }
+        count_on_day(&mut self.day_assignments, now);
     }
 
     /// Whether the position is fresh enough to offer on.
