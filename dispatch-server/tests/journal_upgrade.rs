@@ -29,6 +29,8 @@ struct Fixture {
     has_marker: bool,
     /// Open incidents with an acknowledged assignment when the server was killed.
     open_assignments: &'static [(u64, &'static str)],
+    /// The decision version whose rules decided its records (1 and 2 decide alike).
+    rules: u32,
 }
 
 /// The first release: record format 1, no decision version, no snapshot at a clean stop.
@@ -37,6 +39,7 @@ const V1: Fixture = Fixture {
     snapshot_lsn: 26,
     has_marker: false,
     open_assignments: &[(3, "V4"), (5, "V1")],
+    rules: 2,
 };
 
 /// Record format 2, decision version 2 (commit c5e7727): a snapshot at a clean stop, then a
@@ -47,9 +50,21 @@ const V2: Fixture = Fixture {
     snapshot_lsn: 33,
     has_marker: true,
     open_assignments: &[(3, "V6"), (4, "V3"), (5, "V4")],
+    rules: 2,
 };
 
-const FIXTURES: [&Fixture; 2] = [&V1, &V2];
+/// Decision version 5 (commit e6f90ab, the last before waves sized from acceptance): a tail in
+/// which everyone of a first wave declined, twice, then a new emergency whose first wave
+/// version 5 sized at 3 (version 6 would ask more after those declines).
+const V5: Fixture = Fixture {
+    name: "journal-v5",
+    snapshot_lsn: 58,
+    has_marker: true,
+    open_assignments: &[(2, "V3"), (3, "V1")],
+    rules: 5,
+};
+
+const FIXTURES: [&Fixture; 3] = [&V1, &V2, &V5];
 
 impl Fixture {
     fn path(&self) -> PathBuf {
@@ -351,6 +366,44 @@ async fn an_upgraded_v2_directory_serves_and_a_clean_stop_leaves_nothing_to_repl
     serves_and_a_clean_stop_leaves_nothing_to_replay(&V2).await;
 }
 
+/// The v5 tail replays as version 5 decided: incident 3's first wave asked the 3 people the
+/// old server offered it, though under version 6 the declines before it would widen it.
+#[test]
+fn a_v5_data_directory_replays_its_waves_as_version_5_sized_them() {
+    let stats = starts_with_everything_acknowledged(&V5);
+    assert!(stats.commands >= 10 && stats.verified >= 8, "{stats:?}");
+    let dir = V5.copy_data();
+    let (journal, engine, _) = start(dir.path(), &V5).expect("starts");
+    let acked: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(V5.path().join("acknowledged.json")).expect("read"),
+    )
+    .expect("json");
+    let told: Vec<&str> = acked["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .filter(|o| o["incident_id"] == 3)
+        .map(|o| o["responder_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(told.len(), 3, "the fixture's version-5 wave: {told:?}");
+    let view = engine.incident(IncidentId(3)).expect("incident 3");
+    let offered: Vec<String> = view
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::OfferSent { responder_id, .. } => Some(responder_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, told, "replayed as version 5 decided");
+    journal.close().expect("close");
+}
+
+#[tokio::test]
+async fn an_upgraded_v5_directory_serves_and_a_clean_stop_leaves_nothing_to_replay() {
+    serves_and_a_clean_stop_leaves_nothing_to_replay(&V5).await;
+}
+
 /// Rewrites the live segment of a copy of the fixture: every Decisions record goes through
 /// `edit` and is re-encoded (and re-checksummed) by the codec. Returns the directory.
 fn rewritten(fx: &Fixture, edit: impl Fn(u64, &mut Record)) -> tempfile::TempDir {
@@ -369,9 +422,6 @@ fn rewritten(fx: &Fixture, edit: impl Fn(u64, &mut Record)) -> tempfile::TempDir
     std::fs::write(&path, out).expect("write");
     dir
 }
-
-/// The decision version that decided both fixtures' records (written before version 3).
-const FIXTURE_RULES: u32 = 2;
 
 fn reword(record: &mut Record, version: u32) {
     record.format = journal::FORMAT_VERSION;
@@ -393,10 +443,10 @@ fn reword(record: &mut Record, version: u32) {
 #[test]
 fn reworded_reasons_of_an_older_decision_version_replay() {
     for fx in FIXTURES {
-        // Reworded and labelled with the version whose rules decided the fixtures (1 and 2
-        // decide alike), which is older than today's.
-        const { assert!(FIXTURE_RULES < journal::DECISION_VERSION) };
-        let dir = rewritten(fx, |_, r| reword(r, FIXTURE_RULES));
+        // Reworded and labelled with the version whose rules decided the fixture, which is
+        // older than today's.
+        assert!(fx.rules < journal::DECISION_VERSION, "{}", fx.name);
+        let dir = rewritten(fx, |_, r| reword(r, fx.rules));
         let (journal, engine, stats) = start(dir.path(), fx).expect("starts");
         assert!(
             stats.verified_ignoring_reasons >= 5,
