@@ -108,11 +108,14 @@ pub struct PolicyConfig {
     /// offers than this, their own record decides.
     pub acceptance_prior_weight: f64,
     /// The acceptance assumed before anyone has answered (the engine-wide rate starts here,
-    /// with the weight of `acceptance_prior_weight` offers). 0.6 keeps a new deployment's
-    /// first waves at their configured sizes (three people at 0.6 reach 93.6 %) until the
-    /// answers say otherwise.
+    /// with the weight of `acceptance_prior_weight` offers). At 0.6 and the default target, a
+    /// new deployment's waves of two or more keep their configured sizes (two people reach
+    /// 84 %, three 93.6 %) until the answers say otherwise; a wave of one widens to two.
     pub acceptance_prior: f64,
-    /// The most offers an emergency holds open at once when waves are sized from acceptance.
+    /// Widening stops once the incident holds this many open offers: it bounds the people a
+    /// wave adds beyond its configured size, not the configured size itself (a `wave_sizes`
+    /// or care-level entry larger than this is asked in full), nor offers still open from an
+    /// earlier wave when the next goes out.
     pub max_wave_size: u32,
     /// Emergency offers per volunteer per (UTC) day (decision version 6): the fairness cap
     /// that bounds how often larger waves ask the same people (alert fatigue).

@@ -13,7 +13,7 @@ use dispatch_core::road::RoadConfig;
 use dispatch_core::roster::RosterFile;
 use dispatch_server::journal::storage::DiskStorage;
 use dispatch_server::journal::{read_marker, Journal, JournalOptions};
-use dispatch_server::journal::{restore_engine, ReplayStats};
+use dispatch_server::journal::{replay_all, restore_engine, ReplayStats};
 use dispatch_server::serve_cmd::{load_roster, server_policy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -54,8 +54,9 @@ const V2: Fixture = Fixture {
 };
 
 /// Decision version 5 (commit e6f90ab, the last before waves sized from acceptance): a tail in
-/// which everyone of a first wave declined, twice, then a new emergency whose first wave
-/// version 5 sized at 3 (version 6 would ask more after those declines).
+/// which everyone of a first wave declined (incident 2; incident 1's declines are before the
+/// snapshot), then a new emergency whose first wave version 5 sized at 3 (version 6 would ask
+/// more after those declines).
 const V5: Fixture = Fixture {
     name: "journal-v5",
     snapshot_lsn: 58,
@@ -397,6 +398,30 @@ fn a_v5_data_directory_replays_its_waves_as_version_5_sized_them() {
         .collect();
     assert_eq!(offered, told, "replayed as version 5 decided");
     journal.close().expect("close");
+}
+
+/// The audit replay (the whole history from the seed, `replay_all`) of a version-5 directory
+/// reaches the state its snapshot + tail restore reaches. Regression: version 6 learnt from
+/// the answers of records decided by version 5, which only the whole-history replay sees
+/// (the version-5 snapshot holds no answers), so the two disagreed on everyone's record.
+#[test]
+fn replay_all_of_a_v5_directory_equals_its_restored_engine() {
+    let dir = V5.copy_data();
+    let (journal, engine, _) = start(dir.path(), &V5).expect("starts");
+    journal.close().expect("close");
+    let (full, stats) = replay_all(
+        &DiskStorage,
+        dir.path(),
+        common::roads(),
+        V5.roster(),
+        server_policy(RoadConfig::default().foot_kmh),
+    )
+    .expect("the whole history replays");
+    assert!(
+        stats.snapshot_lsn < V5.snapshot_lsn,
+        "from the seed: {stats:?}"
+    );
+    assert_eq!(full.save_state(), engine.save_state());
 }
 
 #[tokio::test]

@@ -273,11 +273,14 @@ impl Engine {
 
     /// Remembers how `slot` answered an offer of `incident_id` (emergencies only: a service's
     /// long offer says little about answering a fall): the history waves are sized from.
+    /// Decided by an earlier version (a replayed tail), it learns nothing, as that engine did
+    /// not ([`crate::journal::ANSWERS_SINCE`]).
     pub(super) fn record_answer(&mut self, slot: u32, incident_id: IncidentId, accepted: bool) {
-        if self
-            .incidents
-            .get(&incident_id)
-            .is_some_and(|i| i.plan == Plan::Emergency)
+        if self.rules >= crate::journal::ANSWERS_SINCE
+            && self
+                .incidents
+                .get(&incident_id)
+                .is_some_and(|i| i.plan == Plan::Emergency)
         {
             self.responders.record_answer(slot, accepted);
         }

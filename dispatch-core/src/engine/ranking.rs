@@ -61,8 +61,10 @@ impl Engine {
             return false;
         }
         // The fairness cap on emergency offers (decision version 6): larger waves must not
-        // ask the same few people all day.
-        if self.rules >= 6
+        // ask the same few people all day. Ours only: the simulator's baselines are published
+        // rules, which have no such cap.
+        if self.rules >= crate::journal::ANSWERS_SINCE
+            && self.config.matching == MatchingMode::RoadEta
             && inc.plan == Plan::Emergency
             && r.record.kind == ResponderKind::Volunteer
             && r.answers.offers_on(now) >= self.config.volunteer_daily_offer_cap

@@ -15,7 +15,7 @@ impl Engine {
         let id = self.responders[c.slot].record.id.clone();
         let inc = &self.incidents[&incident_id];
         let (plan, wave, care) = (inc.plan, inc.wave, inc.care_level);
-        if plan == Plan::Emergency {
+        if plan == Plan::Emergency && self.rules >= crate::journal::ANSWERS_SINCE {
             self.responders.count_offer(c.slot, now);
         }
         let expires_at = now.plus_ms(self.config.expiry_for(plan, care, self.rules));
@@ -208,7 +208,7 @@ impl Engine {
     /// Whether this incident's waves are sized from predicted acceptance: emergencies under
     /// our rules, decision version 6 on, with a target set.
     fn sized_by_acceptance(&self, inc: &Incident) -> bool {
-        self.rules >= 6
+        self.rules >= crate::journal::ANSWERS_SINCE
             && self.config.matching == MatchingMode::RoadEta
             && inc.plan == Plan::Emergency
             && self.config.acceptance_target > 0.0

@@ -86,6 +86,13 @@ pub const DECISION_VERSION: u32 = 6;
 /// before this one (`Replayer::apply_before`).
 pub const ROSTER_EVENTS_SINCE: u32 = 4;
 
+/// The first decision version that learns from answers: records who accepted or declined an
+/// emergency offer and counts each volunteer's emergency offers per day (the waves' sizing and
+/// the fairness cap). Records of earlier versions learn nothing on replay, as their engine did
+/// not: a snapshot that version wrote holds no answers, so the whole-history replay and the
+/// snapshot + tail replay must agree that there are none.
+pub const ANSWERS_SINCE: u32 = 6;
+
 fn readable(version: u8) -> bool {
     (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)
 }

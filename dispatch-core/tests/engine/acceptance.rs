@@ -280,3 +280,46 @@ fn version_5_journals_keep_fixed_waves_and_no_cap() {
     let ev = sim.ok(fall("a2", "E1"));
     assert_eq!(offered_to(&ev), vec!["V01", "V02", "V03"]);
 }
+
+/// Regression: answers to offers decided by version 5 were learnt on replay, though the
+/// version-5 engine kept none (its snapshots hold no answers), so the whole-history replay of
+/// an upgraded directory disagreed with its snapshot + tail restore.
+#[test]
+fn answers_decided_by_version_5_are_not_learnt() {
+    let config = PolicyConfig {
+        volunteer_daily_offer_cap: 2,
+        ..PolicyConfig::default()
+    };
+    let mut sim = street(config);
+    sim.engine.set_decision_version(5);
+    let declined = everyone_declines(&mut sim, "a1");
+    assert!(declined >= 6, "{declined}");
+    sim.engine
+        .set_decision_version(dispatch_core::journal::DECISION_VERSION);
+    // No answers and no offers counted: the prior's wave, the nearest first.
+    let ev = sim.ok(fall("a2", "E1"));
+    assert_eq!(offered_to(&ev), vec!["V01", "V02", "V03"]);
+    assert_eq!(
+        sim.engine.save_state(),
+        saved_and_restored(&sim, |_| {}).engine.save_state()
+    );
+}
+
+#[test]
+fn the_daily_offer_cap_is_ours_not_the_baselines() {
+    // The simulator's baselines are published rules: no cap on how often a volunteer is asked.
+    let config = PolicyConfig {
+        volunteer_daily_offer_cap: 1,
+        matching: dispatch_core::policy::MatchingMode::NearestRadius {
+            radius_m: 500.0,
+            replace: false,
+        },
+        ..PolicyConfig::default()
+    };
+    let mut sim = street(config);
+    for a in ["a1", "a2", "a3"] {
+        let ev = sim.ok(fall(a, "E1"));
+        assert_eq!(offered_to(&ev), vec!["V01", "V02", "V03"], "{a}");
+        cancel(&mut sim, offers(&ev)[0].2);
+    }
+}
