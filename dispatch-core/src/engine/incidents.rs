@@ -50,7 +50,17 @@ pub(super) struct Incidents {
     /// emergency's ranking looks only at these, not at every open incident (a surge of falls
     /// has thousands of open incidents and few services).
     with_preemptable_offers: BTreeSet<IncidentId>,
+    /// The most recently ranked incidents placed on the foot and car graphs (derived, not
+    /// saved): a surge's joint rounds rank the same waiting incidents again and again, and
+    /// each ranking snapped its target twice.
+    placed: std::sync::Mutex<Vec<PlacedIncident>>,
 }
+
+/// An incident, the position it was placed at, and its placement (foot, car).
+type PlacedIncident = (IncidentId, LatLon, [Option<Placed>; 2]);
+
+/// Incidents whose placement is kept (a joint round ranks at most `surge_max_incidents`).
+const PLACED_INCIDENTS: usize = 64;
 
 impl std::ops::Index<&IncidentId> for Incidents {
     type Output = Incident;
@@ -101,7 +111,31 @@ impl Incidents {
             closed,
             waiting_emergencies,
             with_preemptable_offers,
+            placed: Default::default(),
         }
+    }
+
+    /// `inc` placed on the foot and car graphs (as a ranking's target), snapped once per
+    /// position while it is among the most recently asked.
+    pub(super) fn placed(&self, inc: &Incident, roads: &dyn TravelTimes) -> [Option<Placed>; 2] {
+        let mut kept = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = kept.iter().position(|(id, _, _)| *id == inc.id) {
+            let hit = kept.remove(i);
+            if hit.1 == inc.position {
+                let places = hit.2;
+                kept.push(hit);
+                return places;
+            }
+        }
+        let places = [
+            roads.place(TravelMode::Foot, inc.position),
+            roads.place(TravelMode::Car, inc.position),
+        ];
+        if kept.len() >= PLACED_INCIDENTS {
+            kept.remove(0);
+        }
+        kept.push((inc.id, inc.position, places));
+        places
     }
 
     /// Every incident kept (open and closed), for saving.

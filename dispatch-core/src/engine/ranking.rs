@@ -317,6 +317,7 @@ impl Engine {
         let q = RankQuery {
             target: inc.position,
             target_xy: inc.xy,
+            targets: self.incidents.placed(inc, self.roads.as_ref()),
             trees: &trees,
             forced: &forced,
             k,

@@ -92,7 +92,7 @@ impl Engine {
         // walking sweep is worth keeping from the first round (then a ranking is lookups).
         for i in surge {
             let inc = &self.incidents[i];
-            if let Some(t) = self.roads.place(TravelMode::Foot, inc.position) {
+            if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
                 self.roads.prepare_target(TravelMode::Foot, &t);
             }
         }

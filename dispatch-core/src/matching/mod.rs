@@ -280,7 +280,7 @@ impl TravelTimes for RoadTimes {
                 .iter()
                 .map(|s| {
                     let s = s.snapped?;
-                    Some(g.route_with(&s, &t, ov)?.duration_ms + off(&s))
+                    Some(g.time(&s, &t)? + off(&s))
                 })
                 .collect();
         }
@@ -356,6 +356,8 @@ pub struct Ranked {
 pub struct RankQuery<'a> {
     pub target: LatLon,
     pub target_xy: [f64; 2],
+    /// `target` placed on the foot and car graphs ([`TravelTimes::place`]).
+    pub targets: [Option<Placed>; 2],
     /// Which trees to search, with the top speed (m/s) of their responders (mode speed times
     /// the fastest speed factor among them), for the lower bound.
     pub trees: &'a [(usize, f64)],
@@ -416,10 +418,7 @@ pub fn rank(
     eligible: &dyn Fn(u32) -> Option<CandidateInfo>,
 ) -> Vec<Ranked> {
     let mut found: Vec<Ranked> = Vec::new();
-    let targets = [
-        roads.place(TravelMode::Foot, q.target),
-        roads.place(TravelMode::Car, q.target),
-    ];
+    let targets = q.targets;
     let mut batch: Vec<(u32, CandidateInfo)> = Vec::new();
     let mut iters: Vec<_> = q
         .trees

@@ -106,6 +106,10 @@ fn rank_matches_brute_force() {
         let q = RankQuery {
             target,
             target_xy: proj.to_xy(target),
+            targets: [
+                roads.place(TravelMode::Foot, target),
+                roads.place(TravelMode::Car, target),
+            ],
             trees: &trees,
             forced: &forced,
             k,

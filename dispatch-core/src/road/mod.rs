@@ -75,6 +75,7 @@ pub struct ProfileGraph {
     snap: SnapIndex,
     ch: ch::Ch,
     targets: TargetCache,
+    times: TimeCache,
     /// Incoming arcs, built the first time a [`SourceField`] needs them.
     in_arcs: std::sync::OnceLock<field::InArcs>,
 }
@@ -129,6 +130,55 @@ impl std::fmt::Debug for TargetCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.entries.lock().map(|v| v.len()).unwrap_or(0);
         f.debug_struct("TargetCache").field("entries", &n).finish()
+    }
+}
+
+/// Point-to-point times already asked ([`ProfileGraph::time`]): a surge's joint rounds rank
+/// the same waiting incidents again and again, and three in four of their car queries repeat
+/// one asked before. Exact, keyed by the exact snapped ends on the graph, which never changes
+/// (closures go through other paths): a hit is what the search would find.
+#[derive(Default)]
+struct TimeCache {
+    /// `((segment, frac bits), (segment, frac bits))` from → to, to the time.
+    entries: std::sync::Mutex<std::collections::HashMap<TimeKey, Option<u64>>>,
+}
+
+type TimeKey = ((u32, u64), (u32, u64));
+
+/// Point-to-point times kept per profile before the cache starts again (about 2.5 MB).
+const TIME_CACHE_ENTRIES: usize = 1 << 16;
+
+impl TimeCache {
+    fn get_or(&self, key: TimeKey, time: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        if let Some(&t) = self.lock().get(&key) {
+            return t;
+        }
+        let t = time();
+        let mut m = self.lock();
+        if m.len() >= TIME_CACHE_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, t);
+        t
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<TimeKey, Option<u64>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for TimeCache {
+    /// A clone starts empty (the cache is derived, never state).
+    fn clone(&self) -> Self {
+        TimeCache::default()
+    }
+}
+
+impl std::fmt::Debug for TimeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeCache")
+            .field("entries", &self.lock().len())
+            .finish()
     }
 }
 
@@ -316,6 +366,7 @@ impl ProfileGraph {
             ch: ch::Ch::build(&base),
             base,
             targets: TargetCache::default(),
+            times: TimeCache::default(),
             in_arcs: std::sync::OnceLock::new(),
         }
     }
@@ -358,6 +409,31 @@ impl ProfileGraph {
             &snap::target_seeds(ts, to.frac),
         );
         self.assemble(from, to, fs, found)
+    }
+
+    /// The duration of [`Self::route`] alone, in ms, with no path built: what ranking asks
+    /// of a point-to-point query. Kept once asked (`TimeCache`).
+    pub fn time(&self, from: &Snapped, to: &Snapped) -> Option<u64> {
+        if !self.owns(from) || !self.owns(to) {
+            return None;
+        }
+        let key = (
+            (from.segment, from.frac.to_bits()),
+            (to.segment, to.frac.to_bits()),
+        );
+        self.times.get_or(key, || self.search_time(from, to))
+    }
+
+    fn search_time(&self, from: &Snapped, to: &Snapped) -> Option<u64> {
+        let (fs, ts) = (self.segment(from), self.segment(to));
+        let found = self.ch.shortest_ms(
+            &snap::source_seeds(fs, from.frac),
+            &snap::target_seeds(ts, to.frac),
+        );
+        match (Self::direct_ms(from, to, fs), found) {
+            (Some(ms), found) if found.is_none_or(|f| ms <= f) => Some(u64::from(ms)),
+            (_, found) => found.map(u64::from),
+        }
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;
@@ -538,6 +614,14 @@ impl ProfileGraph {
         &self.base.segments[s.segment as usize]
     }
 
+    /// The time straight along the one segment `from` and `to` share (`from_seg`, as the trip
+    /// sees it), if they share one and it may be driven that way.
+    fn direct_ms(from: &Snapped, to: &Snapped, from_seg: &graph::Segment) -> Option<u32> {
+        (from.segment == to.segment)
+            .then(|| snap::same_segment_ms(from_seg, from.frac, to.frac))
+            .flatten()
+    }
+
     /// A route from a search result, or the direct way along one shared segment if shorter
     /// (`from_seg`: the segment `from` stands on, as the trip sees it).
     fn assemble(
@@ -547,10 +631,7 @@ impl ProfileGraph {
         from_seg: &graph::Segment,
         found: Option<dijkstra::Found>,
     ) -> Option<Route> {
-        let direct = (from.segment == to.segment)
-            .then(|| snap::same_segment_ms(from_seg, from.frac, to.frac))
-            .flatten();
-        match (direct, found) {
+        match (Self::direct_ms(from, to, from_seg), found) {
             (Some(ms), found) if found.as_ref().is_none_or(|f| ms <= f.ms) => Some(Route {
                 duration_ms: u64::from(ms),
                 distance_m: self.segment(from).len_m * (to.frac - from.frac).abs(),

@@ -121,6 +121,8 @@ fn ch_routes_equal_dijkstra_on_porto_alegre() {
                 fast.duration_ms, slow.duration_ms,
                 "{p}: {from:?} -> {to:?}"
             );
+            assert_eq!(g.time(from, to), Some(slow.duration_ms), "{p}: time alone");
+            assert_eq!(g.time(from, to), Some(slow.duration_ms), "{p}: time kept");
             assert_eq!(fast.path.first(), Some(&from.point));
             assert_eq!(fast.path.last(), Some(&to.point));
             // Equal times may take different streets, but not wildly different lengths.

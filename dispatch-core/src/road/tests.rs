@@ -444,6 +444,15 @@ fn ch_equals_dijkstra_on_small_random_maps() {
                         b.as_ref().map(|r| r.duration_ms),
                         "map {map} {p}: {from:?} -> {to:?}"
                     );
+                    // The time alone (no path unpacked) is the route's, unreachable included;
+                    // asked again, the kept time.
+                    for ask in ["searched", "kept"] {
+                        assert_eq!(
+                            g.time(from, to),
+                            b.as_ref().map(|r| r.duration_ms),
+                            "map {map} {p}: {ask} time {from:?} -> {to:?}"
+                        );
+                    }
                     let fs = snap::source_seeds(g.segment(from), from.frac);
                     let ts = snap::target_seeds(g.segment(to), to.frac);
                     if let Some(f) = g.ch.shortest(&fs, &ts) {
