@@ -273,8 +273,8 @@ impl Engine {
 
     /// Remembers how `slot` answered an offer of `incident_id` (emergencies only: a service's
     /// long offer says little about answering a fall): the history waves are sized from.
-    /// Decided by an earlier version (a replayed tail), it learns nothing, as that engine did
-    /// not ([`crate::journal::ANSWERS_SINCE`]).
+    /// An answer replayed from a record an earlier version decided teaches nothing, as that
+    /// engine kept no answers ([`crate::journal::ANSWERS_SINCE`]).
     pub(super) fn record_answer(&mut self, slot: u32, incident_id: IncidentId, accepted: bool) {
         if self.rules >= crate::journal::ANSWERS_SINCE
             && self

@@ -287,7 +287,7 @@ fn version_5_journals_keep_fixed_waves_and_no_cap() {
 #[test]
 fn answers_decided_by_version_5_are_not_learnt() {
     let config = PolicyConfig {
-        volunteer_daily_offer_cap: 2,
+        volunteer_daily_offer_cap: 1,
         ..PolicyConfig::default()
     };
     let mut sim = street(config);
@@ -296,13 +296,10 @@ fn answers_decided_by_version_5_are_not_learnt() {
     assert!(declined >= 6, "{declined}");
     sim.engine
         .set_decision_version(dispatch_core::journal::DECISION_VERSION);
-    // No answers and no offers counted: the prior's wave, the nearest first.
+    // No answers learnt (a street of decliners would widen the wave) and no offers counted
+    // (at a cap of 1, V01-V03 would be skipped): the prior's wave, the nearest first.
     let ev = sim.ok(fall("a2", "E1"));
     assert_eq!(offered_to(&ev), vec!["V01", "V02", "V03"]);
-    assert_eq!(
-        sim.engine.save_state(),
-        saved_and_restored(&sim, |_| {}).engine.save_state()
-    );
 }
 
 #[test]
