@@ -368,7 +368,8 @@ impl Ch {
     }
 
     /// The time of [`Self::shortest`] alone: the same search, its path not unpacked (a
-    /// ranking needs the time only; unpacking and building the path were a sixth of its cost).
+    /// ranking needs the time only; unpacking and building the path were a quarter of a car
+    /// query's cost in the profile).
     pub(crate) fn shortest_ms(&self, sources: &Seeds, targets: &Seeds) -> Option<u32> {
         self.search(sources, targets, false).map(|f| f.ms)
     }
