@@ -315,7 +315,6 @@ impl Engine {
             }
         }
         let q = RankQuery {
-            target: inc.position,
             target_xy: inc.xy,
             targets: self.incidents.placed(inc, self.roads.as_ref()),
             trees: &trees,

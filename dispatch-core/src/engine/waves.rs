@@ -391,7 +391,6 @@ impl Engine {
             .flatten()
         };
         let q = RankQuery {
-            target: inc.position,
             target_xy: inc.xy,
             targets: self.incidents.placed(inc, self.roads.as_ref()),
             trees: &trees,

@@ -354,9 +354,10 @@ pub struct Ranked {
 
 /// A ranking question.
 pub struct RankQuery<'a> {
-    pub target: LatLon,
+    /// The target (the incident) projected, for the R-trees' nearest-first walk and bounds.
     pub target_xy: [f64; 2],
-    /// `target` placed on the foot and car graphs ([`TravelTimes::place`]).
+    /// The target placed on the foot and car graphs ([`TravelTimes::place`]), for its travel
+    /// times.
     pub targets: [Option<Placed>; 2],
     /// Which trees to search, with the top speed (m/s) of their responders (mode speed times
     /// the fastest speed factor among them), for the lower bound.

@@ -104,7 +104,6 @@ fn rank_matches_brute_force() {
         ];
         let k = 1 + (round as usize % 8);
         let q = RankQuery {
-            target,
             target_xy: proj.to_xy(target),
             targets: [
                 roads.place(TravelMode::Foot, target),
