@@ -60,6 +60,8 @@ test('a missed daily visit: the care manager sees who was not visited, in both l
   }, 90000, 'the missed visit in the report');
 
   await page.goto(`${srv.base}/console/?access_token=${encodeURIComponent(tokens.OP1)}`);
+  // Connected first: the toolbar settles (a click while it still moves can land elsewhere).
+  await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
   await page.getByTestId('care-report-open').click();
   const missed = page.getByTestId('care-not-visited');
   await missed.waitFor({ timeout: 10000 });
@@ -90,9 +92,12 @@ test('an operator without the care role is told why, in the server’s words', a
   const pageErrors = [];
   p.on('pageerror', (e) => pageErrors.push(String(e)));
   await p.goto(`${srv.base}/console/?access_token=${encodeURIComponent(tokens.OP2)}`);
+  // Connected first (regression: a click before the toolbar settled opened no report, and
+  // the refusal was never shown; CI of 6eaa880).
+  await p.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
   await p.getByTestId('care-report-open').click();
   const error = p.locator('.care-report .error');
-  await waitFor(async () => (await error.innerText()).length > 0, 10000, 'the refusal');
+  await waitFor(async () => (await error.innerText({ timeout: 1000 })).length > 0, 10000, 'the refusal');
   assert.match(await error.innerText(), /`care`/);
   assert.equal(await p.getByTestId('care-not-visited').count(), 0);
   assert.deepEqual(pageErrors, []);
