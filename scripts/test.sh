@@ -5,7 +5,8 @@
 #
 # Every test binary runs even when one fails (cargo's --no-fail-fast), the browser tests run
 # even when cargo's failed, and the command exits non-zero if anything failed, naming what.
-# Installs Chromium and the pinned npm packages when missing (scripts/web-deps.sh).
+# Installs Chromium and the pinned npm packages when missing (scripts/web-deps.sh), and the
+# pinned NATS server for cluster mode's drills (scripts/nats-server.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 data="${DISPATCH_SHARED_DATA:-../shared/data}"
@@ -14,6 +15,12 @@ if [ ! -f "$data/porto_alegre.osm.pbf" ]; then
   exit 1
 fi
 failed=()
+echo "== NATS server for cluster mode's drills (scripts/nats-server.sh installs it when missing)"
+if nats_bin="$(scripts/nats-server.sh)"; then
+  export NATS_SERVER_BIN="$nats_bin"
+else
+  failed+=("nats-server set-up")
+fi
 echo "== cargo test (every binary, no fail-fast)"
 cargo test --workspace --locked --no-fail-fast || failed+=("cargo test")
 

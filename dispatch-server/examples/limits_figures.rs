@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         snapshot_every: 1_000,
         snapshot_after_s: 600,
         config: None,
+        cluster: Default::default(),
     };
     let config = dispatch_server::serve_cmd::open(&args)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

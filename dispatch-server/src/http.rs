@@ -521,6 +521,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "engine": if running { "running" } else { "stopped" },
         "journal": { "durable_lsn": d.lsn, "failed": d.failed },
         "disk": disk,
+        "cluster": crate::cluster::status(),
     });
     let status = if d.failed.is_none() && running {
         StatusCode::OK

@@ -12,6 +12,7 @@
 //! - [`people`]: responders, elders and grids managed over HTTP; tokens issued.
 //! - [`web`]: the console and responder web apps and `GET /v1/map`.
 //! - [`serve_cmd`]: `dispatch serve` (flags → [`Config`] → [`run`]).
+//! - [`cluster`]: `dispatch serve --nats`: region journals on JetStream, lease, standby, takeover.
 //!
 //! [`run`] takes its listener and its shutdown future as arguments (the mini-redis shape), so
 //! a test binds `127.0.0.1:0` and passes any future.
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod care_plans;
 pub mod closures;
+pub mod cluster;
 pub mod coverage;
 pub mod disk_budget;
 pub mod engine_task;

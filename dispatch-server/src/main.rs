@@ -18,7 +18,7 @@ enum Command {
     /// One route as JSON, or one per line of a pairs file (with timings on stderr).
     Route(route_cmd::RouteArgs),
     /// Run the service: WebSocket + HTTP on one port (prints where it listens).
-    Serve(dispatch_server::serve_cmd::ServeArgs),
+    Serve(Box<dispatch_server::serve_cmd::ServeArgs>),
     /// Every incident with its full timeline as JSON lines (reads archive/ and the journal).
     Export(dispatch_server::export_cmd::ExportArgs),
     /// The roster a data directory holds now (`roster export`), read only.
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Route(args) => route_cmd::run(args),
-        Command::Serve(args) => dispatch_server::serve_cmd::main(args),
+        Command::Serve(args) => dispatch_server::serve_cmd::main(*args),
         Command::Export(args) => dispatch_server::export_cmd::run(&args),
         Command::Roster(cmd) => dispatch_server::roster_cmd::run(&cmd),
     };

@@ -180,3 +180,41 @@ pub fn coverage(s: &dispatch_core::coverage::Summary, elapsed: Duration) {
     gauge!("dispatch_coverage_responders_count", "kind" => "ambulance").set(s.ambulances as f64);
     histogram!("dispatch_coverage_update_seconds").record(elapsed.as_secs_f64());
 }
+
+/// Cluster mode: this node's role for a region (one gauge per role, 1 for the current one)
+/// and the last stream sequence it applied or wrote.
+pub fn cluster_role(region: dispatch_core::journal::RegionId, role: &'static str, applied: u64) {
+    let r = region.0.to_string();
+    for each in ["catching_up", "standby", "taking_over", "active"] {
+        gauge!("dispatch_cluster_role", "region" => r.clone(), "role" => each)
+            .set(if each == role { 1.0 } else { 0.0 });
+    }
+    gauge!("dispatch_cluster_applied_seq", "region" => r).set(applied as f64);
+}
+
+/// Cluster mode: a standby applied stream message `seq`.
+pub fn cluster_applied(region: dispatch_core::journal::RegionId, seq: u64) {
+    gauge!("dispatch_cluster_applied_seq", "region" => region.0.to_string()).set(seq as f64);
+}
+
+/// Cluster mode: messages in the region's stream a standby has not applied yet.
+pub fn cluster_lag(region: dispatch_core::journal::RegionId, records: u64) {
+    gauge!("dispatch_cluster_lag_messages", "region" => region.0.to_string()).set(records as f64);
+}
+
+/// Cluster mode: the active engine's append acknowledged at stream sequence `seq`.
+pub fn cluster_appended(region: dispatch_core::journal::RegionId, seq: u64) {
+    counter!("dispatch_cluster_appends_total", "region" => region.0.to_string()).increment(1);
+    gauge!("dispatch_cluster_applied_seq", "region" => region.0.to_string()).set(seq as f64);
+}
+
+/// Cluster mode: this node took a region over, in `took` from holding the lease to serving.
+pub fn cluster_takeover(region: dispatch_core::journal::RegionId, took: Duration) {
+    counter!("dispatch_cluster_takeovers_total", "region" => region.0.to_string()).increment(1);
+    histogram!("dispatch_cluster_takeover_seconds").record(took.as_secs_f64());
+}
+
+/// Cluster mode: this node stepped down (lost the lease, or fenced).
+pub fn cluster_step_down(region: dispatch_core::journal::RegionId) {
+    counter!("dispatch_cluster_step_downs_total", "region" => region.0.to_string()).increment(1);
+}

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// across a clean stop: replaying a crash tail needs the rules that decided it.
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
+    /// Cluster mode (docs/cluster.md); without `--nats`, embedded mode.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// The limits' flags (docs/limits.md has each with its default and why).
@@ -264,6 +267,9 @@ pub fn load_roster(path: &Path) -> anyhow::Result<RosterFile> {
 
 /// Serves until Ctrl-C / SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.cluster.nats.is_empty() {
+        return crate::cluster::serve(args).await;
+    }
     let config = open(&args)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -275,9 +281,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::run(config, listener, stop_signal()).await
 }
 
-/// Map, roster, journal → the engine as it was when the service last stopped.
-pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
-    // The quick checks first: a wrong config key or roster fails before the map loads.
+/// What every node of a deployment reads from its flags before any journal: the dispatch
+/// rules, the roster file, the road network (as travel times) and the web site.
+pub struct World {
+    pub policy: PolicyConfig,
+    pub roster: RosterFile,
+    pub times: Arc<dyn TravelTimes>,
+    pub site: crate::web::Site,
+    /// The engine the roster file describes (checked against the map).
+    pub from_file: Engine,
+}
+
+/// Flags → [`World`]; the quick checks first, so a wrong config key or roster fails before
+/// the map loads.
+pub fn load_world(args: &ServeArgs) -> anyhow::Result<World> {
     let road_config = RoadConfig::default();
     let policy = load_policy(args.config.as_deref(), road_config.foot_kmh)?;
     let roster = load_roster(&args.roster)?;
@@ -294,6 +311,24 @@ pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
     // reported as such (naming the entry) rather than as a replay failure.
     let from_file = Engine::with_travel_times(times.clone(), roster.clone(), policy.clone())
         .with_context(|| format!("roster {} refused", args.roster.display()))?;
+    Ok(World {
+        policy,
+        roster,
+        times,
+        site,
+        from_file,
+    })
+}
+
+/// Map, roster, journal → the engine as it was when the service last stopped.
+pub fn open(args: &ServeArgs) -> anyhow::Result<Config> {
+    let World {
+        policy,
+        roster,
+        times,
+        site,
+        from_file,
+    } = load_world(args)?;
     // The roster file seeds an empty data directory (a snapshot at LSN 0); from then on the
     // data directory is the truth about who exists, changed only by journaled commands.
     let seeded = crate::journal::seed(

@@ -52,7 +52,7 @@ pub use restore::{current_roster, open_durable_engine, replay_all, restore_engin
 pub(crate) use snapshot::list_segments;
 pub use snapshot::{read_marker, seed, segment_name};
 pub use storage::{DiskStorage, FaultOp, SimStorage, Storage};
-pub use writer::{journal_command, journal_timeout, Journal};
+pub use writer::{journal_command, journal_timeout, Journal, Replica};
 
 use dispatch_core::journal::{EncodeError, Record, RegionId};
 use std::path::PathBuf;

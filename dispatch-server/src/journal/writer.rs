@@ -47,6 +47,17 @@ pub(super) struct Shared {
     /// The same value as `durable`, for threads that wait without an async runtime.
     durable_mirror: Mutex<Durability>,
     durable_changed: Condvar,
+    /// Where records also go before they count as durable (cluster mode: the region's
+    /// JetStream stream); `None` in embedded mode.
+    replica: Mutex<Option<Arc<dyn Replica>>>,
+}
+
+/// A second home for records: called by the writer thread with every batch of whole frames
+/// after the local fsync and before the batch's LSNs are published as durable, so a reply
+/// waits for both. An error is final, like a failed fsync (cluster mode: fenced by another
+/// engine, or the cluster unreachable for longer than the lease).
+pub trait Replica: Send + Sync {
+    fn replicate(&self, frames: &[u8]) -> anyhow::Result<()>;
 }
 
 impl Shared {
@@ -120,6 +131,7 @@ impl Journal {
             durable,
             durable_mirror: Mutex::new(start),
             durable_changed: Condvar::new(),
+            replica: Mutex::new(None),
         });
         let writer = Writer {
             storage,
@@ -143,6 +155,15 @@ impl Journal {
             },
             recovered,
         ))
+    }
+
+    /// From the next batch on, records count as durable only once `replica` holds them too.
+    pub fn set_replica(&self, replica: Arc<dyn Replica>) {
+        *self
+            .shared
+            .replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(replica);
     }
 
     /// The region this journal's records belong to.
@@ -358,11 +379,20 @@ impl Writer {
         if bytes.is_empty() {
             return Ok(());
         }
+        let replica = self
+            .shared
+            .replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         match self.sync {
             SyncMode::Group => {
                 let count = count_frames(bytes);
                 self.file.write_all(bytes).context("journal write")?;
                 self.file.sync_data().context("journal fdatasync")?;
+                if let Some(r) = &replica {
+                    r.replicate(bytes).context("journal replica")?;
+                }
                 self.publish(self.durable_lsn + count);
             }
             SyncMode::PerRecord => {
@@ -373,6 +403,9 @@ impl Writer {
                         .write_all(&bytes[at..end])
                         .context("journal write")?;
                     self.file.sync_data().context("journal fdatasync")?;
+                    if let Some(r) = &replica {
+                        r.replicate(&bytes[at..end]).context("journal replica")?;
+                    }
                     self.publish(self.durable_lsn + 1);
                     at = end;
                 }

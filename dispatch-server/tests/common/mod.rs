@@ -491,6 +491,7 @@ pub fn serve_args(
         snapshot_every: 100_000,
         snapshot_after_s: 600,
         config: None,
+        cluster: Default::default(),
     }
 }
 

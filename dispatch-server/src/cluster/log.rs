@@ -1,0 +1,340 @@
+//! A region's journal as a JetStream stream: creating it (replicated), the seed, appending
+//! with fencing (the active engine's [`StreamReplica`]), and following it into a warm engine
+//! ([`Follower`], the standby's).
+//!
+//! A stream message is one of three kinds (header `Dispatch-Kind`):
+//!
+//! - `seed`: the engine state the region began with (the roster), at sequence 1 on;
+//! - `records`: whole journal frames (`dispatch_core::journal`'s format, no file header), as
+//!   the active engine's writer thread fsynced them locally;
+//! - `fence`: written by an engine taking the region over, with the sequence it read up to as
+//!   the expected last sequence. Every append of the engine it replaced now fails.
+//!
+//! A payload over [`CHUNK`] bytes goes as several messages, every one but the last marked
+//! `Dispatch-More: 1`; a follower joins them. A `fence` drops an unfinished group: the engine
+//! that wrote it died before the group was whole, so nothing in it was acknowledged.
+
+use crate::journal::Replica;
+use anyhow::{anyhow, bail, Context};
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use dispatch_core::engine::Engine;
+use dispatch_core::journal::{self, Decoded, Record, RegionId, Replayer};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const KIND: &str = "Dispatch-Kind";
+pub const MORE: &str = "Dispatch-More";
+pub const NODE: &str = "Dispatch-Node";
+/// Largest payload of one message: well under NATS's default `max_payload` (1 MiB).
+pub const CHUNK: usize = 512 * 1024;
+
+/// The stream holding region `r`'s journal.
+pub fn stream_name(region: RegionId) -> String {
+    format!("DISPATCH_R{}", region.0)
+}
+
+/// The subject its messages are published on.
+pub fn subject(region: RegionId) -> String {
+    format!("dispatch.r{}.log", region.0)
+}
+
+/// Creates the region's stream (or finds it): file storage, `replicas` copies, a de-duplication
+/// window of two minutes (a retried publish with the same message id is stored once). A fresh
+/// cluster may not have elected its meta leader yet: retried for up to `wait`.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    region: RegionId,
+    replicas: usize,
+    wait: Duration,
+) -> anyhow::Result<jetstream::stream::Stream> {
+    let config = jetstream::stream::Config {
+        name: stream_name(region),
+        subjects: vec![subject(region)],
+        num_replicas: replicas,
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        description: Some(format!("dispatch journal of region {}", region.0)),
+        ..Default::default()
+    };
+    retry(wait, "creating the region's stream", || {
+        let config = config.clone();
+        async move { js.get_or_create_stream(config).await }
+    })
+    .await
+}
+
+/// Retries `op` until it succeeds or `wait` has passed (a cluster just started, a server
+/// restarting).
+pub async fn retry<T, E, F, Fut>(wait: Duration, what: &str, mut op: F) -> anyhow::Result<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + wait;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() < deadline => {
+                tracing::info!(error = %e, "{what}: retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => bail!("{what}: {e}"),
+        }
+    }
+}
+
+/// Publishes one message with the expected last sequence `after`, awaiting the stream's
+/// acknowledgement (stored on the replicas), retrying lost acknowledgements with the same
+/// message id until `wait` has passed. `Ok(None)`: the stream's last sequence is not
+/// `after` (another writer got there first).
+async fn append_one(
+    js: &jetstream::Context,
+    subject: &str,
+    msg: PublishMessage,
+    id: &str,
+    after: u64,
+    wait: Duration,
+) -> anyhow::Result<Option<u64>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let attempt = async {
+            js.send_publish(
+                subject.to_string(),
+                msg.clone().message_id(id).expected_last_sequence(after),
+            )
+            .await?
+            .await
+        };
+        match attempt.await {
+            Ok(ack) if ack.sequence == after + 1 => return Ok(Some(ack.sequence)),
+            Ok(ack) => bail!(
+                "stream acknowledged sequence {} for a message expected at {}",
+                ack.sequence,
+                after + 1
+            ),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => return Ok(None),
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, after, "append to the region's stream: retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => bail!("append to the region's stream after sequence {after}: {e}"),
+        }
+    }
+}
+
+/// Appends `payload` as a group of `kind` messages after sequence `after`; the last
+/// sequence written, or `None` when the stream had moved on.
+pub async fn append(
+    js: &jetstream::Context,
+    region: RegionId,
+    node: &str,
+    kind: &str,
+    payload: &[u8],
+    after: u64,
+    wait: Duration,
+) -> anyhow::Result<Option<u64>> {
+    let subject = subject(region);
+    let mut last = after;
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[]]
+    } else {
+        payload.chunks(CHUNK).collect()
+    };
+    let count = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let mut msg = PublishMessage::build()
+            .payload(chunk.to_vec().into())
+            .header(KIND, kind)
+            .header(NODE, node);
+        if i + 1 < count {
+            msg = msg.header(MORE, "1");
+        }
+        // Unique per position and writer: a retry of this very message is de-duplicated, a
+        // different writer's message at the same position is not mistaken for it.
+        let id = format!("{node}-{kind}-{}", last + 1);
+        match append_one(js, &subject, msg, &id, last, wait).await? {
+            Some(seq) => last = seq,
+            None if i == 0 => return Ok(None),
+            None => bail!("the region's stream moved on in the middle of a {kind} group"),
+        }
+    }
+    Ok(Some(last))
+}
+
+/// The seed: written by the first node to start (at sequence 1 on), read by every node.
+/// Returns the seed's bytes and the sequence of its last message.
+pub async fn seed(
+    js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    region: RegionId,
+    node: &str,
+    state: &[u8],
+    wait: Duration,
+) -> anyhow::Result<(Vec<u8>, u64)> {
+    match append(js, region, node, "seed", state, 0, wait).await? {
+        Some(_) => tracing::info!(region = region.0, "seeded the region's stream"),
+        None => tracing::info!(region = region.0, "the region's stream is already seeded"),
+    }
+    let mut bytes = Vec::new();
+    let mut seq = 1;
+    loop {
+        let m = stream
+            .get_raw_message(seq)
+            .await
+            .with_context(|| format!("reading the seed, message {seq}"))?;
+        let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_string());
+        if header(KIND).as_deref() != Some("seed") {
+            bail!("the region's stream does not begin with a seed (message {seq})");
+        }
+        bytes.extend_from_slice(&m.payload);
+        if header(MORE).is_none() {
+            return Ok((bytes, seq));
+        }
+        seq += 1;
+    }
+}
+
+/// The active engine's second home for its records: every batch the local writer fsynced is
+/// appended to the region's stream after the last sequence this engine wrote. A failed append
+/// fails the journal (nothing more is acknowledged): another engine fenced the stream, or
+/// the cluster did not acknowledge within `wait`.
+pub struct StreamReplica {
+    pub js: jetstream::Context,
+    pub region: RegionId,
+    pub node: String,
+    pub runtime: tokio::runtime::Handle,
+    pub wait: Duration,
+    pub last: Mutex<u64>,
+}
+
+impl Replica for StreamReplica {
+    fn replicate(&self, frames: &[u8]) -> anyhow::Result<()> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let after = *last;
+        let written = self.runtime.block_on(append(
+            &self.js,
+            self.region,
+            &self.node,
+            "records",
+            frames,
+            after,
+            self.wait,
+        ))?;
+        match written {
+            Some(seq) => {
+                *last = seq;
+                crate::metrics::cluster_appended(self.region, seq);
+                Ok(())
+            }
+            None => Err(anyhow!(
+                "fenced: another engine wrote to region {}'s stream after sequence {after}; \
+                 this engine stepped down",
+                self.region.0
+            )),
+        }
+    }
+}
+
+/// A warm engine following the region's stream: what a standby holds, ready to take over.
+pub struct Follower {
+    engine: Engine,
+    replayer: Replayer,
+    /// The last record read, applied once the next one shows whether it was decided by a
+    /// Decisions record (`Replayer::apply_before`).
+    held: Option<Record>,
+    /// A group of messages not yet complete (`Dispatch-More`).
+    partial: Vec<u8>,
+    /// The sequence of the last message read.
+    pub applied: u64,
+    pub records: u64,
+}
+
+impl Follower {
+    pub fn new(engine: Engine, applied: u64) -> Follower {
+        Follower {
+            engine,
+            replayer: Replayer::new(),
+            held: None,
+            partial: Vec::new(),
+            applied,
+            records: 0,
+        }
+    }
+
+    /// Applies stream message `seq`. Messages must come in order, each once.
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        kind: Option<&str>,
+        more: bool,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
+        if seq != self.applied + 1 {
+            bail!(
+                "stream message {seq} out of order (expected {})",
+                self.applied + 1
+            );
+        }
+        self.applied = seq;
+        match kind {
+            Some("fence") => {
+                if !self.partial.is_empty() {
+                    tracing::warn!(
+                        bytes = self.partial.len(),
+                        "an unfinished group of records before a takeover is dropped (never acknowledged)"
+                    );
+                }
+                self.partial.clear();
+                Ok(())
+            }
+            Some("records") => {
+                self.partial.extend_from_slice(payload);
+                if more {
+                    return Ok(());
+                }
+                let bytes = std::mem::take(&mut self.partial);
+                let mut at = 0;
+                loop {
+                    match journal::decode_at(&bytes, at) {
+                        Decoded::Record {
+                            record,
+                            next_offset,
+                        } => {
+                            self.push(record)
+                                .with_context(|| format!("stream message {seq}"))?;
+                            at = next_offset;
+                        }
+                        Decoded::End => return Ok(()),
+                        other => bail!("stream message {seq} holds a damaged record: {other:?}"),
+                    }
+                }
+            }
+            other => bail!("stream message {seq} is of an unknown kind {other:?}"),
+        }
+    }
+
+    fn push(&mut self, record: Record) -> anyhow::Result<()> {
+        if let Some(prev) = self.held.take() {
+            self.replayer
+                .apply_before(&mut self.engine, &prev, Some(&record))
+                .context("replaying a record from the stream")?;
+            while self.engine.poll_event().is_some() {}
+        }
+        self.held = Some(record);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// The engine, with every record read applied: the takeover's starting point.
+    pub fn finish(mut self) -> anyhow::Result<Engine> {
+        if let Some(last) = self.held.take() {
+            self.replayer
+                .apply_before(&mut self.engine, &last, None)
+                .context("replaying the stream's last record")?;
+        }
+        self.engine.set_decision_version(journal::DECISION_VERSION);
+        while self.engine.poll_event().is_some() {}
+        Ok(self.engine)
+    }
+}

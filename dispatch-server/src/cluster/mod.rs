@@ -1,0 +1,523 @@
+//! Cluster mode (`dispatch serve --nats URL[,URL…] --node NAME`, docs/cluster.md): the
+//! region's journal is a replicated NATS JetStream stream; one engine is active for the region
+//! (it holds the lease in a JetStream key-value bucket and appends with fencing), the others
+//! are hot standbys following the stream into a warm engine, and one of them takes over from
+//! exactly the last record when the active engine stops renewing its lease.
+//!
+//! - [`log`]: the stream (kinds of message, seed, fenced append, the follower).
+//! - this file: the node's life — standby (follow, answer 503), takeover (catch up, fence,
+//!   serve with the journal replicated), step-down (exit when the lease or the stream is lost).
+//!
+//! Without `--nats` none of this runs: embedded mode is unchanged.
+
+pub mod log;
+
+use crate::journal::{Journal, JournalOptions};
+use crate::serve_cmd::{load_world, ServeArgs, World};
+use crate::wire::ServerMessage;
+use anyhow::{bail, Context};
+use async_nats::jetstream;
+use async_nats::jetstream::kv;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use dispatch_core::engine::{Engine, EngineState};
+use dispatch_core::journal::RegionId;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::future::IntoFuture;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The cluster flags of `dispatch serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Cluster mode: the NATS servers (comma-separated `nats://HOST:PORT`) whose JetStream
+    /// holds the region journals. Without it, embedded mode (one node, journal in --data-dir).
+    #[arg(long, value_name = "URL[,URL…]", value_delimiter = ',')]
+    pub nats: Vec<String>,
+    /// This node's name in the cluster (required with --nats; unique per node).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// How long a region's lease lasts without renewal: a dead engine's region is taken over
+    /// this long after its last renewal. Every node must use the same value.
+    #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(500..=60_000))]
+    pub lease_ms: u64,
+    /// Copies JetStream keeps of each region's stream and of the lease bucket (3 survives one
+    /// dead server; 1 only for a single-server trial).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub nats_replicas: u64,
+}
+
+impl Default for ClusterArgs {
+    fn default() -> Self {
+        ClusterArgs {
+            nats: Vec::new(),
+            node: None,
+            lease_ms: 3_000,
+            nats_replicas: 3,
+        }
+    }
+}
+
+/// The lease bucket: one key per region, holding the active node's name; the bucket's
+/// `max_age` is the lease, so an unrenewed key disappears.
+pub const LEASE_BUCKET: &str = "dispatch_leases";
+
+fn lease_key(region: RegionId) -> String {
+    format!("region-{}", region.0)
+}
+
+/// What `/healthz` says of the cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStatus {
+    pub region: u16,
+    /// `catching_up` (reading the stream at start), `standby`, `taking_over`, `active`.
+    pub role: &'static str,
+    /// The last stream sequence this node applied (standby) or wrote (active).
+    pub applied_seq: u64,
+    /// The node holding the region's lease, as last seen.
+    pub lease_holder: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    pub node: String,
+    pub regions: Mutex<Vec<RegionStatus>>,
+}
+
+static STATUS: OnceLock<Arc<ClusterStatus>> = OnceLock::new();
+
+/// The cluster status of this process (`None`: embedded mode), for `/healthz`.
+pub fn status() -> Option<serde_json::Value> {
+    let s = STATUS.get()?;
+    let regions = s.regions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Some(serde_json::json!({ "node": s.node, "regions": regions }))
+}
+
+fn set_status(region: RegionId, role: &'static str, applied: u64, holder: Option<String>) {
+    if let Some(s) = STATUS.get() {
+        let mut regions = s.regions.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = RegionStatus {
+            region: region.0,
+            role,
+            applied_seq: applied,
+            lease_holder: holder,
+        };
+        match regions.iter_mut().find(|r| r.region == region.0) {
+            Some(r) => *r = entry,
+            None => regions.push(entry),
+        }
+    }
+    crate::metrics::cluster_role(region, role, applied);
+}
+
+/// Ends the process: this node may no longer act for the region. Exit code 75 (EX_TEMPFAIL):
+/// a supervisor restarts it, and it comes back as a standby.
+fn step_down(region: RegionId, why: &str) -> ! {
+    tracing::error!(region = region.0, why, "stepping down: this engine no longer holds the region; exiting so a supervisor restarts it as a standby");
+    crate::metrics::cluster_step_down(region);
+    std::process::exit(75)
+}
+
+/// `dispatch serve --nats …`: standby until this node takes the region's lease, then the
+/// active engine until stopped (or stepped down).
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cluster = args.cluster.clone();
+    let node = cluster
+        .node
+        .clone()
+        .context("--node NAME is required with --nats")?;
+    if node.is_empty()
+        || node.len() > 64
+        || !node
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("--node must be 1 to 64 of A-Z a-z 0-9 - _ (it names this node in the stream and the lease)");
+    }
+    let region = RegionId(0);
+    let lease = Duration::from_millis(cluster.lease_ms);
+    let replicas = cluster.nats_replicas as usize;
+    let startup_wait = Duration::from_secs(30);
+
+    let World {
+        policy,
+        roster: _,
+        times,
+        site,
+        from_file,
+    } = load_world(&args)?;
+
+    let servers = cluster
+        .nats
+        .iter()
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("--nats: `{u}` is not a NATS server address"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("dispatch-{node}"))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .request_timeout(Some(Duration::from_secs(2)))
+        .connect(servers)
+        .await
+        .context("connecting to NATS")?;
+    let js = jetstream::new(client);
+    let stream = log::ensure_stream(&js, region, replicas, startup_wait).await?;
+    let leases = log::retry(startup_wait, "creating the lease bucket", || async {
+        match js.get_key_value(LEASE_BUCKET).await {
+            Ok(kv) => Ok(kv),
+            Err(_) => {
+                js.create_key_value(kv::Config {
+                    bucket: LEASE_BUCKET.to_string(),
+                    history: 1,
+                    max_age: lease,
+                    num_replicas: replicas,
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+            }
+        }
+    })
+    .await?;
+
+    let state = serde_json::to_vec(&from_file.save_state()).context("encoding the seed")?;
+    drop(from_file);
+    let (seed, seed_seq) = log::seed(&js, &stream, region, &node, &state, startup_wait).await?;
+    let seed: EngineState = serde_json::from_slice(&seed)
+        .context("the region's stream begins with a seed this build cannot read")?;
+    let mut follower = log::Follower::new(
+        Engine::restore_with_travel_times(times.clone(), policy.clone(), seed),
+        seed_seq,
+    );
+
+    let _ = STATUS.set(Arc::new(ClusterStatus {
+        node: node.clone(),
+        regions: Mutex::new(Vec::new()),
+    }));
+    set_status(region, "catching_up", follower.applied, None);
+
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    listener
+        .set_nonblocking(true)
+        .context("listener non-blocking")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    println!("dispatch: listening on http://{addr} (WebSocket: ws://{addr}/v1/ws)");
+
+    // Standby: answer 503 (and follow the stream) until the lease is ours.
+    let standby_stop = CancellationToken::new();
+    let standby_server = tokio::spawn(
+        axum::serve(
+            tokio::net::TcpListener::from_std(listener.try_clone()?)?,
+            standby_router(),
+        )
+        .with_graceful_shutdown(standby_stop.clone().cancelled_owned())
+        .into_future(),
+    );
+    let stop = crate::serve_cmd::stop_signal();
+    tokio::pin!(stop);
+
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: follower.applied + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .context("following the region's stream")?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .context("following the region's stream")?;
+    let key = lease_key(region);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stream_last = 0u64;
+    let revision = loop {
+        tokio::select! {
+            _ = &mut stop => {
+                standby_stop.cancel();
+                let _ = standby_server.await;
+                return Ok(());
+            }
+            m = messages.next() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
+                    None => bail!("the region's stream ended"),
+                };
+                apply(region, &mut follower, &m)?;
+            }
+            _ = tick.tick() => {
+                let holder = match leases.entry(&key).await {
+                    Ok(e) => e.map(|e| String::from_utf8_lossy(&e.value).into_owned()),
+                    Err(e) => { tracing::warn!(error = %e, "reading the region's lease"); continue; }
+                };
+                let mut info_stream = stream.clone();
+                if let Ok(info) = info_stream.info().await {
+                    stream_last = info.state.last_sequence;
+                }
+                let role = if follower.applied >= stream_last { "standby" } else { "catching_up" };
+                crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
+                set_status(region, role, follower.applied, holder.clone());
+                if holder.is_none() {
+                    match leases.create(&key, node.clone().into()).await {
+                        Ok(rev) => break rev,
+                        Err(e) => tracing::info!(error = %e, "the region's lease was taken by another node"),
+                    }
+                }
+            }
+        }
+    };
+
+    // Takeover: read to the stream's end, fence it there, then serve.
+    let took_at = Instant::now();
+    set_status(region, "taking_over", follower.applied, Some(node.clone()));
+    tracing::info!(
+        region = region.0,
+        applied = follower.applied,
+        "took the region's lease; catching up and fencing"
+    );
+    let fence_seq = {
+        let deadline = Instant::now() + lease;
+        loop {
+            let mut info_stream = stream.clone();
+            let last = info_stream
+                .info()
+                .await
+                .context("reading the region's stream")?
+                .state
+                .last_sequence;
+            while follower.applied < last {
+                let m = tokio::time::timeout_at(deadline.into(), messages.next())
+                    .await
+                    .context("catching up with the region's stream took longer than the lease")?;
+                match m {
+                    Some(Ok(m)) => apply(region, &mut follower, &m)?,
+                    Some(Err(e)) => tracing::warn!(error = %e, "reading the region's stream"),
+                    None => bail!("the region's stream ended"),
+                }
+            }
+            match log::append(&js, region, &node, "fence", &[], follower.applied, lease).await? {
+                Some(seq) => {
+                    follower.applied = seq;
+                    break seq;
+                }
+                None if Instant::now() < deadline => continue,
+                None => bail!("the region's stream kept moving while taking over"),
+            }
+        }
+    };
+    drop(messages);
+    let engine = follower.finish()?;
+
+    // This term's local journal: the engine as taken over is its seed.
+    let term_dir = args
+        .data_dir
+        .join(format!("region-{}-seq-{fence_seq:020}", region.0));
+    std::fs::create_dir_all(&term_dir)
+        .with_context(|| format!("creating {}", term_dir.display()))?;
+    crate::journal::seed(
+        &crate::journal::DiskStorage,
+        &term_dir,
+        &engine.save_state(),
+    )
+    .with_context(|| format!("seeding {}", term_dir.display()))?;
+    let (journal, _recovered) = Journal::open(
+        &term_dir,
+        JournalOptions {
+            region,
+            snapshot_every: args.snapshot_every,
+            snapshot_after: (args.snapshot_after_s > 0)
+                .then(|| Duration::from_secs(args.snapshot_after_s)),
+            ..JournalOptions::default()
+        },
+    )
+    .with_context(|| format!("opening the journal in {}", term_dir.display()))?;
+    journal.set_replica(Arc::new(log::StreamReplica {
+        js: js.clone(),
+        region,
+        node: node.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        wait: lease,
+        last: Mutex::new(fence_seq),
+    }));
+    // A failed journal (fenced, or the cluster unreachable past the lease) ends this node.
+    let mut durable = journal.durable();
+    tokio::spawn(async move {
+        if let Ok(d) = durable.wait_for(|d| d.failed.is_some()).await {
+            step_down(region, d.failed.as_deref().unwrap_or_default());
+        }
+    });
+    let renewer_stop = CancellationToken::new();
+    let renewer = tokio::spawn(renew_lease(
+        leases.clone(),
+        key.clone(),
+        node.clone(),
+        revision,
+        lease,
+        region,
+        renewer_stop.clone(),
+    ));
+    set_status(region, "active", fence_seq, Some(node.clone()));
+    crate::metrics::cluster_takeover(region, took_at.elapsed());
+    tracing::info!(
+        region = region.0,
+        fence_seq,
+        ms = took_at.elapsed().as_millis() as u64,
+        "active for the region"
+    );
+
+    standby_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), standby_server).await;
+    let limits = args.limits.to_limits(&args.data_dir);
+    let config = crate::Config {
+        roster: engine.roster().to_file(),
+        engine: Box::new(engine),
+        journal: Box::new(journal),
+        limits,
+        site,
+    };
+    let served = crate::run(config, tokio::net::TcpListener::from_std(listener)?, stop).await;
+    // A clean stop hands the region over at once rather than after the lease.
+    renewer_stop.cancel();
+    let _ = renewer.await;
+    if let Err(e) = leases.delete(&key).await {
+        tracing::warn!(error = %e, "could not release the region's lease; a standby takes over when it expires");
+    }
+    served
+}
+
+fn apply(
+    region: RegionId,
+    follower: &mut log::Follower,
+    m: &jetstream::Message,
+) -> anyhow::Result<()> {
+    let info = m
+        .info()
+        .map_err(|e| anyhow::anyhow!("a stream message without its sequence: {e}"))?;
+    let seq = info.stream_sequence;
+    let headers = m.headers.as_ref();
+    let kind = headers.and_then(|h| h.get(log::KIND)).map(|v| v.as_str());
+    let more = headers.and_then(|h| h.get(log::MORE)).is_some();
+    follower.apply(seq, kind, more, &m.payload)?;
+    crate::metrics::cluster_applied(region, follower.applied);
+    Ok(())
+}
+
+/// Renews the lease every quarter of its length with the revision this node wrote last. Lost
+/// (another node wrote the key) or not renewed for a whole lease: step down.
+async fn renew_lease(
+    leases: kv::Store,
+    key: String,
+    node: String,
+    mut revision: u64,
+    lease: Duration,
+    region: RegionId,
+    stop: CancellationToken,
+) {
+    let mut last_ok = Instant::now();
+    let mut tick = tokio::time::interval(lease / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match leases.update(&key, node.clone().into(), revision).await {
+            Ok(rev) => {
+                revision = rev;
+                last_ok = Instant::now();
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                step_down(region, "another node holds the region's lease")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the region's lease");
+                if last_ok.elapsed() >= lease {
+                    step_down(
+                        region,
+                        "the lease could not be renewed for a whole lease period",
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// What a standby answers: `/healthz` (503, role `standby`), `/metrics`, a WebSocket that gets
+/// an `unavailable` error frame and closes 1013 (try again later), and 503 with `Retry-After`
+/// for everything else. Nothing is acknowledged here.
+fn standby_router() -> Router {
+    Router::new()
+        .route("/healthz", get(standby_healthz))
+        .route("/metrics", get(standby_metrics))
+        .route("/v1/ws", get(standby_ws))
+        .fallback(standby_refuse)
+}
+
+const STANDBY_MESSAGE: &str =
+    "this node is not the active engine for the region; try again (another node)";
+
+async fn standby_healthz() -> Response {
+    let body = serde_json::json!({
+        "status": "standby",
+        "engine": "standby",
+        "cluster": status(),
+    });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn standby_metrics() -> Response {
+    match crate::metrics::prometheus() {
+        Some(h) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => standby_refuse().await,
+    }
+}
+
+async fn standby_refuse() -> Response {
+    let mut r = crate::http::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        STANDBY_MESSAGE,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
+async fn standby_ws(ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(|mut socket| async move {
+        let frame = ServerMessage::error(None, "unavailable", STANDBY_MESSAGE).encode();
+        let _ = socket.send(Message::Text(frame.into())).await;
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 1013,
+                reason: "standby".into(),
+            })))
+            .await;
+    })
+}

@@ -1,0 +1,438 @@
+//! Cluster mode's fault drills (issue 16, docs/cluster.md), on loopback: three real
+//! `nats-server` processes clustered with JetStream (`sync_interval: always`), real
+//! `dispatch serve --nats` processes, real HTTP clients posting alerts with unique ids and
+//! recording every acknowledgement, and real signals (SIGKILL, SIGSTOP/SIGCONT).
+//!
+//! After every drill each acknowledged alert is sent again to the engine now active: it must
+//! answer `duplicate: true` with the same incident. An acknowledgement the new engine does not
+//! know is a lost alert; one the old engine gave after losing the region would be one too.
+//!
+//! The NATS server: `NATS_SERVER_BIN`, else `scripts/nats-server.sh` (installs the pinned
+//! release when missing).
+
+#[path = "common/process.rs"]
+mod process;
+
+use process::{write_roster, Http, Server};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ELDERS: usize = 40;
+/// Every wait is bounded by this: a drill that would hang fails instead.
+const GUARD: Duration = Duration::from_secs(60);
+const LEASE_MS: u64 = 1_500;
+
+fn nats_server_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats-server.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/nats-server.sh");
+    assert!(
+        out.status.success(),
+        "scripts/nats-server.sh could not provide nats-server"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Three clustered NATS servers with JetStream on loopback.
+struct Nats {
+    bin: PathBuf,
+    dir: PathBuf,
+    clients: Vec<u16>,
+    routes: Vec<u16>,
+    children: Vec<Option<Child>>,
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        let mut n = Nats {
+            bin: nats_server_bin(),
+            dir: dir.to_path_buf(),
+            clients: (0..3).map(|_| free_port()).collect(),
+            routes: (0..3).map(|_| free_port()).collect(),
+            children: vec![None, None, None],
+        };
+        for i in 0..3 {
+            n.start_one(i);
+        }
+        n
+    }
+
+    fn start_one(&mut self, i: usize) {
+        let routes: Vec<String> = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| format!("nats-route://127.0.0.1:{}", self.routes[j]))
+            .collect();
+        let store = self.dir.join(format!("n{i}"));
+        let conf = format!(
+            "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\ncluster {{\n  name: drill\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+            self.clients[i],
+            store.display(),
+            self.routes[i],
+            routes.join(", ")
+        );
+        let path = self.dir.join(format!("n{i}.conf"));
+        std::fs::write(&path, conf).expect("write nats config");
+        let log = std::fs::File::create(self.dir.join(format!("n{i}.log"))).expect("nats log");
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nats-server");
+        self.children[i] = Some(child);
+        let deadline = Instant::now() + GUARD;
+        while TcpStream::connect(("127.0.0.1", self.clients[i])).is_err() {
+            assert!(Instant::now() < deadline, "nats-server n{i} never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn urls(&self) -> String {
+        self.clients
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        for i in 0..3 {
+            self.kill(i);
+        }
+    }
+}
+
+fn start_node(name: &str, nats: &Nats, dir: &Path, roster: &Path) -> Server {
+    let extra: Vec<OsString> = [
+        "--nats",
+        &nats.urls(),
+        "--node",
+        name,
+        "--lease-ms",
+        &LEASE_MS.to_string(),
+        // A durability drill, not a rate test.
+        "--http-rate-per-s",
+        "1000000",
+        "--http-rate-burst",
+        "1000000",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    Server::start(&dir.join(name), roster, &extra)
+}
+
+/// The node's role for region 0 as `/healthz` says it (`None`: no answer).
+fn role(addr: &str) -> Option<String> {
+    let mut http = Http::connect(addr).ok()?;
+    let r = http.get("/healthz").ok()?;
+    r.body["cluster"]["regions"][0]["role"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn wait_role(server: &Server, want: &str) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        if role(&server.addr).as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node at {} never became {want} (last: {:?})",
+            server.addr,
+            role(&server.addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// alert id → (elder, incident) for every acknowledgement a client received, and which node
+/// gave it.
+type Acks = Arc<Mutex<BTreeMap<String, (usize, u64, String)>>>;
+
+/// Posts alerts with unique ids, one at a time, to whichever node answers: on a refused
+/// connection or a 503 it tries the next node with the same alert (a resend after a lost
+/// answer may come back `duplicate: true`, of the incident the first attempt made).
+fn load(client: u64, nodes: Arc<Mutex<Vec<String>>>, acks: Acks, stop: Arc<AtomicBool>) {
+    let mut sent = 0u64;
+    let mut at = 0usize;
+    let mut http: Option<Http> = None;
+    while !stop.load(Ordering::Relaxed) {
+        sent += 1;
+        let alert_id = format!("c{client}-{sent}");
+        let elder = ((client * 7 + sent) % ELDERS as u64) as usize;
+        let deadline = Instant::now() + GUARD;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "alert {alert_id} was never acknowledged by any node"
+            );
+            let addr = {
+                let n = nodes.lock().expect("nodes");
+                n[at % n.len()].clone()
+            };
+            if http.is_none() {
+                http = Http::connect(&addr).ok();
+            }
+            let answer = http.as_mut().map(|h| h.post_alert(&alert_id, elder));
+            match answer {
+                Some(Ok(r)) if r.status == 202 => {
+                    let incident = r.body["incident_id"].as_u64().expect("incident_id");
+                    acks.lock()
+                        .expect("acks")
+                        .insert(alert_id.clone(), (elder, incident, addr));
+                    break;
+                }
+                Some(Ok(r)) if r.status == 503 => {}
+                Some(Ok(r)) => panic!("alert {alert_id} refused by {addr}: {r:?}"),
+                Some(Err(_)) | None => {}
+            }
+            // Not acknowledged here: the next node, after a moment.
+            http = None;
+            at += 1;
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+struct Load {
+    acks: Acks,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(nodes: &[&Server], clients: u64) -> Load {
+        let addrs = Arc::new(Mutex::new(
+            nodes.iter().map(|s| s.addr.clone()).collect::<Vec<_>>(),
+        ));
+        let acks: Acks = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|c| {
+                let (addrs, acks, stop) = (addrs.clone(), acks.clone(), stop.clone());
+                std::thread::spawn(move || load(c, addrs, acks, stop))
+            })
+            .collect();
+        Load {
+            acks,
+            stop,
+            threads,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acks.lock().expect("acks").len()
+    }
+
+    fn count_from(&self, addr: &str) -> usize {
+        self.acks
+            .lock()
+            .expect("acks")
+            .values()
+            .filter(|(_, _, a)| a == addr)
+            .count()
+    }
+
+    /// Waits until `f` holds (bounded by GUARD).
+    fn until(&self, what: &str, f: impl Fn(&Load) -> bool) {
+        let deadline = Instant::now() + GUARD;
+        while !f(self) {
+            assert!(Instant::now() < deadline, "load: never {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn finish(self) -> BTreeMap<String, (usize, u64, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("load client");
+        }
+        let acks = self.acks.lock().expect("acks").clone();
+        acks
+    }
+}
+
+/// Every acknowledged alert, sent again to `active`: `duplicate: true` of the same incident.
+fn assert_all_known(active: &Server, acks: &BTreeMap<String, (usize, u64, String)>) {
+    let mut http = Http::connect(&active.addr).expect("connect to the active node");
+    for (alert_id, (elder, incident, by)) in acks {
+        let r = http.post_alert(alert_id, *elder).expect("resend");
+        assert_eq!(
+            r.status, 202,
+            "resend of {alert_id} (acknowledged by {by}): {r:?}"
+        );
+        assert_eq!(
+            r.body["duplicate"], true,
+            "alert {alert_id}, acknowledged by {by}, is unknown to the active engine: lost ({r:?})"
+        );
+        assert_eq!(
+            r.body["incident_id"].as_u64(),
+            Some(*incident),
+            "alert {alert_id} changed incident across the takeover: {r:?}"
+        );
+    }
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, Nats) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roster = dir.path().join("roster.json");
+    write_roster(&roster, ELDERS);
+    let nats = Nats::start(dir.path());
+    (dir, roster, nats)
+}
+
+/// Drill 1: kill -9 the active engine while devices stream alerts.
+#[test]
+fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
+    let (dir, roster, nats) = setup();
+    let mut a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    let b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+
+    let load = Load::start(&[&a, &b], 4);
+    load.until("acknowledged 100 alerts on a", |l| {
+        l.count_from(&a.addr) >= 100
+    });
+    let killed_at = Instant::now();
+    a.kill();
+    let before = load.count();
+    load.until("acknowledged alerts on b after the kill", |l| {
+        l.count_from(&b.addr) >= 1
+    });
+    let takeover = killed_at.elapsed();
+    load.until("acknowledged 100 more alerts after the takeover", |l| {
+        l.count() >= before + 100
+    });
+    let acks = load.finish();
+    eprintln!(
+        "drill 1: {} alerts acknowledged ({} by a before its kill -9); first acknowledgement on b {:?} after the kill",
+        acks.len(),
+        before,
+        takeover
+    );
+    assert_eq!(role(&b.addr).as_deref(), Some("active"));
+    assert_all_known(&b, &acks);
+}
+
+/// Drill 2: kill -9 one of the three NATS servers under load: the service goes on.
+#[test]
+fn drill_2_kill_9_one_nats_server_the_service_goes_on() {
+    let (dir, roster, mut nats) = setup();
+    let a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    let b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+
+    let load = Load::start(&[&a, &b], 4);
+    load.until("acknowledged 100 alerts", |l| l.count() >= 100);
+    nats.kill(0);
+    let before = load.count();
+    load.until(
+        "acknowledged 200 more alerts with a NATS server dead",
+        |l| l.count() >= before + 200,
+    );
+    let acks = load.finish();
+    let active = [&a, &b]
+        .into_iter()
+        .find(|s| role(&s.addr).as_deref() == Some("active"))
+        .expect("a node is active with one NATS server dead");
+    eprintln!(
+        "drill 2: {} alerts acknowledged, {before} before NATS server n0 was killed",
+        acks.len()
+    );
+    assert_all_known(active, &acks);
+}
+
+/// Drill 3: SIGSTOP the active engine longer than its lease, then SIGCONT: a standby has
+/// taken over; the old engine cannot append, steps down (exit 75), and nothing it
+/// acknowledged is lost.
+#[test]
+fn drill_3_a_paused_engine_is_fenced_and_steps_down() {
+    let (dir, roster, nats) = setup();
+    let mut a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    let b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+
+    let load = Load::start(&[&a, &b], 4);
+    load.until("acknowledged 100 alerts on a", |l| {
+        l.count_from(&a.addr) >= 100
+    });
+    let pid = a.child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let from_a_before = load.count_from(&a.addr);
+    wait_role(&b, "active");
+    load.until("acknowledged alerts on b", |l| l.count_from(&b.addr) >= 50);
+    signal("-CONT");
+    // The old engine wakes holding sockets and a stale lease: it must exit, not serve.
+    let deadline = Instant::now() + GUARD;
+    let status = loop {
+        if let Some(s) = a.child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the paused engine never stepped down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let after = AtomicU64::new(load.count() as u64);
+    load.until(
+        "acknowledged 50 more alerts after the old engine left",
+        |l| l.count() as u64 >= after.load(Ordering::Relaxed) + 50,
+    );
+    let acks = load.finish();
+    eprintln!(
+        "drill 3: {} alerts acknowledged; a acknowledged {from_a_before} before SIGSTOP and {} in all; a exited {status}",
+        acks.len(),
+        acks.values().filter(|(_, _, by)| *by == a.addr).count()
+    );
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "a deposed engine exits 75 (stepped down)"
+    );
+    assert_all_known(&b, &acks);
+}
