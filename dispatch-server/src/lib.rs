@@ -283,6 +283,10 @@ pub async fn run(
         sessions_stop.clone(),
     );
     let app = http::router(state).merge(web::routes(site));
+    if cluster::is_cluster() {
+        // Requests other nodes forward to this (active) engine go through the same router.
+        cluster::forward::set_local_app(&app);
+    }
     tracing::info!(%addr, "serving");
     let server = tokio::spawn(
         axum::serve(

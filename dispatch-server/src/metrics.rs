@@ -218,3 +218,8 @@ pub fn cluster_takeover(region: dispatch_core::journal::RegionId, took: Duration
 pub fn cluster_step_down(region: dispatch_core::journal::RegionId) {
     counter!("dispatch_cluster_step_downs_total", "region" => region.0.to_string()).increment(1);
 }
+
+/// Cluster mode: a request this node forwarded to the active engine was answered.
+pub fn cluster_forwarded() {
+    counter!("dispatch_cluster_forwarded_total").increment(1);
+}

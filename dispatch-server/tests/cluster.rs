@@ -238,6 +238,11 @@ impl Load {
         let addrs = Arc::new(Mutex::new(
             nodes.iter().map(|s| s.addr.clone()).collect::<Vec<_>>(),
         ));
+        Load::start_on(addrs, clients)
+    }
+
+    /// Load on a list of addresses the drill may change (a restarted node listens elsewhere).
+    fn start_on(addrs: Arc<Mutex<Vec<String>>>, clients: u64) -> Load {
         let acks: Acks = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..clients)
@@ -306,18 +311,26 @@ fn assert_all_known(active: &Server, acks: &BTreeMap<String, (usize, u64, String
     }
 }
 
-fn setup() -> (tempfile::TempDir, PathBuf, Nats) {
+/// One drill at a time: each runs three NATS servers and two engines on a two-core machine,
+/// and a starved engine that misses its lease would turn one drill into another.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+type Serial = std::sync::MutexGuard<'static, ()>;
+
+/// Bind the guard first (`let (_serial, …)`): it is then dropped last, after the engines.
+fn setup() -> (Serial, tempfile::TempDir, PathBuf, Nats) {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let roster = dir.path().join("roster.json");
     write_roster(&roster, ELDERS);
     let nats = Nats::start(dir.path());
-    (dir, roster, nats)
+    (serial, dir, roster, nats)
 }
 
 /// Drill 1: kill -9 the active engine while devices stream alerts.
 #[test]
 fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
-    let (dir, roster, nats) = setup();
+    let (_serial, dir, roster, nats) = setup();
     let mut a = start_node("a", &nats, dir.path(), &roster);
     wait_role(&a, "active");
     let b = start_node("b", &nats, dir.path(), &roster);
@@ -351,7 +364,7 @@ fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
 /// Drill 2: kill -9 one of the three NATS servers under load: the service goes on.
 #[test]
 fn drill_2_kill_9_one_nats_server_the_service_goes_on() {
-    let (dir, roster, mut nats) = setup();
+    let (_serial, dir, roster, mut nats) = setup();
     let a = start_node("a", &nats, dir.path(), &roster);
     wait_role(&a, "active");
     let b = start_node("b", &nats, dir.path(), &roster);
@@ -382,7 +395,7 @@ fn drill_2_kill_9_one_nats_server_the_service_goes_on() {
 /// acknowledged is lost.
 #[test]
 fn drill_3_a_paused_engine_is_fenced_and_steps_down() {
-    let (dir, roster, nats) = setup();
+    let (_serial, dir, roster, nats) = setup();
     let mut a = start_node("a", &nats, dir.path(), &roster);
     wait_role(&a, "active");
     let b = start_node("b", &nats, dir.path(), &roster);
@@ -435,4 +448,118 @@ fn drill_3_a_paused_engine_is_fenced_and_steps_down() {
         "a deposed engine exits 75 (stepped down)"
     );
     assert_all_known(&b, &acks);
+}
+
+/// Drill 4: a rolling restart of every engine node, one at a time (SIGTERM, start again),
+/// under load: each stop hands the region over (the lease released at once), nothing lost.
+#[test]
+fn drill_4_a_rolling_restart_under_load_loses_nothing() {
+    let (_serial, dir, roster, nats) = setup();
+    let mut a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    let mut b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+    let addrs = Arc::new(Mutex::new(vec![a.addr.clone(), b.addr.clone()]));
+    let load = Load::start_on(addrs.clone(), 4);
+    load.until("acknowledged 100 alerts", |l| l.count() >= 100);
+    let sigterm = |s: &mut Server| {
+        let ok = Command::new("kill")
+            .args(["-TERM", &s.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -TERM");
+        let deadline = Instant::now() + GUARD;
+        let status = loop {
+            if let Some(st) = s.child.try_wait().expect("try_wait") {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "a node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "a clean stop exits 0: {status}");
+    };
+    // a (active) stops: b takes over; a comes back as a standby; then the same for b.
+    for round in 0..2 {
+        let (stopping, other) = if round == 0 {
+            (&mut a, &b)
+        } else {
+            (&mut b, &a)
+        };
+        sigterm(stopping);
+        wait_role(other, "active");
+        let name = if round == 0 { "a" } else { "b" };
+        let restarted = start_node(name, &nats, dir.path(), &roster);
+        wait_role(&restarted, "standby");
+        addrs.lock().expect("addrs")[round] = restarted.addr.clone();
+        *stopping = restarted;
+        let before = load.count();
+        load.until("acknowledged 100 more alerts after a restart", |l| {
+            l.count() >= before + 100
+        });
+    }
+    let acks = load.finish();
+    eprintln!(
+        "drill 4: {} alerts acknowledged across two restarts",
+        acks.len()
+    );
+    assert_eq!(role(&a.addr).as_deref(), Some("active"));
+    assert_all_known(&a, &acks);
+}
+
+/// Any node answers: an alert posted to a standby is forwarded to the active engine and
+/// acknowledged once durable there; while no engine holds the region (its engine just killed,
+/// the lease not yet expired) the answer is 503 with `Retry-After`, never an acknowledgement.
+#[test]
+fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() {
+    let (_serial, dir, roster, nats) = setup();
+    let mut a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    let b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+
+    let mut to_b = Http::connect(&b.addr).expect("connect b");
+    let health = to_b.get("/healthz").expect("healthz");
+    assert_eq!(
+        health.status, 503,
+        "a standby is not where to send traffic: {health:?}"
+    );
+    assert_eq!(health.body["status"], "standby");
+
+    let first = to_b.post_alert("fwd-1", 3).expect("post to the standby");
+    assert_eq!(
+        first.status, 202,
+        "forwarded to the active engine: {first:?}"
+    );
+    assert_eq!(first.body["duplicate"], false);
+    let incident = first.body["incident_id"].as_u64().expect("incident_id");
+    let again = Http::connect(&a.addr)
+        .expect("connect a")
+        .post_alert("fwd-1", 3)
+        .expect("post to the active");
+    assert_eq!(
+        again.body["duplicate"], true,
+        "the active engine holds it: {again:?}"
+    );
+    assert_eq!(again.body["incident_id"].as_u64(), Some(incident));
+
+    a.kill();
+    let refused = Http::connect(&b.addr)
+        .expect("connect b")
+        .post_alert("fwd-2", 4)
+        .expect("post while no engine holds the region");
+    assert_eq!(refused.status, 503, "no false acknowledgement: {refused:?}");
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+
+    wait_role(&b, "active");
+    let mut to_b = Http::connect(&b.addr).expect("connect b");
+    let second = to_b.post_alert("fwd-2", 4).expect("post to the new active");
+    assert_eq!(second.status, 202, "{second:?}");
+    assert_eq!(
+        second.body["duplicate"], false,
+        "fwd-2 was refused, so it is new: {second:?}"
+    );
+    let first_again = to_b.post_alert("fwd-1", 3).expect("resend");
+    assert_eq!(first_again.body["duplicate"], true, "{first_again:?}");
+    assert_eq!(first_again.body["incident_id"].as_u64(), Some(incident));
 }

@@ -10,6 +10,7 @@
 //!
 //! Without `--nats` none of this runs: embedded mode is unchanged.
 
+pub mod forward;
 pub mod log;
 
 use crate::journal::{Journal, JournalOptions};
@@ -90,6 +91,11 @@ pub struct ClusterStatus {
 }
 
 static STATUS: OnceLock<Arc<ClusterStatus>> = OnceLock::new();
+
+/// Whether this process runs in cluster mode.
+pub fn is_cluster() -> bool {
+    STATUS.get().is_some()
+}
 
 /// The cluster status of this process (`None`: embedded mode), for `/healthz`.
 pub fn status() -> Option<serde_json::Value> {
@@ -219,7 +225,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let standby_server = tokio::spawn(
         axum::serve(
             tokio::net::TcpListener::from_std(listener.try_clone()?)?,
-            standby_router(),
+            standby_router(js.client(), region),
         )
         .with_graceful_shutdown(standby_stop.clone().cancelled_owned())
         .into_future(),
@@ -370,6 +376,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region,
         renewer_stop.clone(),
     ));
+    let forwarder = tokio::spawn(forward::serve(js.client(), region, renewer_stop.clone()));
     set_status(region, "active", fence_seq, Some(node.clone()));
     crate::metrics::cluster_takeover(region, took_at.elapsed());
     tracing::info!(
@@ -393,6 +400,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A clean stop hands the region over at once rather than after the lease.
     renewer_stop.cancel();
     let _ = renewer.await;
+    let _ = forwarder.await;
     if let Err(e) = leases.delete(&key).await {
         tracing::warn!(error = %e, "could not release the region's lease; a standby takes over when it expires");
     }
@@ -457,14 +465,15 @@ async fn renew_lease(
 }
 
 /// What a standby answers: `/healthz` (503, role `standby`), `/metrics`, a WebSocket that gets
-/// an `unavailable` error frame and closes 1013 (try again later), and 503 with `Retry-After`
-/// for everything else. Nothing is acknowledged here.
-fn standby_router() -> Router {
+/// an `unavailable` error frame and closes 1013 (try again later); every other request is
+/// forwarded to the active engine (`forward.rs`), 503 with `Retry-After` when there is none.
+fn standby_router(client: async_nats::Client, region: RegionId) -> Router {
     Router::new()
         .route("/healthz", get(standby_healthz))
         .route("/metrics", get(standby_metrics))
         .route("/v1/ws", get(standby_ws))
-        .fallback(standby_refuse)
+        .fallback(forward::forward)
+        .with_state((client, region))
 }
 
 const STANDBY_MESSAGE: &str =
@@ -494,19 +503,12 @@ async fn standby_metrics() -> Response {
             h.render(),
         )
             .into_response(),
-        None => standby_refuse().await,
+        None => crate::http::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "metrics recorder not installed",
+        ),
     }
-}
-
-async fn standby_refuse() -> Response {
-    let mut r = crate::http::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        STANDBY_MESSAGE,
-    );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-    r
 }
 
 async fn standby_ws(ws: WebSocketUpgrade) -> Response {

@@ -118,7 +118,21 @@ pub struct Http {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// The status line and headers, as received.
+    pub head: String,
     pub body: serde_json::Value,
+}
+
+impl Response {
+    /// A header's value (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let name = format!("{}:", name.to_ascii_lowercase());
+        self.head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&name)
+                .then(|| l[name.len()..].trim().to_string())
+        })
+    }
 }
 
 impl Http {
@@ -179,6 +193,6 @@ impl Http {
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body)?;
         let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        Ok(Response { status, body })
+        Ok(Response { status, head, body })
     }
 }

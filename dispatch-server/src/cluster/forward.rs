@@ -1,0 +1,187 @@
+//! Any node answers HTTP: a node that is not the active engine of the region forwards the
+//! request over NATS request/reply to the node that is, which runs it through its own router
+//! (the same authentication, limits and handlers as a request made to it directly) and sends
+//! the answer back. So an alert `POST`ed to any live node is acknowledged once it is durable in
+//! the region's stream; while no engine holds the region the answer is `503` with
+//! `Retry-After`, never a false acknowledgement.
+//!
+//! The request travels as a NATS message: the body as payload; method, path and query, and the
+//! headers a handler reads (`Authorization`, `Content-Type`, `Accept-Language`) as message
+//! headers. The answer: the body as payload, the status and `Content-Type` / `Retry-After` as
+//! headers. WebSocket sessions are not forwarded (a standby's socket gets an `unavailable`
+//! frame and close 1013; the client reconnects elsewhere).
+
+use async_nats::header::HeaderMap as NatsHeaders;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dispatch_core::journal::RegionId;
+use futures_util::StreamExt;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const METHOD: &str = "Dispatch-Method";
+const URI: &str = "Dispatch-Uri";
+const STATUS: &str = "Dispatch-Status";
+/// Request headers that travel with a forwarded request.
+const PASSED: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::ACCEPT_LANGUAGE,
+];
+/// Answer headers that travel back.
+const RETURNED: [header::HeaderName; 2] = [header::CONTENT_TYPE, header::RETRY_AFTER];
+/// Largest forwarded body, either way: under NATS's default `max_payload` (1 MiB). The active
+/// node applies its own, smaller limits (`--alert-body-bytes`) as to any request.
+pub const MAX_BODY: usize = 900 * 1024;
+/// How long a forwarding node waits for the active node's answer.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+fn subject(region: RegionId) -> String {
+    format!("dispatch.r{}.http", region.0)
+}
+
+/// The router of the engine this process runs, once `crate::run` has built it.
+static LOCAL_APP: OnceLock<axum::Router> = OnceLock::new();
+
+/// Called by `crate::run`: in cluster mode, forwarded requests are served by this router.
+pub fn set_local_app(app: &axum::Router) {
+    let _ = LOCAL_APP.set(app.clone());
+}
+
+/// The forwarding side (a node that is not active): the fallback of its router.
+pub async fn forward(
+    State((client, region)): State<(async_nats::Client, RegionId)>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return crate::http::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_big",
+                format!("a forwarded request body is at most {MAX_BODY} bytes"),
+            )
+        }
+    };
+    let mut headers = NatsHeaders::new();
+    headers.insert(METHOD, parts.method.as_str());
+    headers.insert(URI, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    for name in PASSED {
+        if let Some(v) = parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
+            headers.insert(name.as_str(), v);
+        }
+    }
+    let asked = tokio::time::timeout(
+        WAIT,
+        client.request_with_headers(subject(region), headers, body),
+    )
+    .await;
+    let reply = match asked {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "forwarding to the active engine");
+            return no_active();
+        }
+        Err(_) => return no_active(),
+    };
+    crate::metrics::cluster_forwarded();
+    let h = reply.headers.as_ref();
+    let status = h
+        .and_then(|h| h.get(STATUS))
+        .and_then(|v| v.as_str().parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, Body::from(reply.payload)).into_response();
+    for name in RETURNED {
+        if let Some(v) = h
+            .and_then(|h| h.get(name.as_str()))
+            .and_then(|v| HeaderValue::from_str(v.as_str()).ok())
+        {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+/// No engine holds the region (or it did not answer in time): nothing was acknowledged.
+fn no_active() -> Response {
+    let mut r = crate::http::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "no engine holds the region just now (a takeover is under way); try again",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// The active side: answers forwarded requests with the local router, until `stop`.
+pub async fn serve(
+    client: async_nats::Client,
+    region: RegionId,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut requests = client.subscribe(subject(region)).await?;
+    let app = loop {
+        if let Some(app) = LOCAL_APP.get() {
+            break app.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            m = requests.next() => match m { Some(m) => m, None => return Ok(()) },
+        };
+        let (client, app) = (client.clone(), app.clone());
+        tokio::spawn(async move {
+            let Some(reply) = msg.reply.clone() else {
+                return;
+            };
+            let (headers, payload) = answer(app, &msg).await;
+            if let Err(e) = client.publish_with_headers(reply, headers, payload).await {
+                tracing::warn!(error = %e, "answering a forwarded request");
+            }
+        });
+    }
+}
+
+async fn answer(app: axum::Router, msg: &async_nats::Message) -> (NatsHeaders, axum::body::Bytes) {
+    let h = msg.headers.as_ref();
+    let get = |name: &str| h.and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+    let mut builder = Request::builder()
+        .method(get(METHOD).unwrap_or_else(|| "GET".into()).as_str())
+        .uri(get(URI).unwrap_or_else(|| "/".into()));
+    for name in PASSED {
+        if let Some(v) = get(name.as_str()) {
+            builder = builder.header(name, v);
+        }
+    }
+    let response = match builder.body(Body::from(msg.payload.clone())) {
+        Ok(req) => match app.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        Err(e) => crate::http::error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("a forwarded request could not be rebuilt: {e}"),
+        ),
+    };
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let mut headers = NatsHeaders::new();
+    headers.insert(STATUS, parts.status.as_u16().to_string().as_str());
+    for name in RETURNED {
+        if let Some(v) = parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
+            headers.insert(name.as_str(), v);
+        }
+    }
+    (headers, body)
+}
