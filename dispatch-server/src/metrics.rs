@@ -223,3 +223,8 @@ pub fn cluster_step_down(region: dispatch_core::journal::RegionId) {
 pub fn cluster_forwarded() {
     counter!("dispatch_cluster_forwarded_total").increment(1);
 }
+
+/// Cluster mode: the active engine kept a snapshot in the cluster at stream sequence `seq`.
+pub fn cluster_snapshot(region: dispatch_core::journal::RegionId, seq: u64) {
+    gauge!("dispatch_cluster_snapshot_seq", "region" => region.0.to_string()).set(seq as f64);
+}

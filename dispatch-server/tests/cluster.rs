@@ -132,7 +132,11 @@ impl Drop for Nats {
 }
 
 fn start_node(name: &str, nats: &Nats, dir: &Path, roster: &Path) -> Server {
-    let extra: Vec<OsString> = [
+    start_node_with(name, nats, dir, roster, &[])
+}
+
+fn start_node_with(name: &str, nats: &Nats, dir: &Path, roster: &Path, more: &[&str]) -> Server {
+    let mut extra: Vec<OsString> = [
         "--nats",
         &nats.urls(),
         "--node",
@@ -147,6 +151,7 @@ fn start_node(name: &str, nats: &Nats, dir: &Path, roster: &Path) -> Server {
     ]
     .map(OsString::from)
     .to_vec();
+    extra.extend(more.iter().map(OsString::from));
     Server::start(&dir.join(name), roster, &extra)
 }
 
@@ -562,4 +567,61 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     let first_again = to_b.post_alert("fwd-1", 3).expect("resend");
     assert_eq!(first_again.body["duplicate"], true, "{first_again:?}");
     assert_eq!(first_again.body["incident_id"].as_u64(), Some(incident));
+}
+
+/// A standby started after the region has history begins from the cluster's newest snapshot
+/// (kept by the active engine at each of its snapshots), not from the seed, and takes over
+/// with every acknowledged alert.
+#[test]
+fn a_new_standby_starts_from_the_clusters_snapshot() {
+    let (_serial, dir, roster, nats) = setup();
+    let mut a = start_node_with("a", &nats, dir.path(), &roster, &["--snapshot-every", "50"]);
+    wait_role(&a, "active");
+    let load = Load::start(&[&a], 2);
+    load.until("acknowledged 150 alerts", |l| l.count() >= 150);
+    let acks = load.finish();
+    // The snapshot upload follows the local snapshot; wait for the active node to report it.
+    let deadline = Instant::now() + GUARD;
+    loop {
+        if metrics_text(&a.addr).contains("dispatch_cluster_snapshot_seq") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the active engine never kept a snapshot in the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = start_node("b", &nats, dir.path(), &roster);
+    wait_role(&b, "standby");
+    let started = {
+        let mut http = Http::connect(&b.addr).expect("connect b");
+        http.get("/healthz").expect("healthz").body["cluster"]["started_from_seq"]
+            .as_u64()
+            .expect("started_from_seq")
+    };
+    assert!(
+        started > 1,
+        "the standby replayed from the seed, not a snapshot (started at {started})"
+    );
+    a.kill();
+    wait_role(&b, "active");
+    eprintln!(
+        "snapshot: b started from stream sequence {started}; {} alerts acknowledged",
+        acks.len()
+    );
+    assert_all_known(&b, &acks);
+}
+
+/// `/metrics` as text (the test client reads JSON bodies only).
+fn metrics_text(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
 }

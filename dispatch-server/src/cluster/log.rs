@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use dispatch_core::engine::Engine;
 use dispatch_core::journal::{self, Decoded, Record, RegionId, Replayer};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const KIND: &str = "Dispatch-Kind";
@@ -201,6 +201,10 @@ pub async fn seed(
 /// the cluster did not acknowledge within `wait`.
 pub struct StreamReplica {
     pub js: jetstream::Context,
+    /// Where snapshots go (`None`: not kept in the cluster).
+    pub snapshots: Option<jetstream::object_store::ObjectStore>,
+    /// Uploads one at a time, in the order they were taken.
+    pub uploading: Arc<tokio::sync::Mutex<()>>,
     pub region: RegionId,
     pub node: String,
     pub runtime: tokio::runtime::Handle,
@@ -234,6 +238,62 @@ impl Replica for StreamReplica {
             )),
         }
     }
+
+    fn snapshot(&self, state: &[u8]) {
+        let Some(store) = self.snapshots.clone() else {
+            return;
+        };
+        // The state holds every record replicated so far, and so the stream up to `seq`.
+        let seq = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = Vec::with_capacity(8 + state.len());
+        bytes.extend_from_slice(&seq.to_le_bytes());
+        bytes.extend_from_slice(state);
+        let (region, uploading) = (self.region, self.uploading.clone());
+        self.runtime.spawn(async move {
+            let _one = uploading.lock().await;
+            match store.put(snapshot_name(region).as_str(), &mut bytes.as_slice()).await {
+                Ok(_) => {
+                    tracing::info!(region = region.0, seq, bytes = bytes.len(), "snapshot kept in the cluster");
+                    crate::metrics::cluster_snapshot(region, seq);
+                }
+                Err(e) => tracing::warn!(error = %e, seq, "snapshot not kept in the cluster (a new standby replays more)"),
+            }
+        });
+    }
+}
+
+/// The object-store bucket of the regions' snapshots.
+pub const SNAPSHOT_BUCKET: &str = "dispatch_snapshots";
+
+/// The object holding region `r`'s newest snapshot: the stream sequence it is at (u64 LE),
+/// then the engine state (JSON).
+pub fn snapshot_name(region: RegionId) -> String {
+    format!("region-{}", region.0)
+}
+
+/// The region's newest snapshot in the cluster, if any: (stream sequence, state).
+pub async fn read_snapshot(
+    store: &jetstream::object_store::ObjectStore,
+    region: RegionId,
+) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
+    use jetstream::object_store::GetErrorKind;
+    use tokio::io::AsyncReadExt;
+    let mut object = match store.get(snapshot_name(region)).await {
+        Ok(o) => o,
+        Err(e) if e.kind() == GetErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("reading the region's snapshot"),
+    };
+    let mut bytes = Vec::new();
+    object
+        .read_to_end(&mut bytes)
+        .await
+        .context("reading the region's snapshot")?;
+    if bytes.len() < 8 {
+        bail!("the region's snapshot is {} bytes: damaged", bytes.len());
+    }
+    let seq = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
+    bytes.drain(..8);
+    Ok(Some((seq, bytes)))
 }
 
 /// A warm engine following the region's stream: what a standby holds, ready to take over.
@@ -251,7 +311,10 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(engine: Engine, applied: u64) -> Follower {
+    pub fn new(mut engine: Engine, applied: u64) -> Follower {
+        // A snapshot keeps events decided but not yet released; their records are in the
+        // stream, so they were released (or their socket died) (as `restore_engine`).
+        while engine.poll_event().is_some() {}
         Follower {
             engine,
             replayer: Replayer::new(),

@@ -91,6 +91,9 @@ pub struct ClusterStatus {
 }
 
 static STATUS: OnceLock<Arc<ClusterStatus>> = OnceLock::new();
+/// The stream sequence this node's engine started following from: the seed's, or that of the
+/// cluster snapshot it started from.
+static STARTED_FROM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Whether this process runs in cluster mode.
 pub fn is_cluster() -> bool {
@@ -101,7 +104,11 @@ pub fn is_cluster() -> bool {
 pub fn status() -> Option<serde_json::Value> {
     let s = STATUS.get()?;
     let regions = s.regions.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Some(serde_json::json!({ "node": s.node, "regions": regions }))
+    Some(serde_json::json!({
+        "node": s.node,
+        "regions": regions,
+        "started_from_seq": STARTED_FROM.load(std::sync::atomic::Ordering::Relaxed),
+    }))
 }
 
 fn set_status(region: RegionId, role: &'static str, applied: u64, holder: Option<String>) {
@@ -194,14 +201,63 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?;
 
+    let snapshots = log::retry(startup_wait, "creating the snapshot bucket", || async {
+        match js.get_object_store(log::SNAPSHOT_BUCKET).await {
+            Ok(store) => Ok(store),
+            Err(_) => {
+                js.create_object_store(jetstream::object_store::Config {
+                    bucket: log::SNAPSHOT_BUCKET.to_string(),
+                    num_replicas: replicas,
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+            }
+        }
+    })
+    .await?;
+
     let state = serde_json::to_vec(&from_file.save_state()).context("encoding the seed")?;
     drop(from_file);
     let (seed, seed_seq) = log::seed(&js, &stream, region, &node, &state, startup_wait).await?;
-    let seed: EngineState = serde_json::from_slice(&seed)
-        .context("the region's stream begins with a seed this build cannot read")?;
+    // Start from the cluster's newest snapshot when the stream still holds what follows it.
+    let mut info_stream = stream.clone();
+    let (first, last) = {
+        let info = info_stream
+            .info()
+            .await
+            .context("reading the region's stream")?;
+        (info.state.first_sequence, info.state.last_sequence)
+    };
+    let (start_state, start_seq) = match log::read_snapshot(&snapshots, region).await {
+        Ok(Some((seq, state))) if seq > seed_seq && seq + 1 >= first && seq <= last => (state, seq),
+        Ok(Some((seq, _))) => {
+            tracing::warn!(
+                seq,
+                first,
+                last,
+                "the cluster's snapshot is not usable with the stream; replaying from the seed"
+            );
+            (seed, seed_seq)
+        }
+        Ok(None) => (seed, seed_seq),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "replaying from the seed");
+            (seed, seed_seq)
+        }
+    };
+    let start: EngineState = serde_json::from_slice(&start_state).with_context(|| {
+        format!("the region's state at stream sequence {start_seq} is not one this build can read")
+    })?;
+    STARTED_FROM.store(start_seq, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        region = region.0,
+        start_seq,
+        "following the region's stream"
+    );
     let mut follower = log::Follower::new(
-        Engine::restore_with_travel_times(times.clone(), policy.clone(), seed),
-        seed_seq,
+        Engine::restore_with_travel_times(times.clone(), policy.clone(), start),
+        start_seq,
     );
 
     let _ = STATUS.set(Arc::new(ClusterStatus {
@@ -353,6 +409,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_context(|| format!("opening the journal in {}", term_dir.display()))?;
     journal.set_replica(Arc::new(log::StreamReplica {
         js: js.clone(),
+        snapshots: Some(snapshots.clone()),
+        uploading: Arc::default(),
         region,
         node: node.clone(),
         runtime: tokio::runtime::Handle::current(),

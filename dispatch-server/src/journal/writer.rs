@@ -58,6 +58,10 @@ pub(super) struct Shared {
 /// engine, or the cluster unreachable for longer than the lease).
 pub trait Replica: Send + Sync {
     fn replicate(&self, frames: &[u8]) -> anyhow::Result<()>;
+    /// A snapshot of the engine after every record replicated so far (written locally just
+    /// before). Best effort: a replica that cannot keep it only makes a new follower replay
+    /// more.
+    fn snapshot(&self, _state: &[u8]) {}
 }
 
 impl Shared {
@@ -443,6 +447,15 @@ impl Writer {
         }
         write_snapshot(st, &self.dir, snap.lsn, &snap.state)?;
         self.snapshot_lsn = snap.lsn;
+        let replica = self
+            .shared
+            .replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(r) = replica {
+            r.snapshot(&snap.state);
+        }
         compact(st, &self.dir, snap.lsn)?;
         write_marker(st, &self.dir, self.durable_lsn)?;
         tracing::info!(
