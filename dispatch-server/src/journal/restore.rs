@@ -603,6 +603,106 @@ mod tests {
         }
     }
 
+    /// Cluster mode's standby (`cluster::log::Follower`) fed a live journal as the stream
+    /// would hold it: batches of whole frames cut into messages at any byte, with a takeover
+    /// (an unfinished group, then a fence) between two batches. Its engine equals the live one,
+    /// and what it refuses (a gap in the sequence, an unknown kind, a damaged record) it names.
+    #[test]
+    fn a_standby_following_the_stream_equals_the_live_engine() {
+        use crate::cluster::log::Follower;
+        for seed in 0..3u64 {
+            let st = SimStorage::new();
+            let dir = PathBuf::from("/data");
+            let (live_state, live) = run_live(&st, &dir, seed, 400, 0);
+            live.journal.close().expect("close");
+            let segment = st
+                .contents(&dir.join(segment_name(1)))
+                .expect("the journal's segment");
+            let frames = &segment[journal::FILE_HEADER_LEN..];
+            let mut at = 0;
+            let mut ends = vec![];
+            while at < frames.len() {
+                at += super::super::writer::frame_len(&frames[at..]);
+                ends.push(at);
+            }
+            assert!(
+                ends.len() > 100,
+                "seed {seed}: the run journaled too little"
+            );
+            let policy = crate::serve_cmd::server_policy(
+                dispatch_core::road::RoadConfig::default().foot_kmh,
+            );
+            let fresh =
+                || Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut follower = Follower::new(fresh(), 1);
+            let mut seq = 1;
+            let mut start = 0;
+            let mut i = 0;
+            let fence_after = ends.len() / 2;
+            let mut fenced = false;
+            while i < ends.len() {
+                let take = rng.random_range(1..=20).min(ends.len() - i);
+                let end = ends[i + take - 1];
+                let batch = &frames[start..end];
+                // Cut the batch into messages at arbitrary bytes; all but the last say "more".
+                let mut cuts: Vec<usize> = (0..rng.random_range(0..4))
+                    .map(|_| rng.random_range(0..=batch.len()))
+                    .collect();
+                cuts.push(batch.len());
+                cuts.sort_unstable();
+                let mut from = 0;
+                for (k, &cut) in cuts.iter().enumerate() {
+                    seq += 1;
+                    let more = k + 1 < cuts.len();
+                    follower
+                        .apply(seq, Some("records"), more, &batch[from..cut])
+                        .expect("apply");
+                    from = cut;
+                }
+                start = end;
+                i += take;
+                if !fenced && i >= fence_after {
+                    // An engine died in the middle of a group: its unfinished part is dropped
+                    // at the next engine's fence (it was never acknowledged).
+                    seq += 1;
+                    follower
+                        .apply(seq, Some("records"), true, &frames[..ends[3]])
+                        .expect("a partial group");
+                    seq += 1;
+                    follower
+                        .apply(seq, Some("fence"), false, &[])
+                        .expect("fence");
+                    fenced = true;
+                }
+            }
+            assert_eq!(follower.applied, seq);
+            let engine = follower.finish().expect("finish");
+            assert_eq!(
+                engine.save_state(),
+                live_state,
+                "seed {seed}: the standby's engine equals the live one"
+            );
+        }
+
+        // What a follower refuses.
+        let policy =
+            crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
+        let fresh =
+            || Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+        let gap = Follower::new(fresh(), 1).apply(3, Some("fence"), false, &[]);
+        assert!(format!("{:#}", gap.expect_err("a gap")).contains("out of order"));
+        let unknown = Follower::new(fresh(), 1).apply(2, Some("gossip"), false, &[]);
+        assert!(format!("{:#}", unknown.expect_err("unknown kind")).contains("unknown kind"));
+        let damaged = Follower::new(fresh(), 1).apply(
+            2,
+            Some("records"),
+            false,
+            &[9, 9, 9, 9, 1, 2, 3, 4, 5],
+        );
+        assert!(format!("{:#}", damaged.expect_err("damaged")).contains("damaged record"));
+    }
+
     /// A location ping is one record (its `responder_moved` is implied and regenerated on
     /// replay); any other command with events is two (command, then its Decisions).
     #[test]
