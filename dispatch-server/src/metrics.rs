@@ -228,3 +228,10 @@ pub fn cluster_forwarded() {
 pub fn cluster_snapshot(region: dispatch_core::journal::RegionId, seq: u64) {
     gauge!("dispatch_cluster_snapshot_seq", "region" => region.0.to_string()).set(seq as f64);
 }
+
+/// Cluster mode: a renewal of the region's lease by the active engine, and whether it held.
+pub fn cluster_lease_renewed(region: dispatch_core::journal::RegionId, ok: bool) {
+    let outcome = if ok { "renewed" } else { "failed" };
+    counter!("dispatch_cluster_lease_renewals_total", "region" => region.0.to_string(), "outcome" => outcome)
+        .increment(1);
+}

@@ -584,6 +584,29 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     );
     assert_eq!(again.body["incident_id"].as_u64(), Some(incident));
 
+    // What each node says of itself in /metrics.
+    let deadline = Instant::now() + GUARD;
+    while !metrics_text(&a.addr).lines().any(|l| {
+        l.starts_with("dispatch_cluster_lease_renewals_total") && l.contains("outcome=\"renewed\"")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the active node never renewed its lease"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let standby_metrics = metrics_text(&b.addr);
+    assert!(
+        standby_metrics
+            .lines()
+            .any(|l| l.starts_with("dispatch_cluster_role")
+                && l.contains("role=\"standby\"")
+                && l.ends_with(" 1")),
+        "{standby_metrics}"
+    );
+    assert!(standby_metrics.contains("dispatch_cluster_lag_messages"));
+    assert!(standby_metrics.contains("dispatch_cluster_forwarded_total"));
+
     a.kill();
     let refused = Http::connect(&b.addr)
         .expect("connect b")
@@ -599,6 +622,10 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     assert_eq!(
         second.body["duplicate"], false,
         "fwd-2 was refused, so it is new: {second:?}"
+    );
+    assert!(
+        metrics_text(&b.addr).contains("dispatch_cluster_takeovers_total{region=\"0\"} 1"),
+        "the new active node counts its takeover"
     );
     let first_again = to_b.post_alert("fwd-1", 3).expect("resend");
     assert_eq!(first_again.body["duplicate"], true, "{first_again:?}");

@@ -152,6 +152,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         bail!("--node must be 1 to 64 of A-Z a-z 0-9 - _ (it names this node in the stream and the lease)");
     }
+    // The recorder first: a standby's gauges are set long before `run` would install it.
+    let _ = crate::metrics::prometheus();
     let region = RegionId(0);
     let lease = Duration::from_millis(cluster.lease_ms);
     let replicas = cluster.nats_replicas as usize;
@@ -306,6 +308,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stream_last = 0u64;
+    let mut caught_up = false;
     let revision = loop {
         tokio::select! {
             _ = &mut stop => {
@@ -330,7 +333,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 if let Ok(info) = info_stream.info().await {
                     stream_last = info.state.last_sequence;
                 }
-                let role = if follower.applied >= stream_last { "standby" } else { "catching_up" };
+                // Catching up until the first time it reaches the stream's end; a standby after
+                // that (its lag, a message or two under load, is the lag gauge).
+                caught_up |= follower.applied >= stream_last;
+                let role = if caught_up { "standby" } else { "catching_up" };
                 crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
                 set_status(region, role, follower.applied, holder.clone());
                 if holder.is_none() {
@@ -505,11 +511,13 @@ async fn renew_lease(
             Ok(rev) => {
                 revision = rev;
                 last_ok = Instant::now();
+                crate::metrics::cluster_lease_renewed(region, true);
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 step_down(region, "another node holds the region's lease")
             }
             Err(e) => {
+                crate::metrics::cluster_lease_renewed(region, false);
                 tracing::warn!(error = %e, "renewing the region's lease");
                 if last_ok.elapsed() >= lease {
                     step_down(
