@@ -13,7 +13,7 @@
 #[path = "common/process.rs"]
 mod process;
 
-use process::{write_roster, Http, Server};
+use process::{responder_token, write_roster, Http, Server};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::TcpStream;
@@ -323,6 +323,100 @@ fn assert_all_known(active: &Server, acks: &BTreeMap<String, (usize, u64, String
     }
 }
 
+/// (responder, incident) for every `assigned` frame a phone received.
+type Assignments = Arc<Mutex<Vec<(usize, u64)>>>;
+
+/// Volunteer `v{i}`'s phone: a WebSocket to whichever node takes it (a standby answers with an
+/// `unavailable` frame and closes: the phone tries the next node), on duty until first
+/// assigned, accepting every offer, never finishing a job. So a volunteer may rightly be
+/// assigned to one incident only, whatever engine assigns them.
+fn phone(
+    i: usize,
+    nodes: Arc<Mutex<Vec<String>>>,
+    assignments: Assignments,
+    stop: Arc<AtomicBool>,
+) {
+    use tokio_tungstenite::tungstenite::{connect, Message};
+    let mut at = i;
+    let mut assigned_once = false;
+    while !stop.load(Ordering::Relaxed) {
+        let addr = {
+            let n = nodes.lock().expect("nodes");
+            n[at % n.len()].clone()
+        };
+        at += 1;
+        let url = format!("ws://{addr}/v1/ws?access_token={}", responder_token(i));
+        let Ok((mut ws, _)) = connect(url.as_str()) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if let tokio_tungstenite::tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        }
+        if !assigned_once {
+            let on = r#"{"type":"availability","id":"on","status":"available"}"#;
+            if ws.send(Message::text(on)).is_err() {
+                continue;
+            }
+        }
+        while !stop.load(Ordering::Relaxed) {
+            let frame = match ws.read() {
+                Ok(Message::Text(t)) => t,
+                Ok(Message::Close(_)) => break,
+                Ok(_) => continue,
+                Err(tokio_tungstenite::tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => break,
+            };
+            let v: serde_json::Value = serde_json::from_str(frame.as_str()).expect("a JSON frame");
+            match v["type"].as_str() {
+                Some("offer") => {
+                    let accept =
+                        serde_json::json!({"type": "accept", "id": "a", "offer_id": v["offer_id"]});
+                    if ws.send(Message::text(accept.to_string())).is_err() {
+                        break;
+                    }
+                }
+                Some("assigned") => {
+                    assigned_once = true;
+                    let incident = v["incident_id"].as_u64().expect("incident_id");
+                    assignments.lock().expect("assignments").push((i, incident));
+                }
+                Some("error") if v["code"] == "unavailable" => break,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Every volunteer was assigned to one incident at most (phones re-told their assignment after
+/// a reconnect say the same incident again), and assignments happened at all.
+fn assert_no_one_on_two_incidents(assignments: &Assignments, at_least: usize) {
+    let a = assignments.lock().expect("assignments");
+    let mut by: BTreeMap<usize, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for (responder, incident) in a.iter() {
+        by.entry(*responder).or_default().insert(*incident);
+    }
+    for (responder, incidents) in &by {
+        assert_eq!(
+            incidents.len(),
+            1,
+            "volunteer v{responder} was assigned to several incidents: {incidents:?}"
+        );
+    }
+    assert!(
+        by.len() >= at_least,
+        "only {} volunteers were assigned: the drill proves too little",
+        by.len()
+    );
+}
+
 /// One drill at a time: each runs three NATS servers and two engines on a two-core machine,
 /// and a starved engine that misses its lease would turn one drill into another.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -359,6 +453,23 @@ fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
         nodes[1].addr.clone(),
     ]));
     let load = Load::start_on(addrs.clone(), 4);
+    let assignments: Assignments = Arc::default();
+    let phones: Vec<_> = (0..10)
+        .map(|i| {
+            let (addrs, assignments, stop) =
+                (addrs.clone(), assignments.clone(), load.stop.clone());
+            std::thread::spawn(move || phone(i, addrs, assignments, stop))
+        })
+        .collect();
+    // Some volunteers are on a job before the first kill: the new engine must know it.
+    let deadline = Instant::now() + GUARD;
+    while assignments.lock().expect("assignments").len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no volunteer was assigned before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut times = Vec::new();
     let (mut active, mut standby) = (0, 1);
     for round in 0..takeovers {
@@ -391,6 +502,9 @@ fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
         |l| l.count() >= before + 100,
     );
     let acks = load.finish();
+    for p in phones {
+        p.join().expect("phone");
+    }
     times.sort();
     eprintln!(
         "drill 1: {} takeovers, kill -9 → first acknowledgement by the new active engine: p50 {:?}, max {:?} (all: {times:?}); {} alerts acknowledged",
@@ -399,7 +513,12 @@ fn drill_1_kill_9_the_active_engine_a_standby_takes_over_and_loses_nothing() {
         times[times.len() - 1],
         acks.len()
     );
+    eprintln!(
+        "drill 1: assigned frames (volunteer, incident), including those re-sent after a reconnect: {:?}",
+        assignments.lock().expect("assignments")
+    );
     assert_all_known(&nodes[active], &acks);
+    assert_no_one_on_two_incidents(&assignments, 3);
 }
 
 /// Drill 2: kill -9 one of the three NATS servers under load: the service goes on.

@@ -16,6 +16,11 @@ use std::time::Duration;
 pub const DEVICE_TOKEN: &str = "drill-device-token";
 pub const OPERATOR_TOKEN: &str = "drill-operator-token";
 
+/// Volunteer `v{i}`'s phone token.
+pub fn responder_token(i: usize) -> String {
+    format!("drill-responder-{i}")
+}
+
 pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -35,6 +40,7 @@ pub fn write_roster(path: &Path, elders: usize) {
             serde_json::json!({
                 "id": format!("v{i}"), "kind": "volunteer", "travel_mode": if i % 2 == 0 { "foot" } else { "car" },
                 "home": { "lat": -30.033 + i as f64 * 0.001, "lon": -51.212 },
+                "token_sha256": sha256_hex(&responder_token(i)),
             })
         })
         .collect();
