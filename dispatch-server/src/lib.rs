@@ -168,6 +168,19 @@ pub fn service_area(roster: &RosterFile) -> Option<[f64; 4]> {
     })
 }
 
+/// The listener's caps from the service's limits.
+pub fn listener_limits(limits: &Limits) -> listener::ListenerLimits {
+    listener::ListenerLimits {
+        max_connections: limits.max_connections,
+        max_unauthenticated: limits
+            .max_unauthenticated
+            .unwrap_or(limits.max_connections / 2)
+            .max(1),
+        per_ip: limits.max_unauthenticated_per_ip,
+        handshake_timeout: limits.handshake_timeout,
+    }
+}
+
 /// What the service runs: an engine (already built or restored), who may connect, where
 /// records go, and the bounds.
 pub struct Config {
@@ -240,15 +253,7 @@ pub async fn run(
     if let Some(d) = &disk {
         d.clone().watch(sessions_stop.clone());
     }
-    let listener_limits = listener::ListenerLimits {
-        max_connections: limits.max_connections,
-        max_unauthenticated: limits
-            .max_unauthenticated
-            .unwrap_or(limits.max_connections / 2)
-            .max(1),
-        per_ip: limits.max_unauthenticated_per_ip,
-        handshake_timeout: limits.handshake_timeout,
-    };
+    let listener_limits = listener_limits(&limits);
     tracing::info!(
         max_connections = listener_limits.max_connections,
         max_unauthenticated = listener_limits.max_unauthenticated,

@@ -235,3 +235,8 @@ pub fn cluster_lease_renewed(region: dispatch_core::journal::RegionId, ok: bool)
     counter!("dispatch_cluster_lease_renewals_total", "region" => region.0.to_string(), "outcome" => outcome)
         .increment(1);
 }
+
+/// Cluster mode: a WebSocket session this node proxied to the active engine.
+pub fn cluster_proxied_session() {
+    counter!("dispatch_cluster_proxied_sessions_total").increment(1);
+}

@@ -668,7 +668,7 @@ fn drill_4_a_rolling_restart_under_load_loses_nothing() {
 }
 
 /// Any node answers: an alert posted to a standby is forwarded to the active engine and
-/// acknowledged once durable there; while no engine holds the region (its engine just killed,
+/// acknowledged once durable there, and a phone's WebSocket opened on it is proxied there; while no engine holds the region (its engine just killed,
 /// the lease not yet expired) the answer is 503 with `Retry-After`, never an acknowledgement.
 #[test]
 fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() {
@@ -703,6 +703,34 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     );
     assert_eq!(again.body["incident_id"].as_u64(), Some(incident));
 
+    // A phone's WebSocket opened on the standby is proxied to the active engine: its request
+    // is answered once durable there; a wrong token is the active node's own 401.
+    {
+        use tokio_tungstenite::tungstenite::{connect, Error, Message};
+        let url = format!("ws://{}/v1/ws?access_token={}", b.addr, responder_token(0));
+        let (mut ws, _) = connect(url.as_str()).expect("a session through the standby");
+        ws.send(Message::text(
+            r#"{"type":"availability","id":"p1","status":"available"}"#,
+        ))
+        .expect("send");
+        let deadline = Instant::now() + GUARD;
+        loop {
+            assert!(Instant::now() < deadline, "no answer through the standby");
+            if let Message::Text(t) = ws.read().expect("read through the standby") {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+                assert_ne!(v["type"], "error", "{v}");
+                if v["type"] == "ack" && v["re"] == "p1" {
+                    break;
+                }
+            }
+        }
+        let bad = format!("ws://{}/v1/ws?access_token=not-a-token", b.addr);
+        match connect(bad.as_str()) {
+            Err(Error::Http(resp)) => assert_eq!(resp.status(), 401),
+            other => panic!("a wrong token through the standby: {:?}", other.map(|_| ())),
+        }
+    }
+
     // What each node says of itself in /metrics.
     let deadline = Instant::now() + GUARD;
     while !metrics_text(&a.addr).lines().any(|l| {
@@ -725,6 +753,7 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     );
     assert!(standby_metrics.contains("dispatch_cluster_lag_messages"));
     assert!(standby_metrics.contains("dispatch_cluster_forwarded_total"));
+    assert!(standby_metrics.contains("dispatch_cluster_proxied_sessions_total"));
 
     a.kill();
     let refused = Http::connect(&b.addr)

@@ -8,18 +8,27 @@
 //! The request travels as a NATS message: the body as payload; method, path and query, and the
 //! headers a handler reads (`Authorization`, `Content-Type`, `Accept-Language`) as message
 //! headers. The answer: the body as payload, the status and `Content-Type` / `Retry-After` as
-//! headers. WebSocket sessions are not forwarded (a standby's socket gets an `unavailable`
-//! frame and close 1013; the client reconnects elsewhere).
+//! headers.
+//!
+//! WebSocket sessions are proxied: a standby opens a session of its own to the active node's
+//! advertised address (written in the lease) with the client's credentials, and only once
+//! that upgrade succeeded does it accept the client's, so a refusal (401, 503) is the active
+//! node's own answer; then it copies frames both ways until either side closes. With no active
+//! node known, the client gets an `unavailable` frame and close 1013 (try again later).
 
+use crate::listener::ConnInfo;
 use async_nats::header::HeaderMap as NatsHeaders;
 use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dispatch_core::journal::RegionId;
 use futures_util::StreamExt;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tower::ServiceExt;
 
 const METHOD: &str = "Dispatch-Method";
@@ -51,11 +60,22 @@ pub fn set_local_app(app: &axum::Router) {
     let _ = LOCAL_APP.set(app.clone());
 }
 
+/// What a standby's router shares: the NATS client, its region, and the active node's
+/// advertised address as last read from the lease (`None`: no engine holds the region).
+#[derive(Clone)]
+pub struct Standby {
+    pub client: async_nats::Client,
+    pub region: RegionId,
+    pub active: Arc<Mutex<Option<String>>>,
+}
+
 /// The forwarding side (a node that is not active): the fallback of its router.
 pub async fn forward(
-    State((client, region)): State<(async_nats::Client, RegionId)>,
+    State(standby): State<Standby>,
+    info: Option<axum::Extension<ConnectInfo<ConnInfo>>>,
     req: Request,
 ) -> Response {
+    let (client, region) = (standby.client, standby.region);
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -95,6 +115,12 @@ pub async fn forward(
         .and_then(|v| v.as_str().parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::BAD_GATEWAY);
+    // The active node knew the credentials: this connection is a client's, not a probe's.
+    if status != StatusCode::UNAUTHORIZED {
+        if let Some(axum::Extension(ConnectInfo(info))) = &info {
+            info.authenticated();
+        }
+    }
     let mut response = (status, Body::from(reply.payload)).into_response();
     for name in RETURNED {
         if let Some(v) = h
@@ -184,4 +210,146 @@ async fn answer(app: axum::Router, msg: &async_nats::Message) -> (NatsHeaders, a
         }
     }
     (headers, body)
+}
+
+/// A WebSocket opened on a standby: proxied to the active node (see the module's comment).
+pub async fn websocket(
+    State(standby): State<Standby>,
+    info: Option<axum::Extension<ConnectInfo<ConnInfo>>>,
+    ws: WebSocketUpgrade,
+    req_headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let active = standby
+        .active
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let Some(active) = active else {
+        return refuse_ws(ws);
+    };
+    let url = format!(
+        "ws://{active}/v1/ws{}",
+        uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    let mut upstream_req = match url.as_str().into_client_request() {
+        Ok(r) => r,
+        Err(_) => return refuse_ws(ws),
+    };
+    if let Some(auth) = req_headers.get(header::AUTHORIZATION) {
+        upstream_req
+            .headers_mut()
+            .insert(header::AUTHORIZATION, auth.clone());
+    }
+    let connected =
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(upstream_req)).await;
+    let upstream = match connected {
+        Ok(Ok((upstream, _))) => upstream,
+        // The active node's own refusal (a wrong token: 401), passed on before any upgrade.
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let (parts, body) = resp.into_parts();
+            return (parts.status, Body::from(body.unwrap_or_default())).into_response();
+        }
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "proxying a WebSocket to the active node");
+            return refuse_ws(ws);
+        }
+        Err(_) => return refuse_ws(ws),
+    };
+    if let Some(axum::Extension(ConnectInfo(info))) = &info {
+        info.authenticated();
+    }
+    crate::metrics::cluster_proxied_session();
+    ws.on_upgrade(move |socket| pipe(socket, upstream))
+}
+
+/// No engine to proxy to: an `unavailable` frame, then close 1013 (try again later).
+fn refuse_ws(ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(|mut socket| async move {
+        let frame = crate::wire::ServerMessage::error(
+            None,
+            "unavailable",
+            "no engine holds the region just now (a takeover is under way); reconnect",
+        )
+        .encode();
+        let _ = socket.send(Message::Text(frame.into())).await;
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 1013,
+                reason: "no active engine".into(),
+            })))
+            .await;
+    })
+}
+
+/// Copies frames both ways until either side closes or fails; the other side is then closed
+/// too (1012, service restart, when the active node went away without a close).
+async fn pipe(
+    client: WebSocket,
+    upstream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) {
+    use futures_util::SinkExt;
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let (mut down_tx, mut down_rx) = client.split();
+    loop {
+        tokio::select! {
+            m = down_rx.next() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    _ => { let _ = up_tx.close().await; return; }
+                };
+                let closing = matches!(m, Message::Close(_));
+                if up_tx.send(to_upstream(m)).await.is_err() || closing {
+                    return;
+                }
+            }
+            m = up_rx.next() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    _ => {
+                        let _ = down_tx
+                            .send(Message::Close(Some(CloseFrame { code: 1012, reason: "the active engine went away".into() })))
+                            .await;
+                        return;
+                    }
+                };
+                let Some(m) = to_client(m) else { continue };
+                let closing = matches!(m, Message::Close(_));
+                if down_tx.send(m).await.is_err() || closing {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn to_upstream(m: Message) -> tungstenite::Message {
+    match m {
+        Message::Text(t) => tungstenite::Message::text(t.as_str()),
+        Message::Binary(b) => tungstenite::Message::Binary(b),
+        Message::Ping(b) => tungstenite::Message::Ping(b),
+        Message::Pong(b) => tungstenite::Message::Pong(b),
+        Message::Close(c) => {
+            tungstenite::Message::Close(c.map(|c| tungstenite::protocol::CloseFrame {
+                code: c.code.into(),
+                reason: c.reason.as_str().into(),
+            }))
+        }
+    }
+}
+
+fn to_client(m: tungstenite::Message) -> Option<Message> {
+    Some(match m {
+        tungstenite::Message::Text(t) => Message::Text(t.as_str().into()),
+        tungstenite::Message::Binary(b) => Message::Binary(b),
+        tungstenite::Message::Ping(b) => Message::Ping(b),
+        tungstenite::Message::Pong(b) => Message::Pong(b),
+        tungstenite::Message::Close(c) => Message::Close(c.map(|c| CloseFrame {
+            code: c.code.into(),
+            reason: c.reason.as_str().into(),
+        })),
+        tungstenite::Message::Frame(_) => return None,
+    })
 }

@@ -15,11 +15,9 @@ pub mod log;
 
 use crate::journal::{Journal, JournalOptions};
 use crate::serve_cmd::{load_world, ServeArgs, World};
-use crate::wire::ServerMessage;
 use anyhow::{bail, Context};
 use async_nats::jetstream;
 use async_nats::jetstream::kv;
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -51,6 +49,11 @@ pub struct ClusterArgs {
     /// dead server; 1 only for a single-server trial).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
     pub nats_replicas: u64,
+    /// HOST:PORT at which the other nodes reach this node's HTTP and WebSocket (a standby
+    /// proxies sessions there when this node is active). Default: the listen address, unless
+    /// it is a wildcard (0.0.0.0, [::]), which must then be given.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
 }
 
 impl Default for ClusterArgs {
@@ -60,6 +63,7 @@ impl Default for ClusterArgs {
             node: None,
             lease_ms: 3_000,
             nats_replicas: 3,
+            advertise: None,
         }
     }
 }
@@ -277,13 +281,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listen address")?;
     println!("dispatch: listening on http://{addr} (WebSocket: ws://{addr}/v1/ws)");
+    let advertise = match &cluster.advertise {
+        Some(a) => a.clone(),
+        None if addr.ip().is_unspecified() => {
+            bail!("--listen {addr} is a wildcard: give --advertise HOST:PORT (where the other nodes reach this one)")
+        }
+        None => addr.to_string(),
+    };
+    // The lease's value: who holds the region and where the others reach it.
+    let lease_value = format!("{node} {advertise}");
 
-    // Standby: answer 503 (and follow the stream) until the lease is ours.
+    // Standby: follow the stream, forward requests and proxy sessions to the active node,
+    // until the lease is ours.
+    let active_addr: Arc<Mutex<Option<String>>> = Arc::default();
     let standby_stop = CancellationToken::new();
+    let limits = args.limits.to_limits(&args.data_dir);
     let standby_server = tokio::spawn(
         axum::serve(
-            tokio::net::TcpListener::from_std(listener.try_clone()?)?,
-            standby_router(js.client(), region),
+            crate::listener::LimitedListener::new(
+                tokio::net::TcpListener::from_std(listener.try_clone()?)?,
+                crate::listener_limits(&limits),
+            ),
+            standby_router(forward::Standby {
+                client: js.client(),
+                region,
+                active: active_addr.clone(),
+            })
+            .into_make_service_with_connect_info::<crate::listener::ConnInfo>(),
         )
         .with_graceful_shutdown(standby_stop.clone().cancelled_owned())
         .into_future(),
@@ -325,10 +349,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 apply(region, &mut follower, &m)?;
             }
             _ = tick.tick() => {
-                let holder = match leases.entry(&key).await {
+                let lease = match leases.entry(&key).await {
                     Ok(e) => e.map(|e| String::from_utf8_lossy(&e.value).into_owned()),
                     Err(e) => { tracing::warn!(error = %e, "reading the region's lease"); continue; }
                 };
+                // "<node> <host:port>"
+                let (holder, at) = match lease.as_deref().map(|v| v.split_once(' ').unwrap_or((v, ""))) {
+                    Some((n, a)) => (Some(n.to_string()), (!a.is_empty()).then(|| a.to_string())),
+                    None => (None, None),
+                };
+                *active_addr.lock().unwrap_or_else(|p| p.into_inner()) = at;
                 let mut info_stream = stream.clone();
                 if let Ok(info) = info_stream.info().await {
                     stream_last = info.state.last_sequence;
@@ -340,7 +370,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
                 set_status(region, role, follower.applied, holder.clone());
                 if holder.is_none() {
-                    match leases.create(&key, node.clone().into()).await {
+                    match leases.create(&key, lease_value.clone().into()).await {
                         Ok(rev) => break rev,
                         Err(e) => tracing::info!(error = %e, "the region's lease was taken by another node"),
                     }
@@ -434,7 +464,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let renewer = tokio::spawn(renew_lease(
         leases.clone(),
         key.clone(),
-        node.clone(),
+        lease_value.clone(),
         revision,
         lease,
         region,
@@ -452,7 +482,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     standby_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), standby_server).await;
-    let limits = args.limits.to_limits(&args.data_dir);
     let config = crate::Config {
         roster: engine.roster().to_file(),
         engine: Box::new(engine),
@@ -493,7 +522,7 @@ fn apply(
 async fn renew_lease(
     leases: kv::Store,
     key: String,
-    node: String,
+    value: String,
     mut revision: u64,
     lease: Duration,
     region: RegionId,
@@ -507,7 +536,7 @@ async fn renew_lease(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match leases.update(&key, node.clone().into(), revision).await {
+        match leases.update(&key, value.clone().into(), revision).await {
             Ok(rev) => {
                 revision = rev;
                 last_ok = Instant::now();
@@ -530,20 +559,17 @@ async fn renew_lease(
     }
 }
 
-/// What a standby answers: `/healthz` (503, role `standby`), `/metrics`, a WebSocket that gets
-/// an `unavailable` error frame and closes 1013 (try again later); every other request is
-/// forwarded to the active engine (`forward.rs`), 503 with `Retry-After` when there is none.
-fn standby_router(client: async_nats::Client, region: RegionId) -> Router {
+/// What a standby answers: `/healthz` (503, role `standby`) and `/metrics` itself; WebSocket
+/// sessions are proxied and every other request forwarded to the active engine
+/// (`forward.rs`), with 503 + `Retry-After` (or an `unavailable` frame) when there is none.
+fn standby_router(standby: forward::Standby) -> Router {
     Router::new()
         .route("/healthz", get(standby_healthz))
         .route("/metrics", get(standby_metrics))
-        .route("/v1/ws", get(standby_ws))
+        .route("/v1/ws", get(forward::websocket))
         .fallback(forward::forward)
-        .with_state((client, region))
+        .with_state(standby)
 }
-
-const STANDBY_MESSAGE: &str =
-    "this node is not the active engine for the region; try again (another node)";
 
 async fn standby_healthz() -> Response {
     let body = serde_json::json!({
@@ -575,17 +601,4 @@ async fn standby_metrics() -> Response {
             "metrics recorder not installed",
         ),
     }
-}
-
-async fn standby_ws(ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(|mut socket| async move {
-        let frame = ServerMessage::error(None, "unavailable", STANDBY_MESSAGE).encode();
-        let _ = socket.send(Message::Text(frame.into())).await;
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code: 1013,
-                reason: "standby".into(),
-            })))
-            .await;
-    })
 }
