@@ -8,7 +8,7 @@
 #[path = "common/process.rs"]
 mod process;
 
-use process::{write_roster, Http, Server};
+use process::{assert_resends_are_duplicates, write_roster, Http, Server};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -118,23 +118,12 @@ fn run_seed(seed: u64, max_run_ms: u64) {
     );
 
     let server = start(&data, &roster);
-    let mut http = Http::connect(&server.addr).expect("connect after restart");
-    for (alert_id, (elder, incident)) in &acks {
-        let r = http.post_alert(alert_id, *elder).expect("resend");
-        assert_eq!(
-            r.status, 202,
-            "seed {seed}: resend of acknowledged {alert_id}: {r:?}"
-        );
-        assert_eq!(
-            r.body["duplicate"], true,
-            "seed {seed}: acknowledged alert {alert_id} was lost: {r:?}"
-        );
-        assert_eq!(
-            r.body["incident_id"].as_u64(),
-            Some(*incident),
-            "seed {seed}: {alert_id} changed incident: {r:?}"
-        );
-    }
+    assert_resends_are_duplicates(
+        &server.addr,
+        acks.iter()
+            .map(|(id, (elder, incident))| (id, *elder, *incident)),
+        &format!("seed {seed}, after the restart"),
+    );
 }
 
 #[test]

@@ -5,10 +5,10 @@
 //! the region's stream; while no engine holds the region the answer is `503` with
 //! `Retry-After`, never a false acknowledgement.
 //!
-//! The request travels as a NATS message: the body as payload; method, path and query, and the
-//! headers a handler reads (`Authorization`, `Content-Type`, `Accept-Language`) as message
-//! headers. The answer: the body as payload, the status and `Content-Type` / `Retry-After` as
-//! headers.
+//! The request travels as a NATS message to the subject of the node the lease names
+//! (`dispatch.r<r>.http.<node>`, so an engine that lost the region and does not know it yet gets
+//! nothing): the body as payload; method, path and query, and every header but the hop-by-hop
+//! ones as message headers. The answer: the body as payload, the status and the headers back.
 //!
 //! WebSocket sessions are proxied: a standby opens a session of its own to the active node's
 //! advertised address (written in the lease) with the client's credentials, and only once
@@ -34,22 +34,33 @@ use tower::ServiceExt;
 const METHOD: &str = "Dispatch-Method";
 const URI: &str = "Dispatch-Uri";
 const STATUS: &str = "Dispatch-Status";
-/// Request headers that travel with a forwarded request.
-const PASSED: [header::HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    header::ACCEPT_LANGUAGE,
+/// Headers of one connection, not of the request (RFC 9110 §7.6.1), and those the receiving
+/// side sets itself: never forwarded either way.
+const HOP_BY_HOP: [header::HeaderName; 8] = [
+    header::CONNECTION,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::TRAILER,
+    header::PROXY_AUTHORIZATION,
 ];
-/// Answer headers that travel back.
-const RETURNED: [header::HeaderName; 2] = [header::CONTENT_TYPE, header::RETRY_AFTER];
+/// Forwarded requests the active node runs at once; more are answered `503 busy`.
+const MAX_IN_FLIGHT: usize = 512;
 /// Largest forwarded body, either way: under NATS's default `max_payload` (1 MiB). The active
 /// node applies its own, smaller limits (`--alert-body-bytes`) as to any request.
 pub const MAX_BODY: usize = 900 * 1024;
-/// How long a forwarding node waits for the active node's answer.
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long a forwarding node waits for the active node's answer: longer than an alert can
+/// take to become durable under load (the journal's own waits are bounded by the lease).
+pub const WAIT: Duration = Duration::from_secs(10);
 
-fn subject(region: RegionId) -> String {
-    format!("dispatch.r{}.http", region.0)
+fn subject(region: RegionId, node: &str) -> String {
+    format!("dispatch.r{}.http.{node}", region.0)
+}
+
+fn forwarded(name: &header::HeaderName) -> bool {
+    !HOP_BY_HOP.contains(name)
 }
 
 /// The router of the engine this process runs, once `crate::run` has built it.
@@ -60,13 +71,30 @@ pub fn set_local_app(app: &axum::Router) {
     let _ = LOCAL_APP.set(app.clone());
 }
 
-/// What a standby's router shares: the NATS client, its region, and the active node's
-/// advertised address as last read from the lease (`None`: no engine holds the region).
+/// The active node as the lease names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    /// Its `--advertise` address (HOST:PORT).
+    pub addr: String,
+}
+
+/// What a standby's router shares: the NATS client, its region, and the active node as last
+/// read from the lease (`None`: no engine holds the region).
 #[derive(Clone)]
 pub struct Standby {
     pub client: async_nats::Client,
     pub region: RegionId,
-    pub active: Arc<Mutex<Option<String>>>,
+    pub active: Arc<Mutex<Option<Holder>>>,
+}
+
+impl Standby {
+    fn holder(&self) -> Option<Holder> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// The forwarding side (a node that is not active): the fallback of its router.
@@ -75,6 +103,9 @@ pub async fn forward(
     info: Option<axum::Extension<ConnectInfo<ConnInfo>>>,
     req: Request,
 ) -> Response {
+    let Some(holder) = standby.holder() else {
+        return no_active();
+    };
     let (client, region) = (standby.client, standby.region);
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -90,23 +121,24 @@ pub async fn forward(
     let mut headers = NatsHeaders::new();
     headers.insert(METHOD, parts.method.as_str());
     headers.insert(URI, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-    for name in PASSED {
-        if let Some(v) = parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
-            headers.insert(name.as_str(), v);
+    for (name, v) in parts.headers.iter().filter(|(n, _)| forwarded(n)) {
+        if let Ok(v) = v.to_str() {
+            headers.append(name.as_str(), v);
         }
     }
-    let asked = tokio::time::timeout(
-        WAIT,
-        client.request_with_headers(subject(region), headers, body),
-    )
-    .await;
-    let reply = match asked {
-        Ok(Ok(m)) => m,
-        Ok(Err(e)) => {
-            tracing::info!(error = %e, "forwarding to the active engine");
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(body)
+        .timeout(Some(WAIT));
+    let reply = match client
+        .send_request(subject(region, &holder.node), request)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::info!(error = %e, node = holder.node, "forwarding to the active engine");
             return no_active();
         }
-        Err(_) => return no_active(),
     };
     crate::metrics::cluster_forwarded();
     let h = reply.headers.as_ref();
@@ -122,12 +154,20 @@ pub async fn forward(
         }
     }
     let mut response = (status, Body::from(reply.payload)).into_response();
-    for name in RETURNED {
-        if let Some(v) = h
-            .and_then(|h| h.get(name.as_str()))
-            .and_then(|v| HeaderValue::from_str(v.as_str()).ok())
-        {
-            response.headers_mut().insert(name, v);
+    if let Some(h) = h {
+        for (name, values) in h.iter() {
+            let Ok(name) = header::HeaderName::from_bytes(AsRef::<str>::as_ref(name).as_bytes())
+            else {
+                continue;
+            };
+            if name.as_str().eq_ignore_ascii_case(STATUS) || !forwarded(&name) {
+                continue;
+            }
+            for v in values {
+                if let Ok(v) = HeaderValue::from_str(v.as_str()) {
+                    response.headers_mut().append(name.clone(), v);
+                }
+            }
         }
     }
     response
@@ -145,29 +185,52 @@ fn no_active() -> Response {
     r
 }
 
-/// The active side: answers forwarded requests with the local router, until `stop`.
+/// The active side: answers requests forwarded to this node with the local router, until
+/// `stop`; at most `MAX_IN_FLIGHT` at once.
 pub async fn serve(
     client: async_nats::Client,
     region: RegionId,
+    node: String,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut requests = client.subscribe(subject(region)).await?;
+    let mut requests = client.subscribe(subject(region, &node)).await?;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let app = loop {
         if let Some(app) = LOCAL_APP.get() {
             break app.clone();
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
     };
     loop {
         let msg = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             m = requests.next() => match m { Some(m) => m, None => return Ok(()) },
         };
+        let Some(reply) = msg.reply.clone() else {
+            continue;
+        };
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            let mut headers = NatsHeaders::new();
+            headers.insert(STATUS, "503");
+            headers.insert(header::CONTENT_TYPE.as_str(), "application/json");
+            headers.insert(header::RETRY_AFTER.as_str(), "1");
+            let body = crate::wire::ServerMessage::error(
+                None,
+                "busy",
+                "too many forwarded requests at once; try again",
+            )
+            .encode();
+            let _ = client
+                .publish_with_headers(reply, headers, body.into())
+                .await;
+            continue;
+        };
         let (client, app) = (client.clone(), app.clone());
         tokio::spawn(async move {
-            let Some(reply) = msg.reply.clone() else {
-                return;
-            };
+            let _permit = permit;
             let (headers, payload) = answer(app, &msg).await;
             if let Err(e) = client.publish_with_headers(reply, headers, payload).await {
                 tracing::warn!(error = %e, "answering a forwarded request");
@@ -182,9 +245,21 @@ async fn answer(app: axum::Router, msg: &async_nats::Message) -> (NatsHeaders, a
     let mut builder = Request::builder()
         .method(get(METHOD).unwrap_or_else(|| "GET".into()).as_str())
         .uri(get(URI).unwrap_or_else(|| "/".into()));
-    for name in PASSED {
-        if let Some(v) = get(name.as_str()) {
-            builder = builder.header(name, v);
+    if let Some(h) = h {
+        for (name, values) in h.iter() {
+            let Ok(name) = header::HeaderName::from_bytes(AsRef::<str>::as_ref(name).as_bytes())
+            else {
+                continue;
+            };
+            if name.as_str().eq_ignore_ascii_case(METHOD)
+                || name.as_str().eq_ignore_ascii_case(URI)
+                || !forwarded(&name)
+            {
+                continue;
+            }
+            for v in values {
+                builder = builder.header(name.clone(), v.as_str());
+            }
         }
     }
     let response = match builder.body(Body::from(msg.payload.clone())) {
@@ -199,14 +274,23 @@ async fn answer(app: axum::Router, msg: &async_nats::Message) -> (NatsHeaders, a
         ),
     };
     let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
     let mut headers = NatsHeaders::new();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        // Too big to go back over NATS: say so rather than send a truncated or empty body.
+        headers.insert(STATUS, "502");
+        headers.insert(header::CONTENT_TYPE.as_str(), "application/json");
+        let body = crate::wire::ServerMessage::error(
+            None,
+            "too_big",
+            format!("the answer is over {MAX_BODY} bytes, more than a forwarded answer may be; ask the active node directly"),
+        )
+        .encode();
+        return (headers, body.into());
+    };
     headers.insert(STATUS, parts.status.as_u16().to_string().as_str());
-    for name in RETURNED {
-        if let Some(v) = parts.headers.get(&name).and_then(|v| v.to_str().ok()) {
-            headers.insert(name.as_str(), v);
+    for (name, v) in parts.headers.iter().filter(|(n, _)| forwarded(n)) {
+        if let Ok(v) = v.to_str() {
+            headers.append(name.as_str(), v);
         }
     }
     (headers, body)
@@ -220,16 +304,12 @@ pub async fn websocket(
     req_headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let active = standby
-        .active
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let Some(active) = active else {
+    let Some(active) = standby.holder() else {
         return refuse_ws(ws);
     };
     let url = format!(
-        "ws://{active}/v1/ws{}",
+        "ws://{}/v1/ws{}",
+        active.addr,
         uri.query().map(|q| format!("?{q}")).unwrap_or_default()
     );
     let mut upstream_req = match url.as_str().into_client_request() {

@@ -162,30 +162,36 @@ pub async fn append(
     Ok(Some(last))
 }
 
-/// The seed: written by the first node to start (at sequence 1 on), read by every node.
-/// Returns the seed's bytes and the sequence of its last message.
-pub async fn seed(
+/// Writes the seed when the stream is empty (the first node to start; an append expecting an
+/// empty stream, so two first nodes cannot both seed). `true` if this node wrote it.
+pub async fn write_seed(
     js: &jetstream::Context,
-    stream: &jetstream::stream::Stream,
     region: RegionId,
     node: &str,
     state: &[u8],
     wait: Duration,
+) -> anyhow::Result<bool> {
+    Ok(append(js, region, node, "seed", state, 0, wait)
+        .await?
+        .is_some())
+}
+
+/// Reads the seed (sequence 1 on): its bytes and the sequence of its last message. A message
+/// of the seed not yet stored (another node writing it just now) is waited for up to `wait`.
+pub async fn read_seed(
+    stream: &jetstream::stream::Stream,
+    wait: Duration,
 ) -> anyhow::Result<(Vec<u8>, u64)> {
-    match append(js, region, node, "seed", state, 0, wait).await? {
-        Some(_) => tracing::info!(region = region.0, "seeded the region's stream"),
-        None => tracing::info!(region = region.0, "the region's stream is already seeded"),
-    }
     let mut bytes = Vec::new();
     let mut seq = 1;
     loop {
-        let m = stream
-            .get_raw_message(seq)
-            .await
-            .with_context(|| format!("reading the seed, message {seq}"))?;
+        let m = retry(wait, &format!("reading the seed, message {seq}"), || {
+            stream.get_raw_message(seq)
+        })
+        .await?;
         let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_string());
         if header(KIND).as_deref() != Some("seed") {
-            bail!("the region's stream does not begin with a seed (message {seq})");
+            bail!("the region's stream does not begin with a seed (message {seq}): it was not written by dispatch, or was trimmed; see docs/cluster.md");
         }
         bytes.extend_from_slice(&m.payload);
         if header(MORE).is_none() {
@@ -199,16 +205,23 @@ pub async fn seed(
 /// appended to the region's stream after the last sequence this engine wrote. A failed append
 /// fails the journal (nothing more is acknowledged): another engine fenced the stream, or
 /// the cluster did not acknowledge within `wait`.
+///
+/// `replicate` runs on the journal's writer thread (not a runtime thread) and blocks it on
+/// `runtime` until the cluster answered: it must never be called from inside the runtime.
 pub struct StreamReplica {
     pub js: jetstream::Context,
     /// Where snapshots go (`None`: not kept in the cluster).
     pub snapshots: Option<jetstream::object_store::ObjectStore>,
     /// Uploads one at a time, in the order they were taken.
     pub uploading: Arc<tokio::sync::Mutex<()>>,
+    /// The stream's creation time (ns since the epoch): a snapshot belongs to one history.
+    pub stream_created_ns: i64,
     pub region: RegionId,
     pub node: String,
     pub runtime: tokio::runtime::Handle,
+    /// How long one append retries a lost acknowledgement before the journal fails.
     pub wait: Duration,
+    /// The last stream sequence this engine wrote (its fence, then its appends).
     pub last: Mutex<u64>,
 }
 
@@ -229,6 +242,7 @@ impl Replica for StreamReplica {
             Some(seq) => {
                 *last = seq;
                 crate::metrics::cluster_appended(self.region, seq);
+                super::set_applied(self.region, seq);
                 Ok(())
             }
             None => Err(anyhow!(
@@ -245,8 +259,9 @@ impl Replica for StreamReplica {
         };
         // The state holds every record replicated so far, and so the stream up to `seq`.
         let seq = *self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bytes = Vec::with_capacity(8 + state.len());
+        let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER + state.len());
         bytes.extend_from_slice(&seq.to_le_bytes());
+        bytes.extend_from_slice(&self.stream_created_ns.to_le_bytes());
         bytes.extend_from_slice(state);
         let (region, uploading) = (self.region, self.uploading.clone());
         self.runtime.spawn(async move {
@@ -265,34 +280,58 @@ impl Replica for StreamReplica {
 /// The object-store bucket of the regions' snapshots.
 pub const SNAPSHOT_BUCKET: &str = "dispatch_snapshots";
 
+/// Bytes before the state in a snapshot object.
+const SNAPSHOT_HEADER: usize = 16;
+
 /// The object holding region `r`'s newest snapshot: the stream sequence it is at (u64 LE),
-/// then the engine state (JSON).
+/// the creation time of the stream it belongs to (i64 LE, ns), then the engine state (JSON).
 pub fn snapshot_name(region: RegionId) -> String {
     format!("region-{}", region.0)
 }
 
-/// The region's newest snapshot in the cluster, if any: (stream sequence, state).
+/// The region's newest snapshot in the cluster, if any, and if it belongs to the stream created
+/// at `stream_created_ns`: (stream sequence, state). Bounded by `wait`.
 pub async fn read_snapshot(
     store: &jetstream::object_store::ObjectStore,
     region: RegionId,
+    stream_created_ns: i64,
+    wait: Duration,
 ) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
     use jetstream::object_store::GetErrorKind;
     use tokio::io::AsyncReadExt;
-    let mut object = match store.get(snapshot_name(region)).await {
-        Ok(o) => o,
-        Err(e) if e.kind() == GetErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).context("reading the region's snapshot"),
+    let read = async {
+        let mut object = match store.get(snapshot_name(region)).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("reading the region's snapshot"),
+        };
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .context("reading the region's snapshot")?;
+        Ok(Some(bytes))
     };
-    let mut bytes = Vec::new();
-    object
-        .read_to_end(&mut bytes)
+    let Some(mut bytes) = tokio::time::timeout(wait, read)
         .await
-        .context("reading the region's snapshot")?;
-    if bytes.len() < 8 {
+        .context("reading the region's snapshot took too long")??
+    else {
+        return Ok(None);
+    };
+    if bytes.len() < SNAPSHOT_HEADER {
         bail!("the region's snapshot is {} bytes: damaged", bytes.len());
     }
-    let seq = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
-    bytes.drain(..8);
+    let word = |at: usize| -> [u8; 8] { bytes[at..at + 8].try_into().unwrap_or_default() };
+    let seq = u64::from_le_bytes(word(0));
+    let created = i64::from_le_bytes(word(8));
+    if created != stream_created_ns {
+        tracing::warn!(
+            seq,
+            "the cluster's snapshot belongs to another stream (one since deleted and created again): not used"
+        );
+        return Ok(None);
+    }
+    bytes.drain(..SNAPSHOT_HEADER);
     Ok(Some((seq, bytes)))
 }
 
@@ -305,9 +344,9 @@ pub struct Follower {
     held: Option<Record>,
     /// A group of messages not yet complete (`Dispatch-More`).
     partial: Vec<u8>,
-    /// The sequence of the last message read.
+    /// The sequence of the last stream message read (its records applied, but for the one
+    /// held back and an unfinished group).
     pub applied: u64,
-    pub records: u64,
 }
 
 impl Follower {
@@ -321,7 +360,6 @@ impl Follower {
             held: None,
             partial: Vec::new(),
             applied,
-            records: 0,
         }
     }
 
@@ -333,6 +371,10 @@ impl Follower {
         more: bool,
         payload: &[u8],
     ) -> anyhow::Result<()> {
+        if seq <= self.applied {
+            // Delivered again (a consumer recreated after a server's failover): already read.
+            return Ok(());
+        }
         if seq != self.applied + 1 {
             bail!(
                 "stream message {seq} out of order (expected {})",
@@ -385,7 +427,6 @@ impl Follower {
             while self.engine.poll_event().is_some() {}
         }
         self.held = Some(record);
-        self.records += 1;
         Ok(())
     }
 

@@ -54,6 +54,11 @@ pub struct ClusterArgs {
     /// it is a wildcard (0.0.0.0, [::]), which must then be given.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// A NATS credentials file (JWT + NKey seed) for this node's connection; `tls://` URLs in
+    /// --nats use TLS. NATS must be access-controlled: whoever can publish to the region's
+    /// subjects can write its journal (docs/cluster.md, "Security").
+    #[arg(long, value_name = "FILE.creds")]
+    pub nats_creds: Option<std::path::PathBuf>,
 }
 
 impl Default for ClusterArgs {
@@ -64,6 +69,7 @@ impl Default for ClusterArgs {
             lease_ms: 3_000,
             nats_replicas: 3,
             advertise: None,
+            nats_creds: None,
         }
     }
 }
@@ -132,6 +138,16 @@ fn set_status(region: RegionId, role: &'static str, applied: u64, holder: Option
     crate::metrics::cluster_role(region, role, applied);
 }
 
+/// The active engine wrote up to stream sequence `seq`.
+pub(crate) fn set_applied(region: RegionId, seq: u64) {
+    if let Some(s) = STATUS.get() {
+        let mut regions = s.regions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = regions.iter_mut().find(|r| r.region == region.0) {
+            r.applied_seq = seq;
+        }
+    }
+}
+
 /// Ends the process: this node may no longer act for the region. Exit code 75 (EX_TEMPFAIL):
 /// a supervisor restarts it, and it comes back as a standby.
 fn step_down(region: RegionId, why: &str) -> ! {
@@ -179,7 +195,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--nats: `{u}` is not a NATS server address"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let client = async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(creds) = &cluster.nats_creds {
+        options = options
+            .credentials_file(creds)
+            .await
+            .with_context(|| format!("--nats-creds {}", creds.display()))?;
+    }
+    let client = options
         .name(format!("dispatch-{node}"))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
@@ -207,6 +230,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?;
 
+    check_found(&stream, &leases, replicas, lease).await?;
+
     let snapshots = log::retry(startup_wait, "creating the snapshot bucket", || async {
         match js.get_object_store(log::SNAPSHOT_BUCKET).await {
             Ok(store) => Ok(store),
@@ -225,18 +250,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let state = serde_json::to_vec(&from_file.save_state()).context("encoding the seed")?;
     drop(from_file);
-    let (seed, seed_seq) = log::seed(&js, &stream, region, &node, &state, startup_wait).await?;
-    // Start from the cluster's newest snapshot when the stream still holds what follows it.
+    if log::write_seed(&js, region, &node, &state, startup_wait).await? {
+        tracing::info!(region = region.0, "seeded the region's stream");
+    }
+    // Start from the cluster's newest snapshot when it belongs to this stream and the stream
+    // still holds what follows it; else from the seed.
     let mut info_stream = stream.clone();
-    let (first, last) = {
+    let (first, last, created_ns) = {
         let info = info_stream
             .info()
             .await
             .context("reading the region's stream")?;
-        (info.state.first_sequence, info.state.last_sequence)
+        let created = info.created.unix_timestamp_nanos() as i64;
+        (info.state.first_sequence, info.state.last_sequence, created)
     };
-    let (start_state, start_seq) = match log::read_snapshot(&snapshots, region).await {
-        Ok(Some((seq, state))) if seq > seed_seq && seq + 1 >= first && seq <= last => (state, seq),
+    let snapshot = match log::read_snapshot(&snapshots, region, created_ns, startup_wait).await {
+        Ok(Some((seq, state))) if seq + 1 >= first && seq <= last => Some((state, seq)),
         Ok(Some((seq, _))) => {
             tracing::warn!(
                 seq,
@@ -244,13 +273,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 last,
                 "the cluster's snapshot is not usable with the stream; replaying from the seed"
             );
-            (seed, seed_seq)
+            None
         }
-        Ok(None) => (seed, seed_seq),
+        Ok(None) => None,
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "replaying from the seed");
-            (seed, seed_seq)
+            None
         }
+    };
+    let (start_state, start_seq) = match snapshot {
+        Some(s) => s,
+        None => log::read_seed(&stream, startup_wait).await?,
     };
     let start: EngineState = serde_json::from_slice(&start_state).with_context(|| {
         format!("the region's state at stream sequence {start_seq} is not one this build can read")
@@ -293,7 +326,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // Standby: follow the stream, forward requests and proxy sessions to the active node,
     // until the lease is ours.
-    let active_addr: Arc<Mutex<Option<String>>> = Arc::default();
+    let active_addr: Arc<Mutex<Option<forward::Holder>>> = Arc::default();
     let standby_stop = CancellationToken::new();
     let limits = args.limits.to_limits(&args.data_dir);
     let standby_server = tokio::spawn(
@@ -331,7 +364,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let key = lease_key(region);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stream_last = 0u64;
     let mut caught_up = false;
     let revision = loop {
         tokio::select! {
@@ -349,76 +381,80 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 apply(region, &mut follower, &m)?;
             }
             _ = tick.tick() => {
-                let lease = match leases.entry(&key).await {
-                    Ok(e) => e.map(|e| String::from_utf8_lossy(&e.value).into_owned()),
+                let found = match leases.entry(&key).await {
+                    Ok(e) => parse_lease(e),
                     Err(e) => { tracing::warn!(error = %e, "reading the region's lease"); continue; }
                 };
-                // "<node> <host:port>"
-                let (holder, at) = match lease.as_deref().map(|v| v.split_once(' ').unwrap_or((v, ""))) {
-                    Some((n, a)) => (Some(n.to_string()), (!a.is_empty()).then(|| a.to_string())),
-                    None => (None, None),
-                };
-                *active_addr.lock().unwrap_or_else(|p| p.into_inner()) = at;
+                let holder = found.as_ref().map(|h| h.node.clone());
+                *active_addr.lock().unwrap_or_else(|p| p.into_inner()) = found;
                 let mut info_stream = stream.clone();
-                if let Ok(info) = info_stream.info().await {
-                    stream_last = info.state.last_sequence;
-                }
+                let stream_last = match info_stream.info().await {
+                    Ok(info) => info.state.last_sequence,
+                    // Not knowing the stream's end, this node cannot say it has caught up.
+                    Err(e) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
+                };
                 // Catching up until the first time it reaches the stream's end; a standby after
                 // that (its lag, a message or two under load, is the lag gauge).
                 caught_up |= follower.applied >= stream_last;
                 let role = if caught_up { "standby" } else { "catching_up" };
                 crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
                 set_status(region, role, follower.applied, holder.clone());
-                if holder.is_none() {
+                // Only a node that has read to the stream's end once bids: one still replaying a
+                // long history would hold the region while unable to serve it.
+                if holder.is_none() && caught_up {
                     match leases.create(&key, lease_value.clone().into()).await {
                         Ok(rev) => break rev,
-                        Err(e) => tracing::info!(error = %e, "the region's lease was taken by another node"),
+                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                            tracing::info!("the region's lease was taken by another node")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bidding for the region's lease"),
                     }
                 }
             }
         }
     };
 
-    // Takeover: read to the stream's end, fence it there, then serve.
+    // Takeover. The lease is renewed from now on (catching up may take longer than a lease);
+    // a takeover that fails releases it and steps down.
     let took_at = Instant::now();
+    let active_stop = CancellationToken::new();
+    let revision = Arc::new(std::sync::atomic::AtomicU64::new(revision));
+    let renewer = tokio::spawn(renew_lease(
+        leases.clone(),
+        key.clone(),
+        lease_value.clone(),
+        revision.clone(),
+        lease,
+        region,
+        active_stop.clone(),
+    ));
     set_status(region, "taking_over", follower.applied, Some(node.clone()));
     tracing::info!(
         region = region.0,
         applied = follower.applied,
         "took the region's lease; catching up and fencing"
     );
-    let fence_seq = {
-        let deadline = Instant::now() + lease;
-        loop {
-            let mut info_stream = stream.clone();
-            let last = info_stream
-                .info()
-                .await
-                .context("reading the region's stream")?
-                .state
-                .last_sequence;
-            while follower.applied < last {
-                let m = tokio::time::timeout_at(deadline.into(), messages.next())
-                    .await
-                    .context("catching up with the region's stream took longer than the lease")?;
-                match m {
-                    Some(Ok(m)) => apply(region, &mut follower, &m)?,
-                    Some(Err(e)) => tracing::warn!(error = %e, "reading the region's stream"),
-                    None => bail!("the region's stream ended"),
-                }
-            }
-            match log::append(&js, region, &node, "fence", &[], follower.applied, lease).await? {
-                Some(seq) => {
-                    follower.applied = seq;
-                    break seq;
-                }
-                None if Instant::now() < deadline => continue,
-                None => bail!("the region's stream kept moving while taking over"),
-            }
+    let taken = take_over(
+        &js,
+        &stream,
+        region,
+        &node,
+        follower,
+        messages,
+        lease,
+        startup_wait,
+    )
+    .await;
+    let (fence_seq, engine) = match taken {
+        Ok(t) => t,
+        Err(e) => {
+            active_stop.cancel();
+            let _ = renewer.await;
+            let rev = revision.load(std::sync::atomic::Ordering::SeqCst);
+            let _ = leases.delete_expect_revision(&key, Some(rev)).await;
+            step_down(region, &format!("the takeover failed: {e:#}"));
         }
     };
-    drop(messages);
-    let engine = follower.finish()?;
 
     // This term's local journal: the engine as taken over is its seed.
     let term_dir = args
@@ -432,6 +468,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &engine.save_state(),
     )
     .with_context(|| format!("seeding {}", term_dir.display()))?;
+    prune_terms(&args.data_dir, region, TERMS_KEPT);
     let (journal, _recovered) = Journal::open(
         &term_dir,
         JournalOptions {
@@ -447,6 +484,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         js: js.clone(),
         snapshots: Some(snapshots.clone()),
         uploading: Arc::default(),
+        stream_created_ns: created_ns,
         region,
         node: node.clone(),
         runtime: tokio::runtime::Handle::current(),
@@ -460,17 +498,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             step_down(region, d.failed.as_deref().unwrap_or_default());
         }
     });
-    let renewer_stop = CancellationToken::new();
-    let renewer = tokio::spawn(renew_lease(
-        leases.clone(),
-        key.clone(),
-        lease_value.clone(),
-        revision,
-        lease,
+    let forwarder = tokio::spawn(forward::serve(
+        js.client(),
         region,
-        renewer_stop.clone(),
+        node.clone(),
+        active_stop.clone(),
     ));
-    let forwarder = tokio::spawn(forward::serve(js.client(), region, renewer_stop.clone()));
     set_status(region, "active", fence_seq, Some(node.clone()));
     crate::metrics::cluster_takeover(region, took_at.elapsed());
     tracing::info!(
@@ -490,14 +523,144 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         site,
     };
     let served = crate::run(config, tokio::net::TcpListener::from_std(listener)?, stop).await;
-    // A clean stop hands the region over at once rather than after the lease.
-    renewer_stop.cancel();
+    // A clean stop hands the region over at once rather than after the lease: the key is
+    // deleted only if this node's last renewal is still its latest revision (a node that lost
+    // the region must not delete its successor's lease).
+    active_stop.cancel();
     let _ = renewer.await;
     let _ = forwarder.await;
-    if let Err(e) = leases.delete(&key).await {
+    let rev = revision.load(std::sync::atomic::Ordering::SeqCst);
+    if let Err(e) = leases.delete_expect_revision(&key, Some(rev)).await {
         tracing::warn!(error = %e, "could not release the region's lease; a standby takes over when it expires");
     }
     served
+}
+
+/// Reads the region's stream to its end, appends a fence there (reading further and trying
+/// again while the old engine still appends), and returns the fence's sequence and the engine
+/// with every record before it applied. Bounded by `wait`; stream errors are retried within it.
+#[allow(clippy::too_many_arguments)]
+async fn take_over(
+    js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    region: RegionId,
+    node: &str,
+    mut follower: log::Follower,
+    mut messages: jetstream::consumer::pull::Ordered,
+    lease: Duration,
+    wait: Duration,
+) -> anyhow::Result<(u64, Engine)> {
+    let deadline = Instant::now() + wait;
+    let fence_seq = loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the region's stream kept moving (or kept failing) for {wait:?}"
+        );
+        let mut info_stream = stream.clone();
+        let last = match info_stream.info().await {
+            Ok(info) => info.state.last_sequence,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the region's stream while taking over");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        while follower.applied < last {
+            let m = tokio::time::timeout_at(deadline.into(), messages.next())
+                .await
+                .context("catching up with the region's stream took too long")?;
+            match m {
+                Some(Ok(m)) => apply(region, &mut follower, &m)?,
+                Some(Err(e)) => tracing::warn!(error = %e, "reading the region's stream"),
+                None => bail!("the region's stream ended"),
+            }
+        }
+        match log::append(js, region, node, "fence", &[], follower.applied, lease).await {
+            // Our own fence: nothing to apply (an unfinished group before it is dropped in
+            // `finish`, as a follower drops it at a fence).
+            Ok(Some(seq)) => break seq,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "appending the fence; retrying");
+                continue;
+            }
+        }
+    };
+    drop(messages);
+    Ok((fence_seq, follower.finish()?))
+}
+
+/// The lease's value `"<node> <host:port>"`; `None` for no entry or a delete marker (a node
+/// that stopped cleanly released the region).
+fn parse_lease(entry: Option<kv::Entry>) -> Option<forward::Holder> {
+    let entry = entry.filter(|e| e.operation == kv::Operation::Put)?;
+    let value = String::from_utf8_lossy(&entry.value).into_owned();
+    let (node, addr) = value.split_once(' ').unwrap_or((value.as_str(), ""));
+    Some(forward::Holder {
+        node: node.to_string(),
+        addr: addr.to_string(),
+    })
+}
+
+/// A stream or lease bucket found already made must be made as this node would make it: the
+/// replicas are the durability claim, and the bucket's `max_age` is the lease.
+async fn check_found(
+    stream: &jetstream::stream::Stream,
+    leases: &kv::Store,
+    replicas: usize,
+    lease: Duration,
+) -> anyhow::Result<()> {
+    let mut s = stream.clone();
+    let found = s
+        .info()
+        .await
+        .context("reading the region's stream")?
+        .config
+        .num_replicas;
+    if found != replicas {
+        bail!(
+            "the region's stream keeps {found} copies but --nats-replicas is {replicas}: \
+             change the stream (nats stream edit) or the flag, on every node"
+        );
+    }
+    let status = leases.status().await.context("reading the lease bucket")?;
+    if status.max_age() != lease {
+        bail!(
+            "the lease bucket's lease is {:?} but --lease-ms is {}: every node must use the \
+             same lease (it is fixed by the first node)",
+            status.max_age(),
+            lease.as_millis()
+        );
+    }
+    Ok(())
+}
+
+/// Local term directories kept: this one and the one before (the stream is the truth; these
+/// are a cache, and the previous one is kept for a look after a takeover).
+const TERMS_KEPT: usize = 2;
+
+/// Removes all but the newest `keep` term directories of `region` in `data_dir`.
+fn prune_terms(data_dir: &std::path::Path, region: RegionId, keep: usize) {
+    let prefix = format!("region-{}-seq-", region.0);
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    let mut terms: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    // Zero-padded sequences: the name order is the term order.
+    terms.sort();
+    let old = terms.len().saturating_sub(keep);
+    for dir in &terms[..old] {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => tracing::info!(dir = %dir.display(), "removed an old term's local journal"),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove an old term's local journal")
+            }
+        }
+    }
 }
 
 fn apply(
@@ -517,17 +680,19 @@ fn apply(
     Ok(())
 }
 
-/// Renews the lease every quarter of its length with the revision this node wrote last. Lost
-/// (another node wrote the key) or not renewed for a whole lease: step down.
+/// Renews the lease every quarter of its length with the revision this node wrote last
+/// (shared with the caller, who deletes the key with it at a clean stop). Lost (another node
+/// wrote the key) or not renewed for a whole lease: step down.
 async fn renew_lease(
     leases: kv::Store,
     key: String,
     value: String,
-    mut revision: u64,
+    revision: Arc<std::sync::atomic::AtomicU64>,
     lease: Duration,
     region: RegionId,
     stop: CancellationToken,
 ) {
+    use std::sync::atomic::Ordering::SeqCst;
     let mut last_ok = Instant::now();
     let mut tick = tokio::time::interval(lease / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -536,14 +701,26 @@ async fn renew_lease(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match leases.update(&key, value.clone().into(), revision).await {
+        let mine = revision.load(SeqCst);
+        match leases.update(&key, value.clone().into(), mine).await {
             Ok(rev) => {
-                revision = rev;
+                revision.store(rev, SeqCst);
                 last_ok = Instant::now();
                 crate::metrics::cluster_lease_renewed(region, true);
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                step_down(region, "another node holds the region's lease")
+                // Our previous renewal may have been stored with its answer lost: then the
+                // key holds our own value at a newer revision, and the lease is still ours.
+                match leases.entry(&key).await {
+                    Ok(Some(entry))
+                        if entry.operation == kv::Operation::Put
+                            && entry.value.as_ref() == value.as_bytes()
+                            && entry.revision > mine =>
+                    {
+                        revision.store(entry.revision, SeqCst);
+                    }
+                    _ => step_down(region, "another node holds the region's lease"),
+                }
             }
             Err(e) => {
                 crate::metrics::cluster_lease_renewed(region, false);

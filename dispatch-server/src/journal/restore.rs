@@ -690,6 +690,12 @@ mod tests {
             crate::serve_cmd::server_policy(dispatch_core::road::RoadConfig::default().foot_kmh);
         let fresh =
             || Engine::with_travel_times(roads(), roster(), policy.clone()).expect("roster");
+        let mut again = Follower::new(fresh(), 1);
+        again.apply(2, Some("fence"), false, &[]).expect("a fence");
+        again
+            .apply(2, Some("fence"), false, &[])
+            .expect("a message delivered again is skipped");
+        assert_eq!(again.applied, 2);
         let gap = Follower::new(fresh(), 1).apply(3, Some("fence"), false, &[]);
         assert!(format!("{:#}", gap.expect_err("a gap")).contains("out of order"));
         let unknown = Follower::new(fresh(), 1).apply(2, Some("gossip"), false, &[]);

@@ -65,6 +65,13 @@ pub trait Replica: Send + Sync {
 }
 
 impl Shared {
+    fn replica(&self) -> Option<Arc<dyn Replica>> {
+        self.replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn publish(&self, d: Durability) {
         *self
             .durable_mirror
@@ -383,12 +390,7 @@ impl Writer {
         if bytes.is_empty() {
             return Ok(());
         }
-        let replica = self
-            .shared
-            .replica
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let replica = self.shared.replica();
         match self.sync {
             SyncMode::Group => {
                 let count = count_frames(bytes);
@@ -447,13 +449,7 @@ impl Writer {
         }
         write_snapshot(st, &self.dir, snap.lsn, &snap.state)?;
         self.snapshot_lsn = snap.lsn;
-        let replica = self
-            .shared
-            .replica
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(r) = replica {
+        if let Some(r) = self.shared.replica() {
             r.snapshot(&snap.state);
         }
         compact(st, &self.dir, snap.lsn)?;

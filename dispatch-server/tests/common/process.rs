@@ -83,23 +83,28 @@ impl Server {
             .spawn()
             .expect("spawn dispatch serve");
         let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.split("http://").nth(1) {
-                        break rest.split_whitespace().next().expect("address").to_string();
+        // Read the address on a thread, so a server that never prints it fails the test after
+        // a bound instead of hanging it; the thread then keeps draining stdout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut tx = Some(tx);
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(rest) = line.split("http://").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.split_whitespace().next().map(str::to_string));
                     }
                 }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("dispatch serve exited before listening: {status}");
-                }
             }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Some(addr)) => Server { child, addr },
+            _ => {
+                let _ = child.kill();
+                let status = child.wait().expect("wait");
+                panic!("dispatch serve did not say where it listens within 120 s: {status}");
+            }
+        }
     }
 
     /// SIGKILL and reap.
@@ -200,5 +205,32 @@ impl Http {
         self.stream.read_exact(&mut body)?;
         let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         Ok(Response { status, head, body })
+    }
+}
+
+/// Sends every acknowledged alert `(alert id, elder, incident)` again to the server at `addr`:
+/// each must come back `202`, `duplicate: true`, of the same incident (`what` says where the
+/// acknowledgement came from, for the failure message).
+pub fn assert_resends_are_duplicates<'a>(
+    addr: &str,
+    acks: impl IntoIterator<Item = (&'a String, usize, u64)>,
+    what: &str,
+) {
+    let mut http = Http::connect(addr).expect("connect for the resends");
+    for (alert_id, elder, incident) in acks {
+        let r = http.post_alert(alert_id, elder).expect("resend");
+        assert_eq!(
+            r.status, 202,
+            "{what}: resend of acknowledged {alert_id}: {r:?}"
+        );
+        assert_eq!(
+            r.body["duplicate"], true,
+            "{what}: acknowledged alert {alert_id} was lost: {r:?}"
+        );
+        assert_eq!(
+            r.body["incident_id"].as_u64(),
+            Some(incident),
+            "{what}: {alert_id} changed incident: {r:?}"
+        );
     }
 }
