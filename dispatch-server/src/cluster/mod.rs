@@ -4,7 +4,9 @@
 //! are hot standbys following the stream into a warm engine, and one of them takes over from
 //! exactly the last record when the active engine stops renewing its lease.
 //!
-//! - [`log`]: the stream (kinds of message, seed, fenced append, the follower).
+//! - [`log`]: the region's journal as a JetStream stream (the "log" of log replication, not
+//!   logging): kinds of message, seed, fenced append, `StreamReplica`, snapshots, `Follower`.
+//! - [`forward`]: any node answers — HTTP forwarded, WebSocket sessions proxied.
 //! - this file: the node's life — standby (follow, answer 503), takeover (catch up, fence,
 //!   serve with the journal replicated), step-down (exit when the lease or the stream is lost).
 //!
@@ -42,7 +44,9 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
     /// How long a region's lease lasts without renewal: a dead engine's region is taken over
-    /// this long after its last renewal. Every node must use the same value.
+    /// this long after its last renewal. Every node must use the same value. At most 60 s:
+    /// an append retries a lost acknowledgement for up to a lease, well inside the stream's
+    /// two-minute de-duplication window.
     #[arg(long, default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(500..=60_000))]
     pub lease_ms: u64,
     /// Copies JetStream keeps of each region's stream and of the lease bucket (3 survives one
@@ -177,6 +181,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let region = RegionId(0);
     let lease = Duration::from_millis(cluster.lease_ms);
     let replicas = cluster.nats_replicas as usize;
+    // How long start-up steps (a cluster electing its leaders, reading a snapshot) and a
+    // takeover may take before this node gives up (and a supervisor starts it again).
     let startup_wait = Duration::from_secs(30);
 
     let World {
@@ -362,6 +368,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("following the region's stream")?;
     let key = lease_key(region);
+    // How often a standby reads the lease and the stream's end: a takeover begins at most this
+    // long after the lease expired.
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut caught_up = false;
