@@ -909,3 +909,87 @@ fn metrics_text(addr: &str) -> String {
     let _ = s.read_to_string(&mut text);
     text
 }
+
+/// The region's stream itself, against a real (single) NATS server: a group bigger than one
+/// message goes as several, sent together and stored in order, each but the last marked
+/// `Dispatch-More`, and read back whole; an append that expects another last sequence (a
+/// fenced engine) stores nothing; a retried group (same ids) is stored once.
+#[test]
+fn a_group_over_one_message_is_stored_in_order_and_a_fenced_append_stores_nothing() {
+    use dispatch_core::journal::RegionId;
+    use dispatch_server::cluster::log;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = dir.path().join("one.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+            dir.path().join("js").display()
+        ),
+    )
+    .expect("config");
+    let mut server = Command::new(nats_server_bin())
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server");
+    let deadline = Instant::now() + GUARD;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let region = RegionId(7);
+        let wait = Duration::from_secs(10);
+        let stream = log::ensure_stream(&js, region, 1, wait)
+            .await
+            .expect("stream");
+        // 2.5 chunks of bytes that tell their position.
+        let payload: Vec<u8> = (0..log::CHUNK * 5 / 2).map(|i| (i % 251) as u8).collect();
+        let last = log::append(&js, region, "n", "records", &payload, 0, wait)
+            .await
+            .expect("append")
+            .expect("not fenced");
+        assert_eq!(last, 3, "three messages for 2.5 chunks");
+        let mut joined = Vec::new();
+        for seq in 1..=3u64 {
+            let m = stream.get_raw_message(seq).await.expect("message");
+            let more = m.headers.get(log::MORE).is_some();
+            assert_eq!(
+                more,
+                seq < 3,
+                "message {seq}: Dispatch-More on all but the last"
+            );
+            joined.extend_from_slice(&m.payload);
+        }
+        assert_eq!(joined, payload, "the group reads back whole, in order");
+
+        // The same group again at the same position (a retry after lost acknowledgements):
+        // the ids are the same, so nothing is stored twice.
+        let again = log::append(&js, region, "n", "records", &payload, 0, wait)
+            .await
+            .expect("retry");
+        assert_eq!(again, Some(3));
+        // Another writer that still believes the stream ends at 1: fenced, nothing stored.
+        let fenced = log::append(&js, region, "m", "records", b"late", 1, wait)
+            .await
+            .expect("an answer");
+        assert_eq!(fenced, None);
+        let mut s = stream.clone();
+        assert_eq!(s.info().await.expect("info").state.last_sequence, 3);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}

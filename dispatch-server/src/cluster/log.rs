@@ -38,6 +38,15 @@ pub fn subject(region: RegionId) -> String {
     format!("dispatch.r{}.log", region.0)
 }
 
+/// The stream a subject of ours belongs to (`dispatch.r<r>.log` → `DISPATCH_R<r>`).
+fn stream_name_of(subject: &str) -> String {
+    let region = subject
+        .strip_prefix("dispatch.r")
+        .and_then(|r| r.strip_suffix(".log"))
+        .unwrap_or_default();
+    format!("DISPATCH_R{region}")
+}
+
 /// Creates the region's stream (or finds it): file storage, `replicas` copies, a de-duplication
 /// window of two minutes (a retried publish with the same message id is stored once). A fresh
 /// cluster may not have elected its meta leader yet: retried for up to `wait`.
@@ -113,7 +122,25 @@ async fn append_one(
                 ack.sequence,
                 after + 1
             ),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => return Ok(None),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                // Either another writer got there first (a fence), or this very message was
+                // stored and its acknowledgement lost (the server may check the expected last
+                // sequence before the de-duplication window): read what is at `after + 1`.
+                let stored = js
+                    .get_stream(stream_name_of(subject))
+                    .await
+                    .ok()
+                    .map(|s| async move { s.get_raw_message(after + 1).await });
+                let ours = match stored {
+                    Some(read) => read.await.ok().is_some_and(|m| {
+                        m.headers
+                            .get(async_nats::header::NATS_MESSAGE_ID)
+                            .is_some_and(|v| v.as_str() == id)
+                    }),
+                    None => false,
+                };
+                return Ok(ours.then_some(after + 1));
+            }
             Err(e) if Instant::now() < deadline => {
                 tracing::warn!(error = %e, after, "append to the region's stream: retrying");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,7 +151,13 @@ async fn append_one(
 }
 
 /// Appends `payload` as a group of `kind` messages after sequence `after`; the last
-/// sequence written, or `None` when the stream had moved on.
+/// sequence written, or `None` when the stream had moved on (another engine's fence).
+///
+/// Every message is sent first and the acknowledgements awaited after, in order: one round
+/// trip for a group, not one per message (a start-up burst's batch is megabytes). Each carries
+/// its own expected last sequence, so the group is stored in order or not past the first
+/// refusal. From the first message not acknowledged, it goes on one message at a time with
+/// the same message ids (stored once if they were stored already).
 pub async fn append(
     js: &jetstream::Context,
     region: RegionId,
@@ -135,25 +168,61 @@ pub async fn append(
     wait: Duration,
 ) -> anyhow::Result<Option<u64>> {
     let subject = subject(region);
-    let mut last = after;
     let chunks: Vec<&[u8]> = if payload.is_empty() {
         vec![&[]]
     } else {
         payload.chunks(CHUNK).collect()
     };
     let count = chunks.len();
-    for (i, chunk) in chunks.into_iter().enumerate() {
+    let message = |i: usize| {
         let mut msg = PublishMessage::build()
-            .payload(chunk.to_vec().into())
+            .payload(chunks[i].to_vec().into())
             .header(KIND, kind)
             .header(NODE, node);
         if i + 1 < count {
             msg = msg.header(MORE, "1");
         }
-        // Unique per position and writer: a retry of this very message is de-duplicated, a
-        // different writer's message at the same position is not mistaken for it.
-        let id = format!("{node}-{kind}-{}", last + 1);
-        match append_one(js, &subject, msg, &id, last, wait).await? {
+        msg
+    };
+    // Unique per position and writer: a retry of this very message is de-duplicated, a
+    // different writer's message at the same position is not mistaken for it.
+    let id = |i: usize| format!("{node}-{kind}-{}", after + 1 + i as u64);
+
+    let mut pending = Vec::with_capacity(count);
+    for i in 0..count {
+        let sent = js
+            .send_publish(
+                subject.clone(),
+                message(i)
+                    .message_id(id(i))
+                    .expected_last_sequence(after + i as u64),
+            )
+            .await;
+        match sent {
+            Ok(ack) => pending.push(ack),
+            Err(_) => break,
+        }
+    }
+    let mut last = after;
+    let mut stored = 0;
+    for ack in pending {
+        match ack.await {
+            Ok(ack) if ack.sequence == last + 1 => {
+                last = ack.sequence;
+                stored += 1;
+            }
+            Ok(ack) => bail!(
+                "stream acknowledged sequence {} for a message expected at {}",
+                ack.sequence,
+                last + 1
+            ),
+            // Refused or unanswered: the careful path below tells a fence from our own
+            // message stored with its answer lost.
+            Err(_) => break,
+        }
+    }
+    for i in stored..count {
+        match append_one(js, &subject, message(i), &id(i), last, wait).await? {
             Some(seq) => last = seq,
             None if i == 0 => return Ok(None),
             None => bail!("the region's stream moved on in the middle of a {kind} group"),
