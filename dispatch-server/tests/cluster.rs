@@ -915,7 +915,7 @@ fn metrics_text(addr: &str) -> String {
 /// `Dispatch-More`, and read back whole; an append that expects another last sequence (a
 /// fenced engine) stores nothing; a retried group (same ids) is stored once.
 #[test]
-fn a_group_over_one_message_is_stored_in_order_and_a_fenced_append_stores_nothing() {
+fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_stores_nothing() {
     use dispatch_core::journal::RegionId;
     use dispatch_server::cluster::log;
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
