@@ -993,3 +993,59 @@ fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Bad cluster flags are refused, naming the flag, before the map loads or NATS is asked.
+#[test]
+fn bad_cluster_flags_are_refused_by_name_before_anything_starts() {
+    for (flags, says) in [
+        (
+            vec!["--nats", "nats://127.0.0.1:1"],
+            "--node NAME is required",
+        ),
+        (
+            vec!["--nats", "nats://127.0.0.1:1", "--node", "bad/name"],
+            "--node must be",
+        ),
+        (
+            vec!["--nats", "not a url::", "--node", "n1"],
+            "--nats: `not a url::`",
+        ),
+        (
+            vec![
+                "--nats",
+                "nats://127.0.0.1:1",
+                "--node",
+                "n1",
+                "--advertise",
+                "nowhere",
+            ],
+            "--advertise `nowhere` is not HOST:PORT",
+        ),
+        (
+            vec![
+                "--nats",
+                "nats://127.0.0.1:1",
+                "--node",
+                "n1",
+                "--lease-ms",
+                "10",
+            ],
+            "--lease-ms",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+            .args([
+                "serve",
+                "--map",
+                "/nonexistent.osm.pbf",
+                "--roster",
+                "/nonexistent.json",
+            ])
+            .args(&flags)
+            .output()
+            .expect("run dispatch");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
+}

@@ -176,6 +176,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         bail!("--node must be 1 to 64 of A-Z a-z 0-9 - _ (it names this node in the stream and the lease)");
     }
+    // The quick checks before the map loads.
+    let servers = cluster
+        .nats
+        .iter()
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("--nats: `{u}` is not a NATS server address"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(a) = &cluster.advertise {
+        let port = a.rsplit_once(':').and_then(|(host, port)| {
+            (!host.is_empty() && !host.contains(char::is_whitespace))
+                .then(|| port.parse::<u16>().ok())
+                .flatten()
+        });
+        if port.is_none_or(|p| p == 0) {
+            bail!("--advertise `{a}` is not HOST:PORT (where the other nodes reach this one)");
+        }
+    }
     // The recorder first: a standby's gauges are set long before `run` would install it.
     let _ = crate::metrics::prometheus();
     let region = RegionId(0);
@@ -193,14 +212,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         from_file,
     } = load_world(&args)?;
 
-    let servers = cluster
-        .nats
-        .iter()
-        .map(|u| {
-            u.parse::<async_nats::ServerAddr>()
-                .with_context(|| format!("--nats: `{u}` is not a NATS server address"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut options = async_nats::ConnectOptions::new();
     if let Some(creds) = &cluster.nats_creds {
         options = options
