@@ -930,13 +930,23 @@ fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_
         ),
     )
     .expect("config");
-    let mut server = Command::new(nats_server_bin())
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server");
+    /// Killed on drop, also when an assertion fails.
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(
+        Command::new(nats_server_bin())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server"),
+    );
     let deadline = Instant::now() + GUARD;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nats-server never listened");
@@ -990,8 +1000,6 @@ fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_
         let mut s = stream.clone();
         assert_eq!(s.info().await.expect("info").state.last_sequence, 3);
     });
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// Bad cluster flags are refused, naming the flag, before the map loads or NATS is asked.
