@@ -379,58 +379,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("following the region's stream")?;
     let key = lease_key(region);
-    // How often a standby reads the lease and the stream's end: a takeover begins at most this
-    // long after the lease expired.
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut caught_up = false;
-    let revision = loop {
-        tokio::select! {
-            _ = &mut stop => {
-                standby_stop.cancel();
-                let _ = standby_server.await;
-                return Ok(());
-            }
-            m = messages.next() => {
-                let m = match m {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
-                    None => bail!("the region's stream ended"),
-                };
-                apply(region, &mut follower, &m)?;
-            }
-            _ = tick.tick() => {
-                let found = match leases.entry(&key).await {
-                    Ok(e) => parse_lease(e),
-                    Err(e) => { tracing::warn!(error = %e, "reading the region's lease"); continue; }
-                };
-                let holder = found.as_ref().map(|h| h.node.clone());
-                *active_addr.lock().unwrap_or_else(|p| p.into_inner()) = found;
-                let mut info_stream = stream.clone();
-                let stream_last = match info_stream.info().await {
-                    Ok(info) => info.state.last_sequence,
-                    // Not knowing the stream's end, this node cannot say it has caught up.
-                    Err(e) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
-                };
-                // Catching up until the first time it reaches the stream's end; a standby after
-                // that (its lag, a message or two under load, is the lag gauge).
-                caught_up |= follower.applied >= stream_last;
-                let role = if caught_up { "standby" } else { "catching_up" };
-                crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
-                set_status(region, role, follower.applied, holder.clone());
-                // Only a node that has read to the stream's end once bids: one still replaying a
-                // long history would hold the region while unable to serve it.
-                if holder.is_none() && caught_up {
-                    match leases.create(&key, lease_value.clone().into()).await {
-                        Ok(rev) => break rev,
-                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                            tracing::info!("the region's lease was taken by another node")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "bidding for the region's lease"),
-                    }
-                }
-            }
-        }
+    let Some(revision) = follow_until_lease(
+        &stream,
+        &leases,
+        &key,
+        &lease_value,
+        region,
+        &mut follower,
+        &mut messages,
+        &active_addr,
+        stop.as_mut(),
+    )
+    .await?
+    else {
+        standby_stop.cancel();
+        let _ = standby_server.await;
+        return Ok(());
     };
 
     // Takeover. The lease is renewed from now on (catching up may take longer than a lease);
@@ -553,6 +517,72 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not release the region's lease; a standby takes over when it expires");
     }
     served
+}
+
+/// The standby's loop: applies the stream as it grows, reads the lease every 250 ms (telling
+/// the standby's router who is active), and bids for it once caught up when no node holds it.
+/// The lease's revision once this node holds it; `None` when stopped first.
+#[allow(clippy::too_many_arguments)]
+async fn follow_until_lease<F: std::future::Future>(
+    stream: &jetstream::stream::Stream,
+    leases: &kv::Store,
+    key: &str,
+    lease_value: &str,
+    region: RegionId,
+    follower: &mut log::Follower,
+    messages: &mut jetstream::consumer::pull::Ordered,
+    active: &Mutex<Option<forward::Holder>>,
+    mut stop: std::pin::Pin<&mut F>,
+) -> anyhow::Result<Option<u64>> {
+    // How often a standby reads the lease and the stream's end: a takeover begins at most this
+    // long after the lease expired.
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut caught_up = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(None),
+            m = messages.next() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
+                    None => bail!("the region's stream ended"),
+                };
+                apply(region, follower, &m)?;
+            }
+            _ = tick.tick() => {
+                let found = match leases.entry(key).await {
+                    Ok(e) => parse_lease(e),
+                    Err(e) => { tracing::warn!(error = %e, "reading the region's lease"); continue; }
+                };
+                let holder = found.as_ref().map(|h| h.node.clone());
+                *active.lock().unwrap_or_else(|p| p.into_inner()) = found;
+                let mut info_stream = stream.clone();
+                let stream_last = match info_stream.info().await {
+                    Ok(info) => info.state.last_sequence,
+                    // Not knowing the stream's end, this node cannot say it has caught up.
+                    Err(e) => { tracing::warn!(error = %e, "reading the region's stream"); continue; }
+                };
+                // Catching up until the first time it reaches the stream's end; a standby after
+                // that (its lag, a message or two under load, is the lag gauge).
+                caught_up |= follower.applied >= stream_last;
+                let role = if caught_up { "standby" } else { "catching_up" };
+                crate::metrics::cluster_lag(region, stream_last.saturating_sub(follower.applied));
+                set_status(region, role, follower.applied, holder.clone());
+                // Only a node that has read to the stream's end once bids: one still replaying a
+                // long history would hold the region while unable to serve it.
+                if holder.is_none() && caught_up {
+                    match leases.create(key, lease_value.to_string().into()).await {
+                        Ok(rev) => return Ok(Some(rev)),
+                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                            tracing::info!("the region's lease was taken by another node")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "bidding for the region's lease"),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Reads the region's stream to its end, appends a fence there (reading further and trying
