@@ -13,7 +13,9 @@
 #[path = "common/process.rs"]
 mod process;
 
-use process::{assert_resends_are_duplicates, responder_token, write_roster, Http, Server};
+use process::{
+    assert_resends_are_duplicates, responder_token, write_roster, Http, Server, NO_ALERT_RATE_LIMIT,
+};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::TcpStream;
@@ -190,14 +192,11 @@ fn start_node_with(name: &str, nats: &Nats, dir: &Path, roster: &Path, more: &[&
         name,
         "--lease-ms",
         &lease_ms().to_string(),
-        // A durability drill, not a rate test.
-        "--http-rate-per-s",
-        "1000000",
-        "--http-rate-burst",
-        "1000000",
     ]
+    .into_iter()
+    .chain(NO_ALERT_RATE_LIMIT)
     .map(OsString::from)
-    .to_vec();
+    .collect();
     extra.extend(more.iter().map(OsString::from));
     Server::start(&dir.join(name), roster, &extra)
 }
@@ -733,8 +732,9 @@ fn drill_4_a_rolling_restart_under_load_loses_nothing() {
 }
 
 /// Any node answers: an alert posted to a standby is forwarded to the active engine and
-/// acknowledged once durable there, and a phone's WebSocket opened on it is proxied there; while no engine holds the region (its engine just killed,
-/// the lease not yet expired) the answer is 503 with `Retry-After`, never an acknowledgement.
+/// acknowledged once durable there, and a phone's WebSocket opened on it is proxied there;
+/// while no engine holds the region (its engine just killed, the lease not yet expired) the
+/// answer is 503 with `Retry-After`, never an acknowledgement.
 #[test]
 fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() {
     let (_serial, dir, roster, nats) = setup();

@@ -8,7 +8,7 @@
 #[path = "common/process.rs"]
 mod process;
 
-use process::{assert_resends_are_duplicates, write_roster, Http, Server};
+use process::{assert_resends_are_duplicates, write_roster, Http, Server, NO_ALERT_RATE_LIMIT};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -19,19 +19,13 @@ use std::time::{Duration, Instant};
 
 const ELDERS: usize = 40;
 
-/// `dispatch serve` on `data_dir` with a snapshot every 300 records, and no device rate limit:
-/// this is a durability test, not a rate test (the load exceeds a device's 50/s on purpose).
+/// `dispatch serve` on `data_dir` with a snapshot every 300 records and no device rate limit.
 fn start(data_dir: &Path, roster: &Path) -> Server {
-    let extra: Vec<OsString> = [
-        "--snapshot-every",
-        "300",
-        "--http-rate-per-s",
-        "1000000",
-        "--http-rate-burst",
-        "1000000",
-    ]
-    .map(OsString::from)
-    .to_vec();
+    let extra: Vec<OsString> = ["--snapshot-every", "300"]
+        .into_iter()
+        .chain(NO_ALERT_RATE_LIMIT)
+        .map(OsString::from)
+        .collect();
     Server::start(data_dir, roster, &extra)
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod process;
+
 use dispatch_core::engine::Engine;
 use dispatch_core::geo::LatLon;
 use dispatch_core::matching::{RoadTimes, TravelTimes};
@@ -519,16 +521,8 @@ impl Served {
         extra: &[&std::ffi::OsStr],
     ) -> Served {
         use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--map"])
-            .arg(dispatch_core::testdata::porto_alegre_pbf())
-            .arg("--roster")
-            .arg(roster)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
+        use std::process::Stdio;
+        let mut child = process::serve_command(data_dir, roster, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -542,18 +536,7 @@ impl Served {
                 kept.lock().unwrap().push(line);
             }
         });
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.split("http://").nth(1) {
-                        break rest.split_whitespace().next().expect("address").to_string();
-                    }
-                }
-                _ => panic!("dispatch serve exited before listening: {:?}", child.wait()),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let addr = process::listening_address(&mut child);
         Served {
             child,
             server: TestServer::external(addr.parse().expect("a socket address")),

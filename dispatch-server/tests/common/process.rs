@@ -6,7 +6,7 @@
 #![allow(dead_code)] // each drill uses a different part
 
 use sha2::{Digest, Sha256};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -58,6 +58,57 @@ pub fn write_roster(path: &Path, elders: usize) {
     .expect("write roster");
 }
 
+/// Flags for a durability or cluster drill, not a rate test: its load exceeds a device's
+/// `POST /v1/alerts` rate (50/s) on purpose.
+pub const NO_ALERT_RATE_LIMIT: [&str; 4] = [
+    "--http-rate-per-s",
+    "1000000",
+    "--http-rate-burst",
+    "1000000",
+];
+
+/// The `dispatch serve` command on 127.0.0.1:0 with the Porto Alegre map, `roster`,
+/// `data_dir` and `extra` flags (stdio left to the caller).
+pub fn serve_command(data_dir: &Path, roster: &Path, extra: &[impl AsRef<OsStr>]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dispatch"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--map"])
+        .arg(dispatch_core::testdata::porto_alegre_pbf())
+        .arg("--roster")
+        .arg(roster)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// The address a `dispatch serve` started with piped stdout says it listens on. Read on a
+/// thread, so a server that never says it fails the test after a bound instead of hanging it;
+/// the thread then keeps draining stdout so the server never blocks on a full pipe.
+pub fn listening_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("http://").nth(1) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(rest.split_whitespace().next().map(str::to_string));
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(Some(addr)) => addr,
+        _ => {
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            panic!("dispatch serve did not say where it listens within 120 s: {status}");
+        }
+    }
+}
+
 /// A running `dispatch serve`.
 pub struct Server {
     pub child: Child,
@@ -68,43 +119,13 @@ impl Server {
     /// `dispatch serve` on 127.0.0.1:0 with the Porto Alegre map, `roster`, `data_dir` and
     /// `extra` flags; returns once it prints the address it listens on.
     pub fn start(data_dir: &Path, roster: &Path, extra: &[OsString]) -> Server {
-        let map = dispatch_core::testdata::porto_alegre_pbf();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--map"])
-            .arg(&map)
-            .arg("--roster")
-            .arg(roster)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
+        let mut child = serve_command(data_dir, roster, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn dispatch serve");
-        let stdout = child.stdout.take().expect("stdout");
-        // Read the address on a thread, so a server that never prints it fails the test after
-        // a bound instead of hanging it; the thread then keeps draining stdout.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let mut tx = Some(tx);
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(rest) = line.split("http://").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.split_whitespace().next().map(str::to_string));
-                    }
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Some(addr)) => Server { child, addr },
-            _ => {
-                let _ = child.kill();
-                let status = child.wait().expect("wait");
-                panic!("dispatch serve did not say where it listens within 120 s: {status}");
-            }
-        }
+        let addr = listening_address(&mut child);
+        Server { child, addr }
     }
 
     /// SIGKILL and reap.
