@@ -93,6 +93,7 @@ fn roster(net: &RoadNetwork, n: usize) -> RosterFile {
         })
         .collect();
     RosterFile {
+        regions: Vec::new(),
         grids,
         responders,
         elders,

@@ -216,6 +216,7 @@ fn roads() -> Arc<dyn TravelTimes> {
 
 fn roster() -> RosterFile {
     RosterFile {
+        regions: Vec::new(),
         grids: vec![GridRecord {
             id: GridId::from("g1"),
             name: String::new(),

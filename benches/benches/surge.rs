@@ -36,6 +36,7 @@ fn at(dlat: f64, dlon: f64) -> LatLon {
 
 fn roster() -> RosterFile {
     RosterFile {
+        regions: Vec::new(),
         grids: vec![GridRecord {
             id: GridId::from("g1"),
             name: String::new(),

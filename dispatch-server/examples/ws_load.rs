@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("map: {:.1} s", t.elapsed().as_secs_f64());
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let roster = RosterFile {
+        regions: Vec::new(),
         grids: vec![GridRecord {
             id: "G".into(),
             name: String::new(),

@@ -412,6 +412,7 @@ pub fn generate(
     );
 
     let mut roster = RosterFile {
+        regions: Vec::new(),
         grids,
         responders,
         elders,

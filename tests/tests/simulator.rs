@@ -393,6 +393,7 @@ mod baseline {
 
     fn engine(config: PolicyConfig) -> Engine {
         let roster = RosterFile {
+            regions: Vec::new(),
             grids: vec![GridRecord {
                 id: "G1".into(),
                 name: String::new(),

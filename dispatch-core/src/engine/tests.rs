@@ -14,6 +14,7 @@ fn at(dx: f64, dy: f64) -> LatLon {
 
 fn engine() -> Engine {
     let roster = RosterFile {
+        regions: Vec::new(),
         grids: vec![GridRecord {
             id: "G1".into(),
             name: String::new(),

@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod details;
+mod regions;
 mod roles;
 #[cfg(test)]
 mod tests;
 
 pub use details::{ElderDetails, MAX_DETAIL_BYTES, MAX_DETAIL_ITEMS};
+pub use regions::{RegionMap, RegionRecord};
 pub use roles::{OperatorRole, Rights, RightsTable};
 
 /// The roster file, exactly as a deployment writes it.
@@ -30,6 +32,10 @@ pub struct RosterFile {
     pub operators: Vec<OperatorRecord>,
     #[serde(default)]
     pub devices: Vec<DeviceRecord>,
+    /// Dispatch regions (cluster mode runs one engine per region; see `regions.rs`). Absent:
+    /// one region, 0, holding everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionRecord>,
 }
 
 impl RosterFile {
@@ -573,6 +579,9 @@ impl Roster {
     /// Validates and indexes a roster file. The first problem found is returned, naming the
     /// entry (unknown grid, unknown paired responder, duplicate id, position off the map).
     pub fn from_file(file: RosterFile, on_map: OnMap) -> Result<Roster, RosterError> {
+        // The regions section is checked here so that every mode refuses a bad one; an engine
+        // holds no regions (cluster mode gives each region's engine its slice).
+        file.region_map()?;
         let mut r = Roster {
             max_walk_kmh: 4.5,
             ..Roster::default()
@@ -659,6 +668,7 @@ impl Roster {
             elders: self.elders.values().cloned().collect(),
             operators: self.operators.values().cloned().collect(),
             devices: self.devices.values().cloned().collect(),
+            regions: Vec::new(),
         }
     }
 

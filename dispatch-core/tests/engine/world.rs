@@ -108,6 +108,7 @@ pub fn elder(id: &str, home: LatLon, grid: &str, care_level: u8, paired: &[&str]
 /// A roster with grids G1, G2, operator OP1, device GW1, and the given people.
 pub fn roster(responders: Vec<ResponderRecord>, elders: Vec<ElderRecord>) -> RosterFile {
     RosterFile {
+        regions: Vec::new(),
         grids: vec![
             GridRecord {
                 id: "G1".into(),

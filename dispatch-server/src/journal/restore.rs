@@ -228,6 +228,7 @@ mod tests {
             token_sha256: None,
         };
         RosterFile {
+            regions: Vec::new(),
             grids: vec![GridRecord {
                 id: GridId::from("g1"),
                 name: "centro".into(),

@@ -89,6 +89,7 @@ pub fn responder(id: &str, kind: ResponderKind, mode: TravelMode, home: LatLon) 
 /// GW1 a device gateway.
 pub fn roster() -> RosterFile {
     RosterFile {
+        regions: Vec::new(),
         grids: vec![
             GridRecord {
                 id: "G1".into(),
