@@ -289,9 +289,13 @@ pub async fn run(
     );
     let app = http::router(state).merge(web::routes(site));
     if cluster::is_cluster() {
-        // Requests other nodes forward to this (active) engine go through the same router.
+        // Requests other nodes forward to this (active) engine go through the same router
+        // (routed to this region already).
         cluster::forward::set_local_app(&app);
     }
+    // Cluster mode with regions: an alert or a responder's session of another region goes
+    // to that region's engine.
+    let app = cluster::regions::wrap(app);
     tracing::info!(%addr, "serving");
     let server = tokio::spawn(
         axum::serve(

@@ -845,6 +845,160 @@ fn a_standby_forwards_alerts_and_answers_503_while_no_engine_holds_the_region() 
     assert_eq!(first_again.body["incident_id"].as_u64(), Some(incident));
 }
 
+/// The test roster split in two regions: grid g1 (region 1) holds the even elders and
+/// volunteers v0–v4, grid g2 (region 2) the odd elders and v5–v9.
+fn write_two_region_roster(path: &Path) {
+    write_roster(path, ELDERS);
+    let mut roster: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("roster")).expect("roster json");
+    roster["grids"] =
+        serde_json::json!([{ "id": "g1", "name": "norte" }, { "id": "g2", "name": "sul" }]);
+    for e in roster["elders"].as_array_mut().expect("elders") {
+        let i: usize = e["id"].as_str().expect("id")[1..].parse().expect("e<i>");
+        e["grid_id"] = if i % 2 == 0 { "g1" } else { "g2" }.into();
+    }
+    for r in roster["responders"].as_array_mut().expect("responders") {
+        let i: usize = r["id"].as_str().expect("id")[1..].parse().expect("v<i>");
+        r["grid_id"] = if i < 5 { "g1" } else { "g2" }.into();
+    }
+    roster["regions"] = serde_json::json!([
+        { "id": 1, "name": "norte", "grids": ["g1"] },
+        { "id": 2, "name": "sul", "grids": ["g2"] },
+    ]);
+    std::fs::write(path, serde_json::to_vec_pretty(&roster).expect("json")).expect("write");
+}
+
+/// Reads text frames until one satisfies `want` (panics on an `error` frame or after GUARD).
+fn read_until(
+    ws: &mut tokio_tungstenite::tungstenite::WebSocket<
+        tokio_tungstenite::tungstenite::stream::MaybeTlsStream<TcpStream>,
+    >,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = Instant::now() + GUARD;
+    loop {
+        assert!(Instant::now() < deadline, "never received {what}");
+        if let Message::Text(t) = ws.read().expect("read") {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+            assert_ne!(v["type"], "error", "waiting for {what}: {v}");
+            if want(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+/// Drill 5: two regions on two nodes. An alert for an elder of region 2 posted to the node
+/// active for region 1 is dispatched by region 2's engine (offered to a region-2 volunteer
+/// whose phone, too, is connected to the region-1 node); with region 2's engine killed, region
+/// 1 goes on, region 2's alerts are refused 503 (never acknowledged) until region 2's standby
+/// has taken over, and then they are dispatched by it, the first one still known.
+#[test]
+fn drill_5_an_alert_for_region_2_posted_to_region_1s_node_is_dispatched_by_region_2() {
+    use tokio_tungstenite::tungstenite::{connect, Message};
+    let (_serial, dir, roster, nats) = setup();
+    write_two_region_roster(&roster);
+    let a = start_node_with("a", &nats, dir.path(), &roster, &["--region", "1"]);
+    let mut b = start_node_with("b", &nats, dir.path(), &roster, &["--region", "2"]);
+    wait_role(&a, "active");
+    wait_role(&b, "active");
+    // Region 2's hot standby, on node a's machine (one process per region).
+    let a2 = start_node_with("a2", &nats, dir.path(), &roster, &["--region", "2"]);
+    wait_role(&a2, "standby");
+    let health = Http::connect(&a.addr)
+        .expect("a")
+        .get("/healthz")
+        .expect("healthz");
+    assert_eq!(
+        health.body["cluster"]["regions"][0]["region"], 1,
+        "{health:?}"
+    );
+
+    // Volunteer v5 (region 2) connects to node a: the session is proxied to region 2's engine.
+    let url = format!("ws://{}/v1/ws?access_token={}", a.addr, responder_token(5));
+    let (mut phone, _) = connect(url.as_str()).expect("v5's session through node a");
+    phone
+        .send(Message::text(
+            r#"{"type":"availability","id":"on","status":"available"}"#,
+        ))
+        .expect("send");
+    read_until(&mut phone, "the availability ack", |v| {
+        v["type"] == "ack" && v["re"] == "on"
+    });
+
+    // Elder e1 lives in g2 (region 2); the alert goes to node a.
+    let posted = Http::connect(&a.addr)
+        .expect("a")
+        .post_alert("r2-alert", 1)
+        .expect("post to node a");
+    assert_eq!(posted.status, 202, "{posted:?}");
+    assert_eq!(posted.body["duplicate"], false);
+    let incident = posted.body["incident_id"].as_u64().expect("incident_id");
+    let offer = read_until(&mut phone, "an offer for the alert", |v| {
+        v["type"] == "offer"
+    });
+    assert_eq!(offer["incident_id"].as_u64(), Some(incident), "{offer}");
+    // Region 2's engine holds the incident, of elder e1; region 1's holds no such alert (the
+    // same alert sent to b is a duplicate of b's incident).
+    let view = Http::connect(&b.addr)
+        .expect("b")
+        .get(&format!("/v1/incidents/{incident}"))
+        .expect("incident on b");
+    assert_eq!(view.status, 200, "{view:?}");
+    assert_eq!(view.body["summary"]["elder_id"], "e1", "{view:?}");
+    let again = Http::connect(&b.addr)
+        .expect("b")
+        .post_alert("r2-alert", 1)
+        .expect("resend to b");
+    assert_eq!(again.body["duplicate"], true, "{again:?}");
+    assert_eq!(again.body["incident_id"].as_u64(), Some(incident));
+
+    // Region 1's own alert is region 1's: b forwards e0's alert to a.
+    let own = Http::connect(&b.addr)
+        .expect("b")
+        .post_alert("r1-alert", 0)
+        .expect("post e0's alert to b");
+    assert_eq!(own.status, 202, "{own:?}");
+    let own_incident = own.body["incident_id"].as_u64().expect("incident_id");
+    let on_a = Http::connect(&a.addr)
+        .expect("a")
+        .get(&format!("/v1/incidents/{own_incident}"))
+        .expect("incident on a");
+    assert_eq!(on_a.body["summary"]["elder_id"], "e0", "{on_a:?}");
+
+    // Region 2's engine gone: its alerts are refused with Retry-After (nobody holds it);
+    // region 1 is not affected.
+    drop(phone);
+    b.kill();
+    // The dead engine's lease names it for up to a lease more, but nothing answers on its
+    // subject: the forward fails at once, and the alert is refused, not acknowledged.
+    let refused = Http::connect(&a.addr)
+        .expect("a")
+        .post_alert("r2-late", 3)
+        .expect("post to a");
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+    let fine = Http::connect(&a.addr)
+        .expect("a")
+        .post_alert("r1-late", 2)
+        .expect("post to a");
+    assert_eq!(fine.status, 202, "region 1 goes on: {fine:?}");
+
+    wait_role(&a2, "active");
+    let mut to_a = Http::connect(&a.addr).expect("a");
+    let late = to_a.post_alert("r2-late", 3).expect("post to a");
+    assert_eq!(late.status, 202, "region 2's new engine answers: {late:?}");
+    assert_eq!(
+        late.body["duplicate"], false,
+        "it was refused before: {late:?}"
+    );
+    let first = to_a.post_alert("r2-alert", 1).expect("resend to a");
+    assert_eq!(first.body["duplicate"], true, "{first:?}");
+    assert_eq!(first.body["incident_id"].as_u64(), Some(incident));
+}
+
 /// A standby started after the region has history begins from the cluster's newest snapshot
 /// (kept by the active engine at each of its snapshots), not from the seed, and takes over
 /// with every acknowledged alert.
@@ -1056,4 +1210,33 @@ fn bad_cluster_flags_are_refused_by_name_before_anything_starts() {
         assert!(!out.status.success(), "{flags:?} was accepted");
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
+}
+
+/// `--region` names a region of the roster, checked before the node joins the cluster: a
+/// region the roster does not have is refused naming those it has.
+#[test]
+fn a_region_the_roster_does_not_have_is_refused_before_joining() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roster = dir.path().join("roster.json");
+    write_two_region_roster(&roster);
+    let out = process::serve_command(
+        &dir.path().join("data"),
+        &roster,
+        &[
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--node",
+            "n1",
+            "--region",
+            "7",
+        ],
+    )
+    .output()
+    .expect("run dispatch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--region 7 was accepted");
+    assert!(
+        stderr.contains("--region 7: the roster has no such region (it has 1, 2)"),
+        "{stderr}"
+    );
 }

@@ -351,7 +351,9 @@ mod tests {
         responders.sort();
         assert_eq!(elders, ["E1", "E2", "E3"]);
         assert_eq!(responders, ["A1", "A2", "K2", "V1", "V2"]);
-        // Each slice is a roster an engine accepts on its own.
+        // The whole roster is one engine's in embedded mode, and each slice is a roster an
+        // engine accepts on its own.
+        Roster::from_file(file.clone(), &|_| Ok(())).unwrap();
         for s in slices {
             Roster::from_file(s, &|_| Ok(())).unwrap();
         }

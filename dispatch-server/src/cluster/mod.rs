@@ -14,6 +14,7 @@
 
 pub mod forward;
 pub mod log;
+pub mod regions;
 
 use crate::journal::{Journal, JournalOptions};
 use crate::serve_cmd::{load_world, ServeArgs, World};
@@ -63,6 +64,10 @@ pub struct ClusterArgs {
     /// subjects can write its journal (docs/cluster.md, "Security").
     #[arg(long, value_name = "FILE.creds")]
     pub nats_creds: Option<std::path::PathBuf>,
+    /// The dispatch region this node runs the engine of (the roster's `regions` section; 0
+    /// when it has none). One process per region: a machine serving two regions runs two.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub region: u16,
 }
 
 impl Default for ClusterArgs {
@@ -74,6 +79,7 @@ impl Default for ClusterArgs {
             nats_replicas: 3,
             advertise: None,
             nats_creds: None,
+            region: 0,
         }
     }
 }
@@ -197,7 +203,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The recorder first: a standby's gauges are set long before `run` would install it.
     let _ = crate::metrics::prometheus();
-    let region = RegionId(0);
+    let region = RegionId(cluster.region);
     let lease = Duration::from_millis(cluster.lease_ms);
     let replicas = cluster.nats_replicas as usize;
     // How long start-up steps (a cluster electing its leaders, reading a snapshot) and a
@@ -206,11 +212,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let World {
         policy,
-        roster: _,
+        roster,
         times,
         site,
         from_file,
     } = load_world(&args)?;
+    // This region's engine holds this region's people (the whole roster when it has no
+    // regions section).
+    let map = roster.region_map().context("the roster's regions")?;
+    if !map.contains(region) {
+        let have: Vec<String> = map.regions().map(|r| r.0.to_string()).collect();
+        bail!(
+            "--region {}: the roster has no such region (it has {})",
+            region.0,
+            have.join(", ")
+        );
+    }
+    drop(from_file);
+    let from_file = Engine::with_travel_times(
+        times.clone(),
+        roster.region_slice(&map, region),
+        policy.clone(),
+    )
+    .with_context(|| format!("region {}'s part of the roster refused", region.0))?;
 
     let mut options = async_nats::ConnectOptions::new();
     if let Some(creds) = &cluster.nats_creds {
@@ -227,7 +251,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .connect(servers)
         .await
         .context("connecting to NATS")?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let stream = log::ensure_stream(&js, region, replicas, startup_wait).await?;
     let leases = log::retry(startup_wait, "creating the lease bucket", || async {
         match js.get_key_value(LEASE_BUCKET).await {
@@ -248,6 +272,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
 
     check_found(&stream, &leases, replicas, lease).await?;
+    regions::set(regions::Directory::new(
+        &roster,
+        map,
+        region,
+        client,
+        leases.clone(),
+    ));
+    drop(roster);
 
     let snapshots = log::retry(startup_wait, "creating the snapshot bucket", || async {
         match js.get_object_store(log::SNAPSHOT_BUCKET).await {
@@ -352,11 +384,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tokio::net::TcpListener::from_std(listener.try_clone()?)?,
                 crate::listener_limits(&limits),
             ),
-            standby_router(forward::Standby {
+            regions::wrap(standby_router(forward::Standby {
                 client: js.client(),
                 region,
                 active: active_addr.clone(),
-            })
+            }))
             .into_make_service_with_connect_info::<crate::listener::ConnInfo>(),
         )
         .with_graceful_shutdown(standby_stop.clone().cancelled_owned())

@@ -1,0 +1,168 @@
+//! Requests for another region: a node runs one region's engine (`--region`), but devices and
+//! phones connect to any node, so what belongs to another region goes to that region's
+//! active engine, found through its lease:
+//! - `POST /v1/alerts` for an elder of another region is forwarded (NATS request/reply, the
+//!   same path a standby forwards by, `forward.rs`): the answer is that engine's, given once the
+//!   alert is durable in that region's stream;
+//! - a responder's WebSocket (their token says who they are, and so their region) is proxied
+//!   to their region's active node.
+//!
+//! Everything else, and anybody the roster file does not place (people added at run time,
+//! operators, devices), is this node's region's. The directory is read from the roster file,
+//! which is the same on every node, so a request is routed once: what a region's engine is
+//! forwarded it serves itself (`forward::serve` runs its requests past this layer).
+
+use super::forward::{self, Holder, Standby};
+use super::{lease_key, parse_lease};
+use crate::auth::{bearer_token, token_digest};
+use crate::listener::ConnInfo;
+use async_nats::jetstream::kv;
+use axum::body::Body;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use dispatch_core::journal::RegionId;
+use dispatch_core::roster::{RegionMap, RosterFile};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Who is in which region, and how to reach the other regions' engines.
+#[derive(Clone)]
+pub struct Directory {
+    /// The region this node's engine is (or may become) active for.
+    pub local: RegionId,
+    pub map: Arc<RegionMap>,
+    /// Responders' token digests → their region.
+    pub tokens: Arc<HashMap<String, RegionId>>,
+    pub client: async_nats::Client,
+    pub leases: kv::Store,
+}
+
+impl Directory {
+    pub fn new(
+        roster: &RosterFile,
+        map: RegionMap,
+        local: RegionId,
+        client: async_nats::Client,
+        leases: kv::Store,
+    ) -> Directory {
+        let tokens = roster
+            .responders
+            .iter()
+            .filter_map(|r| {
+                let region = map.of_responder(&r.id)?;
+                Some((r.token_sha256.as_ref()?.to_ascii_lowercase(), region))
+            })
+            .collect();
+        Directory {
+            local,
+            map: Arc::new(map),
+            tokens: Arc::new(tokens),
+            client,
+            leases,
+        }
+    }
+
+    /// Whether the roster file has more than one region (else nothing is ever routed).
+    fn routes(&self) -> bool {
+        self.map.regions().nth(1).is_some()
+    }
+
+    /// The region's active node as its lease names it now (`None`: no engine holds it).
+    async fn holder(&self, region: RegionId) -> Option<Holder> {
+        match self.leases.entry(lease_key(region)).await {
+            Ok(e) => parse_lease(e),
+            Err(e) => {
+                tracing::warn!(region = region.0, error = %e, "reading another region's lease");
+                None
+            }
+        }
+    }
+
+    /// What forwarding to `region` needs: the forwarding side of `forward.rs`, pointed there.
+    async fn standby_for(&self, region: RegionId) -> Standby {
+        Standby {
+            client: self.client.clone(),
+            region,
+            active: Arc::new(Mutex::new(self.holder(region).await)),
+        }
+    }
+}
+
+static DIRECTORY: OnceLock<Directory> = OnceLock::new();
+
+/// Set once by `cluster::serve`, before any router is built.
+pub(super) fn set(directory: Directory) {
+    let _ = DIRECTORY.set(directory);
+}
+
+/// `app` with requests for other regions sent there (unchanged in embedded mode and with one
+/// region).
+pub fn wrap(app: axum::Router) -> axum::Router {
+    match DIRECTORY.get() {
+        Some(d) if d.routes() => app.layer(axum::middleware::from_fn_with_state(d.clone(), route)),
+        _ => app,
+    }
+}
+
+/// The layer: an alert or a responder's session of another region goes there; the rest on.
+async fn route(State(dir): State<Directory>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/v1/alerts" && req.method() == Method::POST {
+        return route_alert(dir, req, next).await;
+    }
+    if req.uri().path() == "/v1/ws" {
+        let region = bearer_token(req.headers(), req.uri().query())
+            .and_then(|t| dir.tokens.get(&token_digest(&t)).copied());
+        if let Some(region) = region.filter(|r| *r != dir.local) {
+            let (mut parts, _) = req.into_parts();
+            let info = parts
+                .extensions
+                .get::<ConnectInfo<ConnInfo>>()
+                .cloned()
+                .map(axum::Extension);
+            let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                Ok(ws) => ws,
+                Err(refused) => return axum::response::IntoResponse::into_response(refused),
+            };
+            let standby = dir.standby_for(region).await;
+            return forward::websocket(State(standby), info, ws, parts.headers, parts.uri).await;
+        }
+    }
+    next.run(req).await
+}
+
+/// Reads the alert's `elder_id` (a body that is not an alert is left for the handler to
+/// refuse) and forwards it when the elder is another region's.
+async fn route_alert(dir: Directory, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, forward::MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return crate::http::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_big",
+                "the alert body is too large",
+            )
+        }
+    };
+    let region = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| {
+            let elder = v.get("elder_id")?.as_str()?.to_string();
+            dir.map.of_elder(&elder.into())
+        });
+    let req = Request::from_parts(parts, Body::from(bytes));
+    match region.filter(|r| *r != dir.local) {
+        Some(region) => {
+            let info = req
+                .extensions()
+                .get::<ConnectInfo<ConnInfo>>()
+                .cloned()
+                .map(axum::Extension);
+            forward::forward(State(dir.standby_for(region).await), info, req).await
+        }
+        None => next.run(req).await,
+    }
+}
