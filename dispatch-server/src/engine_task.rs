@@ -607,6 +607,15 @@ struct Pending {
     deliveries: Vec<Delivery>,
     /// When the step was decided (its journal record appended): `release_wait` is from here.
     decided: Instant,
+    /// A reconnected phone's open jobs, read when it joined and sent to it once everything
+    /// decided before is durable (`ResponderJoined`).
+    resend: Option<Resend>,
+}
+
+struct Resend {
+    id: ResponderId,
+    session_no: u64,
+    jobs: Vec<(EventRecord, Delivery)>,
 }
 
 /// The task's state.
@@ -859,9 +868,15 @@ impl EngineTask {
         self.last_now
     }
 
-    /// A command runs at once; a read waits until everything before it is durable.
+    /// A command runs at once, and so does a phone's join (what it reads is sent in order with
+    /// the steps before it: `Pending::resend`); any other read waits until everything before
+    /// it is durable, and the task takes nothing more meanwhile.
     fn request(&mut self, req: Request) {
-        if matches!(req, Request::Command { .. }) || self.uncommitted.is_empty() {
+        if matches!(
+            req,
+            Request::Command { .. } | Request::ResponderJoined { .. }
+        ) || self.uncommitted.is_empty()
+        {
             self.read(req);
         } else {
             self.deferred.push_back(req);
@@ -924,8 +939,26 @@ impl EngineTask {
                         (r, d)
                     })
                     .collect();
-                let dropped = self.fanout.resend(&id, session_no, &jobs);
-                m::lagged(0, dropped);
+                if self.uncommitted.is_empty() {
+                    let dropped = self.fanout.resend(&id, session_no, &jobs);
+                    m::lagged(0, dropped);
+                } else {
+                    // Read now, sent once what it read is durable: a start-up burst of
+                    // phones joining does not stop the task for a journal round trip each.
+                    self.uncommitted.push_back(Pending {
+                        lsn: self.last_lsn,
+                        reply: None,
+                        counted: None,
+                        events: Vec::new(),
+                        deliveries: Vec::new(),
+                        decided: Instant::now(),
+                        resend: Some(Resend {
+                            id,
+                            session_no,
+                            jobs,
+                        }),
+                    });
+                }
             }
         }
     }
@@ -1036,6 +1069,7 @@ impl EngineTask {
             events,
             deliveries,
             decided: Instant::now(),
+            resend: None,
         });
     }
 
@@ -1077,6 +1111,7 @@ impl EngineTask {
                     events,
                     deliveries,
                     decided: Instant::now(),
+                    resend: None,
                 });
             }
             Err(e) => self.fail(format!("journal append failed: {e:#}")),
@@ -1139,6 +1174,10 @@ impl EngineTask {
                 if let Some(at) = self.awaiting_offer.first_offer(&record.event) {
                     m::alert_to_offer(at.elapsed());
                 }
+            }
+            if let Some(r) = p.resend {
+                let dropped = self.fanout.resend(&r.id, r.session_no, &r.jobs);
+                m::lagged(0, dropped);
             }
         }
         m::consoles(self.fanout.console_count());

@@ -793,6 +793,143 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
     server.stop().await;
 }
 
+/// A journal whose durability the test releases by hand, telling which command each LSN holds.
+struct SeenJournal {
+    lsn: u64,
+    durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
+    /// (lsn, the command as `{:?}`) for every command appended.
+    seen: tokio::sync::watch::Sender<Vec<(u64, String)>>,
+}
+
+impl dispatch_server::engine_task::JournalSink for SeenJournal {
+    fn command(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        command: &dispatch_core::command::Command,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        let lsn = self.lsn;
+        self.seen
+            .send_modify(|v| v.push((lsn, format!("{command:?}"))));
+        Ok(lsn)
+    }
+    fn timeout(
+        &mut self,
+        _now: dispatch_core::time::Timestamp,
+        _events: &[dispatch_core::event::EventRecord],
+    ) -> anyhow::Result<u64> {
+        self.lsn += 1;
+        Ok(self.lsn)
+    }
+    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
+        self.durable.subscribe()
+    }
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Regression (a start-up burst of phones refused alerts `busy`): a phone's join was a read,
+/// and a read stopped the engine task taking anything until every step before it was durable,
+/// so each joining phone cost a whole journal round trip (in cluster mode, a replicated one).
+/// Now the join is read at once and its resend released in order: commands behind it are
+/// still decided while the journal holds, and nothing reaches the phone before it is durable.
+#[tokio::test]
+async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up() {
+    use dispatch_server::engine_task::Durability;
+    let durable = tokio::sync::watch::Sender::new(Durability::default());
+    let seen = tokio::sync::watch::Sender::new(Vec::<(u64, String)>::new());
+    let journal = SeenJournal {
+        lsn: 0,
+        durable: durable.clone(),
+        seen: seen.clone(),
+    };
+    let server = std::sync::Arc::new(
+        TestServer::start_with(
+            common::roster(),
+            dispatch_server::Limits::default(),
+            Box::new(journal),
+        )
+        .await,
+    );
+    let seen_rx = seen.subscribe();
+    let lsn_of = |needle: &'static str| {
+        let mut rx = seen_rx.clone();
+        async move {
+            let v = tokio::time::timeout(
+                common::GUARD,
+                rx.wait_for(|v| v.iter().any(|(_, c)| c.contains(needle))),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no `{needle}` command was decided"))
+            .unwrap();
+            v.iter().find(|(_, c)| c.contains(needle)).unwrap().0
+        }
+    };
+    // A gateway's session waits for each answer before it reads its next frame: one
+    // connection per alert.
+    let mut gws = Vec::new();
+    for _ in 0..3 {
+        gws.push(server.connect("GW1").await);
+    }
+    gws[0].send(json!({"type": "alert", "id": "a1", "alert_id": "alert-one", "kind": "fall", "elder_id": "E1", "detected_at": 1})).await;
+    lsn_of("alert-one").await;
+    // The phone connects: its presence is decided, its welcome waits for that to be durable.
+    let phone = tokio::spawn({
+        let server = server.clone();
+        async move { server.connect("V1").await }
+    });
+    let presence = lsn_of("Presence").await;
+    gws[1].send(json!({"type": "alert", "id": "a2", "alert_id": "alert-two", "kind": "fall", "elder_id": "E2", "detected_at": 2})).await;
+    lsn_of("alert-two").await;
+    // Durable up to the presence only: the phone is welcomed and joins while alert-two is not
+    // durable yet.
+    durable.send_replace(Durability {
+        lsn: presence,
+        ..Durability::default()
+    });
+    let mut phone = tokio::time::timeout(common::GUARD, phone)
+        .await
+        .expect("welcomed")
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    gws[2].send(json!({"type": "alert", "id": "a3", "alert_id": "alert-three", "kind": "fall", "elder_id": "E1", "detected_at": 3})).await;
+    lsn_of("alert-three").await;
+    // Nothing about alert-two or alert-three out before durable. (A bounded wait for
+    // something that must not come.)
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), phone.recv()).await;
+    assert!(
+        early.is_err(),
+        "the phone was sent something before durable: {early:?}"
+    );
+    let early = tokio::time::timeout(std::time::Duration::from_millis(100), gws[2].recv()).await;
+    assert!(early.is_err(), "acknowledged before durable: {early:?}");
+    let last = seen.borrow().last().map(|(l, _)| *l).unwrap_or(0);
+    durable.send_replace(Durability {
+        lsn: last + 100,
+        ..Durability::default()
+    });
+    for (gw, id) in gws.iter_mut().zip(["a1", "a2", "a3"]) {
+        let r = gw.recv().await;
+        assert_eq!(
+            (r["type"].as_str(), r["re"].as_str()),
+            (Some("alert_accepted"), Some(id)),
+            "{r}"
+        );
+    }
+    drop((gws, phone));
+    if let Ok(server) = std::sync::Arc::try_unwrap(server) {
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn serve_refuses_a_broken_roster_or_map_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
