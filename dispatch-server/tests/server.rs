@@ -698,23 +698,30 @@ async fn a_console_that_never_reads_does_not_slow_the_others() {
     server.stop().await;
 }
 
-/// A journal whose durability the test releases by hand.
+/// A journal whose durability the test releases by hand, telling how far it is appended and
+/// which command each LSN holds.
+#[derive(Default)]
 struct HeldJournal {
     lsn: u64,
     durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
     appended: tokio::sync::watch::Sender<u64>,
+    /// (lsn, the command as `{:?}`) for every command appended.
+    seen: tokio::sync::watch::Sender<Vec<(u64, String)>>,
 }
 
 impl dispatch_server::engine_task::JournalSink for HeldJournal {
     fn command(
         &mut self,
         _now: dispatch_core::time::Timestamp,
-        _command: &dispatch_core::command::Command,
+        command: &dispatch_core::command::Command,
         _events: &[dispatch_core::event::EventRecord],
     ) -> anyhow::Result<u64> {
         self.lsn += 1;
-        self.appended.send_replace(self.lsn);
-        Ok(self.lsn)
+        let lsn = self.lsn;
+        self.appended.send_replace(lsn);
+        self.seen
+            .send_modify(|v| v.push((lsn, format!("{command:?}"))));
+        Ok(lsn)
     }
     fn timeout(
         &mut self,
@@ -745,9 +752,9 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
     let durable = tokio::sync::watch::Sender::new(Durability::default());
     let appended = tokio::sync::watch::Sender::new(0u64);
     let journal = HeldJournal {
-        lsn: 0,
         durable: durable.clone(),
         appended: appended.clone(),
+        ..HeldJournal::default()
     };
     let server = TestServer::start_with(
         common::roster(),
@@ -793,49 +800,6 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
     server.stop().await;
 }
 
-/// A journal whose durability the test releases by hand, telling which command each LSN holds.
-struct SeenJournal {
-    lsn: u64,
-    durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
-    /// (lsn, the command as `{:?}`) for every command appended.
-    seen: tokio::sync::watch::Sender<Vec<(u64, String)>>,
-}
-
-impl dispatch_server::engine_task::JournalSink for SeenJournal {
-    fn command(
-        &mut self,
-        _now: dispatch_core::time::Timestamp,
-        command: &dispatch_core::command::Command,
-        _events: &[dispatch_core::event::EventRecord],
-    ) -> anyhow::Result<u64> {
-        self.lsn += 1;
-        let lsn = self.lsn;
-        self.seen
-            .send_modify(|v| v.push((lsn, format!("{command:?}"))));
-        Ok(lsn)
-    }
-    fn timeout(
-        &mut self,
-        _now: dispatch_core::time::Timestamp,
-        _events: &[dispatch_core::event::EventRecord],
-    ) -> anyhow::Result<u64> {
-        self.lsn += 1;
-        Ok(self.lsn)
-    }
-    fn durable(&self) -> tokio::sync::watch::Receiver<dispatch_server::engine_task::Durability> {
-        self.durable.subscribe()
-    }
-    fn snapshot_due(&self) -> bool {
-        false
-    }
-    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn close(self: Box<Self>) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
 /// Regression (a start-up burst of phones refused alerts `busy`): a phone's join was a read,
 /// and a read stopped the engine task taking anything until every step before it was durable,
 /// so each joining phone cost a whole journal round trip (in cluster mode, a replicated one).
@@ -846,10 +810,10 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
     use dispatch_server::engine_task::Durability;
     let durable = tokio::sync::watch::Sender::new(Durability::default());
     let seen = tokio::sync::watch::Sender::new(Vec::<(u64, String)>::new());
-    let journal = SeenJournal {
-        lsn: 0,
+    let journal = HeldJournal {
         durable: durable.clone(),
         seen: seen.clone(),
+        ..HeldJournal::default()
     };
     let server = std::sync::Arc::new(
         TestServer::start_with(
