@@ -508,8 +508,8 @@ impl EngineHandle {
     }
 
     /// Tells the engine task a responder's phone connected (after it is in the registry), so
-    /// that an open offer or assignment is sent to it again. Handled after everything
-    /// queued before it is durable, like every read.
+    /// that an open offer or assignment is sent to it again: read at once, sent once
+    /// everything decided before it is durable (`Pending::resend`).
     pub async fn responder_joined(&self, id: ResponderId, session_no: u64) -> Result<(), Refusal> {
         self.send(Request::ResponderJoined { id, session_no }).await
     }
@@ -591,7 +591,8 @@ impl EngineHandle {
 pub struct EngineLimits {
     /// Requests waiting for the engine.
     pub command_queue: usize,
-    /// Accepted commands waiting for durability before the task stops taking more.
+    /// Accepted commands (and phones' resends) waiting for durability before the task stops
+    /// taking more.
     pub max_uncommitted: usize,
     pub send_wait: Duration,
 }
@@ -930,6 +931,11 @@ impl EngineTask {
                 let _ = reply.send(self.engine.coverage_input(now, known_elders));
             }
             Request::ResponderJoined { id, session_no } => {
+                // After a journal failure nothing more is sent: the state may hold steps that
+                // were never durable.
+                if self.failed.is_some() {
+                    return;
+                }
                 let mut events = self.engine.kin_news_events(&id);
                 events.extend(self.engine.open_job_events(&id));
                 let jobs: Vec<_> = events

@@ -292,9 +292,16 @@ async fn ws_upgrade(
     // below maps to `ReadFailure::TooBig`, and the session closes with 1009 and a reason.
     let lib_limit = state.session_limits.max_frame_bytes.max(1024);
     let session_no = state.session_counter.fetch_add(1, Ordering::Relaxed);
+    let bearer = match &principal {
+        Principal::Device(_) if crate::cluster::regions::routes_alerts() => {
+            bearer_token(&headers, uri.query()).map(Arc::from)
+        }
+        _ => None,
+    };
     let ctx = SessionCtx {
         principal,
         credential,
+        bearer,
         tokens: state.tokens.clone(),
         engine: state.engine.clone(),
         registry: state.registry.clone(),

@@ -607,6 +607,18 @@ async fn import(
             format!("the roster file is refused, nothing was changed: {e}"),
         );
     }
+    // A node of one region in cluster mode imports that region's part of the file only: the
+    // other regions' people belong to their own engines.
+    let file = match crate::cluster::regions::local_part(&file) {
+        Ok(f) => f,
+        Err(why) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("the roster file is refused, nothing was changed: {why}"),
+            )
+        }
+    };
     let service = match state.engine.roster_file().await {
         Ok(r) => r,
         Err(e) => return Refused::of(&e).response(),

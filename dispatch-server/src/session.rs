@@ -105,6 +105,9 @@ pub struct SessionCtx {
     /// The token the session was opened with, checked again whenever the roster's tokens
     /// change (a revoked token closes the session with 4003).
     pub credential: Credential,
+    /// A device's bearer token, kept only on a node of one region among several (cluster
+    /// mode): an alert for another region's elder is sent there with it (`cluster/regions.rs`).
+    pub bearer: Option<Arc<str>>,
     pub tokens: Arc<TokenIndex>,
     pub engine: EngineHandle,
     pub registry: Arc<ResponderRegistry>,
@@ -620,6 +623,14 @@ where
             }
             (C::Alert(body), Principal::Device(device_id)) => {
                 m::alert_received("ws");
+                if let Some(token) = &self.ctx.bearer {
+                    let elsewhere =
+                        crate::cluster::regions::alert_elsewhere(token, &body, re.clone()).await;
+                    if let Some(frame) = elsewhere {
+                        self.send(frame).await?;
+                        return Ok(None);
+                    }
+                }
                 match body.into_command(device_id.clone()) {
                     Ok(cmd) => cmd,
                     Err(e) => {

@@ -400,7 +400,7 @@ impl Role {
 }
 
 /// An alert as devices send it (WebSocket `alert` and the body of `POST /v1/alerts`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertBody {
     pub alert_id: AlertId,
     pub kind: AlertKind,

@@ -955,6 +955,44 @@ fn drill_5_an_alert_for_region_2_posted_to_region_1s_node_is_dispatched_by_regio
     assert_eq!(again.body["duplicate"], true, "{again:?}");
     assert_eq!(again.body["incident_id"].as_u64(), Some(incident));
 
+    // Importing the roster file through node a changes region 1 only: its part of the file
+    // is what region 1's engine holds, so there is nothing to change (region 2's people are
+    // not added to region 1).
+    let file = std::fs::read_to_string(&roster).expect("roster");
+    let preview = Http::connect(&a.addr)
+        .expect("a")
+        .post("/v1/roster/import?dry_run=true", &file)
+        .expect("import preview");
+    assert_eq!(preview.status, 200, "{preview:?}");
+    assert_eq!(
+        preview.body["changes"],
+        serde_json::json!([]),
+        "{preview:?}"
+    );
+
+    // A device's WebSocket on node a: its alert for e5 (region 2) is answered by region 2.
+    {
+        let url = format!(
+            "ws://{}/v1/ws?access_token={}",
+            a.addr,
+            process::DEVICE_TOKEN
+        );
+        let (mut gw, _) = connect(url.as_str()).expect("the gateway's session on node a");
+        gw.send(Message::text(
+            serde_json::json!({"type": "alert", "id": "w1", "alert_id": "r2-ws", "kind": "fall", "elder_id": "e5", "detected_at": 1_700_000_000_000i64})
+                .to_string(),
+        ))
+        .expect("send");
+        let accepted = read_until(&mut gw, "the alert's answer", |v| v["re"] == "w1");
+        assert_eq!(accepted["type"], "alert_accepted", "{accepted}");
+        let ws_incident = accepted["incident_id"].as_u64().expect("incident_id");
+        let view = Http::connect(&b.addr)
+            .expect("b")
+            .get(&format!("/v1/incidents/{ws_incident}"))
+            .expect("incident on b");
+        assert_eq!(view.body["summary"]["elder_id"], "e5", "{view:?}");
+    }
+
     // Region 1's own alert is region 1's: b forwards e0's alert to a.
     let own = Http::connect(&b.addr)
         .expect("b")
@@ -1237,6 +1275,60 @@ fn a_region_the_roster_does_not_have_is_refused_before_joining() {
     assert!(!out.status.success(), "--region 7 was accepted");
     assert!(
         stderr.contains("--region 7: the roster has no such region (it has 1, 2)"),
+        "{stderr}"
+    );
+}
+
+/// Regression (review): a region's stream seeded before the roster named regions holds every
+/// grid; a node started for that region after regions were added would offer other regions'
+/// people. It is refused, naming the grid, before it serves.
+#[test]
+fn a_stream_seeded_before_regions_is_refused_when_its_grids_moved_to_another_region() {
+    let (_serial, dir, roster, nats) = setup();
+    write_two_region_roster(&roster);
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&roster).expect("roster")).expect("json");
+    v.as_object_mut().expect("object").remove("regions");
+    std::fs::write(&roster, serde_json::to_vec(&v).expect("json")).expect("write");
+    let mut a = start_node("a", &nats, dir.path(), &roster);
+    wait_role(&a, "active");
+    a.kill();
+    // Now g2 is region 1's; g1, named by no region, stays region 0's.
+    v["regions"] = serde_json::json!([{ "id": 1, "grids": ["g2"] }]);
+    std::fs::write(&roster, serde_json::to_vec(&v).expect("json")).expect("write");
+    let mut child = process::serve_command(
+        &dir.path().join("a2"),
+        &roster,
+        &[
+            "--nats",
+            &nats.urls(),
+            "--node",
+            "a2",
+            "--lease-ms",
+            &lease_ms().to_string(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    let deadline = Instant::now() + GUARD;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node started for region 0 did not refuse the stream");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("region 0's stream holds grid g2, which the roster puts in region 1"),
         "{stderr}"
     );
 }

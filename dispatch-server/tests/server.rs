@@ -894,6 +894,113 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
     }
 }
 
+/// The other half of the regression above: what a reconnecting phone is sent again (its open
+/// offer) is read when it joins but reaches it only once every step decided before the join
+/// is durable, and then it does.
+#[tokio::test]
+async fn a_reconnecting_phone_is_sent_its_open_offer_only_once_what_came_before_is_durable() {
+    use dispatch_server::engine_task::Durability;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let durable = tokio::sync::watch::Sender::new(Durability::default());
+    let appended = tokio::sync::watch::Sender::new(0u64);
+    let seen = tokio::sync::watch::Sender::new(Vec::<(u64, String)>::new());
+    let journal = HeldJournal {
+        durable: durable.clone(),
+        appended: appended.clone(),
+        seen: seen.clone(),
+        ..HeldJournal::default()
+    };
+    let server = std::sync::Arc::new(
+        TestServer::start_with(
+            common::roster(),
+            dispatch_server::Limits::default(),
+            Box::new(journal),
+        )
+        .await,
+    );
+    // Until `hold`, everything appended is durable at once.
+    let hold = std::sync::Arc::new(AtomicBool::new(false));
+    let mirror = tokio::spawn({
+        let (durable, mut appended, hold) = (durable.clone(), appended.subscribe(), hold.clone());
+        async move {
+            while appended.changed().await.is_ok() {
+                if !hold.load(Ordering::SeqCst) {
+                    let lsn = *appended.borrow();
+                    durable.send_replace(Durability {
+                        lsn,
+                        ..Durability::default()
+                    });
+                }
+            }
+        }
+    });
+    let mut phone = server.connect("V1").await;
+    phone
+        .send(json!({"type": "availability", "id": "on", "status": "available"}))
+        .await;
+    phone.recv_until("ack", |v| v["re"] == "on").await;
+    let mut gw = server.connect("GW1").await;
+    let mut gw2 = server.connect("GW1").await;
+    gw.send(json!({"type": "alert", "id": "a1", "alert_id": "alert-one", "kind": "fall", "elder_id": "E1", "detected_at": 1})).await;
+    let (offer, _) = phone.recv_until("offer", |_| true).await;
+    let incident = offer["incident_id"].clone();
+
+    // Held from here. The phone reconnects: its presence is decided; then another alert.
+    hold.store(true, Ordering::SeqCst);
+    let mark = seen.borrow().len();
+    let after_mark = |needle: &'static str| {
+        let mut rx = seen.subscribe();
+        async move {
+            let v = tokio::time::timeout(
+                common::GUARD,
+                rx.wait_for(|v| v[mark..].iter().any(|(_, c)| c.contains(needle))),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no `{needle}` command was decided"))
+            .unwrap();
+            v[mark..]
+                .iter()
+                .find(|(_, c)| c.contains(needle))
+                .unwrap()
+                .0
+        }
+    };
+    let again = tokio::spawn({
+        let server = server.clone();
+        async move { server.connect("V1").await }
+    });
+    let presence = after_mark("online: true").await;
+    gw2.send(json!({"type": "alert", "id": "a2", "alert_id": "alert-two", "kind": "fall", "elder_id": "E2", "detected_at": 2})).await;
+    after_mark("alert-two").await;
+    // Durable up to the presence: the phone is welcomed and joins while alert-two is not.
+    durable.send_replace(Durability {
+        lsn: presence,
+        ..Durability::default()
+    });
+    let mut again = tokio::time::timeout(common::GUARD, again)
+        .await
+        .expect("welcomed")
+        .unwrap();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), again.recv()).await;
+    assert!(
+        early.is_err(),
+        "the phone was sent its offer again before what came before it was durable: {early:?}"
+    );
+    durable.send_replace(Durability {
+        lsn: *appended.borrow() + 1_000,
+        ..Durability::default()
+    });
+    let (resent, _) = again
+        .recv_until("offer", |v| v["incident_id"] == incident)
+        .await;
+    assert_eq!(resent["offer_id"], offer["offer_id"], "{resent}");
+    mirror.abort();
+    drop((phone, again, gw, gw2));
+    if let Ok(server) = std::sync::Arc::try_unwrap(server) {
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn serve_refuses_a_broken_roster_or_map_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -180,6 +180,22 @@ impl RosterFile {
         }
         for e in &self.elders {
             let here = map.elders[&e.id];
+            let planned = e
+                .care_plan
+                .iter()
+                .filter_map(|i| i.planned_responder.as_ref());
+            for p in planned {
+                if let Some(there) = map.responders.get(p).filter(|r| **r != here) {
+                    return Err(invalid(
+                        format!("elder {}", e.id),
+                        format!(
+                            "care plan names responder {p} of region {}, the elder is in \
+                             region {} (a region's engine holds only its own responders)",
+                            there.0, here.0
+                        ),
+                    ));
+                }
+            }
             for p in &e.paired_responders {
                 if let Some(there) = map.responders.get(p).filter(|r| **r != here) {
                     return Err(invalid(
@@ -408,6 +424,15 @@ mod tests {
             refused(&|f| f.elders[1].paired_responders.push("V1".into()))
                 .starts_with("elder E2: paired responder V1 is in region 1, the elder in region 2")
         );
+        assert!(refused(&|f| f.elders[1].care_plan.push(
+            serde_json::from_value(serde_json::json!({
+                "id": "visit", "kind": "visit", "period": "week", "planned_responder": "V1"
+            }))
+            .unwrap()
+        ))
+        .starts_with(
+            "elder E2: care plan names responder V1 of region 1, the elder is in region 2"
+        ));
         assert_eq!(
             refused(&|f| f.responders[2].kin_of.push("E1".into())),
             "responder K2: kin of elders in regions 2 and 1: kin are in their elders' region"

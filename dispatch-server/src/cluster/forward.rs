@@ -32,6 +32,9 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tower::ServiceExt;
 
 const METHOD: &str = "Dispatch-Method";
+/// On a WebSocket upgrade this node proxies to another: the session is the receiving node's
+/// region's, not to be routed again (`regions.rs`).
+pub const PROXIED: &str = "dispatch-proxied";
 const URI: &str = "Dispatch-Uri";
 const STATUS: &str = "Dispatch-Status";
 /// Headers of one connection, not of the request (RFC 9110 §7.6.1), and those the receiving
@@ -321,6 +324,9 @@ pub async fn websocket(
             .headers_mut()
             .insert(header::AUTHORIZATION, auth.clone());
     }
+    upstream_req
+        .headers_mut()
+        .insert(PROXIED, HeaderValue::from_static("1"));
     let connected =
         tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(upstream_req)).await;
     let upstream = match connected {

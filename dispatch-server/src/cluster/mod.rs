@@ -274,10 +274,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_found(&stream, &leases, replicas, lease).await?;
     regions::set(regions::Directory::new(
         &roster,
-        map,
+        map.clone(),
         region,
         client,
         leases.clone(),
+        args.limits.alert_body_bytes,
     ));
     drop(roster);
 
@@ -343,10 +344,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         start_seq,
         "following the region's stream"
     );
-    let mut follower = log::Follower::new(
-        Engine::restore_with_travel_times(times.clone(), policy.clone(), start),
-        start_seq,
-    );
+    let engine = Engine::restore_with_travel_times(times.clone(), policy.clone(), start);
+    // A stream seeded before the roster named regions holds everybody: this region's engine
+    // would then offer other regions' people too. Refused rather than served.
+    let foreign = engine
+        .roster()
+        .grids()
+        .find_map(|g| Some((g.id.clone(), map.of_grid(&g.id).filter(|r| *r != region)?)));
+    if let Some((grid, other)) = foreign {
+        bail!(
+            "region {}'s stream holds grid {grid}, which the roster puts in region {}: the \
+             stream was seeded before the roster's regions said so, and its engine would offer \
+             another region's people. A region's people are fixed by its stream (docs/cluster.md, \
+             \"Regions\"); start this region on a new stream, or keep the roster's regions as \
+             they were",
+            region.0,
+            other.0
+        );
+    }
+    drop(map);
+    let mut follower = log::Follower::new(engine, start_seq);
 
     let _ = STATUS.set(Arc::new(ClusterStatus {
         node: node.clone(),

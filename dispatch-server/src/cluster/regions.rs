@@ -20,12 +20,12 @@ use async_nats::jetstream::kv;
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use dispatch_core::journal::RegionId;
 use dispatch_core::roster::{RegionMap, RosterFile};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Who is in which region, and how to reach the other regions' engines.
@@ -36,6 +36,11 @@ pub struct Directory {
     pub map: Arc<RegionMap>,
     /// Responders' token digests → their region.
     pub tokens: Arc<HashMap<String, RegionId>>,
+    /// Devices' token digests: only a device's alert body is read here (anything else goes on
+    /// to the handler, which refuses it as it would on any node).
+    pub devices: Arc<HashSet<String>>,
+    /// `--alert-body-bytes`: the same bound the handler reads an alert body with.
+    pub alert_body_bytes: usize,
     pub client: async_nats::Client,
     pub leases: kv::Store,
 }
@@ -47,6 +52,7 @@ impl Directory {
         local: RegionId,
         client: async_nats::Client,
         leases: kv::Store,
+        alert_body_bytes: usize,
     ) -> Directory {
         let tokens = roster
             .responders
@@ -56,10 +62,17 @@ impl Directory {
                 Some((r.token_sha256.as_ref()?.to_ascii_lowercase(), region))
             })
             .collect();
+        let devices = roster
+            .devices
+            .iter()
+            .map(|d| d.token_sha256.to_ascii_lowercase())
+            .collect();
         Directory {
             local,
             map: Arc::new(map),
             tokens: Arc::new(tokens),
+            devices: Arc::new(devices),
+            alert_body_bytes,
             client,
             leases,
         }
@@ -93,9 +106,75 @@ impl Directory {
 
 static DIRECTORY: OnceLock<Directory> = OnceLock::new();
 
+/// What of roster `file` this node's engine holds: in cluster mode, the part of this node's
+/// region (an import through a node changes that region only); else the whole file. A file
+/// without this node's region is refused.
+pub fn local_part(file: &RosterFile) -> Result<RosterFile, String> {
+    let Some(dir) = DIRECTORY.get() else {
+        return Ok(file.clone());
+    };
+    let map = file.region_map().map_err(|e| e.to_string())?;
+    if !map.contains(dir.local) {
+        let have: Vec<String> = map.regions().map(|r| r.0.to_string()).collect();
+        return Err(format!(
+            "this node runs region {}, which the file does not have (it has {})",
+            dir.local.0,
+            have.join(", ")
+        ));
+    }
+    Ok(file.region_slice(&map, dir.local))
+}
+
 /// Set once by `cluster::serve`, before any router is built.
 pub(super) fn set(directory: Directory) {
     let _ = DIRECTORY.set(directory);
+}
+
+/// Whether this node routes alerts to other regions (cluster mode with several regions).
+pub fn routes_alerts() -> bool {
+    DIRECTORY.get().is_some_and(Directory::routes)
+}
+
+/// A device's WebSocket `alert` for another region's elder: sent to that region's engine as
+/// `POST /v1/alerts` with the device's token (the path a forwarded HTTP alert takes), and its
+/// answer returned as the frame to send (`re` added). `None`: the alert is this region's.
+pub async fn alert_elsewhere(
+    token: &str,
+    body: &crate::wire::AlertBody,
+    re: Option<serde_json::Value>,
+) -> Option<String> {
+    let dir = DIRECTORY.get().filter(|d| d.routes())?;
+    let region = dir
+        .map
+        .of_elder(&body.elder_id)
+        .filter(|r| *r != dir.local)?;
+    let json = serde_json::to_vec(body).ok()?;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/alerts")
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json))
+        .ok()?;
+    let answer = forward::forward(State(dir.standby_for(region).await), None, req).await;
+    let bytes = axum::body::to_bytes(answer.into_body(), forward::MAX_BODY)
+        .await
+        .ok();
+    let mut frame = bytes
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| {
+            serde_json::to_value(crate::wire::ServerMessage::error(
+                None,
+                "unavailable",
+                "the elder's region did not answer; send the alert again",
+            ))
+            .unwrap_or_default()
+        });
+    if let (Some(obj), Some(re)) = (frame.as_object_mut(), re) {
+        obj.insert("re".into(), re);
+    }
+    Some(frame.to_string())
 }
 
 /// `app` with requests for other regions sent there (unchanged in embedded mode and with one
@@ -112,7 +191,8 @@ async fn route(State(dir): State<Directory>, req: Request, next: Next) -> Respon
     if req.uri().path() == "/v1/alerts" && req.method() == Method::POST {
         return route_alert(dir, req, next).await;
     }
-    if req.uri().path() == "/v1/ws" {
+    // A session this layer (on another node) already proxied here is this region's.
+    if req.uri().path() == "/v1/ws" && !req.headers().contains_key(forward::PROXIED) {
         let region = bearer_token(req.headers(), req.uri().query())
             .and_then(|t| dir.tokens.get(&token_digest(&t)).copied());
         if let Some(region) = region.filter(|r| *r != dir.local) {
@@ -136,16 +216,15 @@ async fn route(State(dir): State<Directory>, req: Request, next: Next) -> Respon
 /// Reads the alert's `elder_id` (a body that is not an alert is left for the handler to
 /// refuse) and forwards it when the elder is another region's.
 async fn route_alert(dir: Directory, req: Request, next: Next) -> Response {
+    let device = bearer_token(req.headers(), req.uri().query())
+        .is_some_and(|t| dir.devices.contains(&token_digest(&t)));
+    if !device {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, forward::MAX_BODY).await {
+    let bytes = match crate::http::bounded_body(body, dir.alert_body_bytes, "an alert body").await {
         Ok(b) => b,
-        Err(_) => {
-            return crate::http::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_big",
-                "the alert body is too large",
-            )
-        }
+        Err(refusal) => return refusal,
     };
     let region = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()

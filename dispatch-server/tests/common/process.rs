@@ -189,6 +189,16 @@ impl Http {
         self.read_response()
     }
 
+    /// `POST path` with a JSON body, with the operator's token.
+    pub fn post(&mut self, path: &str, body: &str) -> std::io::Result<Response> {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes())?;
+        self.read_response()
+    }
+
     /// `GET path`, with the operator's token.
     pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
         let req = format!(
