@@ -800,6 +800,68 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
     server.stop().await;
 }
 
+/// A server on a `HeldJournal`, with the journal's watches.
+struct Held {
+    server: std::sync::Arc<TestServer>,
+    durable: tokio::sync::watch::Sender<dispatch_server::engine_task::Durability>,
+    appended: tokio::sync::watch::Sender<u64>,
+    seen: tokio::sync::watch::Sender<Vec<(u64, String)>>,
+}
+
+impl Held {
+    async fn start() -> Held {
+        let journal = HeldJournal::default();
+        let (durable, appended, seen) = (
+            journal.durable.clone(),
+            journal.appended.clone(),
+            journal.seen.clone(),
+        );
+        let server = TestServer::start_with(
+            common::roster(),
+            dispatch_server::Limits::default(),
+            Box::new(journal),
+        )
+        .await;
+        Held {
+            server: std::sync::Arc::new(server),
+            durable,
+            appended,
+            seen,
+        }
+    }
+
+    /// The LSN of the first command appended at index `from` or later whose `{:?}` holds
+    /// `needle`, once there is one.
+    async fn decided(&self, from: usize, needle: &str) -> u64 {
+        let mut rx = self.seen.subscribe();
+        let found = |v: &Vec<(u64, String)>| {
+            v.get(from..)
+                .and_then(|v| v.iter().find(|(_, c)| c.contains(needle)))
+                .map(|(lsn, _)| *lsn)
+        };
+        let v = tokio::time::timeout(common::GUARD, rx.wait_for(|v| found(v).is_some()))
+            .await
+            .unwrap_or_else(|_| panic!("no `{needle}` command was decided"))
+            .unwrap();
+        found(&v).unwrap()
+    }
+
+    /// Durable up to `lsn`.
+    fn release(&self, lsn: u64) {
+        self.durable
+            .send_replace(dispatch_server::engine_task::Durability {
+                lsn,
+                ..Default::default()
+            });
+    }
+
+    async fn stop(self) {
+        if let Ok(server) = std::sync::Arc::try_unwrap(self.server) {
+            server.stop().await;
+        }
+    }
+}
+
 /// Regression (a start-up burst of phones refused alerts `busy`): a phone's join was a read,
 /// and a read stopped the engine task taking anything until every step before it was durable,
 /// so each joining phone cost a whole journal round trip (in cluster mode, a replicated one).
@@ -807,36 +869,8 @@ async fn nothing_is_acknowledged_or_shown_before_it_is_durable() {
 /// still decided while the journal holds, and nothing reaches the phone before it is durable.
 #[tokio::test]
 async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up() {
-    use dispatch_server::engine_task::Durability;
-    let durable = tokio::sync::watch::Sender::new(Durability::default());
-    let seen = tokio::sync::watch::Sender::new(Vec::<(u64, String)>::new());
-    let journal = HeldJournal {
-        durable: durable.clone(),
-        seen: seen.clone(),
-        ..HeldJournal::default()
-    };
-    let server = std::sync::Arc::new(
-        TestServer::start_with(
-            common::roster(),
-            dispatch_server::Limits::default(),
-            Box::new(journal),
-        )
-        .await,
-    );
-    let seen_rx = seen.subscribe();
-    let lsn_of = |needle: &'static str| {
-        let mut rx = seen_rx.clone();
-        async move {
-            let v = tokio::time::timeout(
-                common::GUARD,
-                rx.wait_for(|v| v.iter().any(|(_, c)| c.contains(needle))),
-            )
-            .await
-            .unwrap_or_else(|_| panic!("no `{needle}` command was decided"))
-            .unwrap();
-            v.iter().find(|(_, c)| c.contains(needle)).unwrap().0
-        }
-    };
+    let held = Held::start().await;
+    let server = held.server.clone();
     // A gateway's session waits for each answer before it reads its next frame: one
     // connection per alert.
     let mut gws = Vec::new();
@@ -844,28 +878,25 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
         gws.push(server.connect("GW1").await);
     }
     gws[0].send(json!({"type": "alert", "id": "a1", "alert_id": "alert-one", "kind": "fall", "elder_id": "E1", "detected_at": 1})).await;
-    lsn_of("alert-one").await;
+    held.decided(0, "alert-one").await;
     // The phone connects: its presence is decided, its welcome waits for that to be durable.
     let phone = tokio::spawn({
         let server = server.clone();
         async move { server.connect("V1").await }
     });
-    let presence = lsn_of("Presence").await;
+    let presence = held.decided(0, "Presence").await;
     gws[1].send(json!({"type": "alert", "id": "a2", "alert_id": "alert-two", "kind": "fall", "elder_id": "E2", "detected_at": 2})).await;
-    lsn_of("alert-two").await;
+    held.decided(0, "alert-two").await;
     // Durable up to the presence only: the phone is welcomed and joins while alert-two is not
     // durable yet.
-    durable.send_replace(Durability {
-        lsn: presence,
-        ..Durability::default()
-    });
+    held.release(presence);
     let mut phone = tokio::time::timeout(common::GUARD, phone)
         .await
         .expect("welcomed")
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     gws[2].send(json!({"type": "alert", "id": "a3", "alert_id": "alert-three", "kind": "fall", "elder_id": "E1", "detected_at": 3})).await;
-    lsn_of("alert-three").await;
+    held.decided(0, "alert-three").await;
     // Nothing about alert-two or alert-three out before durable. (A bounded wait for
     // something that must not come.)
     let early = tokio::time::timeout(std::time::Duration::from_millis(200), phone.recv()).await;
@@ -875,11 +906,7 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
     );
     let early = tokio::time::timeout(std::time::Duration::from_millis(100), gws[2].recv()).await;
     assert!(early.is_err(), "acknowledged before durable: {early:?}");
-    let last = seen.borrow().last().map(|(l, _)| *l).unwrap_or(0);
-    durable.send_replace(Durability {
-        lsn: last + 100,
-        ..Durability::default()
-    });
+    held.release(*held.appended.borrow() + 100);
     for (gw, id) in gws.iter_mut().zip(["a1", "a2", "a3"]) {
         let r = gw.recv().await;
         assert_eq!(
@@ -888,10 +915,8 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
             "{r}"
         );
     }
-    drop((gws, phone));
-    if let Ok(server) = std::sync::Arc::try_unwrap(server) {
-        server.stop().await;
-    }
+    drop((gws, phone, server));
+    held.stop().await;
 }
 
 /// The other half of the regression above: what a reconnecting phone is sent again (its open
@@ -901,27 +926,16 @@ async fn a_phone_joining_does_not_stop_the_engine_until_the_journal_catches_up()
 async fn a_reconnecting_phone_is_sent_its_open_offer_only_once_what_came_before_is_durable() {
     use dispatch_server::engine_task::Durability;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let durable = tokio::sync::watch::Sender::new(Durability::default());
-    let appended = tokio::sync::watch::Sender::new(0u64);
-    let seen = tokio::sync::watch::Sender::new(Vec::<(u64, String)>::new());
-    let journal = HeldJournal {
-        durable: durable.clone(),
-        appended: appended.clone(),
-        seen: seen.clone(),
-        ..HeldJournal::default()
-    };
-    let server = std::sync::Arc::new(
-        TestServer::start_with(
-            common::roster(),
-            dispatch_server::Limits::default(),
-            Box::new(journal),
-        )
-        .await,
-    );
+    let held = Held::start().await;
+    let server = held.server.clone();
     // Until `hold`, everything appended is durable at once.
     let hold = std::sync::Arc::new(AtomicBool::new(false));
     let mirror = tokio::spawn({
-        let (durable, mut appended, hold) = (durable.clone(), appended.subscribe(), hold.clone());
+        let (durable, mut appended, hold) = (
+            held.durable.clone(),
+            held.appended.subscribe(),
+            hold.clone(),
+        );
         async move {
             while appended.changed().await.is_ok() {
                 if !hold.load(Ordering::SeqCst) {
@@ -947,36 +961,16 @@ async fn a_reconnecting_phone_is_sent_its_open_offer_only_once_what_came_before_
 
     // Held from here. The phone reconnects: its presence is decided; then another alert.
     hold.store(true, Ordering::SeqCst);
-    let mark = seen.borrow().len();
-    let after_mark = |needle: &'static str| {
-        let mut rx = seen.subscribe();
-        async move {
-            let v = tokio::time::timeout(
-                common::GUARD,
-                rx.wait_for(|v| v[mark..].iter().any(|(_, c)| c.contains(needle))),
-            )
-            .await
-            .unwrap_or_else(|_| panic!("no `{needle}` command was decided"))
-            .unwrap();
-            v[mark..]
-                .iter()
-                .find(|(_, c)| c.contains(needle))
-                .unwrap()
-                .0
-        }
-    };
+    let mark = held.seen.borrow().len();
     let again = tokio::spawn({
         let server = server.clone();
         async move { server.connect("V1").await }
     });
-    let presence = after_mark("online: true").await;
+    let presence = held.decided(mark, "online: true").await;
     gw2.send(json!({"type": "alert", "id": "a2", "alert_id": "alert-two", "kind": "fall", "elder_id": "E2", "detected_at": 2})).await;
-    after_mark("alert-two").await;
+    held.decided(mark, "alert-two").await;
     // Durable up to the presence: the phone is welcomed and joins while alert-two is not.
-    durable.send_replace(Durability {
-        lsn: presence,
-        ..Durability::default()
-    });
+    held.release(presence);
     let mut again = tokio::time::timeout(common::GUARD, again)
         .await
         .expect("welcomed")
@@ -986,19 +980,14 @@ async fn a_reconnecting_phone_is_sent_its_open_offer_only_once_what_came_before_
         early.is_err(),
         "the phone was sent its offer again before what came before it was durable: {early:?}"
     );
-    durable.send_replace(Durability {
-        lsn: *appended.borrow() + 1_000,
-        ..Durability::default()
-    });
+    held.release(*held.appended.borrow() + 1_000);
     let (resent, _) = again
         .recv_until("offer", |v| v["incident_id"] == incident)
         .await;
     assert_eq!(resent["offer_id"], offer["offer_id"], "{resent}");
     mirror.abort();
-    drop((phone, again, gw, gw2));
-    if let Ok(server) = std::sync::Arc::try_unwrap(server) {
-        server.stop().await;
-    }
+    drop((phone, again, gw, gw2, server));
+    held.stop().await;
 }
 
 #[tokio::test]
