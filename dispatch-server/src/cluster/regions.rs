@@ -1,16 +1,18 @@
 //! Requests for another region: a node runs one region's engine (`--region`), but devices and
 //! phones connect to any node, so what belongs to another region goes to that region's
 //! active engine, found through its lease:
-//! - `POST /v1/alerts` for an elder of another region is forwarded (NATS request/reply, the
-//!   same path a standby forwards by, `forward.rs`): the answer is that engine's, given once the
-//!   alert is durable in that region's stream;
+//! - a device's alert for an elder of another region (`POST /v1/alerts`, or an `alert` frame on
+//!   its WebSocket, `alert_elsewhere`) is forwarded (NATS request/reply, the same path a
+//!   standby forwards by, `forward.rs`): the answer is that engine's, given once the alert is
+//!   durable in that region's stream;
 //! - a responder's WebSocket (their token says who they are, and so their region) is proxied
-//!   to their region's active node.
+//!   to their region's active node, marked so that it is not routed again there.
 //!
-//! Everything else, and anybody the roster file does not place (people added at run time,
-//! operators, devices), is this node's region's. The directory is read from the roster file,
-//! which is the same on every node, so a request is routed once: what a region's engine is
-//! forwarded it serves itself (`forward::serve` runs its requests past this layer).
+//! Everything else (operators' requests, a device's other frames) and anybody the roster file
+//! does not place (people added at run time) is this node's region's. The directory is read
+//! from the roster file, which is the same on every node, so a request is routed once: what a
+//! region's engine is forwarded it serves itself (`forward::serve` runs its requests past this
+//! layer).
 
 use super::forward::{self, Holder, Standby};
 use super::{lease_key, parse_lease};
@@ -197,11 +199,7 @@ async fn route(State(dir): State<Directory>, req: Request, next: Next) -> Respon
             .and_then(|t| dir.tokens.get(&token_digest(&t)).copied());
         if let Some(region) = region.filter(|r| *r != dir.local) {
             let (mut parts, _) = req.into_parts();
-            let info = parts
-                .extensions
-                .get::<ConnectInfo<ConnInfo>>()
-                .cloned()
-                .map(axum::Extension);
+            let info = connect_info(&parts.extensions);
             let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
                 Ok(ws) => ws,
                 Err(refused) => return axum::response::IntoResponse::into_response(refused),
@@ -211,6 +209,17 @@ async fn route(State(dir): State<Directory>, req: Request, next: Next) -> Respon
         }
     }
     next.run(req).await
+}
+
+/// The listener's record of the connection, as `forward.rs` takes it (to mark it
+/// authenticated once the other region's engine accepted the credentials).
+fn connect_info(
+    extensions: &axum::http::Extensions,
+) -> Option<axum::Extension<ConnectInfo<ConnInfo>>> {
+    extensions
+        .get::<ConnectInfo<ConnInfo>>()
+        .cloned()
+        .map(axum::Extension)
 }
 
 /// Reads the alert's `elder_id` (a body that is not an alert is left for the handler to
@@ -235,11 +244,7 @@ async fn route_alert(dir: Directory, req: Request, next: Next) -> Response {
     let req = Request::from_parts(parts, Body::from(bytes));
     match region.filter(|r| *r != dir.local) {
         Some(region) => {
-            let info = req
-                .extensions()
-                .get::<ConnectInfo<ConnInfo>>()
-                .cloned()
-                .map(axum::Extension);
+            let info = connect_info(req.extensions());
             forward::forward(State(dir.standby_for(region).await), info, req).await
         }
         None => next.run(req).await,
