@@ -12,6 +12,9 @@ use super::*;
 impl Engine {
     /// Replay only: the rules the next input is decided by (see the module docs).
     pub fn set_decision_version(&mut self, version: u32) {
+        if version != self.rules {
+            self.forget_kept();
+        }
         self.rules = version;
     }
 

@@ -34,6 +34,7 @@
 //! | `ranking.rs` | who may be offered an incident, ranked by road ETA; the reason texts |
 //! | `waves.rs` | dispatch rounds: waves of offers, the ambulance track |
 //! | `surge.rs` | joint assignment when several emergencies wait at once |
+//! | `kept.rs` | waiting emergencies' rankings kept between surge rounds while nothing they read changed |
 //! | `offers.rs` | the `Offers` room; accept, decline, withdraw; an operator assigns by hand |
 //! | `lifecycle.rs` | arrival, completion, closing, forgetting closed incidents |
 //! | `responders.rs` | the `Responders` room; locations, availability, roster edits; every status change |
@@ -75,6 +76,7 @@ mod console_views;
 mod coverage;
 mod incidents;
 mod intake;
+mod kept;
 mod legacy;
 mod lifecycle;
 mod offers;
@@ -195,9 +197,15 @@ pub struct Engine {
     rules: u32,
     /// Bumped by every change of an elder, for live coverage (`coverage.rs`). Not saved.
     elders_version: u64,
+    /// Waiting emergencies' rankings kept between surge rounds (`kept.rs`). Not saved: a
+    /// cache that never changes a decision.
+    kept: BTreeMap<IncidentId, kept::Kept>,
     /// Test-only count of incidents visited to find surges (history must not add to it).
     #[cfg(test)]
     surge_scanned: std::sync::atomic::AtomicU64,
+    /// Test-only count of kept rankings used (`kept.rs`).
+    #[cfg(test)]
+    kept_used: Vec<IncidentId>,
 }
 
 /// `Engine` is moved into the server's engine task and may be shared behind a lock.
@@ -336,8 +344,11 @@ impl Engine {
             dispatch_due: state.dispatch_due,
             rules: crate::journal::DECISION_VERSION,
             elders_version: 1,
+            kept: BTreeMap::new(),
             #[cfg(test)]
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            kept_used: Vec::new(),
         };
         // Lays the saved closures, or none: travel times never keep an earlier engine's.
         engine.lay_closures();
@@ -403,6 +414,7 @@ impl Engine {
 
     /// Applies one command. `Err` changes nothing.
     pub fn handle_command(&mut self, now: Timestamp, cmd: Command) -> Result<Reply, CommandError> {
+        self.forget_kept_before(&cmd);
         self.forget_closed(now);
         self.care_sync_all(now);
         // An elder's record carries their care plan: reschedule it once the change is in.

@@ -10,6 +10,16 @@ pub(super) struct Margins {
     pub kin_ms: u64,
 }
 
+/// Which of an incident's candidates [`Engine::rank_part`] ranks.
+pub(super) enum Part<'a> {
+    /// Everyone.
+    All,
+    /// Everyone but the `extra` responders.
+    Others,
+    /// The `extra` responders, merged with the given top of the others.
+    Extra(&'a [Ranked]),
+}
+
 /// At most this many responders holding service or welfare-visit offers are considered by an
 /// emergency's ranking (the nearest): bounds its cost.
 const PREEMPT_CANDIDATES: usize = 8;
@@ -271,16 +281,46 @@ impl Engine {
         reserved: &BTreeSet<u32>,
         only: Option<&[u32]>,
     ) -> Vec<Ranked> {
+        let mut ranked = self.rank_part(now, incident_id, k, extra, reserved, only, Part::All);
+        self.keep_allowed(incident_id, extra, &mut ranked);
+        ranked
+    }
+
+    /// The exact top `k` of one part of an incident's candidates, before
+    /// [`Self::keep_allowed`]. `Part::All` is everyone; `Part::Others` everyone but the
+    /// `extra` responders (computed as if `extra` were empty); `Part::Extra(others)` the
+    /// `extra` responders merged with `others` (the top `k` of `Part::Others`), which gives
+    /// what `Part::All` gives: a ranking of the others can be kept between surge rounds
+    /// while the extras change (`Engine::kept_top`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rank_part(
+        &self,
+        now: Timestamp,
+        incident_id: IncidentId,
+        k: usize,
+        extra: &BTreeSet<u32>,
+        reserved: &BTreeSet<u32>,
+        only: Option<&[u32]>,
+        part: Part,
+    ) -> Vec<Ranked> {
         let inc = &self.incidents[&incident_id];
+        let none = BTreeSet::new();
+        let (extra, seed) = match part {
+            Part::All => (extra, &[][..]),
+            Part::Others => (&none, &[][..]),
+            Part::Extra(others) => (extra, others),
+        };
+        let extra_only = matches!(part, Part::Extra(_));
         // `only`: these responders and nobody else (wave 1 of a welfare visit: the elder's
         // own grid worker(s); of a care-plan job: its planned person).
-        let mut forced = match only {
-            Some(slots) => slots.to_vec(),
-            None => self.familiar_slots(inc),
+        let mut forced = match (only, extra_only) {
+            (_, true) => Vec::new(),
+            (Some(slots), false) => slots.to_vec(),
+            (None, false) => self.familiar_slots(inc),
         };
         let welfare_first = only.is_some();
         forced.extend(extra.iter().copied());
-        if !welfare_first {
+        if !welfare_first && !extra_only {
             // Not in the R-tree (it holds the available only): the nearest holding offers an
             // emergency may take over.
             forced.extend(self.preemptable_near(inc, PREEMPT_CANDIDATES));
@@ -296,18 +336,18 @@ impl Engine {
                 return None;
             }
             match self.responders[slot].status {
-                ResponderStatus::Available => {}
+                ResponderStatus::Available if !extra_only => {}
                 ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
                 // An emergency may ask someone holding a service or welfare-visit offer: the
                 // emergency wins and that offer is withdrawn (`take_back`).
-                ResponderStatus::Offered { incident_id, .. } if self.preempts(inc, incident_id) => {
-                }
+                ResponderStatus::Offered { incident_id, .. }
+                    if !extra_only && self.preempts(inc, incident_id) => {}
                 _ => return None,
             }
             self.candidate_info(slot, elder)
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
-        if !welfare_first {
+        if !welfare_first && !extra_only {
             for &kind in inc.plan.offered_kinds() {
                 for mode in [TravelMode::Foot, TravelMode::Car] {
                     trees.push((tree_of(kind, mode), self.tree_top_mps(mode)));
@@ -319,10 +359,21 @@ impl Engine {
             targets: self.incidents.placed(inc, self.roads.as_ref()),
             trees: &trees,
             forced: &forced,
+            seed,
             k,
         };
-        let mut ranked =
-            matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);
+        matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible)
+    }
+
+    /// The rules applied to a ranking's top `k` (in place): how wide the search goes by care
+    /// level, and who may be taken from a service.
+    pub(super) fn keep_allowed(
+        &self,
+        incident_id: IncidentId,
+        extra: &BTreeSet<u32>,
+        ranked: &mut Vec<Ranked>,
+    ) {
+        let inc = &self.incidents[&incident_id];
         // How wide the search goes, by care level (decision version 5 on): nobody farther by
         // road than the level's limit is asked; the ambulance track covers the rest.
         if let Some(max) = self
@@ -340,7 +391,6 @@ impl Engine {
             }
             _ => true,
         });
-        ranked
     }
 
     /// The baseline: nearest by straight line within the radius, no familiarity.

@@ -24,7 +24,15 @@ pub(super) struct Responders {
     /// Derived, not saved: the sums of every responder's [`Answers`] (settled, accepted), the
     /// engine-wide acceptance a newcomer is predicted by.
     answer_totals: (u64, u64),
+    /// Derived, not saved: the responders changed lately, in order, each with where it stood
+    /// before the change (`kept.rs` drops a kept ranking that a change could alter). The
+    /// oldest half is dropped past `CHANGES_KEPT`; `changes_dropped` counts what went.
+    changes: Vec<(u32, [f64; 2])>,
+    changes_dropped: u64,
 }
+
+/// Changes kept in [`Responders::changes`] before the oldest half is dropped.
+const CHANGES_KEPT: usize = 1 << 16;
 
 impl std::ops::Index<u32> for Responders {
     type Output = ResponderState;
@@ -57,7 +65,31 @@ impl Responders {
             index,
             placed_cache: Mutex::new(Vec::new()),
             answer_totals,
+            changes: Vec::new(),
+            changes_dropped: 0,
         }
+    }
+
+    /// Notes that `slot` is about to change (before the change: its position then).
+    fn changed(&mut self, slot: u32) {
+        if self.changes.len() >= CHANGES_KEPT {
+            let half = CHANGES_KEPT / 2;
+            self.changes.drain(..half);
+            self.changes_dropped += half as u64;
+        }
+        self.changes.push((slot, self.list[slot as usize].xy));
+    }
+
+    /// How many changes there have been (a mark for [`Self::changes_since`]).
+    pub(super) fn change_count(&self) -> u64 {
+        self.changes_dropped + self.changes.len() as u64
+    }
+
+    /// The changes after `mark` (slot, position before the change), or `None` if some of
+    /// them are no longer kept.
+    pub(super) fn changes_since(&self, mark: u64) -> Option<&[(u32, [f64; 2])]> {
+        let i = mark.checked_sub(self.changes_dropped)?;
+        self.changes.get(i as usize..)
     }
 
     /// The saved form (every slot, retired ones included).
@@ -104,6 +136,7 @@ impl Responders {
     /// The one place a status changes, keeping the R-tree in step (only `available`
     /// responders are indexed). Illegal transitions are bugs: callers check first.
     pub(super) fn set_status(&mut self, slot: u32, to: ResponderStatus) {
+        self.changed(slot);
         let from = self.list[slot as usize].status;
         debug_assert!(from.can_become(&to), "{} -> {}", from.name(), to.name());
         self.list[slot as usize].status = to;
@@ -115,6 +148,7 @@ impl Responders {
 
     /// A location update: the live position, and the R-tree entry if it drifted too far.
     pub(super) fn move_to(&mut self, slot: u32, p: LatLon, xy: [f64; 2], now: Timestamp) {
+        self.changed(slot);
         let r = &mut self.list[slot as usize];
         r.position = p;
         r.xy = xy;
@@ -136,6 +170,7 @@ impl Responders {
         session: Option<u64>,
         offline_since: Option<Timestamp>,
     ) {
+        self.changed(slot);
         let r = &mut self.list[slot as usize];
         r.session = session;
         r.offline_since = offline_since;
@@ -143,9 +178,13 @@ impl Responders {
 
     /// A restart: every live session is gone as of `now`.
     pub(super) fn reset_sessions(&mut self, now: Timestamp) {
-        for r in self.list.iter_mut().filter(|r| r.session.is_some()) {
-            r.session = None;
-            r.offline_since = Some(now);
+        for slot in 0..self.list.len() as u32 {
+            if self.list[slot as usize].session.is_some() {
+                self.changed(slot);
+                let r = &mut self.list[slot as usize];
+                r.session = None;
+                r.offline_since = Some(now);
+            }
         }
     }
 
@@ -156,11 +195,13 @@ impl Responders {
 
     /// The responder's position is confirmed as of `now` (going available).
     pub(super) fn confirm_position(&mut self, slot: u32, now: Timestamp) {
+        self.changed(slot);
         self.list[slot as usize].position_at = Some(now);
     }
 
     /// Records how `slot` answered an emergency offer (accepted, or declined / let expire).
     pub(super) fn record_answer(&mut self, slot: u32, accepted: bool) {
+        self.changed(slot);
         let (ds, da) = self.list[slot as usize].answers.record(accepted);
         self.answer_totals.0 = self.answer_totals.0.saturating_add_signed(ds);
         self.answer_totals.1 = self.answer_totals.1.saturating_add_signed(da);
@@ -168,6 +209,7 @@ impl Responders {
 
     /// Counts an emergency offer sent to `slot` on the day of `now` (the fairness cap).
     pub(super) fn count_offer(&mut self, slot: u32, now: Timestamp) {
+        self.changed(slot);
         self.list[slot as usize].answers.count_offer(now);
     }
 
@@ -181,6 +223,7 @@ impl Responders {
 
     /// Counts an assignment against the volunteer daily cap.
     pub(super) fn count_assignment(&mut self, slot: u32, now: Timestamp) {
+        self.changed(slot);
         self.list[slot as usize].count_assignment(now);
     }
 
@@ -190,6 +233,7 @@ impl Responders {
     pub(super) fn upsert(&mut self, rec: crate::roster::ResponderRecord, home_xy: [f64; 2]) {
         match self.slots.get(&rec.id).copied() {
             Some(slot) => {
+                self.changed(slot);
                 let was_indexed = self.list[slot as usize].anchor.is_some();
                 self.index_remove(slot);
                 let r = &mut self.list[slot as usize];
@@ -206,6 +250,7 @@ impl Responders {
                 let slot = self.list.len() as u32;
                 self.slots.insert(rec.id.clone(), slot);
                 self.list.push(ResponderState::new(rec, home_xy));
+                self.changed(slot);
             }
         }
     }
@@ -214,12 +259,14 @@ impl Responders {
     /// A responder retired while on a job leaves it: off duty, whatever the job's state (the
     /// one move the status table has no row for, because nobody but a retirement makes it).
     pub(super) fn leave_job(&mut self, slot: u32) {
+        self.changed(slot);
         debug_assert!(self.list[slot as usize].status.incident().is_some());
         self.list[slot as usize].status = ResponderStatus::OffDuty;
         self.index_remove(slot);
     }
 
     pub(super) fn retire(&mut self, slot: u32) {
+        self.changed(slot);
         debug_assert!(self.list[slot as usize].anchor.is_none());
         self.list[slot as usize].retired = true;
     }

@@ -84,6 +84,7 @@ impl Engine {
     pub(super) fn lay_closures(&mut self) {
         self.closures.overlay = Arc::new(self.closures.overlay());
         self.roads.set_overlay(self.closures.overlay.clone());
+        self.forget_kept();
     }
 
     /// The road closures laid over the travel times now (live coverage honours them too).

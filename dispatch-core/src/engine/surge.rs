@@ -2,6 +2,7 @@
 //! ETA), so one incident does not take the only nearby responder of another.
 
 use super::*;
+use ranking::Part;
 
 impl Engine {
     /// The most urgent of `ids` (highest priority, then oldest, then lowest id), at most
@@ -88,22 +89,33 @@ impl Engine {
             .filter_map(|o| self.responders.slot_of(&self.offers[o].responder_id))
             .collect();
         let k = self.config.surge_candidates.max(1);
-        // A surge incident is ranked again in every round until someone accepts: its
-        // walking sweep is worth keeping from the first round (then a ranking is lookups).
-        for i in surge {
-            let inc = &self.incidents[i];
-            if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
-                self.roads.prepare_target(TravelMode::Foot, &t);
-            }
-        }
+        // A surge incident is ranked again in every round until someone accepts: its ranking
+        // of everyone but this round's extras is kept while nothing it read changes
+        // (`kept.rs`), with its walking sweep, and the extras are ranked on their own.
+        let none = BTreeSet::new();
         let ranked: Vec<Vec<Ranked>> = surge
             .iter()
             .map(|&i| {
                 // Responders holding an offer of *this* incident were already asked by it.
-                self.rank_for(now, i, k, &offered, &BTreeSet::new())
-                    .into_iter()
-                    .chain(self.own_offers(i))
-                    .collect()
+                let mut r = match self.keeps_ranking(i) {
+                    true => {
+                        let others = self.kept_top(now, i, k);
+                        let mut r =
+                            self.rank_part(now, i, k, &offered, &none, None, Part::Extra(&others));
+                        self.keep_allowed(i, &offered, &mut r);
+                        debug_assert_eq!(r, self.rank_for(now, i, k, &offered, &none));
+                        r
+                    }
+                    false => {
+                        let inc = &self.incidents[&i];
+                        if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
+                            self.roads.prepare_target(TravelMode::Foot, &t);
+                        }
+                        self.rank_for(now, i, k, &offered, &none)
+                    }
+                };
+                r.extend(self.own_offers(i));
+                r
             })
             .collect();
         let mut cols: Vec<u32> = ranked.iter().flatten().map(|r| r.slot).collect();

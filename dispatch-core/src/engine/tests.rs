@@ -119,3 +119,143 @@ fn finding_a_surge_does_not_revisit_closed_incidents() {
     assert!(fresh > 0, "the surge path ran");
     assert_eq!(surge_cost_after(300), fresh, "history changed the cost");
 }
+
+/// Kept rankings (`kept.rs`): four walkers near elder E0, one far away near E1–E4; every
+/// fall after the first is far from E0, so E0's waiting emergency is ranked again in each
+/// fall's joint round. The engine checks every kept ranking it uses against a fresh one
+/// (debug builds), so these tests fail if a kept ranking is used when it no longer holds.
+fn kept_world() -> Engine {
+    let walker = |id: &str, x: f64| ResponderRecord {
+        kin_of: Vec::new(),
+        id: id.into(),
+        kind: ResponderKind::Volunteer,
+        travel_mode: TravelMode::Foot,
+        walk_kmh: None,
+        home: at(x, 0.0),
+        grid_id: None,
+        skills: Vec::new(),
+        token_sha256: None,
+    };
+    let mut roster = engine().roster.to_file();
+    roster.responders = vec![
+        walker("V1", 0.0),
+        walker("V2", 40.0),
+        walker("V3", 80.0),
+        walker("V4", 120.0),
+        walker("V5", 5_000.0),
+        // Off duty until a test says otherwise; nearer E0 than V4.
+        walker("V6", 10.0),
+    ];
+    roster.elders = (0..5)
+        .map(|k| ElderRecord {
+            id: format!("E{k}").into(),
+            home: match k {
+                0 => at(0.0, 20.0),
+                _ => at(5_000.0, 100.0 * k as f64),
+            },
+            grid_id: "G1".into(),
+            care_level: 2,
+            paired_responders: Vec::new(),
+            details: Default::default(),
+            care_plan: Vec::new(),
+            check_in_by: None,
+            family: Vec::new(),
+        })
+        .collect();
+    let config = PolicyConfig {
+        // One candidate per incident in a joint round, fixed waves of three, positions
+        // stale after 10 s: E0's kept ranking is V4 alone, until V4's position goes stale.
+        surge_candidates: 1,
+        acceptance_target: 0.0,
+        stale_position_ms: 10_000,
+        ..PolicyConfig::default()
+    };
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let mut e = Engine::with_travel_times(roads, roster, config).expect("roster");
+    for v in ["V1", "V2", "V3", "V4", "V5"] {
+        e.handle_command(
+            Timestamp(1_000),
+            Command::SetAvailability {
+                responder_id: v.into(),
+                status: Availability::Available,
+            },
+        )
+        .expect("on duty");
+    }
+    e.handle_command(Timestamp(2_000), fall(0, 0))
+        .expect("E0 falls");
+    e.handle_command(Timestamp(3_000), fall(1, 1))
+        .expect("E1 falls");
+    e
+}
+
+/// Whether E0's incident (the first) used its kept ranking while `cmd` was handled.
+fn kept_used_for_first(e: &mut Engine, now: i64, cmd: Command) -> bool {
+    let first = e.incidents.open_ids().next().expect("E0's incident");
+    e.kept_used.clear();
+    e.handle_command(Timestamp(now), cmd).expect("accepted");
+    e.kept_used.contains(&first)
+}
+
+#[test]
+fn a_kept_ranking_is_used_while_nothing_near_it_changes() {
+    let mut e = kept_world();
+    let first = e.incidents.open_ids().next().expect("E0's incident");
+    assert_eq!(e.kept[&first].top.len(), 1, "V4 kept for E0");
+    assert!(
+        kept_used_for_first(&mut e, 4_000, fall(2, 2)),
+        "nothing near E0 changed: its ranking is kept"
+    );
+    // A walker 5 km away moves: still kept.
+    let far = Command::Location {
+        responder_id: "V5".into(),
+        position: at(5_010.0, 0.0),
+    };
+    e.handle_command(Timestamp(4_500), far).expect("moved");
+    assert!(kept_used_for_first(&mut e, 5_000, fall(3, 3)));
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_when_a_responder_near_it_moves() {
+    let mut e = kept_world();
+    let near = Command::Location {
+        responder_id: "V4".into(),
+        position: at(121.0, 0.0),
+    };
+    e.handle_command(Timestamp(3_500), near).expect("moved");
+    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_when_someone_near_it_comes_on_duty() {
+    let mut e = kept_world();
+    let on = Command::SetAvailability {
+        responder_id: "V6".into(),
+        status: Availability::Available,
+    };
+    e.handle_command(Timestamp(3_500), on).expect("on duty");
+    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_when_its_responder_s_position_goes_stale() {
+    let mut e = kept_world();
+    // V4's position was confirmed at 1 s and is stale after 11 s; nothing else near E0
+    // changed, so only the clock can tell.
+    assert!(!kept_used_for_first(&mut e, 12_000, fall(2, 2)));
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_by_a_roster_edit() {
+    let mut e = kept_world();
+    let edit = Command::UpsertGrid {
+        grid: GridRecord {
+            id: "G2".into(),
+            name: String::new(),
+        },
+        by: crate::model::Actor::Operator(OperatorId::from("OP1")),
+    };
+    e.handle_command(Timestamp(3_500), edit)
+        .expect("grid added");
+    assert!(e.kept.is_empty(), "a roster edit drops every kept ranking");
+}

@@ -395,6 +395,7 @@ impl Engine {
             targets: self.incidents.placed(inc, self.roads.as_ref()),
             trees: &trees,
             forced: &[],
+            seed: &[],
             k: 1,
         };
         let best = matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible);

@@ -364,6 +364,10 @@ pub struct RankQuery<'a> {
     pub trees: &'a [(usize, f64)],
     /// Responders to evaluate whatever their distance (the familiar ones).
     pub forced: &'a [u32],
+    /// Candidates already ranked (a kept ranking of the others, `Engine::kept_top`): the
+    /// result is the top `k` of these and the candidates found here. Their slots must not be
+    /// among those found here.
+    pub seed: &'a [Ranked],
     pub k: usize,
 }
 
@@ -418,7 +422,7 @@ pub fn rank(
     roads: &dyn TravelTimes,
     eligible: &dyn Fn(u32) -> Option<CandidateInfo>,
 ) -> Vec<Ranked> {
-    let mut found: Vec<Ranked> = Vec::new();
+    let mut found: Vec<Ranked> = q.seed.to_vec();
     let targets = q.targets;
     let mut batch: Vec<(u32, CandidateInfo)> = Vec::new();
     let mut iters: Vec<_> = q

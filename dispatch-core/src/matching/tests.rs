@@ -111,9 +111,40 @@ fn rank_matches_brute_force() {
             ],
             trees: &trees,
             forced: &forced,
+            seed: &[],
             k,
         };
         let got = rank(&q, &idx, &roads, &eligible);
+        // Ranked in two parts (as a kept surge ranking and the round's extras are): the top
+        // k of one part, given as the seed of the other's ranking, gives the same top k.
+        let part = |s: u32, first: bool| (s % 3 == round % 3) == first;
+        let first_trees: &[(usize, f64)] = &trees;
+        let first_forced: Vec<u32> = forced.iter().copied().filter(|&s| part(s, true)).collect();
+        let only_first = |s: u32| eligible(s).filter(|_| part(s, true));
+        let seed = rank(
+            &RankQuery {
+                trees: first_trees,
+                forced: &first_forced,
+                ..q
+            },
+            &idx,
+            &roads,
+            &only_first,
+        );
+        let second: Vec<u32> = (0..n).filter(|&s| part(s, false)).collect();
+        let only_second = |s: u32| eligible(s).filter(|_| part(s, false));
+        let merged = rank(
+            &RankQuery {
+                trees: &[],
+                forced: &second,
+                seed: &seed,
+                ..q
+            },
+            &idx,
+            &roads,
+            &only_second,
+        );
+        assert_eq!(merged, got, "round {round}: seeded ranking");
         let mut brute = Vec::new();
         let all: Vec<(u32, CandidateInfo)> =
             (0..n).filter_map(|s| eligible(s).map(|c| (s, c))).collect();

@@ -75,6 +75,9 @@ fn config(batched: bool) -> PolicyConfig {
         dispatch_batched: batched,
         // Short, so that sequences forget closed incidents (and replay/restore must agree).
         closed_retention_ms: 120_000,
+        // Short, so that positions go stale within a sequence (a kept ranking must notice:
+        // the engine checks each one it uses against a fresh ranking in debug builds).
+        stale_position_ms: 150_000,
         ..PolicyConfig::default()
     }
 }
