@@ -24,11 +24,23 @@ pub(super) struct Responders {
     /// Derived, not saved: the sums of every responder's [`Answers`] (settled, accepted), the
     /// engine-wide acceptance a newcomer is predicted by.
     answer_totals: (u64, u64),
-    /// Derived, not saved: the responders changed lately, in order, each with where it stood
-    /// before the change (`kept.rs` drops a kept ranking that a change could alter). The
-    /// oldest half is dropped past `CHANGES_KEPT`; `changes_dropped` counts what went.
-    changes: Vec<(u32, [f64; 2])>,
+    /// Derived, not saved: the responders changed lately, in order (`kept.rs` drops a kept
+    /// ranking that a change could alter). The oldest half is dropped past `CHANGES_KEPT`;
+    /// `changes_dropped` counts what went.
+    changes: Vec<Change>,
     changes_dropped: u64,
+}
+
+/// One change of a responder, with what deciding whether it matters needs (so that reading
+/// the log touches nothing else).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Change {
+    pub slot: u32,
+    pub kind: ResponderKind,
+    pub mode: TravelMode,
+    /// Where the responder stood before and after the change.
+    pub before: [f64; 2],
+    pub after: [f64; 2],
 }
 
 /// Changes kept in [`Responders::changes`] before the oldest half is dropped.
@@ -70,14 +82,22 @@ impl Responders {
         }
     }
 
-    /// Notes that `slot` is about to change (before the change: its position then).
+    /// Notes that `slot` is about to change (called before the change; a move then notes
+    /// where it went).
     fn changed(&mut self, slot: u32) {
         if self.changes.len() >= CHANGES_KEPT {
             let half = CHANGES_KEPT / 2;
             self.changes.drain(..half);
             self.changes_dropped += half as u64;
         }
-        self.changes.push((slot, self.list[slot as usize].xy));
+        let r = &self.list[slot as usize];
+        self.changes.push(Change {
+            slot,
+            kind: r.record.kind,
+            mode: r.record.travel_mode,
+            before: r.xy,
+            after: r.xy,
+        });
     }
 
     /// How many changes there have been (a mark for [`Self::changes_since`]).
@@ -85,9 +105,8 @@ impl Responders {
         self.changes_dropped + self.changes.len() as u64
     }
 
-    /// The changes after `mark` (slot, position before the change), or `None` if some of
-    /// them are no longer kept.
-    pub(super) fn changes_since(&self, mark: u64) -> Option<&[(u32, [f64; 2])]> {
+    /// The changes after `mark`, or `None` if some of them are no longer kept.
+    pub(super) fn changes_since(&self, mark: u64) -> Option<&[Change]> {
         let i = mark.checked_sub(self.changes_dropped)?;
         self.changes.get(i as usize..)
     }
@@ -149,6 +168,9 @@ impl Responders {
     /// A location update: the live position, and the R-tree entry if it drifted too far.
     pub(super) fn move_to(&mut self, slot: u32, p: LatLon, xy: [f64; 2], now: Timestamp) {
         self.changed(slot);
+        if let Some(c) = self.changes.last_mut() {
+            c.after = xy;
+        }
         let r = &mut self.list[slot as usize];
         r.position = p;
         r.xy = xy;

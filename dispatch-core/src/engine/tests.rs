@@ -227,6 +227,17 @@ fn a_kept_ranking_is_dropped_when_a_responder_near_it_moves() {
 }
 
 #[test]
+fn a_kept_ranking_is_dropped_when_someone_from_far_away_walks_up_to_it() {
+    let mut e = kept_world();
+    let up = Command::Location {
+        responder_id: "V5".into(),
+        position: at(20.0, 0.0),
+    };
+    e.handle_command(Timestamp(3_500), up).expect("moved");
+    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+}
+
+#[test]
 fn a_kept_ranking_is_dropped_when_someone_near_it_comes_on_duty() {
     let mut e = kept_world();
     let on = Command::SetAvailability {

@@ -44,6 +44,10 @@ pub trait TravelTimes: Send + Sync {
     /// first round, or an incident ranked again in every surge round): a source that keeps
     /// one many-to-one sweep per target does it now. Changes no result.
     fn prepare_target(&self, _mode: TravelMode, _target: &Placed) {}
+    /// A hint that `target`'s sweep, if one is kept, is still wanted (a waiting emergency
+    /// whose ranking was kept this round: the next change near it ranks it again). Keeps it
+    /// from being dropped first; never does a sweep. Changes no result.
+    fn keep_target(&self, _mode: TravelMode, _target: &Placed) {}
     /// The road network behind these times, if there is one (live coverage routes on it).
     fn road_network(&self) -> Option<Arc<RoadNetwork>> {
         None
@@ -306,6 +310,15 @@ impl TravelTimes for RoadTimes {
             self.net
                 .profile(profile_of(mode))
                 .prepare_sweep_to_with(t, overlay.profile(profile_of(mode)));
+        }
+    }
+    fn keep_target(&self, mode: TravelMode, target: &Placed) {
+        if let Some(t) = &target.snapped {
+            let overlay = self.overlay();
+            // A lookup marks the sweep most recently used.
+            self.net
+                .profile(profile_of(mode))
+                .has_sweep_to_with(t, overlay.profile(profile_of(mode)));
         }
     }
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {

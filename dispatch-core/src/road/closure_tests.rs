@@ -352,3 +352,42 @@ fn an_overlay_ignores_nothing_and_combines_by_the_stronger_effect() {
     assert_eq!(ov.through(4, 10), NO_ARC);
     assert!(ProfileOverlay::new([]).is_empty());
 }
+
+/// `RoadTimes::keep_target` relies on this: asking whether a target's sweep is kept marks
+/// it most recently used, so a waiting incident whose ranking was kept keeps its sweep while
+/// newer targets push older ones out (its own network, so no other test shares the cache).
+#[test]
+fn asking_for_a_kept_sweep_keeps_it_longer() {
+    let net = grid();
+    let g = net.profile(Profile::Foot);
+    let none = ProfileOverlay::none();
+    let n = super::TARGET_CACHE_ENTRIES;
+    // Distinct targets along the first row (three segments, about 270 m).
+    let targets: Vec<_> = (0..=n)
+        .map(|i| {
+            let lon = 0.0027 * (i as f64 + 0.5) / (n as f64 + 1.0);
+            g.snap(ll(0.0, lon)).unwrap()
+        })
+        .collect();
+    let keys: std::collections::BTreeSet<_> = targets
+        .iter()
+        .map(|t| (t.segment, t.frac.to_bits()))
+        .collect();
+    assert_eq!(keys.len(), n + 1, "every target is a distinct position");
+    for t in &targets[..n] {
+        g.prepare_sweep_to_with(t, &none);
+    }
+    assert!(
+        g.has_sweep_to_with(&targets[0], &none),
+        "the oldest, asked for"
+    );
+    g.prepare_sweep_to_with(&targets[n], &none);
+    assert!(
+        g.has_sweep_to_with(&targets[0], &none),
+        "asked for, so kept"
+    );
+    assert!(
+        !g.has_sweep_to_with(&targets[1], &none),
+        "the least recently used went instead"
+    );
+}
