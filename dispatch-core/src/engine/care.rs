@@ -10,6 +10,7 @@
 //! The `Care` room keeps the book of occurrences (saved in snapshots) and the index from a
 //! job's incident to its occurrence (rebuilt on restore).
 
+use super::ranking::Ask;
 use super::*;
 use crate::care_plan::{
     next_period, period_of, window_in, CareBook, CareKey, CareKind, CarePlanItem, ComplianceReport,
@@ -414,29 +415,22 @@ impl Engine {
     /// The first wave of a care-plan job asks only its planned person (or the elder's grid
     /// workers); a call's later waves ask only people the elder knows. `None`: not a
     /// care-plan job, or rank as any job.
-    pub(super) fn care_rank(
-        &self,
-        now: Timestamp,
-        incident_id: IncidentId,
-        k: usize,
-        extra: &BTreeSet<u32>,
-        reserved: &BTreeSet<u32>,
-    ) -> Option<Vec<Ranked>> {
-        let o = self.care.of_incident(incident_id)?;
-        let inc = &self.incidents[&incident_id];
+    pub(super) fn care_rank(&self, ask: Ask) -> Option<Vec<Ranked>> {
+        let o = self.care.of_incident(ask.incident_id)?;
+        let inc = &self.incidents[&ask.incident_id];
         if inc.wave == 0 {
             let first: Vec<u32> = match &o.planned {
                 Some(p) => self.responders.slot_of(p).into_iter().collect(),
                 None => Vec::new(),
             };
-            let ranked = self.rank_among(now, incident_id, k, extra, reserved, Some(&first));
+            let ranked = self.rank_among(ask, Some(&first));
             if !ranked.is_empty() {
                 return Some(ranked);
             }
         }
         if o.kind == CareKind::Call {
             let known = self.familiar_slots(inc);
-            return Some(self.rank_among(now, incident_id, k, extra, reserved, Some(&known)));
+            return Some(self.rank_among(ask, Some(&known)));
         }
         None
     }

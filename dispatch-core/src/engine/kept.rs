@@ -29,7 +29,7 @@
 
 use super::*;
 use crate::responder::DAY_MS;
-use ranking::Part;
+use ranking::{Ask, Part};
 
 /// Kept rankings held at most; past it, those of incidents no longer waiting go.
 const KEPT_MAX: usize = 1024;
@@ -152,13 +152,20 @@ impl Engine {
         k: usize,
     ) -> Vec<Ranked> {
         let none = BTreeSet::new();
+        let everyone = Ask {
+            now,
+            incident_id,
+            k,
+            extra: &none,
+            reserved: &none,
+        };
         if let Some(kept) = self.kept.get(&incident_id) {
             if self.kept_holds(now, incident_id, k, kept) {
                 let top = kept.top.clone();
                 #[cfg(debug_assertions)]
                 assert_eq!(
                     top,
-                    self.rank_part(now, incident_id, k, &none, &none, None, Part::Others),
+                    self.rank_part(everyone, None, Part::Others),
                     "kept ranking of incident {incident_id} out of step"
                 );
                 #[cfg(test)]
@@ -178,7 +185,7 @@ impl Engine {
         if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
             self.roads.prepare_target(TravelMode::Foot, &t);
         }
-        let top = self.rank_part(now, incident_id, k, &none, &none, None, Part::Others);
+        let top = self.rank_part(everyone, None, Part::Others);
         let kept = self.keep(now, incident_id, k, top.clone());
         if self.kept.len() >= KEPT_MAX {
             let incidents = &self.incidents;

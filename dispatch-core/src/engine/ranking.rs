@@ -10,6 +10,18 @@ pub(super) struct Margins {
     pub kin_ms: u64,
 }
 
+/// One ranking: who may be offered `incident_id` at `now`, the top `k`. `extra` responders
+/// (holding offers of other incidents in a surge) are considered too; `reserved` ones are
+/// excluded.
+#[derive(Clone, Copy)]
+pub(super) struct Ask<'a> {
+    pub now: Timestamp,
+    pub incident_id: IncidentId,
+    pub k: usize,
+    pub extra: &'a BTreeSet<u32>,
+    pub reserved: &'a BTreeSet<u32>,
+}
+
 /// Which of an incident's candidates [`Engine::rank_part`] ranks.
 pub(super) enum Part<'a> {
     /// Everyone.
@@ -240,20 +252,12 @@ impl Engine {
         v
     }
 
-    /// Ranks who may be offered `incident` now. `extra` responders (holding offers of other
-    /// incidents in a surge) are considered too; `reserved` ones are excluded.
-    pub(super) fn rank_for(
-        &self,
-        now: Timestamp,
-        incident_id: IncidentId,
-        k: usize,
-        extra: &BTreeSet<u32>,
-        reserved: &BTreeSet<u32>,
-    ) -> Vec<Ranked> {
-        if let Some(care) = self.care_rank(now, incident_id, k, extra, reserved) {
+    /// Ranks who may be offered the asked incident now.
+    pub(super) fn rank_for(&self, ask: Ask) -> Vec<Ranked> {
+        if let Some(care) = self.care_rank(ask) {
             return care;
         }
-        let inc = &self.incidents[&incident_id];
+        let inc = &self.incidents[&ask.incident_id];
         if inc.plan == Plan::WelfareVisit && inc.wave == 0 {
             // A welfare visit's first wave is the elder's own grid worker(s) alone; nobody
             // there, and it goes to everyone eligible.
@@ -264,25 +268,18 @@ impl Engine {
                 r.kind == ResponderKind::GridWorker
                     && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
             });
-            let own = self.rank_among(now, incident_id, k, extra, reserved, Some(&own));
+            let own = self.rank_among(ask, Some(&own));
             if !own.is_empty() {
                 return own;
             }
         }
-        self.rank_among(now, incident_id, k, extra, reserved, None)
+        self.rank_among(ask, None)
     }
 
-    pub(super) fn rank_among(
-        &self,
-        now: Timestamp,
-        incident_id: IncidentId,
-        k: usize,
-        extra: &BTreeSet<u32>,
-        reserved: &BTreeSet<u32>,
-        only: Option<&[u32]>,
-    ) -> Vec<Ranked> {
-        let mut ranked = self.rank_part(now, incident_id, k, extra, reserved, only, Part::All);
-        self.keep_allowed(incident_id, extra, &mut ranked);
+    /// [`Self::rank_for`] among `only` (or everyone).
+    pub(super) fn rank_among(&self, ask: Ask, only: Option<&[u32]>) -> Vec<Ranked> {
+        let mut ranked = self.rank_part(ask, only, Part::All);
+        self.keep_allowed(ask.incident_id, ask.extra, &mut ranked);
         ranked
     }
 
@@ -292,17 +289,14 @@ impl Engine {
     /// `extra` responders merged with `others` (the top `k` of `Part::Others`), which gives
     /// what `Part::All` gives: a ranking of the others can be kept between surge rounds
     /// while the extras change (`Engine::kept_top`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn rank_part(
-        &self,
-        now: Timestamp,
-        incident_id: IncidentId,
-        k: usize,
-        extra: &BTreeSet<u32>,
-        reserved: &BTreeSet<u32>,
-        only: Option<&[u32]>,
-        part: Part,
-    ) -> Vec<Ranked> {
+    pub(super) fn rank_part(&self, ask: Ask, only: Option<&[u32]>, part: Part) -> Vec<Ranked> {
+        let Ask {
+            now,
+            incident_id,
+            k,
+            extra,
+            reserved,
+        } = ask;
         let inc = &self.incidents[&incident_id];
         let none = BTreeSet::new();
         let (extra, seed) = match part {

@@ -2,7 +2,7 @@
 //! ETA), so one incident does not take the only nearby responder of another.
 
 use super::*;
-use ranking::Part;
+use ranking::{Ask, Part};
 
 impl Engine {
     /// The most urgent of `ids` (highest priority, then oldest, then lowest id), at most
@@ -97,13 +97,19 @@ impl Engine {
             .iter()
             .map(|&i| {
                 // Responders holding an offer of *this* incident were already asked by it.
+                let ask = Ask {
+                    now,
+                    incident_id: i,
+                    k,
+                    extra: &offered,
+                    reserved: &none,
+                };
                 let mut r = match self.keeps_ranking(i) {
                     true => {
                         let others = self.kept_top(now, i, k);
-                        let mut r =
-                            self.rank_part(now, i, k, &offered, &none, None, Part::Extra(&others));
+                        let mut r = self.rank_part(ask, None, Part::Extra(&others));
                         self.keep_allowed(i, &offered, &mut r);
-                        debug_assert_eq!(r, self.rank_for(now, i, k, &offered, &none));
+                        debug_assert_eq!(r, self.rank_for(ask));
                         r
                     }
                     false => {
@@ -111,7 +117,7 @@ impl Engine {
                         if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
                             self.roads.prepare_target(TravelMode::Foot, &t);
                         }
-                        self.rank_for(now, i, k, &offered, &none)
+                        self.rank_for(ask)
                     }
                 };
                 r.extend(self.own_offers(i));

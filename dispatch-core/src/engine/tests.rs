@@ -207,45 +207,43 @@ fn a_kept_ranking_is_used_while_nothing_near_it_changes() {
         "nothing near E0 changed: its ranking is kept"
     );
     // A walker 5 km away moves: still kept.
-    let far = Command::Location {
-        responder_id: "V5".into(),
-        position: at(5_010.0, 0.0),
-    };
-    e.handle_command(Timestamp(4_500), far).expect("moved");
+    e.handle_command(Timestamp(4_500), moves("V5", 5_010.0))
+        .expect("moved");
     assert!(kept_used_for_first(&mut e, 5_000, fall(3, 3)));
+    // The same, through the helper the tests below use (so their `false` is the change's).
+    assert!(kept_after(moves("V5", 5_010.0)));
+}
+
+/// Whether E0's kept ranking is still used for the next alert after `cmd` (at 3.5 s).
+fn kept_after(cmd: Command) -> bool {
+    let mut e = kept_world();
+    e.handle_command(Timestamp(3_500), cmd).expect("taken");
+    kept_used_for_first(&mut e, 4_000, fall(2, 2))
+}
+
+fn moves(responder: &str, x: f64) -> Command {
+    Command::Location {
+        responder_id: responder.into(),
+        position: at(x, 0.0),
+    }
 }
 
 #[test]
 fn a_kept_ranking_is_dropped_when_a_responder_near_it_moves() {
-    let mut e = kept_world();
-    let near = Command::Location {
-        responder_id: "V4".into(),
-        position: at(121.0, 0.0),
-    };
-    e.handle_command(Timestamp(3_500), near).expect("moved");
-    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+    assert!(!kept_after(moves("V4", 121.0)));
 }
 
 #[test]
 fn a_kept_ranking_is_dropped_when_someone_from_far_away_walks_up_to_it() {
-    let mut e = kept_world();
-    let up = Command::Location {
-        responder_id: "V5".into(),
-        position: at(20.0, 0.0),
-    };
-    e.handle_command(Timestamp(3_500), up).expect("moved");
-    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+    assert!(!kept_after(moves("V5", 20.0)));
 }
 
 #[test]
 fn a_kept_ranking_is_dropped_when_someone_near_it_comes_on_duty() {
-    let mut e = kept_world();
-    let on = Command::SetAvailability {
+    assert!(!kept_after(Command::SetAvailability {
         responder_id: "V6".into(),
         status: Availability::Available,
-    };
-    e.handle_command(Timestamp(3_500), on).expect("on duty");
-    assert!(!kept_used_for_first(&mut e, 4_000, fall(2, 2)));
+    }));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Dispatch rounds: sending a wave of offers to the best ranked, and the ambulance track.
 
 use super::*;
+use ranking::Ask;
 
 impl Engine {
     /// Sends one offer.
@@ -97,9 +98,13 @@ impl Engine {
             k
         };
         let ranked = match self.config.matching {
-            MatchingMode::RoadEta => {
-                self.rank_for(now, incident_id, fetch + 1, &BTreeSet::new(), reserved)
-            }
+            MatchingMode::RoadEta => self.rank_for(Ask {
+                now,
+                incident_id,
+                k: fetch + 1,
+                extra: &BTreeSet::new(),
+                reserved,
+            }),
             MatchingMode::NearestRadius { radius_m, .. } => {
                 self.rank_baseline(now, incident_id, k, radius_m)
             }
@@ -118,7 +123,13 @@ impl Engine {
             && self.config.matching == MatchingMode::RoadEta
             && self.ask_again(now, incident_id)
         {
-            ranked = self.rank_for(now, incident_id, fetch + 1, &BTreeSet::new(), reserved);
+            ranked = self.rank_for(Ask {
+                now,
+                incident_id,
+                k: fetch + 1,
+                extra: &BTreeSet::new(),
+                reserved,
+            });
             (chosen, chance) = pick(self, &ranked);
         }
         if chosen.is_empty() && already == 0 {
