@@ -14,18 +14,22 @@
 //!   the elder (their margin lets them in from anywhere), or who stood, before or after,
 //!   within the distance past which nobody can beat the kept k-th score (straight line at
 //!   the mode's top speed is a lower bound of every ETA, as the ranking itself relies on);
+//! - after any responder change, the few nearest holders of offers an emergency may take
+//!   someone from (`preemptable_near`) are no longer the same set (they are of any kind and
+//!   at any distance, so no bound on the change that moved them would do);
 //! - time alone could change it: a kept responder's position going stale or their phone's
 //!   grace running out, or a new UTC day (the daily caps start again);
 //! - anything changed that every ranking reads: the roster, the road closures, the decision
-//!   version (`Engine::forget_kept`, called for every command that is not one of the
-//!   everyday ones below and whenever the closures are laid again).
+//!   version, the sessions reset at start (`Engine::forget_kept`, called for every command
+//!   that is not one of the everyday ones in `leaves_kept` and whenever the closures are
+//!   laid again).
 //!
 //! Who may be taken from a service follows the service's plan, which no responder change
 //! shows; but a plan changes only under decision versions 1 and 2 (`legacy.rs`), which never
 //! take anyone from a service.
 //!
 //! It is a cache: it never changes a decision. Every debug build checks each kept ranking it
-//! uses against a fresh one (the property tests run thousands of sequences through it).
+//! uses against a fresh one (`kept_top`), so every engine test that reaches a surge checks it.
 
 use super::*;
 use crate::responder::DAY_MS;
@@ -52,6 +56,9 @@ pub(super) struct Kept {
     reach_m: [f64; 2],
     /// The elder's familiar responders (kin, paired, own grid workers), sorted.
     familiar: Vec<u32>,
+    /// The nearest holders of offers it may take over (`preemptable_near`), sorted: of any
+    /// kind, so a change of someone never offered can still push a candidate out of them.
+    preemptable: Vec<u32>,
 }
 
 /// The parts of an incident a ranking reads.
@@ -231,7 +238,15 @@ impl Engine {
             top,
             reach_m,
             familiar: self.familiar_slots(inc),
+            preemptable: self.preemptable_set(inc),
         }
+    }
+
+    /// [`Engine::preemptable_near`] as the ranking asks it, sorted.
+    fn preemptable_set(&self, inc: &Incident) -> Vec<u32> {
+        let mut v = self.preemptable_near(inc, ranking::PREEMPT_CANDIDATES);
+        v.sort_unstable();
+        v
     }
 
     /// Whether `kept` still gives what a fresh ranking would (see the module docs).
@@ -257,22 +272,26 @@ impl Engine {
             let (dx, dy) = (xy[0] - inc.xy[0], xy[1] - inc.xy[1]);
             dx * dx + dy * dy <= reach * reach
         };
-        changes.iter().all(|c| {
+        let each_holds = changes.iter().all(|c| {
             if kept.top.iter().any(|r| r.slot == c.slot)
                 || kept.familiar.binary_search(&c.slot).is_ok()
             {
                 return false;
             }
             // A responder of another kind is never a candidate (a kind changes only by a
-            // roster edit, which drops every kept ranking).
+            // roster edit, which drops every kept ranking); it may still hold an offer that
+            // counts among the nearest preemptable ones (compared below).
             if !kinds.contains(&c.kind) {
                 return true;
             }
-            // Where it went: it may now beat the kept k-th. Where it was: it may have been
-            // one of the few nearest holding a service offer (`preemptable_near`), whose
-            // leaving lets the next nearest in.
+            // Where it went: it may now beat the kept k-th; where it was, checked too (a
+            // bound, cheaper to keep than to argue it away).
             let reach = kept.reach_m[usize::from(c.mode == TravelMode::Car)];
             !near(c.before, reach) && !near(c.after, reach)
-        })
+        });
+        // Who is among the few nearest holding an offer it may take over depends on everyone
+        // holding one, of any kind and at any distance: compared as a whole (it changes only
+        // with a change above, so only then).
+        each_holds && (changes.is_empty() || self.preemptable_set(inc) == kept.preemptable)
     }
 }

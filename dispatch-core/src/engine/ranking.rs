@@ -34,7 +34,7 @@ pub(super) enum Part<'a> {
 
 /// At most this many responders holding service or welfare-visit offers are considered by an
 /// emergency's ranking (the nearest): bounds its cost.
-const PREEMPT_CANDIDATES: usize = 8;
+pub(super) const PREEMPT_CANDIDATES: usize = 8;
 
 impl Engine {
     /// The foot tree's top speed uses the fastest walker on the roster.

@@ -268,3 +268,147 @@ fn a_kept_ranking_is_dropped_by_a_roster_edit() {
         .expect("grid added");
     assert!(e.kept.is_empty(), "a roster edit drops every kept ranking");
 }
+
+/// Found in review: a kept ranking ignored changes of responders of a kind the emergency
+/// never offers, but service staff holding service offers count among the few nearest
+/// holders an emergency may take someone from (`preemptable_near`), so one of them coming
+/// near pushed a kept candidate out of that set. E0's kept top is C, a volunteer 230 m away
+/// holding a meal offer, the eighth-nearest holder behind seven service staff; S8, a service
+/// staff member holding a meal offer far away, walks up to E0.
+#[test]
+fn a_kept_ranking_is_dropped_when_a_service_worker_pushes_its_candidate_out_of_the_nearest_holders()
+{
+    let person = |id: &str, kind: ResponderKind, x: f64, y: f64| ResponderRecord {
+        kin_of: Vec::new(),
+        id: id.into(),
+        kind,
+        travel_mode: TravelMode::Foot,
+        walk_kmh: None,
+        home: at(x, y),
+        grid_id: None,
+        skills: vec!["meal".into()],
+        token_sha256: None,
+    };
+    let elder = |id: &str, x: f64, y: f64| ElderRecord {
+        id: id.into(),
+        home: at(x, y),
+        grid_id: "G1".into(),
+        care_level: 2,
+        paired_responders: Vec::new(),
+        details: Default::default(),
+        care_plan: Vec::new(),
+        check_in_by: None,
+        family: Vec::new(),
+    };
+    let mut roster = engine().roster.to_file();
+    let mut people = vec![
+        person("V1", ResponderKind::Volunteer, 0.0, 0.0),
+        person("V2", ResponderKind::Volunteer, 40.0, 0.0),
+        person("V3", ResponderKind::Volunteer, 80.0, 0.0),
+        person("V5", ResponderKind::Volunteer, 5_000.0, 0.0),
+        person("C", ResponderKind::Volunteer, 0.0, 250.0),
+        person("S8", ResponderKind::ServiceStaff, 3_000.0, 0.0),
+    ];
+    for i in 1..=7 {
+        let x = 10.0 * i as f64;
+        people.push(person(
+            &format!("S{i}"),
+            ResponderKind::ServiceStaff,
+            x,
+            60.0,
+        ));
+    }
+    roster.responders = people;
+    roster.elders = vec![
+        elder("E0", 0.0, 20.0),
+        elder("E1", 5_000.0, 100.0),
+        elder("E2", 5_000.0, 200.0),
+        elder("M1", 40.0, 60.0),
+        elder("M2", 40.0, 60.0),
+        elder("M3", 40.0, 60.0),
+        elder("M4", 3_000.0, 0.0),
+    ];
+    let config = PolicyConfig {
+        surge_candidates: 1,
+        acceptance_target: 0.0,
+        ..PolicyConfig::default()
+    };
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let mut e = Engine::with_travel_times(roads, roster, config).expect("roster");
+    let on = |e: &mut Engine, now: i64, ids: &[&str]| {
+        for id in ids {
+            let cmd = Command::SetAvailability {
+                responder_id: (*id).into(),
+                status: Availability::Available,
+            };
+            e.handle_command(Timestamp(now), cmd).expect("on duty");
+        }
+    };
+    let alert = |n: &str, elder: &str, service: Option<crate::model::ServiceKind>| {
+        Command::Alert(Alert {
+            alert_id: AlertId::from(n),
+            kind: match service {
+                Some(_) => AlertKind::Help,
+                None => AlertKind::Fall,
+            },
+            service,
+            elder_id: elder.into(),
+            position: None,
+            detected_at: Timestamp(0),
+            ambulance_requested: false,
+            scheduled_for: None,
+            device_id: DeviceId::from("GW1"),
+        })
+    };
+    let meal = Some(crate::model::ServiceKind::Meal);
+    on(
+        &mut e,
+        1_000,
+        &["S1", "S2", "S3", "S4", "S5", "S6", "S7", "C", "S8"],
+    );
+    // Three meals near the staff (three elders: one need each): their waves of three take
+    // S1–S7 and C; one far off, S8.
+    for (n, elder) in [("m1", "M1"), ("m2", "M2"), ("m3", "M3"), ("m4", "M4")] {
+        e.handle_command(Timestamp(1_500), alert(n, elder, meal))
+            .expect("meal");
+    }
+    let holding: Vec<&str> = ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "C", "S8"]
+        .into_iter()
+        .filter(|id| {
+            let slot = e
+                .responders
+                .slot_of(&ResponderId::from(*id))
+                .expect("known");
+            matches!(e.responders[slot].status, ResponderStatus::Offered { .. })
+        })
+        .collect();
+    assert_eq!(holding.len(), 9, "everyone holds a meal offer: {holding:?}");
+    on(&mut e, 2_000, &["V1", "V2", "V3", "V5"]);
+    e.handle_command(Timestamp(2_500), alert("f0", "E0", None))
+        .expect("E0 falls");
+    e.handle_command(Timestamp(3_000), alert("f1", "E1", None))
+        .expect("E1 falls");
+    let e0 = e
+        .incidents
+        .open_ids()
+        .find(|i| e.incidents[i].elder_id.as_str() == "E0")
+        .expect("E0's incident");
+    let c = e.responders.slot_of(&ResponderId::from("C")).expect("C");
+    assert_eq!(
+        e.kept[&e0].top.iter().map(|r| r.slot).collect::<Vec<_>>(),
+        vec![c],
+        "C, taken from the meal if need be, is E0's best left"
+    );
+    let walk_up = Command::Location {
+        responder_id: "S8".into(),
+        position: at(0.0, 30.0),
+    };
+    e.handle_command(Timestamp(3_500), walk_up).expect("moved");
+    e.kept_used.clear();
+    e.handle_command(Timestamp(4_000), alert("f2", "E2", None))
+        .expect("E2 falls");
+    assert!(
+        !e.kept_used.contains(&e0),
+        "C is no longer among the eight nearest holders: ranked again"
+    );
+}
