@@ -28,6 +28,9 @@
 //! shows; but a plan changes only under decision versions 1 and 2 (`legacy.rs`), which never
 //! take anyone from a service.
 //!
+//! Time only moves forward for the engine (the server's engine task never steps it back):
+//! a kept ranking's `through` is an upper bound, not checked against an earlier `now`.
+//!
 //! It is a cache: it never changes a decision. Every debug build checks each kept ranking it
 //! uses against a fresh one (`kept_top`), so every engine test that reaches a surge checks it.
 
@@ -41,6 +44,7 @@ const KEPT_MAX: usize = 1024;
 /// Responder changes read at most to decide whether a kept ranking holds (about 5 ns each,
 /// against tens of microseconds for a ranking); past it, the incident is ranked again.
 const SCAN_MAX: usize = 2048;
+const _: () = assert!(responders::CHANGES_KEPT >= 2 * SCAN_MAX);
 
 /// One waiting emergency's ranking of its candidates but the round's extras.
 pub(super) struct Kept {

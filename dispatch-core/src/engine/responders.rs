@@ -44,7 +44,9 @@ pub(super) struct Change {
 }
 
 /// Changes kept in [`Responders::changes`] before the oldest half is dropped.
-const CHANGES_KEPT: usize = 1 << 16;
+/// Twice the longest list `kept.rs` reads (`SCAN_MAX`): the log always holds the last
+/// 2,048 changes, and is about 200 KB.
+pub(super) const CHANGES_KEPT: usize = 4096;
 
 impl std::ops::Index<u32> for Responders {
     type Output = ResponderState;
@@ -82,8 +84,8 @@ impl Responders {
         }
     }
 
-    /// Notes that `slot` is about to change (called before the change; a move then notes
-    /// where it went).
+    /// Notes that `slot` is about to change (called before the change, or right after a new
+    /// responder is added; a move then notes where it went).
     fn changed(&mut self, slot: u32) {
         if self.changes.len() >= CHANGES_KEPT {
             let half = CHANGES_KEPT / 2;
