@@ -125,6 +125,11 @@ fn finding_a_surge_does_not_revisit_closed_incidents() {
 /// fall's joint round. The engine checks every kept ranking it uses against a fresh one
 /// (debug builds), so these tests fail if a kept ranking is used when it no longer holds.
 fn kept_world() -> Engine {
+    kept_world_with(|_| {})
+}
+
+/// [`kept_world`] with its policy changed by `tweak`.
+fn kept_world_with(tweak: impl FnOnce(&mut PolicyConfig)) -> Engine {
     let walker = |id: &str, x: f64| ResponderRecord {
         kin_of: Vec::new(),
         id: id.into(),
@@ -162,7 +167,7 @@ fn kept_world() -> Engine {
             family: Vec::new(),
         })
         .collect();
-    let config = PolicyConfig {
+    let mut config = PolicyConfig {
         // One candidate per incident in a joint round, fixed waves of three, positions
         // stale after 10 s: E0's kept ranking is V4 alone, until V4's position goes stale.
         surge_candidates: 1,
@@ -170,6 +175,7 @@ fn kept_world() -> Engine {
         stale_position_ms: 10_000,
         ..PolicyConfig::default()
     };
+    tweak(&mut config);
     let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
     let mut e = Engine::with_travel_times(roads, roster, config).expect("roster");
     for v in ["V1", "V2", "V3", "V4", "V5"] {
@@ -252,6 +258,51 @@ fn a_kept_ranking_is_dropped_when_its_responder_s_position_goes_stale() {
     // V4's position was confirmed at 1 s and is stale after 11 s; nothing else near E0
     // changed, so only the clock can tell.
     assert!(!kept_used_for_first(&mut e, 12_000, fall(2, 2)));
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_when_its_responder_s_phone_grace_runs_out() {
+    let world = || {
+        let mut e = kept_world_with(|c| {
+            c.stale_position_ms = 600_000;
+            c.presence_grace_ms = 5_000;
+        });
+        for (t, online) in [(3_200, true), (3_300, false)] {
+            let presence = Command::Presence {
+                responder_id: "V4".into(),
+                session: 1,
+                online,
+            };
+            e.handle_command(Timestamp(t), presence).expect("presence");
+        }
+        // V4's phone went at 3.3 s (a change of the kept top: ranked again); within its
+        // grace V4 is still E0's best, kept until the grace runs out at 8.3 s.
+        assert!(!kept_used_for_first(&mut e, 3_500, fall(2, 2)));
+        e
+    };
+    assert!(
+        kept_used_for_first(&mut world(), 8_000, fall(3, 3)),
+        "within the grace"
+    );
+    assert!(
+        !kept_used_for_first(&mut world(), 8_400, fall(3, 3)),
+        "past it"
+    );
+}
+
+#[test]
+fn a_kept_ranking_is_dropped_when_a_new_day_starts() {
+    use crate::responder::DAY_MS;
+    let world = || kept_world_with(|c| c.stale_position_ms = 3 * DAY_MS as u64);
+    let day = DAY_MS;
+    assert!(
+        kept_used_for_first(&mut world(), day - 1_000, fall(2, 2)),
+        "the same day"
+    );
+    assert!(
+        !kept_used_for_first(&mut world(), day + 1_000, fall(2, 2)),
+        "the next"
+    );
 }
 
 #[test]
