@@ -12,6 +12,36 @@ fn at(dx: f64, dy: f64) -> LatLon {
     Projection::new(centre()).to_latlon([dx, dy])
 }
 
+/// A responder of `kind` on foot, living at `home`, with no skills.
+fn responder(id: &str, kind: ResponderKind, home: LatLon) -> ResponderRecord {
+    ResponderRecord {
+        kin_of: Vec::new(),
+        id: id.into(),
+        kind,
+        travel_mode: TravelMode::Foot,
+        walk_kmh: None,
+        home,
+        grid_id: None,
+        skills: Vec::new(),
+        token_sha256: None,
+    }
+}
+
+/// An elder of care level 2 in grid G1, living at `home`.
+fn elder(id: &str, home: LatLon) -> ElderRecord {
+    ElderRecord {
+        id: id.into(),
+        home,
+        grid_id: "G1".into(),
+        care_level: 2,
+        paired_responders: Vec::new(),
+        details: Default::default(),
+        care_plan: Vec::new(),
+        check_in_by: None,
+        family: Vec::new(),
+    }
+}
+
 fn engine() -> Engine {
     let roster = RosterFile {
         regions: Vec::new(),
@@ -19,29 +49,9 @@ fn engine() -> Engine {
             id: "G1".into(),
             name: String::new(),
         }],
-        responders: vec![ResponderRecord {
-            kin_of: Vec::new(),
-            id: "V1".into(),
-            kind: ResponderKind::Volunteer,
-            travel_mode: TravelMode::Foot,
-            walk_kmh: None,
-            home: at(50.0, 0.0),
-            grid_id: None,
-            skills: Vec::new(),
-            token_sha256: None,
-        }],
+        responders: vec![responder("V1", ResponderKind::Volunteer, at(50.0, 0.0))],
         elders: (0..3)
-            .map(|k| ElderRecord {
-                id: format!("E{k}").into(),
-                home: at(100.0 * k as f64, 0.0),
-                grid_id: "G1".into(),
-                care_level: 2,
-                paired_responders: Vec::new(),
-                details: Default::default(),
-                care_plan: Vec::new(),
-                check_in_by: None,
-                family: Vec::new(),
-            })
+            .map(|k| elder(&format!("E{k}"), at(100.0 * k as f64, 0.0)))
             .collect(),
         operators: vec![OperatorRecord {
             id: "OP1".into(),
@@ -130,17 +140,7 @@ fn kept_world() -> Engine {
 
 /// [`kept_world`] with its policy changed by `tweak`.
 fn kept_world_with(tweak: impl FnOnce(&mut PolicyConfig)) -> Engine {
-    let walker = |id: &str, x: f64| ResponderRecord {
-        kin_of: Vec::new(),
-        id: id.into(),
-        kind: ResponderKind::Volunteer,
-        travel_mode: TravelMode::Foot,
-        walk_kmh: None,
-        home: at(x, 0.0),
-        grid_id: None,
-        skills: Vec::new(),
-        token_sha256: None,
-    };
+    let walker = |id: &str, x: f64| responder(id, ResponderKind::Volunteer, at(x, 0.0));
     let mut roster = engine().roster.to_file();
     roster.responders = vec![
         walker("V1", 0.0),
@@ -152,19 +152,9 @@ fn kept_world_with(tweak: impl FnOnce(&mut PolicyConfig)) -> Engine {
         walker("V6", 10.0),
     ];
     roster.elders = (0..5)
-        .map(|k| ElderRecord {
-            id: format!("E{k}").into(),
-            home: match k {
-                0 => at(0.0, 20.0),
-                _ => at(5_000.0, 100.0 * k as f64),
-            },
-            grid_id: "G1".into(),
-            care_level: 2,
-            paired_responders: Vec::new(),
-            details: Default::default(),
-            care_plan: Vec::new(),
-            check_in_by: None,
-            family: Vec::new(),
+        .map(|k| match k {
+            0 => elder("E0", at(0.0, 20.0)),
+            _ => elder(&format!("E{k}"), at(5_000.0, 100.0 * k as f64)),
         })
         .collect();
     let mut config = PolicyConfig {
@@ -330,27 +320,10 @@ fn a_kept_ranking_is_dropped_by_a_roster_edit() {
 fn a_kept_ranking_is_dropped_when_a_service_worker_pushes_its_candidate_out_of_the_nearest_holders()
 {
     let person = |id: &str, kind: ResponderKind, x: f64, y: f64| ResponderRecord {
-        kin_of: Vec::new(),
-        id: id.into(),
-        kind,
-        travel_mode: TravelMode::Foot,
-        walk_kmh: None,
-        home: at(x, y),
-        grid_id: None,
         skills: vec!["meal".into()],
-        token_sha256: None,
+        ..responder(id, kind, at(x, y))
     };
-    let elder = |id: &str, x: f64, y: f64| ElderRecord {
-        id: id.into(),
-        home: at(x, y),
-        grid_id: "G1".into(),
-        care_level: 2,
-        paired_responders: Vec::new(),
-        details: Default::default(),
-        care_plan: Vec::new(),
-        check_in_by: None,
-        family: Vec::new(),
-    };
+    let elder = |id: &str, x: f64, y: f64| elder(id, at(x, y));
     let mut roster = engine().roster.to_file();
     let mut people = vec![
         person("V1", ResponderKind::Volunteer, 0.0, 0.0),
