@@ -10,7 +10,7 @@
 //! The `Care` room keeps the book of occurrences (saved in snapshots) and the index from a
 //! job's incident to its occurrence (rebuilt on restore).
 
-use super::ranking::Ask;
+use super::ranking::{Ask, Part};
 use super::*;
 use crate::care_plan::{
     next_period, period_of, window_in, CareBook, CareKey, CareKind, CarePlanItem, ComplianceReport,
@@ -423,14 +423,14 @@ impl Engine {
                 Some(p) => self.responders.slot_of(p).into_iter().collect(),
                 None => Vec::new(),
             };
-            let ranked = self.rank_among(ask, Some(&first));
+            let ranked = self.rank_among(ask, Some(&first), Part::All);
             if !ranked.is_empty() {
                 return Some(ranked);
             }
         }
         if o.kind == CareKind::Call {
             let known = self.familiar_slots(inc);
-            return Some(self.rank_among(ask, Some(&known)));
+            return Some(self.rank_among(ask, Some(&known), Part::All));
         }
         None
     }

@@ -185,17 +185,11 @@ impl Engine {
                 if let Some(kept) = self.kept.get_mut(&incident_id) {
                     kept.mark = mark;
                 }
-                let inc = &self.incidents[&incident_id];
-                if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
-                    self.roads.keep_target(TravelMode::Foot, &t);
-                }
+                self.hint_sweep(incident_id, true);
                 return top;
             }
         }
-        let inc = &self.incidents[&incident_id];
-        if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
-            self.roads.prepare_target(TravelMode::Foot, &t);
-        }
+        self.hint_sweep(incident_id, false);
         let top = self.rank_part(everyone, None, Part::Others);
         let kept = self.keep(now, incident_id, k, top.clone());
         if self.kept.len() >= KEPT_MAX {
@@ -208,6 +202,19 @@ impl Engine {
         }
         self.kept.insert(incident_id, kept);
         top
+    }
+
+    /// An incident ranked in every surge round wants its walking sweep kept: done now
+    /// (`prepare_target`), or, when its ranking was kept and no sweep is needed this round,
+    /// marked still wanted (`keep_target`).
+    pub(super) fn hint_sweep(&self, incident_id: IncidentId, kept: bool) {
+        let inc = &self.incidents[&incident_id];
+        if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
+            match kept {
+                true => self.roads.keep_target(TravelMode::Foot, &t),
+                false => self.roads.prepare_target(TravelMode::Foot, &t),
+            }
+        }
     }
 
     fn keep(&self, now: Timestamp, incident_id: IncidentId, k: usize, top: Vec<Ranked>) -> Kept {

@@ -268,17 +268,18 @@ impl Engine {
                 r.kind == ResponderKind::GridWorker
                     && e.is_some_and(|e| r.grid_id.as_ref() == Some(&e.grid_id))
             });
-            let own = self.rank_among(ask, Some(&own));
+            let own = self.rank_among(ask, Some(&own), Part::All);
             if !own.is_empty() {
                 return own;
             }
         }
-        self.rank_among(ask, None)
+        self.rank_among(ask, None, Part::All)
     }
 
-    /// [`Self::rank_for`] among `only` (or everyone).
-    pub(super) fn rank_among(&self, ask: Ask, only: Option<&[u32]>) -> Vec<Ranked> {
-        let mut ranked = self.rank_part(ask, only, Part::All);
+    /// [`Self::rank_part`] with the rules of [`Self::keep_allowed`] applied: who may be
+    /// offered the asked incident, among `only` (or everyone).
+    pub(super) fn rank_among(&self, ask: Ask, only: Option<&[u32]>, part: Part) -> Vec<Ranked> {
+        let mut ranked = self.rank_part(ask, only, part);
         self.keep_allowed(ask.incident_id, ask.extra, &mut ranked);
         ranked
     }

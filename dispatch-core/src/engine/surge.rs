@@ -107,16 +107,12 @@ impl Engine {
                 let mut r = match self.keeps_ranking(i) {
                     true => {
                         let others = self.kept_top(now, i, k);
-                        let mut r = self.rank_part(ask, None, Part::Extra(&others));
-                        self.keep_allowed(i, &offered, &mut r);
+                        let r = self.rank_among(ask, None, Part::Extra(&others));
                         debug_assert_eq!(r, self.rank_for(ask));
                         r
                     }
                     false => {
-                        let inc = &self.incidents[&i];
-                        if let [Some(t), _] = self.incidents.placed(inc, self.roads.as_ref()) {
-                            self.roads.prepare_target(TravelMode::Foot, &t);
-                        }
+                        self.hint_sweep(i, false);
                         self.rank_for(ask)
                     }
                 };
