@@ -89,6 +89,10 @@ pub struct Standby {
     pub client: async_nats::Client,
     pub region: RegionId,
     pub active: Arc<Mutex<Option<Holder>>>,
+    /// Cancelled when this node stops forwarding (it takes the region over, or stops): a
+    /// request still waiting for the old active node is answered 503 then, not dropped with
+    /// the connection when the standby server's grace runs out.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl Standby {
@@ -133,15 +137,16 @@ pub async fn forward(
         .headers(headers)
         .payload(body)
         .timeout(Some(WAIT));
-    let reply = match client
-        .send_request(subject(region, &holder.node), request)
-        .await
-    {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::info!(error = %e, node = holder.node, "forwarding to the active engine");
-            return no_active();
-        }
+    let sent = client.send_request(subject(region, &holder.node), request);
+    let reply = tokio::select! {
+        r = sent => match r {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(error = %e, node = holder.node, "forwarding to the active engine");
+                return no_active();
+            }
+        },
+        _ = standby.stop.cancelled() => return no_active(),
     };
     crate::metrics::cluster_forwarded();
     let h = reply.headers.as_ref();

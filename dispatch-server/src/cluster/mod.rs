@@ -405,6 +405,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 client: js.client(),
                 region,
                 active: active_addr.clone(),
+                stop: standby_stop.clone(),
             }))
             .into_make_service_with_connect_info::<crate::listener::ConnInfo>(),
         )

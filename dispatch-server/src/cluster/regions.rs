@@ -102,6 +102,10 @@ impl Directory {
             client: self.client.clone(),
             region,
             active: Arc::new(Mutex::new(self.holder(region).await)),
+            // Another region's request, forwarded by whichever server this node runs: it
+            // waits for that region's answer (or the request's timeout) whatever this node
+            // does meanwhile.
+            stop: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
