@@ -1102,35 +1102,29 @@ fn metrics_text(addr: &str) -> String {
     text
 }
 
-/// The region's stream itself, against a real (single) NATS server: a group bigger than one
-/// message goes as several, sent together and stored in order, each but the last marked
-/// `Dispatch-More`, and read back whole; an append that expects another last sequence (a
-/// fenced engine) stores nothing; a retried group (same ids) is stored once.
-#[test]
-fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_stores_nothing() {
-    use dispatch_core::journal::RegionId;
-    use dispatch_server::cluster::log;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Killed on drop, also when an assertion fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One NATS server with JetStream on a free loopback port, its store under `dir`.
+fn one_nats_server(dir: &Path) -> (Killed, u16) {
     let port = free_port();
-    let conf = dir.path().join("one.conf");
+    let conf = dir.join("one.conf");
     std::fs::write(
         &conf,
         format!(
             "listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
-            dir.path().join("js").display()
+            dir.join("js").display()
         ),
     )
     .expect("config");
-    /// Killed on drop, also when an assertion fails.
-    struct Killed(Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Killed(
+    let server = Killed(
         Command::new(nats_server_bin())
             .arg("-c")
             .arg(&conf)
@@ -1144,6 +1138,20 @@ fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_
         assert!(Instant::now() < deadline, "nats-server never listened");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (server, port)
+}
+
+/// The region's stream itself, against a real (single) NATS server: a group bigger than one
+/// message goes as several, sent together and stored in order, each but the last marked
+/// `Dispatch-More`, and read back whole; an append that expects another last sequence (a
+/// fenced engine) stores nothing; a retried group (same ids) is stored once.
+#[test]
+fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_stores_nothing() {
+    use dispatch_core::journal::RegionId;
+    use dispatch_server::cluster::log;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, port) = one_nats_server(dir.path());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1191,6 +1199,83 @@ fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_
         assert_eq!(fenced, None);
         let mut s = stream.clone();
         assert_eq!(s.info().await.expect("info").state.last_sequence, 3);
+    });
+}
+
+/// Regression (CI on fb1e649, fixed in f2f772a): a standby forwarding a request to the active
+/// node named in the lease, when that node is dead but its NATS subscription not yet gone, must
+/// answer `503` with `Retry-After` as soon as it stops forwarding (it takes the region over),
+/// not leave the request waiting out the forward's timeout (`forward::WAIT`) until the server's
+/// shutdown grace drops it with its connection. Here a subscriber on the named node's subject
+/// receives the request and never answers: the stale subscription, made certain.
+#[test]
+fn a_request_in_flight_to_a_dead_active_node_is_answered_503_when_the_standby_takes_over() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use dispatch_core::journal::RegionId;
+    use dispatch_server::cluster::forward::{self, Holder, Standby};
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, port) = one_nats_server(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let url = format!("nats://127.0.0.1:{port}");
+        let client = async_nats::connect(&url).await.expect("connect");
+        let ghost = async_nats::connect(&url).await.expect("connect");
+        let mut stale = ghost
+            .subscribe("dispatch.r3.http.ghost")
+            .await
+            .expect("subscribe");
+        ghost.flush().await.expect("flush");
+        let standby = Standby {
+            client,
+            region: RegionId(3),
+            active: Arc::new(Mutex::new(Some(Holder {
+                node: "ghost".into(),
+                addr: "127.0.0.1:1".into(),
+            }))),
+            stop: tokio_util::sync::CancellationToken::new(),
+        };
+        let stop = standby.stop.clone();
+        let app = axum::Router::new()
+            .fallback(forward::forward)
+            .with_state(standby);
+        let request = Request::post("/v1/alerts")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"alert_id":"a-1"}"#))
+            .expect("request");
+        let answer = tokio::spawn(app.oneshot(request));
+        // The request reached the dead node's subject: it is in flight.
+        let got = tokio::time::timeout(GUARD, stale.next())
+            .await
+            .expect("the forward reached the stale subscription")
+            .expect("a message");
+        assert_eq!(got.payload.as_ref(), br#"{"alert_id":"a-1"}"#);
+        stop.cancel();
+        let response = tokio::time::timeout(forward::WAIT / 2, answer)
+            .await
+            .expect("answered once the standby stops forwarding, not after the forward's timeout")
+            .expect("the handler ran")
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(body["code"], "unavailable", "{body}");
+        assert_eq!(body["type"], "error", "{body}");
     });
 }
 
