@@ -1112,8 +1112,19 @@ impl Drop for Killed {
     }
 }
 
-/// One NATS server with JetStream on a free loopback port, its store under `dir`.
-fn one_nats_server(dir: &Path) -> (Killed, u16) {
+/// One NATS server with JetStream on a free loopback port, for a test that talks to it
+/// directly: the serial guard (bind it first, so that it drops last), the server's folder, the
+/// server, its port, and a runtime to talk to it from.
+fn single_nats() -> (
+    Serial,
+    tempfile::TempDir,
+    Killed,
+    u16,
+    tokio::runtime::Runtime,
+) {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
     let port = free_port();
     let conf = dir.join("one.conf");
     std::fs::write(
@@ -1138,7 +1149,11 @@ fn one_nats_server(dir: &Path) -> (Killed, u16) {
         assert!(Instant::now() < deadline, "nats-server never listened");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (server, port)
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (serial, tmp, server, port, rt)
 }
 
 /// The region's stream itself, against a real (single) NATS server: a group bigger than one
@@ -1149,13 +1164,7 @@ fn one_nats_server(dir: &Path) -> (Killed, u16) {
 fn a_group_is_stored_in_order_a_retry_is_recognised_as_ours_and_a_fenced_append_stores_nothing() {
     use dispatch_core::journal::RegionId;
     use dispatch_server::cluster::log;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_server, port) = one_nats_server(dir.path());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (_serial, _dir, _server, port, rt) = single_nats();
     rt.block_on(async {
         let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
             .await
@@ -1216,13 +1225,7 @@ fn a_request_in_flight_to_a_dead_active_node_is_answered_503_when_the_standby_ta
     use dispatch_server::cluster::forward::{self, Holder, Standby};
     use futures_util::StreamExt;
     use tower::ServiceExt;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_server, port) = one_nats_server(dir.path());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (_serial, _dir, _server, port, rt) = single_nats();
     rt.block_on(async {
         let url = format!("nats://127.0.0.1:{port}");
         let client = async_nats::connect(&url).await.expect("connect");

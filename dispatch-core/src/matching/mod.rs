@@ -10,7 +10,7 @@
 
 use crate::geo::{LatLon, Projection};
 use crate::model::TravelMode;
-use crate::road::{Profile, RoadNetwork, RoadOverlay, Snapped};
+use crate::road::{Profile, ProfileGraph, ProfileOverlay, RoadNetwork, RoadOverlay, Snapped};
 use crate::spatial::ResponderIndex;
 use std::sync::Arc;
 
@@ -229,6 +229,24 @@ impl RoadTimes {
             .clone()
     }
 
+    /// Runs `f` on the graph of `mode`, the placed target and the closures laid now: what
+    /// a hint about `target`'s many-to-one sweep needs (nothing for a target off the graph).
+    fn on_sweep(
+        &self,
+        mode: TravelMode,
+        target: &Placed,
+        f: impl FnOnce(&ProfileGraph, &Snapped, &ProfileOverlay),
+    ) {
+        if let Some(t) = &target.snapped {
+            let overlay = self.overlay();
+            f(
+                self.net.profile(profile_of(mode)),
+                t,
+                overlay.profile(profile_of(mode)),
+            );
+        }
+    }
+
     fn off_road_ms(&self, mode: TravelMode, moved_m: f64) -> u64 {
         (moved_m / self.max_speed_mps(mode) * 1000.0).ceil() as u64
     }
@@ -305,21 +323,13 @@ impl TravelTimes for RoadTimes {
         *self.overlay.write().unwrap_or_else(|e| e.into_inner()) = overlay;
     }
     fn prepare_target(&self, mode: TravelMode, target: &Placed) {
-        if let Some(t) = &target.snapped {
-            let overlay = self.overlay();
-            self.net
-                .profile(profile_of(mode))
-                .prepare_sweep_to_with(t, overlay.profile(profile_of(mode)));
-        }
+        self.on_sweep(mode, target, |g, t, ov| g.prepare_sweep_to_with(t, ov));
     }
     fn keep_target(&self, mode: TravelMode, target: &Placed) {
-        if let Some(t) = &target.snapped {
-            let overlay = self.overlay();
-            // A lookup marks the sweep most recently used.
-            self.net
-                .profile(profile_of(mode))
-                .has_sweep_to_with(t, overlay.profile(profile_of(mode)));
-        }
+        // A lookup marks the sweep most recently used.
+        self.on_sweep(mode, target, |g, t, ov| {
+            g.has_sweep_to_with(t, ov);
+        });
     }
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
         let g = self.net.profile(profile_of(mode));
