@@ -19,14 +19,18 @@
 //   map.drawNow();   // draw now if anything changed (an app that paces its own frames)
 //
 // How it draws: /v1/map's delta-encoded integer lines are decoded once into one Float32Array of
-// projected x/y (metres east/south of the map's centre). Two stacked canvases fill the
-// container: the roads' (first in the DOM, opaque) is drawn only when the view (centre, scale,
-// size) changes; the overlays' (on top, transparent, and the one that takes pointer input) is
-// cleared and drawn again by every frame that has something new (a dirty flag, one
-// requestAnimationFrame at a time; at most 10 times a second, and less when a draw is slow, if a
-// draw costs > 4 ms or there are more than 3,000 markers). So a frame that moves markers never
-// touches the roads' million pixels. What the map shows is the two composited:
-// `map.composite()` returns them as one canvas (tests read its pixels).
+// projected x/y (metres east/south of the map's centre). Stacked in the container, bottom up:
+// the roads' canvas (opaque), drawn only when the view (centre, scale, size) changes; the
+// crowd's canvas (the plain markers), drawn by every frame with new markers; the under canvas
+// (circles, the route, the underlay), drawn only when they or the view change; tiles of 256 CSS
+// px (the markers with a ring or a label, then the overlay), each drawn only when what lies on
+// it changed; and on top a transparent surface that takes pointer input. Each canvas that
+// changed is handed to the compositor whole, so a frame that moves markers touches neither the
+// roads' million pixels nor the incidents' tiles, and a new incident redraws the tiles it lies
+// on. Frames: a dirty flag, one requestAnimationFrame at a time; at most 10 times a second,
+// and less when a draw is slow, if a draw costs > 4 ms or there are more than 3,000 markers.
+// What the map shows is these composited: `map.composite()` returns them as one canvas (tests
+// read its pixels).
 // Plain markers (no ring, no label) are stamped into one ImageData from sprites rasterised once
 // per look (no path of ten thousand shapes for Skia to fill each frame); more than 1,500 of them
 // in view are drawn as small squares (a crowd). Marker labels are rasterised once per text and
@@ -51,6 +55,7 @@ const LABEL_H = 13 + 5 + 2 * LABEL_PAD;
 const MAX_LABELS = 120; // labels drawn at most per frame (the topmost)
 const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
 const MAX_SCALE = 8;
+const TILE = 256; // CSS px of a tile of the markers with a ring or a label
 
 /** Adds one marker's outline at (x, y) to the current path. */
 function shapePath(ctx, shape, x, y, r) {
@@ -141,6 +146,7 @@ export class RoadMap {
     this.dpr = 1;
     this.roadsValid = false;
     this.dirty = true;
+    this.allDirty = true;
     this.raf = 0;
     this.waiting = 0;
     this.lastDrawAt = 0;
@@ -230,12 +236,36 @@ export class RoadMap {
     c.appendChild(roads);
     this.roads = roads;
     this.rctx = roads.getContext('2d', { alpha: false });
-    const canvas = document.createElement('canvas');
-    canvas.className = 'roadmap-overlay';
-    canvas.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;touch-action:none;cursor:grab;display:block';
-    c.appendChild(canvas);
-    this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
+    // the plain markers (the crowd), alone on their canvas: at half resolution when they are
+    // a crowd (small squares, the same upscaled), since they change with every move
+    const crowd = document.createElement('canvas');
+    crowd.className = 'roadmap-crowd';
+    crowd.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none;image-rendering:pixelated';
+    c.appendChild(crowd);
+    this.crowd = crowd;
+    this.cctx = crowd.getContext('2d');
+    // circles, the route and the underlay: drawn again only when they or the view change
+    const under = document.createElement('canvas');
+    under.className = 'roadmap-under';
+    under.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none';
+    c.appendChild(under);
+    this.under = under;
+    this.uctx = under.getContext('2d');
+    // the markers with a ring or a label and the overlay, in tiles: a tile is drawn again only
+    // when what lies on it changed (see _drawTiles)
+    const tiles = document.createElement('div');
+    tiles.className = 'roadmap-tiles';
+    tiles.style.cssText = 'position:absolute;inset:0;pointer-events:none';
+    c.appendChild(tiles);
+    this.tileBox = tiles;
+    this.tiles = [];
+    this.tilesDrawn = 0; // tiles drawn since the map was made (tests: only changed tiles are)
+    // the surface that takes pointer input, on top of the drawing
+    const surface = document.createElement('div');
+    surface.className = 'roadmap-overlay';
+    surface.style.cssText = 'position:absolute;inset:0;touch-action:none;cursor:grab';
+    c.appendChild(surface);
+    this.surface = surface;
 
     const controls = document.createElement('div');
     controls.className = 'roadmap-zoom';
@@ -266,11 +296,11 @@ export class RoadMap {
     this._onMove = (e) => this._pointerMove(e);
     this._onUp = (e) => this._pointerUp(e);
     this._onWheel = (e) => this._wheel(e);
-    canvas.addEventListener('pointerdown', this._onDown);
-    canvas.addEventListener('pointermove', this._onMove);
-    canvas.addEventListener('pointerup', this._onUp);
-    canvas.addEventListener('pointercancel', this._onUp);
-    canvas.addEventListener('wheel', this._onWheel, { passive: false });
+    surface.addEventListener('pointerdown', this._onDown);
+    surface.addEventListener('pointermove', this._onMove);
+    surface.addEventListener('pointerup', this._onUp);
+    surface.addEventListener('pointercancel', this._onUp);
+    surface.addEventListener('wheel', this._onWheel, { passive: false });
     this._ro = new ResizeObserver(() => this._resize());
     this._ro.observe(c);
   }
@@ -291,10 +321,11 @@ export class RoadMap {
     this.w = w;
     this.h = h;
     this.dpr = dpr;
-    for (const cv of [this.canvas, this.roads]) {
+    for (const cv of [this.under, this.roads]) {
       cv.width = Math.round(w * dpr);
       cv.height = Math.round(h * dpr);
     }
+    this._layTiles();
     this._viewChanged();
   }
 
@@ -324,9 +355,11 @@ export class RoadMap {
     return true;
   }
 
-  /** Ask for a redraw on the next animation frame (overlays changed). */
-  invalidate() {
+  /** Ask for a redraw on the next animation frame (overlays changed; `all` false: only the
+   * markers, so the circles, route and underlay are not drawn again). */
+  invalidate(all = true) {
     this.dirty = true;
+    if (all) this.allDirty = true;
     if (this.raf || this.waiting || this.destroyed) return;
     // a costly overlay (thousands of markers) is redrawn at most ten times a second, and
     // less often when a draw takes longer (at most ~10 % of the time goes to the map; never
@@ -399,7 +432,7 @@ export class RoadMap {
 
   setMarkers(markers) {
     this.markers = markers || [];
-    this.invalidate();
+    this.invalidate(false);
   }
 
   setRoute(points, style = {}) {
@@ -473,72 +506,157 @@ export class RoadMap {
     out.height = this.roads.height;
     const c = out.getContext('2d');
     c.drawImage(this.roads, 0, 0);
-    c.drawImage(this.canvas, 0, 0);
+    // the crowd as the page shows it: upscaled without smoothing (image-rendering: pixelated)
+    c.imageSmoothingEnabled = false;
+    c.drawImage(this.crowd, 0, 0, out.width, out.height);
+    c.imageSmoothingEnabled = true;
+    c.drawImage(this.under, 0, 0);
+    for (const t of this.tiles) c.drawImage(t.canvas, Math.round(t.x * this.dpr), Math.round(t.y * this.dpr));
     return out;
   }
 
   _draw() {
     if (!this.dirty || this.destroyed) return;
     this.dirty = false;
+    const all = this.allDirty || !this.roadsValid;
+    this.allDirty = false;
     if (!this.roadsValid) this._renderRoads();
-    const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
     const project = (lat, lon) => this.project(lat, lon);
     try {
-      // the plain markers replace the whole overlay (their pixels, transparent elsewhere):
-      // so they are its bottom layer, under circles, routes and the markers with a ring or label
-      const special = this._drawPlainMarkers(ctx);
-      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-      for (const c of this.circles) {
-        const p = this.project(c.lat, c.lon);
-        ctx.beginPath();
-        ctx.arc(p.x, p.y, Math.max(2, c.radiusM * this.scale), 0, 2 * Math.PI);
-        ctx.fillStyle = c.fill || 'rgba(11,87,208,.12)';
-        ctx.fill();
-        ctx.strokeStyle = c.color || '#0b57d0';
-        ctx.lineWidth = 1.5;
-        ctx.stroke();
-      }
-      if (this.route) {
-        ctx.beginPath();
-        this.route.points.forEach((pt, i) => {
-          const p = this.project(pt.lat, pt.lon);
-          if (i === 0) ctx.moveTo(p.x, p.y);
-          else ctx.lineTo(p.x, p.y);
-        });
-        ctx.strokeStyle = '#ffffff';
-        ctx.lineWidth = this.route.width + 3;
-        ctx.lineCap = 'round';
-        ctx.lineJoin = 'round';
-        ctx.stroke();
-        ctx.strokeStyle = this.route.color;
-        ctx.lineWidth = this.route.width;
-        ctx.stroke();
-      }
-      if (this.underlay) this.underlay(ctx, project);
-      this._drawSpecialMarkers(ctx, special);
-      if (this.overlay) this.overlay(ctx, project);
+      const special = this._drawPlainMarkers();
+      if (all) this._drawUnder(project);
+      this._drawTiles(special, all, project);
     } catch (e) {
       console.error('map overlay', e);
     }
   }
 
+  /** The circles, the route and the underlay, on their own canvas (under the markers with a
+   * ring or a label). */
+  _drawUnder(project) {
+    const ctx = this.uctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.under.width, this.under.height);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    for (const c of this.circles) {
+      const p = this.project(c.lat, c.lon);
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, Math.max(2, c.radiusM * this.scale), 0, 2 * Math.PI);
+      ctx.fillStyle = c.fill || 'rgba(11,87,208,.12)';
+      ctx.fill();
+      ctx.strokeStyle = c.color || '#0b57d0';
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+    }
+    if (this.route) {
+      ctx.beginPath();
+      this.route.points.forEach((pt, i) => {
+        const p = this.project(pt.lat, pt.lon);
+        if (i === 0) ctx.moveTo(p.x, p.y);
+        else ctx.lineTo(p.x, p.y);
+      });
+      ctx.strokeStyle = '#ffffff';
+      ctx.lineWidth = this.route.width + 3;
+      ctx.lineCap = 'round';
+      ctx.lineJoin = 'round';
+      ctx.stroke();
+      ctx.strokeStyle = this.route.color;
+      ctx.lineWidth = this.route.width;
+      ctx.stroke();
+    }
+    if (this.underlay) this.underlay(ctx, project);
+  }
+
+  /** Cuts the view into tiles of TILE CSS px, each a canvas of its own. */
+  _layTiles() {
+    const { w, h, dpr } = this;
+    this.tileBox.replaceChildren();
+    this.tiles = [];
+    for (let y = 0; y < h; y += TILE) {
+      for (let x = 0; x < w; x += TILE) {
+        const tw = Math.min(TILE, w - x);
+        const th = Math.min(TILE, h - y);
+        const canvas = document.createElement('canvas');
+        canvas.width = Math.round(tw * dpr);
+        canvas.height = Math.round(th * dpr);
+        canvas.style.cssText = `position:absolute;left:${x}px;top:${y}px;width:${tw}px;height:${th}px;display:block`;
+        this.tileBox.appendChild(canvas);
+        this.tiles.push({ x, y, w: tw, h: th, canvas, ctx: canvas.getContext('2d'), sig: null, items: [] });
+      }
+    }
+  }
+
+  /** The markers with a ring or a label, and the overlay, tile by tile: a tile is drawn again
+   * only when the list of what lies on it (each marker's place, look, ring and label) changed,
+   * or when `all` (the view, the overlay or the underlay changed). A page whose incidents
+   * change a few at a time hands the compositor a few tiles, not the whole map. */
+  _drawTiles(special, all, project) {
+    // the topmost MAX_LABELS labels are drawn (hundreds overlapping are past reading anyway)
+    let skip = -MAX_LABELS;
+    for (const s of special) if (s[0].label) skip++;
+    const cols = Math.max(1, Math.ceil(this.w / TILE));
+    for (const t of this.tiles) {
+      t.items.length = 0;
+      t.next = '';
+    }
+    for (const s of special) {
+      const [m, x, y] = s;
+      const r = m.size || 6;
+      const e = r * 1.4 + 8; // the shape, its outline and a ring
+      let x0 = x - e, y0 = y - e, x1 = x + e, y1 = y + e;
+      let label = '';
+      if (m.label && skip-- <= 0) {
+        label = String(m.label);
+        const sp = this._labelSprite(label);
+        s[3] = sp;
+        const lx = x + r + 3 - LABEL_PAD;
+        const ly = y + 4 - LABEL_ASCENT - LABEL_PAD;
+        x0 = Math.min(x0, lx);
+        y0 = Math.min(y0, ly);
+        x1 = Math.max(x1, lx + sp.w);
+        y1 = Math.max(y1, ly + LABEL_H);
+      } else {
+        s[3] = null;
+      }
+      const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
+      const sig = `${x.toFixed(1)},${y.toFixed(1)},${key},${m.ring || ''},${label}|`;
+      const c0 = Math.max(0, Math.floor(x0 / TILE));
+      const c1 = Math.min(cols - 1, Math.floor(x1 / TILE));
+      const r0 = Math.max(0, Math.floor(y0 / TILE));
+      const r1 = Math.floor(y1 / TILE);
+      for (let row = r0; row <= r1; row++) {
+        for (let col = c0; col <= c1; col++) {
+          const t = this.tiles[row * cols + col];
+          if (!t) continue;
+          t.items.push(s);
+          t.next += sig;
+        }
+      }
+    }
+    for (const t of this.tiles) {
+      if (!all && t.next === t.sig) continue;
+      t.sig = t.next;
+      this.tilesDrawn++;
+      const ctx = t.ctx;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, t.canvas.width, t.canvas.height);
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, -t.x * this.dpr, -t.y * this.dpr);
+      this._drawSpecialMarkers(ctx, t.items);
+      if (this.overlay) this.overlay(ctx, project);
+    }
+  }
+
   /** The plain markers (no ring, no label: the crowd of responders), stamped pixel by pixel
-   * into one ImageData that replaces the overlay's pixels: Skia filling a path of ten thousand
-   * shapes costs 15–75 ms of raster per frame, stamping them costs 1–2 ms. Returns the
-   * markers with a ring or a label in view, as [marker, x, y] (CSS px), for the canvas. */
-  _drawPlainMarkers(ctx) {
+   * into one ImageData that replaces the crowd canvas's pixels: Skia filling a path of ten
+   * thousand shapes costs 15–75 ms of raster per frame, stamping them costs 1–2 ms. A crowd
+   * (more than 1,500 in view, drawn as small squares) is stamped at half the device
+   * resolution: the squares look the same upscaled, and the canvas the compositor takes after
+   * every move has a quarter of the pixels (benches/README.md, "Operator console"). Returns
+   * the markers with a ring or a label in view, as [marker, x, y] (CSS px), for the tiles. */
+  _drawPlainMarkers() {
     const pad = 20;
     const special = [];
-    const { w, h, scale, cx, cy, lat0, lon0, kx, dpr } = this;
-    const W = this.canvas.width;
-    const H = this.canvas.height;
-    if (!this._img || this._img.width !== W || this._img.height !== H) {
-      this._img = ctx.createImageData(W, H);
-      this._px = new Uint32Array(this._img.data.buffer);
-    }
-    const px = this._px;
-    px.fill(0);
+    const { w, h, scale, cx, cy, lat0, lon0, kx } = this;
     // where the plain markers are, in device px, and their sprites: first counted, so that a
     // crowd (more than 1,500 in view) is drawn as small squares without outlines (the same
     // information, zoom in for the shapes)
@@ -556,19 +674,33 @@ export class RoadMap {
         special.push([m, x, y]);
         continue;
       }
-      xs[n] = x * dpr;
-      ys[n] = y * dpr;
+      xs[n] = x;
+      ys[n] = y;
       idx[n++] = i;
     }
     const crowd = n > 1500;
+    const res = crowd ? this.dpr / 2 : this.dpr; // device px of the crowd canvas per CSS px
+    const W = Math.max(1, Math.round(w * res));
+    const H = Math.max(1, Math.round(h * res));
+    const ctx = this.cctx;
+    if (this.crowd.width !== W || this.crowd.height !== H) {
+      this.crowd.width = W;
+      this.crowd.height = H;
+    }
+    if (!this._img || this._img.width !== W || this._img.height !== H) {
+      this._img = ctx.createImageData(W, H);
+      this._px = new Uint32Array(this._img.data.buffer);
+    }
+    const px = this._px;
+    px.fill(0);
     // the sprite is kept on the marker too (a marker layer that changes a marker's look clears
     // its _key), so most markers cost no lookup
     const tag = this._spriteTag(crowd);
     for (let k = 0; k < n; k++) {
       const m = this.markers[idx[k]];
       const sp = m._key && m._spTag === tag ? m._sp : this._sprite(m, crowd, tag);
-      const x0 = Math.round(xs[k]) - sp.half;
-      const y0 = Math.round(ys[k]) - sp.half;
+      const x0 = Math.round(xs[k] * res) - sp.half;
+      const y0 = Math.round(ys[k] * res) - sp.half;
       const sw = sp.size;
       const ax = Math.max(0, -x0);
       const ay = Math.max(0, -y0);
@@ -611,18 +743,19 @@ export class RoadMap {
     m._spTag = tag;
     if (sp) return (m._sp = sp);
     const r = m.size || 6;
+    const res = tag.res;
     if (crowd) {
-      const side = Math.max(1, Math.round(2 * Math.min(3, r) * this.dpr));
+      const side = Math.max(1, Math.round(2 * Math.min(3, r) * res));
       sp = { size: side, half: side >> 1, solid: cssColorWord(m.color || '#333') };
     } else {
-      const size = Math.ceil((2 * r * 1.3 + 4) * this.dpr);
+      const size = Math.ceil((2 * r * 1.3 + 4) * res);
       const c = document.createElement('canvas');
       c.width = size;
       c.height = size;
       const g = c.getContext('2d', { willReadFrequently: true });
-      g.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      g.setTransform(res, 0, 0, res, 0, 0);
       g.beginPath();
-      shapePath(g, m.shape, size / 2 / this.dpr, size / 2 / this.dpr, r);
+      shapePath(g, m.shape, size / 2 / res, size / 2 / res, r);
       g.fillStyle = m.color || '#333';
       g.fill();
       g.strokeStyle = m.stroke || '#111';
@@ -635,10 +768,11 @@ export class RoadMap {
     return (m._sp = sp);
   }
 
-  /** The sprites of one device pixel ratio and mode (crowd or shapes): a new one when the
-   * ratio changes, so sprites kept on markers are never of another ratio. */
+  /** The sprites of one device pixel ratio and mode (shapes at the ratio, a crowd at half of
+   * it: `res` device px per CSS px): a new one when the ratio changes, so sprites kept on
+   * markers are never of another ratio. */
   _spriteTag(crowd) {
-    if (!this._tags || this._tags.dpr !== this.dpr) this._tags = { dpr: this.dpr, modes: [{ cache: new Map() }, { cache: new Map() }] };
+    if (!this._tags || this._tags.dpr !== this.dpr) this._tags = { dpr: this.dpr, modes: [{ cache: new Map(), res: this.dpr }, { cache: new Map(), res: this.dpr / 2 }] };
     return this._tags.modes[crowd ? 1 : 0];
   }
 
@@ -686,13 +820,9 @@ export class RoadMap {
       ctx.strokeStyle = color;
       ctx.stroke();
     }
-    // at most MAX_LABELS labels, the topmost (last drawn) ones: hundreds of labels in view
-    // overlap past reading anyway (zoom in for the rest)
-    let skip = -MAX_LABELS;
-    for (const s of special) if (s[0].label) skip++;
-    for (const [m, x, y] of special) {
-      if (!m.label || skip-- > 0) continue;
-      const sp = this._labelSprite(String(m.label));
+    // the labels chosen by _drawTiles (their sprites in s[3])
+    for (const [m, x, y, sp] of special) {
+      if (!sp) continue;
       ctx.drawImage(sp.canvas, x + (m.size || 6) + 3 - LABEL_PAD, y + 4 - LABEL_ASCENT - LABEL_PAD, sp.w, LABEL_H);
     }
   }
@@ -732,17 +862,17 @@ export class RoadMap {
   // ---- input ----------------------------------------------------------------------------
 
   _local(e) {
-    const r = this.canvas.getBoundingClientRect();
+    const r = this.surface.getBoundingClientRect();
     return { x: e.clientX - r.left, y: e.clientY - r.top };
   }
 
   _pointerDown(e) {
-    this.canvas.setPointerCapture?.(e.pointerId);
+    this.surface.setPointerCapture?.(e.pointerId);
     const p = this._local(e);
     this._pointers.set(e.pointerId, p);
     if (this._pointers.size === 1) this._downAt = { ...p, moved: false };
     else this._downAt = null; // a pinch is never a click
-    this.canvas.style.cursor = 'grabbing';
+    this.surface.style.cursor = 'grabbing';
   }
 
   _pointerMove(e) {
@@ -766,7 +896,7 @@ export class RoadMap {
 
   _pointerUp(e) {
     const had = this._pointers.delete(e.pointerId);
-    if (this._pointers.size === 0) this.canvas.style.cursor = 'grab';
+    if (this._pointers.size === 0) this.surface.style.cursor = 'grab';
     const down = this._downAt;
     if (!had || !down || down.moved || this._pointers.size) return;
     this._downAt = null;

@@ -166,6 +166,77 @@ test('responders move on the map: real phones, moves batched, markers drawn wher
   }
 });
 
+test('the map draws again only what changed, and always shows the markers as they are now', async () => {
+  // a map of its own (600 × 400 CSS px: tiles of 256), with a crowd of 2,000 plain markers
+  // (drawn at half resolution) and two incidents with a ring and a label in two tiles
+  if (!page.url().startsWith(srv.base)) await page.goto(`${srv.base}/console/`); // the module's origin
+  const r = await page.evaluate(async () => {
+    const { RoadMap } = await import('/common/map.js');
+    const div = document.createElement('div');
+    div.style.cssText = 'position:fixed;left:0;top:0;width:600px;height:400px;z-index:99';
+    document.body.appendChild(div);
+    const map = await RoadMap.create(div);
+    try {
+      let seed = 7;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      // the crowd keeps clear of the incidents' corners (x < 200, y < 150 and x > 330, y > 230)
+      const at = (x, y) => map.unproject(x, y);
+      const crowd = [];
+      for (let i = 0; i < 2000; i++) {
+        const p = at(210 + rnd() * 110, 20 + rnd() * 360);
+        crowd.push({ id: `c${i}`, lat: p.lat, lon: p.lon, shape: 'circle', color: '#188038', size: 6 });
+      }
+      const inc = (id, x, y) => ({ id, ...at(x, y), shape: 'circle', color: '#1a73e8', size: 9, stroke: '#ffffff', ring: '#c5221f', label: id });
+      const a = inc('A', 100, 100);
+      const b = inc('B', 420, 300);
+      const pixel = (x, y) => {
+        map.drawNow();
+        const c = map.composite();
+        const d = c.getContext('2d').getImageData(Math.round(x * map.dpr), Math.round(y * map.dpr), 1, 1).data;
+        return `#${[d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+      };
+      const out = { tiles: map.tiles.length };
+      map.setMarkers([...crowd, a, b]);
+      out.aCentre = pixel(100, 100);
+      out.aRing = pixel(86, 100); // the ring: radius size + 5, left of the centre (the label is right)
+      const c0 = crowd[0];
+      const cp = map.project(c0.lat, c0.lon);
+      out.crowd = pixel(cp.x, cp.y);
+      // the crowd moves: no tile is drawn again, and the crowd is where it moved
+      let drawn = map.tilesDrawn;
+      for (const m of crowd) m.lon += 1e-5;
+      map.setMarkers([...crowd, a, b]);
+      const cp2 = map.project(c0.lat, c0.lon);
+      out.crowdMoved = pixel(cp2.x, cp2.y);
+      out.tilesForMoves = map.tilesDrawn - drawn;
+      // A's ring goes: only A's tiles are drawn again, and the ring is gone from the screen
+      drawn = map.tilesDrawn;
+      map.setMarkers([...crowd, { ...a, ring: null }, b]);
+      out.aRingAfter = pixel(86, 100);
+      out.tilesForRing = map.tilesDrawn - drawn;
+      // B moves to A's corner: its old place is cleared, its new one drawn
+      const b2 = { ...b, ...at(60, 330) };
+      map.setMarkers([...crowd, { ...a, ring: null }, b2]);
+      out.bOld = pixel(420, 300);
+      out.bNew = pixel(60, 330);
+      return out;
+    } finally {
+      map.destroy();
+      div.remove();
+    }
+  });
+  assert.equal(r.tiles, 6, '600 × 400 CSS px in tiles of 256');
+  assert.equal(r.aCentre, '#1a73e8', 'A drawn');
+  assert.equal(r.aRing, '#c5221f', "A's ring drawn");
+  assert.equal(r.crowd, '#188038', 'a crowd marker drawn');
+  assert.equal(r.crowdMoved, '#188038', 'the crowd drawn where it moved');
+  assert.equal(r.tilesForMoves, 0, 'moves of plain markers draw no tile again');
+  assert.notEqual(r.aRingAfter, '#c5221f', 'the ring is gone');
+  assert.ok(r.tilesForRing >= 1 && r.tilesForRing < r.tiles, `tiles drawn for one ring: ${r.tilesForRing}`);
+  assert.notEqual(r.bOld, '#1a73e8', "B's old place is cleared");
+  assert.equal(r.bNew, '#1a73e8', 'B drawn where it went');
+});
+
 test('a fall posted by a device is in the queue within 2 s, clocks running', async () => {
   for (const id of ['V1', 'V2', 'V3']) await phoneOn(id);
   const beeps = await page.evaluate(() => window.__console.sound.played);
