@@ -27,7 +27,7 @@
 // it changed; and on top a transparent surface that takes pointer input. Each canvas that
 // changed is handed to the compositor whole, so a frame that moves markers touches neither the
 // roads' million pixels nor the incidents' tiles, and a new incident redraws the tiles it lies
-// on. Frames: a dirty flag, one requestAnimationFrame at a time; at most 10 times a second,
+// on (and, past 120 labels in view, the tile whose label it pushes out). Frames: a dirty flag, one requestAnimationFrame at a time; at most 10 times a second,
 // and less when a draw is slow, if a draw costs > 4 ms or there are more than 3,000 markers.
 // What the map shows is these composited: `map.composite()` returns them as one canvas (tests
 // read its pixels).
@@ -527,6 +527,9 @@ export class RoadMap {
       if (all) this._drawUnder(project);
       this._drawTiles(special, all, project);
     } catch (e) {
+      // a drawing callback that throws leaves layers half drawn: all of them again next time
+      this.allDirty = true;
+      for (const t of this.tiles) t.sig = null;
       console.error('map overlay', e);
     }
   }
@@ -618,8 +621,8 @@ export class RoadMap {
       } else {
         s[3] = null;
       }
-      const key = m._key || (m._key = `${m.shape}|${m.size || 6}|${m.color}|${m.stroke}`);
-      const sig = `${x.toFixed(1)},${y.toFixed(1)},${key},${m.ring || ''},${label}|`;
+      // the look from the marker's fields (not its cached _key: a copy may carry a stale one)
+      const sig = `${x.toFixed(1)},${y.toFixed(1)},${m.shape}|${r}|${m.color}|${m.stroke},${m.ring || ''},${label}|`;
       const c0 = Math.max(0, Math.floor(x0 / TILE));
       const c1 = Math.min(cols - 1, Math.floor(x1 / TILE));
       const r0 = Math.max(0, Math.floor(y0 / TILE));
@@ -657,9 +660,9 @@ export class RoadMap {
     const pad = 20;
     const special = [];
     const { w, h, scale, cx, cy, lat0, lon0, kx } = this;
-    // where the plain markers are, in device px, and their sprites: first counted, so that a
+    // where the plain markers are, in CSS px, and their sprites: first counted, so that a
     // crowd (more than 1,500 in view) is drawn as small squares without outlines (the same
-    // information, zoom in for the shapes)
+    // information, zoom in for the shapes), at half resolution
     const xs = this._xs && this._xs.length >= this.markers.length ? this._xs : (this._xs = new Float32Array(this.markers.length + 1024));
     const ys = this._ys && this._ys.length >= this.markers.length ? this._ys : (this._ys = new Float32Array(this.markers.length + 1024));
     const idx = this._idx && this._idx.length >= this.markers.length ? this._idx : (this._idx = new Uint32Array(this.markers.length + 1024));
@@ -733,8 +736,9 @@ export class RoadMap {
     return special;
   }
 
-  /** A plain marker's pixels in device px (kept per look): a solid square in a crowd, else its
-   * shape with the outline, rasterised once by the canvas. */
+  /** A plain marker's pixels in the crowd canvas's px (`tag.res` per CSS px: the device's,
+   * half of it in a crowd), kept per look: a solid square in a crowd, else its shape with the
+   * outline, rasterised once by the canvas. */
   _sprite(m, crowd, tag) {
     const cache = tag.cache;
     // the marker keeps its look's key (a marker layer that changes a marker's look clears it)
@@ -777,8 +781,8 @@ export class RoadMap {
   }
 
   _drawSpecialMarkers(ctx, special) {
-    // the markers with a ring or a label (a few hundred incidents at most), on the canvas on
-    // top of the rest, batched: their shapes by style (one path each), their rings by colour,
+    // the markers with a ring or a label (a few hundred incidents at most), on a tile (or the
+    // composite), batched: their shapes by style (one path each), their rings by colour,
     // then their labels, each copied from a sprite rasterised once per text (no text shaping
     // per marker per frame)
     const sgroups = this._sgroups || (this._sgroups = new Map());

@@ -75,12 +75,18 @@ test('the map is drawn: road pixels on the canvas and the OSM attribution', asyn
     () =>
       new Promise((res) =>
         requestAnimationFrame(() => {
-          // what the map shows: its canvases (roads, then the overlays) composited in DOM order
+          // what the map shows: its canvases (roads, then the overlays) composited in DOM
+          // order, each where the page lays it out and at its laid-out size
+          const box = document.querySelector('[data-testid=map]').getBoundingClientRect();
+          const dpr = window.devicePixelRatio || 1;
           const layers = [...document.querySelectorAll('[data-testid=map] canvas')];
           const c = document.createElement('canvas');
-          c.width = layers[0].width;
-          c.height = layers[0].height;
-          for (const l of layers) c.getContext('2d').drawImage(l, 0, 0);
+          c.width = Math.round(box.width * dpr);
+          c.height = Math.round(box.height * dpr);
+          for (const l of layers) {
+            const r = l.getBoundingClientRect();
+            c.getContext('2d').drawImage(l, (r.left - box.left) * dpr, (r.top - box.top) * dpr, r.width * dpr, r.height * dpr);
+          }
           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
           let bg = 0;
           let other = 0;
