@@ -229,42 +229,32 @@ export class RoadMap {
     const c = this.container;
     if (getComputedStyle(c).position === 'static') c.style.position = 'relative';
     c.style.overflow = 'hidden';
-    // the roads underneath (redrawn only when the view changes), the overlays on top
-    const roads = document.createElement('canvas');
-    roads.className = 'roadmap-roads';
-    roads.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none';
-    c.appendChild(roads);
-    this.roads = roads;
-    this.rctx = roads.getContext('2d', { alpha: false });
+    // the layers, bottom up, each filling the container
+    const FILL = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none';
+    const layer = (tag, className, css) => {
+      const el = document.createElement(tag);
+      el.className = className;
+      el.style.cssText = css;
+      c.appendChild(el);
+      return el;
+    };
+    // the roads (redrawn only when the view changes)
+    this.roads = layer('canvas', 'roadmap-roads', FILL);
+    this.rctx = this.roads.getContext('2d', { alpha: false });
     // the plain markers (the crowd), alone on their canvas: at half resolution when they are
     // a crowd (small squares, the same upscaled), since they change with every move
-    const crowd = document.createElement('canvas');
-    crowd.className = 'roadmap-crowd';
-    crowd.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none;image-rendering:pixelated';
-    c.appendChild(crowd);
-    this.crowd = crowd;
-    this.cctx = crowd.getContext('2d');
+    this.crowd = layer('canvas', 'roadmap-crowd', `${FILL};image-rendering:pixelated`);
+    this.cctx = this.crowd.getContext('2d');
     // circles, the route and the underlay: drawn again only when they or the view change
-    const under = document.createElement('canvas');
-    under.className = 'roadmap-under';
-    under.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none';
-    c.appendChild(under);
-    this.under = under;
-    this.uctx = under.getContext('2d');
+    this.under = layer('canvas', 'roadmap-under', FILL);
+    this.uctx = this.under.getContext('2d');
     // the markers with a ring or a label and the overlay, in tiles: a tile is drawn again only
     // when what lies on it changed (see _drawTiles)
-    const tiles = document.createElement('div');
-    tiles.className = 'roadmap-tiles';
-    tiles.style.cssText = 'position:absolute;inset:0;pointer-events:none';
-    c.appendChild(tiles);
-    this.tileBox = tiles;
+    this.tileBox = layer('div', 'roadmap-tiles', FILL);
     this.tiles = [];
     this.tilesDrawn = 0; // tiles drawn since the map was made (tests: only changed tiles are)
     // the surface that takes pointer input, on top of the drawing
-    const surface = document.createElement('div');
-    surface.className = 'roadmap-overlay';
-    surface.style.cssText = 'position:absolute;inset:0;touch-action:none;cursor:grab';
-    c.appendChild(surface);
+    const surface = layer('div', 'roadmap-overlay', 'position:absolute;inset:0;touch-action:none;cursor:grab');
     this.surface = surface;
 
     const controls = document.createElement('div');
