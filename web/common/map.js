@@ -27,8 +27,9 @@
 // it changed; and on top a transparent surface that takes pointer input. Each canvas that
 // changed is handed to the compositor whole, so a frame that moves markers touches neither the
 // roads' million pixels nor the incidents' tiles, and a new incident redraws the tiles it lies
-// on (and, past 120 labels in view, the tile whose label it pushes out). Frames: a dirty flag, one requestAnimationFrame at a time; at most 10 times a second,
-// and less when a draw is slow, if a draw costs > 4 ms or there are more than 3,000 markers.
+// on (and, past 120 labels in view, the tile whose label it pushes out). Frames: a dirty
+// flag, one requestAnimationFrame at a time; at most 10 times a second, and less when a draw is
+// slow, if a draw costs > 4 ms or there are more than 3,000 markers.
 // What the map shows is these composited: `map.composite()` returns them as one canvas (tests
 // read its pixels).
 // Plain markers (no ring, no label) are stamped into one ImageData from sprites rasterised once
@@ -574,7 +575,7 @@ export class RoadMap {
         canvas.height = Math.round(th * dpr);
         canvas.style.cssText = `position:absolute;left:${x}px;top:${y}px;width:${tw}px;height:${th}px;display:block`;
         this.tileBox.appendChild(canvas);
-        this.tiles.push({ x, y, w: tw, h: th, canvas, ctx: canvas.getContext('2d'), sig: null, items: [] });
+        this.tiles.push({ x, y, canvas, ctx: canvas.getContext('2d'), sig: null, next: '', items: [] });
       }
     }
   }
