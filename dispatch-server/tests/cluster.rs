@@ -1248,16 +1248,36 @@ fn a_request_in_flight_to_a_dead_active_node_is_answered_503_when_the_standby_ta
         let app = axum::Router::new()
             .fallback(forward::forward)
             .with_state(standby);
-        let request = Request::post("/v1/alerts")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"alert_id":"a-1"}"#))
-            .expect("request");
-        let answer = tokio::spawn(app.oneshot(request));
-        // The request reached the dead node's subject: it is in flight.
-        let got = tokio::time::timeout(GUARD, stale.next())
-            .await
-            .expect("the forward reached the stale subscription")
-            .expect("a message");
+        let post = || {
+            Request::post("/v1/alerts")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"alert_id":"a-1"}"#))
+                .expect("request")
+        };
+        // The request must reach the dead node's subject (be in flight). Once, on a loaded CI
+        // machine, it never did within GUARD: the forward was answered first (with the stale
+        // subscription not yet seen by the server, NATS says "no responders" and the standby
+        // answers 503 at once, which is not the case under test). So a forward answered before
+        // it arrived is sent again, a bounded number of times, and what it answered is said.
+        let mut answered_first = Vec::new();
+        let (got, answer) = loop {
+            assert!(
+                answered_first.len() < 5,
+                "the forward never reached the stale subscription; answered first: {answered_first:?}"
+            );
+            let mut answer = tokio::spawn(app.clone().oneshot(post()));
+            tokio::select! {
+                m = tokio::time::timeout(GUARD, stale.next()) => {
+                    let m = m.expect("the forward reached the stale subscription").expect("a message");
+                    break (m, answer);
+                }
+                r = &mut answer => {
+                    let status = r.expect("the handler ran").expect("infallible").status();
+                    answered_first.push(status);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
         assert_eq!(got.payload.as_ref(), br#"{"alert_id":"a-1"}"#);
         stop.cancel();
         let response = tokio::time::timeout(forward::WAIT / 2, answer)
