@@ -336,6 +336,22 @@ fn coverage_updates(c: &mut Criterion) {
     let ambulances: Vec<usize> = (0..sources.len())
         .filter(|&i| sources[i].kind == CoverKind::Ambulance)
         .collect();
+    // What one walking ping touches, on average over a sample of moves (printed with the
+    // figures: the move's cost follows these counts).
+    let (mut vertices, mut read) = (0usize, 0usize);
+    for j in 0..200 {
+        let i = walkers[(j * 104_729) % walkers.len()];
+        step(&mut sources[i], &mut rng, 0.0002);
+        let st = cov.update(std::slice::from_ref(&sources[i]), &[]);
+        vertices += st.vertices;
+        read += st.elders;
+    }
+    println!(
+        "coverage: a walking volunteer's move changes {} vertices and reads {} elders again \
+         (mean of 200)",
+        vertices / 200,
+        read / 200
+    );
     let mut k = 0usize;
     c.bench_function("coverage_move_one_volunteer/10000x100000", |b| {
         b.iter_custom(|iters| {

@@ -13,7 +13,7 @@
 //! An elder further than 15 minutes from everyone has no ETA (`None`: outside both circles).
 
 use crate::geo::LatLon;
-use crate::ids::{ElderId, GridId, ResponderId};
+use crate::ids::{ElderId, FastMap, GridId, ResponderId};
 use crate::model::TravelMode;
 use crate::road::{Profile, Reach, RoadNetwork, RoadOverlay, Snapped, SourceField};
 use serde::Serialize;
@@ -182,9 +182,10 @@ struct Group {
     factor: f64,
     field: SourceField,
     /// Each source's off-road distance (m), by source number.
-    moved: HashMap<u32, f64>,
-    /// Each elder's best ETA (ms) from this group, `NO_ETA` beyond the circle: a change in
-    /// one group reads the elders from that group only, then takes the minimum over groups.
+    moved: FastMap<u32, f64>,
+    /// Each elder's best ETA (ms) from this group by place (see [`Coverage::at_place`]),
+    /// `NO_ETA` beyond the circle: a change in one group reads the elders from that group
+    /// only, then takes the minimum over groups.
     best: Vec<u32>,
 }
 
@@ -214,17 +215,26 @@ pub struct Coverage {
     net: Arc<RoadNetwork>,
     foot_kmh: f64,
     elders: Vec<ElderCover>,
-    /// Per profile lane: elders by the vertices they are reached from, and by the segment
-    /// they stand on.
-    by_vertex: [HashMap<u32, Vec<u32>>; 2],
-    by_segment: [HashMap<u32, Vec<u32>>; 2],
+    /// The elders in the order of their homes along a Z-order curve, so that the elders one
+    /// responder's move reads again lie close together in memory (a walker's move reads a
+    /// few hundred of 100,000; in roster order each read was a cache miss). An elder's
+    /// place is their index in this order: `at_place[place]` is their index in `elders`.
+    at_place: Vec<u32>,
+    /// By place: where the elder's home meets each profile's roads.
+    snapped: Vec<[Option<Snapped>; 2]>,
+    /// By place: the best ETA from the community and from an ambulance (`NO_ETA`: none
+    /// within the circle); the minimum over the groups of each kind.
+    now: Vec<[u32; 2]>,
+    /// Per profile lane: elders (by place) by the vertices they are reached from, and by
+    /// the segment they stand on.
+    by_vertex: [Buckets; 2],
+    by_segment: [Buckets; 2],
     groups: Vec<Group>,
     group_of: HashMap<GroupKey, usize>,
     held: HashMap<ResponderId, Held>,
     next_number: u32,
-    /// Scratch: the sync each elder was last read again in.
-    seen: Vec<u64>,
-    syncs: u64,
+    /// Scratch for [`Self::read_group`].
+    reach: Vec<Reach>,
     /// The road closures the ETAs honour ([`Self::set_overlay`]).
     overlay: Arc<RoadOverlay>,
 }
@@ -238,14 +248,16 @@ impl Coverage {
             net,
             foot_kmh,
             elders: Vec::new(),
+            at_place: Vec::new(),
+            snapped: Vec::new(),
+            now: Vec::new(),
             by_vertex: Default::default(),
             by_segment: Default::default(),
             groups: Vec::new(),
             group_of: HashMap::new(),
             held: HashMap::new(),
             next_number: 0,
-            seen: Vec::new(),
-            syncs: 0,
+            reach: Vec::new(),
             overlay: Arc::default(),
         }
     }
@@ -267,6 +279,7 @@ impl Coverage {
             e.community_ms = None;
             e.ambulance_ms = None;
         }
+        self.now.fill([NO_ETA; 2]);
         self.update(&sources, &[])
     }
 
@@ -284,27 +297,13 @@ impl Coverage {
             .drain(..)
             .map(|e| (e.elder.id.clone(), (e.elder.home, e.snapped)))
             .collect();
-        self.by_vertex = Default::default();
-        self.by_segment = Default::default();
-        for (i, elder) in elders.into_iter().enumerate() {
+        for elder in elders {
             let snapped = match old.get(&elder.id) {
                 Some((home, s)) if *home == elder.home => *s,
                 _ => {
                     [Profile::Foot, Profile::Car].map(|p| self.net.profile(p).snap(elder.home).ok())
                 }
             };
-            for (l, s) in snapped.iter().enumerate() {
-                if let Some(s) = s {
-                    let g = self.net.profile(s.profile());
-                    for v in g.target_vertices(s) {
-                        self.by_vertex[l].entry(v).or_default().push(i as u32);
-                    }
-                    self.by_segment[l]
-                        .entry(g.segment_of(s))
-                        .or_default()
-                        .push(i as u32);
-                }
-            }
             self.elders.push(ElderCover {
                 elder,
                 snapped,
@@ -312,15 +311,38 @@ impl Coverage {
                 ambulance_ms: None,
             });
         }
-        self.seen = vec![0; self.elders.len()];
-        for gi in 0..self.groups.len() {
-            self.groups[gi].best = vec![NO_ETA; self.elders.len()];
-            for i in 0..self.elders.len() {
-                self.read_group(gi, i);
+        let n = self.elders.len();
+        let mut order: Vec<(u64, u32)> = (0..n)
+            .map(|i| (z_order(self.elders[i].elder.home), i as u32))
+            .collect();
+        order.sort_unstable();
+        self.at_place = order.into_iter().map(|(_, i)| i).collect();
+        self.snapped = self
+            .at_place
+            .iter()
+            .map(|&i| self.elders[i as usize].snapped)
+            .collect();
+        self.now = vec![[NO_ETA; 2]; n];
+        let mut at_vertex: [Vec<(u32, u32)>; 2] = Default::default();
+        let mut at_segment: [Vec<(u32, u32)>; 2] = Default::default();
+        for (place, snapped) in self.snapped.iter().enumerate() {
+            for (l, s) in snapped.iter().enumerate() {
+                if let Some(s) = s {
+                    let g = self.net.profile(s.profile());
+                    for v in g.target_vertices(s) {
+                        at_vertex[l].push((v, place as u32));
+                    }
+                    at_segment[l].push((g.segment_of(s), place as u32));
+                }
             }
         }
-        for i in 0..self.elders.len() {
-            self.combine(i);
+        self.by_vertex = at_vertex.map(|p| Buckets::of(&p));
+        self.by_segment = at_segment.map(|p| Buckets::of(&p));
+        for gi in 0..self.groups.len() {
+            self.groups[gi].best = vec![NO_ETA; n];
+            for place in 0..n {
+                self.read_group(gi, place);
+            }
         }
     }
 
@@ -363,44 +385,42 @@ impl Coverage {
             match self.held.get(&s.id) {
                 Some(h) if h.source == *s => continue,
                 Some(_) => {
-                    self.drop_source(&s.id, &mut touched, &mut segments);
                     stats.moved += 1;
+                    if self.move_source(s, &mut touched, &mut segments) {
+                        continue;
+                    }
+                    self.drop_source(&s.id, &mut touched, &mut segments);
                 }
                 None => stats.added += 1,
             }
             self.add_source(s.clone(), &mut touched, &mut segments);
         }
-        let mut again = Vec::new();
+        let mut again: Vec<u32> = Vec::new();
+        let mut here = Vec::new();
         for gi in 0..touched.len().max(segments.len()) {
             let l = lane(profile_of(self.groups[gi].key.mode));
-            let none = Vec::new();
-            let (vs, ss) = (
-                touched.get(gi).unwrap_or(&none),
-                segments.get(gi).unwrap_or(&none),
-            );
+            let mut vs = touched.get_mut(gi).map(std::mem::take).unwrap_or_default();
+            let mut ss = segments.get_mut(gi).map(std::mem::take).unwrap_or_default();
+            // A moved source reports its old cell and its new one, mostly the same vertices.
+            vs.sort_unstable();
+            vs.dedup();
+            ss.sort_unstable();
+            ss.dedup();
             stats.vertices += vs.len();
-            self.syncs += 1;
-            let mark = self.syncs;
-            let mut here = Vec::new();
-            let from_vertices = vs.iter().filter_map(|v| self.by_vertex[l].get(v));
-            let from_segments = ss.iter().filter_map(|s| self.by_segment[l].get(s));
-            for &e in from_vertices.chain(from_segments).flatten() {
-                if self.seen[e as usize] != mark {
-                    self.seen[e as usize] = mark;
-                    here.push(e as usize);
-                }
-            }
+            here.clear();
+            let from_vertices = vs.iter().map(|&v| self.by_vertex[l].get(v));
+            let from_segments = ss.iter().map(|&s| self.by_segment[l].get(s));
+            here.extend(from_vertices.chain(from_segments).flatten().copied());
+            here.sort_unstable();
+            here.dedup();
+            again.extend_from_slice(&here);
             for &e in &here {
-                self.read_group(gi, e);
+                self.read_group(gi, e as usize);
             }
-            again.extend(here);
         }
         again.sort_unstable();
         again.dedup();
         stats.elders = again.len();
-        for e in again {
-            self.combine(e);
-        }
         stats
     }
 
@@ -441,7 +461,7 @@ impl Coverage {
                         horizon,
                         self.overlay.profile(profile).clone(),
                     ),
-                    moved: HashMap::new(),
+                    moved: FastMap::default(),
                     best: vec![NO_ETA; self.elders.len()],
                 });
                 self.group_of.insert(key, self.groups.len() - 1);
@@ -483,6 +503,52 @@ impl Coverage {
         }
     }
 
+    /// Moves a held source within its group (same kind, mode and speed, still on the roads):
+    /// its field moves it in one pass over its old and new cells. False if it cannot (the
+    /// caller then removes and adds it).
+    fn move_source(
+        &mut self,
+        s: &CoverSource,
+        touched: &mut Vec<Vec<u32>>,
+        segs: &mut Vec<Vec<u32>>,
+    ) -> bool {
+        let Some(Held {
+            placed: Some((group, number, segment)),
+            ..
+        }) = self.held.get(&s.id)
+        else {
+            return false;
+        };
+        let (group, number, old_segment) = (*group, *number, *segment);
+        let key = GroupKey {
+            kind: s.kind,
+            mode: s.mode,
+            factor_bits: self.group_factor(s).to_bits(),
+        };
+        if self.groups[group].key != key {
+            return false;
+        }
+        let g = self.net.profile(profile_of(s.mode));
+        let Ok(at) = g.snap(s.position) else {
+            return false;
+        };
+        let offset_ms = at.moved_m / g.max_speed_mps() * 1000.0;
+        let grp = &mut self.groups[group];
+        grp.field
+            .insert(g, number, at, offset_ms, of_group(touched, group));
+        grp.moved.insert(number, at.moved_m);
+        let segment = g.segment_of(&at);
+        of_group(segs, group).extend([old_segment, segment]);
+        self.held.insert(
+            s.id.clone(),
+            Held {
+                placed: Some((group, number, segment)),
+                source: s.clone(),
+            },
+        );
+        true
+    }
+
     fn drop_source(
         &mut self,
         id: &ResponderId,
@@ -504,35 +570,47 @@ impl Coverage {
         grp.moved.remove(&number);
     }
 
-    /// Reads elder `i`'s best ETA from group `gi` (kept in the group).
-    fn read_group(&mut self, gi: usize, i: usize) {
+    /// Reads the best ETA of the elder at `place` from group `gi` (kept in the group) and
+    /// brings the elder's ETA of that kind up to date: the minimum over the kind's groups,
+    /// read from them all only when this group held the minimum and its ETA grew.
+    fn read_group(&mut self, gi: usize, place: usize) {
         let grp = &self.groups[gi];
         let profile = profile_of(grp.key.mode);
         let mut best = NO_ETA;
-        if let Some(target) = &self.elders[i].snapped[lane(profile)] {
+        if let Some(target) = &self.snapped[place][lane(profile)] {
             let g = self.net.profile(profile);
-            let mut reach: Vec<Reach> = Vec::new();
-            grp.field.reach(g, target, &mut reach);
-            for r in &reach {
+            self.reach.clear();
+            grp.field.reach(g, target, &mut self.reach);
+            for r in &self.reach {
                 let eta = ranking_eta(g, grp.moved[&r.source], target, r, grp.factor);
                 if eta <= CIRCLE_MS {
                     best = best.min(eta as u32);
                 }
             }
         }
-        self.groups[gi].best[i] = best;
-    }
-
-    /// Elder `i`'s ETAs: the best over the groups of each kind.
-    fn combine(&mut self, i: usize) {
-        let mut best = [NO_ETA; 2];
-        for grp in &self.groups {
-            let k = usize::from(grp.key.kind == CoverKind::Ambulance);
-            best[k] = best[k].min(grp.best[i]);
+        let kind = grp.key.kind;
+        let k = usize::from(kind == CoverKind::Ambulance);
+        let old = std::mem::replace(&mut self.groups[gi].best[place], best);
+        let now = self.now[place][k];
+        if best < now || (old == now && best > old) {
+            let min = if best < now {
+                best
+            } else {
+                self.groups
+                    .iter()
+                    .filter(|g| g.key.kind == kind)
+                    .map(|g| g.best[place])
+                    .min()
+                    .unwrap_or(NO_ETA)
+            };
+            self.now[place][k] = min;
+            let e = &mut self.elders[self.at_place[place] as usize];
+            let slot = match kind {
+                CoverKind::Community => &mut e.community_ms,
+                CoverKind::Ambulance => &mut e.ambulance_ms,
+            };
+            *slot = (min != NO_ETA).then_some(u64::from(min));
         }
-        let e = &mut self.elders[i];
-        e.community_ms = (best[0] != NO_ETA).then_some(u64::from(best[0]));
-        e.ambulance_ms = (best[1] != NO_ETA).then_some(u64::from(best[1]));
     }
 
     /// The elders `s` would reach within `within_ms` (at most the 15-minute circle) if they
@@ -559,8 +637,8 @@ impl Coverage {
         let l = lane(profile);
         let mut near: Vec<u32> = vertices
             .iter()
-            .filter_map(|v| self.by_vertex[l].get(v))
-            .chain(self.by_segment[l].get(&g.segment_of(&at)))
+            .map(|&v| self.by_vertex[l].get(v))
+            .chain([self.by_segment[l].get(g.segment_of(&at))])
             .flatten()
             .copied()
             .collect();
@@ -568,15 +646,15 @@ impl Coverage {
         near.dedup();
         let mut reach = Vec::new();
         near.into_iter()
-            .filter_map(|e| {
-                let target = self.elders[e as usize].snapped[l].as_ref()?;
+            .filter_map(|place| {
+                let target = self.snapped[place as usize][l].as_ref()?;
                 reach.clear();
                 field.reach(g, target, &mut reach);
                 let eta = reach
                     .iter()
                     .map(|r| ranking_eta(g, at.moved_m, target, r, s.time_factor))
                     .min()?;
-                (eta <= within_ms).then_some((e as usize, eta))
+                (eta <= within_ms).then_some((self.at_place[place as usize] as usize, eta))
             })
             .collect()
     }
@@ -663,6 +741,66 @@ fn ranking_eta(
     ((u64::from(r.ms) + off) as f64 * factor).round() as u64
 }
 
+/// A point's place along a Z-order (Morton) curve: latitude and longitude on a 2^24 grid
+/// (about a metre), their bits interleaved. Nearby homes get nearby codes, mostly.
+fn z_order(p: LatLon) -> u64 {
+    let cell =
+        |x: f64, lo: f64, span: f64| (((x - lo) / span).clamp(0.0, 1.0) * 16_777_215.0) as u64;
+    spread_bits(cell(p.lat, -90.0, 180.0)) | (spread_bits(cell(p.lon, -180.0, 360.0)) << 1)
+}
+
+/// The low 24 bits of `v` moved to the even bit positions (bit i to bit 2i).
+fn spread_bits(mut v: u64) -> u64 {
+    v &= 0xff_ffff;
+    v = (v | (v << 16)) & 0x0000_ffff_0000_ffff;
+    v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff;
+    v = (v | (v << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+    (v | (v << 1)) & 0x5555_5555_5555_5555
+}
+
+/// Elders by a number (a vertex or a segment) in two flat arrays: those at `k` are
+/// `items[first[k]..first[k + 1]]`. Read on every change, so one lookup is two reads of
+/// nearby memory rather than a hash probe and a pointer to follow.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    first: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Buckets {
+    /// From `(number, elder)` pairs, in any order.
+    fn of(pairs: &[(u32, u32)]) -> Buckets {
+        let n = pairs
+            .iter()
+            .map(|&(k, _)| k as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut first = vec![0u32; n + 1];
+        for &(k, _) in pairs {
+            first[k as usize + 1] += 1;
+        }
+        for k in 0..n {
+            first[k + 1] += first[k];
+        }
+        let mut next = first.clone();
+        let mut items = vec![0u32; pairs.len()];
+        for &(k, e) in pairs {
+            items[next[k as usize] as usize] = e;
+            next[k as usize] += 1;
+        }
+        Buckets { first, items }
+    }
+
+    fn get(&self, k: u32) -> &[u32] {
+        let k = k as usize;
+        if k + 1 >= self.first.len() {
+            return &[];
+        }
+        &self.items[self.first[k] as usize..self.first[k + 1] as usize]
+    }
+}
+
 /// The hexagon holding fractional axial coordinates `(q, r)` (cube rounding).
 fn hex_round(q: f64, r: f64) -> (i64, i64) {
     let s = -q - r;
@@ -674,4 +812,32 @@ fn hex_round(q: f64, r: f64) -> (i64, i64) {
         rr = -rq - rs;
     }
     (rq as i64, rr as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bit i of a cell number lands on bit 2i, so latitude and longitude interleave.
+    #[test]
+    fn spread_bits_moves_bit_i_to_bit_2i() {
+        for i in 0..24 {
+            assert_eq!(spread_bits(1 << i), 1 << (2 * i), "bit {i}");
+        }
+        assert_eq!(spread_bits(0xff_ffff), 0x5555_5555_5555);
+        assert_eq!(spread_bits(1 << 24), 0, "only the low 24 bits");
+    }
+
+    /// Homes a few metres apart are closer along the curve than homes across town, and the
+    /// order keeps latitude and longitude apart (neither dominates).
+    #[test]
+    fn z_order_keeps_neighbours_near() {
+        let at = |lat, lon| z_order(LatLon { lat, lon });
+        let here = at(-30.03, -51.23);
+        let next_door = at(-30.03001, -51.23001);
+        let across_town = at(-30.10, -51.15);
+        assert!(here.abs_diff(next_door) < here.abs_diff(across_town));
+        assert_ne!(at(-30.03, -51.23), at(-30.03, -51.2299));
+        assert_ne!(at(-30.03, -51.23), at(-30.0299, -51.23));
+    }
 }

@@ -1,7 +1,9 @@
 //! Identifiers. Roster ids are the deployment's own strings; ids the engine mints are numbers.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 macro_rules! string_id {
@@ -105,3 +107,37 @@ mod tests {
         assert_eq!(back.as_str(), "E9");
     }
 }
+
+/// A fast, non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash) for maps
+/// that are only looked up, never iterated in an order that matters: the id → slot lookup
+/// on every location update, and the vertex, segment and source numbers of live coverage.
+/// Ids come from the roster and authenticated sessions and numbers from the engine itself,
+/// so hash flooding is not a concern.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map hashed with [`IdHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;

@@ -66,8 +66,7 @@ use crate::spatial::{needs_reindex, tree_of, ResponderIndex};
 use crate::time::Timestamp;
 use crate::timebank::{RedeemError, RedemptionRequest, TimeBank, TimeBankView};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 mod care;
@@ -88,6 +87,7 @@ mod timers;
 mod views;
 mod waves;
 
+pub use crate::ids::IdHasher;
 pub use care::CARE_PLAN_DEVICE;
 pub use check_ins::CHECK_IN_DEVICE;
 pub use console_views::{Candidate, ElderView, SlaClock, SlaDurations, MAX_CANDIDATES};
@@ -126,32 +126,6 @@ pub struct EngineState {
     /// Road closures laid (absent in snapshots from before road closures).
     #[serde(default)]
     pub closures: Vec<crate::closures::LaidClosure>,
-}
-
-/// A fast, non-cryptographic hasher for the id → slot lookup on every location update (the
-/// multiply-rotate scheme of rustc's FxHash). Ids come from the roster and authenticated
-/// sessions, so hash flooding is not a concern; iteration order never matters (lookups only).
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.write(&[b]);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// A cached placement: the projected position and mode it was computed for, and the result.

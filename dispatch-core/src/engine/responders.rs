@@ -11,7 +11,7 @@ use super::*;
 pub(super) struct Responders {
     list: Vec<ResponderState>,
     /// Id → slot. Looked up only, never iterated (so a `HashMap` cannot affect decisions).
-    slots: HashMap<ResponderId, u32, BuildHasherDefault<IdHasher>>,
+    slots: crate::ids::FastMap<ResponderId, u32>,
     /// Available responders by (kind, mode).
     index: ResponderIndex,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by

@@ -20,8 +20,9 @@ use super::closure::ProfileOverlay;
 use super::graph::{BaseGraph, NO_ARC};
 use super::snap::{self, Snapped};
 use super::ProfileGraph;
+use crate::ids::FastMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// Key units per ms.
 const UNIT: u64 = 1024;
@@ -97,12 +98,12 @@ pub struct SourceField {
     cap: u64,
     key: Vec<u64>,
     owner: Vec<u32>,
-    sources: HashMap<u32, Source>,
+    sources: FastMap<u32, Source>,
     /// Sources by the vertices they are seeded at (refilling a cell seeds them again).
-    at_vertex: HashMap<u32, Vec<u32>>,
+    at_vertex: FastMap<u32, Vec<u32>>,
     /// Sources by the segment they stand on (a target on the same segment may be reached
     /// along it without touching a vertex).
-    on_segment: HashMap<u32, Vec<u32>>,
+    on_segment: FastMap<u32, Vec<u32>>,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     /// The road closures its times honour (fixed for the field's life: a new overlay is a
     /// new field).
@@ -124,9 +125,9 @@ impl SourceField {
             cap: (horizon_ms.max(0.0) * UNIT as f64).ceil() as u64,
             key: vec![u64::MAX; n],
             owner: vec![NONE; n],
-            sources: HashMap::new(),
-            at_vertex: HashMap::new(),
-            on_segment: HashMap::new(),
+            sources: FastMap::default(),
+            at_vertex: FastMap::default(),
+            on_segment: FastMap::default(),
             heap: BinaryHeap::new(),
             overlay,
         }
@@ -143,7 +144,9 @@ impl SourceField {
 
     /// Adds source `id` standing at `at`, starting `offset_ms` late (its off-road time), and
     /// pushes every vertex whose label changed onto `changed`. A source already there is
-    /// moved.
+    /// moved: its old cell is cleared and filled again in the same run that spreads it from
+    /// its new place, so a move of a few metres costs about one pass over its cell, not a
+    /// removal's refill followed by an insertion taking the same vertices back.
     pub fn insert(
         &mut self,
         g: &ProfileGraph,
@@ -156,7 +159,7 @@ impl SourceField {
         if !g.owns(&at) {
             return;
         }
-        self.remove(g, id, changed);
+        let cell = self.take(g, id);
         let offset = (offset_ms.max(0.0) * UNIT as f64).round() as u64;
         self.sources.insert(
             id,
@@ -170,21 +173,35 @@ impl SourceField {
             self.at_vertex.entry(seed.node).or_default().push(id);
             self.offer(seed.node, offset + u64::from(seed.ms) * UNIT, id);
         }
+        if let Some(cell) = cell {
+            changed.extend_from_slice(&cell);
+            self.refill(g, &cell);
+        }
         self.run(&g.base, changed);
     }
 
     /// Removes source `id` (false if it is not there), pushing every vertex whose label
     /// changed onto `changed`.
     pub fn remove(&mut self, g: &ProfileGraph, id: u32, changed: &mut Vec<u32>) -> bool {
-        let Some(src) = self.sources.remove(&id) else {
+        let Some(cell) = self.take(g, id) else {
             return false;
         };
+        changed.extend_from_slice(&cell);
+        self.refill(g, &cell);
+        self.run(&g.base, changed);
+        true
+    }
+
+    /// Takes source `id` out and clears its cell: every vertex it owns, reached from its
+    /// seeds along its own vertices (a cell is connected along its shortest-path tree).
+    /// Returns the cleared vertices, `None` if the source is not there.
+    fn take(&mut self, g: &ProfileGraph, id: u32) -> Option<Vec<u32>> {
+        let src = self.sources.remove(&id)?;
         let seeds = self.seeds(g, &src.snapped);
         detach(&mut self.on_segment, src.snapped.segment, id);
         for seed in seeds.iter().flatten() {
             detach(&mut self.at_vertex, seed.node, id);
         }
-        // The cell: every vertex `id` owns, reached from its seeds along its own vertices.
         let base = &g.base;
         let mut cell = Vec::new();
         for seed in seeds.iter().flatten() {
@@ -203,10 +220,14 @@ impl SourceField {
             }
             i += 1;
         }
-        changed.extend_from_slice(&cell);
-        // Fill it again: from its border, and from the sources seeded inside it.
+        Some(cell)
+    }
+
+    /// Offers a cleared cell's vertices what reaches them: the labels across its border,
+    /// and the sources seeded inside it. [`Self::run`] then spreads them.
+    fn refill(&mut self, g: &ProfileGraph, cell: &[u32]) {
         let inn = g.in_arcs();
-        for &v in &cell {
+        for &v in cell {
             for (u, ms, s) in inn.with_segments(v) {
                 let ms = self.overlay.through(s, ms);
                 if self.owner[u as usize] != NONE && ms != NO_ARC {
@@ -232,8 +253,6 @@ impl SourceField {
                 self.offer(v, k, s);
             }
         }
-        self.run(base, changed);
-        true
     }
 
     /// The ways the field's sources reach `target`: the owner of each vertex the target is
@@ -313,7 +332,7 @@ impl SourceField {
     }
 }
 
-fn detach(map: &mut HashMap<u32, Vec<u32>>, at: u32, id: u32) {
+fn detach(map: &mut FastMap<u32, Vec<u32>>, at: u32, id: u32) {
     if let Some(v) = map.get_mut(&at) {
         v.retain(|&x| x != id);
         if v.is_empty() {
