@@ -71,7 +71,6 @@ impl From<&crate::roster::ElderRecord> for CoverElder {
 #[derive(Debug, Clone)]
 pub struct ElderCover {
     pub elder: CoverElder,
-    snapped: [Option<Snapped>; 2],
     /// Best ETA from an available community responder, if within 15 minutes.
     pub community_ms: Option<u64>,
     /// Best ETA from an available ambulance, if within 15 minutes.
@@ -293,20 +292,25 @@ impl Coverage {
     /// home and a read per elder: meant for roster changes, not for every period.
     pub fn set_elders(&mut self, elders: Vec<CoverElder>) {
         let old: HashMap<ElderId, (LatLon, [Option<Snapped>; 2])> = self
-            .elders
-            .drain(..)
-            .map(|e| (e.elder.id.clone(), (e.elder.home, e.snapped)))
+            .at_place
+            .iter()
+            .zip(&self.snapped)
+            .map(|(&i, s)| {
+                let e = &self.elders[i as usize].elder;
+                (e.id.clone(), (e.home, *s))
+            })
             .collect();
+        self.elders.clear();
+        let mut snapped = Vec::with_capacity(elders.len());
         for elder in elders {
-            let snapped = match old.get(&elder.id) {
+            snapped.push(match old.get(&elder.id) {
                 Some((home, s)) if *home == elder.home => *s,
                 _ => {
                     [Profile::Foot, Profile::Car].map(|p| self.net.profile(p).snap(elder.home).ok())
                 }
-            };
+            });
             self.elders.push(ElderCover {
                 elder,
-                snapped,
                 community_ms: None,
                 ambulance_ms: None,
             });
@@ -317,11 +321,7 @@ impl Coverage {
             .collect();
         order.sort_unstable();
         self.at_place = order.into_iter().map(|(_, i)| i).collect();
-        self.snapped = self
-            .at_place
-            .iter()
-            .map(|&i| self.elders[i as usize].snapped)
-            .collect();
+        self.snapped = self.at_place.iter().map(|&i| snapped[i as usize]).collect();
         self.now = vec![[NO_ETA; 2]; n];
         let mut at_vertex: [Vec<(u32, u32)>; 2] = Default::default();
         let mut at_segment: [Vec<(u32, u32)>; 2] = Default::default();
@@ -442,12 +442,8 @@ impl Coverage {
             );
             return;
         };
-        let factor = self.group_factor(&s);
-        let key = GroupKey {
-            kind: s.kind,
-            mode: s.mode,
-            factor_bits: factor.to_bits(),
-        };
+        let key = self.key_of(&s);
+        let factor = f64::from_bits(key.factor_bits);
         let group = match self.group_of.get(&key) {
             Some(&i) => i,
             None => {
@@ -470,6 +466,21 @@ impl Coverage {
         };
         let number = self.next_number;
         self.next_number += 1;
+        self.put(s, group, number, at, touched, segs);
+    }
+
+    /// Places source `s` as `number` of `group` at `at` (its field adds it, or moves it if
+    /// the number is already there) and holds it.
+    fn put(
+        &mut self,
+        s: CoverSource,
+        group: usize,
+        number: u32,
+        at: Snapped,
+        touched: &mut Vec<Vec<u32>>,
+        segs: &mut Vec<Vec<u32>>,
+    ) {
+        let g = self.net.profile(profile_of(s.mode));
         let offset_ms = at.moved_m / g.max_speed_mps() * 1000.0;
         let grp = &mut self.groups[group];
         grp.field
@@ -484,6 +495,15 @@ impl Coverage {
                 source: s,
             },
         );
+    }
+
+    /// The group `s` belongs to: kind, mode and speed factor.
+    fn key_of(&self, s: &CoverSource) -> GroupKey {
+        GroupKey {
+            kind: s.kind,
+            mode: s.mode,
+            factor_bits: self.group_factor(s).to_bits(),
+        }
     }
 
     /// The speed factor of `s`'s group: walking speeds to the nearest 0.1 km/h (what the
@@ -520,32 +540,15 @@ impl Coverage {
             return false;
         };
         let (group, number, old_segment) = (*group, *number, *segment);
-        let key = GroupKey {
-            kind: s.kind,
-            mode: s.mode,
-            factor_bits: self.group_factor(s).to_bits(),
-        };
-        if self.groups[group].key != key {
+        if self.groups[group].key != self.key_of(s) {
             return false;
         }
-        let g = self.net.profile(profile_of(s.mode));
-        let Ok(at) = g.snap(s.position) else {
+        let Ok(at) = self.net.profile(profile_of(s.mode)).snap(s.position) else {
             return false;
         };
-        let offset_ms = at.moved_m / g.max_speed_mps() * 1000.0;
-        let grp = &mut self.groups[group];
-        grp.field
-            .insert(g, number, at, offset_ms, of_group(touched, group));
-        grp.moved.insert(number, at.moved_m);
-        let segment = g.segment_of(&at);
-        of_group(segs, group).extend([old_segment, segment]);
-        self.held.insert(
-            s.id.clone(),
-            Held {
-                placed: Some((group, number, segment)),
-                source: s.clone(),
-            },
-        );
+        // The elders on the segment it leaves may have been reached along it.
+        of_group(segs, group).push(old_segment);
+        self.put(s.clone(), group, number, at, touched, segs);
         true
     }
 

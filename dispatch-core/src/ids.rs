@@ -90,6 +90,42 @@ number_id!(
     "O"
 );
 
+/// A fast, non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash) for maps
+/// that are only looked up, never iterated in an order that matters: the id → slot lookup
+/// on every location update, and the vertex, segment and source numbers of live coverage.
+/// Ids come from the roster and authenticated sessions and numbers from the engine itself,
+/// so hash flooding is not a concern.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+/// FxHash's multiplier.
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(K);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map hashed with [`IdHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,37 +143,3 @@ mod tests {
         assert_eq!(back.as_str(), "E9");
     }
 }
-
-/// A fast, non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash) for maps
-/// that are only looked up, never iterated in an order that matters: the id → slot lookup
-/// on every location update, and the vertex, segment and source numbers of live coverage.
-/// Ids come from the roster and authenticated sessions and numbers from the engine itself,
-/// so hash flooding is not a concern.
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.write(&[b]);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A map hashed with [`IdHasher`].
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;

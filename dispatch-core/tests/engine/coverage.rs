@@ -12,6 +12,7 @@ use dispatch_core::matching::{RoadTimes, TravelTimes};
 use dispatch_core::model::{Availability, ResponderKind, TravelMode};
 use dispatch_core::policy::PolicyConfig;
 use dispatch_core::road::{ClosureArea, Effect, Profile, ProfileOverlay, RoadConfig, RoadOverlay};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -267,14 +268,17 @@ fn walking_speeds_off_the_tenth_are_grouped_at_the_nearest_tenth() {
     assert!(compared > 100, "{compared}");
 }
 
-/// Responders arriving, moving, changing speed and leaving, in random batches: after each
-/// batch, every elder's ETAs equal those of coverage built afresh from the same responders.
+/// Responders arriving, moving, changing speed and leaving, in random batches, and now and
+/// then a roster change (elders leaving, moving home, joining, in another order): after
+/// each batch, every elder's ETAs equal those of coverage built afresh from the same
+/// responders and elders.
 #[test]
 fn incremental_coverage_equals_coverage_rebuilt() {
     let mut rng = ChaCha8Rng::seed_from_u64(19);
     let net = porto_alegre_net();
     let pool = random_sources(&mut rng, 200, 2_000.0);
-    let elders = random_elders(&mut rng, 400, 2_000.0);
+    let mut elders = random_elders(&mut rng, 400, 2_000.0);
+    let joining = random_elders(&mut rng, 40, 2_000.0);
     let mut live = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
     live.set_elders(elders.clone());
     // Each source on or off duty and where it is; each round a few come, go and move.
@@ -298,6 +302,19 @@ fn incremental_coverage_equals_coverage_rebuilt() {
                     x.position = dispatch_core::geo::Projection::new(x.position).to_latlon(d);
                 }
             }
+        }
+        if round % 4 == 3 {
+            // A roster change while responders are held.
+            elders.retain(|_| rng.random_bool(0.9));
+            for e in elders.iter_mut().filter(|_| rng.random_bool(0.1)) {
+                e.home = dispatch_core::geo::Projection::new(e.home).to_latlon([150.0, -90.0]);
+            }
+            elders.extend(joining.iter().skip(round * 3).take(10).map(|e| CoverElder {
+                id: format!("{}-{round}", e.id.as_str()).into(),
+                ..e.clone()
+            }));
+            elders.shuffle(&mut rng);
+            live.set_elders(elders.clone());
         }
         let next: Vec<CoverSource> = state.iter().flatten().cloned().collect();
         let stats = live.sync(&next);
