@@ -162,7 +162,8 @@ pub struct SyncStats {
     pub added: usize,
     pub moved: usize,
     pub removed: usize,
-    /// Vertices whose label changed, over all fields.
+    /// Vertices whose label may have changed (a moved or removed source's cleared cell
+    /// included), counted once per field.
     pub vertices: usize,
     /// Elders whose ETAs were read again.
     pub elders: usize,
@@ -184,7 +185,7 @@ struct Group {
     moved: FastMap<u32, f64>,
     /// Each elder's best ETA (ms) from this group by place (see [`Coverage::at_place`]),
     /// `NO_ETA` beyond the circle: a change in one group reads the elders from that group
-    /// only, then takes the minimum over groups.
+    /// only, then brings their minimum over groups up to date ([`Coverage::read_group`]).
     best: Vec<u32>,
 }
 
@@ -287,8 +288,8 @@ impl Coverage {
         &self.elders
     }
 
-    /// Replaces the elders (a roster change): places each on both profiles (reusing the
-    /// places of elders whose home did not move) and reads their ETAs. Costs a snap per new
+    /// Replaces the elders (a roster change): snaps each home on both profiles (reusing the
+    /// snaps of elders whose home did not move) and reads their ETAs. Costs a snap per new
     /// home and a read per elder: meant for roster changes, not for every period.
     pub fn set_elders(&mut self, elders: Vec<CoverElder>) {
         let old: HashMap<ElderId, (LatLon, [Option<Snapped>; 2])> = self
@@ -338,8 +339,12 @@ impl Coverage {
         }
         self.by_vertex = at_vertex.map(|p| Buckets::of(&p));
         self.by_segment = at_segment.map(|p| Buckets::of(&p));
+        // Every group's ETAs are reset before any is read: reading keeps each elder's best
+        // over the groups, so it must not see another group's ETAs of the old roster.
+        for grp in &mut self.groups {
+            grp.best = vec![NO_ETA; n];
+        }
         for gi in 0..self.groups.len() {
-            self.groups[gi].best = vec![NO_ETA; n];
             for place in 0..n {
                 self.read_group(gi, place);
             }
@@ -745,7 +750,8 @@ fn ranking_eta(
 }
 
 /// A point's place along a Z-order (Morton) curve: latitude and longitude on a 2^24 grid
-/// (about a metre), their bits interleaved. Nearby homes get nearby codes, mostly.
+/// (a cell about 1.2 m north–south and 2.4 m east–west at the equator, less east–west
+/// further from it), their bits interleaved. Nearby homes get nearby codes, mostly.
 fn z_order(p: LatLon) -> u64 {
     let cell =
         |x: f64, lo: f64, span: f64| (((x - lo) / span).clamp(0.0, 1.0) * 16_777_215.0) as u64;

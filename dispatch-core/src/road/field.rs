@@ -7,7 +7,9 @@
 //! - adding a source runs Dijkstra from it only where it is strictly nearer than the current
 //!   owner (its cell of the road Voronoi diagram, within the horizon);
 //! - removing one clears its cell and fills it again from the cell's border and from any
-//!   other source seeded inside it.
+//!   other source seeded inside it;
+//! - moving one clears its old cell and fills it again in the same run that spreads the
+//!   source from its new place.
 //!
 //! The labels are `(key, owner)` ordered lexicographically, with the key in 1/1024 ms so that
 //! a source's off-road time (a fraction of a ms) takes part in the order in exact integer
@@ -156,6 +158,8 @@ impl SourceField {
         changed: &mut Vec<u32>,
     ) {
         assert_ne!(id, NONE, "source id {NONE} is reserved");
+        // A point snapped on another graph is not a place on this one: nothing changes, not
+        // even a held source's old place (callers snap on the field's own graph).
         if !g.owns(&at) {
             return;
         }

@@ -173,6 +173,20 @@ fn coverage_honours_road_closures_as_the_ranking_does() {
         worse += usize::from((c, a) != *was);
     }
     assert!(worse > 20, "{worse} elders' ETAs changed");
+    // Responders move while the flood holds (the server's order: the overlay, then the
+    // period's moves): the ETAs are still the ranking's on the flooded roads.
+    let mut moved = sources.clone();
+    for s in moved.iter_mut().step_by(3) {
+        s.position = dispatch_core::geo::Projection::new(s.position).to_latlon([120.0, -80.0]);
+    }
+    assert!(cov.sync(&moved).moved > 50);
+    for e in cov.elders() {
+        let c = best(&times, &moved, CoverKind::Community, e.elder.home);
+        let a = best(&times, &moved, CoverKind::Ambulance, e.elder.home);
+        assert_eq!(e.community_ms, c, "{}: community after moves", e.elder.id);
+        assert_eq!(e.ambulance_ms, a, "{}: ambulance after moves", e.elder.id);
+    }
+    cov.sync(&sources);
     // Lifted: back to the ETAs before, exactly.
     let none = Arc::new(RoadOverlay::default());
     cov.set_overlay(none);
@@ -300,6 +314,24 @@ fn incremental_coverage_equals_coverage_rebuilt() {
                         rng.random_range(-300.0..300.0),
                     ];
                     x.position = dispatch_core::geo::Projection::new(x.position).to_latlon(d);
+                }
+            } else if roll < 0.10 {
+                // Into another group: a walker at another speed, or a car that changes
+                // kind; or off the map (and back on later, from the pool).
+                if let Some(x) = slot {
+                    match (x.mode, rng.random_range(0..3)) {
+                        (_, 0) => x.position = LatLon { lat: 0.0, lon: 0.0 },
+                        (TravelMode::Foot, _) => {
+                            let walk = rng.random_range(35..=50) as f64 / 10.0;
+                            x.time_factor = RoadConfig::default().foot_kmh / walk;
+                        }
+                        (TravelMode::Car, _) => {
+                            x.kind = match x.kind {
+                                CoverKind::Ambulance => CoverKind::Community,
+                                CoverKind::Community => CoverKind::Ambulance,
+                            }
+                        }
+                    }
                 }
             }
         }
