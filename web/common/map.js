@@ -436,6 +436,9 @@ export class RoadMap {
     this.invalidate();
   }
 
+  /** `fn(ctx, project)` draws on top of everything, in CSS px. It is called once for every
+   * tile drawn (the tile's context, clipped to it), so it must draw the same for the same
+   * state; a change of what it draws needs `invalidate()`. */
   setOverlay(fn) {
     this.overlay = fn;
     this.invalidate();
@@ -772,8 +775,8 @@ export class RoadMap {
   }
 
   _drawSpecialMarkers(ctx, special) {
-    // the markers with a ring or a label (a few hundred incidents at most), on a tile (or the
-    // composite), batched: their shapes by style (one path each), their rings by colour,
+    // the markers with a ring or a label (a few hundred incidents at most) that lie on one
+    // tile, batched: their shapes by style (one path each), their rings by colour,
     // then their labels, each copied from a sprite rasterised once per text (no text shaping
     // per marker per frame)
     const sgroups = this._sgroups || (this._sgroups = new Map());
