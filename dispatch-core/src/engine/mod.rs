@@ -44,6 +44,7 @@
 //! | `check_ins.rs` | elders' check-in schedules: a welfare visit when the daily check-in does not come |
 //! | `roads.rs` | the `Closures` room; road closures and slowdowns laid over the travel times for their window |
 //! | `views.rs`, `console_views.rs` | the read side: snapshots, timelines, clocks, candidates |
+//! | `coverage.rs` | what live coverage reads of the engine: the responders an emergency could be offered to now, the elders |
 //!
 //! Methods the use-case files share are `pub(super)`; nothing outside `engine` reaches in.
 
