@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testRoster, startServer, getJson, openBrowser, artifactPath, waitFor, sha256hex } from './support.mjs';
+import { testRoster, startServer, getJson, openBrowser, artifactPath, waitFor, sha256hex, updateDocsImage } from './support.mjs';
 
 const { roster, tokens } = testRoster();
 roster.operators.push({ id: 'OP2', token_sha256: sha256hex('tok-OP2'), roles: ['dispatch'] });
@@ -73,6 +73,7 @@ test('a missed daily visit: the care manager sees who was not visited, in both l
   assert.match(grids, /G1/);
   assert.match(grids, /0 %/, 'G1: nothing done on time this week');
   await page.screenshot({ path: artifactPath('console-care-report-en.png') });
+  updateDocsImage('console-care-report-en.png');
   await page.locator('.care-report .close').click();
 
   await page.selectOption('#lang', 'zh-CN');

@@ -8,10 +8,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { testRoster, startServer, postAlert, getJson, WsClient, openBrowser, artifactPath, waitFor, ROOT } from './support.mjs';
+import { testRoster, startServer, postAlert, getJson, WsClient, openBrowser, artifactPath, waitFor, updateDocsImage } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const { roster, tokens } = testRoster();
@@ -458,12 +456,8 @@ test('both languages read naturally; screenshots of the main screen', async () =
   assert.match(await page.textContent('[data-testid=incident-detail]'), /时间线/);
   await page.waitForTimeout(300);
   await shot('console-zh.png');
-  if (process.env.UPDATE_DOCS_IMAGES) {
-    // the committed screenshots in docs/ change only when asked (a test run leaves the tree clean)
-    mkdirSync(join(ROOT, 'docs', 'images'), { recursive: true });
-    copyFileSync(artifactPath('console-en.png'), join(ROOT, 'docs', 'images', 'console-en.png'));
-    copyFileSync(artifactPath('console-zh.png'), join(ROOT, 'docs', 'images', 'console-zh.png'));
-  }
+  updateDocsImage('console-en.png');
+  updateDocsImage('console-zh.png');
   // remembered across a reload
   await page.reload();
   await page.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });

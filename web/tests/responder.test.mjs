@@ -6,15 +6,13 @@
 // docs/images/.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { testRoster, startServer, postAlert, getJson, waitFor, WsClient, artifactPath, ROOT, sha256hex } from './support.mjs';
+import { testRoster, startServer, postAlert, getJson, waitFor, WsClient, artifactPath, sha256hex, updateDocsImage } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const DOCS_IMAGES = join(ROOT, 'docs', 'images');
 
 /** The roster's volunteers' homes (testRoster): where their phones are. */
 const HOME = {
@@ -94,13 +92,8 @@ const visible = (page, id, timeout = 15000) => page.locator(sel(id)).waitFor({ s
 const status = (page) => page.locator(sel('connection-status')).getAttribute('data-state');
 
 async function shot(page, name, { docs = false } = {}) {
-  const path = artifactPath(`responder-${name}.png`);
-  await page.screenshot({ path });
-  // Only on request, like the console's: a plain test run leaves the tracked tree clean.
-  if (docs && process.env.UPDATE_DOCS_IMAGES) {
-    mkdirSync(DOCS_IMAGES, { recursive: true });
-    copyFileSync(path, join(DOCS_IMAGES, `responder-${name}.png`));
-  }
+  await page.screenshot({ path: artifactPath(`responder-${name}.png`) });
+  if (docs) updateDocsImage(`responder-${name}.png`);
 }
 
 /** axe-core on the page as it is: no serious or critical violations. */

@@ -16,7 +16,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,4 +284,15 @@ export async function openBrowser({ locale = 'en-US', viewport = { width: 1440, 
 export function artifactPath(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/**
+ * Copies a screenshot from target/web-artifacts/ to docs/images/ (same file name), only with
+ * UPDATE_DOCS_IMAGES=1: the committed images change when asked, a plain run leaves the tree clean.
+ */
+export function updateDocsImage(name) {
+  if (!process.env.UPDATE_DOCS_IMAGES) return;
+  const dir = join(ROOT, 'docs', 'images');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(artifactPath(name), join(dir, name));
 }
