@@ -9,14 +9,24 @@ export function jobWhat(loc, kind, service) {
   return s ? `${k} · ${s}` : k;
 }
 
-/** The priority tag: "Urgent" for 4–5, else "Not urgent", with "priority n of 5" for screen readers. */
+/**
+ * The lowest priority of an emergency (a fall, or a help request for a rescue): the engine
+ * gives emergencies 3–5 by care level, welfare visits 2 and services 1 (`Plan::priority` in
+ * dispatch-core/src/policy.rs).
+ */
+export const EMERGENCY_PRIORITY = 3;
+
+/**
+ * The priority tag: "Urgent" for an emergency (priority 3–5), else "Not urgent", with
+ * "priority n of 5" for screen readers.
+ */
 export function renderPriority(el, loc, priority) {
   if (priority == null) {
     el.hidden = true;
     return;
   }
   el.hidden = false;
-  const urgent = priority >= 4;
+  const urgent = priority >= EMERGENCY_PRIORITY;
   el.textContent = loc.t(urgent ? 'priority.urgent' : 'priority.normal');
   el.dataset.urgent = urgent ? 'true' : 'false';
   el.title = loc.t('priority.label', { n: priority });

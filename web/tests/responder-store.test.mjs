@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { fold, initialState, kinRings, screenOf, trackingModeOf } from '../responder/store.js';
 import { shouldSend, distanceM, EN_ROUTE_EVERY_MS, IDLE_EVERY_MS } from '../responder/tracker.js';
 import { createLocale, CATALOGUES } from '../responder/locale.js';
+import { renderPriority } from '../responder/offer.js';
 
 const OFFER = {
   type: 'offer',
@@ -217,4 +218,28 @@ test('a family member\'s phone rings for emergencies and missed check-ins, not p
   assert.equal(kinRings(ev('help', 'meal')), false);
   assert.equal(kinRings(ev('care_plan', 'meal')), false);
   assert.equal(kinRings(ev('fall', null, 'coming')), false);
+});
+
+// Defect: an urgent rescue labelled "Not urgent". A rescue (or a fall) of a care-level 1 or 2
+// elder has priority 3, and the tag said "Urgent" only from 4: "Urgent rescue · Not urgent".
+test('an urgent rescue is never labelled not urgent: every emergency priority (3–5) is urgent', () => {
+  const tag = () => {
+    const attrs = {};
+    return { hidden: true, textContent: '', title: '', dataset: {}, attrs, setAttribute: (k, v) => { attrs[k] = v; } };
+  };
+  for (const lang of ['en', 'zh-CN']) {
+    const loc = createLocale(lang);
+    for (const [priority, urgent] of [[1, false], [2, false], [3, true], [4, true], [5, true]]) {
+      const el = tag();
+      renderPriority(el, loc, priority);
+      assert.equal(el.hidden, false);
+      assert.equal(el.dataset.urgent, String(urgent), `${lang} priority ${priority}`);
+      assert.equal(el.textContent, loc.t(urgent ? 'priority.urgent' : 'priority.normal'));
+      assert.match(el.attrs['aria-label'], new RegExp(String(priority)));
+    }
+    const none = tag();
+    none.hidden = false;
+    renderPriority(none, loc, null);
+    assert.equal(none.hidden, true, 'no priority: no tag');
+  }
 });
