@@ -6,6 +6,8 @@
 
 import { esc, kindLabel, clockView, SLA_ORDER } from './queue.js';
 
+const isClosed = (inc) => inc.status === 'resolved' || inc.status === 'cancelled';
+
 export function createDetail(el, ctx, setRoutes) {
   const { t, i18n } = ctx;
   let id = null;
@@ -63,7 +65,7 @@ export function createDetail(el, ctx, setRoutes) {
   }
 
   function routesOf(d, inc) {
-    if (!d || !inc || inc.status === 'resolved' || inc.status === 'cancelled') return [];
+    if (!d || !inc || isClosed(inc)) return [];
     const latest = new Map();
     for (const e of d.timeline || []) {
       const ev = e.event || {};
@@ -148,13 +150,26 @@ export function createDetail(el, ctx, setRoutes) {
       el.innerHTML = `<h2>${esc(t('detail.title', { id }))}</h2><p class="${error ? 'error' : 'hint'}">${esc(error || t('detail.loading'))}</p>`;
       return;
     }
-    const closed = summary.status === 'resolved' || summary.status === 'cancelled';
+    const closed = isClosed(summary);
     const clocks = SLA_ORDER.map((sla) => (summary.clocks || []).find((c) => c.sla === sla)).filter(Boolean);
     const elder = d && d.elder;
     const responders = ctx.store.state ? ctx.store.state.responders : new Map();
     const who = (rid) => {
       const r = responders.get(rid);
       return `<b>${esc(rid)}</b>${r ? ` <span class="muted">${esc(t(`rkind.${r.kind}`))} · ${esc(t(`rstatus.${r.status.state}`))}</span>` : ''}`;
+    };
+    // The role only where the kind does not already say it (an ambulance goes as the
+    // ambulance, everyone else as community).
+    const roleOf = (a) => {
+      const r = responders.get(a.responder);
+      const usual = r && (r.kind === 'ambulance' ? 'ambulance' : 'community');
+      return a.role === usual ? '' : ` · ${esc(t(`role.${a.role}`))}`;
+    };
+    // Where a responder is: arrived, on the way (ETA), or neither once the incident closed.
+    const whereOf = (a) => {
+      if (a.arrived) return esc(t('detail.arrivedAt', { time: i18n.time(a.arrived) }));
+      if (closed) return esc(t('detail.notArrived'));
+      return esc(t('detail.eta', { time: i18n.timeShort(a.eta), in: i18n.duration(a.eta_s) }));
     };
     let html = `<h2>${esc(t('detail.title', { id }))} · ${esc(kindLabel(t, summary))} <span class="prio prio-${esc(summary.priority)}">P${esc(summary.priority)}</span></h2>
       <p class="detail-sub"><span class="status status-${esc(summary.status)}">${esc(t(`status.${summary.status}`))}</span>
@@ -175,7 +190,7 @@ export function createDetail(el, ctx, setRoutes) {
       html += `<h3>${esc(t('detail.assigned'))}</h3>`;
       html += assigned.length
         ? `<ul class="plain">${assigned
-            .map((a) => `<li>${who(a.responder)} · ${esc(t(`role.${a.role}`))} · ${a.arrived ? esc(t('detail.arrivedAt', { time: i18n.time(a.arrived) })) : esc(t('detail.eta', { time: i18n.timeShort(a.eta), in: i18n.duration(a.eta_s) }))}${a.onIt ? '' : ` <span class="muted">(${esc(t('detail.released'))})</span>`}</li>`)
+            .map((a) => `<li data-responder="${esc(a.responder)}">${who(a.responder)}${roleOf(a)} · ${whereOf(a)}${a.onIt || closed ? '' : ` <span class="muted">(${esc(t('detail.released'))})</span>`}</li>`)
             .join('')}</ul>`
         : `<p class="muted">${esc(t('detail.nobodyAssigned'))}</p>`;
       if (elder) {
@@ -229,10 +244,11 @@ export function createDetail(el, ctx, setRoutes) {
     const inc = live();
     if (!inc) return;
     const now = ctx.serverNow();
+    const closed = isClosed(inc);
     for (const li of el.querySelectorAll('.detail-clocks .clock')) {
       const c = (inc.clocks || []).find((x) => x.sla === li.dataset.sla);
       if (!c) continue;
-      const v = clockView(t, i18n, c, now);
+      const v = clockView(t, i18n, c, now, closed);
       li.className = `clock ${v.cls}`;
       li.querySelector('.clock-value').textContent = v.text;
     }

@@ -17,10 +17,14 @@ export function kindLabel(t, inc) {
   return t(`kind.${inc.kind}`);
 }
 
-/** The clock's text and state class for the given server time. */
-export function clockView(t, i18n, c, now) {
+/**
+ * The clock's text and state class for the given server time. On a closed incident (`closed`)
+ * a clock neither met nor breached has stopped: it no longer counts down.
+ */
+export function clockView(t, i18n, c, now, closed = false) {
   if (c.breached) return { text: `✗ ${t('clock.breached')}`, cls: 'breached' };
   if (c.met_at !== null && c.met_at !== undefined) return { text: `✓ ${t('clock.met')}`, cls: 'met' };
+  if (closed) return { text: `– ${t('clock.stopped')}`, cls: 'stopped' };
   const left = c.deadline - now;
   return { text: i18n.clock(left), cls: left <= 10000 ? 'urgent' : 'running' };
 }

@@ -289,7 +289,8 @@ test('offers and the accept show on the timeline and in the offer waves', async 
   assert.match(facts, /Family\s*daughter Maria/);
   assert.match(await detail.textContent(), /Grid worker\s*W1/);
   assert.match(await detail.locator('.detail-clocks .clock[data-sla=first_accept]').textContent(), /✓ met/);
-  assert.match(await detail.textContent(), /V1 Volunteer · En route · community · ETA/);
+  // the role only where the kind does not say it (a volunteer goes as community)
+  assert.match(await detail.locator('[data-responder=V1]').textContent(), /^V1 Volunteer · En route · ETA/);
   await shot('console-detail.png');
 });
 
@@ -339,6 +340,16 @@ test('the operator cancels (with a reason) and resolves through the UI', async (
   await row('E1').waitFor({ state: 'detached', timeout: 5000 });
   // the detail of the closed incident stays readable, actions disabled
   assert.ok(await page.locator('[data-testid=action-resolve]').isDisabled());
+  // Defect: a closed incident's detail kept its clocks counting down and its responders'
+  // ETAs. Every clock is now met, breached or stopped, and V1 (on the way) has no ETA.
+  const detail = page.getByTestId('incident-detail');
+  await detail.locator('.status-resolved').waitFor({ timeout: 5000 });
+  const clocks = await detail.locator('.detail-clocks .clock').evaluateAll((els) => els.map((e) => `${e.className}: ${e.textContent}`));
+  assert.ok(clocks.some((c) => /\bstopped\b/.test(c)), `a clock stopped: ${clocks}`);
+  for (const c of clocks) assert.match(c, /\b(met|breached|stopped)\b/, `a clock of a resolved incident: ${c}`);
+  const v1 = await detail.locator('[data-responder=V1]').textContent();
+  assert.doesNotMatch(v1, /ETA/);
+  assert.match(v1, /had not arrived when it closed/);
 });
 
 test('an action the server refuses shows the server’s message', async () => {
