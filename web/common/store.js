@@ -3,7 +3,8 @@
 // and are told, at most once per animation frame, that it changed.
 //
 //   const store = createStore({
-//     fromSnapshot: (snapshotState, frame) => newState,   // a fresh state
+//     fromSnapshot: (snapshotState, frame, previous) => newState,   // a fresh state
+//                                          // (`previous`: the state it replaces, or null)
 //     fold: (state, event) => void,                         // mutate state for one event
 //   });
 //   store.reset(snapshotFrame.state, snapshotFrame.seq, snapshotFrame);
@@ -28,7 +29,7 @@ export function createStore({ fromSnapshot, fold, schedule } = {}) {
     applied: 0,
     ignored: 0,
     reset(snapshotState, seq, frame) {
-      store.state = fromSnapshot(snapshotState || {}, frame);
+      store.state = fromSnapshot(snapshotState || {}, frame, store.state);
       store.lastSeq = Number.isFinite(seq) ? seq : 0;
       changed();
     },

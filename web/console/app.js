@@ -98,7 +98,8 @@ const ctx = {
   },
   toast(text, kind = 'info') {
     const el = $('toast');
-    el.textContent = text;
+    // the server's messages quote names in backticks (`NOPE`): quotation marks read better
+    el.textContent = String(text).replace(/`([^`]+)`/g, '“$1”');
     el.className = `toast ${kind}`;
     el.hidden = false;
     clearTimeout(ctx._toastTimer);
@@ -122,7 +123,7 @@ const closures = createClosures(
 );
 detail.onAction((action, incident) => actions.open(action, incident));
 const sound = createAlertSound($('mute'), ctx);
-const filters = createFilters($('filters'), ctx, () => subscribe(false));
+const filters = createFilters($('filters'), ctx, (next) => subscribe(false, next));
 
 const soundSeen = { state: null, n: 0 };
 const viewsAt = { state: null, version: -1 };
@@ -173,16 +174,33 @@ function timedRender() {
 
 // ---- the link -----------------------------------------------------------------------------
 
-function subscribe(resume) {
+/** Subscribes with the filter in force, or with `next` (the operator applied a new one: in
+ * force once the server takes it; refused, the old one stays, fields and all). */
+function subscribe(resume, next = null) {
   if (!ctx.conn) return;
   // moves batched: a few `responders_moved` frames a second instead of one frame per move
   // (a server that does not know the field ignores it and sends `responder_moved` frames)
-  const msg = { type: 'subscribe', filter: filters.filter(), moves: 'batched' };
+  const msg = { type: 'subscribe', filter: next || filters.filter(), moves: 'batched' };
   if (resume && store.state && store.lastSeq > 0) msg.last_seq = store.lastSeq;
-  ctx.conn.request(msg).catch((e) => {
-    if (e.code === 'disconnected') return; // the reconnect subscribes again
-    ctx.toast(t('error.server', { message: e.message }), 'error');
-  });
+  ctx.conn
+    .request(msg)
+    .then(() => {
+      if (!next) return;
+      filters.accepted(next);
+      // the snapshot (already applied) leaves out what the filter hides: an incident shown
+      // in the detail that is no longer in the stream would not be kept up to date there
+      const s = store.state;
+      if (ctx.selectedId !== null && s && !s.incidents.has(ctx.selectedId)) {
+        ctx.selectedId = null;
+        detail.show(null);
+        render();
+      }
+    })
+    .catch((e) => {
+      if (next) filters.refused();
+      if (e.code === 'disconnected') return; // the reconnect subscribes again
+      ctx.toast(t('error.server', { message: e.message }), 'error');
+    });
 }
 
 function onFrame(f) {
@@ -364,6 +382,7 @@ window.__console = {
   coverage,
   closures,
   inject: (frame) => onFrame(frame),
+  filter: () => filters.filter(),
   get map() {
     return map;
   },

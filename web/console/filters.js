@@ -1,12 +1,12 @@
 // The filters of the protocol's `subscribe`: grids (a comma-separated list; the grids seen so
 // far are offered as suggestions) and minimum priority. Applying subscribes again with the
 // new filter (a fresh snapshot replaces the state); a refused filter (e.g. an unknown grid)
-// shows the server's message.
+// shows the server's message, and the fields show the filter still in force again.
 
 export function createFilters(form, ctx, resubscribe) {
   const { t } = ctx;
   const known = new Set();
-  let current = {};
+  let current = {}; // the filter in force: the last one the server took
   let knownSig = '';
   let lastState = null;
   let lastScan = 0;
@@ -34,20 +34,31 @@ export function createFilters(form, ctx, resubscribe) {
     return f;
   }
 
+  function show(f) {
+    grids.value = (f.grids || []).join(', ');
+    prio.value = String(f.min_priority || 1);
+  }
+
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    current = parse();
-    resubscribe();
+    resubscribe(parse());
   });
   form.querySelector('.f-clear').addEventListener('click', () => {
-    grids.value = '';
-    prio.value = '1';
-    current = {};
-    resubscribe();
+    show({});
+    resubscribe({});
   });
 
   return {
+    /** The filter in force (what a reconnect subscribes with). */
     filter: () => ({ ...current }),
+    /** The server took `f`: it is in force. */
+    accepted(f) {
+      current = { ...f };
+    },
+    /** The server refused the filter asked for: the fields show the one in force again. */
+    refused() {
+      show(current);
+    },
     renderStatic() {
       form.setAttribute('aria-label', t('filters.label'));
       form.querySelector('.f-grids-label').textContent = t('filters.grids');

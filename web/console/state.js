@@ -21,7 +21,12 @@ export function planOf(kind, service) {
   return 'service';
 }
 
-export function fromSnapshot(s, frame = {}) {
+/**
+ * A fresh state from a snapshot. `previous` (the state it replaces: a new filter, a resume
+ * the server could not serve) hands over what the screen knew and the snapshot cannot say:
+ * which emergencies are still new to the operator.
+ */
+export function fromSnapshot(s, frame = {}, previous = null) {
   const state = {
     slaMs: { ...DEFAULT_SLA_MS, ...(s.sla_ms || {}) },
     incidents: new Map(),
@@ -71,6 +76,8 @@ export function fromSnapshot(s, frame = {}) {
     });
     if (r.status && r.status.state === 'offered') state.offers.set(r.status.offer_id, { incident_id: r.status.incident_id, responder_id: r.id });
   }
+  // Defect: a filter wiped the NEW mark of emergencies nobody had looked at.
+  if (previous && previous.newIds) for (const id of previous.newIds) if (state.incidents.has(id)) state.newIds.add(id);
   return state;
 }
 

@@ -393,12 +393,25 @@ test('an alert for an unknown elder reaches the operator, flagged, and the devic
 });
 
 test('filters re-subscribe: minimum priority and grid', async () => {
-  const meal = await alert('E2', 'help', { service: 'meal' }); // priority below 5
+  const meal = await alert('E2', 'help', { service: 'meal' }); // priority 1
   await row('E2').waitFor({ timeout: 5000 });
-  await page.selectOption('#f-prio', '5');
+  await row('E2').first().locator('button').click(); // shown in the detail
+  await page.getByTestId('incident-detail').getByText(`#${meal}`).first().waitFor({ timeout: 5000 });
+  const fall = await alert('E4'); // an emergency nobody has looked at yet
+  await row('E4').waitFor({ timeout: 5000 });
+  assert.match(await row('E4').first().getAttribute('class'), /\bnew\b/, 'a new emergency is marked new');
+  await page.selectOption('#f-prio', '3');
   await page.getByRole('button', { name: 'Apply' }).click();
   await row('E2').waitFor({ state: 'detached', timeout: 5000 });
   assert.ok(await row('E3').count(), 'the emergency stays');
+  // Defect: a filter wiped the NEW mark of emergencies nobody had looked at.
+  assert.match(await row('E4').first().getAttribute('class'), /\bnew\b/, 'still new after the filter');
+  // Defect: the detail kept showing an incident the filter hides (no longer kept up to date).
+  await page.getByTestId('incident-detail').getByText('Select an incident').waitFor({ timeout: 5000 });
+  await page.selectOption('#f-prio', '5');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await row('E4').waitFor({ state: 'detached', timeout: 5000 }).catch(() => {}); // E4's priority may be under 5
+  assert.ok(fall);
   await page.selectOption('#f-prio', '1');
   await page.fill('#f-grids', 'G1');
   await page.getByRole('button', { name: 'Apply' }).click();
@@ -407,7 +420,17 @@ test('filters re-subscribe: minimum priority and grid', async () => {
   await page.getByRole('button', { name: 'Clear' }).click();
   await row('E3').waitFor({ timeout: 5000 });
   await row('E2').waitFor({ timeout: 5000 });
-  assert.ok(meal);
+  // Defect: a refused filter stayed in the fields (and would be what a reconnect asks for).
+  await page.fill('#f-grids', 'NOPE');
+  await page.selectOption('#f-prio', '4');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const toast = page.locator('#toast.error');
+  await toast.waitFor({ timeout: 5000 });
+  assert.match(await toast.textContent(), /“NOPE”/, 'the server’s words, its backticks as quotation marks');
+  assert.equal(await page.inputValue('#f-grids'), '', 'the fields show the filter in force');
+  assert.equal(await page.inputValue('#f-prio'), '1');
+  assert.equal(await page.evaluate(() => JSON.stringify(window.__console.filter())), '{}');
+  assert.ok(await row('E2').count(), 'the queue is as before');
 });
 
 test('an unexpected event or field does not break the page', async () => {
