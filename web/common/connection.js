@@ -15,6 +15,10 @@
 //     // 'disconnected' locally) and whose .message is the server's message
 //   conn.send(frame)  // fire and forget; false when not open
 //
+// A link that is gone before TCP says so is dropped at once, and the retries take over: when
+// the browser goes offline (its `offline` event; `online` retries at once), and when a request
+// gets no reply within its timeout.
+//
 // A wrong token: the server refuses the upgrade with HTTP 401, which a browser only sees as a
 // close. So before every connection attempt the client fetches `probeUrl` with the bearer
 // header: 401 or 403 stops everything with status 'unauthorized' (info.httpStatus); a
@@ -50,11 +54,13 @@ export class Connection {
     if (this.running) return;
     this.running = true;
     this.attempt = 0;
+    this._listenToNetwork(true);
     this._connect();
   }
 
   stop() {
     this.running = false;
+    this._listenToNetwork(false);
     clearTimeout(this.timer);
     if (this.ws) {
       const ws = this.ws;
@@ -76,6 +82,42 @@ export class Connection {
     this.running = true;
     this.attempt = 0;
     if (!this.ws) this._connect();
+  }
+
+  /** The browser's own word on the network: offline drops the link now (a socket can stay
+   * "open" for minutes with nothing getting through), online retries now. */
+  _listenToNetwork(on) {
+    const w = typeof window !== 'undefined' && typeof window.addEventListener === 'function' ? window : null;
+    if (!w) return;
+    if (on && !this._net) {
+      this._net = {
+        offline: () => this._drop('the browser is offline'),
+        online: () => {
+          if (this.running && !this.ws) this.retryNow();
+        },
+      };
+      w.addEventListener('offline', this._net.offline);
+      w.addEventListener('online', this._net.online);
+    } else if (!on && this._net) {
+      w.removeEventListener('offline', this._net.offline);
+      w.removeEventListener('online', this._net.online);
+      this._net = null;
+    }
+  }
+
+  /** Drops the link now; pending requests fail as `disconnected` and the retries begin. */
+  _drop(why) {
+    const ws = this.ws;
+    if (!this.running || !ws) return;
+    this.ws = null; // its own close event, when it comes, is then ignored
+    this.welcome = null;
+    try {
+      ws.close(1000);
+    } catch {
+      /* already closed */
+    }
+    this._failPending('disconnected', why);
+    this._scheduleRetry();
   }
 
   _setStatus(status, info = {}) {
@@ -205,6 +247,8 @@ export class Connection {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(requestError('timeout', `no reply within ${Math.round(timeoutMs / 1000)} s`));
+        // no reply at all: the link is most likely dead, so find out by connecting again
+        this._drop('no reply');
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });

@@ -150,6 +150,10 @@ function onWelcome(c) {
 
 /** After a (re)connect: tell the server "available" again only when it may have forgotten. */
 async function syncAfterWelcome(c) {
+  store.dispatch({ type: 'ui.link_back' });
+  const o = owed;
+  owed = null;
+  if (o && store.state.job && store.state.job.incident_id === o.frame.incident_id) jobAct(o.action, o.frame, o.onAck);
   refreshBank();
   // After a reconnect the server may hold an older position (the phone moved meanwhile): send
   // the current one now rather than at the next rule's turn.
@@ -207,6 +211,22 @@ async function act(action, frame, onAck, onError) {
   store.dispatch({ type: 'ui.pending', action, on: false });
   if (reply.type === 'error') (onError || showError)(reply);
   else onAck(reply);
+}
+
+/** A job step (arrived, complete, ambulance) tapped while the link was down, sent again after
+ * the next `welcome` if the job is still the same: the volunteer taps once. */
+let owed = null;
+const STEP_LABELS = { arrived: 'assigned.arrived', complete: 'assigned.complete', ambulance: 'assigned.need_ambulance' };
+
+function jobAct(action, frame, onAck) {
+  act(action, frame, onAck, (e) => {
+    if (e.code !== 'offline' && e.code !== 'timeout') {
+      showError(e);
+      return;
+    }
+    owed = { action, frame, onAck };
+    store.dispatch({ type: 'ui.queued', step: STEP_LABELS[action] });
+  });
 }
 
 function showError(reply) {
@@ -283,13 +303,13 @@ function decline() {
 function arrived() {
   const j = store.state.job;
   if (!j) return;
-  act('arrived', { type: 'arrived', incident_id: j.incident_id }, () => store.dispatch({ type: 'ui.arrived', incident_id: j.incident_id }));
+  jobAct('arrived', { type: 'arrived', incident_id: j.incident_id }, () => store.dispatch({ type: 'ui.arrived', incident_id: j.incident_id }));
 }
 
 function complete() {
   const j = store.state.job;
   if (!j) return;
-  act('complete', { type: 'complete', incident_id: j.incident_id }, async () => {
+  jobAct('complete', { type: 'complete', incident_id: j.incident_id }, async () => {
     store.dispatch({ type: 'ui.completed', incident_id: j.incident_id });
     refreshBank();
     if (!store.state.duty) return;
@@ -303,7 +323,7 @@ function complete() {
 function needAmbulance() {
   const j = store.state.job;
   if (!j) return;
-  act('ambulance', { type: 'request_ambulance', incident_id: j.incident_id }, () =>
+  jobAct('ambulance', { type: 'request_ambulance', incident_id: j.incident_id }, () =>
     store.dispatch({ type: 'ui.ambulance_requested', incident_id: j.incident_id }),
   );
 }

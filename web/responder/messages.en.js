@@ -134,6 +134,7 @@ export default {
   'error.invalid_transition': 'That is not possible right now.',
   'error.timeout': 'No answer from the service. Please try again.',
   'error.offline': 'No connection. Please try again in a moment.',
+  'error.queued': 'No connection. “{step}” will be sent as soon as the connection is back.',
   'notice.dismiss': 'OK',
 
   'map.you': 'You',

@@ -131,6 +131,7 @@ export default {
   'error.invalid_transition': '现在不能这样操作。',
   'error.timeout': '服务没有回应，请再试一次。',
   'error.offline': '没有网络连接，请稍后再试。',
+  'error.queued': '没有网络连接。连接恢复后会自动发送“{step}”。',
   'notice.dismiss': '知道了',
 
   'map.you': '您',

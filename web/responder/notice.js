@@ -8,6 +8,7 @@ export function renderNotice(el, state, loc) {
   }
   const params = { ...n.params };
   if (n.key === 'bank.credited') params.minutes = loc.minutes(n.params.minutes);
+  if (n.key === 'error.queued') params.step = loc.t(n.params.step); // the button's own words
   el.querySelector('.notice-text').textContent = loc.t(n.key, params);
   el.dataset.tone = n.tone;
   el.setAttribute('role', n.tone === 'error' ? 'alert' : 'status');

@@ -52,6 +52,9 @@ const ERROR_KEYS = {
   busy_job: 'duty.busy',
 };
 
+/** Notices about the link itself, gone once it is back. */
+const LINK_NOTICES = new Set(['error.offline', 'error.timeout', 'error.queued']);
+
 /** state × event → state. Never mutates its arguments. */
 export function fold(state, ev) {
   switch (ev.type) {
@@ -168,6 +171,13 @@ export function fold(state, ev) {
     }
     case 'ui.dismiss':
       return { ...state, notice: null };
+    case 'ui.queued':
+      // a job step tapped with no connection (`step`: its button's label key) goes out
+      // after the next `welcome`
+      return notice(state, 'error.queued', { step: ev.step }, 'error');
+    case 'ui.link_back':
+      // the link is back: a notice that said it was not is no longer true
+      return state.notice && LINK_NOTICES.has(state.notice.key) ? { ...state, notice: null } : state;
     default:
       return state;
   }
