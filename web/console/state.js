@@ -318,12 +318,24 @@ export function isNew(state, inc, now, seen) {
   return state.newIds.has(inc.id) && !(seen && seen.has(inc.id)) && !(now - inc.opened_at > NEW_FOR_MS);
 }
 
-/** Open incidents by urgency: new emergencies first, then priority desc, then oldest. */
+/** Still waiting for someone: nobody has accepted it yet, or it needs an operator. */
+export function isWaiting(inc) {
+  return inc.status === 'dispatching' || !!inc.needs_operator;
+}
+
+/**
+ * Open incidents by urgency: new emergencies first, then those still waiting for someone
+ * before those already in hand (a P4 nobody has accepted before a P5 whose volunteer is at the
+ * door), then priority desc, then oldest.
+ */
 export function queueOrder(state, now = Date.now(), seen = null) {
   return [...state.incidents.values()].sort((a, b) => {
     const na = isNew(state, a, now, seen) ? 1 : 0;
     const nb = isNew(state, b, now, seen) ? 1 : 0;
     if (na !== nb) return nb - na;
+    const wa = isWaiting(a) ? 1 : 0;
+    const wb = isWaiting(b) ? 1 : 0;
+    if (wa !== wb) return wb - wa;
     if (a.priority !== b.priority) return b.priority - a.priority;
     return (a.opened_at || 0) - (b.opened_at || 0) || a.id - b.id;
   });

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromSnapshot, fold, queueOrder, planOf, isNew } from '../console/state.js';
+import { fromSnapshot, fold, queueOrder, planOf, isNew, isWaiting } from '../console/state.js';
 import { createStore } from '../common/store.js';
 
 const T0 = 1_800_000_000_000;
@@ -169,6 +169,21 @@ test('the queue: new emergencies first until seen or a minute old, then priority
   assert.deepEqual(queueOrder(s.state, T0 + 5000, seen).map((i) => i.id), [3, 4, 2, 5, 1]);
   assert.equal(isNew(s.state, s.state.incidents.get(3), T0 + 62000, seen), false);
   assert.deepEqual(queueOrder(s.state, T0 + 62000, seen).map((i) => i.id), [4, 3, 2, 5, 1]);
+});
+
+// Found in a person's walk through the live demo: once its NEW mark ended, a P4 fall nobody
+// had accepted sorted below ten P5s whose volunteers were already at the door.
+test('the queue: what still waits for someone comes before what is in hand, whatever the priority', () => {
+  const s = store();
+  s.apply({ seq: 11, at: T0, type: 'incident_opened', incident_id: 2, elder_id: 'E2', kind: 'fall', priority: 5, position: null, reason: '' });
+  s.apply({ seq: 12, at: T0 + 1000, type: 'incident_opened', incident_id: 3, elder_id: 'E3', kind: 'fall', priority: 4, position: null, reason: '' });
+  s.apply({ seq: 13, at: T0 + 2000, type: 'assigned', incident_id: 2, responder_id: 'V1', role: 'community', eta_s: 60 });
+  const seen = new Set([2, 3]);
+  assert.equal(s.state.incidents.get(2).status, 'assigned');
+  assert.equal(isWaiting(s.state.incidents.get(2)), false);
+  assert.equal(isWaiting(s.state.incidents.get(3)), true);
+  // 3 (P4, nobody yet) and 1 (P2 service, nobody yet) before 2 (P5, in hand)
+  assert.deepEqual(queueOrder(s.state, T0 + 5000, seen).map((i) => i.id), [3, 1, 2]);
 });
 
 test('every console and common module parses (a syntax error would blank the page)', async () => {
