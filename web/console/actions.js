@@ -48,7 +48,8 @@ export function createActions(dialog, ctx) {
     }
   }
 
-  async function assign(inc) {
+  /** `answers`: who already declined this incident or let its offer expire (their badge). */
+  async function assign(inc, answers) {
     const form = frame(t('assign.title', { id: inc.id, elder: inc.elder_id }), `<p class="hint">${esc(t('assign.loading'))}</p><fieldset class="candidates" hidden><legend>${esc(t('assign.pick'))}</legend></fieldset>`);
     const submit = form.querySelector('button[type=submit]');
     submit.textContent = t('action.assign');
@@ -78,7 +79,8 @@ export function createActions(dialog, ctx) {
           (c, i) => `<label class="candidate"><input type="radio" name="responder" value="${esc(c.responder_id)}" ${i === 0 ? 'checked' : ''}>
           <b>${esc(c.responder_id)}</b> <span>${esc(t(`rkind.${c.kind}`))} · ${esc(t(`mode.${c.travel_mode}`))}</span>
           <span class="eta">${esc(t('assign.eta', { eta: i18n.duration(c.eta_s), distance: i18n.distance(c.distance_m) }))}</span>
-          ${c.familiar ? `<span class="badge">${esc(t('assign.familiar'))}</span>` : ''}</label>`,
+          ${c.familiar ? `<span class="badge">${esc(t('assign.familiar'))}</span>` : ''}
+          ${answers.has(c.responder_id) ? `<span class="badge said" data-said="${esc(answers.get(c.responder_id))}">${esc(t(`outcome.${answers.get(c.responder_id)}`))}</span>` : ''}</label>`,
         )
         .join(''),
     );
@@ -127,9 +129,9 @@ export function createActions(dialog, ctx) {
   }
 
   return {
-    open(action, inc) {
+    open(action, inc, answers = new Map()) {
       if (!inc) return;
-      if (action === 'assign') assign(inc);
+      if (action === 'assign') assign(inc, answers);
       else if (action === 'cancel') cancel(inc);
       else if (action === 'resolve') resolve(inc);
     },

@@ -121,7 +121,7 @@ const closures = createClosures(
   () => map && map.invalidate(),
   (fn) => mapLayer && mapLayer.setClickTool(fn),
 );
-detail.onAction((action, incident) => actions.open(action, incident));
+detail.onAction((action, incident, answers) => actions.open(action, incident, answers));
 const sound = createAlertSound($('mute'), ctx);
 const filters = createFilters($('filters'), ctx, (next) => subscribe(false, next));
 

@@ -18,6 +18,7 @@ export function createDetail(el, ctx, setRoutes) {
   let again = false;
   let actionCb = () => {};
   let sig = '';
+  let answers = new Map(); // responder → 'declined' | 'expired' on this incident (the assign dialog says so)
 
   async function load() {
     if (id === null) return;
@@ -217,6 +218,8 @@ export function createDetail(el, ctx, setRoutes) {
         </dl>`;
       }
       const ws = waves(d);
+      answers = new Map();
+      for (const [, offers] of ws) for (const o of offers) if (o.outcome === 'declined' || o.outcome === 'expired') answers.set(o.responder_id, o.outcome);
       html += `<h3>${esc(t('detail.waves'))}</h3>`;
       html += ws.length
         ? ws
@@ -235,7 +238,7 @@ export function createDetail(el, ctx, setRoutes) {
         .join('')}</ol>`;
     } else if (!error) html += `<p class="hint">${esc(t('detail.loading'))}</p>`;
     el.innerHTML = html;
-    for (const b of el.querySelectorAll('button[data-action]')) b.addEventListener('click', () => actionCb(b.dataset.action, live() || summary));
+    for (const b of el.querySelectorAll('button[data-action]')) b.addEventListener('click', () => actionCb(b.dataset.action, live() || summary, answers));
     setRoutes(routesOf(d, summary));
     tick();
   }
@@ -260,6 +263,7 @@ export function createDetail(el, ctx, setRoutes) {
         data = null;
         error = null;
         sig = '';
+        answers = new Map();
       }
       id = newId;
       draw();

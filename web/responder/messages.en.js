@@ -91,7 +91,7 @@ export default {
   'assigned.eta': 'About {duration} ({distance})',
   'assigned.eta.arrived': 'You have arrived.',
   'assigned.arrived': 'I have arrived',
-  'assigned.need_ambulance': 'Call an ambulance',
+  'assigned.need_ambulance': 'Send an ambulance',
   'assigned.ambulance_requested': 'An ambulance has been asked for.',
   'assigned.complete': 'The job is done',
   'assigned.complete.hint': 'Tap “I have arrived” first.',

@@ -88,7 +88,7 @@ export default {
   'assigned.eta': '约 {duration}（{distance}）',
   'assigned.eta.arrived': '您已到达。',
   'assigned.arrived': '我已到达',
-  'assigned.need_ambulance': '呼叫救护车',
+  'assigned.need_ambulance': '请派救护车',
   'assigned.ambulance_requested': '已请求救护车。',
   'assigned.complete': '任务已完成',
   'assigned.complete.hint': '请先点“我已到达”。',

@@ -297,10 +297,15 @@ test('offers and the accept show on the timeline and in the offer waves', async 
 test('the operator assigns through the UI (candidates with road ETAs)', async () => {
   await phoneOn('V4');
   const id = await alert('E3'); // grid G2, care level 5
+  // V4 declines its offer: still available, so a candidate, and the dialog says it declined
+  const offer = await phones.V4.next((f) => f.type === 'offer' && f.incident_id === id, 10000);
+  assert.equal((await phones.V4.request({ type: 'decline', offer_id: offer.offer_id })).type, 'ack');
   await row('E3').first().locator('button').click();
+  await page.locator('[data-testid=incident-detail] .timeline li[data-type=offer_declined]').waitFor({ timeout: 5000 });
   await page.click('[data-testid=action-assign]');
   const dialog = page.locator('dialog[open]');
   await dialog.locator('.candidate').first().waitFor({ timeout: 5000 });
+  assert.match(await dialog.locator('.candidate', { hasText: 'V4' }).textContent(), /declined/);
   const cands = await dialog.locator('.candidate').allTextContents();
   assert.ok(cands.length >= 1);
   assert.match(cands[0], /ETA .* m/);
