@@ -58,6 +58,36 @@ const MIN_SCALE = 0.005; // CSS px per metre (whole city in a small box)
 const MAX_SCALE = 8;
 const TILE = 256; // CSS px of a tile of the markers with a ring or a label
 
+/**
+ * Where each label goes (its sprite's top-left, CSS px, into s[4] and s[5] of each
+ * [marker, x, y, sprite] with a sprite): right of its marker, or else left, above or below,
+ * whichever first clears the labels already placed; the topmost markers (last in the list)
+ * are placed first and keep their place. Two markers at one door (an ambulance at the
+ * elder's) no longer print one label over the other. A label that fits nowhere stays right.
+ */
+export function placeLabels(special) {
+  const boxes = [];
+  for (let i = special.length - 1; i >= 0; i--) {
+    const s = special[i];
+    const sp = s[3];
+    if (!sp) continue;
+    const [m, x, y] = s;
+    const r = m.size || 6;
+    const right = [x + r + 3 - LABEL_PAD, y + 4 - LABEL_ASCENT - LABEL_PAD];
+    const spots = [
+      right,
+      [x - r - 3 - sp.w + LABEL_PAD, right[1]],
+      [x - sp.w / 2, y - r - 2 - LABEL_H + LABEL_PAD],
+      [x - sp.w / 2, y + r + 2 - LABEL_PAD],
+    ];
+    const clear = ([lx, ly]) => boxes.every(([bx, by, bw]) => lx + sp.w - LABEL_PAD <= bx + LABEL_PAD || bx + bw - LABEL_PAD <= lx + LABEL_PAD || ly + LABEL_H - LABEL_PAD <= by + LABEL_PAD || by + LABEL_H - LABEL_PAD <= ly + LABEL_PAD);
+    const [lx, ly] = spots.find(clear) || right;
+    s[4] = lx;
+    s[5] = ly;
+    boxes.push([lx, ly, sp.w]);
+  }
+}
+
 /** Adds one marker's outline at (x, y) to the current path. */
 function shapePath(ctx, shape, x, y, r) {
   switch (shape) {
@@ -591,29 +621,25 @@ export class RoadMap {
     // the topmost MAX_LABELS labels are drawn (hundreds overlapping are past reading anyway)
     let skip = -MAX_LABELS;
     for (const s of special) if (s[0].label) skip++;
+    for (const s of special) s[3] = s[0].label && skip-- <= 0 ? this._labelSprite(String(s[0].label)) : null;
+    placeLabels(special);
     const cols = Math.max(1, Math.ceil(this.w / TILE));
     for (const t of this.tiles) {
       t.items.length = 0;
       t.next = '';
     }
     for (const s of special) {
-      const [m, x, y] = s;
+      const [m, x, y, sp] = s;
       const r = m.size || 6;
       const e = r * 1.4 + 8; // the shape, its outline and a ring
       let x0 = x - e, y0 = y - e, x1 = x + e, y1 = y + e;
       let label = '';
-      if (m.label && skip-- <= 0) {
-        label = String(m.label);
-        const sp = this._labelSprite(label);
-        s[3] = sp;
-        const lx = x + r + 3 - LABEL_PAD;
-        const ly = y + 4 - LABEL_ASCENT - LABEL_PAD;
-        x0 = Math.min(x0, lx);
-        y0 = Math.min(y0, ly);
-        x1 = Math.max(x1, lx + sp.w);
-        y1 = Math.max(y1, ly + LABEL_H);
-      } else {
-        s[3] = null;
+      if (sp) {
+        label = `${m.label}@${s[4].toFixed(1)},${s[5].toFixed(1)}`;
+        x0 = Math.min(x0, s[4]);
+        y0 = Math.min(y0, s[5]);
+        x1 = Math.max(x1, s[4] + sp.w);
+        y1 = Math.max(y1, s[5] + LABEL_H);
       }
       // the look from the marker's fields (not its cached _key: a copy may carry a stale one)
       const sig = `${x.toFixed(1)},${y.toFixed(1)},${m.shape}|${r}|${m.color}|${m.stroke},${m.ring || ''},${label}|`;
@@ -818,10 +844,10 @@ export class RoadMap {
       ctx.strokeStyle = color;
       ctx.stroke();
     }
-    // the labels chosen by _drawTiles (their sprites in s[3])
-    for (const [m, x, y, sp] of special) {
+    // the labels chosen and placed by _drawTiles (their sprites in s[3], places in s[4], s[5])
+    for (const [, , , sp, lx, ly] of special) {
       if (!sp) continue;
-      ctx.drawImage(sp.canvas, x + (m.size || 6) + 3 - LABEL_PAD, y + 4 - LABEL_ASCENT - LABEL_PAD, sp.w, LABEL_H);
+      ctx.drawImage(sp.canvas, lx, ly, sp.w, LABEL_H);
     }
   }
 

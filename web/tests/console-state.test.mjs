@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromSnapshot, fold, queueOrder, planOf, isNew, isWaiting } from '../console/state.js';
 import { createStore } from '../common/store.js';
+import { placeLabels } from '../common/map.js';
 
 const T0 = 1_800_000_000_000;
 const snapshot = {
@@ -184,6 +185,33 @@ test('the queue: what still waits for someone comes before what is in hand, what
   assert.equal(isWaiting(s.state.incidents.get(3)), true);
   // 3 (P4, nobody yet) and 1 (P2 service, nobody yet) before 2 (P5, in hand)
   assert.deepEqual(queueOrder(s.state, T0 + 5000, seen).map((i) => i.id), [3, 1, 2]);
+});
+
+// Found in a person's walk through the live demo: an ambulance at an elder's door printed
+// its label over the elder's ("A01141"), and the phone's "You" over "The person".
+test('map labels: two markers at one door get labels that do not overlap; the topmost keeps its place', () => {
+  const sp = (w) => ({ w });
+  const overlap = (a, b) => {
+    const [ax, ay, aw] = [a[4], a[5], a[3].w];
+    const [bx, by, bw] = [b[4], b[5], b[3].w];
+    return ax + aw - 6 > bx && bx + bw - 6 > ax && ay + 18 > by && by + 18 > ay;
+  };
+  const lone = [{ size: 6, label: 'E1' }, 100, 100, sp(30)];
+  placeLabels([lone]);
+  assert.deepEqual([lone[4], lone[5]], [100 + 6 + 3 - 3, 100 + 4 - 13 - 3], 'right of its marker');
+  const elder = [{ size: 6, label: 'E1' }, 200, 200, sp(30)];
+  const amb = [{ size: 7, label: 'A011' }, 201, 201, sp(40)];
+  placeLabels([elder, amb]);
+  assert.ok(!overlap(elder, amb), JSON.stringify([elder.slice(4), amb.slice(4)]));
+  assert.deepEqual([amb[4], amb[5]], [201 + 7 + 3 - 3, 201 + 4 - 13 - 3], 'the topmost (last) keeps the right');
+  // four at one place: every label finds its own side
+  const four = [0, 1, 2, 3].map((i) => [{ size: 6, label: `V${i}` }, 300, 300, sp(24)]);
+  placeLabels(four);
+  for (let i = 0; i < 4; i++) for (let j = i + 1; j < 4; j++) assert.ok(!overlap(four[i], four[j]), `${i} and ${j}`);
+  // a marker without a label gets no place
+  const plain = [{ size: 6 }, 10, 10, null];
+  placeLabels([plain]);
+  assert.equal(plain[4], undefined);
 });
 
 test('every console and common module parses (a syntax error would blank the page)', async () => {
