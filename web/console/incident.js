@@ -230,7 +230,8 @@ export function createDetail(el, ctx, setRoutes) {
             )
             .join('')
         : `<p class="muted">${esc(t('detail.noOffers'))}</p>`;
-      html += `<h3>${esc(t('detail.timeline'))}</h3><ol class="timeline">${(d.timeline || [])
+      const note = t('detail.reasonsNote');
+      html += `<h3>${esc(t('detail.timeline'))}</h3>${note ? `<p class="hint reasons-note">${esc(note)}</p>` : ''}<ol class="timeline">${(d.timeline || [])
         .map((e) => {
           const ev = e.event || {};
           return `<li data-type="${esc(ev.type)}"><time>${esc(i18n.time(e.at))}</time> <span class="ev">${esc(eventText(ev))}</span>${ev.reason && ev.type !== 'offer_withdrawn' ? `<div class="reason">${esc(ev.reason)}</div>` : ''}</li>`;

@@ -113,6 +113,8 @@ export default {
   'detail.outcome': 'Outcome',
   'detail.noOffers': 'No offers sent.',
   'detail.timeline': 'Timeline',
+  // said only where the catalogue's language is not the engine's (English)
+  'detail.reasonsNote': '',
   'outcome.asked': 'asked, waiting',
   'outcome.declined': 'declined',
   'outcome.expired': 'let it expire',

@@ -113,6 +113,7 @@ export default {
   'detail.outcome': '结果',
   'detail.noOffers': '尚未派单。',
   'detail.timeline': '时间线',
+  'detail.reasonsNote': '每条记录下的灰色文字是调度引擎写下的原因（英文原文）。',
   'outcome.asked': '已派单，等待回复',
   'outcome.declined': '已拒绝',
   'outcome.expired': '超时未回复',

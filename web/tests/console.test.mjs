@@ -493,6 +493,8 @@ test('both languages read naturally; screenshots of the main screen', async () =
   assert.match(await page.textContent('[data-testid=connection-status]'), /已连接/);
   assert.match(await page.textContent('[data-testid=incident-queue]'), /跌倒/);
   assert.match(await page.textContent('[data-testid=incident-detail]'), /时间线/);
+  // the engine's reasons are English: the Chinese screen says so once, above them
+  assert.match(await page.textContent('[data-testid=incident-detail] .reasons-note'), /英文原文/);
   await page.waitForTimeout(300);
   await shot('console-zh.png');
   updateDocsImage('console-en.png');
