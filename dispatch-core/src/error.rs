@@ -37,6 +37,13 @@ pub enum CommandError {
         action: &'static str,
         state: &'static str,
     },
+    /// `available` while resting after an emergency (the fairness rest): `invalid_transition`
+    /// on the wire, as any other refused transition, and the rest's end beside it.
+    #[error("responder {responder} cannot go available while resting, until {until}")]
+    Resting {
+        responder: ResponderId,
+        until: crate::time::Timestamp,
+    },
     #[error("position {lat},{lon} is off the map: {detail}")]
     OffMap { lat: f64, lon: f64, detail: String },
     #[error("invalid command: {0}")]
@@ -67,7 +74,9 @@ impl CommandError {
             CommandError::OfferClosed(_) => "offer_closed",
             CommandError::NotAssigned { .. } => "not_assigned",
             CommandError::IncidentClosed(_) => "incident_closed",
-            CommandError::InvalidTransition { .. } => "invalid_transition",
+            CommandError::InvalidTransition { .. } | CommandError::Resting { .. } => {
+                "invalid_transition"
+            }
             CommandError::OffMap { .. } => "off_map",
             CommandError::Invalid(_) => "invalid",
             CommandError::LastPeopleOperator(_) => "last_people_operator",

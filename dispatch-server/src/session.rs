@@ -13,6 +13,7 @@ use crate::metrics as m;
 use crate::moves::{self, MoveBuffer};
 use crate::wire::{self, AlertAccepted, ClientMessage, Filter, MovesMode, Role, ServerMessage};
 use dispatch_core::command::{Command, Reply};
+use dispatch_core::error::CommandError;
 use dispatch_core::geo::LatLon;
 use dispatch_core::roster::OperatorRole;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -832,7 +833,15 @@ pub fn on_map(p: LatLon, area: Option<[f64; 4]>) -> Result<LatLon, wire::WireErr
 
 /// The error frame of a refusal.
 pub fn refusal(re: Option<Value>, e: &Refusal) -> ServerMessage {
-    ServerMessage::error(re, e.code(), e.to_string())
+    let mut msg = ServerMessage::error(re, e.code(), e.to_string());
+    if let (
+        Refusal::Engine(CommandError::Resting { until, .. }),
+        ServerMessage::Error { resting_until, .. },
+    ) = (e, &mut msg)
+    {
+        *resting_until = Some(*until);
+    }
+    msg
 }
 
 fn message_type(msg: &ClientMessage) -> &'static str {

@@ -480,6 +480,7 @@ impl AlertAccepted {
                     p.message
                 ),
                 incident_id: Some(incident_id),
+                resting_until: None,
             })),
             None => Ok(AlertAccepted {
                 kind: AlertAcceptedTag::AlertAccepted,
@@ -624,6 +625,10 @@ pub enum ServerMessage {
         /// resent with other content) is still kept: the incident an operator handles.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         incident_id: Option<IncidentId>,
+        /// A volunteer refused `available` while resting after an emergency: when the rest
+        /// ends (the phone says so, and may go available from then on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resting_until: Option<Timestamp>,
     },
     /// To a responder: a job offer.
     Offer {
@@ -722,6 +727,7 @@ impl ServerMessage {
             code,
             message: message.into(),
             incident_id: None,
+            resting_until: None,
         }
     }
 

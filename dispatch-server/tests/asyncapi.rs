@@ -241,6 +241,13 @@ fn server_samples() -> Vec<ServerMessage> {
         },
         ServerMessage::Pong { re: Some(json!(1)) },
         ServerMessage::error(Some(json!(2)), "offer_closed", "too late"),
+        ServerMessage::Error {
+            re: Some(json!("a")),
+            code: "invalid_transition",
+            message: "responder V1 cannot go available while resting, until 1795637865400ms".into(),
+            incident_id: None,
+            resting_until: Some(Timestamp(1_795_637_865_400)),
+        },
         ServerMessage::Offer {
             offer_id: OfferId(12),
             incident_id: IncidentId(7),

@@ -167,6 +167,28 @@ async fn whole_flow_from_fall_to_time_bank() {
         .recv_until("time_bank_credited", |_| true)
         .await;
     assert_eq!(credit["incident_id"], incident);
+    // Back on duty at once is refused: a volunteer rests after an emergency, and the phone is
+    // told until when (so it can say so to its person).
+    let (again, _) = phones
+        .get_mut(&winner)
+        .unwrap()
+        .request(
+            json!({"type": "availability", "status": "available"}),
+            "again",
+        )
+        .await;
+    assert_eq!(again["type"], "error", "{again}");
+    assert_eq!(again["code"], "invalid_transition", "{again}");
+    let until = again["resting_until"].as_i64().expect("resting_until");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let rest = dispatch_core::policy::PolicyConfig::default().rest_after_emergency_ms as i64;
+    assert!(
+        until > now && until <= now + rest,
+        "the rest ends within {rest} ms from now ({now}): {again}"
+    );
     let (closed, _) = phones
         .get_mut("A1")
         .unwrap()

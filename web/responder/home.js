@@ -23,7 +23,11 @@ export function renderHome(root, state, loc) {
   duty.querySelector('.duty-hint').textContent = loc.t(on ? 'duty.on.hint' : 'duty.off.hint');
   duty.setAttribute('aria-busy', state.pending.duty ? 'true' : 'false');
 
-  const explain = loc.t(on ? (state.resting ? 'duty.resting' : 'duty.on.explain') : 'duty.off.explain');
+  const resting = state.resting && !(state.restingUntil && Date.now() >= state.restingUntil);
+  const restKey = state.restingUntil ? 'duty.restingUntil' : 'duty.resting';
+  const explain = on
+    ? loc.t(resting ? restKey : 'duty.on.explain', { time: state.restingUntil ? loc.clock(state.restingUntil) : '' })
+    : loc.t('duty.off.explain');
   root.querySelector('#duty-explain').textContent = explain;
 
   let pos = '';

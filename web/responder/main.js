@@ -163,7 +163,7 @@ async function syncAfterWelcome(c) {
   const reply = await request(c, { type: 'availability', status: 'available' });
   // A volunteer resting after an emergency, or already on a job, is refused "available":
   // the server's state is the right one, nothing failed.
-  if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
+  if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: reply.resting_until });
 }
 
 const SERVER_FRAMES = new Set(['welcome', 'offer', 'offer_withdrawn', 'assigned', 'incident_closed', 'time_bank_credited', 'kin_update']);
@@ -193,7 +193,7 @@ async function request(c, frame) {
     return await c.request(frame);
   } catch (e) {
     const code = e.code === 'disconnected' ? 'offline' : e.code || 'offline';
-    return { type: 'error', code, message: e.message };
+    return { type: 'error', code, message: e.message, resting_until: e.frame ? e.frame.resting_until : undefined };
   }
 }
 
@@ -265,7 +265,7 @@ function toggleDuty() {
   if (!s.duty) {
     store.dispatch({ type: 'ui.duty', on: true });
     act('duty', { type: 'availability', status: 'available' }, () => {}, (e) => {
-      if (e.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
+      if (e.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: e.resting_until });
       else if (e.code !== 'offline') showError(e);
       // Offline: the wish stays, and is sent again after the next `welcome`.
     });
@@ -316,7 +316,7 @@ function complete() {
     // After an emergency the server rests a volunteer (DESIGN §4 fairness) and refuses
     // "available": that refusal is how the app learns to say so, not a failure.
     const reply = await request(conn, { type: 'availability', status: 'available' });
-    if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting' });
+    if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: reply.resting_until });
   });
 }
 

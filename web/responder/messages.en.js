@@ -37,6 +37,7 @@ export default {
   'duty.off.explain': 'Nobody will call you. Your position is not shared.',
   'duty.busy': 'Finish your job before going off duty.',
   'duty.resting': 'You are resting after your last emergency: new offers will come after your rest. Your phone still shares its position while you are on duty.',
+  'duty.restingUntil': 'You are resting after your last emergency, until {time}: new offers will come after that. Your phone still shares its position while you are on duty.',
   'position.waiting': 'Finding your position…',
   'position.sent': 'Position shared at {time}',
   'position.denied':

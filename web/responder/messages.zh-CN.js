@@ -35,6 +35,7 @@ export default {
   'duty.off.explain': '不会有人呼叫您，您的位置也不会共享。',
   'duty.busy': '请先完成当前任务，再结束值班。',
   'duty.resting': '上一次紧急任务后您正在休息，休息结束后才会收到新的任务邀请。值班期间，手机仍会共享您的位置。',
+  'duty.restingUntil': '上一次紧急任务后您正在休息，到 {time} 结束，之后才会收到新的任务邀请。值班期间，手机仍会共享您的位置。',
   'position.waiting': '正在确定您的位置…',
   'position.sent': '位置已于 {time} 共享',
   'position.denied': '本应用的定位已关闭。请在手机设置里允许定位，我们才能找到您。',

@@ -12,6 +12,7 @@ export function initialState({ token = null, duty = false, arrived = [], respond
     connection: token ? 'connecting' : 'logged_out', // connecting|online|reconnecting|offline|wrong_token|logged_out
     duty, // what the volunteer chose: on duty (true) or off duty (false)
     resting: false, // the server refused "available" because of the rest after an emergency
+    restingUntil: null, // when the rest ends (ms), if the server said
     offer: null, // the open offer frame, or null
     job: null, // the assigned frame plus {arrived, ambulanceRequested}, or null
     arrived: arrived.slice(), // incident ids this phone reported arrived (survives a reload)
@@ -135,7 +136,8 @@ export function fold(state, ev) {
     case 'ui.duty':
       return { ...state, duty: ev.on, resting: ev.on ? state.resting : false };
     case 'ui.resting':
-      return { ...state, resting: true };
+      // `until`: when the rest ends, if the server said (`resting_until`)
+      return { ...state, resting: true, restingUntil: Number.isFinite(ev.until) ? ev.until : null };
     case 'ui.pending':
       return { ...state, pending: { ...state.pending, [ev.action]: ev.on } };
     case 'ui.declined':

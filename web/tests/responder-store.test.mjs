@@ -243,3 +243,14 @@ test('an urgent rescue is never labelled not urgent: every emergency priority (3
     assert.equal(none.hidden, true, 'no priority: no tag');
   }
 });
+
+test('resting after an emergency: until when, if the server said; an offer ends it', () => {
+  let s = fold(initialState({ token: 't', duty: true }), { type: 'ui.resting', until: 1795637865400 });
+  assert.equal(s.resting, true);
+  assert.equal(s.restingUntil, 1795637865400);
+  s = fold(s, { type: 'ui.resting' }); // an older server: no `resting_until`
+  assert.equal(s.resting, true);
+  assert.equal(s.restingUntil, null);
+  s = fold(s, { ...OFFER, receivedAt: 1 });
+  assert.equal(s.resting, false);
+});

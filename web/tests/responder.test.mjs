@@ -251,6 +251,8 @@ test('a volunteer signs in, goes on duty, accepts a fall nearby, arrives, comple
 
     // Back home; the time bank shows what the server credited.
     await page.locator(sel('duty-toggle')).waitFor({ state: 'visible' });
+    // Resting after an emergency, and until when (the server's `resting_until`): not a failure.
+    await page.locator('#duty-explain', { hasText: /resting after your last emergency, until \d{1,2}:\d{2}/ }).waitFor({ timeout: 10000 });
     const bank = await getJson(srv.base, '/v1/responders/V1/time-bank', tokens.V1);
     assert.equal(bank.status, 200);
     assert.ok(bank.body.balance_minutes >= 1, JSON.stringify(bank.body));

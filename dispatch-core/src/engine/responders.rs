@@ -429,6 +429,12 @@ impl Engine {
                 | ResponderStatus::EnRoute { .. }
                 | ResponderStatus::OnScene { .. },
             ) if self.rules >= 3 => return Ok(Reply::Done),
+            (Availability::Available, ResponderStatus::Resting { until }) => {
+                return Err(CommandError::Resting {
+                    responder: id.clone(),
+                    until,
+                })
+            }
             (Availability::Available, _) => return Err(refuse("go available")),
             (Availability::OffDuty, ResponderStatus::Available) => {
                 self.set_status(slot, ResponderStatus::OffDuty)

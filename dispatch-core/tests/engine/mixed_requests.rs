@@ -5,11 +5,12 @@
 
 use crate::world::*;
 use dispatch_core::command::{Command, Reply};
+use dispatch_core::error::CommandError;
 use dispatch_core::event::Event;
 use dispatch_core::geo::LatLon;
 use dispatch_core::ids::{AlertId, IncidentId};
 use dispatch_core::incident::IncidentStatus;
-use dispatch_core::model::{AlertKind, ResponderKind, ServiceKind, Sla, TravelMode};
+use dispatch_core::model::{AlertKind, Availability, ResponderKind, ServiceKind, Sla, TravelMode};
 use dispatch_core::policy::{Plan, PolicyConfig};
 use dispatch_core::roster::DeviceRecord;
 use std::collections::BTreeMap;
@@ -618,6 +619,21 @@ fn grid_workers_and_service_staff_have_a_cap_and_a_rest() {
         "resting",
         "a grid worker rests after an emergency"
     );
+    // Going available meanwhile is refused as `invalid_transition`, saying when the rest ends
+    // (the phone tells its person so), and changes nothing.
+    let rest_ends = sim.now.plus_ms(config.grid_worker_rest_after_emergency_ms);
+    let back = Command::SetAvailability {
+        responder_id: rid("W1"),
+        status: Availability::Available,
+    };
+    match sim.engine.handle_command(sim.now, back) {
+        Err(e @ CommandError::Resting { until, .. }) => {
+            assert_eq!(e.code(), "invalid_transition");
+            assert_eq!(until, rest_ends);
+        }
+        other => panic!("available while resting: {other:?}"),
+    }
+    assert_eq!(status(&sim, "W1"), "resting");
     sim.advance(config.grid_worker_rest_after_emergency_ms + 1_000);
     assert_eq!(status(&sim, "W1"), "available");
     let ping = || Command::Location {
