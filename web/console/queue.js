@@ -1,6 +1,6 @@
 // The queue: open incidents by urgency (unseen new emergencies first, then what still waits
-// for someone before what is in hand, then priority, then the oldest: `queueOrder`), each row with kind, elder id and care level, age, status and the live promise
-// clocks (first accept, community at the door, ambulance) counting down as m:ss, ✓ when met,
+// for someone before what is in hand, then priority, then the oldest: `queueOrder`), each
+// row with kind, elder id and care level, age, status and the live promise clocks (first accept, community at the door, ambulance) counting down as m:ss, ✓ when met,
 // a breach mark only once the server's `sla_breached` arrived. Rows are reused between
 // renders and rebuilt only when their incident changed, and only when in view; the clocks of
 // the rows in view tick twice a second from the estimated server time (text only).

@@ -163,6 +163,12 @@ async function syncAfterWelcome(c) {
   const reply = await request(c, { type: 'availability', status: 'available' });
   // A volunteer resting after an emergency, or already on a job, is refused "available":
   // the server's state is the right one, nothing failed.
+  noteResting(reply);
+}
+
+/** A refused `available` (`invalid_transition`) means resting after an emergency, or already on
+ * a job: the server's state, not a failure. Its `resting_until` says when the rest ends. */
+function noteResting(reply) {
   if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: reply.resting_until });
 }
 
@@ -265,7 +271,7 @@ function toggleDuty() {
   if (!s.duty) {
     store.dispatch({ type: 'ui.duty', on: true });
     act('duty', { type: 'availability', status: 'available' }, () => {}, (e) => {
-      if (e.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: e.resting_until });
+      if (e.code === 'invalid_transition') noteResting(e);
       else if (e.code !== 'offline') showError(e);
       // Offline: the wish stays, and is sent again after the next `welcome`.
     });
@@ -316,7 +322,7 @@ function complete() {
     // After an emergency the server rests a volunteer (DESIGN §4 fairness) and refuses
     // "available": that refusal is how the app learns to say so, not a failure.
     const reply = await request(conn, { type: 'availability', status: 'available' });
-    if (reply.type === 'error' && reply.code === 'invalid_transition') store.dispatch({ type: 'ui.resting', until: reply.resting_until });
+    noteResting(reply);
   });
 }
 
