@@ -15,6 +15,46 @@ export const STATUS_COLOR = {
   off_duty: '#9aa0a6',
 };
 export const PRIORITY_COLOR = { 5: '#c5221f', 4: '#e8710a', 3: '#b06000', 2: '#137333', 1: '#3c4043' };
+const ROUTE_LABEL_FONT = 'bold 14px system-ui, sans-serif';
+const ROUTE_LABEL_PAD = 6; // CSS px of white on each side of a route's ETA
+const ROUTE_LABEL_H = 21;
+const ROUTE_LABEL_GAP = 5; // between stacked labels
+const ROUTE_LABEL_LIFT = 16; // from the door to the nearest label's edge
+const EDGE = 4; // CSS px a label keeps from the map's edge
+
+/** Where the routes' ETA labels go (CSS px boxes `{ x, y, w, h, label, role }`): centred
+ * over the door where each route ends, stacked upwards, or downwards when the stack does not
+ * fit above the door; and moved sideways or up so that none is cut by the map's edge (a door
+ * near the edge had its ETA cut off). A route whose door is outside the map gets no label.
+ * `measure(text)` is the text's width in the label's font. */
+export function routeLabelBoxes(routes, project, width, height, measure) {
+  const items = [];
+  let door = null;
+  for (const r of routes) {
+    if (!r.label || !r.points || !r.points.length) continue;
+    const end = r.points[r.points.length - 1];
+    const p = project(end.lat, end.lon);
+    if (!(p.x >= 0 && p.y >= 0 && p.x <= width && p.y <= height)) continue;
+    door ??= p; // the routes end at one door; the first places the stack
+    items.push({ r, p, w: measure(r.label) + 2 * ROUTE_LABEL_PAD });
+  }
+  if (!items.length) return [];
+  const stack = items.length * ROUTE_LABEL_H + (items.length - 1) * ROUTE_LABEL_GAP;
+  const up = door.y - ROUTE_LABEL_LIFT - stack >= EDGE || door.y - ROUTE_LABEL_LIFT - stack >= height - EDGE - (door.y + ROUTE_LABEL_LIFT + stack);
+  const clamp = (v, lo, hi) => Math.max(lo, Math.min(v, hi));
+  return items.map(({ r, p, w }, i) => {
+    const step = i * (ROUTE_LABEL_H + ROUTE_LABEL_GAP);
+    const y = up ? p.y - ROUTE_LABEL_LIFT - ROUTE_LABEL_H - step : p.y + ROUTE_LABEL_LIFT + step;
+    return {
+      x: clamp(p.x - w / 2, EDGE, Math.max(EDGE, width - EDGE - w)),
+      y: clamp(y, EDGE, Math.max(EDGE, height - EDGE - ROUTE_LABEL_H)),
+      w,
+      h: ROUTE_LABEL_H,
+      label: r.label,
+      role: r.role,
+    };
+  });
+}
 
 export function createMapLayer(map, ctx) {
   const { t } = ctx;
@@ -70,24 +110,17 @@ export function createMapLayer(map, ctx) {
     }
   });
   map.setOverlay((c, project) => {
-    // the ETA where each route ends (at the elder's door), stacked if several
-    let dy = 0;
-    for (const r of routes) {
-      if (!r.label || !r.points || !r.points.length) continue;
-      const end = r.points[r.points.length - 1];
-      const p = project(end.lat, end.lon);
-      c.font = 'bold 14px system-ui, sans-serif';
-      const w = c.measureText(r.label).width;
-      const x = p.x - w / 2;
-      const y = p.y - 22 - dy;
+    // the ETA where each route ends (at the elder's door), stacked if several, kept inside the map
+    c.font = ROUTE_LABEL_FONT;
+    const boxes = routeLabelBoxes(routes, project, map.w, map.h, (text) => c.measureText(text).width);
+    for (const b of boxes) {
       c.fillStyle = 'rgba(255,255,255,.92)';
-      c.fillRect(x - 6, y - 15, w + 12, 21);
-      c.strokeStyle = r.role === 'ambulance' ? '#c5221f' : '#1a73e8';
+      c.fillRect(b.x, b.y, b.w, b.h);
+      c.strokeStyle = b.role === 'ambulance' ? '#c5221f' : '#1a73e8';
       c.lineWidth = 2;
-      c.strokeRect(x - 6, y - 15, w + 12, 21);
+      c.strokeRect(b.x, b.y, b.w, b.h);
       c.fillStyle = '#111';
-      c.fillText(r.label, x, y);
-      dy += 26;
+      c.fillText(b.label, b.x + ROUTE_LABEL_PAD, b.y + 15);
     }
   });
 

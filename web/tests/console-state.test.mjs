@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { fromSnapshot, fold, queueOrder, planOf, isNew, isWaiting } from '../console/state.js';
 import { createStore } from '../common/store.js';
 import { placeLabels } from '../common/map.js';
+import { routeLabelBoxes } from '../console/map-layer.js';
 
 const T0 = 1_800_000_000_000;
 const snapshot = {
@@ -212,6 +213,32 @@ test('map labels: two markers at one door get labels that do not overlap; the to
   const plain = [{ size: 6 }, 10, 10, null];
   placeLabels([plain]);
   assert.equal(plain[4], undefined);
+});
+
+// Found in a person's walk through the live demo: with the elder's door near the map's edge,
+// the assigned responder's ETA ("12 min") was cut off by the edge.
+test('route labels: an ETA whose door is near the map edge stays whole inside the map', () => {
+  const W = 800;
+  const H = 600;
+  const project = (lat, lon) => ({ x: lon, y: lat }); // the test's points are pixels
+  const measure = (text) => 8 * text.length;
+  const route = (x, y, label, role = 'volunteer') => ({ label, role, points: [{ lat: 300, lon: 400 }, { lat: y, lon: x }] });
+  const inside = (b) => b.x >= 0 && b.y >= 0 && b.x + b.w <= W && b.y + b.h <= H;
+  const apart = (a, b) => a.y + a.h <= b.y || b.y + b.h <= a.y || a.x + a.w <= b.x || b.x + b.w <= a.x;
+  // in the middle: centred over the door, above it
+  const [mid] = routeLabelBoxes([route(400, 300, '4 min')], project, W, H, measure);
+  assert.equal(mid.x + mid.w / 2, 400);
+  assert.ok(mid.y + mid.h < 300, JSON.stringify(mid));
+  // at each edge and corner, two routes to one door: both whole, not over each other
+  for (const [x, y] of [[2, 300], [798, 300], [400, 3], [400, 598], [1, 1], [799, 599], [799, 2]]) {
+    const boxes = routeLabelBoxes([route(x, y, '12 min'), route(x, y, 'Ambulance 9 min', 'ambulance')], project, W, H, measure);
+    assert.equal(boxes.length, 2, `door at ${x},${y}`);
+    for (const b of boxes) assert.ok(inside(b), `door at ${x},${y}: ${JSON.stringify(b)}`);
+    assert.ok(apart(boxes[0], boxes[1]), `door at ${x},${y}: ${JSON.stringify(boxes)}`);
+    assert.deepEqual(boxes.map((b) => b.role), ['volunteer', 'ambulance']);
+  }
+  // a door outside the map, or a route without a label or points, gets none
+  assert.deepEqual(routeLabelBoxes([route(-20, 300, '3 min'), route(400, 300, ''), { label: 'x', points: [] }], project, W, H, measure), []);
 });
 
 test('every console and common module parses (a syntax error would blank the page)', async () => {
