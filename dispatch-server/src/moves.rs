@@ -18,8 +18,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How often a session sends its console the moves gathered since the last batch. Short, so a
-/// move is on the console's map well within its lag budget; at most ten frames a second.
-pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// move is on the console's map well within its lag budget (at 100 ms the batch's wait was
+/// about a quarter of the console's lag p99: benches/README.md, "Operator console"); at most
+/// twenty frames a second.
+pub const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The moves gathered for one console's subscription.
 #[derive(Debug, Default)]

@@ -222,7 +222,7 @@ function onFrame(f) {
   }
   if (f.type === 'responders_moved') {
     // not numbered (moves are never replayed): applied as they come, each entry's `at` timed.
-    // Not used for the server's time: a batch leaves up to 100 ms after its newest `at`.
+    // Not used for the server's time: a batch leaves up to 50 ms after its newest `at`.
     metrics.moveBatches++;
     if (store.apply(f) && Array.isArray(f.moves)) for (const m of f.moves) if (m && Number.isFinite(m.at)) metrics.pendingMoveAt.push(m.at);
     return;
