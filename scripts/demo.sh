@@ -11,7 +11,9 @@
 #                                  # policies, then a load run over WebSocket (target/demo/)
 #
 # Environment: DEMO_PORT (8080), DEMO_SEED (1), DEMO_ALERTS_PER_MIN (3), DEMO_SPEEDUP (4),
-# DEMO_VOLUNTEER (V00001, the one left to you), DEMO_MAX_S (86400), DEMO_OUT (target/demo).
+# DEMO_VOLUNTEER (V00001, the one left to you), DEMO_MAX_S (86400), DEMO_OUT (target/demo),
+# DEMO_MAP and DEMO_POPULATION (another city's .osm.pbf and population hexgrid CSV; by
+# default Porto Alegre's in ../shared/data, or in DISPATCH_SHARED_DATA).
 # Needs only the Rust toolchain and ../shared/data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,15 +21,19 @@ mode=live
 case "${1:-}" in
   "") ;;
   --load-report) mode=report ;;
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 data="${DISPATCH_SHARED_DATA:-../shared/data}"
-map="$data/porto_alegre.osm.pbf"
-grid="$data/porto_alegre_hexgrid.csv"
+map="${DEMO_MAP:-$data/porto_alegre.osm.pbf}"
+grid="${DEMO_POPULATION:-$data/porto_alegre_hexgrid.csv}"
 for f in "$map" "$grid"; do
   if [ ! -f "$f" ]; then
-    echo "demo.sh: $f is missing: the demo needs ../shared/data beside the checkout" >&2
+    if [ -n "${DEMO_MAP:-}${DEMO_POPULATION:-}" ]; then
+      echo "demo.sh: $f is missing (DEMO_MAP / DEMO_POPULATION)" >&2
+    else
+      echo "demo.sh: $f is missing: the demo needs ../shared/data beside the checkout" >&2
+    fi
     exit 1
   fi
 done
@@ -100,7 +106,7 @@ start_server() {
   fi
 }
 
-echo "== the roster: people on the Porto Alegre map (seed $seed)"
+echo "== the roster: people on the map $map (seed $seed)"
 "$sim" roster --map "$map" --population "$grid" --seed "$seed" \
   --roster-out "$out/roster.json" --tokens-out "$out/tokens.json"
 
