@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ws", get(ws_upgrade))
         .route("/v1/alerts", post(post_alert))
         .route("/v1/incidents/{id}", get(get_incident))
+        .route("/v1/whoami", get(whoami))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::people::routes())
@@ -504,6 +505,28 @@ async fn get_incident(
             ),
         ),
         Err(e) => refusal_response(&e),
+    }
+}
+
+/// Who a bearer token belongs to (an operator with their roles now): what a browser app asks
+/// before it opens its WebSocket, because a refused upgrade shows a browser only a close. A
+/// wrong, revoked or missing token is the usual `401`. It reads the token tables alone, not the
+/// engine.
+async fn whoami(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    match authenticate(&state, &headers, &uri) {
+        Ok(Principal::Operator(o)) => Json(serde_json::json!({
+            "role": "operator",
+            "id": o.as_str(),
+            "roles": state.rights.of(&o).names(),
+        }))
+        .into_response(),
+        Ok(Principal::Responder(r)) => {
+            Json(serde_json::json!({ "role": "responder", "id": r.as_str() })).into_response()
+        }
+        Ok(Principal::Device(d)) => {
+            Json(serde_json::json!({ "role": "device", "id": d.as_str() })).into_response()
+        }
+        Err(r) => *r,
     }
 }
 

@@ -382,3 +382,43 @@ async fn a_time_bank_without_credit_is_zero_and_an_unknown_responder_404() {
     assert_eq!(e["code"], "unknown_responder");
     server.stop().await;
 }
+
+/// `GET /v1/whoami`: what the console asks before it connects. Before it, the console probed
+/// `GET /v1/incidents/0`, whose expected `404` showed in every browser's console as a failed
+/// request on every connect (found running the demo on another city's map).
+#[tokio::test]
+async fn whoami_names_the_token_holder_and_refuses_a_wrong_token() {
+    let server = TestServer::start().await;
+    let (s, me) = server
+        .http("GET", "/v1/whoami", Some(&token("OP1")), None)
+        .await;
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(
+        me,
+        json!({"role": "operator", "id": "OP1", "roles": ["dispatch", "people", "care"]})
+    );
+    let (s, me) = server
+        .http("GET", "/v1/whoami", Some(&token("V1")), None)
+        .await;
+    assert_eq!((s, me), (200, json!({"role": "responder", "id": "V1"})));
+    let (s, me) = server
+        .http("GET", "/v1/whoami", Some(&token("GW1")), None)
+        .await;
+    assert_eq!((s, me), (200, json!({"role": "device", "id": "GW1"})));
+    // the query form browsers use for WebSockets works here too
+    let (s, me) = server
+        .http(
+            "GET",
+            &format!("/v1/whoami?access_token={}", token("OP2")),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, me["id"].clone()), (200, json!("OP2")));
+    for bad in [Some("not-a-token"), None] {
+        let (s, e) = server.http("GET", "/v1/whoami", bad, None).await;
+        assert_eq!(s, 401, "{e}");
+        assert_eq!(e["code"], "unauthorized");
+    }
+    server.stop().await;
+}

@@ -4,7 +4,9 @@
 //
 //   const conn = new Connection({
 //     token,
-//     probeUrl: '/v1/incidents/0',       // any route this role may call: 401/403 = wrong token
+//     probeUrl: '/v1/whoami',            // who the token is: 401/403 = wrong token
+//     probeAccept: (me) => me.role === 'operator', // optional: false = this token cannot use
+//                                        // the app (as a 403)
 //     onStatus: (status, info) => …,     // 'connecting' | 'open' | 'closed' | 'unauthorized'
 //     onFrame: (frame) => …,             // every frame, replies included (after they resolve)
 //     onOpen: (welcome) => …,            // after each `welcome` (subscribe again here)
@@ -21,14 +23,16 @@
 //
 // A wrong token: the server refuses the upgrade with HTTP 401, which a browser only sees as a
 // close. So before every connection attempt the client fetches `probeUrl` with the bearer
-// header: 401 or 403 stops everything with status 'unauthorized' (info.httpStatus); a
-// network failure counts as a failed attempt and is retried. `info` for 'closed' has
+// header: 401 or 403 stops everything with status 'unauthorized' (info.httpStatus), and so
+// does a 200 whose JSON body `probeAccept` refuses (info.httpStatus 403, info.me that body); a network failure
+// counts as a failed attempt and is retried. `info` for 'closed' has
 // { attempt, retryInMs, gaveUp }.
 
 export class Connection {
   constructor(opts) {
     this.token = opts.token;
     this.probeUrl = opts.probeUrl || null;
+    this.probeAccept = opts.probeAccept || null;
     this.onStatus = opts.onStatus || (() => {});
     this.onFrame = opts.onFrame || (() => {});
     this.onOpen = opts.onOpen || (() => {});
@@ -158,6 +162,20 @@ export class Connection {
       if (!res) {
         this._scheduleRetry();
         return;
+      }
+      if (this.probeAccept && res.ok) {
+        let me = null;
+        try {
+          me = await res.json();
+        } catch {
+          /* not JSON: refused below */
+        }
+        if (!this.running) return;
+        if (!me || !this.probeAccept(me)) {
+          this.running = false;
+          this._setStatus('unauthorized', { httpStatus: 403, message: '', me });
+          return;
+        }
       }
     }
     const wsOrigin = this.origin.replace(/^http/, 'ws');

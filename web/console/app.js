@@ -255,7 +255,8 @@ function setStatus(status, info = {}) {
   else if (status === 'connecting') el.textContent = info.attempt > 1 ? t('conn.reconnecting', { n: info.attempt }) : t('conn.connecting');
   else if (status === 'unauthorized') {
     el.textContent = t('conn.unauthorized');
-    logout(info.httpStatus === 403 ? t('login.forbidden') : t('login.refused', { message: info.message || '' }));
+    if (info.me && info.me.role === 'operator') logout(t('login.noDispatch', { id: String(info.me.id ?? '') }));
+    else logout(info.httpStatus === 403 ? t('login.forbidden') : t('login.refused', { message: info.message || '' }));
   } else if (info.gaveUp) el.textContent = t('conn.gaveUp');
   else if (info.retryInMs != null) el.textContent = t('conn.closedRetry', { s: Math.max(1, Math.round(info.retryInMs / 1000)) });
   else el.textContent = t('conn.closed');
@@ -286,7 +287,9 @@ async function login(token) {
     token,
     // the socket in a worker: frames reach this page in batches (web/console/socket.js)
     WebSocketImpl: ConsoleSocket,
-    probeUrl: '/v1/incidents/0',
+    probeUrl: '/v1/whoami',
+    // the console's stream and actions need the `dispatch` role
+    probeAccept: (me) => me.role === 'operator' && Array.isArray(me.roles) && me.roles.includes('dispatch'),
     onStatus: setStatus,
     onFrame,
     onOpen: (welcome) => {

@@ -9,10 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { testRoster, startServer, postAlert, getJson, WsClient, openBrowser, artifactPath, waitFor, updateDocsImage } from './support.mjs';
+import { testRoster, startServer, postAlert, getJson, WsClient, openBrowser, artifactPath, waitFor, updateDocsImage, sha256hex } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const { roster, tokens } = testRoster();
+// an operator who manages care plans but does not dispatch (the console is not for them)
+roster.operators.push({ id: 'CM9', token_sha256: sha256hex('tok-CM9'), roles: ['care'] });
+tokens.CM9 = 'tok-CM9';
 let srv;
 let browser;
 let page;
@@ -570,9 +573,18 @@ test('a wrong token shows a clear message and no console', async () => {
   await p2.fill('#token', tokens.GW1);
   await p2.click('#login-form button[type=submit]');
   await p2.waitForFunction(() => /not an operator/.test(document.querySelector('#login-error').textContent), null, { timeout: 10000 });
+  // an operator without the dispatch role is told so, by name
+  await p2.fill('#token', tokens.CM9);
+  await p2.click('#login-form button[type=submit]');
+  await p2.waitForFunction(() => /CM9 does not hold the dispatch role/.test(document.querySelector('#login-error').textContent), null, { timeout: 10000 });
+  // the console asks who the token is, not a route whose 404 shows as a failed request in
+  // the browser on every connect (found running the demo on another city's map)
+  const failed = [];
+  p2.on('response', (r) => { if (r.status() >= 400 && r.status() !== 401) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
   // and the right one from the form works
   await p2.fill('#token', tokens.OP1);
   await p2.click('#login-form button[type=submit]');
   await p2.waitForSelector('[data-testid=connection-status][data-state=open]', { timeout: 15000 });
+  assert.deepEqual(failed, []);
   await p2.close();
 });
