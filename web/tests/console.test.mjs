@@ -577,6 +577,12 @@ test('a wrong token shows a clear message and no console', async () => {
   await p2.fill('#token', tokens.CM9);
   await p2.click('#login-form button[type=submit]');
   await p2.waitForFunction(() => /CM9 does not hold the dispatch role/.test(document.querySelector('#login-error').textContent), null, { timeout: 10000 });
+  await p2.screenshot({ path: artifactPath('console-no-dispatch.png') });
+  await p2.selectOption('#lang', 'zh-CN');
+  await p2.click('#login-form button[type=submit]');
+  await p2.waitForFunction(() => /CM9 没有本调度台所需的“调度”权限/.test(document.querySelector('#login-error').textContent), null, { timeout: 10000 });
+  await p2.screenshot({ path: artifactPath('console-no-dispatch-zh.png') });
+  await p2.selectOption('#lang', 'en');
   // the console asks who the token is, not a route whose 404 shows as a failed request in
   // the browser on every connect (found running the demo on another city's map)
   const failed = [];
