@@ -109,8 +109,8 @@ async function onStatus(c, status, info = {}) {
     store.dispatch({ type: 'connection', status: 'replaced' });
     return;
   }
-  // A refused upgrade (wrong code) is just a close to a browser: ask an HTTP route that
-  // answers 401 for an unknown code and 403 for a good responder code that is not an operator.
+  // A refused upgrade (wrong code) is just a close to a browser: ask who the code belongs to
+  // (`GET /v1/whoami`: 401 for an unknown or revoked code).
   const probe = await probeToken(c.token);
   if (c !== conn) return;
   if (probe === 'wrong_token') {
@@ -130,7 +130,7 @@ function wrongToken() {
 
 async function probeToken(token) {
   try {
-    const r = await fetch('/v1/responders/-/time-bank', {
+    const r = await fetch('/v1/whoami', {
       headers: { Authorization: `Bearer ${token}` },
       cache: 'no-store',
     });

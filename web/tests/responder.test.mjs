@@ -350,13 +350,21 @@ test('an offer survives a server restart, then expires on screen and says so', a
     const offerId = await page.locator(sel('offer')).getAttribute('data-offer-id');
 
     // The service restarts while the volunteer is being asked: the server re-sends the same
-    // offer after `welcome`, and the app folds it into the one already on screen.
+    // offer after `welcome`, and the app folds it into the one already on screen. On the close
+    // the app asks who its code is (`/v1/whoami`, the route the console asks too), and no
+    // request fails on the way.
+    const failed = [];
+    page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
+    let probed = 0;
+    page.on('request', (r) => { if (new URL(r.url()).pathname === '/v1/whoami') probed++; });
     await srv.stop({ keepData: true });
     await waitFor(async () => (await status(page)) !== 'online', 10000, 'the app noticing');
     srv = await startServer({ roster, dataDir: srv.dataDir, port: srv.port });
     await waitFor(async () => (await status(page)) === 'online', 20000, 'online again');
     assert.equal(await page.locator(sel('offer')).getAttribute('data-offer-id'), offerId);
     assert.equal(await page.locator(sel('offer')).isVisible(), true);
+    assert.ok(probed > 0, 'the app asked who its code is');
+    assert.deepEqual(failed, []);
     // Offers expire after 30 s (DESIGN §4): the countdown runs out, then the server withdraws
     // the offer with reason `expired` and the app says so in words.
     await page.getByText('The time to answer ran out.').waitFor({ timeout: 45000 });
