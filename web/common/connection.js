@@ -24,8 +24,8 @@
 // A wrong token: the server refuses the upgrade with HTTP 401, which a browser only sees as a
 // close. So before every connection attempt the client fetches `probeUrl` with the bearer
 // header: 401 or 403 stops everything with status 'unauthorized' (info.httpStatus), and so
-// does a 200 whose JSON body `probeAccept` refuses (info.httpStatus 403, info.me that body); a network failure
-// counts as a failed attempt and is retried. `info` for 'closed' has
+// does a 200 whose JSON body `probeAccept` refuses (info.httpStatus 403, info.me that body); a network failure,
+// or a 200 whose body is not JSON, counts as a failed attempt and is retried. `info` for 'closed' has
 // { attempt, retryInMs, gaveUp }.
 
 export class Connection {
@@ -171,7 +171,12 @@ export class Connection {
           /* not JSON: refused below */
         }
         if (!this.running) return;
-        if (!me || !this.probeAccept(me)) {
+        if (!me || typeof me !== 'object') {
+          // a body cut short or not the server's (a proxy's page): not a refusal, try again
+          this._scheduleRetry();
+          return;
+        }
+        if (!this.probeAccept(me)) {
           this.running = false;
           this._setStatus('unauthorized', { httpStatus: 403, message: '', me });
           return;
