@@ -23,10 +23,12 @@ const ROUTE_LABEL_LIFT = 16; // from the door to the nearest label's edge
 const EDGE = 4; // CSS px a label keeps from the map's edge
 
 /** Where the routes' ETA labels go (CSS px boxes `{ x, y, w, h, label, role }`): centred
- * over the door where each route ends, stacked upwards, or downwards when the stack does not
- * fit above the door; and moved sideways or up so that none is cut by the map's edge (a door
- * near the edge had its ETA cut off). A route whose door is outside the map gets no label.
- * `measure(text)` is the text's width in the label's font. */
+ * over the door where each route ends, stacked upwards from it, or downwards when the stack
+ * fits below and not above (else on the side with more room); the stack is then moved in
+ * whole, and each label sideways, so that none is cut by the map's edge (a door near the edge
+ * had its ETA cut off). Only a label wider than the map, or a stack taller than it, can still
+ * be cut. A route whose door is outside the map gets no label. `measure(text)` is the text's
+ * width in the label's font. */
 export function routeLabelBoxes(routes, project, width, height, measure) {
   const items = [];
   let door = null;
@@ -40,14 +42,17 @@ export function routeLabelBoxes(routes, project, width, height, measure) {
   }
   if (!items.length) return [];
   const stack = items.length * ROUTE_LABEL_H + (items.length - 1) * ROUTE_LABEL_GAP;
-  const up = door.y - ROUTE_LABEL_LIFT - stack >= EDGE || door.y - ROUTE_LABEL_LIFT - stack >= height - EDGE - (door.y + ROUTE_LABEL_LIFT + stack);
+  const above = door.y - ROUTE_LABEL_LIFT - EDGE; // room for the stack above the door
+  const below = height - EDGE - (door.y + ROUTE_LABEL_LIFT);
+  const up = above >= stack || (below < stack && above >= below);
   const clamp = (v, lo, hi) => Math.max(lo, Math.min(v, hi));
+  const top = clamp(up ? door.y - ROUTE_LABEL_LIFT - stack : door.y + ROUTE_LABEL_LIFT, EDGE, Math.max(EDGE, height - EDGE - stack));
   return items.map(({ r, p, w }, i) => {
-    const step = i * (ROUTE_LABEL_H + ROUTE_LABEL_GAP);
-    const y = up ? p.y - ROUTE_LABEL_LIFT - ROUTE_LABEL_H - step : p.y + ROUTE_LABEL_LIFT + step;
+    // the first route's label nearest the door
+    const slot = up ? items.length - 1 - i : i;
     return {
       x: clamp(p.x - w / 2, EDGE, Math.max(EDGE, width - EDGE - w)),
-      y: clamp(y, EDGE, Math.max(EDGE, height - EDGE - ROUTE_LABEL_H)),
+      y: top + slot * (ROUTE_LABEL_H + ROUTE_LABEL_GAP),
       w,
       h: ROUTE_LABEL_H,
       label: r.label,

@@ -237,6 +237,16 @@ test('route labels: an ETA whose door is near the map edge stays whole inside th
     assert.ok(apart(boxes[0], boxes[1]), `door at ${x},${y}: ${JSON.stringify(boxes)}`);
     assert.deepEqual(boxes.map((b) => b.role), ['volunteer', 'ambulance']);
   }
+  // in the middle, the first route's label is nearest the door
+  const two = routeLabelBoxes([route(400, 300, '4 min'), route(400, 300, 'Ambulance 9 min', 'ambulance')], project, W, H, measure);
+  assert.ok(two[0].y > two[1].y && two[0].y + two[0].h < 300, JSON.stringify(two));
+  // a map too short for the stack on either side of the door: the stack moves in whole,
+  // the labels still apart and inside
+  for (const y of [20, 35, 50]) {
+    const short = routeLabelBoxes([route(400, y, '12 min'), route(400, y, 'Ambulance 9 min', 'ambulance')], project, W, 70, measure);
+    for (const b of short) assert.ok(b.y >= 0 && b.y + b.h <= 70, `door at y ${y}: ${JSON.stringify(b)}`);
+    assert.ok(apart(short[0], short[1]), `door at y ${y}: ${JSON.stringify(short)}`);
+  }
   // a door outside the map, or a route without a label or points, gets none
   assert.deepEqual(routeLabelBoxes([route(-20, 300, '3 min'), route(400, 300, ''), { label: 'x', points: [] }], project, W, H, measure), []);
 });
