@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The live demo, on the real Porto Alegre map and population: `dispatch serve` on a generated
+# The live demo, on the real Porto Alegre map and population (or another city's): `dispatch serve` on a generated
 # roster (loopback, a temporary data dir) with `simulator live` feeding it a simulated day in
 # wall-clock time: phones on duty and moving, alerts arriving from device gateways, simulated
 # responders accepting, walking or driving their routes, arriving and completing. It prints
@@ -14,8 +14,23 @@
 # DEMO_VOLUNTEER (V00001, the one left to you), DEMO_MAX_S (86400), DEMO_OUT (target/demo),
 # DEMO_MAP and DEMO_POPULATION (another city's .osm.pbf and population hexgrid CSV; by
 # default Porto Alegre's in ../shared/data, or in DISPATCH_SHARED_DATA).
-# Needs only the Rust toolchain and ../shared/data.
+# Needs only the Rust toolchain and ../shared/data (or the two DEMO_ files).
 set -euo pipefail
+# another city's files, as paths from where the script was started (before the cd below)
+if [ -n "${DEMO_MAP:-}${DEMO_POPULATION:-}" ]; then
+  if [ -z "${DEMO_MAP:-}" ] || [ -z "${DEMO_POPULATION:-}" ]; then
+    echo "demo.sh: set both DEMO_MAP and DEMO_POPULATION (one city's map and its people), or neither" >&2
+    exit 2
+  fi
+  for f in "$DEMO_MAP" "$DEMO_POPULATION"; do
+    if [ ! -f "$f" ]; then
+      echo "demo.sh: $f is missing (DEMO_MAP / DEMO_POPULATION)" >&2
+      exit 1
+    fi
+  done
+  DEMO_MAP="$(cd "$(dirname "$DEMO_MAP")" && pwd)/$(basename "$DEMO_MAP")"
+  DEMO_POPULATION="$(cd "$(dirname "$DEMO_POPULATION")" && pwd)/$(basename "$DEMO_POPULATION")"
+fi
 cd "$(dirname "$0")/.."
 mode=live
 case "${1:-}" in
@@ -29,11 +44,7 @@ map="${DEMO_MAP:-$data/porto_alegre.osm.pbf}"
 grid="${DEMO_POPULATION:-$data/porto_alegre_hexgrid.csv}"
 for f in "$map" "$grid"; do
   if [ ! -f "$f" ]; then
-    if [ -n "${DEMO_MAP:-}${DEMO_POPULATION:-}" ]; then
-      echo "demo.sh: $f is missing (DEMO_MAP / DEMO_POPULATION)" >&2
-    else
-      echo "demo.sh: $f is missing: the demo needs ../shared/data beside the checkout" >&2
-    fi
+    echo "demo.sh: $f is missing: the demo needs ../shared/data beside the checkout" >&2
     exit 1
   fi
 done
