@@ -328,7 +328,7 @@ where
                 }
             },
             _ = moves_tick.tick(), if s.console.as_ref().is_some_and(|c| c.started && c.moves.is_some()) => {
-                // Before the console's queue in this biased order: at most ten a second, so
+                // Before the console's queue in this biased order: at most twenty a second, so
                 // a busy queue cannot hold positions back, nor can these starve the queue.
                 let batch = s.console.as_ref().and_then(|c| c.moves.as_ref()).and_then(|b| b.take());
                 if let Some(msg) = batch {

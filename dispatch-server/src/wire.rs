@@ -579,7 +579,7 @@ impl AtTheDoor {
 }
 
 /// How a console wants responders' moves: one numbered `responder_moved` frame each, or
-/// gathered into unnumbered `responders_moved` frames (a few a second, one entry per responder).
+/// gathered into unnumbered `responders_moved` frames (at most twenty a second, one entry per responder).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MovesMode {

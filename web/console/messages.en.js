@@ -9,7 +9,7 @@ export default {
   'login.hint': 'The token stays in this browser tab only and is forgotten when the tab closes.',
   'login.refused': 'The server refused this token. Check it and try again. {message}',
   'login.forbidden': 'This token is not an operator’s token. Use an operator token.',
-  'login.noDispatch': 'Operator {id} does not hold the dispatch role this console needs. Ask whoever manages people to give it, or use another operator’s token.',
+  'login.noDispatch': 'Operator {id} does not hold the dispatch role this console needs. Ask an operator with the people role to grant it, or use another operator’s token.',
   'conn.open': '● Connected',
   'conn.connecting': '◌ Connecting…',
   'conn.reconnecting': '◌ Reconnecting (attempt {n})…',

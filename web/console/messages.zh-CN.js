@@ -9,7 +9,7 @@ export default {
   'login.hint': '令牌只保存在本浏览器标签页中，关闭标签页即清除。',
   'login.refused': '服务器拒绝了此令牌，请检查后重试。{message}',
   'login.forbidden': '这不是调度员令牌，请使用调度员令牌登录。',
-  'login.noDispatch': '调度员 {id} 没有本调度台所需的“调度”权限。请人员管理员授予该权限，或使用其他调度员的令牌。',
+  'login.noDispatch': '调度员 {id} 没有本调度台所需的“调度”权限。请拥有人员管理权限的操作员授予该权限，或使用其他调度员的令牌。',
   'conn.open': '● 已连接',
   'conn.connecting': '◌ 正在连接…',
   'conn.reconnecting': '◌ 正在重新连接（第 {n} 次）…',

@@ -586,7 +586,7 @@ test('a wrong token shows a clear message and no console', async () => {
   // the console asks who the token is, not a route whose 404 shows as a failed request in
   // the browser on every connect (found running the demo on another city's map)
   const failed = [];
-  p2.on('response', (r) => { if (r.status() >= 400 && r.status() !== 401) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
+  p2.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
   // and the right one from the form works
   await p2.fill('#token', tokens.OP1);
   await p2.click('#login-form button[type=submit]');
