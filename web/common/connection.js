@@ -24,9 +24,9 @@
 // A wrong token: the server refuses the upgrade with HTTP 401, which a browser only sees as a
 // close. So before every connection attempt the client fetches `probeUrl` with the bearer
 // header: 401 or 403 stops everything with status 'unauthorized' (info.httpStatus), and so
-// does a 200 whose JSON body `probeAccept` refuses (info.httpStatus 403, info.me that body); a network failure,
-// or a 200 whose body is not JSON, counts as a failed attempt and is retried. `info` for 'closed' has
-// { attempt, retryInMs, gaveUp }.
+// does a 200 whose JSON body `probeAccept` refuses (info.httpStatus 403, info.me that body);
+// a network failure, or a 200 whose body is not JSON, counts as a failed attempt and is
+// retried. `info` for 'closed' has { attempt, retryInMs, gaveUp }.
 
 export class Connection {
   constructor(opts) {
@@ -168,7 +168,7 @@ export class Connection {
         try {
           me = await res.json();
         } catch {
-          /* not JSON: refused below */
+          /* not JSON: retried below */
         }
         if (!this.running) return;
         if (!me || typeof me !== 'object') {
