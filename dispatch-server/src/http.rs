@@ -12,7 +12,7 @@ use crate::engine_task::{EngineHandle, Refusal};
 use crate::fanout::ResponderRegistry;
 use crate::metrics as m;
 use crate::session::{self, RateLimit, ReadFailure, SessionCtx, SessionLimits, WsFrame};
-use crate::wire::{AlertAccepted, AlertBody, ServerMessage};
+use crate::wire::{AlertAccepted, AlertBody, Role, ServerMessage};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -513,21 +513,16 @@ async fn get_incident(
 /// wrong, revoked or missing token is the usual `401`. It reads the token tables alone, not the
 /// engine.
 async fn whoami(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    match authenticate(&state, &headers, &uri) {
-        Ok(Principal::Operator(o)) => Json(serde_json::json!({
-            "role": "operator",
-            "id": o.as_str(),
-            "roles": state.rights.of(&o).names(),
-        }))
-        .into_response(),
-        Ok(Principal::Responder(r)) => {
-            Json(serde_json::json!({ "role": "responder", "id": r.as_str() })).into_response()
-        }
-        Ok(Principal::Device(d)) => {
-            Json(serde_json::json!({ "role": "device", "id": d.as_str() })).into_response()
-        }
-        Err(r) => *r,
+    let who = match authenticate(&state, &headers, &uri) {
+        Ok(who) => who,
+        Err(r) => return *r,
+    };
+    // the role as `welcome` names it; an operator's roles as the people routes name them
+    let mut me = serde_json::json!({ "role": Role::from(&who), "id": who.id() });
+    if let Principal::Operator(o) = &who {
+        me["roles"] = serde_json::json!(state.rights.of(o).names());
     }
+    Json(me).into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
