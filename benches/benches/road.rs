@@ -223,6 +223,31 @@ fn bench_road(c: &mut Criterion) {
                 })
             });
         }
+        // Ranking's way with no closure holding (`ProfileGraph::time`): each time a merge of
+        // the responder's kept forward search space and the incident's backward one. The
+        // first incident searches all 1,000 responders' spaces (printed); the bench then
+        // cycles the 200 incidents with every space kept, the engine's steady state (a
+        // responder's space serves every incident until they move).
+        let t = Instant::now();
+        let first: Vec<Option<u64>> = sources.iter().map(|s| g.time(s, &targets[0])).collect();
+        let cold = t.elapsed();
+        let check: u64 = first[..3].iter().map(|x| x.unwrap()).sum();
+        assert_eq!(check, expected[0]);
+        println!(
+            "times {p} 1 -> 1,000 by search spaces, every space searched (first incident): {:.0} µs",
+            cold.as_secs_f64() * 1e6
+        );
+        let mut k = 0;
+        group.bench_function("1_to_1000_spaces", |b| {
+            b.iter(|| {
+                k = (k + 1) % targets.len();
+                let times: Vec<Option<u64>> =
+                    sources.iter().map(|s| g.time(s, &targets[k])).collect();
+                let check: u64 = times[..3].iter().map(|x| x.unwrap()).sum();
+                assert_eq!(check, expected[k]);
+                times
+            })
+        });
         group.finish();
 
         // Roads that change: a line closure along the middle of a long route (a main road

@@ -204,7 +204,8 @@ impl Engine {
         top
     }
 
-    /// An incident ranked in every surge round wants its walking sweep kept: done now
+    /// An incident ranked in every surge round wants its walking sweep kept (a travel-time
+    /// source that sweeps does: `RoadTimes` only while a closure holds): done now
     /// (`prepare_target`), or, when its ranking was kept and no sweep is needed this round,
     /// marked still wanted (`keep_target`).
     pub(super) fn hint_sweep(&self, incident_id: IncidentId, kept: bool) {

@@ -206,10 +206,10 @@ fn profile_of(mode: TravelMode) -> Profile {
     }
 }
 
-/// From this many sources on, `times_from` uses one many-to-one sweep instead of one
-/// point-to-point query per source (measured on Porto Alegre: ~7 µs per short query against
-/// ~300 µs per sweep).
-const SWEEP_FROM_SOURCES: usize = 32;
+/// Up to this many sources, `times_from` reads kept search spaces; past it, one many-to-one
+/// sweep (Porto Alegre, 1 → 1,000: spaces all kept 375 µs against 179 µs for a sweep,
+/// `road_times_to_*` in benches/README.md).
+const SPACES_UP_TO: usize = 64;
 
 impl RoadTimes {
     /// Travel times on `net` with no closure laid.
@@ -291,13 +291,15 @@ impl TravelTimes for RoadTimes {
         let overlay = self.overlay();
         let ov = overlay.profile(profile_of(mode));
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
-        // A point-to-point query costs a few µs near the target; the many-to-one sweep costs
-        // a few hundred whatever the number of sources: few sources go one by one.
-        // A sweep already done for this target (the incident was ranked before) is cheaper
-        // still: a lookup per source.
+        // With no closure laid, each time is a merge of the source's and the target's upward
+        // search spaces, each searched once and kept (`ProfileGraph::time`): about 0.5 µs
+        // kept, 7–15 µs the first time, against 100–200 µs for the target's many-to-one
+        // sweep; and a responder's space serves every incident it is ranked for. A call
+        // with more sources than `SPACES_UP_TO` (so at most that many searches), or whose
+        // target's sweep is already kept (a lookup per source), reads the sweep instead.
         // With a closure laid a route through it falls back to Dijkstra: one repaired sweep
         // then costs less than a few of those.
-        if sources.len() <= SWEEP_FROM_SOURCES && ov.is_empty() && !g.has_sweep_to(&t) {
+        if ov.is_empty() && sources.len() <= SPACES_UP_TO && !g.has_sweep_to(&t) {
             return sources
                 .iter()
                 .map(|s| {
@@ -323,12 +325,19 @@ impl TravelTimes for RoadTimes {
         *self.overlay.write().unwrap_or_else(|e| e.into_inner()) = overlay;
     }
     fn prepare_target(&self, mode: TravelMode, target: &Placed) {
-        self.on_sweep(mode, target, |g, t, ov| g.prepare_sweep_to_with(t, ov));
+        // Only the times a closure changes come from sweeps (see `times_from`).
+        self.on_sweep(mode, target, |g, t, ov| {
+            if !ov.is_empty() {
+                g.prepare_sweep_to_with(t, ov);
+            }
+        });
     }
     fn keep_target(&self, mode: TravelMode, target: &Placed) {
         // A lookup marks the sweep most recently used.
         self.on_sweep(mode, target, |g, t, ov| {
-            g.has_sweep_to_with(t, ov);
+            if !ov.is_empty() {
+                g.has_sweep_to_with(t, ov);
+            }
         });
     }
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
@@ -515,9 +524,10 @@ pub fn rank(
         if batch.is_empty() && !any_left {
             break;
         }
-        // A mode whose candidates keep coming gets its target's sweep (kept for later
-        // rankings of the same incident) instead of more point-to-point queries; a mode with
-        // a handful (the few car responders) stays point-to-point.
+        // A mode whose candidates keep coming hints that its target will be asked about
+        // many sources: with a closure holding, `RoadTimes` then does the target's repaired
+        // sweep (kept for later rankings of the same incident); with none it has nothing to
+        // do (its times come from kept search spaces, see `times_from`).
         for (i, mode) in [TravelMode::Foot, TravelMode::Car].into_iter().enumerate() {
             let before = evaluated[i];
             evaluated[i] += batch.iter().filter(|(_, c)| c.mode == mode).count();

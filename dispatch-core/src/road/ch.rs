@@ -364,18 +364,6 @@ impl Ch {
     /// The shortest path from any source seed to any target seed: a bidirectional search that
     /// only ever climbs in rank.
     pub(crate) fn shortest(&self, sources: &Seeds, targets: &Seeds) -> Option<Found> {
-        self.search(sources, targets, true)
-    }
-
-    /// The time of [`Self::shortest`] alone: the same search, its path not unpacked (a
-    /// ranking needs the time only; unpacking and building the path were a quarter of a car
-    /// query's cost in the profile).
-    pub(crate) fn shortest_ms(&self, sources: &Seeds, targets: &Seeds) -> Option<u32> {
-        self.search(sources, targets, false).map(|f| f.ms)
-    }
-
-    /// [`Self::shortest`], with the path's segments unpacked only when `path` is set.
-    fn search(&self, sources: &Seeds, targets: &Seeds, path: bool) -> Option<Found> {
         SCRATCH.with(|cell| {
             let mut s = cell.borrow_mut();
             let n = self.rank_of.len();
@@ -433,9 +421,7 @@ impl Ch {
             let mut arcs_up = Vec::new();
             let mut r = meet;
             while fwd.pred_arc(r) != NONE {
-                if path {
-                    arcs_up.push(self.up_mid[fwd.pred_arc(r) as usize]);
-                }
+                arcs_up.push(self.up_mid[fwd.pred_arc(r) as usize]);
                 r = fwd.pred_node(r);
             }
             let start_rank = r;
@@ -446,13 +432,11 @@ impl Ch {
             }
             let mut r = meet;
             while bwd.pred_arc(r) != NONE {
-                if path {
-                    self.unpack(
-                        self.down_mid[bwd.pred_arc(r) as usize],
-                        &mut stack,
-                        &mut segments,
-                    );
-                }
+                self.unpack(
+                    self.down_mid[bwd.pred_arc(r) as usize],
+                    &mut stack,
+                    &mut segments,
+                );
                 r = bwd.pred_node(r);
             }
             let end_rank = r;
@@ -475,6 +459,53 @@ impl Ch {
                 source,
                 target,
             })
+        })
+    }
+
+    /// The whole upward search space of `seeds`: every vertex the search climbing from them
+    /// settles (forward: the way a trip leaves sources; backward: the way it reaches
+    /// targets), as `(rank, ms)` sorted by rank. Vertices the search stalls are left out.
+    ///
+    /// The time from a source to a target is the minimum of `ms + ms` over the ranks the
+    /// source's forward space and the target's backward space share: the highest vertex of a
+    /// shortest path is in both with its exact times (no vertex on a shortest path is
+    /// stalled, since stalling means a shorter way exists), and every sum is the length of a
+    /// real path. So a source's space, searched once, answers for every target
+    /// ([`space_ms`]).
+    pub(crate) fn space(&self, seeds: &Seeds, forward: bool) -> Vec<(u32, u32)> {
+        SCRATCH.with(|cell| {
+            let mut s = cell.borrow_mut();
+            let n = self.rank_of.len();
+            s.begin(n);
+            let side = &mut s.fwd;
+            for seed in seeds.iter().flatten() {
+                side.reach(self.rank_of[seed.node as usize], seed.ms, NONE, NONE);
+            }
+            let (stall_hops, climb_hops) = if forward {
+                (&self.down, &self.up)
+            } else {
+                (&self.up, &self.down)
+            };
+            let mut out = Vec::new();
+            while let Some((d, v)) = side.pop() {
+                let (stall, climb) = if forward {
+                    (self.downs(v), self.ups(v))
+                } else {
+                    (self.ups(v), self.downs(v))
+                };
+                if stall_hops[stall]
+                    .iter()
+                    .any(|h| side.get(h.node).saturating_add(h.ms) < d)
+                {
+                    continue;
+                }
+                out.push((v, d));
+                for h in &climb_hops[climb] {
+                    side.reach(h.node, d.saturating_add(h.ms), NONE, NONE);
+                }
+            }
+            out.sort_unstable_by_key(|&(r, _)| r);
+            out
         })
     }
 
@@ -634,4 +665,25 @@ thread_local! {
     /// Search state reused by every query on this thread, so a query allocates nothing and
     /// clears nothing (entries are valid only under the current generation stamp).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The time from a source to a target given the source's forward [`Ch::space`] and the
+/// target's backward one: a merge of the two rank-sorted lists. `None` if they share no
+/// vertex.
+pub(crate) fn space_ms(up: &[(u32, u32)], down: &[(u32, u32)]) -> Option<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut best = INF;
+    while i < up.len() && j < down.len() {
+        let (a, b) = (up[i], down[j]);
+        match a.0.cmp(&b.0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                best = best.min(a.1.saturating_add(b.1));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (best != INF).then_some(best)
 }

@@ -75,7 +75,7 @@ pub struct ProfileGraph {
     snap: SnapIndex,
     ch: ch::Ch,
     targets: TargetCache,
-    times: TimeCache,
+    spaces: SpaceCache,
     /// Incoming arcs, built the first time a [`SourceField`] needs them.
     in_arcs: std::sync::OnceLock<field::InArcs>,
 }
@@ -133,52 +133,67 @@ impl std::fmt::Debug for TargetCache {
     }
 }
 
-/// Point-to-point times already asked ([`ProfileGraph::time`]): a surge's joint rounds rank
-/// the same waiting incidents again and again, and three in four of their car queries repeat
-/// one asked before. Exact, keyed by the exact snapped ends on the graph, which never changes
-/// (closures go through other paths): a hit is what the search would find.
+/// Upward search spaces already searched ([`ProfileGraph::time`]): a responder's
+/// forward space answers for every incident it is ranked for, and an incident's backward
+/// space for every responder ranked for it. Exact, keyed by the exact snapped point (and
+/// the direction) on a graph that never changes (closures go through other paths), so a
+/// hit is what the search would find.
 #[derive(Default)]
-struct TimeCache {
-    /// `((segment, frac bits), (segment, frac bits))` from → to, to the time.
-    entries: std::sync::Mutex<std::collections::HashMap<TimeKey, Option<u64>>>,
+struct SpaceCache {
+    entries: std::sync::Mutex<SpaceMap>,
 }
 
-type TimeKey = ((u32, u64), (u32, u64));
+#[derive(Default)]
+struct SpaceMap {
+    map: crate::ids::FastMap<SpaceKey, Space>,
+    /// `(rank, ms)` pairs held in all spaces.
+    pairs: usize,
+}
 
-/// Point-to-point times kept per profile before the cache starts again (48-byte entries in a
-/// table of 131,072 slots: about 6 MB per profile, kept allocated once reached).
-const TIME_CACHE_ENTRIES: usize = 1 << 16;
+/// `(segment, frac bits, forward)`.
+type SpaceKey = (u32, u64, bool);
+type Space = std::sync::Arc<[(u32, u32)]>;
 
-impl TimeCache {
-    fn get_or(&self, key: TimeKey, time: impl FnOnce() -> Option<u64>) -> Option<u64> {
-        if let Some(&t) = self.lock().get(&key) {
-            return t;
+/// `(rank, ms)` pairs kept per profile before the cache starts again (8 bytes each: 16 MB
+/// per profile at most; a foot space on Porto Alegre holds a few hundred).
+const SPACE_CACHE_PAIRS: usize = 1 << 21;
+
+impl SpaceCache {
+    fn get_or(&self, key: SpaceKey, search: impl FnOnce() -> Vec<(u32, u32)>) -> Space {
+        if let Some(s) = self.lock().map.get(&key) {
+            return s.clone();
         }
-        let t = time();
+        let space: Space = search().into();
         let mut m = self.lock();
-        if m.len() >= TIME_CACHE_ENTRIES {
-            m.clear();
+        if m.pairs + space.len() > SPACE_CACHE_PAIRS {
+            m.map.clear();
+            m.pairs = 0;
         }
-        m.insert(key, t);
-        t
+        m.pairs += space.len();
+        if let Some(old) = m.map.insert(key, space.clone()) {
+            m.pairs -= old.len();
+        }
+        space
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<TimeKey, Option<u64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpaceMap> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Clone for TimeCache {
+impl Clone for SpaceCache {
     /// A clone starts empty (the cache is derived, never state).
     fn clone(&self) -> Self {
-        TimeCache::default()
+        SpaceCache::default()
     }
 }
 
-impl std::fmt::Debug for TimeCache {
+impl std::fmt::Debug for SpaceCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimeCache")
-            .field("entries", &self.lock().len())
+        let m = self.lock();
+        f.debug_struct("SpaceCache")
+            .field("entries", &m.map.len())
+            .field("pairs", &m.pairs)
             .finish()
     }
 }
@@ -367,7 +382,7 @@ impl ProfileGraph {
             ch: ch::Ch::build(&base),
             base,
             targets: TargetCache::default(),
-            times: TimeCache::default(),
+            spaces: SpaceCache::default(),
             in_arcs: std::sync::OnceLock::new(),
         }
     }
@@ -413,28 +428,35 @@ impl ProfileGraph {
     }
 
     /// The duration of [`Self::route`] alone, in ms, with no path built: what ranking asks
-    /// of a point-to-point query. Kept once asked (`TimeCache`).
+    /// of a point-to-point query. Answered from the two ends' upward search spaces, each
+    /// kept once searched ([`ch::Ch::space`], [`SpaceCache`]): a responder's space serves
+    /// every incident it is ranked for and an incident's every responder ranked for it, so a
+    /// time is mostly a merge of two lists of a few dozen entries (no search, no sweep).
+    /// Equal to the route's time and to Dijkstra (the oracle tests).
     pub fn time(&self, from: &Snapped, to: &Snapped) -> Option<u64> {
         if !self.owns(from) || !self.owns(to) {
             return None;
         }
-        let key = (
-            (from.segment, from.frac.to_bits()),
-            (to.segment, to.frac.to_bits()),
-        );
-        self.times.get_or(key, || self.search_time(from, to))
-    }
-
-    fn search_time(&self, from: &Snapped, to: &Snapped) -> Option<u64> {
-        let (fs, ts) = (self.segment(from), self.segment(to));
-        let found = self.ch.shortest_ms(
-            &snap::source_seeds(fs, from.frac),
-            &snap::target_seeds(ts, to.frac),
-        );
-        match (Self::direct_ms(from, to, fs), found) {
+        let up = self.space(from, true);
+        let down = self.space(to, false);
+        let found = ch::space_ms(&up, &down);
+        match (Self::direct_ms(from, to, self.segment(from)), found) {
             (Some(ms), found) if found.is_none_or(|f| ms <= f) => Some(u64::from(ms)),
             (_, found) => found.map(u64::from),
         }
+    }
+
+    fn space(&self, s: &Snapped, forward: bool) -> Space {
+        self.spaces
+            .get_or((s.segment, s.frac.to_bits(), forward), || {
+                let seg = self.segment(s);
+                let seeds = if forward {
+                    snap::source_seeds(seg, s.frac)
+                } else {
+                    snap::target_seeds(seg, s.frac)
+                };
+                self.ch.space(&seeds, forward)
+            })
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;

@@ -251,3 +251,36 @@ fn max_speed_gives_an_admissible_lower_bound() {
     let foot_kmh = net.profile(Profile::Foot).max_speed_mps() * 3.6;
     assert!((4.5..5.0).contains(&foot_kmh), "{foot_kmh}");
 }
+
+/// A ranking asks one incident's time from many responders, and one responder's time to many
+/// incidents: both ends' upward search spaces are kept and met again (`ProfileGraph::time`).
+/// Every time read that way equals the many-to-one sweep's and, on a sample, Dijkstra's.
+#[test]
+fn kept_search_spaces_give_the_sweeps_times_many_to_many() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 7), (Profile::Foot, 8)] {
+        let g = net.profile(p);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let sources = random_points(g, &mut rng, 80);
+        let targets = random_points(g, &mut rng, 25);
+        let mut met = 0;
+        for (k, t) in targets.iter().enumerate() {
+            let swept = g.times_to(&sources, t);
+            for (i, s) in sources.iter().enumerate() {
+                let kept = g.time(s, t);
+                assert_eq!(
+                    kept,
+                    swept[i].map(u64::from),
+                    "{p}: source {i} -> target {k}"
+                );
+                if (i + k) % 20 == 0 {
+                    let slow = g.route_dijkstra(s, t).map(|r| r.duration_ms);
+                    assert_eq!(kept, slow, "{p}: source {i} -> target {k}, Dijkstra");
+                    met += 1;
+                }
+            }
+        }
+        assert!(met >= 100, "{met}");
+    }
+}

@@ -281,3 +281,37 @@ fn a_bad_closure_is_refused_and_changes_nothing() {
         before
     );
 }
+
+/// With no closure, ranking's times come from kept search spaces for a call of up to 64
+/// responders and from one many-to-one sweep for more (or once the incident's sweep is
+/// kept). Whichever way a time is read, it is the same, and the route's own time.
+#[test]
+fn ranking_times_are_the_same_from_search_spaces_and_from_a_sweep() {
+    let net = porto_alegre_net();
+    for (mode, profile) in [
+        (TravelMode::Foot, Profile::Foot),
+        (TravelMode::Car, Profile::Car),
+    ] {
+        let sources: Vec<LatLon> = (0..100)
+            .map(|i| at(-900.0 + 19.0 * i as f64, 700.0 - 13.0 * (i % 9) as f64))
+            .collect();
+        let target = at(150.0, -220.0);
+        let snapped = net.profile(profile).snap(target).unwrap();
+        // Ten at a time while no sweep of the target is kept: spaces (searched, then kept).
+        assert!(!net.profile(profile).has_sweep_to(&snapped));
+        let mut spaced = Vec::new();
+        for chunk in sources.chunks(10) {
+            spaced.extend(times().times_to(mode, chunk, target));
+        }
+        assert!(!net.profile(profile).has_sweep_to(&snapped), "{mode:?}");
+        // 100 sources at once: past the spaces' 64, so a sweep.
+        let swept = times().times_to(mode, &sources, target);
+        assert!(net.profile(profile).has_sweep_to(&snapped), "{mode:?}");
+        assert_eq!(spaced, swept, "{mode:?}");
+        for (i, &s) in sources.iter().enumerate().step_by(11) {
+            let routed = times().route(mode, s, target).map(|r| r.duration_ms);
+            assert_eq!(spaced[i], routed, "{mode:?} source {i}");
+        }
+        assert!(swept.iter().filter(|t| t.is_some()).count() >= 90);
+    }
+}
