@@ -171,6 +171,13 @@ fn close(e: &mut Engine, now: Timestamp, incident_id: IncidentId) {
     while e.poll_event().is_some() {}
 }
 
+/// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): what an alert costs the engine
+/// whatever else the two cores are doing.
+fn thread_cpu() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -180,10 +187,12 @@ fn alert_to_offers(c: &mut Criterion) {
         let mut e = engine(n);
         let mut now = T0.plus_ms(1_000);
         // Our own percentile run: 2,000 alerts, each cancelled before the next.
-        let mut times = Vec::new();
+        let (mut times, mut cpu) = (Vec::new(), Vec::new());
         let mut offers_total = 0usize;
         for k in 0..2_000u64 {
+            let cpu0 = thread_cpu();
             let (t, offers, i) = one_alert(&mut e, now, k);
+            cpu.push(thread_cpu() - cpu0);
             assert_eq!(offers, 3, "every alert must get a full first wave");
             offers_total += offers;
             times.push(t);
@@ -191,11 +200,15 @@ fn alert_to_offers(c: &mut Criterion) {
             now = now.plus_ms(1);
         }
         times.sort();
+        cpu.sort();
         println!(
-            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total})",
+            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?}; thread CPU p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total})",
             pct(&times, 0.5),
             pct(&times, 0.99),
-            times.last().unwrap()
+            times.last().unwrap(),
+            pct(&cpu, 0.5),
+            pct(&cpu, 0.99),
+            cpu.last().unwrap()
         );
         let mut k = 10_000u64;
         c.bench_function(&format!("alert_to_offers/{n}"), |b| {
