@@ -91,7 +91,8 @@ impl Engine {
         let k = self.config.surge_candidates.max(1);
         // A surge incident is ranked again in every round until someone accepts: its ranking
         // of everyone but this round's extras is kept while nothing it read changes
-        // (`kept.rs`), with its walking sweep, and the extras are ranked on their own.
+        // (`kept.rs`), with its walking sweep while a closure holds (`hint_sweep`), and the
+        // extras are ranked on their own.
         let none = BTreeSet::new();
         let ranked: Vec<Vec<Ranked>> = surge
             .iter()

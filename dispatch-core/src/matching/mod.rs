@@ -207,8 +207,14 @@ fn profile_of(mode: TravelMode) -> Profile {
 }
 
 /// Up to this many sources, `times_from` reads kept search spaces; past it, one many-to-one
-/// sweep (Porto Alegre, 1 → 1,000: spaces all kept 375 µs against 179 µs for a sweep,
-/// `road_times_to_*` in benches/README.md).
+/// sweep. On Porto Alegre a kept space costs about 0.4 µs a source, a space searched the
+/// first time 7–15 µs, a sweep 120–180 µs whatever the number (`road_times_to_*` in
+/// benches/README.md). So a call whose sources were all ranked before breaks even with a
+/// sweep near 400 sources and one whose sources are all new near 12: the spaces are an
+/// investment (a responder searched once serves every later incident), and this bound
+/// caps what one call can spend on new ones (64 × 15 µs ≈ 1 ms). In `alert_rate` the bound
+/// made no difference measurable against no bound at all (three pairs); it is there for
+/// the worst case, not tuned.
 const SPACES_UP_TO: usize = 64;
 
 impl RoadTimes {

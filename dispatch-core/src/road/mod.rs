@@ -2,11 +2,13 @@
 //!
 //! Reading order: [`profile`] (what a car or a walker may use), `osm` (elements from a PBF
 //! reader), `graph` (the segment graph, largest SCC), `snap` (R-tree over segments),
-//! `dijkstra` (the oracle), `ch` (contraction hierarchies and the many-to-one sweep).
+//! `dijkstra` (the oracle), `ch` (contraction hierarchies: the bidirectional search, the
+//! upward search spaces that [`ProfileGraph::time`] keeps and merges, and the many-to-one
+//! sweep).
 //!
-//! Architecture invariant: routing is exact. Every time [`ProfileGraph::route`] and
-//! [`ProfileGraph::times_to`] return equals plain Dijkstra on the same weights
-//! ([`ProfileGraph::route_dijkstra`]).
+//! Architecture invariant: routing is exact. Every time [`ProfileGraph::route`],
+//! [`ProfileGraph::time`] and [`ProfileGraph::times_to`] return equals plain Dijkstra on the
+//! same weights ([`ProfileGraph::route_dijkstra`]).
 
 mod ch;
 mod closure;
@@ -82,7 +84,9 @@ pub struct ProfileGraph {
 
 /// The many-to-one sweeps of the most recently asked targets (incident positions), so that
 /// ranking the same incident again (every joint-assignment round of a surge re-ranks the
-/// waiting ones) reads its travel times instead of sweeping again. Exact times, keyed by the
+/// waiting ones) reads its travel times instead of sweeping again. Ranking sweeps only while
+/// a closure holds or for a call with more sources than search spaces are used for (see
+/// `RoadTimes::times_from`). Exact times, keyed by the
 /// exact snapped target: a hit returns what a fresh sweep would, so it changes no decision.
 #[derive(Default)]
 struct TargetCache {
@@ -138,15 +142,22 @@ impl std::fmt::Debug for TargetCache {
 /// space for every responder ranked for it. Exact, keyed by the exact snapped point (and
 /// the direction) on a graph that never changes (closures go through other paths), so a
 /// hit is what the search would find.
+///
+/// Two generations, so that filling up never drops everything at once: new spaces go into
+/// the current one; when it holds [`SPACE_GENERATION_PAIRS`] pairs it becomes the previous
+/// one (the previous is dropped) and a new one starts; a space found only in the previous
+/// one moves to the current. Spaces in use keep being found; those not asked for a whole
+/// generation go.
 #[derive(Default)]
 struct SpaceCache {
-    entries: std::sync::Mutex<SpaceMap>,
+    entries: std::sync::Mutex<SpaceMaps>,
 }
 
 #[derive(Default)]
-struct SpaceMap {
-    map: crate::ids::FastMap<SpaceKey, Space>,
-    /// `(rank, ms)` pairs held in all spaces.
+struct SpaceMaps {
+    current: crate::ids::FastMap<SpaceKey, Space>,
+    previous: crate::ids::FastMap<SpaceKey, Space>,
+    /// `(rank, ms)` pairs held in the current generation.
     pairs: usize,
 }
 
@@ -154,30 +165,44 @@ struct SpaceMap {
 type SpaceKey = (u32, u64, bool);
 type Space = std::sync::Arc<[(u32, u32)]>;
 
-/// `(rank, ms)` pairs kept per profile before the cache starts again (8 bytes each: 16 MB
-/// per profile at most; a foot space on Porto Alegre holds a few hundred).
-const SPACE_CACHE_PAIRS: usize = 1 << 21;
+/// `(rank, ms)` pairs per generation (8 bytes each, plus about 60 bytes of key, map slot
+/// and `Arc` per space: about 10 MB per generation on Porto Alegre, where a foot space holds
+/// 64 pairs at the median and a car space 41; so at most about 20 MB per profile, some
+/// 16,000 foot or 25,000 car spaces per generation).
+const SPACE_GENERATION_PAIRS: usize = 1 << 20;
 
 impl SpaceCache {
     fn get_or(&self, key: SpaceKey, search: impl FnOnce() -> Vec<(u32, u32)>) -> Space {
-        if let Some(s) = self.lock().map.get(&key) {
-            return s.clone();
+        {
+            let mut m = self.lock();
+            if let Some(s) = m.current.get(&key) {
+                return s.clone();
+            }
+            if let Some(s) = m.previous.remove(&key) {
+                m.insert(key, s.clone());
+                return s;
+            }
         }
         let space: Space = search().into();
-        let mut m = self.lock();
-        if m.pairs + space.len() > SPACE_CACHE_PAIRS {
-            m.map.clear();
-            m.pairs = 0;
-        }
-        m.pairs += space.len();
-        if let Some(old) = m.map.insert(key, space.clone()) {
-            m.pairs -= old.len();
-        }
+        self.lock().insert(key, space.clone());
         space
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SpaceMap> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpaceMaps> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SpaceMaps {
+    fn insert(&mut self, key: SpaceKey, space: Space) {
+        if self.pairs + space.len() > SPACE_GENERATION_PAIRS {
+            self.previous = std::mem::take(&mut self.current);
+            self.pairs = 0;
+        }
+        self.pairs += space.len();
+        if let Some(old) = self.current.insert(key, space) {
+            self.pairs -= old.len();
+        }
     }
 }
 
@@ -192,7 +217,8 @@ impl std::fmt::Debug for SpaceCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let m = self.lock();
         f.debug_struct("SpaceCache")
-            .field("entries", &m.map.len())
+            .field("current", &m.current.len())
+            .field("previous", &m.previous.len())
             .field("pairs", &m.pairs)
             .finish()
     }

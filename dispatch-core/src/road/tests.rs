@@ -485,3 +485,35 @@ fn the_network_can_be_shared_across_threads() {
     let g = net.profile(Profile::Car);
     assert!(g.times_to(&[], &g.snap(pos(1)).unwrap()).is_empty());
 }
+
+/// The kept search spaces fill up a generation at a time: a space asked for again in the
+/// next generation stays (found without searching), one not asked for goes.
+#[test]
+fn kept_search_spaces_keep_the_ones_in_use_when_full() {
+    let cache = SpaceCache::default();
+    let quarter = SPACE_GENERATION_PAIRS / 4;
+    let searches = std::cell::Cell::new(0);
+    let get = |k: u32| {
+        cache.get_or((k, 0, true), || {
+            searches.set(searches.get() + 1);
+            vec![(k, 0); quarter]
+        })
+    };
+    for k in 0..4 {
+        get(k); // 0-3 fill the first generation exactly
+    }
+    assert_eq!(searches.get(), 4);
+    get(4); // starts the second: 0-3 become the previous one
+    get(0); // in use: moved to the current generation, not searched again
+    assert_eq!(searches.get(), 5);
+    for k in 5..8 {
+        get(k); // 4, 0, 5, 6 fill the second; 7 starts the third
+    }
+    assert_eq!(searches.get(), 8);
+    get(0); // kept through both turns
+    get(4);
+    assert_eq!(searches.get(), 8);
+    get(1); // not asked for since the first generation: gone, searched again
+    assert_eq!(searches.get(), 9);
+    assert_eq!(get(1).len(), quarter);
+}

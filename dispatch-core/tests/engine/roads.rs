@@ -287,7 +287,10 @@ fn a_bad_closure_is_refused_and_changes_nothing() {
 /// kept). Whichever way a time is read, it is the same, and the route's own time.
 #[test]
 fn ranking_times_are_the_same_from_search_spaces_and_from_a_sweep() {
-    let net = porto_alegre_net();
+    // A network of its own: a clone starts with empty caches, so no other test's sweeps
+    // can be found or push this one's out.
+    let net = Arc::new((*porto_alegre_net()).clone());
+    let times = || Arc::new(RoadTimes::new(net.clone(), RoadConfig::default().foot_kmh));
     for (mode, profile) in [
         (TravelMode::Foot, Profile::Foot),
         (TravelMode::Car, Profile::Car),
