@@ -75,7 +75,7 @@ function connect(token) {
     token,
     onStatus: (status, info) => onStatus(c, status, info),
     onFrame: (frame) => onFrame(c, frame),
-    onOpen: () => onWelcome(c),
+    onOpen: (welcome) => onWelcome(c, welcome),
   });
   conn = c;
   c.start();
@@ -140,7 +140,14 @@ async function probeToken(token) {
   }
 }
 
-function onWelcome(c) {
+function onWelcome(c, welcome) {
+  if (c !== conn) return;
+  // A real code that is not a responder's (an operator's, a gateway's) opens the socket too:
+  // this app is for responders only, so it is refused like a wrong code, before any duty.
+  if (welcome && welcome.role !== 'responder') {
+    wrongToken();
+    return;
+  }
   everWelcomed = true;
   welcomes += 1;
   setTimeout(() => {

@@ -478,6 +478,16 @@ test('a wrong code gets a clear message on the sign-in screen, and the right one
     await page.getByRole('button', { name: /Switch to English/ }).click();
     await page.locator('#login-title', { hasText: 'Sign in' }).waitFor();
 
+    // A real code, but not a responder's (an operator's, a gateway's): the socket opens, and
+    // its `welcome` says whose it is; this app refuses it the same way, before any duty.
+    // (A fresh load each, so the page starts from 'connecting', not from the last refusal.)
+    for (const [who, other] of [['an operator', tokens.OP1], ['a gateway', tokens.GW1]]) {
+      await page.goto(`${srv.base}/responder/?access_token=${encodeURIComponent(other)}`);
+      await waitFor(async () => (await status(page)) === 'wrong_token', 15000, `${who}'s code refused`);
+      await page.getByText('This code was not accepted.').waitFor();
+      assert.equal(await page.evaluate(() => localStorage.getItem('responder.token')), null, `${who}'s code not kept`);
+    }
+
     await page.locator('#token').fill(tokens.V3);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await waitFor(async () => (await status(page)) === 'online', 15000, 'online');

@@ -86,8 +86,8 @@ pub struct ProfileGraph {
 /// ranking the same incident again (every joint-assignment round of a surge re-ranks the
 /// waiting ones) reads its travel times instead of sweeping again. Ranking sweeps only while
 /// a closure holds or for a call with more sources than search spaces are used for (see
-/// `RoadTimes::times_from`). Exact times, keyed by the
-/// exact snapped target: a hit returns what a fresh sweep would, so it changes no decision.
+/// `RoadTimes::times_from`). Exact times, keyed by the exact snapped target: a hit returns
+/// what a fresh sweep would, so it changes no decision.
 #[derive(Default)]
 struct TargetCache {
     /// `(segment, frac bits, overlay id)` → per-rank times, most recently used last.
