@@ -20,7 +20,7 @@
 //!
 //! | room | state | keeps |
 //! | --- | --- | --- |
-//! | `Responders` (`responders.rs`) | responder states by slot, id → slot, the R-tree, the snap cache | only `available` responders are in the R-tree; a status changes only in `Responders::set_status` |
+//! | `Responders` (`responders.rs`) | responder states by slot, id → slot, the R-tree, the snap cache, grid workers by grid | only `available` responders are in the R-tree; a status changes only in `Responders::set_status` |
 //! | `Incidents` (`incidents.rs`) | incidents, alert → incident, elder → open incident, the closed queue, the urgency index | an incident changes only in `Incidents::update` (or `open`, `join`, `close`), which moves it in or out of the urgency index of waiting emergencies |
 //! | `Offers` (`offers.rs`) | every offer, the next offer id | ids minted in order; an offer is settled (accepted, declined, expired, withdrawn) once, from open |
 //!
@@ -55,7 +55,9 @@ use crate::geo::{LatLon, Projection};
 use crate::ids::{AlertId, ElderId, IncidentId, OfferId, ResponderId};
 use crate::incident::{AlertRef, Incident, IncidentStatus, NeedsOperator, Offer, OfferStatus};
 use crate::journal::ROSTER_EVENTS_SINCE;
-use crate::matching::{self, CandidateInfo, Placed, RankQuery, Ranked, RoadTimes, TravelTimes};
+use crate::matching::{
+    self, CandidateInfo, Forced, Placed, RankQuery, Ranked, RoadTimes, TravelTimes,
+};
 use crate::model::{
     Actor, AlertKind, AssignmentRole, Availability, ResponderKind, ServiceKind, Sla, TravelMode,
 };

@@ -240,16 +240,45 @@ impl Engine {
             true => self.roster.kin_of_elder(&e.id),
             false => &[],
         };
-        let mut v: Vec<u32> = e
-            .paired_responders
-            .iter()
-            .chain(self.roster.grid_workers(&e.grid_id))
-            .chain(kin)
-            .filter_map(|id| self.responders.slot_of(id))
-            .collect();
+        // The grid's workers by slot from the responders room (a grid may have hundreds; an
+        // id lookup each was a tenth of a ranking), the few paired and kin by id.
+        let mut v: Vec<u32> = self.responders.grid_workers(&e.grid_id).to_vec();
+        v.extend(
+            e.paired_responders
+                .iter()
+                .chain(kin)
+                .filter_map(|id| self.responders.slot_of(id)),
+        );
         v.sort_unstable();
         v.dedup();
+        #[cfg(debug_assertions)]
+        {
+            // The room's grid lists must say what the roster's do (checked in every debug
+            // build; moves, retirements and a restart: the scenario test
+            // `a_grid_worker_moved_to_another_grid_is_that_grids_own`).
+            let mut by_id: Vec<u32> = e
+                .paired_responders
+                .iter()
+                .chain(self.roster.grid_workers(&e.grid_id))
+                .chain(kin)
+                .filter_map(|id| self.responders.slot_of(id))
+                .collect();
+            by_id.sort_unstable();
+            by_id.dedup();
+            assert_eq!(v, by_id, "grid lists out of step with the roster");
+        }
         v
+    }
+
+    /// `slot` as a forced candidate of a ranking whose margins are at most `max_margin_ms`.
+    pub(super) fn forced(&self, slot: u32, max_margin_ms: u64) -> Forced {
+        let r = &self.responders[slot];
+        Forced {
+            slot,
+            xy: r.xy,
+            top_mps: self.roads.max_speed_mps(r.record.travel_mode) / self.time_factor(slot),
+            max_margin_ms,
+        }
     }
 
     /// Ranks who may be offered the asked incident now.
@@ -322,10 +351,10 @@ impl Engine {
         }
         forced.sort_unstable();
         forced.dedup();
-        let elder = self
-            .roster
-            .elder(&inc.elder_id)
-            .map(|e| (e, self.margins(inc)));
+        let margins = self.margins(inc);
+        let most = margins.familiar_ms.max(margins.kin_ms);
+        let forced: Vec<Forced> = forced.into_iter().map(|s| self.forced(s, most)).collect();
+        let elder = self.roster.elder(&inc.elder_id).map(|e| (e, margins));
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
                 return None;

@@ -14,6 +14,10 @@ pub(super) struct Responders {
     slots: crate::ids::FastMap<ResponderId, u32>,
     /// Available responders by (kind, mode).
     index: ResponderIndex,
+    /// Derived, not saved: the grid workers of each grid (not retired), by slot in order.
+    /// An elder's own grid workers are familiar to every ranking of their incidents; reading
+    /// them here saves a ranking one id lookup each. Looked up only, never iterated.
+    grid_slots: crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
@@ -43,6 +47,40 @@ pub(super) struct Change {
     pub after: [f64; 2],
 }
 
+/// Lists `slot` among its grid's workers, if it is a grid worker on the roster.
+fn list_in_grid(
+    grid_slots: &mut crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
+    slot: u32,
+    r: &ResponderState,
+) {
+    if let (ResponderKind::GridWorker, Some(g), false) =
+        (r.record.kind, &r.record.grid_id, r.retired)
+    {
+        let v = grid_slots.entry(g.clone()).or_default();
+        if let Err(i) = v.binary_search(&slot) {
+            v.insert(i, slot);
+        }
+    }
+}
+
+/// Takes `slot` off its grid's list (before its record changes or it retires).
+fn unlist_from_grid(
+    grid_slots: &mut crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
+    slot: u32,
+    r: &ResponderState,
+) {
+    if let Some(v) = r
+        .record
+        .grid_id
+        .as_ref()
+        .and_then(|g| grid_slots.get_mut(g))
+    {
+        if let Ok(i) = v.binary_search(&slot) {
+            v.remove(i);
+        }
+    }
+}
+
 /// Changes kept in [`Responders::changes`] before the oldest half is dropped.
 /// Twice the longest list `kept.rs` reads (`SCAN_MAX`): the log always holds the last
 /// 2,048 changes, and is about 200 KB.
@@ -67,6 +105,10 @@ impl Responders {
             r.anchor
                 .map(|a| (tree_of(r.record.kind, r.record.travel_mode), i as u32, a))
         }));
+        let mut grid_slots = crate::ids::FastMap::default();
+        for (slot, r) in list.iter().enumerate() {
+            list_in_grid(&mut grid_slots, slot as u32, r);
+        }
         let answer_totals = list.iter().fold((0, 0), |(s, a), r| {
             (
                 s + u64::from(r.answers.settled),
@@ -77,6 +119,7 @@ impl Responders {
             list,
             slots,
             index,
+            grid_slots,
             placed_cache: Mutex::new(Vec::new()),
             answer_totals,
             changes: Vec::new(),
@@ -135,6 +178,11 @@ impl Responders {
     /// The R-tree of available responders (read only: it changes with their status).
     pub(super) fn index(&self) -> &ResponderIndex {
         &self.index
+    }
+
+    /// The slots of `grid`'s grid workers (retired ones aside), in order.
+    pub(super) fn grid_workers(&self, grid: &crate::ids::GridId) -> &[u32] {
+        self.grid_slots.get(grid).map(Vec::as_slice).unwrap_or(&[])
     }
 
     fn index_insert(&mut self, slot: u32) {
@@ -260,12 +308,14 @@ impl Responders {
                 self.changed(slot);
                 let was_indexed = self.list[slot as usize].anchor.is_some();
                 self.index_remove(slot);
+                unlist_from_grid(&mut self.grid_slots, slot, &self.list[slot as usize]);
                 let r = &mut self.list[slot as usize];
                 r.record = rec;
                 if r.retired {
                     r.retired = false;
                     r.status = ResponderStatus::OffDuty;
                 }
+                list_in_grid(&mut self.grid_slots, slot, r);
                 if was_indexed {
                     self.index_insert(slot);
                 }
@@ -274,6 +324,7 @@ impl Responders {
                 let slot = self.list.len() as u32;
                 self.slots.insert(rec.id.clone(), slot);
                 self.list.push(ResponderState::new(rec, home_xy));
+                list_in_grid(&mut self.grid_slots, slot, &self.list[slot as usize]);
                 self.changed(slot);
             }
         }
@@ -292,6 +343,7 @@ impl Responders {
     pub(super) fn retire(&mut self, slot: u32) {
         self.changed(slot);
         debug_assert!(self.list[slot as usize].anchor.is_none());
+        unlist_from_grid(&mut self.grid_slots, slot, &self.list[slot as usize]);
         self.list[slot as usize].retired = true;
     }
 

@@ -5,8 +5,8 @@
 //! Ranking is exact, not heuristic: responders are pulled from the trees in order of
 //! straight-line distance and evaluated in batches until the admissible lower bound on the
 //! next one's ETA (distance × `LOWER_BOUND_FACTOR` / the tree's top speed) exceeds the k-th
-//! best score found. Familiar responders are evaluated first, whatever their distance, since
-//! their score may be up to the margin below their ETA.
+//! best score found. Familiar responders are not in that order: their score may be up to the
+//! margin below their ETA, so each waits for its own bound less that margin ([`Forced`]).
 
 use crate::geo::{LatLon, Projection};
 use crate::model::TravelMode;
@@ -379,6 +379,21 @@ pub struct CandidateInfo {
     pub margin_ms: u64,
 }
 
+/// A responder a ranking must consider whatever their distance (familiar, kin, holding an
+/// offer the incident may take over), with what bounds their score before they are checked:
+/// where they stand, their own top speed, and the most their margin can be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forced {
+    pub slot: u32,
+    /// Their live position, projected (the R-trees' bound is to the same point).
+    pub xy: [f64; 2],
+    /// Their mode's top speed at their own pace (m/s): the mode's `max_speed_mps` divided by
+    /// their time factor.
+    pub top_mps: f64,
+    /// At least the margin their [`CandidateInfo`] will carry.
+    pub max_margin_ms: u64,
+}
+
 /// One ranked candidate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
@@ -400,8 +415,9 @@ pub struct RankQuery<'a> {
     /// Which trees to search, with the top speed (m/s) of their responders (mode speed times
     /// the fastest speed factor among them), for the lower bound.
     pub trees: &'a [(usize, f64)],
-    /// Responders to evaluate whatever their distance (the familiar ones).
-    pub forced: &'a [u32],
+    /// Responders to evaluate whatever their distance (the familiar ones), sorted by slot.
+    /// Each is checked (`eligible`) only once their bound is within the k-th best score.
+    pub forced: &'a [Forced],
     /// Candidates already ranked (a kept ranking of the others, `Engine::kept_top`): the
     /// result is the top `k` of these and the candidates found here. Their slots must not be
     /// among those found here.
@@ -472,25 +488,25 @@ pub fn rank(
     let lb_ms = |lb_m: f64, top_mps: f64| -> i64 {
         (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64 - 2
     };
-    // Round 1 takes up to BATCH per tree with the familiar ones; once k are known, a round
-    // takes *every* responder whose bound is within the k-th best score. A travel-time call
+    // Round 1 takes up to BATCH per tree and BATCH of the familiar ones; once k are known, a
+    // round takes *every* responder whose bound is within the k-th best score. A travel-time call
     // costs about the same whatever the number of sources, so few rounds is what matters.
-    // Familiar (forced) responders wait until their own bound, less the margin, is within
-    // the k-th best score: a paired volunteer across town costs nothing.
-    let proj = roads.projection();
-    let mut forced: Vec<(i64, u32, CandidateInfo)> = q
+    // Familiar (forced) responders wait until their own bound, less the most their margin
+    // can be, is within the k-th best score, and only then are they checked (`eligible`:
+    // placing them may snap): a paired volunteer or a grid worker across town costs a
+    // subtraction, however many the elder has.
+    debug_assert!(q.forced.windows(2).all(|w| w[0].slot < w[1].slot));
+    let mut forced: Vec<(i64, u32)> = q
         .forced
         .iter()
-        .filter_map(|&s| {
-            let c = eligible(s)?;
-            let xy = proj.to_xy(c.position.point);
-            let d = ((xy[0] - q.target_xy[0]).powi(2) + (xy[1] - q.target_xy[1]).powi(2)).sqrt();
-            let own_top = roads.max_speed_mps(c.mode) / c.time_factor;
-            let lb = lb_ms(d, own_top) - c.margin_ms as i64;
-            Some((lb, s, c))
+        .map(|f| {
+            let d =
+                ((f.xy[0] - q.target_xy[0]).powi(2) + (f.xy[1] - q.target_xy[1]).powi(2)).sqrt();
+            let lb = lb_ms(d, f.top_mps) - f.max_margin_ms as i64;
+            (lb, f.slot)
         })
         .collect();
-    forced.sort_by_key(|(lb, s, _)| std::cmp::Reverse((*lb, *s)));
+    forced.sort_unstable_by_key(|&(lb, s)| std::cmp::Reverse((lb, s)));
     let mut per_tree = BATCH;
     // Sources evaluated so far, foot and car.
     let mut evaluated = [0usize; 2];
@@ -501,18 +517,29 @@ pub fn rank(
         } else {
             i64::MAX
         };
-        while forced.last().is_some_and(|(lb, _, _)| *lb <= threshold) {
-            let (_, s, c) = forced.pop().expect("checked");
-            batch.push((s, c));
+        // Until k are known, the forced take a round's share like a tree (the nearest by
+        // bound first); from then on, all within the threshold.
+        let forced_share = if threshold == i64::MAX {
+            per_tree
+        } else {
+            usize::MAX
+        };
+        let mut taken = 0;
+        while taken < forced_share && forced.last().is_some_and(|&(lb, _)| lb <= threshold) {
+            let (_, s) = forced.pop().expect("checked");
+            if let Some(c) = eligible(s) {
+                batch.push((s, c));
+                taken += 1;
+            }
         }
-        let mut any_left = false;
+        let mut any_left = forced.last().is_some_and(|&(lb, _)| lb <= threshold);
         for (it, top_mps) in iters.iter_mut() {
             let mut taken = 0;
             while taken < per_tree {
                 match it.peek() {
                     Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold => {
                         let (slot, _) = it.next().expect("peeked");
-                        if q.forced.contains(&slot) {
+                        if q.forced.binary_search_by_key(&slot, |f| f.slot).is_ok() {
                             continue;
                         }
                         if let Some(c) = eligible(slot) {

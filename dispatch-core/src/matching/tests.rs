@@ -81,8 +81,16 @@ fn rank_matches_brute_force() {
                 margin_ms,
             });
         }
-        let forced: Vec<u32> = (0..n)
+        // The most any margin is: the kin's.
+        let forced_of = |s: u32| Forced {
+            slot: s,
+            xy: proj.to_xy(pos[s as usize]),
+            top_mps: roads.max_speed_mps(info[s as usize].mode) / info[s as usize].time_factor,
+            max_margin_ms: 120_000,
+        };
+        let forced: Vec<Forced> = (0..n)
             .filter(|&s| info[s as usize].familiar.is_some())
+            .map(forced_of)
             .collect();
         let eligible = |s: u32| {
             if s % 7 == round % 7 {
@@ -119,7 +127,11 @@ fn rank_matches_brute_force() {
         // k of one part, given as the seed of the other's ranking, gives the same top k.
         let part = |s: u32, first: bool| (s % 3 == round % 3) == first;
         let first_trees: &[(usize, f64)] = &trees;
-        let first_forced: Vec<u32> = forced.iter().copied().filter(|&s| part(s, true)).collect();
+        let first_forced: Vec<Forced> = forced
+            .iter()
+            .copied()
+            .filter(|f| part(f.slot, true))
+            .collect();
         let only_first = |s: u32| eligible(s).filter(|_| part(s, true));
         let seed = rank(
             &RankQuery {
@@ -131,7 +143,7 @@ fn rank_matches_brute_force() {
             &roads,
             &only_first,
         );
-        let second: Vec<u32> = (0..n).filter(|&s| part(s, false)).collect();
+        let second: Vec<Forced> = (0..n).filter(|&s| part(s, false)).map(forced_of).collect();
         let only_second = |s: u32| eligible(s).filter(|_| part(s, false));
         let merged = rank(
             &RankQuery {
@@ -157,4 +169,74 @@ fn rank_matches_brute_force() {
         brute.truncate(k);
         assert_eq!(got, brute, "round {round}");
     }
+}
+
+/// A familiar responder across town is not even checked (`eligible`, which may snap them):
+/// an elder's grid may have hundreds of workers, and only those whose straight-line bound,
+/// less the most a margin can be, is within the k-th best score are looked at.
+#[test]
+fn familiar_responders_too_far_to_matter_are_never_checked() {
+    let origin = LatLon::new(-30.03, -51.2).unwrap();
+    let roads = StraightLine::new(origin, 20_000.0);
+    let proj = roads.projection();
+    let mode = TravelMode::Foot;
+    let tree = tree_of(ResponderKind::Volunteer, mode);
+    let mut idx = ResponderIndex::default();
+    // Slot 0: a stranger 100 m away, in the tree. Slots 1..=400: familiar walkers, all but
+    // slot 1 (200 m away) 5 km and more away, forced.
+    let mut pos = vec![proj.to_latlon([100.0, 0.0])];
+    idx.insert(tree, 0, [100.0, 0.0]);
+    for s in 1..=400u32 {
+        let d = if s == 1 {
+            200.0
+        } else {
+            5_000.0 + f64::from(s)
+        };
+        pos.push(proj.to_latlon([0.0, d]));
+    }
+    let info = |s: u32| CandidateInfo {
+        position: roads.place(mode, pos[s as usize]).unwrap(),
+        mode,
+        time_factor: 1.0,
+        familiar: (s > 0).then_some("own grid worker"),
+        margin_ms: if s > 0 { 60_000 } else { 0 },
+    };
+    let forced: Vec<Forced> = (1..=400u32)
+        .map(|s| Forced {
+            slot: s,
+            xy: proj.to_xy(pos[s as usize]),
+            top_mps: roads.max_speed_mps(mode),
+            max_margin_ms: 60_000,
+        })
+        .collect();
+    let checked = std::cell::RefCell::new(Vec::new());
+    let eligible = |s: u32| {
+        checked.borrow_mut().push(s);
+        Some(info(s))
+    };
+    let target = proj.to_latlon([0.0, 0.0]);
+    let q = RankQuery {
+        target_xy: [0.0, 0.0],
+        targets: [
+            roads.place(TravelMode::Foot, target),
+            roads.place(TravelMode::Car, target),
+        ],
+        trees: &[(tree, roads.max_speed_mps(mode))],
+        forced: &forced,
+        seed: &[],
+        k: 2,
+    };
+    let got = rank(&q, &idx, &roads, &eligible);
+    let slots: Vec<u32> = got.iter().map(|r| r.slot).collect();
+    // The stranger 100 m away first (104 s), then the familiar one 200 m away (208 s less
+    // the 60 s margin: 148 s).
+    assert_eq!(slots, vec![0, 1]);
+    let mut checked = checked.into_inner();
+    checked.sort_unstable();
+    // The first round takes the nearest few familiar ones by bound (as it takes the nearest
+    // few of a tree); after it, none is within reach.
+    assert!(
+        checked.len() <= 1 + BATCH && checked.iter().all(|&s| s <= BATCH as u32),
+        "checked {checked:?}"
+    );
 }

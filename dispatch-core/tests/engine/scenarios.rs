@@ -397,6 +397,90 @@ fn cancellation_mid_offer_withdraws_every_open_offer() {
     );
 }
 
+/// "Own grid worker" follows the roster at run time: a grid worker moved to another grid is
+/// that grid's own (and no longer the old one's), across a restart; retired, nobody's.
+#[test]
+fn a_grid_worker_moved_to_another_grid_is_that_grids_own() {
+    let moved = grid_worker("W1", TravelMode::Foot, at(900.0, 0.0), "G2");
+    let mut sim = Sim::new(
+        straight(),
+        roster(
+            vec![
+                grid_worker("W1", TravelMode::Foot, at(900.0, 0.0), "G1"),
+                volunteer("V1", at(60.0, 0.0)),
+            ],
+            vec![
+                elder("E1", at(0.0, 0.0), "G1", 2, &[]),
+                elder("E2", at(0.0, 30.0), "G2", 2, &[]),
+            ],
+        ),
+        base_config(),
+    );
+    sim.on_duty(&["W1", "V1"]);
+    sim.ok(Command::UpsertResponder {
+        by: dispatch_core::model::Actor::Operator(op()),
+        responder: moved.clone(),
+    });
+    // Each missed check-in's first wave, then the visit called off (the people freed).
+    let first_wave = |sim: &mut Sim, n: u32, elder_id: &str| -> Vec<String> {
+        let ev = sim.ok(Command::Alert(alert(
+            &format!("m{n}"),
+            elder_id,
+            AlertKind::CheckInMissed,
+            None,
+        )));
+        let mut who = offered_to(&ev);
+        who.sort();
+        let visit = offers(&ev)[0].2;
+        sim.ok(Command::Cancel {
+            operator_id: op(),
+            incident_id: visit,
+            reason: "test".into(),
+        });
+        who
+    };
+    assert_eq!(
+        first_wave(&mut sim, 1, "E2"),
+        vec!["W1"],
+        "the new grid's own"
+    );
+    assert!(
+        first_wave(&mut sim, 2, "E1").contains(&"V1".to_string()),
+        "the old grid has no own grid worker any more"
+    );
+    // The same after a restart (the grid lists are rebuilt from the saved states).
+    sim.engine = dispatch_core::engine::Engine::restore_with_travel_times(
+        straight(),
+        base_config(),
+        sim.engine.save_state(),
+    );
+    assert_eq!(first_wave(&mut sim, 3, "E2"), vec!["W1"], "after a restart");
+    sim.ok(Command::SetAvailability {
+        responder_id: rid("W1"),
+        status: dispatch_core::model::Availability::OffDuty,
+    });
+    sim.ok(Command::RetireResponder {
+        by: dispatch_core::model::Actor::Operator(op()),
+        responder_id: rid("W1"),
+    });
+    assert_eq!(
+        first_wave(&mut sim, 4, "E2"),
+        vec!["V1"],
+        "retired: nobody's"
+    );
+    // Back on the roster (off duty until they say otherwise), G2's own again.
+    sim.ok(Command::UpsertResponder {
+        by: dispatch_core::model::Actor::Operator(op()),
+        responder: moved,
+    });
+    sim.on_duty(&["W1"]);
+    assert_eq!(
+        first_wave(&mut sim, 5, "E2"),
+        vec!["W1"],
+        "back on the roster"
+    );
+}
+
 #[test]
 fn missed_check_in_goes_to_the_own_grid_worker_first() {
     let roads = porto_alegre();
