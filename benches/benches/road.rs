@@ -224,10 +224,11 @@ fn bench_road(c: &mut Criterion) {
             });
         }
         // Ranking's way with no closure holding (`ProfileGraph::time`): each time a merge of
-        // the responder's kept forward search space and the incident's backward one. The
-        // first incident searches all 1,000 responders' spaces (printed); the bench then
-        // cycles the 200 incidents with every space kept, the engine's steady state (a
-        // responder's space serves every incident until they move).
+        // the kept forward search spaces of the responder's segment's vertices with the
+        // incident's backward one. The first incident searches all 1,000 responders'
+        // vertices' spaces (printed); the bench then cycles the 200 incidents with every
+        // space kept, the engine's steady state (a vertex's space serves every responder
+        // leaving by it, for every incident).
         let t = Instant::now();
         let first: Vec<Option<u64>> = sources.iter().map(|s| g.time(s, &targets[0])).collect();
         let cold = t.elapsed();

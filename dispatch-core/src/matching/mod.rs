@@ -300,7 +300,8 @@ impl TravelTimes for RoadTimes {
         // With no closure laid, each time is a merge of the source's and the target's upward
         // search spaces, each searched once and kept (`ProfileGraph::time`): about 0.5 µs
         // kept, 7–15 µs the first time, against 100–200 µs for the target's many-to-one
-        // sweep; and a responder's space serves every incident it is ranked for. A call
+        // sweep; and the spaces of a responder's segment's vertices serve every incident
+        // they are ranked for, however their position wanders along it. A call
         // with more sources than `SPACES_UP_TO` (so at most that many searches), or whose
         // target's sweep is already kept (a lookup per source), reads the sweep instead.
         // With a closure laid a route through it falls back to Dijkstra: one repaired sweep

@@ -137,11 +137,11 @@ impl std::fmt::Debug for TargetCache {
     }
 }
 
-/// Upward search spaces already searched ([`ProfileGraph::time`]): a responder's
-/// forward space answers for every incident it is ranked for, and an incident's backward
-/// space for every responder ranked for it. Exact, keyed by the exact snapped point (and
-/// the direction) on a graph that never changes (closures go through other paths), so a
-/// hit is what the search would find.
+/// Upward search spaces already searched ([`ProfileGraph::time`]): a vertex's forward
+/// space answers for every responder whose segment it ends and every incident they are
+/// ranked for, and an incident's backward space for every responder ranked for it. Exact,
+/// keyed by the vertex or the incident's exact snapped point on a graph that never changes
+/// (closures go through other paths), so a hit is what the search would find.
 ///
 /// Two generations, so that filling up never drops everything at once: new spaces go into
 /// the current one; when it holds [`SPACE_GENERATION_PAIRS`] pairs it becomes the previous
@@ -161,8 +161,14 @@ struct SpaceMaps {
     pairs: usize,
 }
 
-/// `(segment, frac bits, forward)`.
-type SpaceKey = (u32, u64, bool);
+/// Which space: a target's backward space by its exact snapped point, or a vertex's
+/// forward space (a source's are its seeds' vertices').
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SpaceKey {
+    /// `(segment, frac bits)`.
+    Target(u32, u64),
+    Vertex(u32),
+}
 type Space = std::sync::Arc<[(u32, u32)]>;
 
 /// `(rank, ms)` pairs per generation (8 bytes each, plus about 60 bytes of key, map slot
@@ -455,34 +461,57 @@ impl ProfileGraph {
 
     /// The duration of [`Self::route`] alone, in ms, with no path built: what ranking asks
     /// of a point-to-point query. Answered from the two ends' upward search spaces, each
-    /// kept once searched ([`ch::Ch::space`], [`SpaceCache`]): a responder's space serves
-    /// every incident it is ranked for and an incident's every responder ranked for it, so a
-    /// time is mostly a merge of two lists of a few dozen entries (no search, no sweep).
+    /// kept once searched ([`ch::Ch::space`], [`SpaceCache`]): the spaces of the vertices a
+    /// responder leaves by serve every incident they are ranked for, wherever along that
+    /// segment their phone next reports them, and an incident's every responder ranked for
+    /// it, so a time is mostly a merge or two of lists of a few dozen entries (no search, no
+    /// sweep).
     /// Equal to the route's time and to Dijkstra (the oracle tests).
     pub fn time(&self, from: &Snapped, to: &Snapped) -> Option<u64> {
         if !self.owns(from) || !self.owns(to) {
             return None;
         }
-        let up = self.space(from, true);
-        let down = self.space(to, false);
-        let found = ch::space_ms(&up, &down);
+        let down = self.target_space(to);
+        // The source's seeds one by one, each vertex's own space: a phone's position moves
+        // a little with every ping (and GPS noise), which would make a space keyed by the
+        // exact point new each time; its segment's vertices stay the same. Exact: from
+        // several seeds the time is the least of each seed's offset plus its own time.
+        let found = snap::source_seeds(self.segment(from), from.frac)
+            .iter()
+            .flatten()
+            .filter_map(|seed| {
+                ch::space_ms(&self.vertex_space(seed.node), &down)
+                    .map(|ms| ms.saturating_add(seed.ms))
+            })
+            .min();
         match (Self::direct_ms(from, to, self.segment(from)), found) {
             (Some(ms), found) if found.is_none_or(|f| ms <= f) => Some(u64::from(ms)),
             (_, found) => found.map(u64::from),
         }
     }
 
-    fn space(&self, s: &Snapped, forward: bool) -> Space {
+    /// A target's backward space, keyed by the exact snapped point (incidents do not move).
+    fn target_space(&self, s: &Snapped) -> Space {
         self.spaces
-            .get_or((s.segment, s.frac.to_bits(), forward), || {
-                let seg = self.segment(s);
-                let seeds = if forward {
-                    snap::source_seeds(seg, s.frac)
-                } else {
-                    snap::target_seeds(seg, s.frac)
-                };
-                self.ch.space(&seeds, forward)
+            .get_or(SpaceKey::Target(s.segment, s.frac.to_bits()), || {
+                let seeds = snap::target_seeds(self.segment(s), s.frac);
+                self.ch.space(&seeds, false)
             })
+    }
+
+    /// The forward space of one vertex (at no offset), keyed by the vertex.
+    fn vertex_space(&self, node: u32) -> Space {
+        self.spaces.get_or(SpaceKey::Vertex(node), || {
+            let seeds = [
+                Some(snap::Seed {
+                    node,
+                    ms: 0,
+                    len_m: 0.0,
+                }),
+                None,
+            ];
+            self.ch.space(&seeds, true)
+        })
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;

@@ -494,7 +494,7 @@ fn kept_search_spaces_keep_the_ones_in_use_when_full() {
     let quarter = SPACE_GENERATION_PAIRS / 4;
     let searches = std::cell::Cell::new(0);
     let get = |k: u32| {
-        cache.get_or((k, 0, true), || {
+        cache.get_or(SpaceKey::Vertex(k), || {
             searches.set(searches.get() + 1);
             vec![(k, 0); quarter]
         })
