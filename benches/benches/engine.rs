@@ -232,7 +232,7 @@ fn alert_to_offers(c: &mut Criterion) {
 }
 
 /// Phones at home report GPS positions that wander a few metres: before each of 500 alerts
-/// every responder's position is set anew within about 4 m of their home (seeded), outside
+/// every responder's position is set anew within about 4–6 m of their home (seeded), outside
 /// the timed part, as if every phone had pinged since the last alert (a city with fewer than
 /// one alert per ping interval). Prints the same percentiles as the first pass.
 fn jittered_pass(e: &mut Engine, n: usize, mut now: Timestamp) -> Timestamp {

@@ -273,10 +273,12 @@ impl Engine {
     /// `slot` as a forced candidate of a ranking whose margins are at most `max_margin_ms`.
     pub(super) fn forced(&self, slot: u32, max_margin_ms: u64) -> Forced {
         let r = &self.responders[slot];
+        let time_factor = self.time_factor(slot);
         Forced {
             slot,
             xy: r.xy,
-            top_mps: self.roads.max_speed_mps(r.record.travel_mode) / self.time_factor(slot),
+            top_mps: self.roads.max_speed_mps(r.record.travel_mode) / time_factor,
+            time_factor,
             max_margin_ms,
         }
     }

@@ -1,6 +1,6 @@
 //! The responders room: [`Responders`] owns every responder's live state, the id → slot
-//! lookup, the R-tree of available responders and the snapped-position cache, and keeps them
-//! in step by construction: only `available` responders are in the R-tree, and a status
+//! lookup, the R-tree of available responders, the grid workers by grid and the
+//! snapped-position cache, and keeps them in step by construction: only `available` responders are in the R-tree, and a status
 //! changes only through [`Responders::set_status`] (so a responder is never on two
 //! incidents). The `Engine` methods below are the use cases: location updates, availability,
 //! roster edits, and `Engine::set_status` (a status change plus waking waiting incidents).
@@ -94,7 +94,7 @@ impl std::ops::Index<u32> for Responders {
 }
 
 impl Responders {
-    /// Rebuilds the derived lookups (id → slot, R-tree) from saved states.
+    /// Rebuilds the derived lookups (id → slot, R-tree, grid lists) from saved states.
     pub(super) fn from_saved(list: Vec<ResponderState>) -> Responders {
         let slots = list
             .iter()

@@ -436,3 +436,81 @@ fn a_kept_ranking_is_dropped_when_a_service_worker_pushes_its_candidate_out_of_t
         "C is no longer among the eight nearest holders: ranked again"
     );
 }
+
+/// The responders room's grid lists (`Responders::grid_workers`, what ranking reads for an
+/// elder's own grid workers) follow every roster edit: a new grid worker, a move to another
+/// grid, a change of kind, a retirement, a return, and a restart.
+#[test]
+fn grid_lists_follow_every_roster_edit() {
+    let mut e = engine();
+    let by = Actor::Operator(OperatorId::from("OP1"));
+    let now = Timestamp(2_000);
+    let edit = |e: &mut Engine, c: Command| {
+        e.handle_command(now, c).expect("edit");
+        while e.poll_event().is_some() {}
+    };
+    let worker = |id: &str, kind: ResponderKind, grid: &str| ResponderRecord {
+        grid_id: Some(grid.into()),
+        ..responder(id, kind, at(10.0, 10.0))
+    };
+    let lists = |e: &Engine| -> [Vec<u32>; 2] {
+        ["G1", "G2"].map(|g| e.responders.grid_workers(&g.into()).to_vec())
+    };
+    edit(
+        &mut e,
+        Command::UpsertGrid {
+            by: by.clone(),
+            grid: GridRecord {
+                id: "G2".into(),
+                name: String::new(),
+            },
+        },
+    );
+    for id in ["W1", "W2"] {
+        edit(
+            &mut e,
+            Command::UpsertResponder {
+                by: by.clone(),
+                responder: worker(id, ResponderKind::GridWorker, "G1"),
+            },
+        );
+    }
+    let slot = |e: &Engine, id: &str| e.responders.slot_of(&id.into()).expect("slot");
+    let (w1, w2) = (slot(&e, "W1"), slot(&e, "W2"));
+    assert_eq!(lists(&e), [vec![w1, w2], vec![]], "two new grid workers");
+    edit(
+        &mut e,
+        Command::UpsertResponder {
+            by: by.clone(),
+            responder: worker("W1", ResponderKind::GridWorker, "G2"),
+        },
+    );
+    assert_eq!(lists(&e), [vec![w2], vec![w1]], "W1 moved to G2");
+    edit(
+        &mut e,
+        Command::UpsertResponder {
+            by: by.clone(),
+            responder: worker("W2", ResponderKind::Volunteer, "G1"),
+        },
+    );
+    assert_eq!(lists(&e), [vec![], vec![w1]], "W2 a volunteer now");
+    edit(
+        &mut e,
+        Command::RetireResponder {
+            by: by.clone(),
+            responder_id: "W1".into(),
+        },
+    );
+    assert_eq!(lists(&e), [Vec::<u32>::new(), vec![]], "W1 retired");
+    edit(
+        &mut e,
+        Command::UpsertResponder {
+            by: by.clone(),
+            responder: worker("W1", ResponderKind::GridWorker, "G2"),
+        },
+    );
+    assert_eq!(lists(&e), [vec![], vec![w1]], "W1 back");
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let again = Engine::restore_with_travel_times(roads, PolicyConfig::default(), e.save_state());
+    assert_eq!(lists(&again), lists(&e), "rebuilt on restore");
+}

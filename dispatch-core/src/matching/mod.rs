@@ -207,12 +207,14 @@ fn profile_of(mode: TravelMode) -> Profile {
 }
 
 /// Up to this many sources, `times_from` reads kept search spaces; past it, one many-to-one
-/// sweep. On Porto Alegre a kept space costs about 0.4 µs a source, a space searched the
-/// first time 7–15 µs, a sweep 120–180 µs whatever the number (`road_times_to_*` in
+/// sweep. On Porto Alegre a source whose segment's vertices' spaces are kept costs about
+/// 0.4–0.7 µs (two merges inside a segment), one whose vertices are new 8–17 µs (two
+/// searches), a sweep 120–180 µs whatever the number (`road_times_to_*` in
 /// benches/README.md). So a call whose sources were all ranked before breaks even with a
-/// sweep near 400 sources and one whose sources are all new near 12: the spaces are an
-/// investment (a responder searched once serves every later incident), and this bound
-/// caps what one call can spend on new ones (64 × 15 µs ≈ 1 ms). In `alert_rate` the bound
+/// sweep near 250–400 sources and one whose sources are all new near 10: the spaces are an
+/// investment (a vertex searched once serves every later incident, and every responder
+/// leaving by it), and this bound caps what one call can spend on new ones
+/// (64 × 17 µs ≈ 1 ms). In `alert_rate` the bound
 /// made no difference measurable against no bound at all (three pairs); it is there for
 /// the worst case, not tuned.
 const SPACES_UP_TO: usize = 64;
@@ -297,9 +299,9 @@ impl TravelTimes for RoadTimes {
         let overlay = self.overlay();
         let ov = overlay.profile(profile_of(mode));
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
-        // With no closure laid, each time is a merge of the source's and the target's upward
-        // search spaces, each searched once and kept (`ProfileGraph::time`): about 0.5 µs
-        // kept, 7–15 µs the first time, against 100–200 µs for the target's many-to-one
+        // With no closure laid, each time merges the upward search spaces of the source's
+        // segment's vertices with the target's, each searched once and kept
+        // (`ProfileGraph::time`): about 0.4–0.7 µs kept, 8–17 µs the first time, against 100–200 µs for the target's many-to-one
         // sweep; and the spaces of a responder's segment's vertices serve every incident
         // they are ranked for, however their position wanders along it. A call
         // with more sources than `SPACES_UP_TO` (so at most that many searches), or whose
@@ -391,6 +393,9 @@ pub struct Forced {
     /// Their mode's top speed at their own pace (m/s): the mode's `max_speed_mps` divided by
     /// their time factor.
     pub top_mps: f64,
+    /// Their time factor ([`CandidateInfo::time_factor`]): the bound's rounding slack
+    /// scales with it.
+    pub time_factor: f64,
     /// At least the margin their [`CandidateInfo`] will carry.
     pub max_margin_ms: u64,
 }
@@ -416,8 +421,10 @@ pub struct RankQuery<'a> {
     /// Which trees to search, with the top speed (m/s) of their responders (mode speed times
     /// the fastest speed factor among them), for the lower bound.
     pub trees: &'a [(usize, f64)],
-    /// Responders to evaluate whatever their distance (the familiar ones), sorted by slot.
-    /// Each is checked (`eligible`) only once their bound is within the k-th best score.
+    /// Responders considered whatever the trees hold (the familiar and kin, the surge's
+    /// extras, the nearest holding offers the incident may take over, or the only ones a
+    /// wave may ask), sorted by slot. Each is checked (`eligible`) only once their own bound
+    /// is within the k-th best score.
     pub forced: &'a [Forced],
     /// Candidates already ranked (a kept ranking of the others, `Engine::kept_top`): the
     /// result is the top `k` of these and the candidates found here. Their slots must not be
@@ -485,9 +492,15 @@ pub fn rank(
         .iter()
         .map(|&(t, top_mps)| (index.nearest(t, q.target_xy).peekable(), top_mps))
         .collect();
-    // Less 2 ms: travel times round each partial segment to whole milliseconds.
-    let lb_ms = |lb_m: f64, top_mps: f64| -> i64 {
-        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0).floor() as i64 - 2
+    // The least score a candidate at `lb_m` (straight line) could have, moving at most at
+    // `top_mps`: a travel time is at least that line's time less 2 ms (each partial
+    // segment at the ends is rounded to whole ms), and an ETA is that time scaled by the
+    // candidate's time factor `tf`, rounded: so less `2 * tf + 0.5` ms. A tree's candidates
+    // are bounded at the tree's top speed, the fastest walker's (`tf` ≤ 1 against it: the
+    // 2.5 ms of `tf` = 1 cover them); a familiar one at their own (their own `tf`).
+    let lb_ms = |lb_m: f64, top_mps: f64, tf: f64| -> i64 {
+        (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0 - 2.0 * tf.max(1.0) - 0.5).floor()
+            as i64
     };
     // Round 1 takes up to BATCH per tree and BATCH of the familiar ones; once k are known, a
     // round takes *every* responder whose bound is within the k-th best score. A travel-time call
@@ -503,7 +516,7 @@ pub fn rank(
         .map(|f| {
             let d =
                 ((f.xy[0] - q.target_xy[0]).powi(2) + (f.xy[1] - q.target_xy[1]).powi(2)).sqrt();
-            let lb = lb_ms(d, f.top_mps) - f.max_margin_ms as i64;
+            let lb = lb_ms(d, f.top_mps, f.time_factor) - f.max_margin_ms as i64;
             (lb, f.slot)
         })
         .collect();
@@ -538,7 +551,7 @@ pub fn rank(
             let mut taken = 0;
             while taken < per_tree {
                 match it.peek() {
-                    Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold => {
+                    Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps, 1.0) <= threshold => {
                         let (slot, _) = it.next().expect("peeked");
                         if q.forced.binary_search_by_key(&slot, |f| f.slot).is_ok() {
                             continue;
@@ -551,7 +564,7 @@ pub fn rank(
                     _ => break,
                 }
             }
-            if matches!(it.peek(), Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps) <= threshold) {
+            if matches!(it.peek(), Some(&(_, lb_m)) if lb_ms(lb_m, *top_mps, 1.0) <= threshold) {
                 any_left = true;
             }
         }

@@ -60,7 +60,8 @@ fn rank_matches_brute_force() {
             } else {
                 TravelMode::Foot
             };
-            let walk: f64 = rng.random_range(3.0..5.5);
+            // Down to 1 km/h (time factor 4.5): the bound's rounding slack scales with it.
+            let walk: f64 = rng.random_range(1.0..5.5);
             // Some familiar (60 s margin), fewer kin (a larger one).
             let (familiar, margin_ms) = match rng.random_range(0..100) {
                 0 | 1 => (Some("paired volunteer"), 60_000),
@@ -86,6 +87,7 @@ fn rank_matches_brute_force() {
             slot: s,
             xy: proj.to_xy(pos[s as usize]),
             top_mps: roads.max_speed_mps(info[s as usize].mode) / info[s as usize].time_factor,
+            time_factor: info[s as usize].time_factor,
             max_margin_ms: 120_000,
         };
         let forced: Vec<Forced> = (0..n)
@@ -206,6 +208,7 @@ fn familiar_responders_too_far_to_matter_are_never_checked() {
             slot: s,
             xy: proj.to_xy(pos[s as usize]),
             top_mps: roads.max_speed_mps(mode),
+            time_factor: 1.0,
             max_margin_ms: 60_000,
         })
         .collect();

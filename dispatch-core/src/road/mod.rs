@@ -194,6 +194,13 @@ impl SpaceCache {
         space
     }
 
+    /// Whether `key`'s space is kept, without moving it between generations.
+    #[cfg(test)]
+    fn holds(&self, key: SpaceKey) -> bool {
+        let m = self.lock();
+        m.current.contains_key(&key) || m.previous.contains_key(&key)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SpaceMaps> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -480,8 +487,11 @@ impl ProfileGraph {
             .iter()
             .flatten()
             .filter_map(|seed| {
+                // No time at all past `u32::MAX` ms, as the many-seed search saturated to
+                // "unreachable".
                 ch::space_ms(&self.vertex_space(seed.node), &down)
-                    .map(|ms| ms.saturating_add(seed.ms))
+                    .and_then(|ms| ms.checked_add(seed.ms))
+                    .filter(|&ms| ms != u32::MAX)
             })
             .min();
         match (Self::direct_ms(from, to, self.segment(from)), found) {
@@ -497,6 +507,12 @@ impl ProfileGraph {
                 let seeds = snap::target_seeds(self.segment(s), s.frac);
                 self.ch.space(&seeds, false)
             })
+    }
+
+    /// Whether `node`'s forward space is kept (tests: which spaces `time` keeps).
+    #[cfg(test)]
+    pub(crate) fn keeps_vertex_space(&self, node: u32) -> bool {
+        self.spaces.holds(SpaceKey::Vertex(node))
     }
 
     /// The forward space of one vertex (at no offset), keyed by the vertex.

@@ -285,9 +285,11 @@ fn kept_search_spaces_give_the_sweeps_times_many_to_many() {
     }
 }
 
-/// A phone's reported position wanders with every ping; along the same segment (inside it),
-/// its time is still exact and answered from the same kept spaces: a source's spaces are its segment's
-/// vertices', not the exact point's.
+/// A phone's reported position wanders with every ping. Once a source inside a segment has
+/// been ranked (`time`), its segment's vertices' spaces are kept, so a move along the
+/// segment is answered from them (nothing searched again) and its times are still exact.
+/// (A source snapped onto a vertex leaves by that vertex alone, so only sources inside a
+/// segment are checked.)
 #[test]
 fn a_source_moving_along_its_segment_keeps_its_vertices_spaces() {
     use rand::{Rng, SeedableRng};
@@ -297,40 +299,34 @@ fn a_source_moving_along_its_segment_keeps_its_vertices_spaces() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let sources = random_points(g, &mut rng, 40);
         let targets = random_points(g, &mut rng, 5);
-        // Inside a segment (one snapped onto a vertex leaves by that vertex alone).
         let inside: Vec<&Snapped> = sources
             .iter()
             .filter(|s| s.frac > 0.0 && s.frac < 1.0)
             .collect();
         assert!(inside.len() >= 20, "{p}: {}", inside.len());
         for (i, s) in inside.into_iter().enumerate() {
-            let seeds = snap::source_seeds(g.segment(s), s.frac);
-            let before: Vec<_> = seeds
-                .iter()
-                .flatten()
-                .map(|seed| g.vertex_space(seed.node))
-                .collect();
+            for t in &targets {
+                g.time(s, t);
+            }
             let moved = Snapped {
                 frac: rng.random_range(0.01..0.99),
                 ..*s
             };
-            for (k, t) in targets.iter().enumerate() {
-                let kept = g.time(&moved, t);
-                let slow = g.route_dijkstra(&moved, t).map(|r| r.duration_ms);
-                assert_eq!(kept, slow, "{p}: source {i} moved -> target {k}");
-            }
-            // Every vertex the moved source leaves by was kept from before the move (the
-            // same shared space, not searched again).
+            // What ranking `s` kept is what `moved` needs: its seeds' vertices' spaces.
             for seed in snap::source_seeds(g.segment(&moved), moved.frac)
                 .iter()
                 .flatten()
             {
-                let now = g.vertex_space(seed.node);
                 assert!(
-                    before.iter().any(|b| std::sync::Arc::ptr_eq(b, &now)),
-                    "{p}: source {i}: vertex {} searched again",
+                    g.keeps_vertex_space(seed.node),
+                    "{p}: source {i}: vertex {} not kept",
                     seed.node
                 );
+            }
+            for (k, t) in targets.iter().enumerate() {
+                let kept = g.time(&moved, t);
+                let slow = g.route_dijkstra(&moved, t).map(|r| r.duration_ms);
+                assert_eq!(kept, slow, "{p}: source {i} moved -> target {k}");
             }
         }
     }

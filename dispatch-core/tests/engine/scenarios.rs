@@ -399,6 +399,9 @@ fn cancellation_mid_offer_withdraws_every_open_offer() {
 
 /// "Own grid worker" follows the roster at run time: a grid worker moved to another grid is
 /// that grid's own (and no longer the old one's), across a restart; retired, nobody's.
+/// (What shows here is a grid worker missing from their grid's list; one left over in a
+/// list is harmless, ranking reads their record again, and is caught by the unit test
+/// `grid_lists_follow_every_roster_edit`.)
 #[test]
 fn a_grid_worker_moved_to_another_grid_is_that_grids_own() {
     let moved = grid_worker("W1", TravelMode::Foot, at(900.0, 0.0), "G2");
