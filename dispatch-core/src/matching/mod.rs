@@ -214,9 +214,8 @@ fn profile_of(mode: TravelMode) -> Profile {
 /// sweep near 250–400 sources and one whose sources are all new near 10: the spaces are an
 /// investment (a vertex searched once serves every later incident, and every responder
 /// leaving by it), and this bound caps what one call can spend on new ones
-/// (64 × 17 µs ≈ 1 ms). In `alert_rate` the bound
-/// made no difference measurable against no bound at all (three pairs); it is there for
-/// the worst case, not tuned.
+/// (64 × 17 µs ≈ 1 ms). In `alert_rate` the bound made no difference measurable against
+/// no bound at all (three pairs); it is there for the worst case, not tuned.
 const SPACES_UP_TO: usize = 64;
 
 impl RoadTimes {
@@ -301,11 +300,12 @@ impl TravelTimes for RoadTimes {
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
         // With no closure laid, each time merges the upward search spaces of the source's
         // segment's vertices with the target's, each searched once and kept
-        // (`ProfileGraph::time`): about 0.4–0.7 µs kept, 8–17 µs the first time, against 100–200 µs for the target's many-to-one
-        // sweep; and the spaces of a responder's segment's vertices serve every incident
-        // they are ranked for, however their position wanders along it. A call
-        // with more sources than `SPACES_UP_TO` (so at most that many searches), or whose
-        // target's sweep is already kept (a lookup per source), reads the sweep instead.
+        // (`ProfileGraph::time`): about 0.4–0.7 µs kept, 8–17 µs the first time, against
+        // 100–200 µs for the target's many-to-one sweep; and the spaces of a responder's
+        // segment's vertices serve every incident they are ranked for, however their
+        // position wanders along it. A call with more sources than `SPACES_UP_TO` (so at
+        // most that many searches), or whose target's sweep is already kept (a lookup per
+        // source), reads the sweep instead.
         // With a closure laid a route through it falls back to Dijkstra: one repaired sweep
         // then costs less than a few of those.
         if ov.is_empty() && sources.len() <= SPACES_UP_TO && !g.has_sweep_to(&t) {
@@ -502,9 +502,10 @@ pub fn rank(
         (lb_m * Projection::LOWER_BOUND_FACTOR / top_mps * 1000.0 - 2.0 * tf.max(1.0) - 0.5).floor()
             as i64
     };
-    // Round 1 takes up to BATCH per tree and BATCH of the familiar ones; once k are known, a
-    // round takes *every* responder whose bound is within the k-th best score. A travel-time call
-    // costs about the same whatever the number of sources, so few rounds is what matters.
+    // Round 1 takes up to BATCH per tree and BATCH of the familiar ones; once k are known,
+    // a round takes *every* responder whose bound is within the k-th best score. A
+    // travel-time call costs about the same whatever the number of sources, so few rounds
+    // is what matters.
     // Familiar (forced) responders wait until their own bound, less the most their margin
     // can be, is within the k-th best score, and only then are they checked (`eligible`:
     // placing them may snap): a paired volunteer or a grid worker across town costs a
