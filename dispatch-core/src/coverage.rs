@@ -13,11 +13,12 @@
 //! An elder further than 15 minutes from everyone has no ETA (`None`: outside both circles).
 
 use crate::geo::LatLon;
-use crate::ids::{ElderId, FastMap, GridId, ResponderId};
+use crate::ids::{ElderId, GridId, ResponderId};
 use crate::model::TravelMode;
-use crate::road::{Profile, Reach, RoadNetwork, RoadOverlay, Snapped, SourceField};
+use crate::road::{FieldTarget, Profile, Reach, RoadNetwork, RoadOverlay, Snapped, SourceField};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 /// The community promise: a rescuer at the door within 3 minutes.
@@ -181,12 +182,13 @@ struct Group {
     key: GroupKey,
     factor: f64,
     field: SourceField,
-    /// Each source's off-road distance (m), by source number.
-    moved: FastMap<u32, f64>,
     /// Each elder's best ETA (ms) from this group by place (see [`Coverage::at_place`]),
     /// `NO_ETA` beyond the circle: a change in one group reads the elders from that group
     /// only, then brings their minimum over groups up to date ([`Coverage::read_group`]).
     best: Vec<u32>,
+    /// Source numbers given out so far (`0..numbers`), and those free again.
+    numbers: u32,
+    free: BinaryHeap<Reverse<u32>>,
 }
 
 const NO_ETA: u32 = u32::MAX;
@@ -222,6 +224,10 @@ pub struct Coverage {
     at_place: Vec<u32>,
     /// By place: where the elder's home meets each profile's roads.
     snapped: Vec<[Option<Snapped>; 2]>,
+    /// Per profile lane, by place: the same, placed for the fields under the current
+    /// overlay (what every read of the elder starts from; [`Self::place_targets`]). One
+    /// array per lane, so that a read touches one lane's only.
+    targets: [Vec<Option<FieldTarget>>; 2],
     /// By place: the best ETA from the community and from an ambulance (`NO_ETA`: none
     /// within the circle); the minimum over the groups of each kind.
     now: Vec<[u32; 2]>,
@@ -232,9 +238,11 @@ pub struct Coverage {
     groups: Vec<Group>,
     group_of: HashMap<GroupKey, usize>,
     held: HashMap<ResponderId, Held>,
-    next_number: u32,
     /// Scratch for [`Self::read_group`].
     reach: Vec<Reach>,
+    /// Scratch for [`Self::update`]: the elders near a change, and what it has seen.
+    here: Vec<u32>,
+    marks: Marks,
     /// The road closures the ETAs honour ([`Self::set_overlay`]).
     overlay: Arc<RoadOverlay>,
 }
@@ -250,14 +258,16 @@ impl Coverage {
             elders: Vec::new(),
             at_place: Vec::new(),
             snapped: Vec::new(),
+            targets: Default::default(),
             now: Vec::new(),
             by_vertex: Default::default(),
             by_segment: Default::default(),
             groups: Vec::new(),
             group_of: HashMap::new(),
             held: HashMap::new(),
-            next_number: 0,
             reach: Vec::new(),
+            here: Vec::new(),
+            marks: Marks::default(),
             overlay: Arc::default(),
         }
     }
@@ -271,6 +281,7 @@ impl Coverage {
             return SyncStats::default();
         }
         self.overlay = overlay;
+        self.place_targets();
         let mut sources: Vec<CoverSource> = self.held.drain().map(|(_, h)| h.source).collect();
         sources.sort_by(|a, b| a.id.cmp(&b.id));
         self.groups.clear();
@@ -323,6 +334,7 @@ impl Coverage {
         order.sort_unstable();
         self.at_place = order.into_iter().map(|(_, i)| i).collect();
         self.snapped = self.at_place.iter().map(|&i| snapped[i as usize]).collect();
+        self.place_targets();
         self.now = vec![[NO_ETA; 2]; n];
         let mut at_vertex: [Vec<(u32, u32)>; 2] = Default::default();
         let mut at_segment: [Vec<(u32, u32)>; 2] = Default::default();
@@ -348,6 +360,19 @@ impl Coverage {
             for place in 0..n {
                 self.read_group(gi, place);
             }
+        }
+    }
+
+    /// Places every elder's snapped homes for the fields under the current overlay.
+    fn place_targets(&mut self) {
+        for (l, p) in [Profile::Foot, Profile::Car].into_iter().enumerate() {
+            debug_assert_eq!(lane(p), l);
+            let (g, overlay) = (self.net.profile(p), self.overlay.profile(p));
+            self.targets[l] = self
+                .snapped
+                .iter()
+                .map(|s| s[l].and_then(|s| FieldTarget::new(g, overlay, &s)))
+                .collect();
         }
     }
 
@@ -400,32 +425,37 @@ impl Coverage {
             }
             self.add_source(s.clone(), &mut touched, &mut segments);
         }
-        let mut again: Vec<u32> = Vec::new();
-        let mut here = Vec::new();
+        // Each vertex and each elder once per group, marked with this pass's number rather
+        // than sorted (a walker's move lists its cell twice, and each elder sits at both
+        // ends of their segment).
+        let mut again = 0;
+        let update = self.marks.next();
         for gi in 0..touched.len().max(segments.len()) {
             let l = lane(profile_of(self.groups[gi].key.mode));
-            let mut vs = touched.get_mut(gi).map(std::mem::take).unwrap_or_default();
-            let mut ss = segments.get_mut(gi).map(std::mem::take).unwrap_or_default();
-            // A moved source reports its old cell and its new one, mostly the same vertices.
-            vs.sort_unstable();
-            vs.dedup();
-            ss.sort_unstable();
-            ss.dedup();
-            stats.vertices += vs.len();
+            let vs = touched.get_mut(gi).map(std::mem::take).unwrap_or_default();
+            let ss = segments.get_mut(gi).map(std::mem::take).unwrap_or_default();
+            let pass = self.marks.next();
+            let mut here = std::mem::take(&mut self.here);
             here.clear();
-            let from_vertices = vs.iter().map(|&v| self.by_vertex[l].get(v));
-            let from_segments = ss.iter().map(|&s| self.by_segment[l].get(s));
-            here.extend(from_vertices.chain(from_segments).flatten().copied());
+            for &v in &vs {
+                if Marks::first(&mut self.marks.vertex[l], v, pass) {
+                    stats.vertices += 1;
+                    here.extend_from_slice(self.by_vertex[l].get(v));
+                }
+            }
+            for &sg in &ss {
+                here.extend_from_slice(self.by_segment[l].get(sg));
+            }
+            // Read in the order of places (homes along the curve): neighbours in memory.
+            here.retain(|&e| Marks::first(&mut self.marks.elder, e, pass));
             here.sort_unstable();
-            here.dedup();
-            again.extend_from_slice(&here);
             for &e in &here {
+                again += usize::from(Marks::first(&mut self.marks.counted, e, update));
                 self.read_group(gi, e as usize);
             }
+            self.here = here;
         }
-        again.sort_unstable();
-        again.dedup();
-        stats.elders = again.len();
+        stats.elders = again;
         stats
     }
 
@@ -462,15 +492,18 @@ impl Coverage {
                         horizon,
                         self.overlay.profile(profile).clone(),
                     ),
-                    moved: FastMap::default(),
                     best: vec![NO_ETA; self.elders.len()],
+                    numbers: 0,
+                    free: BinaryHeap::new(),
                 });
                 self.group_of.insert(key, self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
-        let number = self.next_number;
-        self.next_number += 1;
+        let grp = &mut self.groups[group];
+        // Numbers index the field's table of sources: the group's own, the lowest free.
+        let number = grp.free.pop().map_or(grp.numbers, |Reverse(n)| n);
+        grp.numbers = grp.numbers.max(number + 1);
         self.put(s, group, number, at, touched, segs);
     }
 
@@ -490,7 +523,6 @@ impl Coverage {
         let grp = &mut self.groups[group];
         grp.field
             .insert(g, number, at, offset_ms, of_group(touched, group));
-        grp.moved.insert(number, at.moved_m);
         let segment = g.segment_of(&at);
         of_group(segs, group).push(segment);
         self.held.insert(
@@ -575,7 +607,7 @@ impl Coverage {
         let g = self.net.profile(profile);
         of_group(segs, group).push(segment);
         grp.field.remove(g, number, of_group(touched, group));
-        grp.moved.remove(&number);
+        grp.free.push(Reverse(number));
     }
 
     /// Reads the best ETA of the elder at `place` from group `gi` (kept in the group) and
@@ -585,12 +617,12 @@ impl Coverage {
         let grp = &self.groups[gi];
         let profile = profile_of(grp.key.mode);
         let mut best = NO_ETA;
-        if let Some(target) = &self.snapped[place][lane(profile)] {
+        if let Some(target) = &self.targets[lane(profile)][place] {
             let g = self.net.profile(profile);
             self.reach.clear();
-            grp.field.reach(g, target, &mut self.reach);
+            grp.field.reach_placed(g, target, &mut self.reach);
             for r in &self.reach {
-                let eta = ranking_eta(g, grp.moved[&r.source], target, r, grp.factor);
+                let eta = ranking_eta(g, target.moved_m, r, grp.factor);
                 if eta <= CIRCLE_MS {
                     best = best.min(eta as u32);
                 }
@@ -655,12 +687,12 @@ impl Coverage {
         let mut reach = Vec::new();
         near.into_iter()
             .filter_map(|place| {
-                let target = self.snapped[place as usize][l].as_ref()?;
+                let target = self.targets[l][place as usize].as_ref()?;
                 reach.clear();
-                field.reach(g, target, &mut reach);
+                field.reach_placed(g, target, &mut reach);
                 let eta = reach
                     .iter()
-                    .map(|r| ranking_eta(g, at.moved_m, target, r, s.time_factor))
+                    .map(|r| ranking_eta(g, target.moved_m, r, s.time_factor))
                     .min()?;
                 (eta <= within_ms).then_some((self.at_place[place as usize] as usize, eta))
             })
@@ -737,16 +769,25 @@ fn of_group(table: &mut Vec<Vec<u32>>, g: usize) -> &mut Vec<u32> {
 }
 
 /// The ranking's ETA (`matching::RoadTimes::times_from`, then the speed factor) for a source
-/// `moved_m` off the road reaching `target` by `r`.
-fn ranking_eta(
-    g: &crate::road::ProfileGraph,
-    moved_m: f64,
-    target: &Snapped,
-    r: &Reach,
-    factor: f64,
-) -> u64 {
-    let off = ((moved_m + target.moved_m) / g.max_speed_mps() * 1000.0).ceil() as u64;
-    ((u64::from(r.ms) + off) as f64 * factor).round() as u64
+/// reaching a target `target_moved_m` off the road by `r`.
+fn ranking_eta(g: &crate::road::ProfileGraph, target_moved_m: f64, r: &Reach, factor: f64) -> u64 {
+    let off = ceil_u64((r.moved_m + target_moved_m) / g.max_speed_mps() * 1000.0);
+    round_u64((u64::from(r.ms) + off) as f64 * factor)
+}
+
+/// `x.ceil() as u64` for `x >= 0` without the C library's `ceil` (a call on the baseline
+/// x86-64 target, and the ETA formula runs for every elder a change reads again): the
+/// truncation is exact, and so is the comparison.
+fn ceil_u64(x: f64) -> u64 {
+    let t = x as u64;
+    t + u64::from((t as f64) < x)
+}
+
+/// `x.round() as u64` (halves away from zero) for `x >= 0`, likewise: below 2^52 the
+/// fraction `x - trunc(x)` is exact, and above it `x` is whole.
+fn round_u64(x: f64) -> u64 {
+    let t = x as u64;
+    t + u64::from(x - t as f64 >= 0.5)
 }
 
 /// A point's place along a Z-order (Morton) curve: latitude and longitude on a 2^24 grid
@@ -766,6 +807,45 @@ fn spread_bits(mut v: u64) -> u64 {
     v = (v | (v << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
     v = (v | (v << 2)) & 0x3333_3333_3333_3333;
     (v | (v << 1)) & 0x5555_5555_5555_5555
+}
+
+/// Which vertices and elders one pass over a change has seen: each holds the number of the
+/// pass that last saw it, so a new pass starts without clearing anything.
+#[derive(Debug, Clone, Default)]
+struct Marks {
+    last: u32,
+    /// By profile lane, by vertex.
+    vertex: [Vec<u32>; 2],
+    /// By place: read in this group's pass; counted in this update (the stats).
+    elder: Vec<u32>,
+    counted: Vec<u32>,
+}
+
+impl Marks {
+    /// A number no mark holds yet (after 2^32 − 1 passes every mark is cleared).
+    fn next(&mut self) -> u32 {
+        self.last = self.last.wrapping_add(1);
+        if self.last == 0 {
+            for m in self
+                .vertex
+                .iter_mut()
+                .chain([&mut self.elder, &mut self.counted])
+            {
+                m.fill(0);
+            }
+            self.last = 1;
+        }
+        self.last
+    }
+
+    /// Marks `i` as seen by `pass`; true if it was not yet.
+    fn first(marks: &mut Vec<u32>, i: u32, pass: u32) -> bool {
+        let i = i as usize;
+        if marks.len() <= i {
+            marks.resize(i + 1, 0);
+        }
+        std::mem::replace(&mut marks[i], pass) != pass
+    }
 }
 
 /// Elders by a number (a vertex or a segment) in two flat arrays: those at `k` are
@@ -848,5 +928,38 @@ mod tests {
         assert!(here.abs_diff(next_door) < here.abs_diff(across_town));
         assert_ne!(at(-30.03, -51.23), at(-30.03, -51.2299));
         assert_ne!(at(-30.03, -51.23), at(-30.0299, -51.23));
+    }
+
+    /// The ETA formula's own ceil and round agree with the C library's on the edges (just
+    /// under a half, halves, whole numbers, the largest fractions) and on random values.
+    #[test]
+    fn ceil_and_round_without_libm_agree_with_std() {
+        use rand::{Rng, SeedableRng};
+        let mut xs = vec![
+            0.0,
+            0.5,
+            1.0,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            1.0 - f64::EPSILON / 2.0,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            1e18,
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+        for _ in 0..100_000 {
+            let whole = rng.random_range(0..2_000_000u64) as f64;
+            xs.push(rng.random_range(0.0..2_000_000.0));
+            xs.push(whole + [0.5, 0.0, 1e-9, 0.499_999_999][rng.random_range(0..4)]);
+            xs.push(f64::from_bits(
+                rng.random_range(0..0x4330_0000_0000_0000u64),
+            ));
+        }
+        for x in xs {
+            assert_eq!(ceil_u64(x), x.ceil() as u64, "ceil of {x:e}");
+            assert_eq!(round_u64(x), x.round() as u64, "round of {x:e}");
+        }
     }
 }

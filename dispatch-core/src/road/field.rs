@@ -29,14 +29,60 @@ use std::collections::BinaryHeap;
 /// Key units per ms.
 const UNIT: u64 = 1024;
 const NONE: u32 = u32::MAX;
+/// The label of a vertex no source reaches within the horizon.
+const EMPTY: (u64, u32) = (u64::MAX, NONE);
 
-/// One way a source reaches a target: which source and the on-graph time in whole ms from
+/// One way a source reaches a target: which source, the on-graph time in whole ms from
 /// its snapped point to the target's, as [`ProfileGraph::route`] would find it (off-road
-/// time not included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// time not included), and how far the source stands from the road.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reach {
     pub source: u32,
     pub ms: u32,
+    /// The source's off-road distance (its [`Snapped::moved_m`]).
+    pub moved_m: f64,
+}
+
+/// A target placed once for many reads ([`SourceField::reach_placed`]): the vertices it is
+/// reached from with the time of the last piece, on the weights of one road overlay. Coverage
+/// keeps one per elder and profile, so that reading an elder again (on every change near
+/// them) does not look their segment up in the graph and the overlay each time.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldTarget {
+    /// `(vertex, ms)`; the vertex is `NONE` where there is no way in from that end.
+    from: [(u32, u32); 2],
+    segment: u32,
+    frac: f64,
+    /// The target's off-road distance (its [`Snapped::moved_m`]).
+    pub moved_m: f64,
+    /// The overlay it was placed on (a debug build checks it is the field's).
+    #[cfg(debug_assertions)]
+    overlay: u64,
+}
+
+impl FieldTarget {
+    /// `target` as the fields on `g` under `overlay` read it; `None` if it is not a place on
+    /// `g`.
+    pub fn new(g: &ProfileGraph, overlay: &ProfileOverlay, target: &Snapped) -> Option<Self> {
+        if !g.owns(target) {
+            return None;
+        }
+        let ends = overlay.partial(target.segment, g.segment(target));
+        let mut from = [(NONE, 0); 2];
+        for (slot, t) in from.iter_mut().zip(snap::target_seeds(&ends, target.frac)) {
+            if let Some(t) = t {
+                *slot = (t.node, t.ms);
+            }
+        }
+        Some(FieldTarget {
+            from,
+            segment: target.segment,
+            frac: target.frac,
+            moved_m: target.moved_m,
+            #[cfg(debug_assertions)]
+            overlay: overlay.id(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,9 +144,13 @@ impl InArcs {
 #[derive(Debug, Clone)]
 pub struct SourceField {
     cap: u64,
-    key: Vec<u64>,
-    owner: Vec<u32>,
-    sources: FastMap<u32, Source>,
+    /// By vertex: `(key, owner)`, `EMPTY` beyond the horizon; one array, so that reading a
+    /// vertex's label is one cache line, not two.
+    labels: Vec<(u64, u32)>,
+    /// By id: ids index this table, so keep them small and dense (coverage numbers each
+    /// group's sources from 0 and reuses the numbers of those who left).
+    sources: Vec<Option<Source>>,
+    held: usize,
     /// Sources by the vertices they are seeded at (refilling a cell seeds them again).
     at_vertex: FastMap<u32, Vec<u32>>,
     /// Sources by the segment they stand on (a target on the same segment may be reached
@@ -125,9 +175,9 @@ impl SourceField {
         let n = g.base.vertex_count();
         SourceField {
             cap: (horizon_ms.max(0.0) * UNIT as f64).ceil() as u64,
-            key: vec![u64::MAX; n],
-            owner: vec![NONE; n],
-            sources: FastMap::default(),
+            labels: vec![EMPTY; n],
+            sources: Vec::new(),
+            held: 0,
             at_vertex: FastMap::default(),
             on_segment: FastMap::default(),
             heap: BinaryHeap::new(),
@@ -137,11 +187,11 @@ impl SourceField {
 
     /// How many sources the field holds.
     pub fn len(&self) -> usize {
-        self.sources.len()
+        self.held
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.held == 0
     }
 
     /// Adds source `id` standing at `at`, starting `offset_ms` late (its off-road time), and
@@ -165,13 +215,14 @@ impl SourceField {
         }
         let cell = self.take(g, id);
         let offset = (offset_ms.max(0.0) * UNIT as f64).round() as u64;
-        self.sources.insert(
-            id,
-            Source {
-                snapped: at,
-                offset,
-            },
-        );
+        if self.sources.len() <= id as usize {
+            self.sources.resize(id as usize + 1, None);
+        }
+        self.sources[id as usize] = Some(Source {
+            snapped: at,
+            offset,
+        });
+        self.held += 1;
         self.on_segment.entry(at.segment).or_default().push(id);
         for seed in self.seeds(g, &at).iter().flatten() {
             self.at_vertex.entry(seed.node).or_default().push(id);
@@ -200,7 +251,8 @@ impl SourceField {
     /// seeds along its own vertices (a cell is connected along its shortest-path tree).
     /// Returns the cleared vertices, `None` if the source is not there.
     fn take(&mut self, g: &ProfileGraph, id: u32) -> Option<Vec<u32>> {
-        let src = self.sources.remove(&id)?;
+        let src = self.sources.get_mut(id as usize)?.take()?;
+        self.held -= 1;
         let seeds = self.seeds(g, &src.snapped);
         detach(&mut self.on_segment, src.snapped.segment, id);
         for seed in seeds.iter().flatten() {
@@ -209,7 +261,7 @@ impl SourceField {
         let base = &g.base;
         let mut cell = Vec::new();
         for seed in seeds.iter().flatten() {
-            if self.owner[seed.node as usize] == id {
+            if self.labels[seed.node as usize].1 == id {
                 self.clear(seed.node, &mut cell);
             }
         }
@@ -218,7 +270,7 @@ impl SourceField {
             let v = cell[i];
             for a in base.out_arcs(v) {
                 let w = base.out_head[a];
-                if self.owner[w as usize] == id {
+                if self.labels[w as usize].1 == id {
                     self.clear(w, &mut cell);
                 }
             }
@@ -234,9 +286,9 @@ impl SourceField {
         for &v in cell {
             for (u, ms, s) in inn.with_segments(v) {
                 let ms = self.overlay.through(s, ms);
-                if self.owner[u as usize] != NONE && ms != NO_ARC {
-                    let k = self.key[u as usize] + u64::from(ms) * UNIT;
-                    self.offer(v, k, self.owner[u as usize]);
+                let (key, owner) = self.labels[u as usize];
+                if owner != NONE && ms != NO_ARC {
+                    self.offer(v, key + u64::from(ms) * UNIT, owner);
                 }
             }
             let inside: Vec<(u64, u32)> = self
@@ -245,7 +297,7 @@ impl SourceField {
                 .into_iter()
                 .flatten()
                 .flat_map(|&s| {
-                    let other = self.sources[&s];
+                    let other = self.source(s);
                     self.seeds(g, &other.snapped)
                         .into_iter()
                         .flatten()
@@ -263,27 +315,45 @@ impl SourceField {
     /// reached from, and every source on the target's own segment. The best of them (after
     /// each source's off-road time and speed) is the best of all sources.
     pub fn reach(&self, g: &ProfileGraph, target: &Snapped, out: &mut Vec<Reach>) {
-        if !g.owns(target) {
-            return;
+        if let Some(t) = FieldTarget::new(g, &self.overlay, target) {
+            self.reach_placed(g, &t, out);
         }
-        let seg = g.segment(target);
-        let ends = self.overlay.partial(target.segment, seg);
-        for t in snap::target_seeds(&ends, target.frac).iter().flatten() {
-            let o = self.owner[t.node as usize];
+    }
+
+    /// [`Self::reach`] of a target placed beforehand on this field's overlay.
+    pub fn reach_placed(&self, g: &ProfileGraph, target: &FieldTarget, out: &mut Vec<Reach>) {
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            target.overlay,
+            self.overlay.id(),
+            "a target placed under another overlay"
+        );
+        for &(v, ms) in &target.from {
+            if v == NONE {
+                continue;
+            }
+            let (key, o) = self.labels[v as usize];
             if o != NONE {
-                let path = (self.key[t.node as usize] - self.sources[&o].offset) / UNIT;
+                let src = self.source(o);
+                let path = (key - src.offset) / UNIT;
                 out.push(Reach {
                     source: o,
-                    ms: u32::try_from(path).unwrap_or(u32::MAX).saturating_add(t.ms),
+                    ms: u32::try_from(path).unwrap_or(u32::MAX).saturating_add(ms),
+                    moved_m: src.snapped.moved_m,
                 });
             }
         }
         if let Some(ids) = self.on_segment.get(&target.segment) {
+            let seg = &g.base.segments[target.segment as usize];
             let along = self.overlay.whole(target.segment, seg);
             for &s in ids {
-                let from = self.sources[&s].snapped.frac;
-                if let Some(ms) = snap::same_segment_ms(&along, from, target.frac) {
-                    out.push(Reach { source: s, ms });
+                let from = self.source(s).snapped;
+                if let Some(ms) = snap::same_segment_ms(&along, from.frac, target.frac) {
+                    out.push(Reach {
+                        source: s,
+                        ms,
+                        moved_m: from.moved_m,
+                    });
                 }
             }
         }
@@ -292,29 +362,27 @@ impl SourceField {
     /// The label of vertex `v`: `(time in 1/1024 ms, owner)`, or `None` beyond the horizon
     /// (tests compare whole fields with it).
     pub fn label(&self, v: u32) -> Option<(u64, u32)> {
-        let o = *self.owner.get(v as usize)?;
-        (o != NONE).then(|| (self.key[v as usize], o))
+        let label = *self.labels.get(v as usize)?;
+        (label.1 != NONE).then_some(label)
     }
 
     fn clear(&mut self, v: u32, cell: &mut Vec<u32>) {
-        self.key[v as usize] = u64::MAX;
-        self.owner[v as usize] = NONE;
+        self.labels[v as usize] = EMPTY;
         cell.push(v);
     }
 
     /// Lowers `v`'s label to `(k, id)` if that is smaller and within the horizon.
     fn offer(&mut self, v: u32, k: u64, id: u32) {
         let i = v as usize;
-        if k <= self.cap && (k, id) < (self.key[i], self.owner[i]) {
-            self.key[i] = k;
-            self.owner[i] = id;
+        if k <= self.cap && (k, id) < self.labels[i] {
+            self.labels[i] = (k, id);
             self.heap.push(Reverse((k, id, v)));
         }
     }
 
     fn run(&mut self, base: &BaseGraph, changed: &mut Vec<u32>) {
         while let Some(Reverse((k, id, v))) = self.heap.pop() {
-            if self.key[v as usize] != k || self.owner[v as usize] != id {
+            if self.labels[v as usize] != (k, id) {
                 continue;
             }
             changed.push(v);
@@ -328,6 +396,13 @@ impl SourceField {
                 }
             }
         }
+    }
+
+    /// Source `id`, which the field holds (its labels and lists name only those).
+    fn source(&self, id: u32) -> &Source {
+        self.sources[id as usize]
+            .as_ref()
+            .expect("labels and lists name only held sources")
     }
 
     /// The vertices a source at `at` reaches first, on the field's weights.

@@ -24,7 +24,7 @@ pub use closure::{
     ClosureArea, Effect, ProfileOverlay, RoadOverlay, DEFAULT_LINE_WIDTH_M, MAX_AREA_POINTS,
     MAX_LINE_WIDTH_M,
 };
-pub use field::{Reach, SourceField};
+pub use field::{FieldTarget, Reach, SourceField};
 pub use graph::GraphStats;
 pub use osm::{OsmNode, OsmWay};
 pub use outline::{LineClass, RoadLine, MAIN_ROAD_KMH};
