@@ -436,7 +436,7 @@ impl ProfileGraph {
     fn repair(&self, d0: &[u32], target: &Snapped, overlay: &ProfileOverlay) -> Vec<u32> {
         const INF: u32 = u32::MAX;
         let g = &self.base;
-        let ins = self.in_arcs();
+        let arcs = self.arc_lists();
         let rank = |v: u32| self.ch.rank(v) as usize;
         let old = |v: u32| d0[rank(v)];
         let seg_t = self.segment(target);
@@ -478,7 +478,7 @@ impl ProfileGraph {
             }
             affected[u as usize] = true;
             lost.push(u);
-            for (x, w, _) in ins.with_segments(u) {
+            for &(x, w, _) in arcs.ins(u) {
                 if !decided[x as usize] && old(x) != INF && w.saturating_add(du) == old(x) {
                     queue.push(Reverse((old(x), x)));
                 }
@@ -505,7 +505,7 @@ impl ProfileGraph {
             if du > d[rank(u)] {
                 continue;
             }
-            for (x, w, s) in ins.with_segments(u) {
+            for &(x, w, s) in arcs.ins(u) {
                 if affected[x as usize] {
                     let nd = overlay.through(s, w).saturating_add(du);
                     if nd < d[rank(x)] {

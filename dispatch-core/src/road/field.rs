@@ -91,18 +91,30 @@ struct Source {
     offset: u64,
 }
 
-/// The incoming arcs of every vertex (what refilling a cleared cell reads).
+/// Every vertex's outgoing and incoming arcs as `(other end, ms, segment)` triples, each list
+/// one slice (the graph keeps heads, times and segments in three arrays; a field's pass
+/// over a cell reads all three of each arc, so one array is one cache miss, not three).
 #[derive(Debug, Clone)]
-pub(crate) struct InArcs {
-    first: Vec<u32>,
-    tail: Vec<u32>,
-    ms: Vec<u32>,
-    seg: Vec<u32>,
+pub(crate) struct ArcLists {
+    out_first: Vec<u32>,
+    out: Vec<(u32, u32, u32)>,
+    in_first: Vec<u32>,
+    inn: Vec<(u32, u32, u32)>,
 }
 
-impl InArcs {
-    pub(crate) fn build(g: &BaseGraph) -> InArcs {
+impl ArcLists {
+    pub(crate) fn build(g: &BaseGraph) -> ArcLists {
         let n = g.vertex_count();
+        let mut out_first = Vec::with_capacity(n + 1);
+        let mut out = Vec::with_capacity(g.out_head.len());
+        for v in 0..n as u32 {
+            out_first.push(out.len() as u32);
+            out.extend(
+                g.out_arcs(v)
+                    .map(|a| (g.out_head[a], g.out_ms[a], g.out_seg[a])),
+            );
+        }
+        out_first.push(out.len() as u32);
         let mut count = vec![0u32; n + 1];
         for &h in &g.out_head {
             count[h as usize + 1] += 1;
@@ -110,33 +122,36 @@ impl InArcs {
         for i in 0..n {
             count[i + 1] += count[i];
         }
-        let first = count.clone();
-        let mut tail = vec![0u32; g.out_head.len()];
-        let mut ms = vec![0u32; g.out_head.len()];
-        let mut seg = vec![0u32; g.out_head.len()];
+        let in_first = count.clone();
+        let mut inn = vec![(0, 0, 0); g.out_head.len()];
         let mut next = count;
         for v in 0..n as u32 {
             for a in g.out_arcs(v) {
                 let h = g.out_head[a] as usize;
-                let i = next[h] as usize;
-                tail[i] = v;
-                ms[i] = g.out_ms[a];
-                seg[i] = g.out_seg[a];
+                inn[next[h] as usize] = (v, g.out_ms[a], g.out_seg[a]);
                 next[h] += 1;
             }
         }
-        InArcs {
-            first,
-            tail,
-            ms,
-            seg,
+        ArcLists {
+            out_first,
+            out,
+            in_first,
+            inn,
         }
     }
 
+    /// The outgoing arcs of `v` as `(head, ms, segment)`.
+    pub(crate) fn outs(&self, v: u32) -> &[(u32, u32, u32)] {
+        &self.out[self.out_first[v as usize] as usize..self.out_first[v as usize + 1] as usize]
+    }
+
     /// The incoming arcs of `v` as `(tail, ms, segment)`.
-    pub(crate) fn with_segments(&self, v: u32) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
-        let r = self.first[v as usize] as usize..self.first[v as usize + 1] as usize;
-        r.map(|i| (self.tail[i], self.ms[i], self.seg[i]))
+    pub(crate) fn ins(&self, v: u32) -> &[(u32, u32, u32)] {
+        &self.inn[self.in_first[v as usize] as usize..self.in_first[v as usize + 1] as usize]
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        (self.out_first.len() + self.in_first.len()) * 4 + (self.out.len() + self.inn.len()) * 12
     }
 }
 
@@ -232,7 +247,7 @@ impl SourceField {
             changed.extend_from_slice(&cell);
             self.refill(g, &cell);
         }
-        self.run(&g.base, changed);
+        self.run(g.arc_lists(), changed);
     }
 
     /// Removes source `id` (false if it is not there), pushing every vertex whose label
@@ -243,7 +258,7 @@ impl SourceField {
         };
         changed.extend_from_slice(&cell);
         self.refill(g, &cell);
-        self.run(&g.base, changed);
+        self.run(g.arc_lists(), changed);
         true
     }
 
@@ -258,7 +273,7 @@ impl SourceField {
         for seed in seeds.iter().flatten() {
             detach(&mut self.at_vertex, seed.node, id);
         }
-        let base = &g.base;
+        let arcs = g.arc_lists();
         let mut cell = Vec::new();
         for seed in seeds.iter().flatten() {
             if self.labels[seed.node as usize].1 == id {
@@ -268,8 +283,7 @@ impl SourceField {
         let mut i = 0;
         while i < cell.len() {
             let v = cell[i];
-            for a in base.out_arcs(v) {
-                let w = base.out_head[a];
+            for &(w, _, _) in arcs.outs(v) {
                 if self.labels[w as usize].1 == id {
                     self.clear(w, &mut cell);
                 }
@@ -282,9 +296,9 @@ impl SourceField {
     /// Offers a cleared cell's vertices what reaches them: the labels across its border,
     /// and the sources seeded inside it. [`Self::run`] then spreads them.
     fn refill(&mut self, g: &ProfileGraph, cell: &[u32]) {
-        let inn = g.in_arcs();
+        let arcs = g.arc_lists();
         for &v in cell {
-            for (u, ms, s) in inn.with_segments(v) {
+            for &(u, ms, s) in arcs.ins(v) {
                 let ms = self.overlay.through(s, ms);
                 let (key, owner) = self.labels[u as usize];
                 if owner != NONE && ms != NO_ARC {
@@ -380,17 +394,14 @@ impl SourceField {
         }
     }
 
-    fn run(&mut self, base: &BaseGraph, changed: &mut Vec<u32>) {
+    fn run(&mut self, arcs: &ArcLists, changed: &mut Vec<u32>) {
         while let Some(Reverse((k, id, v))) = self.heap.pop() {
             if self.labels[v as usize] != (k, id) {
                 continue;
             }
             changed.push(v);
-            for a in base.out_arcs(v) {
-                let (w, ms) = (
-                    base.out_head[a],
-                    self.overlay.through(base.out_seg[a], base.out_ms[a]),
-                );
+            for &(w, ms, seg) in arcs.outs(v) {
+                let ms = self.overlay.through(seg, ms);
                 if ms != NO_ARC {
                     self.offer(w, k + u64::from(ms) * UNIT, id);
                 }

@@ -79,7 +79,7 @@ pub struct ProfileGraph {
     targets: TargetCache,
     spaces: SpaceCache,
     /// Incoming arcs, built the first time a [`SourceField`] needs them.
-    in_arcs: std::sync::OnceLock<field::InArcs>,
+    arc_lists: std::sync::OnceLock<field::ArcLists>,
 }
 
 /// The many-to-one sweeps of the most recently asked targets (incident positions), so that
@@ -422,7 +422,7 @@ impl ProfileGraph {
             base,
             targets: TargetCache::default(),
             spaces: SpaceCache::default(),
-            in_arcs: std::sync::OnceLock::new(),
+            arc_lists: std::sync::OnceLock::new(),
         }
     }
 
@@ -655,9 +655,16 @@ impl ProfileGraph {
         &self.base.stats
     }
 
-    /// Bytes held by this graph's arrays (vertices, segments, arcs, R-tree leaves, hierarchy).
+    /// Bytes held by this graph's arrays (vertices, segments, arcs, R-tree leaves, hierarchy,
+    /// and the arc lists of coverage fields and closure repairs once built).
     pub fn memory_bytes(&self) -> usize {
-        self.base.memory_bytes() + self.snap.memory_bytes() + self.ch.memory_bytes()
+        self.base.memory_bytes()
+            + self.snap.memory_bytes()
+            + self.ch.memory_bytes()
+            + self
+                .arc_lists
+                .get()
+                .map_or(0, field::ArcLists::memory_bytes)
     }
 
     /// Arcs of the contraction hierarchy (original arcs plus shortcuts, up and down).
@@ -691,9 +698,11 @@ impl ProfileGraph {
         s.segment
     }
 
-    fn in_arcs(&self) -> &field::InArcs {
-        self.in_arcs
-            .get_or_init(|| field::InArcs::build(&self.base))
+    /// Every vertex's arcs both ways, one slice each (built on first use: fields and
+    /// closure repairs read them).
+    fn arc_lists(&self) -> &field::ArcLists {
+        self.arc_lists
+            .get_or_init(|| field::ArcLists::build(&self.base))
     }
 
     fn owns(&self, s: &Snapped) -> bool {
