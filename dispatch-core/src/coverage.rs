@@ -13,7 +13,7 @@
 //! An elder further than 15 minutes from everyone has no ETA (`None`: outside both circles).
 
 use crate::geo::LatLon;
-use crate::ids::{ElderId, GridId, ResponderId};
+use crate::ids::{ElderId, FastMap, GridId, ResponderId};
 use crate::model::TravelMode;
 use crate::road::{FieldTarget, Profile, Reach, RoadNetwork, RoadOverlay, Snapped, SourceField};
 use serde::Serialize;
@@ -198,6 +198,8 @@ struct Held {
     /// `(group, source number, segment)`; `None`: the position is off this mode's roads.
     placed: Option<(usize, u32, u32)>,
     source: CoverSource,
+    /// The last [`Coverage::sync`] that gave it.
+    seen: u32,
 }
 
 fn profile_of(mode: TravelMode) -> Profile {
@@ -237,7 +239,9 @@ pub struct Coverage {
     by_segment: [Buckets; 2],
     groups: Vec<Group>,
     group_of: HashMap<GroupKey, usize>,
-    held: HashMap<ResponderId, Held>,
+    held: FastMap<ResponderId, Held>,
+    /// How many [`Self::sync`]s ran (what `Held::seen` is compared with).
+    syncs: u32,
     /// Scratch for [`Self::read_group`].
     reach: Vec<Reach>,
     /// Scratch for [`Self::update`]: the elders near a change, and what it has seen.
@@ -264,7 +268,8 @@ impl Coverage {
             by_segment: Default::default(),
             groups: Vec::new(),
             group_of: HashMap::new(),
-            held: HashMap::new(),
+            held: FastMap::default(),
+            syncs: 0,
             reach: Vec::new(),
             here: Vec::new(),
             marks: Marks::default(),
@@ -380,19 +385,34 @@ impl Coverage {
     /// those whose place or speed changed, removes those no longer given, and reads again
     /// the elders whose ETAs may have changed.
     pub fn sync(&mut self, sources: &[CoverSource]) -> SyncStats {
-        let given: HashMap<&ResponderId, &CoverSource> =
-            sources.iter().map(|s| (&s.id, s)).collect();
-        let gone: Vec<ResponderId> = self
-            .held
-            .keys()
-            .filter(|id| !given.contains_key(id))
-            .cloned()
-            .collect();
-        let changed: Vec<CoverSource> = sources
-            .iter()
-            .filter(|s| self.held.get(&s.id).is_none_or(|h| h.source != **s))
-            .cloned()
-            .collect();
+        // One lookup per source: each held one given is marked with this sync's number, and
+        // those left unmarked are gone.
+        self.syncs = self.syncs.wrapping_add(1);
+        let mut changed: Vec<CoverSource> = Vec::new();
+        let mut seen = 0;
+        for s in sources {
+            match self.held.get_mut(&s.id) {
+                Some(h) if h.seen == self.syncs => {} // given twice: the first counts
+                Some(h) => {
+                    h.seen = self.syncs;
+                    seen += 1;
+                    if h.source != *s {
+                        changed.push(s.clone());
+                    }
+                }
+                None => changed.push(s.clone()),
+            }
+        }
+        let gone: Vec<ResponderId> = if seen == self.held.len() {
+            Vec::new()
+        } else {
+            let syncs = self.syncs;
+            self.held
+                .iter()
+                .filter(|(_, h)| h.seen != syncs)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
         self.update(&changed, &gone)
     }
 
@@ -473,6 +493,7 @@ impl Coverage {
                 Held {
                     placed: None,
                     source: s,
+                    seen: self.syncs,
                 },
             );
             return;
@@ -530,6 +551,7 @@ impl Coverage {
             Held {
                 placed: Some((group, number, segment)),
                 source: s,
+                seen: self.syncs,
             },
         );
     }
