@@ -186,9 +186,36 @@ struct Group {
     /// `NO_ETA` beyond the circle: a change in one group reads the elders from that group
     /// only, then brings their minimum over groups up to date ([`Coverage::read_group`]).
     best: Vec<u32>,
-    /// Source numbers given out so far (`0..numbers`), and those free again.
-    numbers: u32,
+    /// The numbers of its sources in its field.
+    numbers: Numbers,
+}
+
+/// A group's source numbers: they index the field's table of sources, so they are kept
+/// dense. A new source takes the lowest free one.
+#[derive(Debug, Clone, Default)]
+struct Numbers {
+    /// Given out so far: `0..next`.
+    next: u32,
+    /// Given back (by sources that left), lowest first.
     free: BinaryHeap<Reverse<u32>>,
+}
+
+impl Numbers {
+    fn take(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(Reverse(n)) => n,
+            None => {
+                self.next += 1;
+                self.next - 1
+            }
+        }
+    }
+
+    /// Gives back `n`, which the field no longer holds.
+    fn give(&mut self, n: u32) {
+        debug_assert!(n < self.next);
+        self.free.push(Reverse(n));
+    }
 }
 
 const NO_ETA: u32 = u32::MAX;
@@ -386,13 +413,15 @@ impl Coverage {
     /// the elders whose ETAs may have changed.
     pub fn sync(&mut self, sources: &[CoverSource]) -> SyncStats {
         // One lookup per source: each held one given is marked with this sync's number, and
-        // those left unmarked are gone.
+        // those left unmarked are gone. A responder named twice (the engine names each once)
+        // is taken once, by the first entry.
         self.syncs = self.syncs.wrapping_add(1);
         let mut changed: Vec<CoverSource> = Vec::new();
+        let mut new: FastMap<&ResponderId, ()> = FastMap::default();
         let mut seen = 0;
         for s in sources {
             match self.held.get_mut(&s.id) {
-                Some(h) if h.seen == self.syncs => {} // given twice: the first counts
+                Some(h) if h.seen == self.syncs => {}
                 Some(h) => {
                     h.seen = self.syncs;
                     seen += 1;
@@ -400,7 +429,11 @@ impl Coverage {
                         changed.push(s.clone());
                     }
                 }
-                None => changed.push(s.clone()),
+                None => {
+                    if new.insert(&s.id, ()).is_none() {
+                        changed.push(s.clone());
+                    }
+                }
             }
         }
         let gone: Vec<ResponderId> = if seen == self.held.len() {
@@ -449,12 +482,12 @@ impl Coverage {
         // than sorted (a walker's move lists its cell twice, and each elder sits at both
         // ends of their segment).
         let mut again = 0;
-        let update = self.marks.next();
+        let update = self.marks.next_update();
         for gi in 0..touched.len().max(segments.len()) {
             let l = lane(profile_of(self.groups[gi].key.mode));
             let vs = touched.get_mut(gi).map(std::mem::take).unwrap_or_default();
             let ss = segments.get_mut(gi).map(std::mem::take).unwrap_or_default();
-            let pass = self.marks.next();
+            let pass = self.marks.next_pass();
             let mut here = std::mem::take(&mut self.here);
             here.clear();
             for &v in &vs {
@@ -514,17 +547,13 @@ impl Coverage {
                         self.overlay.profile(profile).clone(),
                     ),
                     best: vec![NO_ETA; self.elders.len()],
-                    numbers: 0,
-                    free: BinaryHeap::new(),
+                    numbers: Numbers::default(),
                 });
                 self.group_of.insert(key, self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
-        let grp = &mut self.groups[group];
-        // Numbers index the field's table of sources: the group's own, the lowest free.
-        let number = grp.free.pop().map_or(grp.numbers, |Reverse(n)| n);
-        grp.numbers = grp.numbers.max(number + 1);
+        let number = self.groups[group].numbers.take();
         self.put(s, group, number, at, touched, segs);
     }
 
@@ -629,7 +658,7 @@ impl Coverage {
         let g = self.net.profile(profile);
         of_group(segs, group).push(segment);
         grp.field.remove(g, number, of_group(touched, group));
-        grp.free.push(Reverse(number));
+        grp.numbers.give(number);
     }
 
     /// Reads the best ETA of the elder at `place` from group `gi` (kept in the group) and
@@ -797,19 +826,19 @@ fn ranking_eta(g: &crate::road::ProfileGraph, target_moved_m: f64, r: &Reach, fa
     round_u64((u64::from(r.ms) + off) as f64 * factor)
 }
 
-/// `x.ceil() as u64` for `x >= 0` without the C library's `ceil` (a call on the baseline
+/// `x.ceil() as u64` for `x >= 0` (saturating, as the cast does) without the C library's `ceil` (a call on the baseline
 /// x86-64 target, and the ETA formula runs for every elder a change reads again): the
 /// truncation is exact, and so is the comparison.
 fn ceil_u64(x: f64) -> u64 {
     let t = x as u64;
-    t + u64::from((t as f64) < x)
+    t.saturating_add(u64::from((t as f64) < x))
 }
 
 /// `x.round() as u64` (halves away from zero) for `x >= 0`, likewise: below 2^52 the
 /// fraction `x - trunc(x)` is exact, and above it `x` is whole.
 fn round_u64(x: f64) -> u64 {
     let t = x as u64;
-    t + u64::from(x - t as f64 >= 0.5)
+    t.saturating_add(u64::from(x - t as f64 >= 0.5))
 }
 
 /// A point's place along a Z-order (Morton) curve: latitude and longitude on a 2^24 grid
@@ -835,32 +864,41 @@ fn spread_bits(mut v: u64) -> u64 {
 /// pass that last saw it, so a new pass starts without clearing anything.
 #[derive(Debug, Clone, Default)]
 struct Marks {
-    last: u32,
-    /// By profile lane, by vertex.
+    pass: u32,
+    update: u32,
+    /// By profile lane, by vertex: seen in this group's pass.
     vertex: [Vec<u32>; 2],
-    /// By place: read in this group's pass; counted in this update (the stats).
+    /// By place: read in this group's pass.
     elder: Vec<u32>,
+    /// By place: counted in this update (the stats; an update makes a pass per group).
     counted: Vec<u32>,
 }
 
 impl Marks {
-    /// A number no mark holds yet (after 2^32 − 1 passes every mark is cleared).
-    fn next(&mut self) -> u32 {
-        self.last = self.last.wrapping_add(1);
-        if self.last == 0 {
-            for m in self
-                .vertex
-                .iter_mut()
-                .chain([&mut self.elder, &mut self.counted])
-            {
-                m.fill(0);
-            }
-            self.last = 1;
-        }
-        self.last
+    /// A pass number no vertex or elder mark holds (after 2^32 − 1 passes they are cleared).
+    fn next_pass(&mut self) -> u32 {
+        let [foot, car] = &mut self.vertex;
+        Marks::advance(&mut self.pass, [&mut self.elder, foot, car])
     }
 
-    /// Marks `i` as seen by `pass`; true if it was not yet.
+    /// An update number no `counted` mark holds, likewise.
+    fn next_update(&mut self) -> u32 {
+        Marks::advance(&mut self.update, [&mut self.counted])
+    }
+
+    fn advance<const N: usize>(n: &mut u32, marks: [&mut Vec<u32>; N]) -> u32 {
+        *n = n.wrapping_add(1);
+        if *n == 0 {
+            for m in marks {
+                m.fill(0);
+            }
+            *n = 1;
+        }
+        *n
+    }
+
+    /// Marks `i` in `marks` as seen by `pass`; true if it was not yet. (It takes one array,
+    /// not `self`, so that callers may hold other parts of the coverage meanwhile.)
     fn first(marks: &mut Vec<u32>, i: u32, pass: u32) -> bool {
         let i = i as usize;
         if marks.len() <= i {
@@ -969,6 +1007,10 @@ mod tests {
             4_503_599_627_370_496.0,
             9_007_199_254_740_993.0,
             1e18,
+            1.8446744073709552e19,
+            2e19,
+            f64::MAX,
+            f64::INFINITY,
         ];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
         for _ in 0..100_000 {

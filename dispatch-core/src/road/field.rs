@@ -21,10 +21,13 @@
 use super::closure::ProfileOverlay;
 use super::graph::{BaseGraph, NO_ARC};
 use super::snap::{self, Snapped};
-use super::ProfileGraph;
+use super::{Profile, ProfileGraph};
 use crate::ids::FastMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+/// The largest source id (ids index a table of sources).
+pub const MAX_SOURCE_ID: u32 = (1 << 24) - 1;
 
 /// Key units per ms.
 const UNIT: u64 = 1024;
@@ -55,8 +58,9 @@ pub struct FieldTarget {
     frac: f64,
     /// The target's off-road distance (its [`Snapped::moved_m`]).
     pub moved_m: f64,
-    /// The overlay it was placed on (a debug build checks it is the field's).
-    #[cfg(debug_assertions)]
+    /// The graph and the overlay it was placed on (reading it on another field's is a
+    /// caller's bug, caught).
+    profile: Profile,
     overlay: u64,
 }
 
@@ -79,7 +83,7 @@ impl FieldTarget {
             segment: target.segment,
             frac: target.frac,
             moved_m: target.moved_m,
-            #[cfg(debug_assertions)]
+            profile: target.profile,
             overlay: overlay.id(),
         })
     }
@@ -97,24 +101,19 @@ struct Source {
 #[derive(Debug, Clone)]
 pub(crate) struct ArcLists {
     out_first: Vec<u32>,
-    out: Vec<(u32, u32, u32)>,
+    out_arcs: Vec<(u32, u32, u32)>,
     in_first: Vec<u32>,
-    inn: Vec<(u32, u32, u32)>,
+    in_arcs: Vec<(u32, u32, u32)>,
 }
 
 impl ArcLists {
     pub(crate) fn build(g: &BaseGraph) -> ArcLists {
         let n = g.vertex_count();
-        let mut out_first = Vec::with_capacity(n + 1);
-        let mut out = Vec::with_capacity(g.out_head.len());
-        for v in 0..n as u32 {
-            out_first.push(out.len() as u32);
-            out.extend(
-                g.out_arcs(v)
-                    .map(|a| (g.out_head[a], g.out_ms[a], g.out_seg[a])),
-            );
-        }
-        out_first.push(out.len() as u32);
+        // The graph's out-arcs in its own order, so its index of them serves as is.
+        let out_first = g.out_first.clone();
+        let out_arcs = (g.out_head.iter().zip(&g.out_ms).zip(&g.out_seg))
+            .map(|((&h, &ms), &seg)| (h, ms, seg))
+            .collect();
         let mut count = vec![0u32; n + 1];
         for &h in &g.out_head {
             count[h as usize + 1] += 1;
@@ -123,35 +122,38 @@ impl ArcLists {
             count[i + 1] += count[i];
         }
         let in_first = count.clone();
-        let mut inn = vec![(0, 0, 0); g.out_head.len()];
+        let mut in_arcs = vec![(0, 0, 0); g.out_head.len()];
         let mut next = count;
         for v in 0..n as u32 {
             for a in g.out_arcs(v) {
                 let h = g.out_head[a] as usize;
-                inn[next[h] as usize] = (v, g.out_ms[a], g.out_seg[a]);
+                in_arcs[next[h] as usize] = (v, g.out_ms[a], g.out_seg[a]);
                 next[h] += 1;
             }
         }
         ArcLists {
             out_first,
-            out,
+            out_arcs,
             in_first,
-            inn,
+            in_arcs,
         }
     }
 
     /// The outgoing arcs of `v` as `(head, ms, segment)`.
     pub(crate) fn outs(&self, v: u32) -> &[(u32, u32, u32)] {
-        &self.out[self.out_first[v as usize] as usize..self.out_first[v as usize + 1] as usize]
+        let r = self.out_first[v as usize] as usize..self.out_first[v as usize + 1] as usize;
+        &self.out_arcs[r]
     }
 
     /// The incoming arcs of `v` as `(tail, ms, segment)`.
     pub(crate) fn ins(&self, v: u32) -> &[(u32, u32, u32)] {
-        &self.inn[self.in_first[v as usize] as usize..self.in_first[v as usize + 1] as usize]
+        let r = self.in_first[v as usize] as usize..self.in_first[v as usize + 1] as usize;
+        &self.in_arcs[r]
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
-        (self.out_first.len() + self.in_first.len()) * 4 + (self.out.len() + self.inn.len()) * 12
+        (self.out_first.len() + self.in_first.len()) * 4
+            + (self.out_arcs.len() + self.in_arcs.len()) * 12
     }
 }
 
@@ -214,6 +216,9 @@ impl SourceField {
     /// moved: its old cell is cleared and filled again in the same run that spreads it from
     /// its new place, so a move of a few metres costs about one pass over its cell, not a
     /// removal's refill followed by an insertion taking the same vertices back.
+    ///
+    /// Ids index the field's table of sources: keep them small and dense (below
+    /// [`MAX_SOURCE_ID`]; coverage numbers each group's sources from 0).
     pub fn insert(
         &mut self,
         g: &ProfileGraph,
@@ -222,7 +227,10 @@ impl SourceField {
         offset_ms: f64,
         changed: &mut Vec<u32>,
     ) {
-        assert_ne!(id, NONE, "source id {NONE} is reserved");
+        assert!(
+            id <= MAX_SOURCE_ID,
+            "source id {id} over {MAX_SOURCE_ID}: ids index a table"
+        );
         // A point snapped on another graph is not a place on this one: nothing changes, not
         // even a held source's old place (callers snap on the field's own graph).
         if !g.owns(&at) {
@@ -336,11 +344,9 @@ impl SourceField {
 
     /// [`Self::reach`] of a target placed beforehand on this field's overlay.
     pub fn reach_placed(&self, g: &ProfileGraph, target: &FieldTarget, out: &mut Vec<Reach>) {
-        #[cfg(debug_assertions)]
-        assert_eq!(
-            target.overlay,
-            self.overlay.id(),
-            "a target placed under another overlay"
+        assert!(
+            target.profile == g.base.profile && target.overlay == self.overlay.id(),
+            "a target placed on another graph or under another overlay"
         );
         for &(v, ms) in &target.from {
             if v == NONE {

@@ -156,3 +156,36 @@ fn every_changed_label_is_reported() {
     }
     assert!(checked > 500, "{checked}");
 }
+
+fn some_map() -> RoadNetwork {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    (0..50)
+        .find_map(|_| random_map(&mut rng).filter(|n| n.profile(Profile::Car).vertex_count() > 1))
+        .expect("a random map with roads")
+}
+
+/// Ids index the field's table of sources: one far beyond any group's size is refused with
+/// a clear message rather than a table of billions.
+#[test]
+#[should_panic(expected = "ids index a table")]
+fn source_ids_beyond_the_table_bound_are_refused() {
+    let net = some_map();
+    let g = net.profile(Profile::Foot);
+    let at = g.snap(g.vertex(0).expect("a vertex")).expect("on the map");
+    SourceField::new(g, 60_000.0).insert(g, MAX_SOURCE_ID + 1, at, 0.0, &mut Vec::new());
+}
+
+/// A target placed on one profile's graph read on the other's field is a caller's bug:
+/// caught, not read as times on the wrong graph.
+#[test]
+#[should_panic(expected = "another graph or under another overlay")]
+fn a_target_placed_on_the_other_graph_is_refused() {
+    let net = some_map();
+    let (foot, car) = (net.profile(Profile::Foot), net.profile(Profile::Car));
+    let home = car.vertex(0).expect("a vertex");
+    let target = FieldTarget::new(foot, &ProfileOverlay::none(), &foot.snap(home).unwrap())
+        .expect("placed on foot");
+    let mut field = SourceField::new(car, 60_000.0);
+    field.insert(car, 0, car.snap(home).unwrap(), 0.0, &mut Vec::new());
+    field.reach_placed(car, &target, &mut Vec::new());
+}

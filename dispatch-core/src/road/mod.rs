@@ -24,7 +24,7 @@ pub use closure::{
     ClosureArea, Effect, ProfileOverlay, RoadOverlay, DEFAULT_LINE_WIDTH_M, MAX_AREA_POINTS,
     MAX_LINE_WIDTH_M,
 };
-pub use field::{FieldTarget, Reach, SourceField};
+pub use field::{FieldTarget, Reach, SourceField, MAX_SOURCE_ID};
 pub use graph::GraphStats;
 pub use osm::{OsmNode, OsmWay};
 pub use outline::{LineClass, RoadLine, MAIN_ROAD_KMH};
@@ -78,7 +78,8 @@ pub struct ProfileGraph {
     ch: ch::Ch,
     targets: TargetCache,
     spaces: SpaceCache,
-    /// Incoming arcs, built the first time a [`SourceField`] needs them.
+    /// Every vertex's arcs both ways as triples, built the first time a [`SourceField`] or
+    /// a closure repair needs them (about 24 bytes per arc).
     arc_lists: std::sync::OnceLock<field::ArcLists>,
 }
 

@@ -186,6 +186,22 @@ fn coverage_honours_road_closures_as_the_ranking_does() {
         assert_eq!(e.community_ms, c, "{}: community after moves", e.elder.id);
         assert_eq!(e.ambulance_ms, a, "{}: ambulance after moves", e.elder.id);
     }
+    // Coverage started while the flood holds, its elders given after the overlay: their
+    // homes are placed on the flooded roads too.
+    let mut late = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
+    late.set_overlay(flood.clone());
+    late.set_elders(cov.elders().iter().map(|e| e.elder.clone()).collect());
+    late.sync(&moved);
+    for (e, live) in late.elders().iter().zip(cov.elders()) {
+        let c = best(&times, &moved, CoverKind::Community, e.elder.home);
+        assert_eq!(e.community_ms, c, "{}: community, started late", e.elder.id);
+        assert_eq!(
+            (e.community_ms, e.ambulance_ms),
+            (live.community_ms, live.ambulance_ms),
+            "{}: started late",
+            e.elder.id
+        );
+    }
     cov.sync(&sources);
     // Lifted: back to the ETAs before, exactly.
     let none = Arc::new(RoadOverlay::default());
@@ -443,4 +459,45 @@ fn engine_gives_coverage_only_responders_an_emergency_could_be_offered_to() {
     // A position older than the staleness limit: not counted.
     sim.advance(PolicyConfig::default().stale_position_ms + 1_000);
     assert!(ids(&sim).is_empty(), "{:?}", ids(&sim));
+}
+
+/// A responder named twice in one period's list is taken once, by their first entry,
+/// whether coverage held them already or not.
+#[test]
+fn a_responder_named_twice_in_a_sync_counts_once_by_the_first_entry() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let net = porto_alegre_net();
+    let sources = random_sources(&mut rng, 40, 1_500.0);
+    let elders = random_elders(&mut rng, 150, 1_500.0);
+    let shifted = |s: &CoverSource| CoverSource {
+        position: dispatch_core::geo::Projection::new(s.position).to_latlon([250.0, 180.0]),
+        ..s.clone()
+    };
+    let mut twice = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
+    twice.set_elders(elders.clone());
+    let mut once = twice.clone();
+    // New to coverage: the second entry (elsewhere) is not taken.
+    let mut given = sources.clone();
+    given.push(shifted(&sources[0]));
+    let stats = twice.sync(&given);
+    once.sync(&sources);
+    assert_eq!((stats.added, stats.moved), (40, 0));
+    // Held already: the first entry moves them, the second does not.
+    let mut given: Vec<CoverSource> = sources.clone();
+    given[1] = shifted(&sources[1]);
+    given.push(sources[1].clone());
+    let stats = twice.sync(&given);
+    let mut expected = sources.clone();
+    expected[1] = shifted(&sources[1]);
+    once.sync(&expected);
+    assert_eq!((stats.added, stats.moved, stats.removed), (0, 1, 0));
+    for (a, b) in twice.elders().iter().zip(once.elders()) {
+        assert_eq!(
+            (a.community_ms, a.ambulance_ms),
+            (b.community_ms, b.ambulance_ms),
+            "{}",
+            a.elder.id
+        );
+    }
+    assert_eq!(twice.summary(), once.summary());
 }
