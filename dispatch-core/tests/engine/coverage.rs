@@ -371,19 +371,25 @@ fn incremental_coverage_equals_coverage_rebuilt() {
         let mut fresh = Coverage::new(net.clone(), RoadConfig::default().foot_kmh);
         fresh.set_elders(elders.clone());
         fresh.sync(&now);
-        for (a, b) in live.elders().iter().zip(fresh.elders()) {
-            assert_eq!(
-                (a.community_ms, a.ambulance_ms),
-                (b.community_ms, b.ambulance_ms),
-                "round {round}: {}",
-                a.elder.id
-            );
-        }
-        assert_eq!(live.summary(), fresh.summary());
+        assert_same_coverage(&live, &fresh, &format!("round {round}"));
     }
     assert!(!now.is_empty());
     // Incremental: a batch reads again only the elders it may have changed.
     assert!(touched_fewer >= 6, "{touched_fewer}");
+}
+
+/// Both coverages give every elder the same ETAs and the same summary.
+fn assert_same_coverage(a: &Coverage, b: &Coverage, context: &str) {
+    assert_eq!(a.elders().len(), b.elders().len(), "{context}");
+    for (x, y) in a.elders().iter().zip(b.elders()) {
+        assert_eq!(
+            (x.community_ms, x.ambulance_ms),
+            (y.community_ms, y.ambulance_ms),
+            "{context}: {}",
+            x.elder.id
+        );
+    }
+    assert_eq!(a.summary(), b.summary(), "{context}");
 }
 
 /// The engine gives coverage the responders the ranking could offer an emergency to: on duty
@@ -491,13 +497,5 @@ fn a_responder_named_twice_in_a_sync_counts_once_by_the_first_entry() {
     expected[1] = shifted(&sources[1]);
     once.sync(&expected);
     assert_eq!((stats.added, stats.moved, stats.removed), (0, 1, 0));
-    for (a, b) in twice.elders().iter().zip(once.elders()) {
-        assert_eq!(
-            (a.community_ms, a.ambulance_ms),
-            (b.community_ms, b.ambulance_ms),
-            "{}",
-            a.elder.id
-        );
-    }
-    assert_eq!(twice.summary(), once.summary());
+    assert_same_coverage(&twice, &once, "named twice");
 }
