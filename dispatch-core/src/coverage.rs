@@ -826,9 +826,9 @@ fn ranking_eta(g: &crate::road::ProfileGraph, target_moved_m: f64, r: &Reach, fa
     round_u64((u64::from(r.ms) + off) as f64 * factor)
 }
 
-/// `x.ceil() as u64` for `x >= 0` (saturating, as the cast does) without the C library's `ceil` (a call on the baseline
-/// x86-64 target, and the ETA formula runs for every elder a change reads again): the
-/// truncation is exact, and so is the comparison.
+/// `x.ceil() as u64` for `x >= 0` (saturating, as the cast does) without the C library's
+/// `ceil` (a call on the baseline x86-64 target, and the ETA formula runs for every elder
+/// a change reads again): the truncation is exact, and so is the comparison.
 fn ceil_u64(x: f64) -> u64 {
     let t = x as u64;
     t.saturating_add(u64::from((t as f64) < x))

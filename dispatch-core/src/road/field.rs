@@ -217,7 +217,7 @@ impl SourceField {
     /// its new place, so a move of a few metres costs about one pass over its cell, not a
     /// removal's refill followed by an insertion taking the same vertices back.
     ///
-    /// Ids index the field's table of sources: keep them small and dense (below
+    /// Ids index the field's table of sources: keep them small and dense (at most
     /// [`MAX_SOURCE_ID`]; coverage numbers each group's sources from 0).
     pub fn insert(
         &mut self,
