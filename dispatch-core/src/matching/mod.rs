@@ -5,7 +5,9 @@
 //! Ranking is exact, not heuristic: responders are pulled from the trees in order of
 //! straight-line distance and evaluated in batches until the admissible lower bound on the
 //! next one's ETA (distance × `LOWER_BOUND_FACTOR` / the tree's top speed) exceeds the k-th
-//! best score found. Familiar responders are not in that order: their score may be up to the
+//! best score found; a candidate taken whose travel times' own lower bound (landmarks on the
+//! road network, [`TravelTimes::time_lower_bound`]) is already past that score is not asked
+//! their time. Familiar responders are not in that order: their score may be up to the
 //! margin below their ETA, so each waits for its own bound less that margin ([`Forced`]).
 
 use crate::geo::{LatLon, Projection};
@@ -38,6 +40,13 @@ pub trait TravelTimes: Send + Sync {
     /// `None` where no route exists.
     fn times_from(&self, mode: TravelMode, sources: &[Placed], target: &Placed)
         -> Vec<Option<u64>>;
+    /// A lower bound on [`TravelTimes::times_from`]'s time from `source` to `target` (ms),
+    /// found without searching: ranking skips a candidate whose bound is already past the
+    /// k-th best score. 0 where nothing better is known (the default); `u64::MAX` where
+    /// `times_from` is certain to find no route.
+    fn time_lower_bound(&self, _mode: TravelMode, _source: &Placed, _target: &Placed) -> u64 {
+        0
+    }
     /// One route, for the offer's map and distance.
     fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary>;
     /// A hint that `target` will be asked about many sources (a ranking that went past its
@@ -327,6 +336,19 @@ impl TravelTimes for RoadTimes {
             })
             .collect()
     }
+    fn time_lower_bound(&self, mode: TravelMode, source: &Placed, target: &Placed) -> u64 {
+        let (Some(s), Some(t)) = (&source.snapped, &target.snapped) else {
+            return 0;
+        };
+        // The landmarks' bound is on the open roads and the ends' open-road seeds: with a
+        // closure laid, the straight line's bound alone (see `ProfileGraph::time_lower_bound`).
+        if !self.overlay().profile(profile_of(mode)).is_empty() {
+            return 0;
+        }
+        let g = self.net.profile(profile_of(mode));
+        g.time_lower_bound(s, t)
+            .saturating_add(self.off_road_ms(mode, s.moved_m + t.moved_m))
+    }
     fn road_network(&self) -> Option<Arc<RoadNetwork>> {
         Some(self.net.clone())
     }
@@ -571,6 +593,22 @@ pub fn rank(
         }
         if batch.is_empty() && !any_left {
             break;
+        }
+        // Once k are known, a candidate whose travel time cannot bring their score within
+        // the k-th best is not asked it: the threshold only falls, so they can never enter.
+        // The R-trees' bound is the straight line at the top speed (for cars, often a third
+        // of the real time in a city); the travel times' own bound (landmarks on the road
+        // network) is much closer, and costs no search. Exact: the bound is never above the
+        // time, and an ETA and a score are monotone in the time.
+        if threshold != i64::MAX {
+            batch.retain(|(_, c)| {
+                let Some(target) = &targets[usize::from(c.mode == TravelMode::Car)] else {
+                    return true;
+                };
+                let lb = roads.time_lower_bound(c.mode, &c.position, target);
+                let score_lb = (lb as f64 * c.time_factor).round() - c.margin_ms as f64;
+                score_lb <= threshold as f64
+            });
         }
         // A mode whose candidates keep coming hints that its target will be asked about
         // many sources: with a closure holding, `RoadTimes` then does the target's repaired

@@ -243,3 +243,168 @@ fn familiar_responders_too_far_to_matter_are_never_checked() {
         "checked {checked:?}"
     );
 }
+
+/// [`RoadTimes`] with or without its lower bound, counting the sources whose times are asked.
+struct Asked<'a> {
+    roads: &'a RoadTimes,
+    bound: bool,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl TravelTimes for Asked<'_> {
+    fn projection(&self) -> Projection {
+        self.roads.projection()
+    }
+    fn check_on_map(&self, p: LatLon) -> Result<(), String> {
+        self.roads.check_on_map(p)
+    }
+    fn max_speed_mps(&self, mode: TravelMode) -> f64 {
+        self.roads.max_speed_mps(mode)
+    }
+    fn foot_kmh(&self) -> f64 {
+        self.roads.foot_kmh()
+    }
+    fn place(&self, mode: TravelMode, p: LatLon) -> Option<Placed> {
+        self.roads.place(mode, p)
+    }
+    fn times_from(
+        &self,
+        mode: TravelMode,
+        sources: &[Placed],
+        target: &Placed,
+    ) -> Vec<Option<u64>> {
+        self.asked
+            .fetch_add(sources.len(), std::sync::atomic::Ordering::Relaxed);
+        self.roads.times_from(mode, sources, target)
+    }
+    fn time_lower_bound(&self, mode: TravelMode, source: &Placed, target: &Placed) -> u64 {
+        if self.bound {
+            self.roads.time_lower_bound(mode, source, target)
+        } else {
+            0
+        }
+    }
+    fn route(&self, mode: TravelMode, from: LatLon, to: LatLon) -> Option<RouteSummary> {
+        self.roads.route(mode, from, to)
+    }
+}
+
+/// Oracle on the real roads: ranking that skips candidates by the landmarks' bound
+/// (`TravelTimes::time_lower_bound`) gives exactly the ranking without it and brute force
+/// (every eligible responder's time), walkers at their own pace, grid workers by car, some
+/// familiar; and it asks fewer travel times.
+#[test]
+fn rank_on_the_roads_skips_by_the_landmark_bound_and_matches_brute_force() {
+    let net = std::sync::Arc::new(crate::road::porto_alegre_tests::porto_alegre().clone());
+    let roads = RoadTimes::new(net, crate::road::RoadConfig::default().foot_kmh);
+    let proj = roads.projection();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let n = 600;
+    let mut pos = Vec::new();
+    let mut info = Vec::new();
+    let mut idx = ResponderIndex::default();
+    while info.len() < n {
+        let p = proj.to_latlon([
+            rng.random_range(-4000.0..4000.0),
+            rng.random_range(-4000.0..4000.0),
+        ]);
+        let mode = if rng.random_bool(0.4) {
+            TravelMode::Car
+        } else {
+            TravelMode::Foot
+        };
+        let Some(position) = roads.place(mode, p) else {
+            continue;
+        };
+        let walk: f64 = rng.random_range(2.0..5.5);
+        let (familiar, margin_ms) = match rng.random_range(0..100) {
+            0..=3 => (Some("own grid worker"), 60_000),
+            4 => (Some("kin"), 120_000),
+            _ => (None, 0),
+        };
+        let slot = info.len() as u32;
+        idx.insert(
+            tree_of(ResponderKind::GridWorker, mode),
+            slot,
+            proj.to_xy(p),
+        );
+        pos.push(p);
+        info.push(CandidateInfo {
+            position,
+            mode,
+            time_factor: if mode == TravelMode::Foot {
+                roads.foot_kmh() / walk
+            } else {
+                1.0
+            },
+            familiar,
+            margin_ms,
+        });
+    }
+    let forced: Vec<Forced> = (0..n as u32)
+        .filter(|&s| info[s as usize].familiar.is_some())
+        .map(|s| Forced {
+            slot: s,
+            xy: proj.to_xy(pos[s as usize]),
+            top_mps: roads.max_speed_mps(info[s as usize].mode) / info[s as usize].time_factor,
+            time_factor: info[s as usize].time_factor,
+            max_margin_ms: 120_000,
+        })
+        .collect();
+    let trees = [
+        (
+            tree_of(ResponderKind::GridWorker, TravelMode::Foot),
+            roads.max_speed_mps(TravelMode::Foot) * 5.5 / roads.foot_kmh(),
+        ),
+        (
+            tree_of(ResponderKind::GridWorker, TravelMode::Car),
+            roads.max_speed_mps(TravelMode::Car),
+        ),
+    ];
+    let with = Asked {
+        roads: &roads,
+        bound: true,
+        asked: Default::default(),
+    };
+    let without = Asked {
+        roads: &roads,
+        bound: false,
+        asked: Default::default(),
+    };
+    for round in 0..40u32 {
+        let eligible = |s: u32| (s % 7 != round % 7).then(|| info[s as usize]);
+        let target = proj.to_latlon([
+            rng.random_range(-3000.0..3000.0),
+            rng.random_range(-3000.0..3000.0),
+        ]);
+        let targets = [
+            roads.place(TravelMode::Foot, target),
+            roads.place(TravelMode::Car, target),
+        ];
+        let k = 1 + (round as usize % 8);
+        let q = RankQuery {
+            target_xy: proj.to_xy(target),
+            targets,
+            trees: &trees,
+            forced: &forced,
+            seed: &[],
+            k,
+        };
+        let got = rank(&q, &idx, &with, &eligible);
+        assert_eq!(got, rank(&q, &idx, &without, &eligible), "round {round}");
+        let all: Vec<(u32, CandidateInfo)> = (0..n as u32)
+            .filter_map(|s| eligible(s).map(|c| (s, c)))
+            .collect();
+        let mut brute = Vec::new();
+        evaluate(&roads, &targets, &all, &mut brute);
+        sort_ranked(&mut brute);
+        brute.truncate(k);
+        assert_eq!(got, brute, "round {round}: brute force");
+    }
+    let (a, b) = (
+        with.asked.load(std::sync::atomic::Ordering::Relaxed),
+        without.asked.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    eprintln!("times asked: {a} with the landmarks' bound, {b} without");
+    assert!(a * 10 < b * 8, "{a} with the bound, {b} without");
+}

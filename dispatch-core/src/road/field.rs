@@ -151,6 +151,10 @@ impl ArcLists {
         &self.in_arcs[r]
     }
 
+    pub(crate) fn vertex_count(&self) -> usize {
+        self.out_first.len().saturating_sub(1)
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         (self.out_first.len() + self.in_first.len()) * 4
             + (self.out_arcs.len() + self.in_arcs.len()) * 12

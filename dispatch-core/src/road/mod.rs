@@ -15,6 +15,7 @@ mod closure;
 mod dijkstra;
 mod field;
 mod graph;
+mod landmarks;
 mod osm;
 mod outline;
 pub mod profile;
@@ -76,6 +77,8 @@ pub struct ProfileGraph {
     base: BaseGraph,
     snap: SnapIndex,
     ch: ch::Ch,
+    /// Times from and to a few far-apart vertices, for lower bounds ([`Self::time_lower_bound`]).
+    landmarks: landmarks::Landmarks,
     targets: TargetCache,
     spaces: SpaceCache,
     /// Every vertex's arcs both ways as triples, built the first time a [`SourceField`] or
@@ -420,6 +423,7 @@ impl ProfileGraph {
         ProfileGraph {
             snap: SnapIndex::new(&base, projection, snap_limit_m),
             ch: ch::Ch::build(&base),
+            landmarks: landmarks::Landmarks::build(&base),
             base,
             targets: TargetCache::default(),
             spaces: SpaceCache::default(),
@@ -499,6 +503,32 @@ impl ProfileGraph {
             (Some(ms), found) if found.is_none_or(|f| ms <= f) => Some(u64::from(ms)),
             (_, found) => found.map(u64::from),
         }
+    }
+
+    /// A lower bound on [`Self::time`] in ms, from the landmarks' times (`landmarks.rs`): a
+    /// few subtractions per pair of the two ends' seeds, no search. `u64::MAX` where `time`
+    /// finds no route for want of a way on or off the graph; 0 for two points on one
+    /// segment. On the graph's own weights and the ends' seeds with no closure laid: the
+    /// engine asks it only then, as it reads the kept spaces only then (a closed segment's
+    /// door access gives its ends other seeds, `closure.rs`).
+    pub fn time_lower_bound(&self, from: &Snapped, to: &Snapped) -> u64 {
+        if !self.owns(from) || !self.owns(to) {
+            return u64::MAX;
+        }
+        if from.segment == to.segment {
+            return 0;
+        }
+        let sources = snap::source_seeds(self.segment(from), from.frac);
+        let targets = snap::target_seeds(self.segment(to), to.frac);
+        let mut best = u64::MAX;
+        for s in sources.iter().flatten() {
+            for t in targets.iter().flatten() {
+                let lb =
+                    u64::from(s.ms) + self.landmarks.lower_bound(s.node, t.node) + u64::from(t.ms);
+                best = best.min(lb);
+            }
+        }
+        best
     }
 
     /// A target's backward space, keyed by the exact snapped point (incidents do not move).
@@ -662,6 +692,7 @@ impl ProfileGraph {
         self.base.memory_bytes()
             + self.snap.memory_bytes()
             + self.ch.memory_bytes()
+            + self.landmarks.memory_bytes()
             + self
                 .arc_lists
                 .get()
@@ -775,6 +806,6 @@ mod closure_tests;
 #[cfg(test)]
 mod field_tests;
 #[cfg(test)]
-mod porto_alegre_tests;
+pub(crate) mod porto_alegre_tests;
 #[cfg(test)]
 mod tests;

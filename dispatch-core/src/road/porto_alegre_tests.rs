@@ -252,6 +252,47 @@ fn max_speed_gives_an_admissible_lower_bound() {
     assert!((4.5..5.0).contains(&foot_kmh), "{foot_kmh}");
 }
 
+/// The landmarks' lower bound on Porto Alegre: never above Dijkstra's time, and much closer
+/// to it than the straight line at the top speed, by car above all (the top speed is the
+/// fastest road's; a city trip is mostly slower streets). Ranking skips candidates by it.
+#[test]
+fn landmark_bounds_are_admissible_and_closer_than_the_straight_line() {
+    use rand::SeedableRng;
+    let net = porto_alegre();
+    for (p, seed, closer) in [(Profile::Car, 27, 1.5), (Profile::Foot, 28, 1.05)] {
+        let g = net.profile(p);
+        let mut chosen = g.landmarks.chosen().to_vec();
+        chosen.sort_unstable();
+        chosen.dedup();
+        assert_eq!(
+            chosen.len(),
+            landmarks::LANDMARKS,
+            "{p}: distinct landmarks"
+        );
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let points = random_points(g, &mut rng, 400);
+        let (mut sum_lb, mut sum_line, mut sum_time) = (0.0, 0.0, 0.0);
+        for pair in points.chunks(2) {
+            let (from, to) = (&pair[0], &pair[1]);
+            let time = g.route_dijkstra(from, to).unwrap().duration_ms;
+            let lb = g.time_lower_bound(from, to);
+            assert!(lb <= time, "{p}: bound {lb} ms > Dijkstra {time} ms");
+            sum_lb += lb as f64;
+            sum_line += crate::geo::haversine_m(from.point, to.point) / g.max_speed_mps() * 1000.0;
+            sum_time += time as f64;
+        }
+        eprintln!(
+            "{p}: landmarks {:.2} of the time, straight line {:.2}",
+            sum_lb / sum_time,
+            sum_line / sum_time
+        );
+        assert!(
+            sum_lb > closer * sum_line,
+            "{p}: landmarks {sum_lb} ms in all, straight line {sum_line} ms"
+        );
+    }
+}
+
 /// A ranking asks one incident's time from many responders, and one responder's time to many
 /// incidents: both ends' upward search spaces are kept and met again (`ProfileGraph::time`).
 /// Every time read that way equals the many-to-one sweep's and, on a sample, Dijkstra's.

@@ -466,6 +466,55 @@ fn ch_equals_dijkstra_on_small_random_maps() {
     assert!(checked > 10_000, "{checked}");
 }
 
+/// The landmarks' lower bound (`landmarks.rs`) is never above Dijkstra's time, on maps with
+/// one-way loops, same-segment trips and points on vertices; and it is not trivially 0: on
+/// most pairs of distinct places it is above it, and often above the straight line at the
+/// graph's top speed (the bound the R-trees walk by).
+#[test]
+fn landmark_bounds_never_exceed_dijkstra_on_small_random_maps() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let (mut checked, mut positive, mut above_line) = (0, 0, 0);
+    for map in 0..300 {
+        let Some(net) = random_map(&mut rng) else {
+            continue;
+        };
+        for p in Profile::ALL {
+            let g = net.profile(p);
+            let points: Vec<Snapped> = (0..8)
+                .filter_map(|_| {
+                    g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+                        .ok()
+                })
+                .collect();
+            for from in &points {
+                for to in &points {
+                    let lb = g.time_lower_bound(from, to);
+                    let Some(r) = g.route_dijkstra(from, to) else {
+                        continue;
+                    };
+                    assert!(
+                        lb <= r.duration_ms,
+                        "map {map} {p}: bound {lb} ms > Dijkstra {} ms, {from:?} -> {to:?}",
+                        r.duration_ms
+                    );
+                    checked += 1;
+                    positive += usize::from(lb > 0);
+                    let line_ms =
+                        crate::geo::haversine_m(from.point, to.point) / g.max_speed_mps() * 1000.0;
+                    above_line += usize::from(lb as f64 > line_ms + 2.0);
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+    assert!(positive * 2 > checked, "{positive} of {checked} above 0");
+    assert!(
+        above_line * 4 > checked,
+        "{above_line} of {checked} above the line"
+    );
+}
+
 #[test]
 fn the_network_can_be_shared_across_threads() {
     fn shareable<T: Send + Sync>() {}
