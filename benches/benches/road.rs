@@ -109,7 +109,7 @@ fn bench_road(c: &mut Criterion) {
     for p in Profile::ALL {
         let g = net.profile(p);
         println!(
-            "memory {p}: {} vertices, {} arcs, {} hierarchy arcs, {:.1} MB prepared (vertices, segments, arcs, R-tree, hierarchy)",
+            "memory {p}: {} vertices, {} arcs, {} hierarchy arcs, {:.1} MB prepared (vertices, segments, arcs, R-tree, hierarchy, landmarks)",
             g.vertex_count(),
             g.stats().arcs,
             g.hierarchy_arc_count(),
