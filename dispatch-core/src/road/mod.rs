@@ -337,12 +337,27 @@ impl ImportedRoads {
     }
 
     /// Builds the snapping indexes and the fast-routing structures of both profiles.
+    /// The two profiles are prepared at once, one on another thread: they share nothing, and
+    /// a restart waits for the slower alone.
     pub fn prepare(self) -> RoadNetwork {
+        let ImportedRoads {
+            car,
+            foot,
+            projection,
+            snap_limit_m,
+            stats,
+        } = self;
+        let (car, foot) = std::thread::scope(|s| {
+            let car = s.spawn(move || ProfileGraph::prepare(car, projection, snap_limit_m));
+            let foot = ProfileGraph::prepare(foot, projection, snap_limit_m);
+            let car = car.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (car, foot)
+        });
         RoadNetwork {
-            car: ProfileGraph::prepare(self.car, self.projection, self.snap_limit_m),
-            foot: ProfileGraph::prepare(self.foot, self.projection, self.snap_limit_m),
-            projection: self.projection,
-            stats: self.stats,
+            car,
+            foot,
+            projection,
+            stats,
         }
     }
 
