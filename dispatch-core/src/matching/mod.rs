@@ -342,7 +342,13 @@ impl TravelTimes for RoadTimes {
         };
         // The landmarks' bound is on the open roads and the ends' open-road seeds: with a
         // closure laid, the straight line's bound alone (see `ProfileGraph::time_lower_bound`).
-        if !self.overlay().profile(profile_of(mode)).is_empty() {
+        let open = self
+            .overlay
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .profile(profile_of(mode))
+            .is_empty();
+        if !open {
             return 0;
         }
         let g = self.net.profile(profile_of(mode));
