@@ -457,7 +457,7 @@ impl Engine {
                 Ranked {
                     slot,
                     eta_ms,
-                    score_ms: eta_ms as i64,
+                    score_ms: crate::matching::score_of(eta_ms, 0),
                     familiar: None,
                     mode: self.responders[slot].record.travel_mode,
                 }

@@ -220,7 +220,7 @@ impl Engine {
                 Some(Ranked {
                     slot,
                     eta_ms: offer.eta_ms,
-                    score_ms: offer.eta_ms as i64 - margin_ms as i64,
+                    score_ms: crate::matching::score_of(offer.eta_ms, margin_ms),
                     familiar,
                     mode: self.responders[slot].record.travel_mode,
                 })

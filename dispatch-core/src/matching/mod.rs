@@ -340,8 +340,8 @@ impl TravelTimes for RoadTimes {
         let (Some(s), Some(t)) = (&source.snapped, &target.snapped) else {
             return 0;
         };
-        // The landmarks' bound is on the open roads and the ends' open-road seeds: with a
-        // closure laid, the straight line's bound alone (see `ProfileGraph::time_lower_bound`).
+        // With a closure laid the times come from repaired sweeps (a lookup per source once
+        // swept), so the straight line's bound alone; the landmarks' would still hold.
         let open = self
             .overlay
             .read()
@@ -490,13 +490,22 @@ fn evaluate(
                 out.push(Ranked {
                     slot: *slot,
                     eta_ms,
-                    score_ms: eta_ms as i64 - c.margin_ms as i64,
+                    score_ms: score_of(eta_ms, c.margin_ms),
                     familiar: c.familiar,
                     mode,
                 });
             }
         }
     }
+}
+
+/// A score from an ETA and a margin (ms): the ETA less the margin, saturating, so that an
+/// ETA too long for an `i64` (a walking pace of a billionth of a km/h) scores as the worst,
+/// not (wrapped) as the best.
+pub fn score_of(eta_ms: u64, margin_ms: u64) -> i64 {
+    i64::try_from(eta_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(margin_ms).unwrap_or(i64::MAX))
 }
 
 fn sort_ranked(v: &mut [Ranked]) {
@@ -612,8 +621,8 @@ pub fn rank(
                     return true;
                 };
                 let lb = roads.time_lower_bound(c.mode, &c.position, target);
-                let score_lb = (lb as f64 * c.time_factor).round() - c.margin_ms as f64;
-                score_lb <= threshold as f64
+                let eta_lb = (lb as f64 * c.time_factor).round() as u64;
+                score_of(eta_lb, c.margin_ms) <= threshold
             });
         }
         // A mode whose candidates keep coming hints that its target will be asked about

@@ -408,3 +408,44 @@ fn rank_on_the_roads_skips_by_the_landmark_bound_and_matches_brute_force() {
     eprintln!("times asked: {a} with the landmarks' bound, {b} without");
     assert!(a * 10 < b * 8, "{a} with the bound, {b} without");
 }
+
+/// Defect: a score was `eta as i64 - margin`, and an ETA past `i64::MAX` (a walking pace the
+/// roster allows, a billionth of a km/h and less) wrapped to a negative score and ranked the
+/// slowest walker first. Scores now saturate (`score_of`).
+#[test]
+fn a_walker_too_slow_to_arrive_never_ranks_first() {
+    let origin = LatLon::new(-30.03, -51.2).unwrap();
+    let roads = StraightLine::new(origin, 20_000.0);
+    let proj = roads.projection();
+    let tree = tree_of(ResponderKind::Volunteer, TravelMode::Foot);
+    let mut idx = ResponderIndex::default();
+    let mut info = Vec::new();
+    // Slot 0 stands 100 m away at 4.5 km/h, slot 1 at 50 m at 4.5e-15 km/h.
+    for (slot, (x, time_factor)) in [(100.0, 1.0), (50.0, 1e15)].into_iter().enumerate() {
+        let p = proj.to_latlon([x, 0.0]);
+        idx.insert(tree, slot as u32, proj.to_xy(p));
+        info.push(CandidateInfo {
+            position: roads.place(TravelMode::Foot, p).unwrap(),
+            mode: TravelMode::Foot,
+            time_factor,
+            familiar: None,
+            margin_ms: 0,
+        });
+    }
+    let q = RankQuery {
+        target_xy: [0.0, 0.0],
+        targets: [
+            roads.place(TravelMode::Foot, origin),
+            roads.place(TravelMode::Car, origin),
+        ],
+        trees: &[(tree, 4.5 / 3.6)],
+        forced: &[],
+        seed: &[],
+        k: 2,
+    };
+    let got = rank(&q, &idx, &roads, &|s| Some(info[s as usize]));
+    assert_eq!(got.iter().map(|r| r.slot).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(got[1].score_ms, i64::MAX);
+    assert_eq!(score_of(u64::MAX, 60_000), i64::MAX - 60_000);
+    assert_eq!(score_of(90_000, 120_000), -30_000);
+}

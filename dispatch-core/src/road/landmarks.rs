@@ -11,11 +11,12 @@
 //! bound much closer.
 //!
 //! The landmarks are chosen farthest first (each the vertex farthest, there and back, from
-//! those already chosen; the first the farthest from vertex 0), which puts them round the
-//! edge of the map, where the bounds are best. The times are on the graph's own weights:
-//! closures only make travel slower (`closure.rs`), so a bound on the open roads is still a
-//! bound, but the engine uses it only with no closure laid, as it does the kept search
-//! spaces.
+//! vertex 0 and the landmarks already chosen), which puts them round the edge of the map,
+//! where the bounds are best. The times are on the graph's own weights: closures only make
+//! travel slower (`closure.rs`: a closed segment's pieces at a trip's ends keep their open
+//! times, a slowed one's grow), so a bound on the open roads is still a bound under them;
+//! the engine asks it only with none laid, when times come from the kept search spaces
+//! (under closures they come from repaired sweeps, a lookup per source once swept).
 
 use super::field::ArcLists;
 use super::graph::BaseGraph;
@@ -23,10 +24,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Landmarks per graph. Each vertex's row is `2 × LANDMARKS` times of 4 bytes: with 8, one
-/// 64-byte cache line per vertex (about 1.9 MB for Porto Alegre's car graph).
+/// 64-byte cache line per vertex, aligned to it (about 1.9 MB for Porto Alegre's car graph).
 pub(crate) const LANDMARKS: usize = 8;
 
-type Row = [u32; 2 * LANDMARKS];
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Row([u32; 2 * LANDMARKS]);
 
 /// See the module documentation.
 #[derive(Debug, Clone, Default)]
@@ -40,14 +43,14 @@ pub(crate) struct Landmarks {
 
 impl Landmarks {
     /// Chooses the landmarks and computes their times: two Dijkstra searches over the whole
-    /// graph per landmark, plus one to find the first.
+    /// graph per landmark, plus two (from and to vertex 0) to find the first.
     pub(crate) fn build(g: &BaseGraph) -> Landmarks {
         let n = g.vertex_count();
         if n == 0 {
             return Landmarks::default();
         }
         let arcs = ArcLists::build(g);
-        let mut rows = vec![[0u32; 2 * LANDMARKS]; n];
+        let mut rows = vec![Row([0u32; 2 * LANDMARKS]); n];
         let mut chosen = Vec::with_capacity(LANDMARKS);
         let (mut from, mut to) = (Vec::new(), Vec::new());
         // How far, there and back, each vertex is from the nearest landmark chosen so far.
@@ -73,8 +76,8 @@ impl Landmarks {
             dijkstra(&arcs, l, true, &mut from);
             dijkstra(&arcs, l, false, &mut to);
             for v in 0..n {
-                rows[v][i] = from[v];
-                rows[v][LANDMARKS + i] = to[v];
+                rows[v].0[i] = from[v];
+                rows[v].0[LANDMARKS + i] = to[v];
                 nearest[v] = nearest[v].min(u64::from(from[v]) + u64::from(to[v]));
             }
         }
@@ -85,7 +88,8 @@ impl Landmarks {
     /// shortest path's.
     #[inline]
     pub(crate) fn lower_bound(&self, a: u32, b: u32) -> u64 {
-        let (Some(ra), Some(rb)) = (self.rows.get(a as usize), self.rows.get(b as usize)) else {
+        let (Some(Row(ra)), Some(Row(rb))) = (self.rows.get(a as usize), self.rows.get(b as usize))
+        else {
             return 0;
         };
         let mut best = 0i64;

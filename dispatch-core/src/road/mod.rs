@@ -523,9 +523,8 @@ impl ProfileGraph {
     /// A lower bound on [`Self::time`] in ms, from the landmarks' times (`landmarks.rs`): a
     /// few subtractions per pair of the two ends' seeds, no search. `u64::MAX` where `time`
     /// finds no route for want of a way on or off the graph; 0 for two points on one
-    /// segment. On the graph's own weights and the ends' seeds with no closure laid: the
-    /// engine asks it only then, as it reads the kept spaces only then (a closed segment's
-    /// door access gives its ends other seeds, `closure.rs`).
+    /// segment. On the graph's own weights, so still a bound with closures laid (they only
+    /// slow travel); the engine asks it only with none, as it reads the kept spaces only then.
     pub fn time_lower_bound(&self, from: &Snapped, to: &Snapped) -> u64 {
         if !self.owns(from) || !self.owns(to) {
             return u64::MAX;
