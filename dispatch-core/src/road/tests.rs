@@ -413,12 +413,24 @@ pub(super) fn random_map(rng: &mut rand_chacha::ChaCha8Rng) -> Option<RoadNetwor
     RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).ok()
 }
 
+/// Up to 8 random positions on a [`random_map`], snapped (those too far from a road are left
+/// out).
+fn random_points_on(g: &ProfileGraph, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Snapped> {
+    use rand::Rng;
+    (0..8)
+        .filter_map(|_| {
+            g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+                .ok()
+        })
+        .collect()
+}
+
 /// Contraction hierarchies against Dijkstra on many small random maps: random ways between
 /// random nodes, with random one-way forms, classes and speeds, so that shortcuts, parallel
 /// arcs, one-way loops and same-segment trips all occur.
 #[test]
 fn ch_equals_dijkstra_on_small_random_maps() {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut checked = 0;
     for map in 0..300 {
@@ -427,12 +439,7 @@ fn ch_equals_dijkstra_on_small_random_maps() {
         };
         for p in Profile::ALL {
             let g = net.profile(p);
-            let points: Vec<Snapped> = (0..8)
-                .filter_map(|_| {
-                    g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
-                        .ok()
-                })
-                .collect();
+            let points = random_points_on(g, &mut rng);
             for from in &points {
                 let fast = g.times_to(&points, from);
                 let slow = g.times_to_dijkstra(&points, from);
@@ -472,7 +479,7 @@ fn ch_equals_dijkstra_on_small_random_maps() {
 /// graph's top speed (the bound the R-trees walk by).
 #[test]
 fn landmark_bounds_never_exceed_dijkstra_on_small_random_maps() {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
     let (mut checked, mut positive, mut above_line) = (0, 0, 0);
     for map in 0..300 {
@@ -481,12 +488,7 @@ fn landmark_bounds_never_exceed_dijkstra_on_small_random_maps() {
         };
         for p in Profile::ALL {
             let g = net.profile(p);
-            let points: Vec<Snapped> = (0..8)
-                .filter_map(|_| {
-                    g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
-                        .ok()
-                })
-                .collect();
+            let points = random_points_on(g, &mut rng);
             for from in &points {
                 for to in &points {
                     let lb = g.time_lower_bound(from, to);
