@@ -199,16 +199,25 @@ fn alert_to_offers(c: &mut Criterion) {
             close(&mut e, now, i);
             now = now.plus_ms(1);
         }
+        // Which alerts the tail is made of (their place in the run: the first ones meet
+        // search spaces and allocator state nobody has warmed yet).
+        let mut slowest: Vec<usize> = (0..cpu.len()).collect();
+        slowest.sort_by_key(|&i| std::cmp::Reverse(cpu[i]));
+        let slowest: Vec<String> = slowest[..5]
+            .iter()
+            .map(|&i| format!("#{i} {:?}", cpu[i]))
+            .collect();
         times.sort();
         cpu.sort();
         println!(
-            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?}; thread CPU p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total})",
+            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?}; thread CPU p50 {:?} p99 {:?} max {:?}, slowest {} (offers checksum {offers_total})",
             pct(&times, 0.5),
             pct(&times, 0.99),
             times.last().unwrap(),
             pct(&cpu, 0.5),
             pct(&cpu, 0.99),
-            cpu.last().unwrap()
+            cpu.last().unwrap(),
+            slowest.join(", ")
         );
         if n <= 10_000 {
             now = jittered_pass(&mut e, n, now);
