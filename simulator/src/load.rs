@@ -83,6 +83,13 @@ pub struct LoadReport {
     /// From scheduled send to the first `offer` for its incident on any responder socket.
     pub alert_to_offer: Latency,
     pub incidents_offered: u64,
+    /// Incidents the acknowledgements named (alerts that joined one count once).
+    #[serde(default)]
+    pub incidents_opened: u64,
+    /// Of the incidents opened but not offered before the run ended, those the console was
+    /// told why (`no_responder_available` and its reason): queued, not forgotten.
+    #[serde(default)]
+    pub incidents_unoffered_told_why: u64,
     pub offers_received: u64,
     pub location_updates_sent: u64,
     /// Location frames written per second during the window (client side: the server may
@@ -108,6 +115,14 @@ impl LoadReport {
         self.errors.values().sum()
     }
 
+    /// Incidents opened that were neither offered within the run nor said to be waiting for
+    /// want of a responder: what "every incident offered or queued with a reason" counts.
+    pub fn incidents_unoffered_untold(&self) -> u64 {
+        self.incidents_opened
+            .saturating_sub(self.incidents_offered)
+            .saturating_sub(self.incidents_unoffered_told_why)
+    }
+
     pub fn to_markdown(&self) -> String {
         let a = &self.alert_to_ack;
         let o = &self.alert_to_offer;
@@ -118,6 +133,7 @@ impl LoadReport {
              | alerts sent / acknowledged / lost | {} / {} / {} |\n\
              | alert → ack p50 / p90 / p99 / max (ms) | {:.1} / {:.1} / {:.1} / {:.1} |\n\
              | alert → first offer p50 / p90 / p99 / max (ms) | {:.1} / {:.1} / {:.1} / {:.1} (n = {}) |\n\
+             | incidents opened / offered / not offered, told why / not offered, not told | {} / {} / {} / {} |\n\
              | acknowledged alerts per second | {:.0} |\n\
              | location updates sent (per second in the window) | {} ({:.0}) |\n\
              | location updates taken by the server per second (its own counter) | {} |\n\
@@ -143,6 +159,10 @@ impl LoadReport {
             o.p99_ms,
             o.max_ms,
             o.count,
+            self.incidents_opened,
+            self.incidents_offered,
+            self.incidents_unoffered_told_why,
+            self.incidents_unoffered_untold(),
             self.alerts_acknowledged_per_s,
             self.location_updates_sent,
             self.location_updates_per_s,
@@ -195,6 +215,8 @@ struct Recorder {
     scheduled: HashMap<String, Instant>,
     incident_scheduled: HashMap<u64, Instant>,
     first_offer: HashMap<u64, Instant>,
+    /// Incidents the console was told found nobody to ask (`no_responder_available`).
+    told_why: std::collections::HashSet<u64>,
     ack: Option<Histogram<u64>>,
     errors: std::collections::BTreeMap<String, u64>,
     acked: u64,
@@ -391,6 +413,12 @@ pub async fn run_load(
         alert_to_ack: Latency::of(ack_h),
         alert_to_offer: Latency::of(&offer_h),
         incidents_offered: rec.first_offer.len() as u64,
+        incidents_opened: rec.incident_scheduled.len() as u64,
+        incidents_unoffered_told_why: rec
+            .incident_scheduled
+            .keys()
+            .filter(|i| !rec.first_offer.contains_key(i) && rec.told_why.contains(i))
+            .count() as u64,
         offers_received: shared.counters.offers.load(Ordering::Relaxed),
         location_updates_sent: locations,
         location_updates_per_s: window_locations as f64 / window_s.max(1e-9),
@@ -599,6 +627,11 @@ async fn run_console(ws: Socket, shared: Arc<Shared>, mut stop: watch::Receiver<
                         let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { shared.error("protocol"); continue };
                         if v.get("seq").is_some() && frame_type(&v) != "snapshot" {
                             shared.counters.console_events.fetch_add(1, Ordering::Relaxed);
+                            if frame_type(&v) == "no_responder_available" {
+                                if let Some(i) = v.get("incident_id").and_then(Value::as_u64) {
+                                    shared.rec.lock().unwrap_or_else(|e| e.into_inner()).told_why.insert(i);
+                                }
+                            }
                         } else if frame_type(&v) == "error" {
                             shared.error(v.get("code").and_then(Value::as_str).unwrap_or("unknown"));
                         }

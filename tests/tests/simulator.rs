@@ -565,8 +565,9 @@ mod load_over_the_wire {
     use simulator::load::{run_load, LoadParams};
     use simulator::scenario::{generate, ScenarioParams};
 
-    #[test]
-    fn a_short_load_run_has_no_errors_and_every_alert_acknowledged() {
+    /// A server with the server's policy on a small Porto Alegre scenario, and a load of
+    /// `alerts` alerts with `responders` phones connected against it.
+    fn load_against_a_server(responders: usize, alerts: usize) -> simulator::load::LoadReport {
         let text =
             std::fs::read_to_string(dispatch_core::testdata::porto_alegre_hexgrid()).unwrap();
         let grid = Hexgrid::parse(&text).unwrap();
@@ -590,7 +591,7 @@ mod load_over_the_wire {
         .unwrap();
 
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let report = rt.block_on(async {
+        rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let config = Config {
@@ -606,19 +607,24 @@ mod load_over_the_wire {
             }));
             let load = LoadParams {
                 url: format!("ws://{addr}/v1/ws"),
-                responders: 60,
-                alerts: 40,
+                responders,
+                alerts,
                 alerts_per_s: 40.0,
                 location_hz: 2.0,
                 accept_share: 0.7,
                 max_duration_s: 20.0,
-                grace_s: 0.5,
+                grace_s: 1.0,
             };
             let report = run_load(load, &scenario.roster, &tokens).await.unwrap();
             let _ = stop_tx.send(());
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
             report
-        });
+        })
+    }
+
+    #[test]
+    fn a_short_load_run_has_no_errors_and_every_alert_acknowledged() {
+        let report = load_against_a_server(60, 40);
         eprintln!("{}", report.to_markdown());
         assert_eq!(
             report.errors,
@@ -631,6 +637,8 @@ mod load_over_the_wire {
         assert_eq!(report.alerts_lost, 0);
         assert_eq!(report.alert_to_ack.count, 40);
         assert!(report.offers_received > 0, "{}", report.to_markdown());
+        assert!(report.incidents_opened > 0);
+        assert!(report.incidents_offered <= report.incidents_opened);
         assert!(report.location_updates_sent > 0);
         // The server's own counter, read from /metrics, saw the pings arrive.
         assert!(
@@ -639,6 +647,30 @@ mod load_over_the_wire {
             report.to_markdown()
         );
         assert!(report.console_events > 0);
+    }
+
+    /// With no phone connected nobody is on duty: no incident can be offered, and the report
+    /// counts every one as queued with a reason (`no_responder_available` on the console),
+    /// none as forgotten. What the surge goal of issue 18 ("every incident offered or queued
+    /// with a reason") is read from.
+    #[test]
+    fn a_load_with_nobody_on_duty_counts_every_incident_as_told_why() {
+        let report = load_against_a_server(0, 12);
+        eprintln!("{}", report.to_markdown());
+        assert_eq!(report.alerts_acknowledged, 12, "{}", report.to_markdown());
+        assert!(report.incidents_opened > 0);
+        assert_eq!(report.incidents_offered, 0, "{}", report.to_markdown());
+        assert_eq!(
+            report.incidents_unoffered_told_why,
+            report.incidents_opened,
+            "{}",
+            report.to_markdown()
+        );
+        assert_eq!(report.incidents_unoffered_untold(), 0);
+        assert!(report.to_markdown().contains(&format!(
+            "| {} / 0 / {} / 0 |",
+            report.incidents_opened, report.incidents_opened
+        )));
     }
 }
 
