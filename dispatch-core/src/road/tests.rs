@@ -413,16 +413,27 @@ pub(super) fn random_map(rng: &mut rand_chacha::ChaCha8Rng) -> Option<RoadNetwor
     RoadNetwork::from_elements(&nodes, &ways, &RoadConfig::default()).ok()
 }
 
-/// Up to 8 random positions on a [`random_map`], snapped (those too far from a road are left
-/// out).
-fn random_points_on(g: &ProfileGraph, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Snapped> {
-    use rand::Rng;
-    (0..8)
-        .filter_map(|_| {
-            g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
-                .ok()
-        })
-        .collect()
+/// 300 random maps drawn from `seed` ([`random_map`]; those it gives up on skipped), and on
+/// each profile's graph of each up to 8 random positions snapped (those too far from a road
+/// left out): `check(map, profile, graph, points)`.
+fn on_random_maps(seed: u64, mut check: impl FnMut(usize, Profile, &ProfileGraph, &[Snapped])) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for map in 0..300 {
+        let Some(net) = random_map(&mut rng) else {
+            continue;
+        };
+        for p in Profile::ALL {
+            let g = net.profile(p);
+            let points: Vec<Snapped> = (0..8)
+                .filter_map(|_| {
+                    g.snap(ll(rng.random_range(0.0..0.01), rng.random_range(0.0..0.01)))
+                        .ok()
+                })
+                .collect();
+            check(map, p, g, &points);
+        }
+    }
 }
 
 /// Contraction hierarchies against Dijkstra on many small random maps: random ways between
@@ -430,46 +441,37 @@ fn random_points_on(g: &ProfileGraph, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<
 /// arcs, one-way loops and same-segment trips all occur.
 #[test]
 fn ch_equals_dijkstra_on_small_random_maps() {
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut checked = 0;
-    for map in 0..300 {
-        let Some(net) = random_map(&mut rng) else {
-            continue;
-        };
-        for p in Profile::ALL {
-            let g = net.profile(p);
-            let points = random_points_on(g, &mut rng);
-            for from in &points {
-                let fast = g.times_to(&points, from);
-                let slow = g.times_to_dijkstra(&points, from);
-                assert_eq!(fast, slow, "map {map} {p}: times_to");
-                for to in &points {
-                    let (a, b) = (g.route(from, to), g.route_dijkstra(from, to));
+    on_random_maps(7, |map, p, g, points| {
+        for from in points {
+            let fast = g.times_to(points, from);
+            let slow = g.times_to_dijkstra(points, from);
+            assert_eq!(fast, slow, "map {map} {p}: times_to");
+            for to in points {
+                let (a, b) = (g.route(from, to), g.route_dijkstra(from, to));
+                assert_eq!(
+                    a.as_ref().map(|r| r.duration_ms),
+                    b.as_ref().map(|r| r.duration_ms),
+                    "map {map} {p}: {from:?} -> {to:?}"
+                );
+                // The time alone (no path unpacked) is the route's, unreachable included;
+                // asked again, the kept time.
+                for ask in ["searched", "kept"] {
                     assert_eq!(
-                        a.as_ref().map(|r| r.duration_ms),
+                        g.time(from, to),
                         b.as_ref().map(|r| r.duration_ms),
-                        "map {map} {p}: {from:?} -> {to:?}"
+                        "map {map} {p}: {ask} time {from:?} -> {to:?}"
                     );
-                    // The time alone (no path unpacked) is the route's, unreachable included;
-                    // asked again, the kept time.
-                    for ask in ["searched", "kept"] {
-                        assert_eq!(
-                            g.time(from, to),
-                            b.as_ref().map(|r| r.duration_ms),
-                            "map {map} {p}: {ask} time {from:?} -> {to:?}"
-                        );
-                    }
-                    let fs = snap::source_seeds(g.segment(from), from.frac);
-                    let ts = snap::target_seeds(g.segment(to), to.frac);
-                    if let Some(f) = g.ch.shortest(&fs, &ts) {
-                        assert_walk_adds_up(g, from, to, &f);
-                    }
-                    checked += 1;
                 }
+                let fs = snap::source_seeds(g.segment(from), from.frac);
+                let ts = snap::target_seeds(g.segment(to), to.frac);
+                if let Some(f) = g.ch.shortest(&fs, &ts) {
+                    assert_walk_adds_up(g, from, to, &f);
+                }
+                checked += 1;
             }
         }
-    }
+    });
     assert!(checked > 10_000, "{checked}");
 }
 
@@ -479,36 +481,27 @@ fn ch_equals_dijkstra_on_small_random_maps() {
 /// graph's top speed (the bound the R-trees walk by).
 #[test]
 fn landmark_bounds_never_exceed_dijkstra_on_small_random_maps() {
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
     let (mut checked, mut positive, mut above_line) = (0, 0, 0);
-    for map in 0..300 {
-        let Some(net) = random_map(&mut rng) else {
-            continue;
-        };
-        for p in Profile::ALL {
-            let g = net.profile(p);
-            let points = random_points_on(g, &mut rng);
-            for from in &points {
-                for to in &points {
-                    let lb = g.time_lower_bound(from, to);
-                    let Some(r) = g.route_dijkstra(from, to) else {
-                        continue;
-                    };
-                    assert!(
-                        lb <= r.duration_ms,
-                        "map {map} {p}: bound {lb} ms > Dijkstra {} ms, {from:?} -> {to:?}",
-                        r.duration_ms
-                    );
-                    checked += 1;
-                    positive += usize::from(lb > 0);
-                    let line_ms =
-                        crate::geo::haversine_m(from.point, to.point) / g.max_speed_mps() * 1000.0;
-                    above_line += usize::from(lb as f64 > line_ms + 2.0);
-                }
+    on_random_maps(17, |map, p, g, points| {
+        for from in points {
+            for to in points {
+                let lb = g.time_lower_bound(from, to);
+                let Some(r) = g.route_dijkstra(from, to) else {
+                    continue;
+                };
+                assert!(
+                    lb <= r.duration_ms,
+                    "map {map} {p}: bound {lb} ms > Dijkstra {} ms, {from:?} -> {to:?}",
+                    r.duration_ms
+                );
+                checked += 1;
+                positive += usize::from(lb > 0);
+                let line_ms =
+                    crate::geo::haversine_m(from.point, to.point) / g.max_speed_mps() * 1000.0;
+                above_line += usize::from(lb as f64 > line_ms + 2.0);
             }
         }
-    }
+    });
     assert!(checked > 10_000, "{checked}");
     assert!(positive * 2 > checked, "{positive} of {checked} above 0");
     assert!(
