@@ -666,7 +666,7 @@ mod load_over_the_wire {
             "{}",
             report.to_markdown()
         );
-        assert_eq!(report.incidents_unoffered_untold(), 0);
+        assert_eq!(report.incidents_unoffered_untold, 0);
         assert!(report.to_markdown().contains(&format!(
             "| {} / 0 / {} / 0 |",
             report.incidents_opened, report.incidents_opened
