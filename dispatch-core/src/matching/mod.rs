@@ -317,17 +317,13 @@ impl TravelTimes for RoadTimes {
         // source), reads the sweep instead.
         // With a closure laid a route through it falls back to Dijkstra: one repaired sweep
         // then costs less than a few of those.
-        if ov.is_empty() && sources.len() <= SPACES_UP_TO && !g.has_sweep_to(&t) {
-            return sources
-                .iter()
-                .map(|s| {
-                    let s = s.snapped?;
-                    Some(g.time(&s, &t)? + off(&s))
-                })
-                .collect();
-        }
         let ok: Vec<Snapped> = sources.iter().filter_map(|s| s.snapped).collect();
-        let mut times = g.times_to_with(&ok, &t, ov).into_iter();
+        let mut times = if ov.is_empty() && sources.len() <= SPACES_UP_TO && !g.has_sweep_to(&t) {
+            g.times(&ok, &t)
+        } else {
+            g.times_to_with(&ok, &t, ov)
+        }
+        .into_iter();
         sources
             .iter()
             .map(|s| {

@@ -295,7 +295,8 @@ fn landmark_bounds_are_admissible_and_closer_than_the_straight_line() {
 
 /// A ranking asks one incident's time from many responders, and one responder's time to many
 /// incidents: both ends' upward search spaces are kept and met again (`ProfileGraph::time`).
-/// Every time read that way equals the many-to-one sweep's and, on a sample, Dijkstra's.
+/// Every time read that way (one source at a time, or all of them at once) equals the
+/// many-to-one sweep's and, on a sample, Dijkstra's.
 #[test]
 fn kept_search_spaces_give_the_sweeps_times_many_to_many() {
     use rand::SeedableRng;
@@ -308,6 +309,8 @@ fn kept_search_spaces_give_the_sweeps_times_many_to_many() {
         let mut met = 0;
         for (k, t) in targets.iter().enumerate() {
             let swept = g.times_to(&sources, t);
+            // All sources at once (the target's space looked up once) as one by one.
+            assert_eq!(g.times(&sources, t), swept, "{p}: target {k}, all at once");
             for (i, s) in sources.iter().enumerate() {
                 let kept = g.time(s, t);
                 assert_eq!(
