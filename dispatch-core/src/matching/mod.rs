@@ -309,7 +309,7 @@ impl TravelTimes for RoadTimes {
         let off = |s: &Snapped| self.off_road_ms(mode, s.moved_m + t.moved_m);
         // With no closure laid, each time merges the upward search spaces of the source's
         // segment's vertices with the target's, each searched once and kept
-        // (`ProfileGraph::time`): about 0.4–0.7 µs kept, 8–17 µs the first time, against
+        // (`ProfileGraph::times`): about 0.4–0.7 µs kept, 8–17 µs the first time, against
         // 100–200 µs for the target's many-to-one sweep; and the spaces of a responder's
         // segment's vertices serve every incident they are ranked for, however their
         // position wanders along it. A call with more sources than `SPACES_UP_TO` (so at

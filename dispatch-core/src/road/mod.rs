@@ -498,8 +498,8 @@ impl ProfileGraph {
         self.times(std::slice::from_ref(from), to)[0].map(u64::from)
     }
 
-    /// [`Self::time`] from each of `from` to `to`, the target's space looked up once (a
-    /// lookup is a lock, a hash and a reference count: per source, a tenth of a merge).
+    /// [`Self::time`] from each of `from` to `to`, the target's space looked up once, not
+    /// once per source (a lookup is a lock, a hash and a reference count).
     pub fn times(&self, from: &[Snapped], to: &Snapped) -> Vec<Option<u32>> {
         if !self.owns(to) {
             return vec![None; from.len()];
