@@ -404,6 +404,10 @@ pub async fn run_load(
         .keys()
         .filter(|i| !rec.first_offer.contains_key(i))
         .collect();
+    let told_why = unoffered
+        .iter()
+        .filter(|&&i| rec.told_why.contains(i))
+        .count() as u64;
     let locations = shared.counters.locations.load(Ordering::Relaxed);
     let window_locations = locations.saturating_sub(locations_at_t0);
     Ok(LoadReport {
@@ -417,14 +421,8 @@ pub async fn run_load(
         alert_to_offer: Latency::of(&offer_h),
         incidents_offered: rec.first_offer.len() as u64,
         incidents_opened: rec.incident_scheduled.len() as u64,
-        incidents_unoffered_told_why: unoffered
-            .iter()
-            .filter(|&&i| rec.told_why.contains(i))
-            .count() as u64,
-        incidents_unoffered_untold: unoffered
-            .iter()
-            .filter(|&&i| !rec.told_why.contains(i))
-            .count() as u64,
+        incidents_unoffered_told_why: told_why,
+        incidents_unoffered_untold: unoffered.len() as u64 - told_why,
         offers_received: shared.counters.offers.load(Ordering::Relaxed),
         location_updates_sent: locations,
         location_updates_per_s: window_locations as f64 / window_s.max(1e-9),
