@@ -447,6 +447,8 @@ fn ch_equals_dijkstra_on_small_random_maps() {
             let fast = g.times_to(points, from);
             let slow = g.times_to_dijkstra(points, from);
             assert_eq!(fast, slow, "map {map} {p}: times_to");
+            // The kept spaces, every source at once (unreachable ones included).
+            assert_eq!(g.times(points, from), slow, "map {map} {p}: times");
             for to in points {
                 let (a, b) = (g.route(from, to), g.route_dijkstra(from, to));
                 assert_eq!(
