@@ -185,8 +185,9 @@ pub trait JournalSink: Send + 'static {
     fn durable(&self) -> watch::Receiver<Durability>;
     /// Whether enough was appended since the last snapshot to take another.
     fn snapshot_due(&self) -> bool;
-    /// Takes a snapshot of the state after everything appended so far.
-    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()>;
+    /// Takes a snapshot of the state after everything appended so far (encoded and written
+    /// off the engine's thread).
+    fn snapshot(&mut self, state: EngineState) -> anyhow::Result<()>;
     /// Flushes and stops; called once, after the last record is durable.
     fn close(self: Box<Self>) -> anyhow::Result<()>;
 }
@@ -213,7 +214,7 @@ impl JournalSink for Journal {
         Journal::snapshot_due(self)
     }
 
-    fn snapshot(&mut self, state: &EngineState) -> anyhow::Result<()> {
+    fn snapshot(&mut self, state: EngineState) -> anyhow::Result<()> {
         Journal::snapshot(self, state)?;
         Ok(())
     }
@@ -275,7 +276,7 @@ impl JournalSink for VolatileJournal {
         false
     }
 
-    fn snapshot(&mut self, _state: &EngineState) -> anyhow::Result<()> {
+    fn snapshot(&mut self, _state: EngineState) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -856,7 +857,7 @@ impl EngineTask {
         // A clean stop leaves a snapshot of the final state: the next start (an upgrade,
         // typically) then replays no journal tail (docs/durability.md, "Upgrades").
         if self.failed.is_none() {
-            if let Err(e) = self.journal.snapshot(&self.engine.save_state()) {
+            if let Err(e) = self.journal.snapshot(self.engine.save_state()) {
                 tracing::warn!(error = %format!("{e:#}"), "snapshot at stop failed");
             }
         }
@@ -1127,7 +1128,7 @@ impl EngineTask {
     fn maybe_snapshot(&mut self) {
         if self.journal.snapshot_due() {
             let state = self.engine.save_state();
-            if let Err(e) = self.journal.snapshot(&state) {
+            if let Err(e) = self.journal.snapshot(state) {
                 // A missed snapshot costs replay time at the next start, nothing else.
                 tracing::warn!(error = %format!("{e:#}"), "journal snapshot failed");
             }

@@ -203,7 +203,7 @@ mod tests {
                 .append(&Record::decisions(RegionId(0), events).expect("events"))
                 .expect("append");
             if j.snapshot_due() {
-                j.snapshot(&step).expect("snapshot");
+                j.snapshot(step).expect("snapshot");
                 j.wait_snapshot_blocking(lsn).expect("snapshot");
             }
         }

@@ -760,7 +760,7 @@ impl dispatch_server::engine_task::JournalSink for HeldJournal {
     fn snapshot_due(&self) -> bool {
         false
     }
-    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+    fn snapshot(&mut self, _state: dispatch_core::engine::EngineState) -> anyhow::Result<()> {
         Ok(())
     }
     fn close(self: Box<Self>) -> anyhow::Result<()> {
@@ -1213,7 +1213,7 @@ impl dispatch_server::engine_task::JournalSink for FullDisk {
     fn snapshot_due(&self) -> bool {
         false
     }
-    fn snapshot(&mut self, _state: &dispatch_core::engine::EngineState) -> anyhow::Result<()> {
+    fn snapshot(&mut self, _state: dispatch_core::engine::EngineState) -> anyhow::Result<()> {
         Ok(())
     }
     fn close(self: Box<Self>) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! the urgency index is recomputed around every change instead of by hand at call sites.
 
 use super::*;
+use std::sync::Arc;
 
 /// Urgency order: highest priority, then oldest, then lowest id.
 pub(super) type UrgencyKey = (std::cmp::Reverse<u8>, Timestamp, IncidentId);
@@ -33,7 +34,9 @@ fn waiting_key(inc: &Incident) -> Option<UrgencyKey> {
 pub(super) type AlertKey = (crate::ids::DeviceId, AlertId);
 
 pub(super) struct Incidents {
-    by_id: BTreeMap<IncidentId, Incident>,
+    /// Shared with the snapshot being taken, if any (`Engine::save_state` copies the map,
+    /// not the incidents): an incident changed meanwhile is copied then (`update`).
+    by_id: BTreeMap<IncidentId, Arc<Incident>>,
     /// (device, alert id) → its incident (a resend answers with it), until the incident is
     /// forgotten. Derived from the incidents' alerts (rebuilt on restore).
     alerts: BTreeMap<AlertKey, IncidentId>,
@@ -74,7 +77,7 @@ impl Incidents {
     /// Rebuilds the derived indexes (alert keys, open incidents by elder, closed queue,
     /// urgency index) from the saved incidents. Snapshots before decision version 3 also
     /// saved alert and elder maps; they are derivable and ignored.
-    pub(super) fn from_saved(by_id: BTreeMap<IncidentId, Incident>) -> Incidents {
+    pub(super) fn from_saved(by_id: BTreeMap<IncidentId, Arc<Incident>>) -> Incidents {
         // Snapshots from before `closed_at` existed: a closed incident closed at its last event.
         let closed = by_id
             .values()
@@ -99,7 +102,7 @@ impl Incidents {
             .filter(|i| i.status.is_open())
             .map(|i| (i.elder_id.clone(), i.id))
             .collect();
-        let waiting_emergencies = by_id.values().filter_map(waiting_key).collect();
+        let waiting_emergencies = by_id.values().filter_map(|i| waiting_key(i)).collect();
         let with_preemptable_offers = by_id
             .values()
             .filter(|i| holds_preemptable_offers(i))
@@ -139,8 +142,8 @@ impl Incidents {
         places
     }
 
-    /// Every incident kept (open and closed), for saving.
-    pub(super) fn all(&self) -> &BTreeMap<IncidentId, Incident> {
+    /// Every incident kept (open and closed), for saving: cloning it shares the incidents.
+    pub(super) fn all(&self) -> &BTreeMap<IncidentId, Arc<Incident>> {
         &self.by_id
     }
 
@@ -149,7 +152,7 @@ impl Incidents {
     }
 
     pub(super) fn get(&self, id: &IncidentId) -> Option<&Incident> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(Arc::as_ref)
     }
 
     /// The incident an alert (by its device and id) opened or joined.
@@ -159,7 +162,7 @@ impl Incidents {
 
     /// Open services and welfare visits holding offers, in id order.
     pub(super) fn with_preemptable_offers(&self) -> impl Iterator<Item = &Incident> + '_ {
-        self.with_preemptable_offers.iter().map(|i| &self.by_id[i])
+        self.with_preemptable_offers.iter().map(|i| &*self.by_id[i])
     }
 
     /// The elder's open incidents, oldest first.
@@ -190,7 +193,8 @@ impl Incidents {
         id: IncidentId,
         f: impl FnOnce(&mut Incident) -> R,
     ) -> Option<R> {
-        let inc = self.by_id.get_mut(&id)?;
+        // Copied here if a snapshot still holds it.
+        let inc = Arc::make_mut(self.by_id.get_mut(&id)?);
         let before = waiting_key(inc);
         let out = f(inc);
         let after = waiting_key(inc);
@@ -224,7 +228,7 @@ impl Incidents {
         if let Some(k) = waiting_key(&inc) {
             self.waiting_emergencies.insert(k);
         }
-        self.by_id.insert(id, inc);
+        self.by_id.insert(id, Arc::new(inc));
     }
 
     /// Another alert joins an open incident.

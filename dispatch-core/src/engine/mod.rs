@@ -104,7 +104,8 @@ pub use views::{IncidentSummary, IncidentView, ResponderView, SnapshotView};
 pub struct EngineState {
     pub roster: RosterFile,
     pub responders: Vec<ResponderState>,
-    pub incidents: BTreeMap<IncidentId, Incident>,
+    /// Shared with the engine until either changes one (the same JSON as plain incidents).
+    pub incidents: BTreeMap<IncidentId, std::sync::Arc<Incident>>,
     pub offers: BTreeMap<OfferId, Offer>,
     /// Incidents waiting for a retry, with the retry's time.
     pub waiting: BTreeMap<IncidentId, Timestamp>,
@@ -183,6 +184,9 @@ pub struct Engine {
     /// Test-only count of kept rankings used (`kept.rs`).
     #[cfg(test)]
     kept_used: Vec<IncidentId>,
+    /// Test-only list of waves completed from a kept ranking (`Engine::kept_wave`).
+    #[cfg(test)]
+    kept_wave_used: Vec<IncidentId>,
 }
 
 /// `Engine` is moved into the server's engine task and may be shared behind a lock.
@@ -326,6 +330,8 @@ impl Engine {
             surge_scanned: std::sync::atomic::AtomicU64::new(0),
             #[cfg(test)]
             kept_used: Vec::new(),
+            #[cfg(test)]
+            kept_wave_used: Vec::new(),
         };
         // Lays the saved closures, or none: travel times never keep an earlier engine's.
         engine.lay_closures();

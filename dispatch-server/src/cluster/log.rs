@@ -322,12 +322,16 @@ impl Replica for StreamReplica {
         }
     }
 
-    fn snapshot(&self, state: &[u8]) {
+    fn position(&self) -> u64 {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn snapshot(&self, seq: u64, state: &[u8]) {
         let Some(store) = self.snapshots.clone() else {
             return;
         };
-        // The state holds every record replicated so far, and so the stream up to `seq`.
-        let seq = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // The state holds every record replicated up to the cut, and so the stream up to
+        // `seq` (records replicated since are not in it: the snapshot was encoded meanwhile).
         let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER + state.len());
         bytes.extend_from_slice(&seq.to_le_bytes());
         bytes.extend_from_slice(&self.stream_created_ns.to_le_bytes());

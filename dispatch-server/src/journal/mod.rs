@@ -120,6 +120,9 @@ pub struct Durability {
     pub failed: Option<String>,
     /// The LSN of the newest snapshot on disk (0: none yet).
     pub snapshot_lsn: Lsn,
+    /// The LSN of the newest snapshot asked for and not taken, its state not encoding (0:
+    /// none): nothing waits for it.
+    pub snapshot_skipped: Lsn,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -128,6 +131,8 @@ pub enum JournalError {
     Failed(String),
     #[error("journal is closed")]
     Closed,
+    #[error("the snapshot at LSN {0} was not taken: its state did not encode")]
+    SnapshotSkipped(Lsn),
     #[error(transparent)]
     Encode(Arc<EncodeError>),
 }

@@ -373,7 +373,7 @@ mod tests {
         fn maybe_snapshot(&mut self) {
             if self.journal.snapshot_due() {
                 self.journal
-                    .snapshot(&self.engine.save_state())
+                    .snapshot(self.engine.save_state())
                     .expect("snapshot");
             }
         }
@@ -848,7 +848,7 @@ mod tests {
                 .expect("accepted");
             let events: Vec<EventRecord> = std::iter::from_fn(|| e.poll_event()).collect();
             journal_command(&j, now.plus_ms(i as u64), &cmd, &events).expect("journal");
-            let lsn = j.snapshot(&e.save_state()).expect("snapshot");
+            let lsn = j.snapshot(e.save_state()).expect("snapshot");
             j.wait_snapshot_blocking(lsn).expect("snapshot written");
         }
         j.close().expect("close");
@@ -915,7 +915,7 @@ mod tests {
             for (i, ed) in edits.into_iter().enumerate() {
                 let cmd = match ed {
                     Edit::Snapshot => {
-                        j.snapshot(&e.save_state()).expect("snapshot");
+                        j.snapshot(e.save_state()).expect("snapshot");
                         continue;
                     }
                     Edit::Responder(n, (dlat, dlon)) => Command::UpsertResponder {

@@ -61,7 +61,7 @@ fn fill(j: &Journal, n: u64) -> Vec<u64> {
         assert_eq!(lsn, i);
         applied.push(i);
         if j.snapshot_due() {
-            let at = j.snapshot(&applied).expect("snapshot");
+            let at = j.snapshot(applied.clone()).expect("snapshot");
             // Snapshots asked for faster than they are written coalesce; wait so the layout
             // on disk is the same every run.
             j.wait_snapshot_blocking(at).expect("snapshot written");
@@ -122,7 +122,7 @@ fn fsync_failure_is_final_and_never_reports_a_later_lsn() {
         );
         assert!(matches!(j.append(&record(3)), Err(JournalError::Failed(_))));
         assert!(matches!(
-            j.snapshot(&vec![1u64]),
+            j.snapshot(vec![1u64]),
             Err(JournalError::Failed(_))
         ));
         assert_eq!(j.durable().borrow().lsn, ok);
@@ -202,7 +202,7 @@ fn a_snapshot_is_due_by_time_once_anything_was_appended() {
     );
     j.append(&record(1)).expect("append");
     assert!(j.snapshot_due(), "a record, and the time has gone by");
-    let at = j.snapshot(&vec![1u64]).expect("snapshot");
+    let at = j.snapshot(vec![1u64]).expect("snapshot");
     j.wait_snapshot_blocking(at).expect("written");
     assert!(!j.snapshot_due(), "just taken, nothing since");
     j.append(&record(2)).expect("append");
@@ -412,7 +412,7 @@ fn check_power_loss(
         j.append(&record(i)).expect("append");
         applied.push(i);
         if j.snapshot_due() {
-            j.snapshot(&applied).expect("snapshot");
+            j.snapshot(applied.clone()).expect("snapshot");
         }
         if wait_every > 0 && i % wait_every == 0 {
             j.wait_durable_blocking(i).expect("durable");
@@ -629,4 +629,312 @@ fn segments_rolling_at_snapshots_move_the_marker() {
     let (_j, rec) = open(&image, JournalOptions::default()).expect("starts");
     assert_eq!(rec.last_lsn, marker);
     j.close().expect("close");
+}
+
+/// A snapshot state that notes the thread encoding it and holds the encoding until the test
+/// opens its gate (at most 10 s: a test that never opens it fails, it does not hang).
+struct Gated {
+    tags: Vec<u64>,
+    gate: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    ran_on: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl serde::Serialize for Gated {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        *self.ran_on.lock().expect("lock") = std::thread::current().name().map(str::to_string);
+        let (open, changed) = &*self.gate;
+        let (open, _) = changed
+            .wait_timeout_while(
+                open.lock().expect("lock"),
+                std::time::Duration::from_secs(10),
+                |open| !*open,
+            )
+            .expect("lock");
+        if !*open {
+            return Err(serde::ser::Error::custom("the test never opened the gate"));
+        }
+        self.tags.serialize(s)
+    }
+}
+
+type Gate = Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>;
+
+fn open_gate(gate: &Gate) {
+    *gate.0.lock().expect("lock") = true;
+    gate.1.notify_all();
+}
+
+/// Hands `j` a snapshot of `tags` whose encoding waits for the returned gate; the last value
+/// is the name of the thread that encodes it, once it starts.
+fn snapshot_gated(
+    j: &Journal,
+    tags: Vec<u64>,
+) -> (Lsn, Gate, Arc<std::sync::Mutex<Option<String>>>) {
+    let gate: Gate = Arc::default();
+    let ran_on = Arc::new(std::sync::Mutex::new(None));
+    let at = j
+        .snapshot(Gated {
+            tags,
+            gate: gate.clone(),
+            ran_on: ran_on.clone(),
+        })
+        .expect("handed over");
+    (at, gate, ran_on)
+}
+
+/// Reopens the journal on `st` and checks it restarts from the snapshot at `at` to the
+/// state `applied`; returns how many records it replayed after the snapshot.
+fn restarts_from(st: &SimStorage, opts: JournalOptions, at: Lsn, applied: &[u64]) -> usize {
+    let (_j, rec) = open(st, opts).expect("reopen");
+    assert_eq!(rec.snapshot.as_ref().map(|s| s.lsn), Some(at));
+    assert_eq!(state_of(&rec), applied);
+    rec.records.len()
+}
+
+/// The engine's thread only hands the state over: it is encoded on the journal's snapshot
+/// thread, and records appended meanwhile become durable without waiting for it; the
+/// snapshot, written later, holds exactly the records up to its LSN, and a restart gives the
+/// same state as everything applied.
+#[test]
+fn snapshot_state_is_encoded_off_the_callers_thread_while_records_go_on() {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 5,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts.clone()).expect("open");
+    let applied = fill(&j, 4);
+    let (at, gate, ran_on) = snapshot_gated(&j, applied.clone());
+    assert_eq!(at, 4);
+    let mut applied = applied;
+    for i in 5..=12 {
+        let lsn = j.append(&record(i)).expect("append");
+        applied.push(i);
+        assert!(!j.snapshot_due(), "one snapshot at a time");
+        j.wait_durable_blocking(lsn)
+            .expect("durable while the snapshot is still encoding");
+    }
+    assert_eq!(j.durable().borrow().snapshot_lsn, 0, "not written yet");
+    open_gate(&gate);
+    j.wait_snapshot_blocking(at).expect("written once encoded");
+    assert_eq!(
+        ran_on.lock().expect("lock").as_deref(),
+        Some("journal-snapshot")
+    );
+    assert!(j.snapshot_due(), "8 records since the last snapshot");
+    j.close().expect("close");
+    assert!(
+        st.list(&dir().join("archive"))
+            .expect("list archive")
+            .contains(&segment_name(1)),
+        "the segment the snapshot holds is archived"
+    );
+    assert_eq!(
+        restarts_from(&st, opts, 4, &applied),
+        8,
+        "the records after the cut are replayed"
+    );
+}
+
+/// Closing waits for a snapshot still being encoded (the engine task's snapshot at a clean
+/// stop must be on disk when the journal is closed).
+#[test]
+fn close_waits_for_a_snapshot_still_encoding() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let applied = fill(&j, 3);
+    let (at, gate, _) = snapshot_gated(&j, applied.clone());
+    let opener = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            open_gate(&gate);
+        })
+    };
+    let d = j.close().expect("close");
+    opener.join().expect("opener");
+    assert_eq!(d.snapshot_lsn, at, "{d:?}");
+    assert_eq!(
+        restarts_from(&st, JournalOptions::default(), at, &applied),
+        0
+    );
+}
+
+/// Hands `j` a snapshot whose state does not encode; its LSN.
+fn snapshot_unencodable(j: &Journal) -> Lsn {
+    // JSON has no keys but strings: serde_json refuses this map.
+    let bad: std::collections::HashMap<Vec<u8>, u64> = [(vec![1u8], 1u64)].into();
+    j.snapshot(bad).expect("handed over")
+}
+
+/// Waiting for the snapshot at `at`, which was not taken, ends with an error naming it.
+fn waiting_says_skipped(j: &Journal, at: Lsn) {
+    let err = j.wait_snapshot_blocking(at).expect_err("never written");
+    assert!(
+        matches!(err, JournalError::SnapshotSkipped(l) if l == at),
+        "{err}"
+    );
+}
+
+/// A state that fails to encode costs only that snapshot: the records stay durable, the
+/// next snapshot is taken and written. Waiting for the skipped one says so, not for ever
+/// (it did before: `wait_snapshot_blocking` waited for a snapshot that would never come).
+#[test]
+fn a_snapshot_that_does_not_encode_is_skipped_and_the_next_is_taken() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let applied = fill(&j, 3);
+    let bad_at = snapshot_unencodable(&j);
+    waiting_says_skipped(&j, bad_at);
+    assert_eq!(j.durable().borrow().snapshot_skipped, bad_at);
+    let lsn = j.append(&record(4)).expect("append");
+    j.wait_durable_blocking(lsn).expect("durable");
+    let mut applied = applied;
+    applied.push(4);
+    let at = j.snapshot(applied.clone()).expect("handed over");
+    j.wait_snapshot_blocking(at)
+        .expect("the next snapshot is written");
+    j.close().expect("close");
+    assert_eq!(
+        restarts_from(&st, JournalOptions::default(), at, &applied),
+        0
+    );
+}
+
+/// A skipped snapshot right behind a written one does not make waiting for the written one
+/// fail: the writer publishes what became of each in the order they were asked for (found
+/// in review: the snapshot thread published the skip itself, which could overtake the
+/// writer's publishing of the snapshot before it; this test did not catch that race in
+/// runs, which is narrow, and checks the order as it stands).
+#[test]
+fn a_skipped_snapshot_does_not_fail_waiting_for_the_one_before_it() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let applied = fill(&j, 3);
+    let (good_at, gate, _) = snapshot_gated(&j, applied.clone());
+    j.append(&record(4)).expect("append");
+    let bad_at = snapshot_unencodable(&j);
+    assert!(bad_at > good_at);
+    open_gate(&gate);
+    j.wait_snapshot_blocking(good_at)
+        .expect("the snapshot before the skipped one is written");
+    waiting_says_skipped(&j, bad_at);
+    let d = j.close().expect("close");
+    assert_eq!((d.snapshot_lsn, d.snapshot_skipped), (good_at, bad_at));
+}
+
+/// What the cluster replica is told with a snapshot is where the replica was when the
+/// records up to the snapshot's LSN were all replicated, not where it is when the snapshot
+/// is written: a standby starting from it must replay the records replicated meanwhile
+/// (regression: `replica_snapshot_position_is_the_cuts`).
+#[test]
+fn replica_snapshot_position_is_the_cuts() {
+    #[derive(Default)]
+    struct Counting {
+        frames: std::sync::Mutex<u64>,
+        told: std::sync::Mutex<Vec<(u64, Vec<u64>)>>,
+    }
+    impl crate::journal::Replica for Counting {
+        fn replicate(&self, frames: &[u8]) -> anyhow::Result<()> {
+            *self.frames.lock().expect("lock") += super::writer::count_frames(frames);
+            Ok(())
+        }
+        fn position(&self) -> u64 {
+            *self.frames.lock().expect("lock")
+        }
+        fn snapshot(&self, at: u64, state: &[u8]) {
+            let state = serde_json::from_slice(state).expect("the test's Vec<u64>");
+            self.told.lock().expect("lock").push((at, state));
+        }
+    }
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let replica = Arc::new(Counting::default());
+    j.set_replica(replica.clone());
+    let applied = fill(&j, 6);
+    let (at, gate, _) = snapshot_gated(&j, applied.clone());
+    for i in 7..=9 {
+        let lsn = j.append(&record(i)).expect("append");
+        j.wait_durable_blocking(lsn).expect("durable");
+    }
+    assert_eq!(crate::journal::Replica::position(&*replica), 9);
+    open_gate(&gate);
+    j.wait_snapshot_blocking(at).expect("written");
+    j.close().expect("close");
+    assert_eq!(*replica.told.lock().expect("lock"), vec![(6, applied)]);
+}
+
+/// The snapshot thread writes the snapshot file; a write that fails there fails the journal
+/// as one of the writer's own would (a disk that refuses a write is not trusted with the
+/// next record), and a power loss then keeps every record reported durable.
+#[test]
+fn a_snapshot_that_cannot_be_written_fails_the_journal() {
+    let st = SimStorage::new();
+    let (j, _) = open(&st, JournalOptions::default()).expect("open");
+    let applied = fill(&j, 5);
+    let (at, gate, _) = snapshot_gated(&j, applied.clone());
+    // The cut first (its segment's header is a write too), then the fault.
+    let cut = segment_name(at + 1);
+    for _ in 0..500 {
+        if st.list(&dir()).expect("list").contains(&cut) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        st.list(&dir()).expect("list").contains(&cut),
+        "the cut was made"
+    );
+    st.fail(FaultOp::Write, 0, io::ErrorKind::StorageFull);
+    open_gate(&gate);
+    let err = j
+        .wait_snapshot_blocking(at)
+        .expect_err("the snapshot's write failed");
+    assert!(matches!(err, JournalError::Failed(_)), "{err}");
+    assert!(matches!(j.append(&record(6)), Err(JournalError::Failed(_))));
+    let d = j.durable().borrow().clone();
+    assert_eq!((d.lsn, d.snapshot_lsn), (5, 0), "{d:?}");
+    drop(j);
+    let (_j, rec) = open(&st.power_loss_image(None), JournalOptions::default())
+        .expect("recover after the failure");
+    assert!(rec.snapshot.is_none(), "no snapshot was written");
+    assert_eq!(state_of(&rec), applied);
+}
+
+/// A snapshot asked for after every record, each record waited for: the writer, the cuts
+/// and the snapshot thread keep step (a watchdog ends the test binary if a record is never
+/// written), and a restart gives every record once. (It did not catch the lost wake-up that
+/// `Shared::wake`'s comment describes, with notify_one put back: that race is too narrow.)
+#[test]
+fn a_snapshot_after_every_record_keeps_step_with_the_writer() {
+    let st = SimStorage::new();
+    let opts = JournalOptions {
+        snapshot_every: 1,
+        ..JournalOptions::default()
+    };
+    let (j, _) = open(&st, opts.clone()).expect("open");
+    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            eprintln!("a record appended was never written: the writer was not woken");
+            std::process::abort();
+        }
+    });
+    let mut applied = vec![];
+    for i in 1..=2_000 {
+        let lsn = j.append(&record(i)).expect("append");
+        applied.push(i);
+        if j.snapshot_due() {
+            j.snapshot(applied.clone()).expect("snapshot");
+        }
+        j.wait_durable_blocking(lsn).expect("durable");
+    }
+    finished.send(()).expect("watchdog");
+    watchdog.join().expect("watchdog");
+    j.close().expect("close");
+    let (_j, rec) = open(&st, opts).expect("reopen");
+    assert_eq!(state_of(&rec), applied);
 }

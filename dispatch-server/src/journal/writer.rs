@@ -17,13 +17,30 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use tokio::sync::watch;
 
-/// A snapshot waiting for the writer: records up to `lsn` are the first `split_at` bytes of
-/// the queue at the time it was asked for.
-pub(super) struct PendingSnapshot {
+/// Where a snapshot was asked for: records up to `lsn` are the first `split_at` bytes of the
+/// queue at the time. The writer starts a new segment there at once; the snapshot thread
+/// writes the snapshot afterwards (serializing the state took the engine's thread 40–110 ms
+/// on a busy day, benches/README.md, "What a snapshot costs the engine's thread").
+struct Cut {
     lsn: Lsn,
-    state: Vec<u8>,
     split_at: usize,
 }
+
+/// What became of a snapshot the snapshot thread took up.
+enum Outcome {
+    /// On disk: the writer archives behind it.
+    Written(Lsn),
+    /// Not taken: its state did not encode.
+    Skipped(Lsn),
+    /// Its file could not be written: the journal fails.
+    Failed(String),
+}
+
+/// A snapshot's state to encode, off the engine's thread.
+type EncodeJob = (
+    Lsn,
+    Box<dyn FnOnce() -> Result<Vec<u8>, serde_json::Error> + Send>,
+);
 
 pub(super) struct Queue {
     /// Encoded records not yet handed to the writer.
@@ -32,7 +49,17 @@ pub(super) struct Queue {
     last_lsn: Lsn,
     failed: Option<String>,
     closing: bool,
-    snapshot: Option<PendingSnapshot>,
+    /// Cuts asked for, in LSN order, not yet taken by the writer.
+    cuts: Vec<Cut>,
+    /// Cuts the writer made whose snapshots are not written yet, in LSN order, with the
+    /// replica's position at each (the snapshot thread takes them).
+    cuts_made: std::collections::VecDeque<(Lsn, Option<u64>)>,
+    /// What became of each snapshot the snapshot thread took up, in LSN order, for the
+    /// writer to act on and publish in that order.
+    written: Vec<Outcome>,
+    /// Snapshots asked for and not yet archived behind (or given up: their encoding failed,
+    /// or the journal did first).
+    in_flight: usize,
     /// Records appended since the last snapshot was asked for.
     since_snapshot: u64,
     /// When the last snapshot was asked for (or the journal opened).
@@ -41,7 +68,10 @@ pub(super) struct Queue {
 
 pub(super) struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the writer when something was appended or asked for.
+    /// Wakes the writer when something was appended or asked for, and the snapshot thread
+    /// when a cut was made or the journal failed. Both may wait on it at once, so it is
+    /// always notified to all: an append that woke only the snapshot thread (waiting for its
+    /// cut) would leave its record unwritten and its caller waiting.
     wake: Condvar,
     durable: watch::Sender<Durability>,
     /// The same value as `durable`, for threads that wait without an async runtime.
@@ -58,10 +88,15 @@ pub(super) struct Shared {
 /// engine, or the cluster unreachable for longer than the lease).
 pub trait Replica: Send + Sync {
     fn replicate(&self, frames: &[u8]) -> anyhow::Result<()>;
-    /// A snapshot of the engine after every record replicated so far (written locally just
-    /// before). Best effort: a replica that cannot keep it only makes a new follower replay
-    /// more.
-    fn snapshot(&self, _state: &[u8]) {}
+    /// A snapshot of the engine after the records up to its LSN (written locally just
+    /// before); `at` is what [`Replica::position`] said when exactly those were replicated
+    /// (more may have been since: the state was encoded meanwhile). Best effort: a replica
+    /// that cannot keep it only makes a new follower replay more.
+    fn snapshot(&self, _at: u64, _state: &[u8]) {}
+    /// Where the replica is now, as [`Replica::snapshot`] wants to be told it.
+    fn position(&self) -> u64 {
+        0
+    }
 }
 
 impl Shared {
@@ -90,6 +125,9 @@ pub(super) fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 pub struct Journal {
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
+    /// Snapshot states to encode, and the thread that encodes them.
+    encode: Option<std::sync::mpsc::Sender<EncodeJob>>,
+    encoder: Option<JoinHandle<()>>,
     opts: JournalOptions,
 }
 
@@ -126,6 +164,7 @@ impl Journal {
             lsn: last_lsn,
             failed: None,
             snapshot_lsn: base,
+            snapshot_skipped: 0,
         };
         let (durable, _) = watch::channel(start.clone());
         let shared = Arc::new(Shared {
@@ -134,7 +173,10 @@ impl Journal {
                 last_lsn,
                 failed: None,
                 closing: false,
-                snapshot: None,
+                cuts: Vec::new(),
+                cuts_made: std::collections::VecDeque::new(),
+                written: Vec::new(),
+                in_flight: 0,
                 since_snapshot: last_lsn - base,
                 last_snapshot_at: std::time::Instant::now(),
             }),
@@ -151,9 +193,17 @@ impl Journal {
             segment_first_lsn: tail.first_lsn,
             durable_lsn: last_lsn,
             snapshot_lsn: base,
+            snapshot_skipped: 0,
             sync: opts.sync,
             shared: shared.clone(),
         };
+        let (encode, jobs) = std::sync::mpsc::channel::<EncodeJob>();
+        let (for_encoder, st, snap_dir) =
+            (shared.clone(), writer.storage.clone(), dir.to_path_buf());
+        let encoder = std::thread::Builder::new()
+            .name("journal-snapshot".into())
+            .spawn(move || encode_snapshots(&for_encoder, &*st, &snap_dir, jobs))
+            .context("cannot start the journal snapshot thread")?;
         let handle = std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run())
@@ -162,6 +212,8 @@ impl Journal {
             Journal {
                 shared,
                 writer: Some(handle),
+                encode: Some(encode),
+                encoder: Some(encoder),
                 opts,
             },
             recovered,
@@ -198,7 +250,7 @@ impl Journal {
         q.since_snapshot += 1;
         let lsn = q.last_lsn;
         drop(q);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
         Ok(lsn)
     }
 
@@ -215,23 +267,31 @@ impl Journal {
 
     /// Blocking form of `wait_durable`, for threads outside a runtime (benchmarks, tests).
     pub fn wait_durable_blocking(&self, lsn: Lsn) -> Result<(), JournalError> {
-        self.wait_blocking(|d| d.lsn >= lsn)
+        self.wait_blocking(|d| (d.lsn >= lsn).then_some(Ok(())))
     }
 
-    /// Blocks until a snapshot at or after `lsn` is on disk (tests and benchmarks).
+    /// Blocks until a snapshot at or after `lsn` is on disk (tests and benchmarks); an
+    /// error if, before one was, a snapshot at or after `lsn` was not taken (its state did
+    /// not encode). The writer publishes both in the order the snapshots were asked for.
     pub fn wait_snapshot_blocking(&self, lsn: Lsn) -> Result<(), JournalError> {
-        self.wait_blocking(|d| d.snapshot_lsn >= lsn)
+        self.wait_blocking(|d| match d.snapshot_lsn >= lsn {
+            true => Some(Ok(())),
+            false => (d.snapshot_skipped >= lsn).then_some(Err(JournalError::SnapshotSkipped(lsn))),
+        })
     }
 
-    fn wait_blocking(&self, done: impl Fn(&Durability) -> bool) -> Result<(), JournalError> {
+    fn wait_blocking(
+        &self,
+        done: impl Fn(&Durability) -> Option<Result<(), JournalError>>,
+    ) -> Result<(), JournalError> {
         let mut d = self
             .shared
             .durable_mirror
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         loop {
-            if done(&d) {
-                return Ok(());
+            if let Some(result) = done(&d) {
+                return result;
             }
             if let Some(why) = &d.failed {
                 return Err(JournalError::Failed(why.clone()));
@@ -245,42 +305,51 @@ impl Journal {
     }
 
     /// Whether enough records, or records and enough time (`snapshot_after`), have gone by
-    /// since the last snapshot to take another.
+    /// since the last snapshot to take another, and the last one is written.
     pub fn snapshot_due(&self) -> bool {
         if self.opts.snapshot_every == 0 {
             return false;
         }
         let q = lock(&self.shared.queue);
-        q.since_snapshot >= self.opts.snapshot_every
-            || (q.since_snapshot > 0
-                && self
-                    .opts
-                    .snapshot_after
-                    .is_some_and(|after| q.last_snapshot_at.elapsed() >= after))
+        // One in flight at a time, whichever rule makes it due (the time rule ignored it).
+        q.in_flight == 0
+            && (q.since_snapshot >= self.opts.snapshot_every
+                || (q.since_snapshot > 0
+                    && self
+                        .opts
+                        .snapshot_after
+                        .is_some_and(|after| q.last_snapshot_at.elapsed() >= after)))
     }
 
-    /// Hands the writer a snapshot of the state after every record appended so far. It is
-    /// written after those records are durable, then older segments move to `archive/`.
-    /// The caller must pass the state that includes exactly the records it appended.
-    pub fn snapshot<T: Serialize>(&self, state: &T) -> Result<Lsn, JournalError> {
-        let state = serde_json::to_vec(state)
-            .map_err(|e| JournalError::Encode(Arc::new(EncodeError::Payload(e))))?;
+    /// Takes a snapshot of the state after every record appended so far, and returns its
+    /// LSN at once: the state is encoded on the journal's own snapshot thread, and written
+    /// after those records are durable; then older segments move to `archive/`. The caller
+    /// must pass the state that includes exactly the records it appended. An encoding that
+    /// fails is logged and the snapshot is not taken (the next start replays more); a write
+    /// of it that fails fails the journal, as a record's would.
+    pub fn snapshot<T: Serialize + Send + 'static>(&self, state: T) -> Result<Lsn, JournalError> {
         let mut q = lock(&self.shared.queue);
         if let Some(why) = &q.failed {
             return Err(JournalError::Failed(why.clone()));
         }
+        let Some(encode) = &self.encode else {
+            return Err(JournalError::Closed);
+        };
         let lsn = q.last_lsn;
-        // One pending snapshot at a time; a newer one simply replaces it.
         let split_at = q.buf.len();
-        q.snapshot = Some(PendingSnapshot {
-            lsn,
-            state,
-            split_at,
-        });
+        q.cuts.push(Cut { lsn, split_at });
+        q.in_flight += 1;
         q.since_snapshot = 0;
         q.last_snapshot_at = std::time::Instant::now();
+        // Sent under the lock: the encoder cannot hand back this snapshot before its cut is
+        // queued, nor out of order with another.
+        let sent = encode.send((lsn, Box::new(move || serde_json::to_vec(&state))));
+        if sent.is_err() {
+            q.in_flight -= 1;
+            return Err(JournalError::Closed);
+        }
         drop(q);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
         Ok(lsn)
     }
 
@@ -293,9 +362,16 @@ impl Journal {
     fn stop(&mut self) {
         lock(&self.shared.queue).closing = true;
         self.shared.wake.notify_all();
+        // The writer stops once every snapshot asked for is written: the encoder runs on.
         if let Some(h) = self.writer.take() {
             if h.join().is_err() {
                 tracing::error!("journal writer thread panicked");
+            }
+        }
+        self.encode = None;
+        if let Some(h) = self.encoder.take() {
+            if h.join().is_err() {
+                tracing::error!("journal snapshot thread panicked");
             }
         }
     }
@@ -332,20 +408,98 @@ pub(super) struct Writer {
     segment_first_lsn: Lsn,
     durable_lsn: Lsn,
     snapshot_lsn: Lsn,
+    /// The newest snapshot not taken, its state not encoding (0: none).
+    snapshot_skipped: Lsn,
     sync: SyncMode,
     shared: Arc<Shared>,
+}
+
+/// The snapshot thread: encodes each state asked for, in order; once the writer made its
+/// cut (the records up to its LSN are durable, the new segment started), writes it durably
+/// and tells the replica, then hands it to the writer to archive behind. Both the encoding
+/// and the file's write and fsync (about 130 ms of a 50 MB state) stay off the engine's and
+/// the writer's threads. A failed encoding (or a panic in it) is logged and skipped; a
+/// failed write fails the journal, as any write the writer makes does.
+fn encode_snapshots(
+    shared: &Shared,
+    st: &dyn Storage,
+    dir: &Path,
+    jobs: std::sync::mpsc::Receiver<EncodeJob>,
+) {
+    // What became of each snapshot goes to the writer in order, so that it publishes a
+    // skip after every snapshot asked for before it (and counts each out of `in_flight`).
+    let hand_over = |outcome: Outcome| {
+        lock(&shared.queue).written.push(outcome);
+        shared.wake.notify_all();
+    };
+    for (lsn, encode) in jobs {
+        let state = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode)) {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => {
+                let e = JournalError::Encode(Arc::new(EncodeError::Payload(e)));
+                tracing::warn!(error = %e, lsn, "journal snapshot not taken: its state did not encode");
+                hand_over(Outcome::Skipped(lsn));
+                continue;
+            }
+            Err(_) => {
+                tracing::error!(
+                    lsn,
+                    "journal snapshot not taken: encoding its state panicked"
+                );
+                hand_over(Outcome::Skipped(lsn));
+                continue;
+            }
+        };
+        // Wait for the cut (the writer makes it once the records before it are durable).
+        let replica_at = {
+            let mut q = lock(&shared.queue);
+            loop {
+                // Cuts whose encoding failed are passed over.
+                while q.cuts_made.front().is_some_and(|(l, _)| *l < lsn) {
+                    q.cuts_made.pop_front();
+                }
+                if q.cuts_made.front().is_some_and(|(l, _)| *l == lsn) {
+                    break q.cuts_made.pop_front().map(|(_, at)| at);
+                }
+                if q.failed.is_some() {
+                    break None;
+                }
+                q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let Some(replica_at) = replica_at else {
+            // The journal failed first: nothing more will be archived.
+            lock(&shared.queue).in_flight -= 1;
+            shared.wake.notify_all();
+            continue;
+        };
+        let written = write_snapshot(st, dir, lsn, &state);
+        if written.is_ok() {
+            tracing::info!(lsn, bytes = state.len(), "snapshot written");
+            if let (Some(r), Some(at)) = (shared.replica(), replica_at) {
+                r.snapshot(at, &state);
+            }
+        }
+        hand_over(match written {
+            Ok(()) => Outcome::Written(lsn),
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        });
+    }
 }
 
 impl Writer {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(1 << 16);
         loop {
-            let (last_lsn, snapshot) = {
+            let (last_lsn, cuts, written) = {
                 let mut q = lock(&self.shared.queue);
-                while q.buf.is_empty() && q.snapshot.is_none() && !q.closing {
+                let idle =
+                    |q: &Queue| q.buf.is_empty() && q.cuts.is_empty() && q.written.is_empty();
+                // Closing waits for the snapshots still being encoded.
+                while idle(&q) && !(q.closing && q.in_flight == 0) {
                     q = self.shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
-                if q.buf.is_empty() && q.snapshot.is_none() {
+                if idle(&q) {
                     drop(q);
                     // Closing, and everything is written: the next start must find it all.
                     if let Err(e) = write_marker(&*self.storage, &self.dir, self.durable_lsn) {
@@ -355,15 +509,26 @@ impl Writer {
                 }
                 // Swap buffers so appends go on into the other while this one is written.
                 std::mem::swap(&mut batch, &mut q.buf);
-                (q.last_lsn, q.snapshot.take())
+                (
+                    q.last_lsn,
+                    std::mem::take(&mut q.cuts),
+                    std::mem::take(&mut q.written),
+                )
             };
-            let result = match snapshot {
-                Some(snap) => self
-                    .write_records(&batch[..snap.split_at])
-                    .and_then(|()| self.rotate(&snap))
-                    .and_then(|()| self.write_records(&batch[snap.split_at..])),
-                None => self.write_records(&batch),
-            };
+            let archived = written.len();
+            let result = self.write_cut_batch(&batch, &cuts).and_then(|()| {
+                written.into_iter().try_for_each(|w| match w {
+                    Outcome::Written(lsn) => self.archive_behind(lsn),
+                    Outcome::Skipped(lsn) => {
+                        self.snapshot_skipped = lsn;
+                        Ok(())
+                    }
+                    Outcome::Failed(why) => Err(anyhow::anyhow!(why)),
+                })
+            });
+            if archived > 0 {
+                lock(&self.shared.queue).in_flight -= archived;
+            }
             // Publish even an empty batch: a snapshot alone changes `snapshot_lsn`.
             if result.is_ok() {
                 self.publish(self.durable_lsn);
@@ -373,11 +538,14 @@ impl Writer {
                 let why = format!("{e:#}");
                 tracing::error!(error = %why, durable_lsn = self.durable_lsn, "journal write failed: no further record will be acknowledged");
                 lock(&self.shared.queue).failed = Some(why.clone());
+                // The snapshot thread may wait for a cut that will not come.
+                self.shared.wake.notify_all();
                 let snapshot_lsn = self.snapshot_lsn;
                 self.shared.publish(Durability {
                     lsn: self.durable_lsn,
                     failed: Some(why),
                     snapshot_lsn,
+                    snapshot_skipped: self.snapshot_skipped,
                 });
                 return;
             }
@@ -426,15 +594,29 @@ impl Writer {
             lsn,
             failed: None,
             snapshot_lsn: self.snapshot_lsn,
+            snapshot_skipped: self.snapshot_skipped,
         });
     }
 
-    /// New segment first (so the journal always has a live tail), then the snapshot, then the
-    /// older segments move to the archive. A crash between any two steps recovers: records
-    /// are never in no file, and recovery skips what a snapshot already holds.
-    fn rotate(&mut self, snap: &PendingSnapshot) -> anyhow::Result<()> {
+    /// Writes a batch of records, starting a new segment at each cut.
+    fn write_cut_batch(&mut self, batch: &[u8], cuts: &[Cut]) -> anyhow::Result<()> {
+        let mut at = 0;
+        for cut in cuts {
+            self.write_records(&batch[at..cut.split_at])?;
+            self.cut(cut.lsn)?;
+            at = cut.split_at;
+        }
+        self.write_records(&batch[at..])
+    }
+
+    /// At a snapshot's LSN, once the records up to it are durable: a new segment first (so
+    /// the journal always has a live tail); the snapshot follows when encoded
+    /// ([`Self::write_snapshot`]), then the older segments move to the archive. A crash
+    /// between any two steps recovers: records are never in no file, and recovery skips
+    /// what a snapshot already holds.
+    fn cut(&mut self, lsn: Lsn) -> anyhow::Result<()> {
         let st = &*self.storage;
-        let first = snap.lsn + 1;
+        let first = lsn + 1;
         let seg = self.dir.join(segment_name(first));
         if first != self.segment_first_lsn {
             let mut file = st
@@ -447,18 +629,19 @@ impl Writer {
             self.file = file;
             self.segment_first_lsn = first;
         }
-        write_snapshot(st, &self.dir, snap.lsn, &snap.state)?;
-        self.snapshot_lsn = snap.lsn;
-        if let Some(r) = self.shared.replica() {
-            r.snapshot(&snap.state);
-        }
-        compact(st, &self.dir, snap.lsn)?;
+        let at = self.shared.replica().map(|r| r.position());
+        lock(&self.shared.queue).cuts_made.push_back((lsn, at));
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// Once the snapshot at `lsn` is on disk: the segments it holds move to the archive.
+    fn archive_behind(&mut self, lsn: Lsn) -> anyhow::Result<()> {
+        let st = &*self.storage;
+        self.snapshot_lsn = lsn;
+        compact(st, &self.dir, lsn)?;
         write_marker(st, &self.dir, self.durable_lsn)?;
-        tracing::info!(
-            lsn = snap.lsn,
-            bytes = snap.state.len(),
-            "snapshot written, older segments archived"
-        );
+        tracing::info!(lsn, "older segments archived behind the snapshot");
         Ok(())
     }
 }
