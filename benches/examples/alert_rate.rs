@@ -12,9 +12,14 @@
 //!
 //! Arguments: roster, alerts, alerts per second (virtual time), commands per engine batch
 //! (1 = every alert dispatched on its own, as a lightly loaded server does; more = what a
-//! loaded server's engine task takes from its queue at once). Every responder reports its
+//! loaded server's engine task takes from its queue at once), and `cold` to leave the road
+//! graphs' vertex search spaces to be searched when first asked (by default they are all
+//! searched before the run, as the server's `road-warm` thread has them a moment after
+//! start). Every responder reports its
 //! home position and goes on duty; three in five offers are accepted 5 s later, the others
-//! declined after 8 s; assigned responders arrive and complete. Prints the CPU per alert.
+//! declined after 8 s; assigned responders arrive and complete. Prints the CPU per alert,
+//! and what a journal snapshot of the state after the run costs: the copy the engine's
+//! thread makes (`save_state`) and the JSON encoding the journal's snapshot thread does.
 
 use dispatch_core::command::{Alert, Command};
 use dispatch_core::engine::Engine;
@@ -32,9 +37,9 @@ use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let roster_path = args
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("usage: alert_rate ROSTER [alerts] [per_s] [batch]"))?;
+    let roster_path = args.first().ok_or_else(|| {
+        anyhow::anyhow!("usage: alert_rate ROSTER [alerts] [per_s] [batch] [cold]")
+    })?;
     let num = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     let (alerts, per_s, batch) = (num(1, 2000) as usize, num(2, 1000), num(3, 1) as usize);
 
@@ -42,6 +47,18 @@ fn main() -> anyhow::Result<()> {
     let config = RoadConfig::default();
     let file = std::fs::File::open(dispatch_core::testdata::porto_alegre_pbf())?;
     let net = RoadNetwork::from_pbf(std::io::BufReader::new(file), &config)?;
+    // As the server has them a moment after start (its `road-warm` thread); `cold` leaves
+    // every space to be searched when first asked.
+    if args.get(4).is_some_and(|a| a == "cold") {
+        println!("vertex spaces: searched when first asked (cold)");
+    } else {
+        let t = std::time::Instant::now();
+        let kept = net.warm_vertex_spaces();
+        println!(
+            "vertex spaces: searched up front in {} ms (kept: {kept})",
+            t.elapsed().as_millis()
+        );
+    }
     let times = Arc::new(RoadTimes::new(Arc::new(net), config.foot_kmh));
     let policy = PolicyConfig {
         dispatch_batched: batch > 1,
@@ -208,6 +225,27 @@ fn main() -> anyhow::Result<()> {
         latency_ms.len(),
         pct(0.5),
         pct(0.99),
+    );
+    // What a journal snapshot of the state after the run costs the engine's thread: the
+    // owned copy (`save_state`) and its JSON encoding, each the median of five.
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut copy, mut encode, mut bytes) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..5 {
+        let t = Instant::now();
+        let state = e.save_state();
+        copy.push(t.elapsed());
+        let t = Instant::now();
+        bytes = serde_json::to_vec(&state)?.len();
+        encode.push(t.elapsed());
+    }
+    println!(
+        "snapshot after the run: save_state {:.1} ms, JSON encoding {:.1} ms ({:.1} MB)",
+        median(copy).as_secs_f64() * 1e3,
+        median(encode).as_secs_f64() * 1e3,
+        bytes as f64 / 1e6,
     );
     Ok(())
 }

@@ -31,8 +31,13 @@
 //! Time only moves forward for the engine (the server's engine task never steps it back):
 //! a kept ranking's `through` is an upper bound, not checked against an earlier `now`.
 //!
+//! The wave that completes an incident's offers right after its joint round reads the same
+//! kept ranking, minus the round's primaries and whoever else is no longer a candidate
+//! (`Engine::kept_wave`), instead of ranking the incident a second time in the same call.
+//!
 //! It is a cache: it never changes a decision. Every debug build checks each kept ranking it
-//! uses against a fresh one (`kept_top`), so every engine test that reaches a surge checks it.
+//! uses against a fresh one (`kept_top`, `send_wave`), so every engine test that reaches a
+//! surge checks it.
 
 use super::*;
 use crate::responder::DAY_MS;
@@ -96,7 +101,18 @@ impl Read {
         }
     }
 
+    /// [`Self::same_as`], but for what a joint round changes in an incident it offers: its
+    /// wave number, and whom it asked (only ever more).
+    fn same_but_asked_and_wave(&self, inc: &Incident) -> bool {
+        self.same_but_offers(inc) && self.asked.is_subset(&inc.asked)
+    }
+
     fn same_as(&self, inc: &Incident) -> bool {
+        self.same_but_offers(inc) && self.wave == inc.wave && self.asked == inc.asked
+    }
+
+    /// Everything read but the wave number and whom it asked.
+    fn same_but_offers(&self, inc: &Incident) -> bool {
         self.elder_id == inc.elder_id
             && self.kind == inc.kind
             && self.service == inc.service
@@ -105,8 +121,6 @@ impl Read {
             && self.care_level == inc.care_level
             && self.position == inc.position
             && self.xy == inc.xy
-            && self.wave == inc.wave
-            && self.asked == inc.asked
     }
 }
 
@@ -261,6 +275,41 @@ impl Engine {
         v
     }
 
+    /// The wave that completes an incident's offers after a joint round started it
+    /// (`send_wave` with offers already out) asks for the top `ask.k` of everyone but the
+    /// round's primaries (`ask.reserved`, no extras): read from the ranking the round kept
+    /// for it, when that still gives what a fresh ranking would; `None` to rank afresh.
+    /// Before [`Engine::keep_allowed`], as [`Engine::rank_part`] gives it.
+    ///
+    /// Exact by the argument of [`Engine::kept_holds`], with what a round changes: the
+    /// incident has asked its primary since (asking more only removes candidates) and its
+    /// wave number moved (which an emergency's ranking does not read); the responders the
+    /// round changed are its primaries and those its other waves asked, who are no longer
+    /// candidates (`gone` below: removing candidates leaves the order of the rest), or else
+    /// are checked as any change is. The kept top is read in order past those gone; it
+    /// gives the asked top `k` when at least `k` remain or it held every candidate there was.
+    pub(super) fn kept_wave(&self, ask: Ask) -> Option<Vec<Ranked>> {
+        let incident_id = ask.incident_id;
+        let inc = self.incidents.get(&incident_id)?;
+        if !ask.extra.is_empty() || !self.keeps_ranking(incident_id) {
+            return None;
+        }
+        let kept = self.kept.get(&incident_id)?;
+        if ask.now > kept.through || !kept.read.same_but_asked_and_wave(inc) {
+            return None;
+        }
+        let none = BTreeSet::new();
+        let gone = |slot: u32| !self.is_candidate(ask.now, slot, inc, &none, false, ask.reserved);
+        if !self.changes_hold(inc, kept, gone) {
+            return None;
+        }
+        let left: Vec<Ranked> = kept.top.iter().filter(|r| !gone(r.slot)).cloned().collect();
+        if left.len() < ask.k && kept.top.len() >= kept.k {
+            return None;
+        }
+        Some(left.into_iter().take(ask.k).collect())
+    }
+
     /// Whether `kept` still gives what a fresh ranking would (see the module docs).
     fn kept_holds(&self, now: Timestamp, incident_id: IncidentId, k: usize, kept: &Kept) -> bool {
         if kept.k != k || now > kept.through {
@@ -272,6 +321,12 @@ impl Engine {
         if !kept.read.same_as(inc) {
             return false;
         }
+        self.changes_hold(inc, kept, |_| false)
+    }
+
+    /// Whether no responder change since `kept` was made can alter it, but for those `gone`
+    /// (no longer candidates at all, whose removal leaves the order of the rest).
+    fn changes_hold(&self, inc: &Incident, kept: &Kept, gone: impl Fn(u32) -> bool) -> bool {
         let Some(changes) = self.responders.changes_since(kept.mark) else {
             return false;
         };
@@ -285,6 +340,9 @@ impl Engine {
             dx * dx + dy * dy <= reach * reach
         };
         let each_holds = changes.iter().all(|c| {
+            if gone(c.slot) {
+                return true;
+            }
             if kept.top.iter().any(|r| r.slot == c.slot)
                 || kept.familiar.binary_search(&c.slot).is_ok()
             {

@@ -358,19 +358,8 @@ impl Engine {
         let forced: Vec<Forced> = forced.into_iter().map(|s| self.forced(s, most)).collect();
         let elder = self.roster.elder(&inc.elder_id).map(|e| (e, margins));
         let eligible = |slot: u32| -> Option<CandidateInfo> {
-            if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
-                return None;
-            }
-            match self.responders[slot].status {
-                ResponderStatus::Available if !extra_only => {}
-                ResponderStatus::Offered { .. } if extra.contains(&slot) => {}
-                // An emergency may ask someone holding a service or welfare-visit offer: the
-                // emergency wins and that offer is withdrawn (`take_back`).
-                ResponderStatus::Offered { incident_id, .. }
-                    if !extra_only && self.preempts(inc, incident_id) => {}
-                _ => return None,
-            }
-            self.candidate_info(slot, elder)
+            self.is_candidate(now, slot, inc, extra, extra_only, reserved)
+                .then(|| self.candidate_info(slot, elder))?
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
         if !welfare_first && !extra_only {
@@ -389,6 +378,33 @@ impl Engine {
             k,
         };
         matching::rank(&q, self.responders.index(), self.roads.as_ref(), &eligible)
+    }
+
+    /// Whether `slot` is among `inc`'s candidates now, where they stand aside: not
+    /// `reserved`, may be offered it, and free, or holding an offer the ranking considers (an
+    /// `extra`'s, or one an emergency takes over). `extra_only`: the `extra` responders alone.
+    pub(super) fn is_candidate(
+        &self,
+        now: Timestamp,
+        slot: u32,
+        inc: &Incident,
+        extra: &BTreeSet<u32>,
+        extra_only: bool,
+        reserved: &BTreeSet<u32>,
+    ) -> bool {
+        if reserved.contains(&slot) || !self.may_offer(now, slot, inc) {
+            return false;
+        }
+        match self.responders[slot].status {
+            ResponderStatus::Available => !extra_only,
+            ResponderStatus::Offered { .. } if extra.contains(&slot) => true,
+            // An emergency may ask someone holding a service or welfare-visit offer: the
+            // emergency wins and that offer is withdrawn (`take_back`).
+            ResponderStatus::Offered { incident_id, .. } => {
+                !extra_only && self.preempts(inc, incident_id)
+            }
+            _ => false,
+        }
     }
 
     /// The rules applied to a ranking's top `k` (in place): how wide the search goes by care

@@ -310,6 +310,64 @@ fn a_kept_ranking_is_dropped_by_a_roster_edit() {
     assert!(e.kept.is_empty(), "a roster edit drops every kept ranking");
 }
 
+/// The wave that completes E1's offers after its joint round (with E0, waiting) started it:
+/// whether it read E1's kept ranking, and whom E1 asked. Six walkers 30 m apart, E0 and E1
+/// among them; `surge_candidates` sets how long the rankings the round keeps are.
+fn completing_wave(surge_candidates: usize) -> (bool, Vec<String>) {
+    let mut roster = engine().roster.to_file();
+    roster.responders = (0..6)
+        .map(|k| {
+            let x = 30.0 * k as f64;
+            responder(&format!("W{k}"), ResponderKind::Volunteer, at(x, 0.0))
+        })
+        .collect();
+    roster.elders = vec![elder("E0", at(0.0, 20.0)), elder("E1", at(100.0, 20.0))];
+    let config = PolicyConfig {
+        surge_candidates,
+        acceptance_target: 0.0,
+        ..PolicyConfig::default()
+    };
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let mut e = Engine::with_travel_times(roads, roster, config).expect("roster");
+    for k in 0..6 {
+        let on = Command::SetAvailability {
+            responder_id: format!("W{k}").into(),
+            status: Availability::Available,
+        };
+        e.handle_command(Timestamp(1_000), on).expect("on duty");
+    }
+    e.handle_command(Timestamp(2_000), fall(0, 0))
+        .expect("E0 falls");
+    e.handle_command(Timestamp(3_000), fall(1, 1))
+        .expect("E1 falls");
+    let second = e.incidents.open_ids().nth(1).expect("E1's incident");
+    let asked = e.incidents[&second]
+        .asked
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    (e.kept_wave_used.contains(&second), asked)
+}
+
+#[test]
+fn a_completing_wave_reads_the_ranking_its_joint_round_kept() {
+    // W0–W2 hold E0's offers; the round gives E1 its nearest free walker and the wave reads
+    // the next two from E1's kept ranking (W3–W5: every candidate there is). Every debug
+    // build compares what the wave read with a fresh ranking (`send_wave`).
+    let (used, asked) = completing_wave(8);
+    assert!(used, "the completing wave read the kept ranking");
+    assert_eq!(asked, ["W3", "W4", "W5"]);
+}
+
+#[test]
+fn a_completing_wave_ranks_afresh_when_the_kept_ranking_is_too_short() {
+    // One candidate kept, the round's primary: nothing left to read, and the ranking stopped
+    // there, so the wave ranks everyone again, and asks the same people.
+    let (used, asked) = completing_wave(1);
+    assert!(!used, "the kept ranking ran out");
+    assert_eq!(asked, ["W3", "W4", "W5"]);
+}
+
 /// Found in review: a kept ranking ignored changes of responders of a kind the emergency
 /// never offers, but service staff holding service offers count among the few nearest
 /// holders an emergency may take someone from (`preemptable_near`), so one of them coming
@@ -513,4 +571,43 @@ fn grid_lists_follow_every_roster_edit() {
     let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
     let again = Engine::restore_with_travel_times(roads, PolicyConfig::default(), e.save_state());
     assert_eq!(lists(&again), lists(&e), "rebuilt on restore");
+}
+
+/// `save_state` shares the incidents with the engine instead of copying them (a snapshot's
+/// copy is made on the engine's thread): a change after the save must not reach the saved
+/// state, and the saved state must restore to the engine as it was then.
+#[test]
+fn a_saved_state_keeps_its_incidents_as_they_were_when_saved() {
+    let mut e = engine();
+    let now = Timestamp(2_000);
+    let Reply::AlertAccepted { incident_id, .. } =
+        e.handle_command(now, fall(0, 0)).expect("alert")
+    else {
+        panic!("an incident");
+    };
+    let saved = e.save_state();
+    let saved_json = serde_json::to_string(&saved).expect("encodes");
+    e.handle_command(
+        now.plus_ms(10),
+        Command::Cancel {
+            operator_id: OperatorId::from("OP1"),
+            incident_id,
+            reason: "drill".into(),
+        },
+    )
+    .expect("cancel");
+    assert!(!e.incidents[&incident_id].status.is_open(), "cancelled now");
+    assert!(
+        saved.incidents[&incident_id].status.is_open(),
+        "still open in the state saved before"
+    );
+    assert_eq!(
+        serde_json::to_string(&saved).expect("encodes"),
+        saved_json,
+        "the saved state did not change"
+    );
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let again = Engine::restore_with_travel_times(roads, PolicyConfig::default(), saved);
+    assert!(again.incidents[&incident_id].status.is_open());
+    assert_ne!(again.save_state(), e.save_state());
 }

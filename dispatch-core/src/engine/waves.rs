@@ -98,13 +98,28 @@ impl Engine {
             k
         };
         let ranked = match self.config.matching {
-            MatchingMode::RoadEta => self.rank_for(Ask {
-                now,
-                incident_id,
-                k: fetch + 1,
-                extra: &BTreeSet::new(),
-                reserved,
-            }),
+            MatchingMode::RoadEta => {
+                let none = BTreeSet::new();
+                let ask = Ask {
+                    now,
+                    incident_id,
+                    k: fetch + 1,
+                    extra: &none,
+                    reserved,
+                };
+                // Completing a wave the joint round started: its kept ranking, when it
+                // still holds, gives the same (`kept_wave`); checked in every debug build.
+                match (already > 0).then(|| self.kept_wave(ask)).flatten() {
+                    Some(mut ranked) => {
+                        self.keep_allowed(incident_id, &none, &mut ranked);
+                        debug_assert_eq!(ranked, self.rank_for(ask), "kept wave out of step");
+                        #[cfg(test)]
+                        self.kept_wave_used.push(incident_id);
+                        ranked
+                    }
+                    None => self.rank_for(ask),
+                }
+            }
             MatchingMode::NearestRadius { radius_m, .. } => {
                 self.rank_baseline(now, incident_id, k, radius_m)
             }
