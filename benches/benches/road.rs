@@ -125,6 +125,26 @@ fn bench_road(c: &mut Criterion) {
         // The checksum every routing method must reproduce.
         let dijkstra: u64 = (0..PAIRS).map(|i| dijkstra_ms(g, from[i], to[i])).sum();
 
+        // Snapping alone: the 2,000 start positions (up to ~300 m off a random vertex), one
+        // after another; the checksum is the metres each was moved onto its road, summed, so
+        // a snap that found another segment would change it.
+        let mut group = c.benchmark_group(format!("road_snap_{p}"));
+        let snapped: u64 = from
+            .iter()
+            .map(|&x| g.snap(x).unwrap().moved_m as u64)
+            .sum();
+        group.bench_function("2000_positions", |b| {
+            b.iter(|| {
+                let sum: u64 = from
+                    .iter()
+                    .map(|&x| g.snap(x).unwrap().moved_m as u64)
+                    .sum();
+                assert_eq!(sum, snapped);
+                sum
+            })
+        });
+        group.finish();
+
         let mut group = c.benchmark_group(format!("road_route_{p}"));
         let mut i = 0;
         group.bench_function("ch_snap_route_path", |b| {

@@ -84,7 +84,43 @@ pub struct ProfileGraph {
     /// Every vertex's arcs both ways as triples, built the first time a [`SourceField`] or
     /// a closure repair needs them (about 24 bytes per arc).
     arc_lists: std::sync::OnceLock<field::ArcLists>,
+    /// Every vertex's forward and backward space, once [`Self::warm_vertex_spaces`] has
+    /// searched them all; until then (or on a map too large for it) they are searched on
+    /// demand and kept in `spaces`.
+    vertex_spaces: std::sync::OnceLock<VertexSpaces>,
 }
+
+/// Every vertex's upward spaces ([`ch::Ch::space`] from the vertex at no offset), forward
+/// (a trip leaving it) and backward (a trip reaching it).
+#[derive(Debug, Clone)]
+struct VertexSpaces {
+    forward: SpaceTable,
+    backward: SpaceTable,
+}
+
+/// One space per vertex, flat: vertex `v`'s is `pairs[first[v]..first[v + 1]]`.
+#[derive(Debug, Clone, Default)]
+struct SpaceTable {
+    first: Vec<u32>,
+    pairs: Vec<(u32, u32)>,
+}
+
+impl SpaceTable {
+    fn of(&self, v: u32) -> &[(u32, u32)] {
+        &self.pairs[self.first[v as usize] as usize..self.first[v as usize + 1] as usize]
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.first.len() * std::mem::size_of::<u32>()
+            + self.pairs.len() * std::mem::size_of::<(u32, u32)>()
+    }
+}
+
+/// [`ProfileGraph::warm_vertex_spaces`] gives up past this many `(rank, ms)` pairs, per
+/// profile, both directions together (8 bytes each: 256 MB). Porto Alegre's foot graph
+/// holds 2.35 M each way (37,327 vertices, about 260 ms to search one way), its car graph
+/// 1.2 M.
+const VERTEX_SPACES_MAX_PAIRS: usize = 32 << 20;
 
 /// The many-to-one sweeps of the most recently asked targets (incident positions), so that
 /// ranking the same incident again (every joint-assignment round of a surge re-ranks the
@@ -411,6 +447,13 @@ impl RoadNetwork {
         Ok(ImportedRoads::from_elements(nodes, ways, config)?.prepare())
     }
 
+    /// [`ProfileGraph::warm_vertex_spaces`] for both profiles, foot first (the larger, and
+    /// the one ranking asks most); whether both are kept.
+    pub fn warm_vertex_spaces(&self) -> bool {
+        let foot = self.foot.warm_vertex_spaces();
+        self.car.warm_vertex_spaces() && foot
+    }
+
     pub fn profile(&self, p: Profile) -> &ProfileGraph {
         match p {
             Profile::Car => &self.car,
@@ -443,7 +486,40 @@ impl ProfileGraph {
             targets: TargetCache::default(),
             spaces: SpaceCache::default(),
             arc_lists: std::sync::OnceLock::new(),
+            vertex_spaces: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Searches every vertex's forward and backward space once and keeps them all, so that
+    /// no travel time asked afterwards searches one: a responder's seed vertex never asked
+    /// before, and every new incident, each cost a search on the engine's thread. Takes
+    /// about 7 µs a vertex each way; the server runs it on a thread of its own right after
+    /// the map is read, and times asked meanwhile search on demand, as before. The same
+    /// times either way. Returns whether they are kept: not past
+    /// [`VERTEX_SPACES_MAX_PAIRS`] (a very large map), where on-demand searches serve alone.
+    pub fn warm_vertex_spaces(&self) -> bool {
+        if self.vertex_spaces.get().is_some() {
+            return true;
+        }
+        let n = self.base.vertex_count() as u32;
+        let mut tables = [SpaceTable::default(), SpaceTable::default()];
+        let mut held = 0;
+        for (t, forward) in tables.iter_mut().zip([true, false]) {
+            t.first.reserve(n as usize + 1);
+            t.first.push(0);
+            for v in 0..n {
+                t.pairs.extend(self.search_vertex_space(v, forward));
+                if held + t.pairs.len() > VERTEX_SPACES_MAX_PAIRS {
+                    return false;
+                }
+                t.first.push(t.pairs.len() as u32);
+            }
+            t.pairs.shrink_to_fit();
+            held += t.pairs.len();
+        }
+        let [forward, backward] = tables;
+        let _ = self.vertex_spaces.set(VertexSpaces { forward, backward });
+        true
     }
 
     /// Which profile this graph is for.
@@ -518,14 +594,18 @@ impl ProfileGraph {
         // a little with every ping (and GPS noise), which would make a space keyed by the
         // exact point new each time; its segment's vertices stay the same. Exact: from
         // several seeds the time is the least of each seed's offset plus its own time.
+        let table = self.vertex_spaces.get().map(|t| &t.forward);
         let found = snap::source_seeds(self.segment(from), from.frac)
             .iter()
             .flatten()
             .filter_map(|seed| {
+                let ms = match table {
+                    Some(t) => ch::space_ms(t.of(seed.node), down),
+                    None => ch::space_ms(&self.vertex_space(seed.node), down),
+                };
                 // No time at all past `u32::MAX` ms, as the many-seed search saturated to
                 // "unreachable".
-                ch::space_ms(&self.vertex_space(seed.node), down)
-                    .and_then(|ms| ms.checked_add(seed.ms))
+                ms.and_then(|ms| ms.checked_add(seed.ms))
                     .filter(|&ms| ms != u32::MAX)
             })
             .min();
@@ -561,33 +641,59 @@ impl ProfileGraph {
     }
 
     /// A target's backward space, keyed by the exact snapped point (incidents do not move).
+    /// With every vertex's spaces kept, the least over the target's seeds of the seed's
+    /// offset plus its vertex's backward space, merged by rank with no search: exact as the
+    /// search from all seeds at once is (the highest vertex of a shortest path is in the
+    /// space of the seed that path ends at, with its exact time, and every entry is the
+    /// length of a real path).
     fn target_space(&self, s: &Snapped) -> Space {
+        let seeds = || snap::target_seeds(self.segment(s), s.frac);
+        if let Some(t) = self.vertex_spaces.get() {
+            let mut merged: Vec<(u32, u32)> = seeds()
+                .iter()
+                .flatten()
+                .flat_map(|seed| {
+                    t.backward
+                        .of(seed.node)
+                        .iter()
+                        .map(|&(r, ms)| (r, ms.saturating_add(seed.ms)))
+                })
+                .collect();
+            // By rank, then time: the first of each rank is its least.
+            merged.sort_unstable();
+            merged.dedup_by_key(|e| e.0);
+            return merged.into();
+        }
         self.spaces
             .get_or(SpaceKey::Target(s.segment, s.frac.to_bits()), || {
-                let seeds = snap::target_seeds(self.segment(s), s.frac);
-                self.ch.space(&seeds, false)
+                self.ch.space(&seeds(), false)
             })
     }
 
     /// Whether `node`'s forward space is kept (tests: which spaces `time` keeps).
     #[cfg(test)]
     pub(crate) fn keeps_vertex_space(&self, node: u32) -> bool {
-        self.spaces.holds(SpaceKey::Vertex(node))
+        self.vertex_spaces.get().is_some() || self.spaces.holds(SpaceKey::Vertex(node))
     }
 
     /// The forward space of one vertex (at no offset), keyed by the vertex.
     fn vertex_space(&self, node: u32) -> Space {
         self.spaces.get_or(SpaceKey::Vertex(node), || {
-            let seeds = [
-                Some(snap::Seed {
-                    node,
-                    ms: 0,
-                    len_m: 0.0,
-                }),
-                None,
-            ];
-            self.ch.space(&seeds, true)
+            self.search_vertex_space(node, true)
         })
+    }
+
+    /// The upward space of one vertex at no offset, forward or backward.
+    fn search_vertex_space(&self, node: u32, forward: bool) -> Vec<(u32, u32)> {
+        let seeds = [
+            Some(snap::Seed {
+                node,
+                ms: 0,
+                len_m: 0.0,
+            }),
+            None,
+        ];
+        self.ch.space(&seeds, forward)
     }
 
     /// Many-to-one travel times in ms (responders → incident), in the order of `sources`;
@@ -726,6 +832,10 @@ impl ProfileGraph {
                 .arc_lists
                 .get()
                 .map_or(0, field::ArcLists::memory_bytes)
+            + self
+                .vertex_spaces
+                .get()
+                .map_or(0, |t| t.forward.memory_bytes() + t.backward.memory_bytes())
     }
 
     /// Arcs of the contraction hierarchy (original arcs plus shortcuts, up and down).

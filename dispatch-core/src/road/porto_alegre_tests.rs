@@ -105,6 +105,49 @@ fn random_points(
     points
 }
 
+/// The snapping grid names the R-tree's segment on the real map, both profiles: positions
+/// up to ~300 m off random vertices, the vertices themselves, and positions across the whole
+/// extract's box (parks, the lake); and it answers most of them itself.
+#[test]
+fn the_snapping_grid_names_the_r_tree_s_segment_on_porto_alegre() {
+    use rand::{Rng, SeedableRng};
+    let net = porto_alegre();
+    for (p, seed) in [(Profile::Car, 3), (Profile::Foot, 4)] {
+        let g = net.profile(p);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (mut answered, mut asked) = (0, 0);
+        let (lo, hi) = (
+            g.vertex(0).unwrap(),
+            g.vertex(g.vertex_count() - 1).unwrap(),
+        );
+        for i in 0..60_000 {
+            let v = g.vertex(rng.random_range(0..g.vertex_count())).unwrap();
+            let at = match i % 3 {
+                0 => v,
+                1 => crate::geo::LatLon {
+                    lat: v.lat + rng.random_range(-0.003..0.003),
+                    lon: v.lon + rng.random_range(-0.003..0.003),
+                },
+                _ => crate::geo::LatLon {
+                    lat: rng.random_range(lo.lat.min(hi.lat) - 0.05..lo.lat.max(hi.lat) + 0.05),
+                    lon: rng.random_range(lo.lon.min(hi.lon) - 0.05..lo.lon.max(hi.lon) + 0.05),
+                },
+            };
+            let (grid, tree) = g.snap.grid_and_tree(at);
+            asked += 1;
+            if let Some(grid) = grid {
+                assert_eq!(Some(grid), tree, "{p}: {at:?}");
+                answered += 1;
+            }
+        }
+        // Corners (a third of these positions are vertices) go to the tree; most others not.
+        assert!(
+            answered * 2 > asked,
+            "{p}: the grid answered {answered} of {asked}"
+        );
+    }
+}
+
 #[test]
 fn ch_routes_equal_dijkstra_on_porto_alegre() {
     use rand::SeedableRng;

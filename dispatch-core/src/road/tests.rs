@@ -477,6 +477,81 @@ fn ch_equals_dijkstra_on_small_random_maps() {
     assert!(checked > 10_000, "{checked}");
 }
 
+/// Every vertex's space searched up front (`warm_vertex_spaces`) gives the times the spaces
+/// searched on demand give, and Dijkstra's, on the same random maps; and the graph says it
+/// holds them.
+#[test]
+fn warmed_vertex_spaces_give_dijkstra_s_times_on_small_random_maps() {
+    let mut checked = 0;
+    on_random_maps(27, |map, p, g, points| {
+        let warm = g.clone();
+        assert!(
+            warm.warm_vertex_spaces(),
+            "map {map} {p}: a small map is kept"
+        );
+        assert!(warm.vertex_spaces.get().is_some());
+        assert!(
+            g.vertex_spaces.get().is_none(),
+            "the original searches on demand"
+        );
+        for to in points {
+            let slow = g.times_to_dijkstra(points, to);
+            assert_eq!(warm.times(points, to), slow, "map {map} {p}: warmed");
+            assert_eq!(g.times(points, to), slow, "map {map} {p}: on demand");
+            checked += points.len();
+        }
+    });
+    assert!(checked > 10_000, "{checked}");
+}
+
+/// The snapping grid names the segment the R-tree finds, wherever it answers: random
+/// positions on and off random maps (off the grid, far from every road), and positions
+/// exactly on vertices, where the segments that meet there are equally near and the grid
+/// leaves the choice to the tree.
+#[test]
+fn the_snapping_grid_names_the_r_tree_s_segment_on_small_random_maps() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(31);
+    let (mut answered, mut left, mut at_vertices_left) = (0, 0, 0);
+    on_random_maps(29, |map, p, g, _| {
+        // Whether the grid answered `at` (and then with the tree's segment).
+        let check = |at: LatLon| -> bool {
+            let (grid, tree) = g.snap.grid_and_tree(at);
+            if let Some(grid) = grid {
+                assert_eq!(Some(grid), tree, "map {map} {p}: {at:?}");
+            }
+            // What snapping gives is the R-tree's answer either way.
+            if let Ok(s) = g.snap(at) {
+                assert_eq!(Some(s.segment), tree, "map {map} {p}: {at:?}");
+            }
+            grid.is_some()
+        };
+        for _ in 0..200 {
+            let at = ll(
+                rng.random_range(-0.004..0.014),
+                rng.random_range(-0.004..0.014),
+            );
+            match check(at) {
+                true => answered += 1,
+                false => left += 1,
+            }
+        }
+        for v in 0..g.vertex_count().min(20) {
+            if !check(g.vertex(v).unwrap()) {
+                left += 1;
+                at_vertices_left += 1;
+            }
+        }
+    });
+    // Small sparse maps leave many positions far from every road, or off the grid; the
+    // share answered on a city is in the Porto Alegre test.
+    assert!(
+        answered > 5_000,
+        "{answered} answered, {left} left to the tree"
+    );
+    assert!(at_vertices_left > 0, "corners are left to the tree");
+}
+
 /// The landmarks' lower bound (`landmarks.rs`) is never above Dijkstra's time, on maps with
 /// one-way loops, same-segment trips and points on vertices; and it is not trivially 0: on
 /// most pairs of distinct places it is above it, and often above the straight line at the
