@@ -188,7 +188,14 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn alert_to_offers(c: &mut Criterion) {
+    // `BENCH_RESPONDERS=100000` runs one size only (to profile it alone).
+    let only: Option<usize> = std::env::var("BENCH_RESPONDERS")
+        .ok()
+        .map(|v| v.parse().expect("BENCH_RESPONDERS: a number of responders"));
     for n in [1_000usize, 10_000, 100_000] {
+        if only.is_some_and(|o| o != n) {
+            continue;
+        }
         let mut e = engine(n);
         let mut now = T0.plus_ms(1_000);
         // Our own percentile run: 2,000 alerts, each cancelled before the next.

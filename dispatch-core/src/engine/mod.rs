@@ -84,6 +84,7 @@ mod lifecycle;
 mod offers;
 mod ranking;
 mod responders;
+use responders::GridWorker;
 mod roads;
 mod surge;
 mod timers;

@@ -10,6 +10,20 @@ pub(super) struct Margins {
     pub kin_ms: u64,
 }
 
+/// An incident's elder as a ranking asks who is familiar to them ([`Engine::familiarity`]),
+/// looked up once per ranking: the record, the margins the incident gives, and the elder's
+/// paired responders and own grid's workers by slot, so that asking about a candidate
+/// compares numbers, not the candidate's ids (whose text is a cache miss each among
+/// 100,000 responders).
+pub(super) struct ElderAsked<'a> {
+    pub record: &'a crate::roster::ElderRecord,
+    pub margins: Margins,
+    /// The paired responders on the roster, by slot, sorted.
+    paired: Vec<u32>,
+    /// The elder's grid's workers (`Responders::grid_workers`).
+    grid: &'a [GridWorker],
+}
+
 /// One ranking: who may be offered `incident_id` at `now`, the top `k`. `extra` responders
 /// (holding offers of other incidents in a surge) are considered too; `reserved` ones are
 /// excluded.
@@ -51,9 +65,14 @@ impl Engine {
 
     pub(super) fn time_factor(&self, slot: u32) -> f64 {
         let r = &self.responders[slot].record;
-        match r.travel_mode {
+        self.time_factor_of(r.travel_mode, r.walk_kmh)
+    }
+
+    /// [`CandidateInfo::time_factor`] of a responder travelling by `mode` at `walk_kmh`.
+    fn time_factor_of(&self, mode: TravelMode, walk_kmh: Option<f64>) -> f64 {
+        match mode {
             TravelMode::Car => 1.0,
-            TravelMode::Foot => self.roads.foot_kmh() / r.walk_kmh.unwrap_or(self.roads.foot_kmh()),
+            TravelMode::Foot => self.roads.foot_kmh() / walk_kmh.unwrap_or(self.roads.foot_kmh()),
         }
     }
 
@@ -180,12 +199,28 @@ impl Engine {
         self.responders.placed(slot, self.roads.as_ref())
     }
 
-    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity), with the
-    /// margins its incident gives the familiar and kin.
+    /// `inc`'s elder as its rankings ask about them (`None`: not on the roster).
+    pub(super) fn elder_asked(&self, inc: &Incident) -> Option<ElderAsked<'_>> {
+        let record = self.roster.elder(&inc.elder_id)?;
+        let mut paired: Vec<u32> = record
+            .paired_responders
+            .iter()
+            .filter_map(|id| self.responders.slot_of(id))
+            .collect();
+        paired.sort_unstable();
+        Some(ElderAsked {
+            record,
+            margins: self.margins(inc),
+            paired,
+            grid: self.responders.grid_workers(&record.grid_id),
+        })
+    }
+
+    /// `elder` is looked up once per ranking by the caller (`None`: no familiarity).
     pub(super) fn candidate_info(
         &self,
         slot: u32,
-        elder: Option<(&crate::roster::ElderRecord, Margins)>,
+        elder: Option<&ElderAsked>,
     ) -> Option<CandidateInfo> {
         let position = self.placed(slot)?;
         let r = &self.responders[slot];
@@ -204,17 +239,33 @@ impl Engine {
     pub(super) fn familiarity(
         &self,
         slot: u32,
-        elder: Option<(&crate::roster::ElderRecord, Margins)>,
+        elder: Option<&ElderAsked>,
     ) -> (Option<&'static str>, u64) {
-        let r = &self.responders[slot].record;
-        match elder {
-            Some((e, m)) if self.rules >= 5 && self.roster.is_kin(&e.id, r) => {
-                (Some("kin"), m.kin_ms)
-            }
-            Some((e, m)) => match self.roster.is_familiar(e, r) {
-                Some(why) => (Some(why), m.familiar_ms),
-                None => (None, 0),
-            },
+        let Some(e) = elder else {
+            return (None, 0);
+        };
+        let state = &self.responders[slot];
+        let r = &state.record;
+        if self.rules >= 5 && self.roster.is_kin(&e.record.id, r) {
+            return (Some("kin"), e.margins.kin_ms);
+        }
+        // `Roster::is_familiar`, by slot: paired, else a grid worker of the elder's grid (the
+        // grid list leaves the retired out; the roster is asked about them).
+        let why = if e.paired.binary_search(&slot).is_ok() {
+            Some("paired volunteer")
+        } else if r.kind != ResponderKind::GridWorker {
+            None
+        } else if state.retired {
+            self.roster.is_familiar(e.record, r)
+        } else {
+            e.grid
+                .binary_search_by_key(&slot, |w| w.slot)
+                .is_ok()
+                .then_some("own grid worker")
+        };
+        debug_assert_eq!(why, self.roster.is_familiar(e.record, r), "slot {slot}");
+        match why {
+            Some(why) => (Some(why), e.margins.familiar_ms),
             None => (None, 0),
         }
     }
@@ -230,9 +281,9 @@ impl Engine {
         }
     }
 
-    /// The familiar responders of an incident's elder (kin, paired, own grid workers), by
-    /// slot.
-    pub(super) fn familiar_slots(&self, inc: &Incident) -> Vec<u32> {
+    /// The paired responders and kin of an incident's elder, by slot, without duplicates
+    /// (their own grid's workers aside: see [`Self::familiar_slots`]).
+    fn paired_and_kin(&self, inc: &Incident) -> Vec<u32> {
         let Some(e) = self.roster.elder(&inc.elder_id) else {
             return Vec::new();
         };
@@ -240,19 +291,40 @@ impl Engine {
             true => self.roster.kin_of_elder(&e.id),
             false => &[],
         };
+        let mut v: Vec<u32> = e
+            .paired_responders
+            .iter()
+            .chain(kin)
+            .filter_map(|id| self.responders.slot_of(id))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The familiar responders of an incident's elder (kin, paired, own grid workers), by
+    /// slot.
+    pub(super) fn familiar_slots(&self, inc: &Incident) -> Vec<u32> {
+        let Some(e) = self.roster.elder(&inc.elder_id) else {
+            return Vec::new();
+        };
         // The grid's workers by slot from the responders room (a grid may have hundreds; an
         // id lookup each was a tenth of a ranking), the few paired and kin by id.
-        let mut v: Vec<u32> = self.responders.grid_workers(&e.grid_id).to_vec();
-        v.extend(
-            e.paired_responders
-                .iter()
-                .chain(kin)
-                .filter_map(|id| self.responders.slot_of(id)),
-        );
+        let mut v: Vec<u32> = self
+            .responders
+            .grid_workers(&e.grid_id)
+            .iter()
+            .map(|w| w.slot)
+            .collect();
+        v.extend(self.paired_and_kin(inc));
         v.sort_unstable();
         v.dedup();
         #[cfg(debug_assertions)]
         {
+            let kin = match self.rules >= 5 {
+                true => self.roster.kin_of_elder(&e.id),
+                false => &[],
+            };
             // The room's grid lists must say what the roster's do (checked in every debug
             // build; moves, retirements and a restart: the scenario test
             // `a_grid_worker_moved_to_another_grid_is_that_grids_own`).
@@ -273,14 +345,71 @@ impl Engine {
     /// `slot` as a forced candidate of a ranking whose margins are at most `max_margin_ms`.
     pub(super) fn forced(&self, slot: u32, max_margin_ms: u64) -> Forced {
         let r = &self.responders[slot];
-        let time_factor = self.time_factor(slot);
+        self.forced_worker(
+            &GridWorker {
+                slot,
+                xy: r.xy,
+                mode: r.record.travel_mode,
+                walk_kmh: r.record.walk_kmh,
+            },
+            max_margin_ms,
+        )
+    }
+
+    /// [`Self::forced`] from a grid list's entry, which holds what it reads.
+    fn forced_worker(&self, w: &GridWorker, max_margin_ms: u64) -> Forced {
+        let time_factor = self.time_factor_of(w.mode, w.walk_kmh);
         Forced {
-            slot,
-            xy: r.xy,
-            top_mps: self.roads.max_speed_mps(r.record.travel_mode) / time_factor,
+            slot: w.slot,
+            xy: w.xy,
+            top_mps: self.roads.max_speed_mps(w.mode) / time_factor,
             time_factor,
             max_margin_ms,
         }
+    }
+
+    /// The forced candidates of a ranking of `inc`: the elder's own grid workers, read from
+    /// their grid's list, and `others` (sorted, without duplicates), each read from their
+    /// record unless the list has them: by slot.
+    fn forced_of(
+        &self,
+        inc: &Incident,
+        own_grid: bool,
+        others: &[u32],
+        max_margin_ms: u64,
+    ) -> Vec<Forced> {
+        let grid: &[GridWorker] = match own_grid {
+            true => self
+                .roster
+                .elder(&inc.elder_id)
+                .map_or(&[], |e| self.responders.grid_workers(&e.grid_id)),
+            false => &[],
+        };
+        let mut out = Vec::with_capacity(grid.len() + others.len());
+        let (mut i, mut j) = (0, 0);
+        while i < grid.len() || j < others.len() {
+            match (grid.get(i), others.get(j)) {
+                (Some(w), Some(&s)) if s == w.slot => {
+                    out.push(self.forced_worker(w, max_margin_ms));
+                    i += 1;
+                    j += 1;
+                }
+                (Some(w), Some(&s)) if s < w.slot => {
+                    out.push(self.forced(s, max_margin_ms));
+                    j += 1;
+                }
+                (Some(w), _) => {
+                    out.push(self.forced_worker(w, max_margin_ms));
+                    i += 1;
+                }
+                (None, Some(&s)) => {
+                    out.push(self.forced(s, max_margin_ms));
+                    j += 1;
+                }
+                (None, None) => unreachable!("one list is left"),
+            }
+        }
+        out
     }
 
     /// Ranks who may be offered the asked incident now.
@@ -338,11 +467,14 @@ impl Engine {
         };
         let extra_only = matches!(part, Part::Extra(_));
         // `only`: these responders and nobody else (wave 1 of a welfare visit: the elder's
-        // own grid worker(s); of a care-plan job: its planned person).
+        // own grid worker(s); of a care-plan job: its planned person). Otherwise the elder's
+        // familiar responders: their own grid's workers (read from its list, below), the
+        // paired and kin.
+        let own_grid = only.is_none() && !extra_only;
         let mut forced = match (only, extra_only) {
             (_, true) => Vec::new(),
             (Some(slots), false) => slots.to_vec(),
-            (None, false) => self.familiar_slots(inc),
+            (None, false) => self.paired_and_kin(inc),
         };
         let welfare_first = only.is_some();
         forced.extend(extra.iter().copied());
@@ -355,11 +487,29 @@ impl Engine {
         forced.dedup();
         let margins = self.margins(inc);
         let most = margins.familiar_ms.max(margins.kin_ms);
-        let forced: Vec<Forced> = forced.into_iter().map(|s| self.forced(s, most)).collect();
-        let elder = self.roster.elder(&inc.elder_id).map(|e| (e, margins));
+        let others = forced;
+        let forced = self.forced_of(inc, own_grid, &others, most);
+        #[cfg(debug_assertions)]
+        {
+            // The grid list's entries must bound as the records do (positions kept in step
+            // on every move), and the merge must hold every forced one once: checked in
+            // every debug build.
+            let mut slots = others;
+            if own_grid {
+                slots.extend(self.familiar_slots(inc));
+                slots.sort_unstable();
+                slots.dedup();
+            }
+            let by_record: Vec<Forced> = slots.iter().map(|&s| self.forced(s, most)).collect();
+            assert_eq!(
+                forced, by_record,
+                "grid list out of step with the responders"
+            );
+        }
+        let elder = self.elder_asked(inc);
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             self.is_candidate(now, slot, inc, extra, extra_only, reserved)
-                .then(|| self.candidate_info(slot, elder))?
+                .then(|| self.candidate_info(slot, elder.as_ref()))?
         };
         let mut trees: Vec<(usize, f64)> = Vec::new();
         if !welfare_first && !extra_only {

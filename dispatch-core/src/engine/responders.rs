@@ -14,10 +14,12 @@ pub(super) struct Responders {
     slots: crate::ids::FastMap<ResponderId, u32>,
     /// Available responders by (kind, mode).
     index: ResponderIndex,
-    /// Derived, not saved: the grid workers of each grid (not retired), by slot in order.
-    /// An elder's own grid workers are familiar to every ranking of their incidents; reading
-    /// them here saves a ranking one id lookup each. Looked up only, never iterated.
-    grid_slots: crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
+    /// Derived, not saved: the grid workers of each grid (not retired), by slot in order,
+    /// with where they stand. An elder's own grid workers are familiar to every ranking of
+    /// their incidents, and a ranking bounds each before it checks any: reading them here
+    /// saves it an id lookup and a responder's record each (a grid may have thousands).
+    /// Looked up only, never iterated.
+    grid_slots: crate::ids::FastMap<crate::ids::GridId, Vec<GridWorker>>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking
     /// snaps lazily, once per position). A pure function of the state, so it cannot change a
@@ -47,35 +49,53 @@ pub(super) struct Change {
     pub after: [f64; 2],
 }
 
+/// A grid worker in their grid's list ([`Responders::grid_workers`]): what a ranking needs
+/// to bound them as a familiar candidate (`Engine::forced_worker`), kept in step with their
+/// state: the position on every move, the rest on every roster edit (which re-lists them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct GridWorker {
+    pub slot: u32,
+    /// Their live position, projected (`ResponderState::xy`).
+    pub xy: [f64; 2],
+    pub mode: TravelMode,
+    pub walk_kmh: Option<f64>,
+}
+
+type GridLists = crate::ids::FastMap<crate::ids::GridId, Vec<GridWorker>>;
+
+/// The grid list `r` belongs on, if any: a grid worker's with a grid, not retired.
+fn grid_of(r: &ResponderState) -> Option<&crate::ids::GridId> {
+    match (r.record.kind, &r.record.grid_id, r.retired) {
+        (ResponderKind::GridWorker, Some(g), false) => Some(g),
+        _ => None,
+    }
+}
+
 /// Lists `slot` among its grid's workers, if it is a grid worker on the roster.
-fn list_in_grid(
-    grid_slots: &mut crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
-    slot: u32,
-    r: &ResponderState,
-) {
-    if let (ResponderKind::GridWorker, Some(g), false) =
-        (r.record.kind, &r.record.grid_id, r.retired)
-    {
+fn list_in_grid(grid_slots: &mut GridLists, slot: u32, r: &ResponderState) {
+    if let Some(g) = grid_of(r) {
         let v = grid_slots.entry(g.clone()).or_default();
-        if let Err(i) = v.binary_search(&slot) {
-            v.insert(i, slot);
+        if let Err(i) = v.binary_search_by_key(&slot, |w| w.slot) {
+            let w = GridWorker {
+                slot,
+                xy: r.xy,
+                mode: r.record.travel_mode,
+                walk_kmh: r.record.walk_kmh,
+            };
+            v.insert(i, w);
         }
     }
 }
 
 /// Takes `slot` off its grid's list (before its record changes or it retires).
-fn unlist_from_grid(
-    grid_slots: &mut crate::ids::FastMap<crate::ids::GridId, Vec<u32>>,
-    slot: u32,
-    r: &ResponderState,
-) {
+fn unlist_from_grid(grid_slots: &mut GridLists, slot: u32, r: &ResponderState) {
     if let Some(v) = r
         .record
         .grid_id
         .as_ref()
         .and_then(|g| grid_slots.get_mut(g))
     {
-        if let Ok(i) = v.binary_search(&slot) {
+        if let Ok(i) = v.binary_search_by_key(&slot, |w| w.slot) {
             v.remove(i);
         }
     }
@@ -180,8 +200,8 @@ impl Responders {
         &self.index
     }
 
-    /// The slots of `grid`'s grid workers (retired ones aside), in order.
-    pub(super) fn grid_workers(&self, grid: &crate::ids::GridId) -> &[u32] {
+    /// `grid`'s grid workers (retired ones aside), by slot in order.
+    pub(super) fn grid_workers(&self, grid: &crate::ids::GridId) -> &[GridWorker] {
         self.grid_slots.get(grid).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -225,6 +245,11 @@ impl Responders {
         r.position = p;
         r.xy = xy;
         r.position_at = Some(now);
+        if let Some(v) = grid_of(r).and_then(|g| self.grid_slots.get_mut(g)) {
+            if let Ok(i) = v.binary_search_by_key(&slot, |w| w.slot) {
+                v[i].xy = xy;
+            }
+        }
         if let Some(a) = r.anchor {
             if needs_reindex(a, xy) {
                 let t = tree_of(r.record.kind, r.record.travel_mode);

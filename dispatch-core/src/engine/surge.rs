@@ -207,16 +207,13 @@ impl Engine {
     /// The responders holding open offers of `incident`, as ranked entries (their ETAs).
     pub(super) fn own_offers(&self, incident_id: IncidentId) -> Vec<Ranked> {
         let inc = &self.incidents[&incident_id];
-        let elder = self
-            .roster
-            .elder(&inc.elder_id)
-            .map(|e| (e, self.margins(inc)));
+        let elder = self.elder_asked(inc);
         inc.open_offers
             .iter()
             .filter_map(|o| {
                 let offer = &self.offers[o];
                 let slot = self.responders.slot_of(&offer.responder_id)?;
-                let (familiar, margin_ms) = self.familiarity(slot, elder);
+                let (familiar, margin_ms) = self.familiarity(slot, elder.as_ref());
                 Some(Ranked {
                     slot,
                     eta_ms: offer.eta_ms,

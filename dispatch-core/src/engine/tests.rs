@@ -497,7 +497,8 @@ fn a_kept_ranking_is_dropped_when_a_service_worker_pushes_its_candidate_out_of_t
 
 /// The responders room's grid lists (`Responders::grid_workers`, what ranking reads for an
 /// elder's own grid workers) follow every roster edit: a new grid worker, a move to another
-/// grid, a change of kind, a retirement, a return, and a restart.
+/// grid, a change of kind, a retirement, a return, and a restart; and their positions every
+/// move.
 #[test]
 fn grid_lists_follow_every_roster_edit() {
     let mut e = engine();
@@ -512,7 +513,20 @@ fn grid_lists_follow_every_roster_edit() {
         ..responder(id, kind, at(10.0, 10.0))
     };
     let lists = |e: &Engine| -> [Vec<u32>; 2] {
-        ["G1", "G2"].map(|g| e.responders.grid_workers(&g.into()).to_vec())
+        ["G1", "G2"].map(|g| {
+            let list = e.responders.grid_workers(&g.into());
+            for w in list {
+                // What a ranking bounds them by is what their state says.
+                let r = &e.responders[w.slot];
+                assert_eq!(
+                    (w.xy, w.mode, w.walk_kmh),
+                    (r.xy, r.record.travel_mode, r.record.walk_kmh),
+                    "grid list entry of slot {}",
+                    w.slot
+                );
+            }
+            list.iter().map(|w| w.slot).collect()
+        })
     };
     edit(
         &mut e,
@@ -536,6 +550,31 @@ fn grid_lists_follow_every_roster_edit() {
     let slot = |e: &Engine, id: &str| e.responders.slot_of(&id.into()).expect("slot");
     let (w1, w2) = (slot(&e, "W1"), slot(&e, "W2"));
     assert_eq!(lists(&e), [vec![w1, w2], vec![]], "two new grid workers");
+    // A move: the list's position follows it (checked by `lists`).
+    edit(
+        &mut e,
+        Command::SetAvailability {
+            responder_id: "W2".into(),
+            status: Availability::Available,
+        },
+    );
+    edit(
+        &mut e,
+        Command::Location {
+            responder_id: "W2".into(),
+            position: at(300.0, -40.0),
+        },
+    );
+    let moved = e.responders[w2].xy;
+    assert!((moved[0] - 300.0).abs() < 1.0, "W2 moved: {moved:?}");
+    assert_eq!(lists(&e), [vec![w1, w2], vec![]], "W2 moved");
+    edit(
+        &mut e,
+        Command::SetAvailability {
+            responder_id: "W2".into(),
+            status: Availability::OffDuty,
+        },
+    );
     edit(
         &mut e,
         Command::UpsertResponder {

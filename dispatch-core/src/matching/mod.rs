@@ -554,7 +554,10 @@ pub fn rank(
             (lb, f.slot)
         })
         .collect();
+    // Sorted, least bound last (a binary heap, which sorts none of those never taken, was
+    // tried and measured no better: benches/README.md, 2026-12-07).
     forced.sort_unstable_by_key(|&(lb, s)| std::cmp::Reverse((lb, s)));
+    let within = |forced: &[(i64, u32)], t: i64| forced.last().is_some_and(|&(lb, _)| lb <= t);
     let mut per_tree = BATCH;
     // Sources evaluated so far, foot and car.
     let mut evaluated = [0usize; 2];
@@ -573,14 +576,14 @@ pub fn rank(
             usize::MAX
         };
         let mut taken = 0;
-        while taken < forced_share && forced.last().is_some_and(|&(lb, _)| lb <= threshold) {
+        while taken < forced_share && within(&forced, threshold) {
             let (_, s) = forced.pop().expect("checked");
             if let Some(c) = eligible(s) {
                 batch.push((s, c));
                 taken += 1;
             }
         }
-        let mut any_left = forced.last().is_some_and(|&(lb, _)| lb <= threshold);
+        let mut any_left = within(&forced, threshold);
         for (it, top_mps) in iters.iter_mut() {
             let mut taken = 0;
             while taken < per_tree {
