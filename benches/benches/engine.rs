@@ -19,6 +19,7 @@ use dispatch_core::roster::{
 use dispatch_core::time::Timestamp;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::hash::{Hash, Hasher};
 use std::hint::black_box;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -134,7 +135,14 @@ fn engine(n: usize) -> Engine {
 }
 
 /// One fall, its offers decided; returns (time taken, offers sent, incident).
-fn one_alert(e: &mut Engine, now: Timestamp, k: u64) -> (Duration, usize, IncidentId) {
+/// One alert, its events drained (timed); `digest` folds in who was offered it, at what ETA
+/// and why (after the timed part), so that two builds' runs can be shown to decide alike.
+fn one_alert(
+    e: &mut Engine,
+    now: Timestamp,
+    k: u64,
+    digest: &mut u64,
+) -> (Duration, usize, IncidentId) {
     let alert = Alert {
         alert_id: AlertId::from(format!("b{k}")),
         kind: AlertKind::Fall,
@@ -146,16 +154,27 @@ fn one_alert(e: &mut Engine, now: Timestamp, k: u64) -> (Duration, usize, Incide
         scheduled_for: None,
         device_id: DeviceId::from("GW1"),
     };
+    let mut sent = Vec::with_capacity(4);
     let start = Instant::now();
     let reply = e.handle_command(now, Command::Alert(alert)).unwrap();
-    let mut offers = 0;
     while let Some(ev) = e.poll_event() {
-        if let Event::OfferSent { eta_s, .. } = ev.event {
-            offers += 1;
-            black_box(eta_s);
+        if let Event::OfferSent {
+            responder_id,
+            eta_s,
+            reason,
+            ..
+        } = ev.event
+        {
+            sent.push((responder_id, eta_s, reason));
         }
     }
     let took = start.elapsed();
+    let offers = sent.len();
+    for offer in &sent {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        offer.hash(&mut h);
+        *digest = digest.rotate_left(5) ^ h.finish();
+    }
     let incident = match reply {
         dispatch_core::command::Reply::AlertAccepted { incident_id, .. } => incident_id,
         _ => unreachable!("an alert is answered with alert_accepted"),
@@ -200,10 +219,10 @@ fn alert_to_offers(c: &mut Criterion) {
         let mut now = T0.plus_ms(1_000);
         // Our own percentile run: 2,000 alerts, each cancelled before the next.
         let (mut times, mut cpu) = (Vec::new(), Vec::new());
-        let mut offers_total = 0usize;
+        let (mut offers_total, mut digest) = (0usize, 0u64);
         for k in 0..2_000u64 {
             let cpu0 = thread_cpu();
-            let (t, offers, i) = one_alert(&mut e, now, k);
+            let (t, offers, i) = one_alert(&mut e, now, k, &mut digest);
             cpu.push(thread_cpu() - cpu0);
             assert_eq!(offers, 3, "every alert must get a full first wave");
             offers_total += offers;
@@ -222,7 +241,7 @@ fn alert_to_offers(c: &mut Criterion) {
         times.sort();
         cpu.sort();
         println!(
-            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?}; thread CPU p50 {:?} p99 {:?} max {:?}, slowest {} (offers checksum {offers_total})",
+            "alert->offers n={n}: p50 {:?} p99 {:?} max {:?}; thread CPU p50 {:?} p99 {:?} max {:?}, slowest {} (offers checksum {offers_total}, decisions digest {digest:016x})",
             pct(&times, 0.5),
             pct(&times, 0.99),
             times.last().unwrap(),
@@ -239,7 +258,7 @@ fn alert_to_offers(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (t, offers, i) = one_alert(&mut e, now, k);
+                    let (t, offers, i) = one_alert(&mut e, now, k, &mut 0);
                     assert_eq!(offers, 3);
                     total += t;
                     close(&mut e, now, i);
@@ -263,7 +282,7 @@ fn jittered_pass(e: &mut Engine, n: usize, mut now: Timestamp) -> Timestamp {
         .map(|id| e.responder(id).unwrap().position)
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    let (mut cpu, mut offers_total) = (Vec::new(), 0usize);
+    let (mut cpu, mut offers_total, mut digest) = (Vec::new(), 0usize, 0u64);
     for k in 0..500u64 {
         for (id, home) in ids.iter().zip(&homes) {
             let position = LatLon {
@@ -281,7 +300,7 @@ fn jittered_pass(e: &mut Engine, n: usize, mut now: Timestamp) -> Timestamp {
         }
         while e.poll_event().is_some() {}
         let cpu0 = thread_cpu();
-        let (_, offers, i) = one_alert(e, now, 5_000 + k);
+        let (_, offers, i) = one_alert(e, now, 5_000 + k, &mut digest);
         cpu.push(thread_cpu() - cpu0);
         assert_eq!(offers, 3, "every alert must get a full first wave");
         offers_total += offers;
@@ -290,7 +309,7 @@ fn jittered_pass(e: &mut Engine, n: usize, mut now: Timestamp) -> Timestamp {
     }
     cpu.sort();
     println!(
-        "alert->offers n={n}, positions jittered before each alert: thread CPU p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total})",
+        "alert->offers n={n}, positions jittered before each alert: thread CPU p50 {:?} p99 {:?} max {:?} (offers checksum {offers_total}, decisions digest {digest:016x})",
         pct(&cpu, 0.5),
         pct(&cpu, 0.99),
         cpu.last().unwrap()

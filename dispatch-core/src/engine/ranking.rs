@@ -19,9 +19,9 @@ pub(super) struct ElderAsked<'a> {
     pub record: &'a crate::roster::ElderRecord,
     pub margins: Margins,
     /// The paired responders on the roster, by slot, sorted.
-    paired: Vec<u32>,
+    pub(super) paired: Vec<u32>,
     /// The elder's grid's workers (`Responders::grid_workers`).
-    grid: &'a [GridWorker],
+    pub(super) grid: &'a [GridWorker],
 }
 
 /// One ranking: who may be offered `incident_id` at `now`, the top `k`. `extra` responders
@@ -342,9 +342,15 @@ impl Engine {
         v
     }
 
-    /// `slot` as a forced candidate of a ranking whose margins are at most `max_margin_ms`.
-    pub(super) fn forced(&self, slot: u32, max_margin_ms: u64) -> Forced {
+    /// `slot` as a forced candidate of a ranking with `margins`: bounded by the most their
+    /// kind can be given (kin: the larger of both margins; anyone else, kin never: the
+    /// familiarity margin).
+    pub(super) fn forced(&self, slot: u32, margins: Margins) -> Forced {
         let r = &self.responders[slot];
+        let max_margin_ms = match r.record.kind {
+            ResponderKind::Kin => margins.familiar_ms.max(margins.kin_ms),
+            _ => margins.familiar_ms,
+        };
         self.forced_worker(
             &GridWorker {
                 slot,
@@ -368,42 +374,42 @@ impl Engine {
         }
     }
 
-    /// The forced candidates of a ranking of `inc`: the elder's own grid workers, read from
-    /// their grid's list, and `others` (sorted, without duplicates), each read from their
-    /// record unless the list has them: by slot.
-    fn forced_of(
+    /// The forced candidates of a ranking with `margins`: the elder's own grid workers if
+    /// `own_grid` (read from their grid's list), and `others` (sorted, without duplicates),
+    /// each read from their record unless the list has them: by slot, as [`Self::forced`]
+    /// gives them.
+    pub(super) fn forced_of(
         &self,
-        inc: &Incident,
+        elder: Option<&ElderAsked>,
         own_grid: bool,
         others: &[u32],
-        max_margin_ms: u64,
+        margins: Margins,
     ) -> Vec<Forced> {
-        let grid: &[GridWorker] = match own_grid {
-            true => self
-                .roster
-                .elder(&inc.elder_id)
-                .map_or(&[], |e| self.responders.grid_workers(&e.grid_id)),
-            false => &[],
+        let grid: &[GridWorker] = match (own_grid, elder) {
+            (true, Some(e)) => e.grid,
+            _ => &[],
         };
+        // The list holds grid workers only, never kin.
+        let listed = |w: &GridWorker| self.forced_worker(w, margins.familiar_ms);
         let mut out = Vec::with_capacity(grid.len() + others.len());
         let (mut i, mut j) = (0, 0);
         while i < grid.len() || j < others.len() {
             match (grid.get(i), others.get(j)) {
                 (Some(w), Some(&s)) if s == w.slot => {
-                    out.push(self.forced_worker(w, max_margin_ms));
+                    out.push(listed(w));
                     i += 1;
                     j += 1;
                 }
                 (Some(w), Some(&s)) if s < w.slot => {
-                    out.push(self.forced(s, max_margin_ms));
+                    out.push(self.forced(s, margins));
                     j += 1;
                 }
                 (Some(w), _) => {
-                    out.push(self.forced_worker(w, max_margin_ms));
+                    out.push(listed(w));
                     i += 1;
                 }
                 (None, Some(&s)) => {
-                    out.push(self.forced(s, max_margin_ms));
+                    out.push(self.forced(s, margins));
                     j += 1;
                 }
                 (None, None) => unreachable!("one list is left"),
@@ -485,10 +491,10 @@ impl Engine {
         }
         forced.sort_unstable();
         forced.dedup();
+        let elder = self.elder_asked(inc);
         let margins = self.margins(inc);
-        let most = margins.familiar_ms.max(margins.kin_ms);
         let others = forced;
-        let forced = self.forced_of(inc, own_grid, &others, most);
+        let forced = self.forced_of(elder.as_ref(), own_grid, &others, margins);
         #[cfg(debug_assertions)]
         {
             // The grid list's entries must bound as the records do (positions kept in step
@@ -500,13 +506,12 @@ impl Engine {
                 slots.sort_unstable();
                 slots.dedup();
             }
-            let by_record: Vec<Forced> = slots.iter().map(|&s| self.forced(s, most)).collect();
+            let by_record: Vec<Forced> = slots.iter().map(|&s| self.forced(s, margins)).collect();
             assert_eq!(
                 forced, by_record,
                 "grid list out of step with the responders"
             );
         }
-        let elder = self.elder_asked(inc);
         let eligible = |slot: u32| -> Option<CandidateInfo> {
             self.is_candidate(now, slot, inc, extra, extra_only, reserved)
                 .then(|| self.candidate_info(slot, elder.as_ref()))?

@@ -18,7 +18,7 @@ pub(super) struct Responders {
     /// with where they stand. An elder's own grid workers are familiar to every ranking of
     /// their incidents, and a ranking bounds each before it checks any: reading them here
     /// saves it an id lookup and a responder's record each (a grid may have thousands).
-    /// Looked up only, never iterated.
+    /// The map is looked up only, never iterated (a ranking reads one grid's list).
     grid_slots: crate::ids::FastMap<crate::ids::GridId, Vec<GridWorker>>,
     /// Derived, not saved: each responder's position snapped to their mode's graph, keyed by
     /// the projected position it was snapped from (location updates do not snap; ranking

@@ -607,9 +607,173 @@ fn grid_lists_follow_every_roster_edit() {
         },
     );
     assert_eq!(lists(&e), [vec![], vec![w1]], "W1 back");
+    // A change of mode and pace in the same grid: the entry follows (checked by `lists`).
+    edit(
+        &mut e,
+        Command::UpsertResponder {
+            by: by.clone(),
+            responder: ResponderRecord {
+                travel_mode: TravelMode::Car,
+                ..worker("W1", ResponderKind::GridWorker, "G2")
+            },
+        },
+    );
+    assert_eq!(lists(&e), [vec![], vec![w1]], "W1 by car");
+    assert_eq!(
+        e.responders.grid_workers(&"G2".into())[0].mode,
+        TravelMode::Car
+    );
+    edit(
+        &mut e,
+        Command::UpsertResponder {
+            by: by.clone(),
+            responder: ResponderRecord {
+                walk_kmh: Some(3.5),
+                ..worker("W1", ResponderKind::GridWorker, "G2")
+            },
+        },
+    );
+    assert_eq!(lists(&e), [vec![], vec![w1]], "W1 on foot at 3.5 km/h");
+    assert_eq!(
+        e.responders.grid_workers(&"G2".into())[0].walk_kmh,
+        Some(3.5)
+    );
+    // Moved, then restored: the rebuilt entry holds the position moved to.
+    for (status, position) in [
+        (Some(Availability::Available), None),
+        (None, Some(at(-250.0, 120.0))),
+        (Some(Availability::OffDuty), None),
+    ] {
+        let c = match (status, position) {
+            (Some(status), _) => Command::SetAvailability {
+                responder_id: "W1".into(),
+                status,
+            },
+            (None, Some(position)) => Command::Location {
+                responder_id: "W1".into(),
+                position,
+            },
+            (None, None) => unreachable!(),
+        };
+        edit(&mut e, c);
+    }
+    assert!((e.responders[w1].xy[0] + 250.0).abs() < 1.0, "W1 moved");
     let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
     let again = Engine::restore_with_travel_times(roads, PolicyConfig::default(), e.save_state());
     assert_eq!(lists(&again), lists(&e), "rebuilt on restore");
+    assert_eq!(
+        again.responders.grid_workers(&"G2".into()),
+        e.responders.grid_workers(&"G2".into()),
+        "the moved position restored"
+    );
+}
+
+/// An elder's familiar as a ranking bounds them (`Engine::forced_of`, in release builds
+/// too) and names them (`Engine::familiarity`): a grid worker of her grid who is also paired
+/// with her is one forced candidate, named "paired volunteer"; another of her grid is "own
+/// grid worker", bounded by the familiarity margin; her kin by the larger of both margins; a
+/// stranger forced in (an extra) is bounded by the familiarity margin and named nothing.
+/// Each as built from the responders' records, and as `Roster::is_familiar` says.
+#[test]
+fn an_elder_s_familiar_are_bounded_and_named_by_slot_as_by_their_records() {
+    let roster = RosterFile {
+        regions: Vec::new(),
+        grids: vec![GridRecord {
+            id: "G1".into(),
+            name: String::new(),
+        }],
+        responders: vec![
+            ResponderRecord {
+                grid_id: Some("G1".into()),
+                travel_mode: TravelMode::Car,
+                ..responder("W1", ResponderKind::GridWorker, at(300.0, 0.0))
+            },
+            responder("S1", ResponderKind::Volunteer, at(-40.0, 0.0)),
+            ResponderRecord {
+                grid_id: Some("G1".into()),
+                ..responder("W2", ResponderKind::GridWorker, at(0.0, 500.0))
+            },
+            ResponderRecord {
+                kin_of: vec!["E0".into()],
+                ..responder("K1", ResponderKind::Kin, at(0.0, -80.0))
+            },
+            ResponderRecord {
+                grid_id: Some("G1".into()),
+                walk_kmh: Some(3.6),
+                ..responder("W3", ResponderKind::GridWorker, at(900.0, 0.0))
+            },
+        ],
+        elders: vec![ElderRecord {
+            paired_responders: vec!["W2".into()],
+            ..elder("E0", at(0.0, 0.0))
+        }],
+        operators: Vec::new(),
+        devices: Vec::new(),
+    };
+    let roads: Arc<dyn TravelTimes> = Arc::new(matching::StraightLine::new(centre(), 20_000.0));
+    let e = Engine::with_travel_times(roads, roster, PolicyConfig::default()).expect("roster");
+    let slot = |id: &str| e.responders.slot_of(&id.into()).expect("slot");
+    let (w1, s1, w2, k1, w3) = (slot("W1"), slot("S1"), slot("W2"), slot("K1"), slot("W3"));
+    let record = e.roster.elder(&"E0".into()).expect("elder");
+    let margins = ranking::Margins {
+        familiar_ms: 60_000,
+        kin_ms: 120_000,
+    };
+    let mut paired: Vec<u32> = vec![w2];
+    paired.sort_unstable();
+    let asked = ranking::ElderAsked {
+        record,
+        margins,
+        paired,
+        grid: e.responders.grid_workers(&"G1".into()),
+    };
+    // The others as a ranking gathers them: paired and kin, and S1 as an extra.
+    let mut others = vec![w2, k1, s1];
+    others.sort_unstable();
+    let forced = e.forced_of(Some(&asked), true, &others, margins);
+    let mut all = vec![w1, s1, w2, k1, w3];
+    all.sort_unstable();
+    assert_eq!(
+        forced.iter().map(|f| f.slot).collect::<Vec<_>>(),
+        all,
+        "each once, by slot"
+    );
+    for f in &forced {
+        assert_eq!(
+            *f,
+            e.forced(f.slot, margins),
+            "slot {} as its record",
+            f.slot
+        );
+        let bound = if f.slot == k1 { 120_000 } else { 60_000 };
+        assert_eq!(f.max_margin_ms, bound, "slot {}", f.slot);
+    }
+    let w3_entry = forced.iter().find(|f| f.slot == w3).expect("W3");
+    assert!(
+        (w3_entry.time_factor - 4.5 / 3.6).abs() < 1e-9,
+        "W3's own pace"
+    );
+    let named = |s: u32| e.familiarity(s, Some(&asked));
+    assert_eq!(named(w2), (Some("paired volunteer"), 60_000));
+    assert_eq!(named(w1), (Some("own grid worker"), 60_000));
+    assert_eq!(named(w3), (Some("own grid worker"), 60_000));
+    assert_eq!(named(k1), (Some("kin"), 120_000));
+    assert_eq!(named(s1), (None, 0));
+    for s in all {
+        let r = &e.responders[s].record;
+        if s != k1 {
+            assert_eq!(named(s).0, e.roster.is_familiar(record, r), "slot {s}");
+        }
+    }
+    // Without her own grid (a welfare visit's first wave, an extras-only part): the others
+    // alone.
+    assert_eq!(
+        e.forced_of(Some(&asked), false, &others, margins)
+            .iter()
+            .map(|f| f.slot)
+            .collect::<Vec<_>>(),
+        others
+    );
 }
 
 /// `save_state` shares the incidents with the engine instead of copying them (a snapshot's

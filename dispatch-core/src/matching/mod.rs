@@ -579,6 +579,14 @@ pub fn rank(
         while taken < forced_share && within(&forced, threshold) {
             let (_, s) = forced.pop().expect("checked");
             if let Some(c) = eligible(s) {
+                // The bound is exact only if no margin exceeds the one it assumed.
+                debug_assert!(
+                    q.forced
+                        .binary_search_by_key(&s, |f| f.slot)
+                        .is_ok_and(|i| c.margin_ms <= q.forced[i].max_margin_ms),
+                    "slot {s}: margin {} over its bound",
+                    c.margin_ms
+                );
                 batch.push((s, c));
                 taken += 1;
             }
