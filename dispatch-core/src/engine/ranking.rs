@@ -281,12 +281,9 @@ impl Engine {
         }
     }
 
-    /// The paired responders and kin of an incident's elder, by slot, without duplicates
-    /// (their own grid's workers aside: see [`Self::familiar_slots`]).
-    fn paired_and_kin(&self, inc: &Incident) -> Vec<u32> {
-        let Some(e) = self.roster.elder(&inc.elder_id) else {
-            return Vec::new();
-        };
+    /// The paired responders and kin of an elder, by slot, without duplicates (their own
+    /// grid's workers aside: see [`Self::familiar_slots`]).
+    fn paired_and_kin(&self, e: &crate::roster::ElderRecord) -> Vec<u32> {
         let kin = match self.rules >= 5 {
             true => self.roster.kin_of_elder(&e.id),
             false => &[],
@@ -316,7 +313,7 @@ impl Engine {
             .iter()
             .map(|w| w.slot)
             .collect();
-        v.extend(self.paired_and_kin(inc));
+        v.extend(self.paired_and_kin(e));
         v.sort_unstable();
         v.dedup();
         #[cfg(debug_assertions)]
@@ -477,10 +474,13 @@ impl Engine {
         // familiar responders: their own grid's workers (read from its list, below), the
         // paired and kin.
         let own_grid = only.is_none() && !extra_only;
+        let elder = self.elder_asked(inc);
         let mut forced = match (only, extra_only) {
             (_, true) => Vec::new(),
             (Some(slots), false) => slots.to_vec(),
-            (None, false) => self.paired_and_kin(inc),
+            (None, false) => elder
+                .as_ref()
+                .map_or_else(Vec::new, |e| self.paired_and_kin(e.record)),
         };
         let welfare_first = only.is_some();
         forced.extend(extra.iter().copied());
@@ -491,7 +491,6 @@ impl Engine {
         }
         forced.sort_unstable();
         forced.dedup();
-        let elder = self.elder_asked(inc);
         let margins = self.margins(inc);
         let others = forced;
         let forced = self.forced_of(elder.as_ref(), own_grid, &others, margins);
